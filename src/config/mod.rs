@@ -1,0 +1,116 @@
+//! The desired state: YAML files -> validated, canonical [`Desired`].
+//!
+//! Loading reads every file, parses it with `serde_yaml` into the types in `raw` (the same types
+//! the JSON Schema is generated from), then resolves people, canonicalizes handles and checks
+//! the rules of SPEC section 1, collecting every error with its `file:line:column`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::handle::Handle;
+
+/// Default floor: Linq needs 3 participants, and members exclude your own line.
+pub const DEFAULT_MIN_MEMBERS: usize = 3;
+/// Default cap: Linq's recipient limit.
+pub const DEFAULT_MAX_MEMBERS: usize = 31;
+/// Default share of all managed memberships a plan may remove without `--allow-mass-removal`.
+pub const DEFAULT_MAX_REMOVAL_RATIO: f64 = 0.25;
+
+/// The validated desired state of every managed chat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub settings: Settings,
+    /// Chat id -> desired chat, sorted by id so plans are stable.
+    pub chats: BTreeMap<String, DesiredChat>,
+    /// Handle -> the person's name from `people`, shown beside handles in plans.
+    pub names: BTreeMap<Handle, String>,
+    /// Hex SHA-256 over every file's path and bytes in load order; a saved plan records it.
+    pub digest: String,
+    /// The files read, in load order.
+    pub files: Vec<PathBuf>,
+}
+
+/// `settings`, with defaults filled in and protected entries resolved to handles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub min_members: usize,
+    pub max_members: usize,
+    pub max_removal_ratio: f64,
+    pub protected: BTreeSet<Handle>,
+    /// Re-add members who left a chat on their own (default: leave them out, suggest a fix).
+    pub readd_left: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            min_members: DEFAULT_MIN_MEMBERS,
+            max_members: DEFAULT_MAX_MEMBERS,
+            max_removal_ratio: DEFAULT_MAX_REMOVAL_RATIO,
+            protected: BTreeSet::new(),
+            readd_left: false,
+        }
+    }
+}
+
+/// One chat's desired membership and the limits that apply to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredChat {
+    pub name: Option<String>,
+    pub service: Option<Service>,
+    /// Effective cap: the chat's `max_members`, else `settings.max_members`.
+    pub max_members: usize,
+    /// Effective protected handles: `settings.protected` plus the chat's own.
+    pub protected: BTreeSet<Handle>,
+    /// Canonical members (your own line excluded).
+    pub members: BTreeSet<Handle>,
+}
+
+/// The messaging service of a chat; additions across services are refused by Linq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub enum Service {
+    #[serde(rename = "iMessage")]
+    IMessage,
+    #[serde(rename = "RCS")]
+    Rcs,
+    #[serde(rename = "SMS")]
+    Sms,
+}
+
+/// One problem in the config, at a place in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line and column; `None` when the problem is the file as a whole.
+    pub position: Option<(usize, usize)>,
+    /// A plain sentence, values in backticks.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Every problem found in one load, in file and line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}

@@ -1,0 +1,24 @@
+//! roster: declarative membership for Linq group chats.
+//!
+//! # Layout
+//!
+//! Data flows one way: **config → state → plan → apply → render**.
+//!
+//! - [`config`]: YAML files → validated, canonical [`config::Desired`] (handles, people, errors
+//!   with `file:line:column`).
+//! - [`state`]: the last applied state, its atomic file store, lock and journal.
+//! - [`plan`]: pure functions `(Desired, State) → Plan`: diff, safe ordering, guards.
+//! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries.
+//! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.
+//! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
+//! - [`cli`] and [`run`]: raw arguments, and the commands that wire the parts together.
+
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod handle;
+pub mod linq;
+pub mod plan;
+pub mod render;
+pub mod run;
+pub mod state;

@@ -1,0 +1,114 @@
+//! The planner: pure functions from (Desired, State) to a [`Plan`]. No I/O.
+//!
+//! For every chat it computes `adds = desired - current` and `removes = current - desired`
+//! and orders them so that the floor and the cap hold at every step, counting confirmed members
+//! for the floor and confirmed + queued members for the cap, with `wait` steps only where a
+//! later step needs earlier ones to have landed.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::handle::Handle;
+
+/// Version of the JSON plan format; fields are only ever added within one version.
+pub const FORMAT_VERSION: &str = "1";
+
+/// What the planner is asked to do besides diffing.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Limit the plan to these chat ids (`--target`); empty means every chat.
+    pub targets: BTreeSet<String>,
+    /// Let a plan remove more than `max_removal_ratio` of all managed memberships.
+    pub allow_mass_removal: bool,
+}
+
+/// A complete plan, as shown, saved and applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    /// The state the plan was made from.
+    pub state: StateRef,
+    /// Chats with something to do, sorted by id.
+    pub chats: Vec<ChatPlan>,
+    pub summary: Summary,
+}
+
+/// Lineage and serial of the state a plan was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRef {
+    pub lineage: String,
+    pub serial: u64,
+}
+
+/// What happens to one chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatPlan {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub action: Action,
+    /// Members before (from the state); absent for `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Vec<Handle>>,
+    /// Members after; absent for `forget` and `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<Handle>>,
+    /// Members who left on their own and are not re-added (see `settings.readd_left`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<Handle>,
+    pub steps: Vec<Step>,
+}
+
+/// Why a chat is in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// In config and state: the steps change its membership.
+    Update,
+    /// In state but no longer in config: dropped from the state, no API call.
+    Forget,
+    /// In config but not in state: membership unknown until `roster import` or `--refresh`.
+    Unknown,
+}
+
+/// One step of a chat's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Step {
+    Add {
+        handle: Handle,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person: Option<String>,
+    },
+    Remove {
+        handle: Handle,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person: Option<String>,
+    },
+    /// Wait until every earlier step of this chat has landed.
+    Wait,
+}
+
+/// Counts over the whole plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub remove: usize,
+    pub wait: usize,
+    pub chats_changed: usize,
+    pub forget: usize,
+    pub unknown: usize,
+}
+
+impl Plan {
+    /// True when applying would change nothing: no steps, nothing to forget.
+    pub fn is_empty(&self) -> bool {
+        self.chats.is_empty()
+    }
+
+    /// True when something is pending: a change, a forget, or an unknown chat.
+    pub fn has_changes(&self) -> bool {
+        !self.chats.is_empty()
+    }
+}

@@ -56,3 +56,70 @@ impl Default for State {
         State::new()
     }
 }
+
+/// A mutating API call roster is about to make or has made, journaled durably so that a crash
+/// loses at most the calls in flight and a re-run never repeats or misreads its own work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum JournalRecord {
+    /// An apply run began on the state with this lineage and serial.
+    Begin { lineage: String, serial: u64 },
+    /// Written (and synced) before the call goes out.
+    Intent { id: u64, chat: String, op: Op, handle: Handle },
+    /// The API accepted the call (202), or a read showed that it took effect.
+    Accepted {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace_id: Option<String>,
+    },
+    /// The call certainly did not take effect.
+    Failed { id: u64 },
+}
+
+/// The two mutating operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Add,
+    Remove,
+}
+
+/// Who holds the lock, written into the lock so a waiting run can name the holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Random id; `roster force-unlock ID` takes it.
+    pub id: String,
+    /// The operation holding the lock, e.g. `apply`.
+    pub operation: String,
+    pub who: String,
+    pub host: String,
+    pub pid: u32,
+    /// RFC 3339 time the lock was taken.
+    pub since: String,
+}
+
+/// Where the state lives. The file store is the one backend today; a shared one (PostgreSQL)
+/// implements the same operations.
+pub trait StateStore: Send + Sync {
+    /// A human name for messages, e.g. the file path.
+    fn describe(&self) -> String;
+    /// Reads the state; `None` when none exists yet. A corrupt or newer state is an error.
+    fn load(&self) -> anyhow::Result<Option<State>>;
+    /// Writes `state` durably and atomically after bumping its serial by one.
+    fn save(&self, state: &mut State) -> anyhow::Result<()>;
+    /// Takes the exclusive lock, waiting up to `timeout`; the lock is released on drop.
+    fn lock(&self, info: LockInfo, timeout: std::time::Duration) -> anyhow::Result<Box<dyn LockGuard>>;
+    /// Clears a lock by its id (left by a killed run).
+    fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo>;
+    /// Appends records to the journal; durable when this returns.
+    fn append_journal(&self, records: &[JournalRecord]) -> anyhow::Result<()>;
+    /// Every complete record in the journal (a torn last record is ignored).
+    fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>>;
+    /// Empties the journal once its records are folded into a saved state.
+    fn clear_journal(&self) -> anyhow::Result<()>;
+}
+
+/// Holds the lock while alive.
+pub trait LockGuard: Send {
+    fn info(&self) -> &LockInfo;
+}

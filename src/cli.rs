@@ -1,1 +1,183 @@
-//! placeholder
+//! Raw command-line arguments (clap types only); `run` turns them into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative membership for Linq group chats: plan and apply the smallest safe set of
+/// add/remove calls from YAML files kept in git.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file or directory (every *.yaml/*.yml below it); repeatable [default: roster.yaml]
+    #[arg(short = 'c', long = "config", value_name = "PATH", global = true)]
+    pub config: Vec<PathBuf>,
+    /// State file
+    #[arg(long, value_name = "FILE", global = true, default_value = "roster.state.json")]
+    pub state: PathBuf,
+    /// How long to wait for the state lock, in seconds
+    #[arg(long, value_name = "SECONDS", global = true, default_value_t = 0.0)]
+    pub lock_timeout: f64,
+    /// Never colour the output (also: the NO_COLOR environment variable)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Print only results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (full memberships as a diff, each API call)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and check the config; print a one-line summary
+    Validate,
+    /// Show what apply would do
+    Plan(PlanArgs),
+    /// Carry out the plan (a fresh one, or a saved PLANFILE)
+    Apply(ApplyArgs),
+    /// Read chats from Linq, record them in the state and print their config
+    Import(ImportArgs),
+    /// Read the managed chats from Linq and record changes made outside roster (drift)
+    Refresh(RefreshArgs),
+    /// Render a saved plan, or the state when no PLANFILE is given
+    Show(ShowArgs),
+    /// Clear a lock left by a killed run
+    ForceUnlock(ForceUnlockArgs),
+}
+
+/// How a plan or report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// For people, in a terminal
+    #[default]
+    Text,
+    /// For scripts: stable, versioned by `format_version`
+    Json,
+    /// For pull-request comments
+    Markdown,
+}
+
+/// Flags shared by the commands that plan.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanScope {
+    /// Limit the run to this chat id; repeatable
+    #[arg(long = "target", value_name = "CHAT")]
+    pub targets: Vec<String>,
+    /// Allow a plan that removes more than `max_removal_ratio` of all managed memberships
+    #[arg(long)]
+    pub allow_mass_removal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: PlanScope,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Save the plan to FILE, for `roster apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when changes or drift are pending (0: none, 1: error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Read the chats from Linq first and plan against their live membership (writes nothing)
+    #[arg(long)]
+    pub refresh: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `roster plan --out`; applied exactly, without a question
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: PlanScope,
+    /// Apply without asking (needed when not on a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many chats to change at once
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub parallelism: usize,
+    /// Cap on requests per second, over all chats
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// How long a `wait` step polls for queued changes to land, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub wait_timeout: f64,
+    /// Report format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Chat ids to import
+    #[arg(value_name = "CHAT", required_unless_present = "all", conflicts_with = "all")]
+    pub chats: Vec<String>,
+    /// Import every group chat
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only chats of this line (your own phone number)
+    #[arg(long, value_name = "LINE", requires = "all")]
+    pub from: Option<String>,
+    /// Write the config to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Overwrite chats already in the state whose members differ
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    #[command(flatten)]
+    pub scope: PlanScope,
+    /// Report format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// How roster reaches the API; read at the edge and passed in.
+#[derive(Debug, Args, Clone)]
+pub struct ApiArgs {
+    /// How many reads to run at once
+    #[arg(long = "read-parallelism", value_name = "N", default_value_t = 16, hide = true)]
+    pub read_parallelism: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `roster plan --out`
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The lock id, as printed by the run that failed to take the lock
+    #[arg(value_name = "LOCK_ID")]
+    pub id: String,
+}

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
 
+mod file;
+
+pub use file::{parse_state, write_atomic, FileStore, LockedError};
+
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;
 

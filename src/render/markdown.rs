@@ -1,0 +1,91 @@
+//! The plan as markdown for a pull-request comment, kept under the size forges accept.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::summary_line;
+use crate::plan::{Action, ChatPlan, Plan, Step};
+
+/// Forges reject comments above 65,536 characters; stay safely below.
+pub const MARKDOWN_LIMIT: usize = 65_000;
+
+/// Writes the plan as markdown: a summary, then a section per chat with a table of its steps.
+/// Past [`MARKDOWN_LIMIT`] the remaining chats are counted, not shown.
+pub fn plan_markdown(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
+    let mut out = String::from("### roster plan\n\n");
+    if plan.is_empty() {
+        out.push_str("No changes.\n");
+        return w.write_all(out.as_bytes());
+    }
+    let _ = writeln!(out, "**{}.**\n", summary_line(&plan.summary));
+    // Keep room for the closing note about chats left out.
+    let budget = MARKDOWN_LIMIT - 200;
+    for (shown, chat) in plan.chats.iter().enumerate() {
+        let section = chat_markdown(chat);
+        if out.len() + section.len() > budget {
+            let _ = writeln!(
+                out,
+                "_…and {} more chats not shown: the plan is too long for a comment. Run `roster plan` to see it whole._",
+                plan.chats.len() - shown
+            );
+            break;
+        }
+        out.push_str(&section);
+    }
+    w.write_all(out.as_bytes())
+}
+
+fn chat_markdown(chat: &ChatPlan) -> String {
+    let mut out = String::new();
+    let title = match &chat.name {
+        Some(name) => format!("{} (`{}`)", escape(name), chat.id),
+        None => format!("`{}`", chat.id),
+    };
+    let before = chat.before.as_ref().map_or(0, Vec::len);
+    match chat.action {
+        Action::Update => {
+            let after = chat.after.as_ref().map_or(0, Vec::len);
+            let _ = writeln!(out, "#### {title}: {before} → {after} members\n");
+            out.push_str("| # | step | handle | person |\n|---:|---|---|---|\n");
+            for (i, step) in chat.steps.iter().enumerate() {
+                let _ = match step {
+                    Step::Add { handle, person } => {
+                        writeln!(out, "| {} | ➕ add | `{handle}` | {} |", i + 1, escape(person.as_deref().unwrap_or("")))
+                    }
+                    Step::Remove { handle, person } => {
+                        writeln!(out, "| {} | ➖ remove | `{handle}` | {} |", i + 1, escape(person.as_deref().unwrap_or("")))
+                    }
+                    Step::Wait => writeln!(out, "| {} | ⏳ wait | _until the steps above have landed_ | |", i + 1),
+                };
+            }
+        }
+        Action::Forget => {
+            let _ = writeln!(out, "#### {title}: forget\n\nNo longer in the config: dropped from the state ({before} members), no API call.");
+        }
+        Action::Unknown => {
+            let _ = writeln!(
+                out,
+                "#### {title}: membership unknown\n\nNot in the state yet: run `roster import {}` to adopt it.",
+                chat.id
+            );
+        }
+    }
+    if !chat.left.is_empty() {
+        let handles: Vec<String> = chat.left.iter().map(|h| format!("`{h}`")).collect();
+        let _ = writeln!(out, "\nLeft on their own, not re-added: {}.", handles.join(", "));
+    }
+    out.push('\n');
+    out
+}
+
+/// Escapes the characters that would break a table cell or start markup.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(if c == '\n' { ' ' } else { c });
+    }
+    out
+}

@@ -1,0 +1,275 @@
+//! The commands: checked arguments in, work done through the library, an exit code out.
+//!
+//! Everything that touches the outside world arrives here from `main` ([`Env`], [`Ui`]), so
+//! the library below reads no environment variables and prints nothing on its own.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, Format, GlobalArgs, PlanArgs, PlanScope, ShowArgs};
+use crate::config::{self, ConfigErrors, Desired};
+use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
+use crate::render::{self, TextOptions};
+use crate::state::{FileStore, LockGuard, LockInfo, State, StateStore};
+
+mod online;
+
+/// What `main` learned from the process environment, passed in so the library reads none.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `LINQ_API_V3_API_KEY`.
+    pub token: Option<String>,
+    /// `LINQ_API_V3_BASE_URL`.
+    pub base_url: Option<String>,
+    /// `NO_COLOR` is set (to anything non-empty).
+    pub no_color: bool,
+    /// The user running roster, recorded in the lock.
+    pub user: String,
+    pub stdin_terminal: bool,
+    pub stdout_terminal: bool,
+    pub stderr_terminal: bool,
+}
+
+/// How roster ends; see the exit codes in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success (and, with `--detailed-exitcode`, nothing pending).
+    Success,
+    /// 1: an error; nothing or part applied, the output says which.
+    Error,
+    /// 2: `plan --detailed-exitcode` only: success with changes or drift pending.
+    Pending,
+    /// 130: interrupted by Ctrl-C.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Error => 1,
+            Exit::Pending => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// Where output goes: results to `out`, progress and diagnostics to `err`.
+pub struct Ui {
+    pub out: Box<dyn Write + Send>,
+    pub err: Box<dyn Write + Send>,
+    /// Colour on stdout (a terminal, and no `--no-color`/`NO_COLOR`).
+    pub out_color: bool,
+    /// Colour on stderr.
+    pub err_color: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Progress may redraw in place (stderr is a terminal).
+    pub interactive: bool,
+}
+
+impl Ui {
+    /// A status line on stderr, unless `--quiet`.
+    pub fn status(&mut self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            let _ = writeln!(self.err, "{message}");
+        }
+    }
+
+    /// An error in the one style roster uses (`error: …`, `hint: …`).
+    pub fn error(&mut self, message: &str) {
+        let _ = render::error(&mut *self.err, self.err_color, message);
+    }
+
+    pub fn text_options(&self) -> TextOptions {
+        TextOptions { color: self.out_color, verbose: self.verbose }
+    }
+}
+
+/// Everything a command needs: the global flags, the environment and the output.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub env: Env,
+    pub ui: Ui,
+}
+
+impl Context {
+    /// The config paths given, or `roster.yaml`.
+    pub fn config_paths(&self) -> Vec<PathBuf> {
+        if self.global.config.is_empty() {
+            vec![PathBuf::from("roster.yaml")]
+        } else {
+            self.global.config.clone()
+        }
+    }
+
+    pub fn load_desired(&self) -> anyhow::Result<Desired> {
+        Ok(config::load(&self.config_paths())?)
+    }
+
+    pub fn store(&self) -> FileStore {
+        FileStore::new(&self.global.state)
+    }
+
+    /// Takes the state lock for `operation`, waiting up to `--lock-timeout`.
+    pub fn lock(&self, store: &dyn StateStore, operation: &str) -> anyhow::Result<Box<dyn LockGuard>> {
+        let info = LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_owned(),
+            who: self.env.user.clone(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        let timeout = Duration::try_from_secs_f64(self.global.lock_timeout.max(0.0)).unwrap_or(Duration::MAX);
+        store.lock(info, timeout)
+    }
+}
+
+/// Runs the command and returns how roster ends; errors are printed here, once.
+pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
+    let mut cx = Context { global: cli.global, env, ui };
+    let result = match cli.command {
+        Command::Validate => validate(&mut cx),
+        Command::Plan(args) => plan_command(&mut cx, &args),
+        Command::Show(args) => show(&mut cx, &args),
+        Command::ForceUnlock(args) => force_unlock(&mut cx, &args.id),
+        Command::Apply(args) => online::apply(&mut cx, &args),
+        Command::Import(args) => online::import(&mut cx, &args),
+        Command::Refresh(args) => online::refresh(&mut cx, &args),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(error) => {
+            report_error(&mut cx.ui, &error);
+            Exit::Error
+        }
+    }
+}
+
+/// Prints an error; config and plan errors are lists, one `error:` line each.
+pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
+    if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
+        for e in &errors.0 {
+            ui.error(&e.to_string());
+        }
+        let n = errors.0.len();
+        ui.error(&format!("the config has {n} {}; nothing was planned or written", if n == 1 { "error" } else { "errors" }));
+    } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
+        for e in &errors.0 {
+            ui.error(&e.to_string());
+        }
+        ui.error("no plan was made; nothing was written");
+    } else {
+        ui.error(&format!("{error:#}"));
+    }
+}
+
+fn validate(cx: &mut Context) -> anyhow::Result<Exit> {
+    let desired = cx.load_desired()?;
+    let memberships: usize = desired.chats.values().map(|chat| chat.members.len()).sum();
+    let people: std::collections::BTreeSet<&String> = desired.names.values().collect();
+    let _ = writeln!(
+        cx.ui.out,
+        "The config is valid: {} with {} in {}, {} named.",
+        render::count(desired.chats.len(), "chat", "chats"),
+        render::count(memberships, "membership", "memberships"),
+        render::count(desired.files.len(), "file", "files"),
+        render::count(people.len(), "person", "people"),
+    );
+    Ok(Exit::Success)
+}
+
+/// Loads the state (empty when there is none yet) with the journal of an interrupted run folded
+/// in, in memory: the plan then reflects every call Linq accepted.
+pub fn load_state(cx: &mut Context, store: &dyn StateStore) -> anyhow::Result<State> {
+    let mut state = store.load()?.unwrap_or_default();
+    let records = store.read_journal()?;
+    if !records.is_empty() {
+        let unsettled = crate::state::journal::fold(&mut state, &records);
+        if !unsettled.is_empty() {
+            cx.ui.status(format!(
+                "note: {} from an interrupted apply may or may not have taken effect; the next `roster apply` settles them",
+                render::count(unsettled.len(), "call", "calls")
+            ));
+        }
+    }
+    Ok(state)
+}
+
+/// Plans the config against `state`.
+pub fn make_plan(desired: &Desired, state: &State, scope: &PlanScope) -> Result<Plan, PlanErrors> {
+    let options = PlanOptions { targets: scope.targets.iter().cloned().collect(), allow_mass_removal: scope.allow_mass_removal };
+    plan::plan(desired, state, &options)
+}
+
+fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
+    let desired = cx.load_desired()?;
+    let store = cx.store();
+    let (state, drift) = if args.refresh {
+        online::refreshed_state(cx, &desired, &store, &args.api)?
+    } else {
+        (load_state(cx, &store)?, false)
+    };
+    let plan = make_plan(&desired, &state, &args.scope)?;
+    write_plan(cx, &plan, args.format)?;
+    if let Some(out) = &args.out {
+        let saved = SavedPlan::new(plan.clone(), desired.digest.clone(), cx.config_paths(), cx.global.state.clone());
+        crate::state::write_atomic(out, saved.to_json().as_bytes())
+            .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
+        cx.ui.status(format!("Saved the plan to `{0}`; apply exactly it with `roster apply {0}`.", out.display()));
+    }
+    Ok(if args.detailed_exitcode && (plan.has_changes() || drift) { Exit::Pending } else { Exit::Success })
+}
+
+/// Writes a plan to stdout in `format`.
+pub fn write_plan(cx: &mut Context, plan: &Plan, format: Format) -> anyhow::Result<()> {
+    let options = cx.ui.text_options();
+    let out = &mut *cx.ui.out;
+    match format {
+        Format::Text => render::plan_text(plan, options, out),
+        Format::Markdown => render::plan_markdown(plan, out),
+        Format::Json => serde_json::to_writer_pretty(&mut *out, plan).map_err(std::io::Error::from).and_then(|()| writeln!(out)),
+    }
+    .context("failed to write the plan to stdout")
+}
+
+/// Reads a saved plan file and checks its seal.
+pub fn read_saved_plan(path: &std::path::Path) -> anyhow::Result<SavedPlan> {
+    let bytes = std::fs::read(path).with_context(|| format!("failed to read plan file `{}`", path.display()))?;
+    SavedPlan::from_json(&bytes).with_context(|| format!("plan file `{}` was refused", path.display()))
+}
+
+fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
+    if let Some(path) = &args.plan_file {
+        let saved = read_saved_plan(path)?;
+        write_plan(cx, &saved.plan, args.format)?;
+        return Ok(Exit::Success);
+    }
+    let store = cx.store();
+    let Some(state) = store.load()? else {
+        cx.ui.status(format!("No state yet at `{}`: run `roster import` to adopt existing chats.", store.describe()));
+        return Ok(Exit::Success);
+    };
+    let options = cx.ui.text_options();
+    let out = &mut *cx.ui.out;
+    match args.format {
+        Format::Json => serde_json::to_writer_pretty(&mut *out, &state).map_err(std::io::Error::from).and_then(|()| writeln!(out)),
+        Format::Text | Format::Markdown => render::state_text(&state, options, out),
+    }
+    .context("failed to write the state to stdout")?;
+    Ok(Exit::Success)
+}
+
+fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
+    let holder = cx.store().force_unlock(id)?;
+    let _ = writeln!(
+        cx.ui.out,
+        "Removed lock `{}` held by `{}` ({}@{}, pid {}, since {}).",
+        holder.id, holder.operation, holder.who, holder.host, holder.pid, holder.since
+    );
+    Ok(Exit::Success)
+}

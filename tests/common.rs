@@ -1,0 +1,146 @@
+//! Running the binary the way a user does, and making its output stable for snapshots.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root (where `examples/` lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary working folder for one test.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temporary folder") }
+    }
+
+    /// A workspace holding a copy of the team example: `config/` and `roster.state.json`.
+    pub fn team() -> Workspace {
+        let ws = Workspace::new();
+        copy_dir(&repo().join("examples/team"), ws.path());
+        ws
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap()
+    }
+
+    /// `roster ARGS` in this folder, no terminal, no token, colour off by environment.
+    pub fn roster(&self, args: &[&str]) -> Run {
+        self.roster_with(args, &[])
+    }
+
+    pub fn roster_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_roster"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("LINQ_API_V3_API_KEY")
+            .env_remove("LINQ_API_V3_BASE_URL")
+            .env_remove("NO_COLOR")
+            .env("USER", "tester")
+            .stdin(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run roster");
+        Run { output, root: self.path().to_path_buf() }
+    }
+
+    /// Every file below the workspace with its contents, to prove a command changed nothing.
+    pub fn snapshot_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files = Vec::new();
+        walk(self.path(), &mut files);
+        files.sort();
+        files
+    }
+}
+
+fn walk(dir: &Path, files: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(&path, files);
+        } else {
+            files.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// One finished run of the binary.
+pub struct Run {
+    pub output: Output,
+    root: PathBuf,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        self.filter(&String::from_utf8_lossy(&self.output.stdout))
+    }
+
+    pub fn stderr(&self) -> String {
+        self.filter(&String::from_utf8_lossy(&self.output.stderr))
+    }
+
+    /// Exit code, stdout and stderr in one string, as a user sees them.
+    pub fn combined(&self) -> String {
+        format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code(), self.stdout(), self.stderr())
+    }
+
+    fn filter(&self, text: &str) -> String {
+        let root = self.root.display().to_string();
+        let text = text.replace(&root, "[TMP]");
+        // Ports and lock ids change from run to run.
+        let port = regex_lite_replace(&text, "127.0.0.1:", |rest| rest.chars().take_while(char::is_ascii_digit).count(), "[PORT]");
+        port
+    }
+}
+
+/// Replaces the run of characters after each `marker` (its length given by `len`) by `with`.
+fn regex_lite_replace(text: &str, marker: &str, len: impl Fn(&str) -> usize, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        rest = &rest[i + marker.len()..];
+        let n = len(rest);
+        if n > 0 {
+            out.push_str(with);
+            rest = &rest[n..];
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests: the real `roster` binary in a temporary folder, its output snapshotted.
+
+mod common;
+mod offline;

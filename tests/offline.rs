@@ -1,0 +1,152 @@
+//! The commands that need no API: validate, plan, show, force-unlock, and bad input.
+
+use crate::common::{repo, Workspace};
+
+const CONFIG: &[&str] = &["-c", "config"];
+
+fn plan(ws: &Workspace, extra: &[&str]) -> crate::common::Run {
+    let mut args = vec!["plan"];
+    args.extend_from_slice(CONFIG);
+    args.extend_from_slice(extra);
+    ws.roster(&args)
+}
+
+#[test]
+fn validate_summarizes_the_example() {
+    let ws = Workspace::team();
+    insta::assert_snapshot!(ws.roster(&["validate", "-c", "config"]).combined());
+}
+
+#[test]
+fn plan_text_of_the_example() {
+    let ws = Workspace::team();
+    insta::assert_snapshot!(plan(&ws, &[]).combined());
+}
+
+#[test]
+fn plan_verbose_shows_memberships_as_a_diff() {
+    let ws = Workspace::team();
+    insta::assert_snapshot!(plan(&ws, &["-v", "--target", "550e8400-e29b-41d4-a716-446655440000"]).combined());
+}
+
+#[test]
+fn plan_json_of_the_example() {
+    let ws = Workspace::team();
+    let run = plan(&ws, &["--format", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).expect("plan is JSON");
+    insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn plan_markdown_of_the_example() {
+    let ws = Workspace::team();
+    insta::assert_snapshot!(plan(&ws, &["--format", "markdown"]).combined());
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes_and_0_without() {
+    let ws = Workspace::team();
+    assert_eq!(plan(&ws, &["--detailed-exitcode"]).code(), 2);
+    // Only the unchanged chat in scope: nothing pending.
+    let run = plan(&ws, &["--detailed-exitcode", "--target", "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    assert_eq!(run.stdout(), "No changes. The chats match the config.\n");
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let ws = Workspace::team();
+    let run = ws.roster(&["plan", "--no-such-flag"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(run.stderr().contains("--no-such-flag"), "{}", run.stderr());
+    assert_eq!(ws.roster(&["--help"]).code(), 0);
+}
+
+#[test]
+fn markdown_of_an_empty_plan_says_no_changes() {
+    let ws = Workspace::team();
+    let run = plan(&ws, &["--format", "markdown", "--target", "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3"]);
+    assert_eq!(run.stdout(), "### roster plan\n\nNo changes.\n");
+}
+
+#[test]
+fn a_saved_plan_shows_and_detects_edits_and_staleness() {
+    let ws = Workspace::team();
+    let run = plan(&ws, &["--out", "plan.json", "--format", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let shown = ws.roster(&["show", "plan.json"]);
+    assert_eq!(shown.code(), 0, "{}", shown.combined());
+    assert_eq!(shown.stdout(), plan(&ws, &[]).stdout());
+
+    // An edited plan is refused.
+    let text = ws.read("plan.json").replace("\"op\": \"remove\"", "\"op\": \"add\"");
+    ws.write("edited.json", text);
+    insta::assert_snapshot!(ws.roster(&["show", "edited.json"]).combined());
+}
+
+#[test]
+fn show_without_a_plan_lists_the_state() {
+    let ws = Workspace::team();
+    insta::assert_snapshot!(ws.roster(&["show"]).combined());
+}
+
+#[test]
+fn a_broken_state_file_is_refused_and_left_untouched() {
+    for (name, contents) in [
+        ("truncated", {
+            let full = std::fs::read_to_string(repo().join("examples/team/roster.state.json")).unwrap();
+            full[..full.len() / 2].to_owned()
+        }),
+        ("version-99", r#"{"version": 99, "lineage": "x", "serial": 1, "chats": {}, "future": true}"#.to_owned()),
+    ] {
+        let ws = Workspace::team();
+        ws.write("roster.state.json", &contents);
+        let before = ws.snapshot_files();
+        let run = plan(&ws, &[]);
+        assert_eq!(run.code(), 1, "{}", run.combined());
+        assert_eq!(ws.snapshot_files(), before, "{name}: files changed");
+        insta::assert_snapshot!(format!("broken_state_{name}"), run.combined());
+    }
+}
+
+#[test]
+fn force_unlock_clears_a_lock_by_id() {
+    let ws = Workspace::team();
+    ws.write(
+        "roster.state.json.lock",
+        r#"{"id": "0c4f8e9a", "operation": "apply", "who": "ci", "host": "runner", "pid": 4242, "since": "2026-11-25T10:00:00Z"}"#,
+    );
+    let wrong = ws.roster(&["force-unlock", "nope"]);
+    assert_eq!(wrong.code(), 1);
+    assert!(ws.path().join("roster.state.json.lock").exists());
+    let right = ws.roster(&["force-unlock", "0c4f8e9a"]);
+    insta::assert_snapshot!(format!("{}\n{}", wrong.combined(), right.combined()));
+    assert!(!ws.path().join("roster.state.json.lock").exists());
+}
+
+/// Every case of the bad-config corpus: exit 1, each error with file:line:column, no file
+/// created or changed.
+#[test]
+fn bad_configs_are_reported_and_change_nothing() {
+    let corpus = repo().join("tests/fixtures/config/bad");
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).collect();
+    cases.sort();
+    assert!(cases.len() >= 15, "the corpus has {} cases", cases.len());
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let ws = Workspace::team();
+        crate::common::copy_dir(&case, &ws.path().join("bad"));
+        let before = ws.snapshot_files();
+        for command in ["validate", "plan"] {
+            let run = ws.roster(&[command, "-c", "bad"]);
+            assert_eq!(run.code(), 1, "{name}: {}", run.combined());
+            assert!(run.stderr().contains("error: "), "{name}: {}", run.stderr());
+            assert_eq!(run.stdout(), "", "{name}: nothing is planned");
+            if command == "plan" {
+                insta::assert_snapshot!(format!("bad_config_{name}"), run.combined());
+            }
+        }
+        assert_eq!(ws.snapshot_files(), before, "{name}: files changed");
+    }
+}

@@ -1,0 +1,277 @@
+//! [`plan`]: diff every chat in scope, order its changes, and check the guards over the whole
+//! plan, collecting every error before refusing.
+
+use std::collections::btree_map;
+use std::iter::Peekable;
+
+use crate::config::{Desired, DesiredChat};
+use crate::handle::Handle;
+use crate::state::{ChatState, State};
+
+use super::error::{ChatRef, PlanError, PlanErrors};
+use super::order::{schedule, Limits};
+use super::{Action, ChatPlan, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
+
+/// The mass-removal guard applies only from this many current memberships on, so that small
+/// setups can still move a member or two.
+pub const MASS_REMOVAL_MIN_MEMBERSHIPS: usize = 10;
+
+/// Plans the calls that take the chats in `state` to `desired`: for each chat, exactly its adds
+/// and removes, ordered so that the floor and the cap hold at every step.
+///
+/// Refuses with every problem at once: unknown `--target`s, chats with no safe order, removed
+/// protected handles, and a mass removal without `allow_mass_removal`.
+pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<Plan, PlanErrors> {
+    let mut errors = Vec::new();
+    for target in &options.targets {
+        if !desired.chats.contains_key(target) && !state.chats.contains_key(target) {
+            errors.push(PlanError::UnknownTarget(target.clone()));
+        }
+    }
+    let in_scope = |id: &str| options.targets.is_empty() || options.targets.contains(id);
+
+    let mut chats = Vec::new();
+    let mut memberships = 0;
+    let mut removals_by_chat = Vec::new();
+    for (id, sides) in merge(desired.chats.iter(), state.chats.iter()) {
+        if !in_scope(id) {
+            continue;
+        }
+        match sides {
+            Sides::Both(wanted, known) => {
+                memberships += known.members.len();
+                let diff = diff_chat(id, wanted, known, desired, &mut errors);
+                if diff.removals > 0 {
+                    removals_by_chat.push((diff.chat_ref.clone(), diff.removals));
+                }
+                if let Some(chat) = diff.plan {
+                    chats.push(chat);
+                }
+            }
+            Sides::Config(wanted) => chats.push(ChatPlan {
+                id: id.clone(),
+                name: wanted.name.clone(),
+                action: Action::Unknown,
+                before: None,
+                after: None,
+                left: Vec::new(),
+                steps: Vec::new(),
+            }),
+            Sides::State(known) => chats.push(ChatPlan {
+                id: id.clone(),
+                name: known.display_name.clone(),
+                action: Action::Forget,
+                before: Some(known.members.iter().cloned().collect()),
+                after: None,
+                left: Vec::new(),
+                steps: Vec::new(),
+            }),
+        }
+    }
+
+    let removals: usize = removals_by_chat.iter().map(|(_, count)| count).sum();
+    let limit = desired.settings.max_removal_ratio;
+    if !options.allow_mass_removal
+        && memberships >= MASS_REMOVAL_MIN_MEMBERSHIPS
+        && removals as f64 / memberships as f64 > limit
+    {
+        removals_by_chat.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.id.cmp(&b.id)));
+        errors.push(PlanError::MassRemoval {
+            removals,
+            memberships,
+            limit,
+            by_chat: removals_by_chat,
+        });
+    }
+
+    if !errors.is_empty() {
+        return Err(PlanErrors(errors));
+    }
+    let summary = summarize(&chats);
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_owned(),
+        state: StateRef {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        },
+        chats,
+        summary,
+    })
+}
+
+/// What one chat in both config and state contributes.
+struct ChatDiff {
+    chat_ref: ChatRef,
+    removals: usize,
+    /// `None` when the chat has nothing to do or no valid order.
+    plan: Option<ChatPlan>,
+}
+
+fn diff_chat(
+    id: &str,
+    wanted: &DesiredChat,
+    known: &ChatState,
+    desired: &Desired,
+    errors: &mut Vec<PlanError>,
+) -> ChatDiff {
+    let current = &known.members;
+    let readd_left = desired.settings.readd_left;
+    let mut adds = Vec::new();
+    let mut left = Vec::new();
+    for handle in wanted.members.difference(current) {
+        if !readd_left && known.left.contains(handle) {
+            left.push(handle);
+        } else {
+            adds.push(handle);
+        }
+    }
+    let removes: Vec<&Handle> = current.difference(&wanted.members).collect();
+    let chat_ref = ChatRef {
+        id: id.to_owned(),
+        name: wanted.name.clone().or_else(|| known.display_name.clone()),
+    };
+    let mut diff = ChatDiff {
+        chat_ref,
+        removals: removes.len(),
+        plan: None,
+    };
+
+    for &handle in &removes {
+        if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
+            errors.push(PlanError::ProtectedRemoval {
+                chat: diff.chat_ref.clone(),
+                handle: handle.clone(),
+                person: desired.names.get(handle).cloned(),
+            });
+        }
+    }
+    if adds.is_empty() && removes.is_empty() && left.is_empty() {
+        return diff;
+    }
+
+    let limits = Limits {
+        floor: desired.settings.min_members,
+        cap: wanted.max_members,
+    };
+    let rounds = match schedule(current.len(), adds.len(), removes.len(), limits) {
+        Ok(rounds) => rounds,
+        Err(reason) => {
+            errors.push(PlanError::NoValidOrder {
+                chat: diff.chat_ref.clone(),
+                reason,
+            });
+            return diff;
+        }
+    };
+
+    let person = |handle: &Handle| desired.names.get(handle).cloned();
+    let mut steps = Vec::with_capacity(adds.len() + removes.len() + rounds.len());
+    let (mut next_add, mut next_remove) = (adds.iter(), removes.iter());
+    for (i, round) in rounds.iter().enumerate() {
+        if i > 0 {
+            steps.push(Step::Wait);
+        }
+        for &handle in next_add.by_ref().take(round.adds) {
+            steps.push(Step::Add {
+                handle: handle.clone(),
+                person: person(handle),
+            });
+        }
+        for &handle in next_remove.by_ref().take(round.removes) {
+            steps.push(Step::Remove {
+                handle: handle.clone(),
+                person: person(handle),
+            });
+        }
+    }
+
+    // Sorted, since `left` comes from a sorted set; usually empty.
+    let after = wanted
+        .members
+        .iter()
+        .filter(|handle| left.binary_search(handle).is_err())
+        .cloned()
+        .collect();
+    diff.plan = Some(ChatPlan {
+        id: id.to_owned(),
+        name: diff.chat_ref.name.clone(),
+        action: Action::Update,
+        before: Some(current.iter().cloned().collect()),
+        after: Some(after),
+        left: left.into_iter().cloned().collect(),
+        steps,
+    });
+    diff
+}
+
+fn summarize(chats: &[ChatPlan]) -> Summary {
+    let mut summary = Summary::default();
+    for chat in chats {
+        match chat.action {
+            Action::Update if !chat.steps.is_empty() => summary.chats_changed += 1,
+            Action::Update => {}
+            Action::Forget => summary.forget += 1,
+            Action::Unknown => summary.unknown += 1,
+        }
+        for step in &chat.steps {
+            match step {
+                Step::Add { .. } => summary.add += 1,
+                Step::Remove { .. } => summary.remove += 1,
+                Step::Wait => summary.wait += 1,
+            }
+        }
+    }
+    summary
+}
+
+/// Where a chat id appears.
+enum Sides<'a> {
+    Both(&'a DesiredChat, &'a ChatState),
+    Config(&'a DesiredChat),
+    State(&'a ChatState),
+}
+
+/// Walks the config's and the state's chats together in id order, in linear time.
+fn merge<'a>(
+    config: btree_map::Iter<'a, String, DesiredChat>,
+    state: btree_map::Iter<'a, String, ChatState>,
+) -> impl Iterator<Item = (&'a String, Sides<'a>)> {
+    Merge {
+        config: config.peekable(),
+        state: state.peekable(),
+    }
+}
+
+struct Merge<'a> {
+    config: Peekable<btree_map::Iter<'a, String, DesiredChat>>,
+    state: Peekable<btree_map::Iter<'a, String, ChatState>>,
+}
+
+impl<'a> Iterator for Merge<'a> {
+    type Item = (&'a String, Sides<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::cmp::Ordering;
+        let order = match (self.config.peek(), self.state.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        Some(match order {
+            Ordering::Less => {
+                let (id, wanted) = self.config.next()?;
+                (id, Sides::Config(wanted))
+            }
+            Ordering::Greater => {
+                let (id, known) = self.state.next()?;
+                (id, Sides::State(known))
+            }
+            Ordering::Equal => {
+                let (id, wanted) = self.config.next()?;
+                let (_, known) = self.state.next()?;
+                (id, Sides::Both(wanted, known))
+            }
+        })
+    }
+}

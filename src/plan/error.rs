@@ -34,7 +34,11 @@ pub enum Blocked {
     TooSmallToAdd { members: usize },
     /// Adds are blocked by the cap and removes by the floor at the same count, so no member
     /// can be swapped for another.
-    NoRoomToSwap { members: usize, floor: usize, cap: usize },
+    NoRoomToSwap {
+        members: usize,
+        floor: usize,
+        cap: usize,
+    },
 }
 
 impl fmt::Display for Blocked {
@@ -54,13 +58,21 @@ impl fmt::Display for Blocked {
                 "the chat has `{members}` members besides your own line and Linq adds only to \
                  chats of 3 or more participants; add members in the Linq app first"
             ),
-            Blocked::NoRoomToSwap { members, floor, cap } if floor == cap => write!(
+            Blocked::NoRoomToSwap {
+                members,
+                floor,
+                cap,
+            } if floor == cap => write!(
                 f,
                 "the floor and the cap are both `{cap}`, so at `{members}` members no add fits \
                  under the cap and no remove keeps the floor; lower `min_members` or raise \
                  `max_members` to swap members"
             ),
-            Blocked::NoRoomToSwap { members, floor, cap } => write!(
+            Blocked::NoRoomToSwap {
+                members,
+                floor,
+                cap,
+            } => write!(
                 f,
                 "at `{members}` members the cap `{cap}` blocks every add and the floor `{floor}` \
                  blocks every remove; lower `min_members` or raise `max_members`"

@@ -186,16 +186,16 @@ mod tests {
 
     #[test]
     fn chat_under_the_floor_may_grow() {
-        assert_eq!(schedule(2, 2, 0, Limits { floor: 4, cap: 8 }), Ok(rounds(&[(2, 0)])));
+        assert_eq!(
+            schedule(2, 2, 0, Limits { floor: 4, cap: 8 }),
+            Ok(rounds(&[(2, 0)]))
+        );
     }
 
     #[test]
     fn low_floor_keeps_room_to_add() {
         // With a floor of 1 the removes stop at 2 members while adds remain.
         let limits = Limits { floor: 1, cap: 3 };
-        assert_eq!(
-            schedule(3, 1, 2, limits),
-            Ok(rounds(&[(0, 1), (1, 1)]))
-        );
+        assert_eq!(schedule(3, 1, 2, limits), Ok(rounds(&[(0, 1), (1, 1)])));
     }
 }

@@ -1,7 +1,7 @@
 //! [`plan`]: diff every chat in scope, order its changes, and check the guards over the whole
 //! plan, collecting every error before refusing.
 
-use std::collections::btree_map;
+use std::collections::{btree_map, BTreeSet};
 use std::iter::Peekable;
 
 use crate::config::{Desired, DesiredChat};
@@ -31,6 +31,8 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
     let in_scope = |id: &str| options.targets.is_empty() || options.targets.contains(id);
 
     let mut chats = Vec::new();
+    // Current memberships of the managed chats in scope (in config and state): the base of the
+    // mass-removal share. Forgotten chats are no longer managed and make no call.
     let mut memberships = 0;
     let mut removals_by_chat = Vec::new();
     for (id, sides) in merge(desired.chats.iter(), state.chats.iter()) {
@@ -40,13 +42,11 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
         match sides {
             Sides::Both(wanted, known) => {
                 memberships += known.members.len();
-                let diff = diff_chat(id, wanted, known, desired, &mut errors);
-                if diff.removals > 0 {
-                    removals_by_chat.push((diff.chat_ref.clone(), diff.removals));
-                }
-                if let Some(chat) = diff.plan {
-                    chats.push(chat);
-                }
+                let mut findings = Findings {
+                    errors: &mut errors,
+                    removals_by_chat: &mut removals_by_chat,
+                };
+                chats.extend(diff_chat(id, wanted, known, desired, &mut findings));
             }
             Sides::Config(wanted) => chats.push(ChatPlan {
                 id: id.clone(),
@@ -99,54 +99,53 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
     })
 }
 
-/// What one chat in both config and state contributes.
-struct ChatDiff {
-    chat_ref: ChatRef,
-    removals: usize,
-    /// `None` when the chat has nothing to do or no valid order.
-    plan: Option<ChatPlan>,
+/// What chats report besides their own plan, for the errors and the whole-plan guards.
+struct Findings<'a> {
+    errors: &'a mut Vec<PlanError>,
+    removals_by_chat: &'a mut Vec<(ChatRef, usize)>,
 }
 
+/// Plans one chat that is in both config and state; `None` when it has nothing to do or no
+/// valid order (then an error is in `findings`).
 fn diff_chat(
     id: &str,
     wanted: &DesiredChat,
     known: &ChatState,
     desired: &Desired,
-    errors: &mut Vec<PlanError>,
-) -> ChatDiff {
+    findings: &mut Findings<'_>,
+) -> Option<ChatPlan> {
     let current = &known.members;
-    let readd_left = desired.settings.readd_left;
-    let mut adds = Vec::new();
+    let (mut adds, removes) = changes(current, &wanted.members);
     let mut left = Vec::new();
-    for handle in wanted.members.difference(current) {
-        if !readd_left && known.left.contains(handle) {
-            left.push(handle);
-        } else {
-            adds.push(handle);
-        }
+    if !desired.settings.readd_left && !known.left.is_empty() {
+        adds.retain(|&handle| {
+            let stays_out = known.left.contains(handle);
+            if stays_out {
+                left.push(handle);
+            }
+            !stays_out
+        });
     }
-    let removes: Vec<&Handle> = current.difference(&wanted.members).collect();
+    if adds.is_empty() && removes.is_empty() && left.is_empty() {
+        return None;
+    }
     let chat_ref = ChatRef {
         id: id.to_owned(),
         name: wanted.name.clone().or_else(|| known.display_name.clone()),
     };
-    let mut diff = ChatDiff {
-        chat_ref,
-        removals: removes.len(),
-        plan: None,
-    };
-
+    if !removes.is_empty() {
+        findings
+            .removals_by_chat
+            .push((chat_ref.clone(), removes.len()));
+    }
     for &handle in &removes {
         if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
-            errors.push(PlanError::ProtectedRemoval {
-                chat: diff.chat_ref.clone(),
+            findings.errors.push(PlanError::ProtectedRemoval {
+                chat: chat_ref.clone(),
                 handle: handle.clone(),
                 person: desired.names.get(handle).cloned(),
             });
         }
-    }
-    if adds.is_empty() && removes.is_empty() && left.is_empty() {
-        return diff;
     }
 
     let limits = Limits {
@@ -156,11 +155,11 @@ fn diff_chat(
     let rounds = match schedule(current.len(), adds.len(), removes.len(), limits) {
         Ok(rounds) => rounds,
         Err(reason) => {
-            errors.push(PlanError::NoValidOrder {
-                chat: diff.chat_ref.clone(),
+            findings.errors.push(PlanError::NoValidOrder {
+                chat: chat_ref,
                 reason,
             });
-            return diff;
+            return None;
         }
     };
 
@@ -192,16 +191,42 @@ fn diff_chat(
         .filter(|handle| left.binary_search(handle).is_err())
         .cloned()
         .collect();
-    diff.plan = Some(ChatPlan {
-        id: id.to_owned(),
-        name: diff.chat_ref.name.clone(),
+    Some(ChatPlan {
+        id: chat_ref.id,
+        name: chat_ref.name,
         action: Action::Update,
         before: Some(current.iter().cloned().collect()),
         after: Some(after),
         left: left.into_iter().cloned().collect(),
         steps,
-    });
-    diff
+    })
+}
+
+/// `(wanted - current, current - wanted)`, both sorted, in one walk over the two sorted sets
+/// (the planner's hot loop: most chats have no change at all).
+fn changes<'a>(
+    current: &'a BTreeSet<Handle>,
+    wanted: &'a BTreeSet<Handle>,
+) -> (Vec<&'a Handle>, Vec<&'a Handle>) {
+    use std::cmp::Ordering;
+    let (mut adds, mut removes) = (Vec::new(), Vec::new());
+    let (mut have, mut want) = (current.iter().peekable(), wanted.iter().peekable());
+    loop {
+        match (have.peek(), want.peek()) {
+            (None, None) => break,
+            (Some(_), None) => removes.extend(have.by_ref()),
+            (None, Some(_)) => adds.extend(want.by_ref()),
+            (Some(&a), Some(&b)) => match a.cmp(b) {
+                Ordering::Less => removes.extend(have.next()),
+                Ordering::Greater => adds.extend(want.next()),
+                Ordering::Equal => {
+                    have.next();
+                    want.next();
+                }
+            },
+        }
+    }
+    (adds, removes)
 }
 
 fn summarize(chats: &[ChatPlan]) -> Summary {

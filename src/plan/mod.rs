@@ -11,6 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
 
+mod error;
+mod order;
+mod planner;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Blocked, ChatRef, PlanError, PlanErrors};
+pub use order::{schedule, Limits, Round, MIN_MEMBERS_TO_ADD};
+pub use planner::{plan, MASS_REMOVAL_MIN_MEMBERSHIPS};
+
 /// Version of the JSON plan format; fields are only ever added within one version.
 pub const FORMAT_VERSION: &str = "1";
 
@@ -102,13 +114,16 @@ pub struct Summary {
 }
 
 impl Plan {
-    /// True when applying would change nothing: no steps, nothing to forget.
+    /// True when there is nothing to show: no chat to change, forget, import or report.
     pub fn is_empty(&self) -> bool {
         self.chats.is_empty()
     }
 
-    /// True when something is pending: a change, a forget, or an unknown chat.
+    /// True when something is pending: a change, a forget, or an unknown chat. A chat listed
+    /// only for members who left on their own is not pending: nothing would be done to it.
     pub fn has_changes(&self) -> bool {
-        !self.chats.is_empty()
+        self.chats
+            .iter()
+            .any(|chat| chat.action != Action::Update || !chat.steps.is_empty())
     }
 }

@@ -1,0 +1,302 @@
+//! [`plan`]: diff every chat in scope, order its changes, and check the guards over the whole
+//! plan, collecting every error before refusing.
+
+use std::collections::{btree_map, BTreeSet};
+use std::iter::Peekable;
+
+use crate::config::{Desired, DesiredChat};
+use crate::handle::Handle;
+use crate::state::{ChatState, State};
+
+use super::error::{ChatRef, PlanError, PlanErrors};
+use super::order::{schedule, Limits};
+use super::{Action, ChatPlan, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
+
+/// The mass-removal guard applies only from this many current memberships on, so that small
+/// setups can still move a member or two.
+pub const MASS_REMOVAL_MIN_MEMBERSHIPS: usize = 10;
+
+/// Plans the calls that take the chats in `state` to `desired`: for each chat, exactly its adds
+/// and removes, ordered so that the floor and the cap hold at every step.
+///
+/// Refuses with every problem at once: unknown `--target`s, chats with no safe order, removed
+/// protected handles, and a mass removal without `allow_mass_removal`.
+pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<Plan, PlanErrors> {
+    let mut errors = Vec::new();
+    for target in &options.targets {
+        if !desired.chats.contains_key(target) && !state.chats.contains_key(target) {
+            errors.push(PlanError::UnknownTarget(target.clone()));
+        }
+    }
+    let in_scope = |id: &str| options.targets.is_empty() || options.targets.contains(id);
+
+    let mut chats = Vec::new();
+    // Current memberships of the managed chats in scope (in config and state): the base of the
+    // mass-removal share. Forgotten chats are no longer managed and make no call.
+    let mut memberships = 0;
+    let mut removals_by_chat = Vec::new();
+    for (id, sides) in merge(desired.chats.iter(), state.chats.iter()) {
+        if !in_scope(id) {
+            continue;
+        }
+        match sides {
+            Sides::Both(wanted, known) => {
+                memberships += known.members.len();
+                let mut findings = Findings {
+                    errors: &mut errors,
+                    removals_by_chat: &mut removals_by_chat,
+                };
+                chats.extend(diff_chat(id, wanted, known, desired, &mut findings));
+            }
+            Sides::Config(wanted) => chats.push(ChatPlan {
+                id: id.clone(),
+                name: wanted.name.clone(),
+                action: Action::Unknown,
+                before: None,
+                after: None,
+                left: Vec::new(),
+                steps: Vec::new(),
+            }),
+            Sides::State(known) => chats.push(ChatPlan {
+                id: id.clone(),
+                name: known.display_name.clone(),
+                action: Action::Forget,
+                before: Some(known.members.iter().cloned().collect()),
+                after: None,
+                left: Vec::new(),
+                steps: Vec::new(),
+            }),
+        }
+    }
+
+    let removals: usize = removals_by_chat.iter().map(|(_, count)| count).sum();
+    let limit = desired.settings.max_removal_ratio;
+    if !options.allow_mass_removal
+        && memberships >= MASS_REMOVAL_MIN_MEMBERSHIPS
+        && removals as f64 / memberships as f64 > limit
+    {
+        removals_by_chat.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.id.cmp(&b.id)));
+        errors.push(PlanError::MassRemoval {
+            removals,
+            memberships,
+            limit,
+            by_chat: removals_by_chat,
+        });
+    }
+
+    if !errors.is_empty() {
+        return Err(PlanErrors(errors));
+    }
+    let summary = summarize(&chats);
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_owned(),
+        state: StateRef {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        },
+        chats,
+        summary,
+    })
+}
+
+/// What chats report besides their own plan, for the errors and the whole-plan guards.
+struct Findings<'a> {
+    errors: &'a mut Vec<PlanError>,
+    removals_by_chat: &'a mut Vec<(ChatRef, usize)>,
+}
+
+/// Plans one chat that is in both config and state; `None` when it has nothing to do or no
+/// valid order (then an error is in `findings`).
+fn diff_chat(
+    id: &str,
+    wanted: &DesiredChat,
+    known: &ChatState,
+    desired: &Desired,
+    findings: &mut Findings<'_>,
+) -> Option<ChatPlan> {
+    let current = &known.members;
+    let (mut adds, removes) = changes(current, &wanted.members);
+    let mut left = Vec::new();
+    if !desired.settings.readd_left && !known.left.is_empty() {
+        adds.retain(|&handle| {
+            let stays_out = known.left.contains(handle);
+            if stays_out {
+                left.push(handle);
+            }
+            !stays_out
+        });
+    }
+    if adds.is_empty() && removes.is_empty() && left.is_empty() {
+        return None;
+    }
+    let chat_ref = ChatRef {
+        id: id.to_owned(),
+        name: wanted.name.clone().or_else(|| known.display_name.clone()),
+    };
+    if !removes.is_empty() {
+        findings
+            .removals_by_chat
+            .push((chat_ref.clone(), removes.len()));
+    }
+    for &handle in &removes {
+        if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
+            findings.errors.push(PlanError::ProtectedRemoval {
+                chat: chat_ref.clone(),
+                handle: handle.clone(),
+                person: desired.names.get(handle).cloned(),
+            });
+        }
+    }
+
+    let limits = Limits {
+        floor: desired.settings.min_members,
+        cap: wanted.max_members,
+    };
+    let rounds = match schedule(current.len(), adds.len(), removes.len(), limits) {
+        Ok(rounds) => rounds,
+        Err(reason) => {
+            findings.errors.push(PlanError::NoValidOrder {
+                chat: chat_ref,
+                reason,
+            });
+            return None;
+        }
+    };
+
+    let person = |handle: &Handle| desired.names.get(handle).cloned();
+    let mut steps = Vec::with_capacity(adds.len() + removes.len() + rounds.len());
+    let (mut next_add, mut next_remove) = (adds.iter(), removes.iter());
+    for (i, round) in rounds.iter().enumerate() {
+        if i > 0 {
+            steps.push(Step::Wait);
+        }
+        for &handle in next_add.by_ref().take(round.adds) {
+            steps.push(Step::Add {
+                handle: handle.clone(),
+                person: person(handle),
+            });
+        }
+        for &handle in next_remove.by_ref().take(round.removes) {
+            steps.push(Step::Remove {
+                handle: handle.clone(),
+                person: person(handle),
+            });
+        }
+    }
+
+    // Sorted, since `left` comes from a sorted set; usually empty.
+    let after = wanted
+        .members
+        .iter()
+        .filter(|handle| left.binary_search(handle).is_err())
+        .cloned()
+        .collect();
+    Some(ChatPlan {
+        id: chat_ref.id,
+        name: chat_ref.name,
+        action: Action::Update,
+        before: Some(current.iter().cloned().collect()),
+        after: Some(after),
+        left: left.into_iter().cloned().collect(),
+        steps,
+    })
+}
+
+/// `(wanted - current, current - wanted)`, both sorted, in one walk over the two sorted sets
+/// (the planner's hot loop: most chats have no change at all).
+fn changes<'a>(
+    current: &'a BTreeSet<Handle>,
+    wanted: &'a BTreeSet<Handle>,
+) -> (Vec<&'a Handle>, Vec<&'a Handle>) {
+    use std::cmp::Ordering;
+    let (mut adds, mut removes) = (Vec::new(), Vec::new());
+    let (mut have, mut want) = (current.iter().peekable(), wanted.iter().peekable());
+    loop {
+        match (have.peek(), want.peek()) {
+            (None, None) => break,
+            (Some(_), None) => removes.extend(have.by_ref()),
+            (None, Some(_)) => adds.extend(want.by_ref()),
+            (Some(&a), Some(&b)) => match a.cmp(b) {
+                Ordering::Less => removes.extend(have.next()),
+                Ordering::Greater => adds.extend(want.next()),
+                Ordering::Equal => {
+                    have.next();
+                    want.next();
+                }
+            },
+        }
+    }
+    (adds, removes)
+}
+
+fn summarize(chats: &[ChatPlan]) -> Summary {
+    let mut summary = Summary::default();
+    for chat in chats {
+        match chat.action {
+            Action::Update if !chat.steps.is_empty() => summary.chats_changed += 1,
+            Action::Update => {}
+            Action::Forget => summary.forget += 1,
+            Action::Unknown => summary.unknown += 1,
+        }
+        for step in &chat.steps {
+            match step {
+                Step::Add { .. } => summary.add += 1,
+                Step::Remove { .. } => summary.remove += 1,
+                Step::Wait => summary.wait += 1,
+            }
+        }
+    }
+    summary
+}
+
+/// Where a chat id appears.
+enum Sides<'a> {
+    Both(&'a DesiredChat, &'a ChatState),
+    Config(&'a DesiredChat),
+    State(&'a ChatState),
+}
+
+/// Walks the config's and the state's chats together in id order, in linear time.
+fn merge<'a>(
+    config: btree_map::Iter<'a, String, DesiredChat>,
+    state: btree_map::Iter<'a, String, ChatState>,
+) -> impl Iterator<Item = (&'a String, Sides<'a>)> {
+    Merge {
+        config: config.peekable(),
+        state: state.peekable(),
+    }
+}
+
+struct Merge<'a> {
+    config: Peekable<btree_map::Iter<'a, String, DesiredChat>>,
+    state: Peekable<btree_map::Iter<'a, String, ChatState>>,
+}
+
+impl<'a> Iterator for Merge<'a> {
+    type Item = (&'a String, Sides<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::cmp::Ordering;
+        let order = match (self.config.peek(), self.state.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        Some(match order {
+            Ordering::Less => {
+                let (id, wanted) = self.config.next()?;
+                (id, Sides::Config(wanted))
+            }
+            Ordering::Greater => {
+                let (id, known) = self.state.next()?;
+                (id, Sides::State(known))
+            }
+            Ordering::Equal => {
+                let (id, wanted) = self.config.next()?;
+                let (_, known) = self.state.next()?;
+                (id, Sides::Both(wanted, known))
+            }
+        })
+    }
+}

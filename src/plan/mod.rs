@@ -14,6 +14,7 @@ use crate::handle::Handle;
 mod error;
 mod order;
 mod planner;
+mod saved;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod tests;
 pub use error::{Blocked, ChatRef, PlanError, PlanErrors};
 pub use order::{schedule, Limits, Round, MIN_MEMBERS_TO_ADD};
 pub use planner::{plan, MASS_REMOVAL_MIN_MEMBERSHIPS};
+pub use saved::{SavedPlan, SavedPlanError};
 
 /// Version of the JSON plan format; fields are only ever added within one version.
 pub const FORMAT_VERSION: &str = "1";

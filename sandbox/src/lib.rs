@@ -12,6 +12,21 @@
 //! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
 //!   (`/_sandbox/...`).
 //!
+//! # Use
+//!
+//! In tests, [`Sandbox::start`] (async, on a listener you bound) or [`Sandbox::spawn`] (its own
+//! thread) serve a [`Seed`] with [`Options`]; point the client at [`Sandbox::base_url`] with the
+//! seed's token, then ask the handle what happened: [`Sandbox::members`], [`Sandbox::calls`],
+//! [`Sandbox::violations`]. As a process (`linq-sandbox --seed FILE`), the same is served with
+//! a control API beside it, without auth:
+//!
+//! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`at_ms` since start).
+//! - `GET /_sandbox/violations`: [`Violation`]s.
+//! - `GET /_sandbox/chats`: chat id → landed active members, your own line excluded.
+//! - `POST /_sandbox/chats/{id}/outside-add|outside-remove|leave` with `{"handle": ...}`:
+//!   drift, applied at once (204; 400 or 404 with `{"error": ...}`).
+//! - `POST /_sandbox/land`: land every queued change now.
+//!
 //! # Codes the sandbox chooses where Linq documents none
 //!
 //! - 400 `1001`: a malformed body (no JSON `handle` string), query (`limit` outside 1..=100, a

@@ -145,7 +145,7 @@ async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
     let sandbox = start(
         seed(),
         Options {
-            rate_limit: Some(5.0),
+            rate_limit: Some(2.0),
             ..Options::default()
         },
     )
@@ -153,14 +153,14 @@ async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
     let client = Client::new(&sandbox);
     let mut statuses = Vec::new();
     let mut limited = None;
-    for _ in 0..8 {
+    for _ in 0..6 {
         let answer = client.chat(BIG).await;
         statuses.push(answer.status);
         if answer.status == 429 {
             limited = Some(answer);
         }
     }
-    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    assert_eq!(statuses, [200, 200, 429, 429, 429, 429]);
     let limited = limited.unwrap();
     assert_eq!(limited.code(), Some(1007));
     spec().assert_component("ErrorResponse", &limited.body);
@@ -170,7 +170,10 @@ async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
         .expect("Retry-After header")
         .parse()
         .unwrap();
-    assert!(header >= 1);
+    assert_eq!(
+        header, 1,
+        "half a second to the next token, rounded up to whole seconds"
+    );
     assert_eq!(limited.body["error"]["retry_after"], header);
     assert!(sandbox
         .calls()
@@ -180,7 +183,7 @@ async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
     // Nothing is applied while limited; after a pause requests go through again.
     assert_eq!(client.add(BIG, NEW).await.status, 429);
     assert_eq!(sandbox.mutating_calls_applied(), 0);
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(client.add(BIG, NEW).await.status, 202);
 }
 
@@ -189,7 +192,7 @@ async fn latency_is_added_to_every_request() {
     let sandbox = start(
         seed(),
         Options {
-            latency: Duration::from_millis(120),
+            latency: Duration::from_millis(250),
             ..Options::default()
         },
     )
@@ -199,7 +202,7 @@ async fn latency_is_added_to_every_request() {
     client.chat(BIG).await;
     client.add(BIG, NEW).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(240),
+        started.elapsed() >= Duration::from_millis(500),
         "{:?}",
         started.elapsed()
     );
@@ -207,7 +210,7 @@ async fn latency_is_added_to_every_request() {
     let started = Instant::now();
     client.chat(BIG).await;
     assert!(
-        started.elapsed() < Duration::from_millis(120),
+        started.elapsed() < Duration::from_millis(250),
         "{:?}",
         started.elapsed()
     );

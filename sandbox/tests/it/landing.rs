@@ -16,7 +16,7 @@ fn delayed(ms: u64) -> Options {
 
 #[tokio::test]
 async fn changes_show_only_once_the_delay_has_passed() {
-    let sandbox = start(seed(), delayed(300)).await;
+    let sandbox = start(seed(), delayed(1_000)).await;
     let client = Client::new(&sandbox);
     assert_eq!(client.add(BIG, NEW).await.status, 202);
     assert_eq!(client.remove(BIG, A).await.status, 202);
@@ -30,7 +30,7 @@ async fn changes_show_only_once_the_delay_has_passed() {
         [A, B, C, D].map(String::from).into()
     );
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let after = handles(&client.chat(BIG).await.body);
     assert!(
         after.contains(&(NEW.to_owned(), "active".to_owned())),
@@ -128,7 +128,7 @@ async fn drift_below_three_is_flagged_with_its_cause() {
 #[tokio::test]
 async fn roster_style_safe_order_never_violates() {
     // {A, B} + me, desired {B, NEW}: add, wait until it lands, then remove.
-    let sandbox = start(seed(), delayed(150)).await;
+    let sandbox = start(seed(), delayed(300)).await;
     let client = Client::new(&sandbox);
     assert_eq!(client.add(TRIO, NEW).await.status, 202);
     let mut polls = 0;
@@ -140,7 +140,7 @@ async fn roster_style_safe_order_never_violates() {
         assert!(polls < 100, "the add never landed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(polls > 0, "a 150 ms delay is visible to a poller");
+    assert!(polls > 0, "a 300 ms delay is visible to a poller");
     assert_eq!(client.remove(TRIO, A).await.status, 202);
     sandbox.land_all();
     assert_eq!(

@@ -1,1 +1,302 @@
+//! linq-sandbox: a local stand-in for the Linq Partner API v3 chat endpoints, strict about
+//! Linq's membership rules, with queued changes and fault injection, so that roster's tests,
+//! benchmarks and demo can prove that roster never breaks a group.
+//!
+//! # Layout
+//!
+//! - [`seed`]: the token, your own line and the chats a sandbox starts with.
+//! - `world`: chats, landed participants, queued changes, Linq's rules, violations.
+//! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator.
+//! - `api`: one request from arrival to answer, and the call log.
+//! - `wire`: the JSON shapes of Linq's OpenAPI schemas.
+//! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
+//!   (`/_sandbox/...`).
+//!
+//! # Use
+//!
+//! In tests, [`Sandbox::start`] (async, on a listener you bound) or [`Sandbox::spawn`] (its own
+//! thread) serve a [`Seed`] with [`Options`]; point the client at [`Sandbox::base_url`] with the
+//! seed's token, then ask the handle what happened: [`Sandbox::members`], [`Sandbox::calls`],
+//! [`Sandbox::violations`]. As a process (`linq-sandbox --seed FILE`), the same is served with
+//! a control API beside it, without auth:
+//!
+//! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`at_ms` since start).
+//! - `GET /_sandbox/violations`: [`Violation`]s.
+//! - `GET /_sandbox/chats`: chat id → landed active members, your own line excluded.
+//! - `POST /_sandbox/chats/{id}/outside-add|outside-remove|leave` with `{"handle": ...}`:
+//!   drift, applied at once (204; 400 or 404 with `{"error": ...}`).
+//! - `POST /_sandbox/land`: land every queued change now.
+//!
+//! # Codes the sandbox chooses where Linq documents none
+//!
+//! - 400 `1001`: a malformed body (no JSON `handle` string), query (`limit` outside 1..=100, a
+//!   cursor it never issued) or a method a route does not serve (405).
+//! - 409 `2015` for a group too small to change: an add to a chat of fewer than 3 participants,
+//!   or a removal that would leave fewer than 3 (your own line counts; removals already queued
+//!   are subtracted), as for adding an active or already-queued member or removing a non-member.
+//! - 409 `2017` for a cross-service add (a handle whose service is known differs from the chat's).
+//! - injected server errors: 500 `3006` or 503 `3003`; rate limiting: 429 `1007`.
 
+mod api;
+pub mod faults;
+mod http;
+pub mod seed;
+mod wire;
+mod world;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+pub use api::CallRecord;
+pub use faults::{Fault, Options};
+pub use http::BASE_PATH;
+pub use seed::{Seed, SeedChat, SeedError};
+pub use world::{Cause, Violation, MIN_PARTICIPANTS};
+
+use api::Core;
+use world::Outside;
+
+/// The state a running server and every [`Sandbox`] handle share.
+#[derive(Debug)]
+struct Shared(Mutex<Core>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock leaves plain data behind: keep serving it.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running sandbox: its address and a window on its state.
+///
+/// Cheap to clone; the server stops once the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    _stop: Arc<Stop>,
+}
+
+/// Tells the server to stop when dropped.
+#[derive(Debug)]
+struct Stop(Option<oneshot::Sender<()>>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            // The server may be gone already; nothing to tell then.
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Sandbox {
+    /// Serves `seed` on `listener`, on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// When the seed is invalid (see [`Seed::validated`]) or the listener has no address.
+    pub async fn start(seed: Seed, options: Options, listener: tokio::net::TcpListener) -> Sandbox {
+        let (sandbox, stop) = Sandbox::prepare(
+            &seed,
+            options,
+            listener.local_addr().expect("listener address"),
+        );
+        tokio::spawn(serve(listener, sandbox.shared.clone(), stop));
+        sandbox
+    }
+
+    /// Serves `seed` on `127.0.0.1` and a free port, from a runtime on a thread of its own: for
+    /// tests that are not async.
+    ///
+    /// # Panics
+    ///
+    /// When the seed is invalid or no loopback port can be bound.
+    pub fn spawn(seed: Seed, options: Options) -> Sandbox {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("make the listener non-blocking");
+        let (sandbox, stop) = Sandbox::prepare(
+            &seed,
+            options,
+            listener.local_addr().expect("listener address"),
+        );
+        let shared = sandbox.shared.clone();
+        std::thread::Builder::new()
+            .name("linq-sandbox".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("build the sandbox runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("register the listener");
+                    serve(listener, shared, stop).await;
+                });
+            })
+            .expect("start the sandbox thread");
+        sandbox
+    }
+
+    fn prepare(
+        seed: &Seed,
+        options: Options,
+        addr: SocketAddr,
+    ) -> (Sandbox, oneshot::Receiver<()>) {
+        let core = Core::new(seed, options).unwrap_or_else(|e| panic!("{e}"));
+        let (stop, stopped) = oneshot::channel();
+        let sandbox = Sandbox {
+            shared: Arc::new(Shared(Mutex::new(core))),
+            addr,
+            _stop: Arc::new(Stop(Some(stop))),
+        };
+        (sandbox, stopped)
+    }
+
+    /// Reads a seed from a JSON file and checks it.
+    pub fn load_seed(path: impl AsRef<Path>) -> anyhow::Result<Seed> {
+        Seed::load(path)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API's base URL, like Linq's `https://api.linqapp.com/api/partner`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{BASE_PATH}", self.addr)
+    }
+
+    /// The token API requests must carry.
+    pub fn token(&self) -> String {
+        self.shared.lock().token.clone()
+    }
+
+    fn landed(&self) -> MutexGuard<'_, Core> {
+        let mut core = self.shared.lock();
+        core.world.land_due(Instant::now());
+        core
+    }
+
+    /// A chat's landed active members, your own line excluded; `None` for an unknown chat.
+    pub fn members(&self, chat: &str) -> Option<BTreeSet<String>> {
+        self.landed().world.members(chat)
+    }
+
+    /// How many accepted changes of a chat have not landed yet; `None` for an unknown chat.
+    pub fn pending(&self, chat: &str) -> Option<usize> {
+        self.landed().world.pending(chat)
+    }
+
+    /// Every API request received so far, in order.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// How many participant calls were accepted into the queue, whatever their clients saw.
+    pub fn mutating_calls_applied(&self) -> usize {
+        self.shared
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.applied)
+            .count()
+    }
+
+    /// Every moment a group chat had fewer than 3 landed participants, your own line included.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.landed().world.violations().to_vec()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> Options {
+        self.shared.lock().options.clone()
+    }
+
+    /// Changes the options; the fault generator restarts from `options.seed`. Changes already
+    /// queued keep their landing time.
+    pub fn set_options(&self, options: Options) {
+        self.shared.lock().set_options(options);
+    }
+
+    /// Lands every queued change now, in order per chat.
+    pub fn land_all(&self) {
+        self.shared.lock().world.land_all(Instant::now());
+    }
+
+    /// Adds `handle` to `chat` at once, as someone outside roster would (drift).
+    ///
+    /// # Panics
+    ///
+    /// On an unknown chat, an invalid handle or your own line.
+    pub fn add_outside(&self, chat: &str, handle: &str) {
+        self.outside(chat, handle, Outside::Add);
+    }
+
+    /// Removes `handle` from `chat` at once (status `removed`), as someone outside roster would.
+    ///
+    /// # Panics
+    ///
+    /// On an unknown chat, an invalid handle, your own line or a handle that is not a member.
+    pub fn remove_outside(&self, chat: &str, handle: &str) {
+        self.outside(chat, handle, Outside::Remove);
+    }
+
+    /// `handle` leaves `chat` at once (status `left`).
+    ///
+    /// # Panics
+    ///
+    /// As [`Sandbox::remove_outside`].
+    pub fn leave(&self, chat: &str, handle: &str) {
+        self.outside(chat, handle, Outside::Leave);
+    }
+
+    fn outside(&self, chat: &str, handle: &str, change: Outside) {
+        let now = Instant::now();
+        let mut core = self.landed();
+        if let Err(message) = core.world.outside(chat, handle, change, now) {
+            panic!("sandbox: {message}");
+        }
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: oneshot::Receiver<()>,
+) {
+    let app = http::router(shared);
+    let shutdown = async {
+        // A dropped sender means the last handle is gone: stop as well.
+        let _ = stop.await;
+    };
+    // Accept errors are retried inside; the only way out is the shutdown, so nothing to report.
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+}
+
+/// Serializes a [`std::time::Duration`] as whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_millis().try_into().unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}

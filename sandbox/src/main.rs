@@ -1,1 +1,88 @@
-fn main() {}
+//! The sandbox as its own process, for the README demo and benchmarks: serves a seed file until
+//! Ctrl-C and prints where.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use linq_sandbox::{Options, Sandbox};
+
+/// A local stand-in for the Linq Partner API v3 chat endpoints.
+///
+/// Control API (no auth): GET /_sandbox/calls, /_sandbox/violations, /_sandbox/chats;
+/// POST /_sandbox/chats/{id}/outside-add|outside-remove|leave with {"handle": ...};
+/// POST /_sandbox/land.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The seed: token, your own line and the chats (JSON).
+    #[arg(long, value_name = "FILE")]
+    seed: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// How long an accepted change stays queued before it lands.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    land_delay_ms: u64,
+    /// Added to every API request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Requests per second above which the API answers 429.
+    #[arg(long, value_name = "N", value_parser = positive)]
+    rate_limit: Option<f64>,
+    /// Share of API requests answered 5xx without being applied.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    error_rate: f64,
+    /// Share of participant calls applied but answered 500.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    applied_error_rate: f64,
+    /// Share of API requests handled but whose connection is dropped without an answer.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    drop_rate: f64,
+    /// Seed of the fault generator.
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{text}` is not a share between 0 and 1")),
+    }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("`{text}` is not a rate above 0")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let seed = Sandbox::load_seed(&args.seed)?;
+    let options = Options {
+        land_delay: Duration::from_millis(args.land_delay_ms),
+        latency: Duration::from_millis(args.latency_ms),
+        rate_limit: args.rate_limit,
+        error_rate: args.error_rate,
+        applied_error_rate: args.applied_error_rate,
+        drop_rate: args.drop_rate,
+        seed: args.fault_seed,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("failed to listen on `{}`", args.listen))?;
+    let sandbox = Sandbox::start(seed, options, listener).await;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", sandbox.base_url())?;
+    stdout.flush()?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("failed to wait for Ctrl-C")?;
+    Ok(())
+}

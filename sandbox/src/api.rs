@@ -1,0 +1,340 @@
+//! One API request from arrival to answer: authentication, rate limit, faults, the endpoint
+//! itself and the call log. Everything here runs under the one lock around [`Core`].
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::{Draw, Fault, Faults, Options};
+use crate::seed::{Seed, SeedError};
+use crate::wire;
+use crate::world::{canonical_handle, ApiError, World};
+
+/// Default and largest page size of `GET /v3/chats`.
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+/// One request the API received, as the sandbox answered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: String,
+    /// Below the base path, without the query: `/v3/chats/{id}/participants`.
+    pub path: String,
+    /// The chat addressed, if any.
+    pub chat: Option<String>,
+    /// The `handle` of a participant call's body, as sent.
+    pub handle: Option<String>,
+    /// The HTTP status answered; for a [`Fault::Dropped`] call, the one the client never saw.
+    pub status: u16,
+    /// Linq's error code, for an error answer.
+    pub code: Option<u32>,
+    /// True when a participant change was accepted into the queue, whatever the client saw.
+    pub applied: bool,
+    /// The fault injected into this call, if any.
+    pub fault: Option<Fault>,
+    pub trace_id: String,
+    /// When the request was handled, since the sandbox started.
+    #[serde(rename = "at_ms", with = "crate::millis")]
+    pub at: Duration,
+}
+
+/// An API request, parsed just enough to be logged.
+#[derive(Debug)]
+pub enum Endpoint {
+    ListChats(Vec<(String, String)>),
+    GetChat(String),
+    AddParticipant(String, Body),
+    RemoveParticipant(String, Body),
+    /// A request no route or method matches, or whose query string does not parse.
+    Refused {
+        method: String,
+        path: String,
+        error: ApiError,
+    },
+}
+
+/// A participant call's body: the handle, or why there is none.
+pub type Body = Result<String, ApiError>;
+
+/// What to send back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// Seconds, for the `Retry-After` header.
+    pub retry_after: Option<u64>,
+    /// Close the connection instead of answering.
+    pub drop: bool,
+}
+
+/// Everything the sandbox knows, behind one lock.
+#[derive(Debug)]
+pub struct Core {
+    pub token: String,
+    pub options: Options,
+    pub world: World,
+    pub faults: Faults,
+    pub calls: Vec<CallRecord>,
+    traces: u64,
+}
+
+impl Core {
+    pub fn new(seed: &Seed, options: Options) -> Result<Core, SeedError> {
+        let now = Instant::now();
+        let world = World::new(seed, now, SystemTime::now())?;
+        Ok(Core {
+            token: seed.token.clone(),
+            faults: Faults::new(&options, now),
+            options,
+            world,
+            calls: Vec::new(),
+            traces: 0,
+        })
+    }
+
+    /// Replaces the options; the fault generator restarts from the new seed.
+    pub fn set_options(&mut self, options: Options) {
+        self.faults = Faults::new(&options, Instant::now());
+        self.options = options;
+    }
+
+    fn next_trace(&mut self) -> String {
+        self.traces += 1;
+        format!("trace_{:016x}", self.traces)
+    }
+
+    /// Answers one API request that arrived (after the injected latency) at `now`.
+    pub fn serve(
+        &mut self,
+        endpoint: Endpoint,
+        authorization: Option<&str>,
+        now: Instant,
+    ) -> Reply {
+        self.world.land_due(now);
+        let trace_id = self.next_trace();
+        let (method, path, chat, handle) = describe(&endpoint);
+        let mut call = CallRecord {
+            method: method.to_owned(),
+            path,
+            chat,
+            handle,
+            status: 0,
+            code: None,
+            applied: false,
+            fault: None,
+            trace_id,
+            at: self.world.since_start(now),
+        };
+        let reply = self.answer(endpoint, authorization, now, &mut call);
+        call.status = reply.status;
+        self.calls.push(call);
+        reply
+    }
+
+    fn answer(
+        &mut self,
+        endpoint: Endpoint,
+        authorization: Option<&str>,
+        now: Instant,
+        call: &mut CallRecord,
+    ) -> Reply {
+        let authorized = authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|token| token == self.token);
+        if !authorized {
+            return fail(call, ApiError::unauthorized());
+        }
+        if let Endpoint::Refused { error, .. } = endpoint {
+            return fail(call, error);
+        }
+        if let Err(error) = self.faults.admit(now) {
+            call.fault = Some(Fault::RateLimited);
+            return fail(call, error);
+        }
+        let draw = self.faults.draw(&self.options);
+        if let Draw::Fail(error) = draw {
+            call.fault = Some(Fault::ServerError);
+            return fail(call, error);
+        }
+        let due = now + self.options.land_delay;
+        let outcome = match endpoint {
+            Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body)),
+            Endpoint::GetChat(id) => match self.world.chat(&id) {
+                Some(chat) => Ok((200, json(&wire::Chat::new(chat)))),
+                None => Err(ApiError::chat_not_found(&id)),
+            },
+            Endpoint::AddParticipant(id, body) => body
+                .and_then(|handle| self.world.add(&id, &handle, due))
+                .map(|()| (202, accepted("Participant addition queued", &call.trace_id))),
+            Endpoint::RemoveParticipant(id, body) => body
+                .and_then(|handle| self.world.remove(&id, &handle, due))
+                .map(|()| (202, accepted("Participant removal queued", &call.trace_id))),
+            Endpoint::Refused { .. } => unreachable!("answered above"),
+        };
+        let (status, body) = match outcome {
+            Ok(ok) => ok,
+            Err(error) => return fail(call, error),
+        };
+        call.applied = status == 202;
+        match draw {
+            Draw::ApplyThenFail if call.applied => {
+                call.fault = Some(Fault::AppliedServerError);
+                fail(call, ApiError::internal())
+            }
+            Draw::ApplyThenDrop => {
+                call.fault = Some(Fault::Dropped);
+                Reply {
+                    status,
+                    body: Vec::new(),
+                    retry_after: None,
+                    drop: true,
+                }
+            }
+            _ => Reply {
+                status,
+                body,
+                retry_after: None,
+                drop: false,
+            },
+        }
+    }
+
+    /// `GET /v3/chats`: `from` (your own line, `+` optional), `to` (a participant), `limit`,
+    /// `cursor`.
+    fn list_chats(&self, query: &[(String, String)]) -> Result<Vec<u8>, ApiError> {
+        let mut limit = DEFAULT_LIMIT;
+        let mut offset = 0;
+        let mut from = None;
+        let mut to = None;
+        for (key, value) in query {
+            match key.as_str() {
+                "limit" => {
+                    limit = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::invalid_request(format!(
+                                "`limit` must be an integer from 1 to {MAX_LIMIT}, not `{value}`"
+                            ))
+                        })?;
+                }
+                "cursor" => {
+                    offset = decode_cursor(value)
+                        .filter(|&n| n <= self.world.chats().len())
+                        .ok_or_else(|| {
+                            ApiError::invalid_request(format!(
+                                "`cursor` `{value}` was not issued by this API"
+                            ))
+                        })?;
+                }
+                "from" => {
+                    let phone = if value.starts_with('+') {
+                        value.clone()
+                    } else {
+                        format!("+{value}")
+                    };
+                    from = Some(
+                        canonical_handle(&phone)
+                            .filter(|h| h.starts_with('+'))
+                            .ok_or_else(|| ApiError::invalid_handle(value))?,
+                    );
+                }
+                "to" => {
+                    to = Some(
+                        canonical_handle(value).ok_or_else(|| ApiError::invalid_handle(value))?,
+                    )
+                }
+                _ => {}
+            }
+        }
+        let me = &self.world.me;
+        let matching: Vec<_> = self
+            .world
+            .chats()
+            .iter()
+            .filter(|_| from.as_ref().is_none_or(|from| from == me))
+            .filter(|chat| {
+                to.as_ref().is_none_or(|to| {
+                    chat.participants
+                        .iter()
+                        .any(|p| &p.handle == to && p.status == crate::world::Status::Active)
+                })
+            })
+            .collect();
+        let end = (offset + limit).min(matching.len());
+        let page = matching.get(offset..end).unwrap_or_default();
+        let result = wire::ListChatsResult {
+            chats: page.iter().map(|chat| wire::Chat::new(chat)).collect(),
+            next_cursor: (end < matching.len()).then(|| encode_cursor(end)),
+        };
+        Ok(json(&result))
+    }
+}
+
+/// Method, path below the base, chat and handle of a request, for the log.
+fn describe(endpoint: &Endpoint) -> (&str, String, Option<String>, Option<String>) {
+    match endpoint {
+        Endpoint::ListChats(_) => ("GET", "/v3/chats".to_owned(), None, None),
+        Endpoint::GetChat(id) => ("GET", format!("/v3/chats/{id}"), Some(id.clone()), None),
+        Endpoint::AddParticipant(id, body) | Endpoint::RemoveParticipant(id, body) => {
+            let method = if matches!(endpoint, Endpoint::AddParticipant(..)) {
+                "POST"
+            } else {
+                "DELETE"
+            };
+            (
+                method,
+                format!("/v3/chats/{id}/participants"),
+                Some(id.clone()),
+                body.as_ref().ok().cloned(),
+            )
+        }
+        Endpoint::Refused { method, path, .. } => (method, path.clone(), None, None),
+    }
+}
+
+fn fail(call: &mut CallRecord, error: ApiError) -> Reply {
+    call.code = Some(error.code);
+    let body = json(&wire::ErrorResponse::new(&error, &call.trace_id));
+    Reply {
+        status: error.status,
+        body,
+        retry_after: error.retry_after,
+        drop: false,
+    }
+}
+
+fn accepted(message: &'static str, trace_id: &str) -> Vec<u8> {
+    json(&wire::Accepted {
+        message,
+        status: "accepted",
+        trace_id,
+    })
+}
+
+fn json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("API answers serialize")
+}
+
+/// Cursors are opaque to clients; inside they are the offset of the next page.
+fn encode_cursor(offset: usize) -> String {
+    format!("c_{offset:x}")
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    usize::from_str_radix(cursor.strip_prefix("c_")?, 16).ok()
+}
+
+/// Parses a participant call's body: a JSON object with a `handle` string.
+pub fn participant_body(bytes: &[u8]) -> Body {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_request(format!("the body is not JSON: {e}")))?;
+    match value.get("handle") {
+        Some(serde_json::Value::String(handle)) if value.is_object() => Ok(handle.clone()),
+        _ => Err(ApiError::invalid_request(
+            "the body must be a JSON object with a `handle` string",
+        )),
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP face: the Linq routes under `/api/partner`, the control routes under `/_sandbox`
+//! (no auth, for a sandbox running as its own process), and the answers, dropped ones included.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::api::{participant_body, Endpoint, Reply};
+use crate::world::{ApiError, Outside};
+use crate::Shared;
+
+/// Where the Linq routes live, as on the real host.
+pub const BASE_PATH: &str = "/api/partner";
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/v3/chats", get(list_chats))
+        .route("/v3/chats/{id}", get(get_chat))
+        .route(
+            "/v3/chats/{id}/participants",
+            post(add_participant).delete(remove_participant),
+        )
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method);
+    let control = Router::new()
+        .route("/calls", get(calls))
+        .route("/violations", get(violations))
+        .route("/chats", get(chats))
+        .route("/chats/{id}/{change}", post(outside_change))
+        .route("/land", post(land));
+    Router::new()
+        .nest(BASE_PATH, api)
+        .nest("/_sandbox", control)
+        .with_state(shared)
+}
+
+async fn list_chats(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let endpoint = match query {
+        Ok(Query(query)) => Endpoint::ListChats(query),
+        Err(e) => Endpoint::Refused {
+            method: "GET".into(),
+            path: "/v3/chats".into(),
+            error: ApiError::invalid_request(format!("the query string does not parse: {e}")),
+        },
+    };
+    serve(&shared, endpoint, &headers).await
+}
+
+async fn get_chat(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(&shared, Endpoint::GetChat(id), &headers).await
+}
+
+async fn add_participant(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(
+        &shared,
+        Endpoint::AddParticipant(id, participant_body(&body)),
+        &headers,
+    )
+    .await
+}
+
+async fn remove_participant(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(
+        &shared,
+        Endpoint::RemoveParticipant(id, participant_body(&body)),
+        &headers,
+    )
+    .await
+}
+
+async fn unknown_route(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let endpoint = Endpoint::Refused {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        error: ApiError::route_not_found(),
+    };
+    serve(&shared, endpoint, &headers).await
+}
+
+async fn wrong_method(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let endpoint = Endpoint::Refused {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        error: ApiError::method_not_allowed(),
+    };
+    serve(&shared, endpoint, &headers).await
+}
+
+/// Waits the injected latency, then answers under the lock.
+async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Response {
+    let latency = shared.lock().options.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let reply = shared.lock().serve(endpoint, authorization, Instant::now());
+    respond(reply)
+}
+
+fn respond(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).expect("the sandbox answers valid statuses");
+    let body = if reply.drop {
+        Body::new(Severed)
+    } else {
+        Body::from(reply.body)
+    };
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(seconds) = reply.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
+
+/// A body that fails before its first byte: hyper then closes the connection without having
+/// sent the status line, so the client sees a transport error and no answer.
+struct Severed;
+
+impl http_body::Body for Severed {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        Poll::Ready(Some(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the sandbox dropped the connection",
+        ))))
+    }
+}
+
+async fn calls(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock().calls.clone()).into_response()
+}
+
+async fn violations(State(shared): State<Arc<Shared>>) -> Response {
+    let mut core = shared.lock();
+    core.world.land_due(Instant::now());
+    Json(core.world.violations().to_vec()).into_response()
+}
+
+async fn chats(State(shared): State<Arc<Shared>>) -> Response {
+    let mut core = shared.lock();
+    core.world.land_due(Instant::now());
+    let world = &core.world;
+    let members: std::collections::BTreeMap<_, _> = world
+        .chats()
+        .iter()
+        .map(|c| (c.id.clone(), world.members(&c.id).unwrap_or_default()))
+        .collect();
+    Json(members).into_response()
+}
+
+async fn land(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.lock().world.land_all(Instant::now());
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct HandleBody {
+    handle: String,
+}
+
+async fn outside_change(
+    State(shared): State<Arc<Shared>>,
+    Path((id, change)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let change = match change.as_str() {
+        "outside-add" => Outside::Add,
+        "outside-remove" => Outside::Remove,
+        "leave" => Outside::Leave,
+        _ => {
+            return control_error(
+                StatusCode::NOT_FOUND,
+                format!("no change `{change}`: use `outside-add`, `outside-remove` or `leave`"),
+            )
+        }
+    };
+    let Ok(HandleBody { handle }) = serde_json::from_slice(&body) else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "the body must be JSON with a `handle` string".into(),
+        );
+    };
+    let mut core = shared.lock();
+    let now = Instant::now();
+    core.world.land_due(now);
+    match core.world.outside(&id, &handle, change, now) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) if core.world.chat(&id).is_none() => {
+            control_error(StatusCode::NOT_FOUND, message)
+        }
+        Err(message) => control_error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+fn control_error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}

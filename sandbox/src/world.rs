@@ -1,0 +1,714 @@
+//! The sandbox's world: chats with their landed participants and queued changes, Linq's
+//! membership rules, and the record of every moment a group fell under 3 participants.
+//!
+//! Plain data without I/O or clock of its own: callers pass the instant a request arrived, and
+//! queued changes land lazily, in order per chat, whenever the world is looked at.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::seed::{Seed, SeedError};
+
+/// The smallest group Linq keeps working: your own line and two others.
+pub const MIN_PARTICIPANTS: usize = 3;
+
+/// When every seeded participant joined and every seeded chat was created:
+/// 2025-01-06T09:00:00Z, fixed so that seeded reads are reproducible.
+const SEEDED_AT_UNIX: u64 = 1_736_154_000;
+
+/// The messaging service of a chat or a handle, spelled as Linq spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    IMessage,
+    Rcs,
+    Sms,
+}
+
+impl Service {
+    /// Parses Linq's spelling (`iMessage`, `RCS`, `SMS`).
+    pub fn parse(text: &str) -> Option<Service> {
+        match text {
+            "iMessage" => Some(Service::IMessage),
+            "RCS" => Some(Service::Rcs),
+            "SMS" => Some(Service::Sms),
+            _ => None,
+        }
+    }
+
+    /// Linq's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::IMessage => "iMessage",
+            Service::Rcs => "RCS",
+            Service::Sms => "SMS",
+        }
+    }
+}
+
+/// A participant's status, as `ChatHandle.status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// Left on their own (drift made outside the API).
+    Left,
+    /// Taken out by a removal.
+    Removed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Left => "left",
+            Status::Removed => "removed",
+        }
+    }
+}
+
+/// One handle in a chat, current or past.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub id: String,
+    pub handle: String,
+    pub service: Service,
+    pub is_me: bool,
+    pub status: Status,
+    pub joined_at: SystemTime,
+    pub left_at: Option<SystemTime>,
+}
+
+/// What a queued participant change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Add,
+    Remove,
+}
+
+/// A change the API accepted (202) that has not landed yet.
+#[derive(Debug, Clone)]
+struct Queued {
+    change: Change,
+    handle: String,
+    due: Instant,
+}
+
+/// One chat as the sandbox holds it.
+#[derive(Debug, Clone)]
+pub struct ChatRecord {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub service: Service,
+    pub is_group: bool,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+    /// Your own line first, then everyone who ever took part, in order of first joining.
+    pub participants: Vec<Participant>,
+    queue: VecDeque<Queued>,
+}
+
+impl ChatRecord {
+    /// Landed active participants, your own line included.
+    pub fn active_count(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| p.status == Status::Active)
+            .count()
+    }
+
+    fn is_active(&self, handle: &str) -> bool {
+        self.participants
+            .iter()
+            .any(|p| p.handle == handle && p.status == Status::Active)
+    }
+
+    fn is_queued(&self, change: Change, handle: &str) -> bool {
+        self.queue
+            .iter()
+            .any(|q| q.change == change && q.handle == handle)
+    }
+
+    fn queued_removals(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|q| q.change == Change::Remove)
+            .count()
+    }
+}
+
+/// Why a chat fell under [`MIN_PARTICIPANTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A removal accepted by the API landed.
+    QueuedRemoval,
+    /// Someone removed the handle outside the API ([`crate::Sandbox::remove_outside`]).
+    OutsideRemoval,
+    /// The handle left the chat on their own ([`crate::Sandbox::leave`]).
+    Left,
+}
+
+/// A moment a group chat's landed participants (your own line included) numbered fewer than 3:
+/// the thing roster must never cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub chat: String,
+    /// Landed active participants right after the change, your own line included.
+    pub participants: usize,
+    /// The handle whose departure caused it.
+    pub handle: String,
+    pub cause: Cause,
+    /// When it happened, since the sandbox started.
+    #[serde(rename = "at_ms", with = "crate::millis")]
+    pub at: Duration,
+}
+
+/// An answer other than success, in the terms of Linq's error envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: u32,
+    pub message: String,
+    /// Seconds, for 429 answers.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: u16, code: u32, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            401,
+            2004,
+            "Unauthorized - missing or invalid authentication token",
+        )
+    }
+
+    pub fn chat_not_found(chat: &str) -> ApiError {
+        ApiError::new(404, 2001, format!("Resource not found: no chat `{chat}`"))
+    }
+
+    pub fn route_not_found() -> ApiError {
+        ApiError::new(404, 2001, "Resource not found")
+    }
+
+    /// A request Linq's schema rejects (malformed body or query). The code is the sandbox's
+    /// choice: Linq documents none for it.
+    pub fn invalid_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, 1001, message)
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(405, 1001, "Method not allowed on this resource")
+    }
+
+    pub fn invalid_handle(handle: &str) -> ApiError {
+        let message = if handle.starts_with('+') || handle.bytes().all(|b| b.is_ascii_digit()) {
+            format!("Phone number must be in E.164 format: `{handle}`")
+        } else {
+            format!("Handle must be a phone number in E.164 format or an email address: `{handle}`")
+        };
+        ApiError::new(400, 1002, message)
+    }
+
+    pub fn direct_message() -> ApiError {
+        ApiError::new(409, 1006, "Cannot update direct message chats")
+    }
+
+    pub fn service_mismatch(handle: &str, handle_service: Service, chat: Service) -> ApiError {
+        ApiError::new(
+            409,
+            2017,
+            format!(
+                "Operation not supported on this chat's service type: `{handle}` uses {} and the chat uses {}",
+                handle_service.as_str(),
+                chat.as_str()
+            ),
+        )
+    }
+
+    /// Linq's 2015; the sandbox also answers it for a group too small to change, which Linq
+    /// leaves undocumented.
+    pub fn conflict(detail: impl AsRef<str>) -> ApiError {
+        ApiError::new(
+            409,
+            2015,
+            format!(
+                "Operation conflicts with current state: {}",
+                detail.as_ref()
+            ),
+        )
+    }
+
+    pub fn rate_limited(retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(429, 1007, "Rate limit exceeded, retry later")
+        }
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(500, 3006, "Internal server error")
+    }
+
+    pub fn unavailable() -> ApiError {
+        ApiError::new(503, 3003, "Service temporarily unavailable")
+    }
+}
+
+/// The canonical spelling of a handle as the API accepts it, or `None` when it is neither an
+/// E.164 phone number (`^\+[1-9][0-9]{1,14}$`, nothing else) nor an email address. Emails compare
+/// without case, so they are kept lower-cased.
+pub fn canonical_handle(text: &str) -> Option<String> {
+    if let Some(digits) = text.strip_prefix('+') {
+        let ok = (2..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        ok.then(|| text.to_owned())
+    } else {
+        let (local, domain) = text.rsplit_once('@')?;
+        let ok = !local.is_empty() && !domain.is_empty() && !text.chars().any(char::is_whitespace);
+        ok.then(|| text.to_lowercase())
+    }
+}
+
+/// The chats and what happened to them.
+#[derive(Debug)]
+pub struct World {
+    pub me: String,
+    chats: Vec<ChatRecord>,
+    index: HashMap<String, usize>,
+    handle_services: HashMap<String, Service>,
+    violations: Vec<Violation>,
+    /// Queued changes over all chats, so that looking at an idle world costs nothing.
+    queued: usize,
+    ids: fastrand::Rng,
+    started: Instant,
+    started_wall: SystemTime,
+}
+
+impl World {
+    /// Builds the world a seed describes; `started` anchors every later timestamp.
+    pub fn new(
+        seed: &Seed,
+        started: Instant,
+        started_wall: SystemTime,
+    ) -> Result<World, SeedError> {
+        let seed = seed.validated()?;
+        let seeded_at = SystemTime::UNIX_EPOCH + Duration::from_secs(SEEDED_AT_UNIX);
+        let mut ids = fastrand::Rng::with_seed(0x11_4e_5a_4d);
+        let mut chats = Vec::with_capacity(seed.chats.len());
+        let mut index = HashMap::with_capacity(seed.chats.len());
+        for chat in &seed.chats {
+            let service = Service::parse(&chat.service).expect("validated seed service");
+            let participant =
+                |ids: &mut fastrand::Rng, handle: &str, is_me: bool, status| Participant {
+                    id: uuid(ids),
+                    handle: handle.to_owned(),
+                    service,
+                    is_me,
+                    status,
+                    joined_at: seeded_at,
+                    left_at: (status != Status::Active).then_some(seeded_at),
+                };
+            let mut participants = vec![participant(&mut ids, &seed.me, true, Status::Active)];
+            for member in &chat.members {
+                participants.push(participant(&mut ids, member, false, Status::Active));
+            }
+            for member in &chat.left {
+                participants.push(participant(&mut ids, member, false, Status::Left));
+            }
+            index.insert(chat.id.clone(), chats.len());
+            chats.push(ChatRecord {
+                id: chat.id.clone(),
+                display_name: chat.display_name.clone(),
+                service,
+                is_group: chat.is_group,
+                created_at: seeded_at,
+                updated_at: seeded_at,
+                participants,
+                queue: VecDeque::new(),
+            });
+        }
+        let handle_services = seed
+            .handle_services
+            .iter()
+            .map(|(handle, service)| {
+                (
+                    handle.clone(),
+                    Service::parse(service).expect("validated seed service"),
+                )
+            })
+            .collect();
+        Ok(World {
+            me: seed.me.clone(),
+            chats,
+            index,
+            handle_services,
+            violations: Vec::new(),
+            queued: 0,
+            ids,
+            started,
+            started_wall,
+        })
+    }
+
+    /// Time since the sandbox started, for logs.
+    pub fn since_start(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.started)
+    }
+
+    fn wall(&self, at: Instant) -> SystemTime {
+        self.started_wall + self.since_start(at)
+    }
+
+    /// Every chat, in the seed's order (the order listing pages through).
+    pub fn chats(&self) -> &[ChatRecord] {
+        &self.chats
+    }
+
+    pub fn chat(&self, id: &str) -> Option<&ChatRecord> {
+        self.index.get(id).map(|&i| &self.chats[i])
+    }
+
+    fn chat_index(&self, id: &str) -> Result<usize, ApiError> {
+        self.index
+            .get(id)
+            .copied()
+            .ok_or_else(|| ApiError::chat_not_found(id))
+    }
+
+    /// Landed active members other than your own line.
+    pub fn members(&self, chat: &str) -> Option<BTreeSet<String>> {
+        let chat = self.chat(chat)?;
+        Some(
+            chat.participants
+                .iter()
+                .filter(|p| !p.is_me && p.status == Status::Active)
+                .map(|p| p.handle.clone())
+                .collect(),
+        )
+    }
+
+    /// Changes accepted for `chat` that have not landed yet.
+    pub fn pending(&self, chat: &str) -> Option<usize> {
+        self.chat(chat).map(|c| c.queue.len())
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Checks an add against the landed membership and queues it to land at `due`.
+    pub fn add(&mut self, chat: &str, handle: &str, due: Instant) -> Result<(), ApiError> {
+        let i = self.chat_index(chat)?;
+        let handle = canonical_handle(handle).ok_or_else(|| ApiError::invalid_handle(handle))?;
+        let record = &self.chats[i];
+        if !record.is_group {
+            return Err(ApiError::direct_message());
+        }
+        if let Some(&service) = self.handle_services.get(&handle) {
+            if service != record.service {
+                return Err(ApiError::service_mismatch(&handle, service, record.service));
+            }
+        }
+        if record.is_active(&handle) {
+            return Err(ApiError::conflict(format!(
+                "`{handle}` is already a participant"
+            )));
+        }
+        if record.is_queued(Change::Add, &handle) {
+            return Err(ApiError::conflict(format!(
+                "adding `{handle}` is already queued"
+            )));
+        }
+        let count = record.active_count();
+        if count < MIN_PARTICIPANTS {
+            return Err(ApiError::conflict(format!(
+                "adding needs a group of {MIN_PARTICIPANTS} or more participants and this chat has {count}"
+            )));
+        }
+        self.enqueue(i, Change::Add, handle, due);
+        Ok(())
+    }
+
+    /// Checks a removal against the landed membership less the removals already queued, and
+    /// queues it to land at `due`.
+    pub fn remove(&mut self, chat: &str, handle: &str, due: Instant) -> Result<(), ApiError> {
+        let i = self.chat_index(chat)?;
+        let handle = canonical_handle(handle).ok_or_else(|| ApiError::invalid_handle(handle))?;
+        let record = &self.chats[i];
+        if !record.is_group {
+            return Err(ApiError::direct_message());
+        }
+        if handle == self.me {
+            return Err(ApiError::conflict(format!("`{handle}` is your own line")));
+        }
+        if !record.is_active(&handle) {
+            return Err(ApiError::conflict(format!(
+                "`{handle}` is not a participant"
+            )));
+        }
+        if record.is_queued(Change::Remove, &handle) {
+            return Err(ApiError::conflict(format!(
+                "removing `{handle}` is already queued"
+            )));
+        }
+        let after = (record.active_count() - record.queued_removals()).saturating_sub(1);
+        if after < MIN_PARTICIPANTS {
+            return Err(ApiError::conflict(format!(
+                "removing `{handle}` would leave {after} participants and a group needs {MIN_PARTICIPANTS}"
+            )));
+        }
+        self.enqueue(i, Change::Remove, handle, due);
+        Ok(())
+    }
+
+    fn enqueue(&mut self, chat: usize, change: Change, handle: String, due: Instant) {
+        self.chats[chat].queue.push_back(Queued {
+            change,
+            handle,
+            due,
+        });
+        self.queued += 1;
+    }
+
+    /// Lands, in order per chat, every queued change due by `now`.
+    pub fn land_due(&mut self, now: Instant) {
+        self.land(now, false);
+    }
+
+    /// Lands every queued change at once, those not due yet as of `now`.
+    pub fn land_all(&mut self, now: Instant) {
+        self.land(now, true);
+    }
+
+    fn land(&mut self, now: Instant, all: bool) {
+        if self.queued == 0 {
+            return;
+        }
+        for i in 0..self.chats.len() {
+            while let Some(front) = self.chats[i].queue.front() {
+                if !all && front.due > now {
+                    break;
+                }
+                let queued = self.chats[i].queue.pop_front().expect("front exists");
+                self.queued -= 1;
+                let at = queued.due.min(now);
+                match queued.change {
+                    Change::Add => self.join(i, &queued.handle, at),
+                    Change::Remove => {
+                        self.depart(i, &queued.handle, Status::Removed, Cause::QueuedRemoval, at)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A change made outside the API, applied at once.
+    pub fn outside(
+        &mut self,
+        chat: &str,
+        handle: &str,
+        change: Outside,
+        now: Instant,
+    ) -> Result<(), String> {
+        let i = self
+            .index
+            .get(chat)
+            .copied()
+            .ok_or_else(|| format!("no chat `{chat}`"))?;
+        let handle = canonical_handle(handle).ok_or_else(|| {
+            format!("`{handle}` is neither an E.164 phone number nor an email address")
+        })?;
+        if handle == self.me {
+            return Err(format!("`{handle}` is your own line"));
+        }
+        match change {
+            Outside::Add => self.join(i, &handle, now),
+            Outside::Remove | Outside::Leave => {
+                if !self.chats[i].is_active(&handle) {
+                    return Err(format!("`{handle}` is not a participant of `{chat}`"));
+                }
+                let (status, cause) = match change {
+                    Outside::Leave => (Status::Left, Cause::Left),
+                    _ => (Status::Removed, Cause::OutsideRemoval),
+                };
+                self.depart(i, &handle, status, cause, now);
+            }
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, chat: usize, handle: &str, at: Instant) {
+        let wall = self.wall(at);
+        let record = &mut self.chats[chat];
+        if let Some(p) = record.participants.iter_mut().find(|p| p.handle == handle) {
+            if p.status != Status::Active {
+                p.status = Status::Active;
+                p.joined_at = wall;
+                p.left_at = None;
+                record.updated_at = wall;
+            }
+            return;
+        }
+        let id = uuid(&mut self.ids);
+        let record = &mut self.chats[chat];
+        record.participants.push(Participant {
+            id,
+            handle: handle.to_owned(),
+            service: record.service,
+            is_me: false,
+            status: Status::Active,
+            joined_at: wall,
+            left_at: None,
+        });
+        record.updated_at = wall;
+    }
+
+    fn depart(&mut self, chat: usize, handle: &str, status: Status, cause: Cause, at: Instant) {
+        let wall = self.wall(at);
+        let since = self.since_start(at);
+        let record = &mut self.chats[chat];
+        let Some(p) = record
+            .participants
+            .iter_mut()
+            .find(|p| p.handle == handle && p.status == Status::Active)
+        else {
+            return;
+        };
+        p.status = status;
+        p.left_at = Some(wall);
+        record.updated_at = wall;
+        let count = record.active_count();
+        if record.is_group && count < MIN_PARTICIPANTS {
+            self.violations.push(Violation {
+                chat: record.id.clone(),
+                participants: count,
+                handle: handle.to_owned(),
+                cause,
+                at: since,
+            });
+        }
+    }
+}
+
+/// Drift made outside the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outside {
+    Add,
+    Remove,
+    Leave,
+}
+
+/// A random version-4 UUID from `rng`, so that ids are reproducible for a seed.
+fn uuid(rng: &mut fastrand::Rng) -> String {
+    let mut bits = rng.u128(..);
+    bits = (bits & !(0xf << 76)) | (0x4 << 76);
+    bits = (bits & !(0x3 << 62)) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::SeedChat;
+
+    const CHAT: &str = "550e8400-e29b-41d4-a716-446655440000";
+
+    fn world(members: &[&str]) -> (World, Instant) {
+        let seed = Seed {
+            token: "t".into(),
+            me: "+12055550100".into(),
+            chats: vec![SeedChat::group(CHAT, members)],
+            handle_services: Default::default(),
+        };
+        let now = Instant::now();
+        (World::new(&seed, now, SystemTime::now()).unwrap(), now)
+    }
+
+    #[test]
+    fn handles_are_strict_e164_or_email() {
+        assert_eq!(
+            canonical_handle("+12055550101").as_deref(),
+            Some("+12055550101")
+        );
+        assert_eq!(
+            canonical_handle("Bob@Example.com").as_deref(),
+            Some("bob@example.com")
+        );
+        for bad in [
+            "+1 205 555 0101",
+            "12055550101",
+            "+0123",
+            "+1",
+            "+1234567890123456",
+            "bob",
+            "@x",
+            "a b@x",
+        ] {
+            assert_eq!(canonical_handle(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let id = uuid(&mut fastrand::Rng::with_seed(1));
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn removals_count_those_already_queued() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        w.remove(CHAT, "+12055550101", now).unwrap();
+        let err = w.remove(CHAT, "+12055550102", now).unwrap_err();
+        assert_eq!((err.status, err.code), (409, 2015));
+        w.land_due(now);
+        assert_eq!(w.members(CHAT).unwrap().len(), 2);
+        assert!(w.violations().is_empty());
+    }
+
+    #[test]
+    fn queued_changes_land_in_order_once_due() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102"]);
+        let later = now + Duration::from_secs(5);
+        w.add(CHAT, "+12055550103", later).unwrap();
+        w.land_due(now);
+        assert_eq!(w.pending(CHAT), Some(1));
+        assert!(!w.members(CHAT).unwrap().contains("+12055550103"));
+        w.land_due(later);
+        assert_eq!(w.pending(CHAT), Some(0));
+        assert!(w.members(CHAT).unwrap().contains("+12055550103"));
+    }
+
+    #[test]
+    fn leaving_a_three_person_group_is_a_violation() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102"]);
+        w.outside(CHAT, "+12055550101", Outside::Leave, now)
+            .unwrap();
+        assert_eq!(w.violations().len(), 1);
+        assert_eq!(w.violations()[0].participants, 2);
+        assert_eq!(w.violations()[0].cause, Cause::Left);
+        let status = w.chat(CHAT).unwrap().participants[1].status;
+        assert_eq!(status, Status::Left);
+    }
+}

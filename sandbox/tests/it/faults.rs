@@ -1,0 +1,243 @@
+//! Fault injection, deterministic for a seed: 5xx before or after applying, dropped
+//! connections, latency and a rate limit answered 429 with `Retry-After`.
+
+use std::time::{Duration, Instant};
+
+use linq_sandbox::{Fault, Options};
+
+use crate::helpers::*;
+use crate::schema::spec;
+
+/// The statuses of `n` chat reads, `None` for a dropped connection.
+async fn read_statuses(client: &Client, n: usize) -> Vec<Option<u16>> {
+    let mut statuses = Vec::with_capacity(n);
+    for _ in 0..n {
+        match client
+            .send(reqwest::Method::GET, &format!("/v3/chats/{BIG}"), None)
+            .await
+        {
+            Ok(answer) => {
+                if answer.status >= 500 {
+                    spec().assert_component("ErrorResponse", &answer.body);
+                    let code = answer.code().unwrap();
+                    assert!((3000..4000).contains(&code), "{code}");
+                }
+                statuses.push(Some(answer.status));
+            }
+            Err(_) => statuses.push(None),
+        }
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn error_and_drop_rates_are_met_and_repeat_for_a_seed() {
+    let options = Options {
+        error_rate: 0.2,
+        drop_rate: 0.1,
+        seed: 42,
+        ..Options::default()
+    };
+    let run = || async {
+        let sandbox = start(seed(), options.clone()).await;
+        read_statuses(&Client::new(&sandbox), 400).await
+    };
+    let first = run().await;
+    let errors = first.iter().filter(|s| s.is_some_and(|s| s >= 500)).count();
+    let dropped = first.iter().filter(|s| s.is_none()).count();
+    assert!(
+        (50..=110).contains(&errors),
+        "{errors} server errors of 400 at 20%"
+    );
+    assert!(
+        (20..=65).contains(&dropped),
+        "{dropped} dropped of 400 at 10%"
+    );
+    assert_eq!(first, run().await, "the same seed fails the same requests");
+}
+
+#[tokio::test]
+async fn a_server_error_applies_nothing() {
+    let sandbox = start(
+        seed(),
+        Options {
+            error_rate: 1.0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    let answer = client.add(BIG, NEW).await;
+    assert!(
+        matches!(answer.error(), (500, Some(3006)) | (503, Some(3003))),
+        "{answer:?}"
+    );
+    spec().assert_component("ErrorResponse", &answer.body);
+    sandbox.land_all();
+    assert!(!sandbox.members(BIG).unwrap().contains(NEW));
+    assert_eq!(sandbox.mutating_calls_applied(), 0);
+    assert_eq!(sandbox.calls()[0].fault, Some(Fault::ServerError));
+}
+
+#[tokio::test]
+async fn an_applied_error_answers_500_but_the_change_lands() {
+    let sandbox = start(
+        seed(),
+        Options {
+            applied_error_rate: 1.0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    let answer = client.add(BIG, NEW).await;
+    assert_eq!(answer.error(), (500, Some(3006)));
+    spec().assert_component("ErrorResponse", &answer.body);
+    // A retry finds it done: the duplicate is a conflict.
+    assert_eq!(client.add(BIG, NEW).await.error(), (409, Some(2015)));
+    assert!(sandbox.members(BIG).unwrap().contains(NEW));
+    assert_eq!(sandbox.mutating_calls_applied(), 1);
+    assert_eq!(sandbox.calls()[0].fault, Some(Fault::AppliedServerError));
+    // Reads have nothing to apply: they are answered normally.
+    assert_eq!(client.chat(BIG).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_gives_no_answer_but_the_change_lands() {
+    let sandbox = start(
+        seed(),
+        Options {
+            drop_rate: 1.0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    // No status line at all: `send` itself fails, before any body is read.
+    let error = reqwest::Client::new()
+        .post(format!(
+            "{}/v3/chats/{BIG}/participants",
+            sandbox.base_url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "handle": NEW }))
+        .send()
+        .await
+        .expect_err("no answer");
+    assert!(
+        error.status().is_none() && error.is_request(),
+        "a transport error: {error:?}"
+    );
+    sandbox.land_all();
+    assert!(sandbox.members(BIG).unwrap().contains(NEW));
+    let call = &sandbox.calls()[0];
+    assert_eq!((call.applied, call.fault), (true, Some(Fault::Dropped)));
+    // A rejected change is answered, not dropped.
+    sandbox.set_options(Options {
+        drop_rate: 1.0,
+        ..Options::default()
+    });
+    assert_eq!(client.add(DM, NEW).await.error(), (409, Some(1006)));
+}
+
+#[tokio::test]
+async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
+    let sandbox = start(
+        seed(),
+        Options {
+            rate_limit: Some(2.0),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let answer = client.chat(BIG).await;
+        statuses.push(answer.status);
+        if answer.status == 429 {
+            limited = Some(answer);
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429, 429, 429, 429]);
+    let limited = limited.unwrap();
+    assert_eq!(limited.code(), Some(1007));
+    spec().assert_component("ErrorResponse", &limited.body);
+    let header: u64 = limited
+        .retry_after
+        .as_deref()
+        .expect("Retry-After header")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        header, 1,
+        "half a second to the next token, rounded up to whole seconds"
+    );
+    assert_eq!(limited.body["error"]["retry_after"], header);
+    assert!(sandbox
+        .calls()
+        .iter()
+        .filter(|c| c.status == 429)
+        .all(|c| c.fault == Some(Fault::RateLimited)));
+    // Nothing is applied while limited; after a pause requests go through again.
+    assert_eq!(client.add(BIG, NEW).await.status, 429);
+    assert_eq!(sandbox.mutating_calls_applied(), 0);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(client.add(BIG, NEW).await.status, 202);
+}
+
+#[tokio::test]
+async fn latency_is_added_to_every_request() {
+    let sandbox = start(
+        seed(),
+        Options {
+            latency: Duration::from_millis(250),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    let started = Instant::now();
+    client.chat(BIG).await;
+    client.add(BIG, NEW).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    sandbox.set_options(Options::default());
+    let started = Instant::now();
+    client.chat(BIG).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn thousands_of_requests_are_served_promptly() {
+    let (sandbox, _) = sandbox().await;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let client = Client::new(&sandbox);
+            tokio::spawn(async move {
+                for _ in 0..250 {
+                    assert_eq!(client.chat(BIG).await.status, 200);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(sandbox.calls().len(), 2000);
+    // Generous for a shared two-core machine; a quiet one does this in well under a second.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

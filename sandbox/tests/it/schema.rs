@@ -1,0 +1,276 @@
+//! Checks answers against Linq's own OpenAPI schemas (`shared/linq/openapi.yaml`).
+//!
+//! A small checker rather than a JSON Schema crate: the schemas these endpoints use need only
+//! `$ref`, `type`, `nullable`, `required`, `properties`, `items`, `enum` and `format` (`uuid`,
+//! `date-time`), and a full validator cost minutes of compile time for that. Any other
+//! validation keyword is reported as a problem, so a schema the checker does not understand
+//! can never pass silently.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Linq's OpenAPI document, parsed once per test binary.
+pub fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/linq/openapi.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("openapi.yaml parses");
+        Spec {
+            doc: serde_json::to_value(doc).expect("openapi.yaml is JSON-compatible"),
+        }
+    })
+}
+
+pub struct Spec {
+    doc: Value,
+}
+
+impl Spec {
+    /// `#/components/schemas/{name}`.
+    pub fn component(&self, name: &str) -> &Value {
+        self.pointer(&format!("/components/schemas/{name}"))
+    }
+
+    /// The JSON schema of an operation's answer, e.g. `("/v3/chats/{chatId}/participants", "post", "202")`.
+    pub fn response(&self, path: &str, method: &str, status: &str) -> &Value {
+        let path = path.replace('~', "~0").replace('/', "~1");
+        self.pointer(&format!(
+            "/paths/{path}/{method}/responses/{status}/content/application~1json/schema"
+        ))
+    }
+
+    fn pointer(&self, pointer: &str) -> &Value {
+        self.doc
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("openapi.yaml has no `{pointer}`"))
+    }
+
+    /// Every way `value` breaks `schema`, each with where.
+    pub fn problems(&self, schema: &Value, value: &Value) -> Vec<String> {
+        let mut problems = Vec::new();
+        self.check(schema, value, "", &mut problems);
+        problems
+    }
+
+    /// Panics, naming every problem, unless `value` is valid against the component `name`.
+    pub fn assert_component(&self, name: &str, value: &Value) {
+        let problems = self.problems(self.component(name), value);
+        assert!(
+            problems.is_empty(),
+            "not a valid `{name}`: {problems:#?}\n{value:#}"
+        );
+    }
+
+    /// Panics unless `value` is valid against an operation's answer schema.
+    pub fn assert_response(&self, path: &str, method: &str, status: &str, value: &Value) {
+        let problems = self.problems(self.response(path, method, status), value);
+        assert!(
+            problems.is_empty(),
+            "not a valid {method} {path} {status} answer: {problems:#?}\n{value:#}"
+        );
+    }
+
+    fn check(&self, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+        let Some(schema) = schema.as_object() else {
+            problems.push(format!("{at}: schema is not an object"));
+            return;
+        };
+        if let Some(reference) = schema.get("$ref") {
+            let pointer = reference
+                .as_str()
+                .and_then(|r| r.strip_prefix('#'))
+                .expect("local $ref");
+            self.check(self.pointer(pointer), value, at, problems);
+        }
+        if value.is_null() && schema.get("nullable") == Some(&Value::Bool(true)) {
+            return;
+        }
+        for (keyword, argument) in schema {
+            match keyword.as_str() {
+                "$ref" | "nullable" | "description" | "example" | "examples" | "default"
+                | "title" => {}
+                "type" => {
+                    let expected = argument.as_str().expect("type is a string");
+                    let ok = match expected {
+                        "object" => value.is_object(),
+                        "array" => value.is_array(),
+                        "string" => value.is_string(),
+                        "boolean" => value.is_boolean(),
+                        "integer" => value.is_i64() || value.is_u64(),
+                        "number" => value.is_number(),
+                        other => {
+                            problems.push(format!("{at}: unsupported type `{other}`"));
+                            true
+                        }
+                    };
+                    if !ok {
+                        problems.push(format!("{at}: expected {expected}, found `{value}`"));
+                    }
+                }
+                "enum" => {
+                    let allowed = argument.as_array().expect("enum is an array");
+                    if !allowed.contains(value) {
+                        problems.push(format!("{at}: `{value}` is not one of {argument}"));
+                    }
+                }
+                "required" => {
+                    if let Some(object) = value.as_object() {
+                        for name in argument.as_array().expect("required is an array") {
+                            let name = name.as_str().expect("required names are strings");
+                            if !object.contains_key(name) {
+                                problems.push(format!("{at}: missing required `{name}`"));
+                            }
+                        }
+                    }
+                }
+                "properties" => {
+                    if let Some(object) = value.as_object() {
+                        for (name, property) in
+                            argument.as_object().expect("properties is an object")
+                        {
+                            if let Some(inner) = object.get(name) {
+                                self.check(property, inner, &format!("{at}/{name}"), problems);
+                            }
+                        }
+                    }
+                }
+                "items" => {
+                    if let Some(items) = value.as_array() {
+                        for (i, item) in items.iter().enumerate() {
+                            self.check(argument, item, &format!("{at}/{i}"), problems);
+                        }
+                    }
+                }
+                "format" => {
+                    if let Some(text) = value.as_str() {
+                        let ok = match argument.as_str().expect("format is a string") {
+                            "uuid" => is_uuid(text),
+                            "date-time" => is_date_time(text),
+                            other => {
+                                problems.push(format!("{at}: unsupported format `{other}`"));
+                                true
+                            }
+                        };
+                        if !ok {
+                            problems.push(format!("{at}: `{text}` is not a valid {argument}"));
+                        }
+                    }
+                }
+                other => problems.push(format!(
+                    "{at}: the checker does not support keyword `{other}`"
+                )),
+            }
+        }
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or `±HH:MM`.
+fn is_date_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(99);
+    if b.len() < 20
+        || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
+        || !(matches!(b[10], b'T' | b't')
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19))
+        || !((1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10)))
+        || number(11..13) > 23
+        || number(14..16) > 59
+        || number(17..19) > 60
+    {
+        return false;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+#[test]
+fn the_checker_catches_what_the_schema_forbids() {
+    let spec = spec();
+    let chat = spec.component("Chat");
+    let good = serde_json::json!({
+        "id": "550e8400-e29b-41d4-a716-446655440000", "display_name": null, "service": "SMS",
+        "handles": [{"id": "550e8400-e29b-41d4-a716-446655440010", "handle": "+14155551234",
+                     "service": "SMS", "status": null, "joined_at": "2025-05-21T15:30:00.000-05:00",
+                     "left_at": null, "is_me": true}],
+        "is_archived": false, "is_group": true,
+        "created_at": "2024-01-15T10:30:00Z", "updated_at": "2024-01-15T10:30:00Z"
+    });
+    assert_eq!(spec.problems(chat, &good), Vec::<String>::new());
+    let broken = |edit: &dyn Fn(&mut Value)| {
+        let mut value = good.clone();
+        edit(&mut value);
+        spec.problems(chat, &value)
+    };
+    assert_eq!(
+        broken(&|v| drop(v.as_object_mut().unwrap().remove("is_group"))),
+        [": missing required `is_group`"]
+    );
+    assert_eq!(broken(&|v| v["is_group"] = "yes".into()).len(), 1);
+    assert_eq!(broken(&|v| v["id"] = "chat-1".into()).len(), 1);
+    assert_eq!(broken(&|v| v["service"] = "Fax".into()).len(), 1);
+    assert_eq!(
+        broken(&|v| v["service"] = Value::Null).len(),
+        0,
+        "service is nullable"
+    );
+    assert_eq!(
+        broken(&|v| v["handles"][0]["status"] = "gone".into()),
+        ["/handles/0/status: `\"gone\"` is not one of [\"active\",\"left\",\"removed\"]"]
+    );
+    assert_eq!(
+        broken(&|v| v["handles"][0]["joined_at"] = "2025-05-21 15:30".into()).len(),
+        1
+    );
+    assert_eq!(
+        broken(&|v| v["handles"][0]["handle"] = Value::Null).len(),
+        1,
+        "handle is not nullable"
+    );
+    assert_eq!(
+        broken(&|v| drop(v["handles"][0].as_object_mut().unwrap().remove("service"))).len(),
+        1
+    );
+    let error = spec.component("ErrorResponse");
+    assert_eq!(spec.problems(error, &serde_json::json!({"success": false, "error": {"status": 400, "code": "1002", "message": "m"}})).len(), 1);
+}
+
+#[test]
+fn unknown_keywords_are_problems_not_passes() {
+    let schema = serde_json::json!({"type": "string", "pattern": "^a$"});
+    assert_eq!(
+        spec().problems(&schema, &"b".into()),
+        [": the checker does not support keyword `pattern`"]
+    );
+}

@@ -114,3 +114,6 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+mod locate;
+mod raw;

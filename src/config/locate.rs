@@ -42,7 +42,7 @@ pub(crate) enum Part {
 pub(crate) struct Target(usize);
 
 /// Collects the places wanted in one file, then finds them all in a single parse.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Locator {
     /// A trie of the paths asked for; node 0 is the document's root.
     nodes: Vec<Node>,
@@ -65,15 +65,26 @@ struct KeyQuery {
 
 #[derive(Debug, Clone, Copy)]
 enum TargetKind {
-    Path { node: usize, part: Part },
-    KeyIn { query: usize, part: Part, fallback: Pos },
+    Path {
+        node: usize,
+        part: Part,
+    },
+    KeyIn {
+        query: usize,
+        part: Part,
+        fallback: Pos,
+    },
     FirstAlias,
     SecondDocument,
 }
 
 impl Locator {
     pub(crate) fn new() -> Locator {
-        Locator { nodes: vec![Node::default()], queries: Vec::new(), targets: Vec::new() }
+        Locator {
+            nodes: vec![Node::default()],
+            queries: Vec::new(),
+            targets: Vec::new(),
+        }
     }
 
     /// Asks for the position of the node at `path`, or of its key when `part` is `Key`.
@@ -84,7 +95,10 @@ impl Locator {
                 Some(&child) => child,
                 None => {
                     let child = self.nodes.len();
-                    self.nodes.push(Node { parent: Some(node), children: HashMap::new() });
+                    self.nodes.push(Node {
+                        parent: Some(node),
+                        children: HashMap::new(),
+                    });
                     self.nodes[node].children.insert(seg.clone(), child);
                     child
                 }
@@ -96,9 +110,17 @@ impl Locator {
     /// Asks for the `nth` (0-based) entry with key `key` of the mapping that starts at
     /// `mapping_at`; `fallback` is used when it cannot be found.
     pub(crate) fn key_in(&mut self, mapping_at: Pos, key: &str, nth: usize, part: Part) -> Target {
-        self.queries.push(KeyQuery { mapping_at, key: key.to_owned(), nth });
+        self.queries.push(KeyQuery {
+            mapping_at,
+            key: key.to_owned(),
+            nth,
+        });
         let query = self.queries.len() - 1;
-        self.push(TargetKind::KeyIn { query, part, fallback: mapping_at })
+        self.push(TargetKind::KeyIn {
+            query,
+            part,
+            fallback: mapping_at,
+        })
     }
 
     /// Asks for the position of the first alias (`*name`) in the file.
@@ -153,7 +175,11 @@ impl Locator {
                     }
                     None
                 }
-                TargetKind::KeyIn { query, part, fallback } => {
+                TargetKind::KeyIn {
+                    query,
+                    part,
+                    fallback,
+                } => {
                     let found = match part {
                         Part::Key => walk.query_key[query],
                         Part::Value => walk.query_value[query].or(walk.query_key[query]),
@@ -278,7 +304,14 @@ impl Walk<'_> {
                 }
                 child
             }
-            Some(Frame::Mapping { start, node, entries, in_value, child, query }) => {
+            Some(Frame::Mapping {
+                start,
+                node,
+                entries,
+                in_value,
+                child,
+                query,
+            }) => {
                 if *in_value {
                     if let Some(child) = *child {
                         self.value_pos[child] = Some(pos);
@@ -294,8 +327,11 @@ impl Walk<'_> {
                     if children.is_empty() {
                         return None;
                     }
-                    let by_key = scalar.and_then(|key| children.get(&Seg::Key(Cow::Owned(key.to_owned()))));
-                    by_key.or_else(|| children.get(&Seg::Entry(*entries))).copied()
+                    let by_key =
+                        scalar.and_then(|key| children.get(&Seg::Key(Cow::Owned(key.to_owned()))));
+                    by_key
+                        .or_else(|| children.get(&Seg::Entry(*entries)))
+                        .copied()
                 });
                 if let Some(c) = *child {
                     // The first entry with a key wins, as with serde.
@@ -324,7 +360,13 @@ impl Walk<'_> {
         match self.frames.last_mut() {
             None => {}
             Some(Frame::List { index, .. }) => *index += 1,
-            Some(Frame::Mapping { entries, in_value, child, query, .. }) => {
+            Some(Frame::Mapping {
+                entries,
+                in_value,
+                child,
+                query,
+                ..
+            }) => {
                 if *in_value {
                     *entries += 1;
                     *child = None;
@@ -362,9 +404,28 @@ chats:
         let bob = locator.path(&[Seg::key("people"), Seg::Entry(1)], Part::Key);
         let second_alice = locator.path(&[Seg::key("people"), Seg::Entry(2)], Part::Value);
         let def = locator.path(&[Seg::key("chats"), Seg::Entry(1)], Part::Key);
-        let abc_bob = locator.path(&[Seg::key("chats"), Seg::Entry(0), Seg::key("members"), Seg::Index(1)], Part::Value);
-        let def_literal = locator.path(&[Seg::key("chats"), Seg::Entry(1), Seg::key("members"), Seg::Index(1)], Part::Value);
-        let members_key = locator.path(&[Seg::key("chats"), Seg::Entry(1), Seg::key("members")], Part::Key);
+        let abc_bob = locator.path(
+            &[
+                Seg::key("chats"),
+                Seg::Entry(0),
+                Seg::key("members"),
+                Seg::Index(1),
+            ],
+            Part::Value,
+        );
+        let def_literal = locator.path(
+            &[
+                Seg::key("chats"),
+                Seg::Entry(1),
+                Seg::key("members"),
+                Seg::Index(1),
+            ],
+            Part::Value,
+        );
+        let members_key = locator.path(
+            &[Seg::key("chats"), Seg::Entry(1), Seg::key("members")],
+            Part::Key,
+        );
         let located = locator.resolve(DOC);
         assert_eq!(located.get(bob), Some((4, 3)));
         assert_eq!(located.get(second_alice), Some((5, 10)));
@@ -377,7 +438,15 @@ chats:
     #[test]
     fn a_missing_place_falls_back_to_its_nearest_ancestor() {
         let mut locator = Locator::new();
-        let beyond = locator.path(&[Seg::key("chats"), Seg::Entry(0), Seg::key("members"), Seg::Index(7)], Part::Value);
+        let beyond = locator.path(
+            &[
+                Seg::key("chats"),
+                Seg::Entry(0),
+                Seg::key("members"),
+                Seg::Index(7),
+            ],
+            Part::Value,
+        );
         let located = locator.resolve(DOC);
         assert_eq!(located.get(beyond), Some((9, 5)));
     }

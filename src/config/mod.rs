@@ -68,7 +68,18 @@ pub struct DesiredChat {
 }
 
 /// The messaging service of a chat; additions across services are refused by Linq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Service {
     #[serde(rename = "iMessage")]
     IMessage,
@@ -91,7 +102,12 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file.display(), self.message),
+            Some((line, column)) => write!(
+                f,
+                "{}:{line}:{column}: {}",
+                self.file.display(),
+                self.message
+            ),
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -115,5 +131,21 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+mod load;
 mod locate;
+mod messages;
 mod raw;
+
+pub use load::load;
+
+/// The JSON Schema of the config format, generated from the serde types that parse it, so that
+/// editors validate configs as people type (pretty JSON with a trailing newline).
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(raw::RawFile);
+    let mut json = serde_json::to_string_pretty(&schema).expect("a JSON Schema always serializes");
+    json.push('\n');
+    json
+}
+
+#[cfg(test)]
+mod tests;

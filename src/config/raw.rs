@@ -24,33 +24,29 @@ pub(crate) struct RawFile {
     #[allow(dead_code)] // checked while parsing, carries no information afterwards
     pub version: Version,
     /// Limits and guards for every chat and plan; at most one file may hold them.
-    #[serde(default)]
     pub settings: Option<RawSettings>,
     /// Aliases: a person's name -> their handle (a phone number starting with `+`, or an email
     /// address). Members and protected entries may then name the person instead of the handle.
-    #[serde(default)]
     pub people: Option<Entries<String>>,
     /// Linq chat id -> the chat's desired membership.
-    #[serde(default)]
     pub chats: Option<Entries<RawChat>>,
 }
 
 /// `settings`: limits kept at every step of a plan, and guards against mistakes.
 #[derive(Debug, serde::Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of settings")]
 pub(crate) struct RawSettings {
     /// Floor kept at every step of a plan: the fewest members (your own line excluded) a chat
     /// may have. Default 3; at least 2.
-    #[serde(default)]
+    #[schemars(range(min = 2), extend("default" = 3))]
     pub min_members: Option<usize>,
     /// Cap kept at every step of a plan: the most members a chat may have. Default 31, Linq's
     /// recipient limit.
-    #[serde(default)]
+    #[schemars(extend("default" = 31))]
     pub max_members: Option<usize>,
     /// A plan that removes more than this share (0 to 1) of all managed memberships is refused
     /// unless `--allow-mass-removal` is given. Default 0.25.
-    #[serde(default)]
-    #[schemars(range(min = 0.0, max = 1.0))]
+    #[schemars(range(min = 0.0, max = 1.0), extend("default" = 0.25))]
     pub max_removal_ratio: Option<f64>,
     /// People (names from `people`) or handles that roster never removes from any chat.
     #[serde(default)]
@@ -63,17 +59,14 @@ pub(crate) struct RawSettings {
 
 /// One chat's desired membership.
 #[derive(Debug, serde::Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `members`")]
 pub(crate) struct RawChat {
     /// A name for people, shown in plans.
-    #[serde(default)]
     pub name: Option<String>,
     /// The chat's messaging service; Linq refuses additions across services.
-    #[serde(default)]
     pub service: Option<Service>,
     /// This chat's cap, instead of `settings.max_members` (SMS carriers often cap groups near
     /// 20, some at 10).
-    #[serde(default)]
     pub max_members: Option<usize>,
     /// People or handles never removed from this chat, in addition to `settings.protected`.
     #[serde(default)]

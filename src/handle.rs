@@ -117,14 +117,8 @@ mod tests {
 
     #[test]
     fn phone_formatting_is_dropped() {
-        assert_eq!(
-            Handle::parse("+1 (205) 555-0100").unwrap().as_str(),
-            "+12055550100"
-        );
-        assert_eq!(
-            Handle::parse(" +1.205.555.0100 ").unwrap().as_str(),
-            "+12055550100"
-        );
+        assert_eq!(Handle::parse("+1 (205) 555-0100").unwrap().as_str(), "+12055550100");
+        assert_eq!(Handle::parse(" +1.205.555.0100 ").unwrap().as_str(), "+12055550100");
     }
 
     #[test]
@@ -138,10 +132,7 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lowercased() {
-        assert_eq!(
-            Handle::parse("  Bob@Example.COM ").unwrap().as_str(),
-            "bob@example.com"
-        );
+        assert_eq!(Handle::parse("  Bob@Example.COM ").unwrap().as_str(), "bob@example.com");
         assert!(Handle::parse("@example.com").is_err());
         assert!(Handle::parse("bob@").is_err());
         assert!(Handle::parse("bo b@example.com").is_err());
@@ -149,9 +140,6 @@ mod tests {
 
     #[test]
     fn names_are_not_handles() {
-        assert_eq!(
-            Handle::parse("alice"),
-            Err(HandleError::NotAHandle("alice".into()))
-        );
+        assert_eq!(Handle::parse("alice"), Err(HandleError::NotAHandle("alice".into())));
     }
 }

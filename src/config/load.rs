@@ -117,9 +117,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
         if kind.is_dir() {
             walk(&path, found)?;
         } else if (kind.is_file() || (kind.is_symlink() && path.is_file()))
-            && path
-                .extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            && path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml")
         {
             found.push(path);
         }
@@ -146,11 +144,11 @@ fn read(file: usize, path: &Path, hasher: &mut Sha256, problems: &mut Problems) 
         problems.file(file, "not a UTF-8 text file".to_owned());
         return None;
     };
-    let content = text
+    let mut content = text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'));
-    if content.count() == 0 {
+    if content.next().is_none() {
         let what = if text.trim().is_empty() {
             "file is empty"
         } else {
@@ -195,7 +193,10 @@ struct Person {
 
 /// The people of every file, by name, to resolve member and protected entries.
 struct People<'a> {
+    /// Sorted, for suggestions and for [`Desired::names`].
     by_name: BTreeMap<&'a str, Person>,
+    /// The same handles by hash, for the lookup made for every member of every chat.
+    lookup: HashMap<&'a str, Option<Handle>>,
 }
 
 /// Why a member or protected entry did not resolve to a handle.
@@ -212,16 +213,18 @@ impl People<'_> {
         if Handle::looks_like_handle(entry) {
             return Handle::parse(entry).map_err(|error| Unresolved::Problem(error.to_string()));
         }
-        match self.by_name.get(entry) {
-            Some(Person { handle: Some(handle), .. }) => Ok(handle.clone()),
-            Some(Person { handle: None, .. }) => Err(Unresolved::Reported),
-            None => Err(Unresolved::Problem(match messages::suggest(entry, self.by_name.keys().copied()) {
-                Some(best) => format!("unknown person `{entry}`; did you mean `{best}`?"),
-                None => format!(
-                    "unknown person `{entry}`: not a name in `people`, nor a handle (a phone number starting \
+        match self.lookup.get(entry) {
+            Some(Some(handle)) => Ok(handle.clone()),
+            Some(None) => Err(Unresolved::Reported),
+            None => Err(Unresolved::Problem(
+                match messages::suggest(entry, self.by_name.keys().copied()) {
+                    Some(best) => format!("unknown person `{entry}`; did you mean `{best}`?"),
+                    None => format!(
+                        "unknown person `{entry}`: not a name in `people`, nor a handle (a phone number starting \
                      with `+`, or an email address)"
-                ),
-            })),
+                    ),
+                },
+            )),
         }
     }
 }
@@ -274,16 +277,7 @@ fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
             if id.trim().is_empty() {
                 problems.text(*file, key, "a chat id must not be empty".to_owned());
             }
-            let desired = check_chat(
-                *file,
-                entry,
-                id,
-                chat,
-                &people,
-                &settings,
-                settings_ok,
-                problems,
-            );
+            let desired = check_chat(*file, entry, id, chat, &people, &settings, settings_ok, problems);
             if !duplicate {
                 chats.insert(id.clone(), desired);
             }
@@ -294,16 +288,10 @@ fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
     for (name, person) in &people.by_name {
         if let Some(handle) = &person.handle {
             // Names are visited in sorted order, so the first name of a handle wins.
-            names
-                .entry(handle.clone())
-                .or_insert_with(|| (*name).to_owned());
+            names.entry(handle.clone()).or_insert_with(|| (*name).to_owned());
         }
     }
-    Checked {
-        settings,
-        chats,
-        names,
-    }
+    Checked { settings, chats, names }
 }
 
 /// Gathers `people` from every file, checking names, handles and definitions made twice.
@@ -357,16 +345,16 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
             }
         }
     }
-    People { by_name }
+    let lookup = by_name
+        .iter()
+        .map(|(name, person)| (*name, person.handle.clone()))
+        .collect();
+    People { by_name, lookup }
 }
 
 /// Finds the one `settings` block, checks its values and resolves `protected`; the flag says
 /// whether the limits are sound enough to check member counts against.
-fn check_settings(
-    parsed: &[(usize, RawFile)],
-    people: &People<'_>,
-    problems: &mut Problems,
-) -> (Settings, bool) {
+fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &mut Problems) -> (Settings, bool) {
     let mut holder: Option<(usize, &RawSettings)> = None;
     for (file, raw) in parsed {
         let Some(settings) = &raw.settings else {
@@ -378,7 +366,9 @@ fn check_settings(
                 *file,
                 Place::Path(vec![Seg::key("settings")], Part::Key),
                 vec![
-                    Piece::Text("`settings` is defined again (one file at most may hold them); first defined at ".to_owned()),
+                    Piece::Text(
+                        "`settings` is defined again (one file at most may hold them); first defined at ".to_owned(),
+                    ),
                     Piece::Ref(first, Place::Path(vec![Seg::key("settings")], Part::Key)),
                 ],
             ),
@@ -389,8 +379,7 @@ fn check_settings(
         return (settings, true);
     };
     let before = problems.list.len();
-    let at =
-        |key: &'static str| Place::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
+    let at = |key: &'static str| Place::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
 
     settings.min_members = raw.min_members.unwrap_or(settings.min_members);
     settings.max_members = raw.max_members.unwrap_or(settings.max_members);
@@ -400,7 +389,9 @@ fn check_settings(
         problems.text(
             file,
             at("min_members"),
-            format!("`min_members` is `{min}`, but must be at least 2 (Linq needs 3 participants, your own line included)"),
+            format!(
+                "`min_members` is `{min}`, but must be at least 2 (Linq needs 3 participants, your own line included)"
+            ),
         );
     } else if max < min {
         match raw.max_members {
@@ -475,10 +466,7 @@ fn check_chat(
             counts_ok = false;
             problems.text(
                 file,
-                Place::Path(
-                    with(chat_path(entry), &[Seg::key("max_members")]),
-                    Part::Value,
-                ),
+                Place::Path(with(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
                 format!(
                     "`max_members` (`{own}`) of chat `{id}` is below `min_members` (`{}`)",
                     settings.min_members
@@ -490,36 +478,33 @@ fn check_chat(
     let mut protected = settings.protected.clone();
     if !chat.protected.is_empty() {
         let base = with(chat_path(entry), &[Seg::key("protected")]);
-        protected.extend(resolve_protected(
-            file,
-            &base,
-            &chat.protected,
-            people,
-            problems,
-        ));
+        protected.extend(resolve_protected(file, &base, &chat.protected, people, problems));
     }
 
-    let mut members = BTreeSet::new();
     let member_at = |index| {
         Place::Path(
             with(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
             Part::Value,
         )
     };
+    // Collecting into a vector and building the set from it in bulk (one sort) is much cheaper
+    // than inserting one by one, and this loop runs for every member of every chat.
+    let mut resolved = Vec::with_capacity(chat.members.len());
     for (index, text) in chat.members.iter().enumerate() {
         match people.resolve(text) {
-            Ok(handle) => {
-                if !members.insert(handle) {
-                    counts_ok = false;
-                    report_duplicate_member(file, chat, index, people, problems, &member_at);
-                }
-            }
+            Ok(handle) => resolved.push(handle),
             Err(Unresolved::Reported) => counts_ok = false,
             Err(Unresolved::Problem(message)) => {
                 counts_ok = false;
                 problems.text(file, member_at(index), message);
             }
         }
+    }
+    let resolved_count = resolved.len();
+    let members = BTreeSet::from_iter(resolved);
+    if members.len() < resolved_count {
+        counts_ok = false;
+        report_duplicate_members(file, chat, people, problems, &member_at);
     }
 
     if counts_ok {
@@ -558,40 +543,33 @@ fn check_chat(
     }
 }
 
-/// Reports the member at `index` as a repeat of an earlier entry, naming both.
-fn report_duplicate_member(
+/// Reports every member that repeats an earlier entry's handle, naming both entries.
+fn report_duplicate_members(
     file: usize,
     chat: &RawChat,
-    index: usize,
     people: &People<'_>,
     problems: &mut Problems,
     member_at: &dyn Fn(usize) -> Place,
 ) {
-    let text = &chat.members[index];
-    let Ok(handle) = people.resolve(text) else {
-        return;
-    };
-    let Some(first) = chat.members[..index]
-        .iter()
-        .position(|earlier| people.resolve(earlier).as_ref().ok() == Some(&handle))
-    else {
-        return;
-    };
-    let earlier = &chat.members[first];
-    let pieces = if earlier == text {
-        vec![
-            Piece::Text(format!("member `{text}` is listed twice; first at ")),
-            Piece::Ref(file, member_at(first)),
-        ]
-    } else {
-        vec![
-            Piece::Text(format!(
-                "member `{text}` is the same handle (`{handle}`) as member `{earlier}` at "
-            )),
-            Piece::Ref(file, member_at(first)),
-        ]
-    };
-    problems.push(file, member_at(index), pieces);
+    let mut first_of: HashMap<Handle, usize> = HashMap::new();
+    for (index, text) in chat.members.iter().enumerate() {
+        let Ok(handle) = people.resolve(text) else { continue };
+        let first = *first_of.entry(handle.clone()).or_insert(index);
+        if first == index {
+            continue;
+        }
+        let earlier = &chat.members[first];
+        let text = if earlier == text {
+            format!("member `{text}` is listed twice; first at ")
+        } else {
+            format!("member `{text}` is the same handle (`{handle}`) as member `{earlier}` at ")
+        };
+        problems.push(
+            file,
+            member_at(index),
+            vec![Piece::Text(text), Piece::Ref(file, member_at(first))],
+        );
+    }
 }
 
 /// Where a problem is, before positions are known.
@@ -627,11 +605,7 @@ struct Problems {
 
 impl Problems {
     fn push(&mut self, file: usize, place: Place, message: Vec<Piece>) {
-        self.list.push(Problem {
-            file,
-            place,
-            message,
-        });
+        self.list.push(Problem { file, place, message });
     }
 
     fn text(&mut self, file: usize, place: Place, message: String) {
@@ -673,12 +647,8 @@ impl Problems {
                     nth,
                     part,
                 }) => locator(&mut locators, file).key_in(*mapping_at, key, *nth, *part),
-                Place::Syntax(SyntaxPlace::FirstAlias) => {
-                    locator(&mut locators, file).first_alias()
-                }
-                Place::Syntax(SyntaxPlace::SecondDocument) => {
-                    locator(&mut locators, file).second_document()
-                }
+                Place::Syntax(SyntaxPlace::FirstAlias) => locator(&mut locators, file).first_alias(),
+                Place::Syntax(SyntaxPlace::SecondDocument) => locator(&mut locators, file).second_document(),
             };
             Spot::Target(file, target)
         };
@@ -729,9 +699,7 @@ impl Problems {
                 }
             })
             .collect();
-        errors.sort_by(|a, b| {
-            (&a.file, a.position, &a.message).cmp(&(&b.file, b.position, &b.message))
-        });
+        errors.sort_by(|a, b| (&a.file, a.position, &a.message).cmp(&(&b.file, b.position, &b.message)));
         errors.dedup();
         ConfigErrors(errors)
     }

@@ -65,15 +65,8 @@ struct KeyQuery {
 
 #[derive(Debug, Clone, Copy)]
 enum TargetKind {
-    Path {
-        node: usize,
-        part: Part,
-    },
-    KeyIn {
-        query: usize,
-        part: Part,
-        fallback: Pos,
-    },
+    Path { node: usize, part: Part },
+    KeyIn { query: usize, part: Part, fallback: Pos },
     FirstAlias,
     SecondDocument,
 }
@@ -175,11 +168,7 @@ impl Locator {
                     }
                     None
                 }
-                TargetKind::KeyIn {
-                    query,
-                    part,
-                    fallback,
-                } => {
+                TargetKind::KeyIn { query, part, fallback } => {
                     let found = match part {
                         Part::Key => walk.query_key[query],
                         Part::Value => walk.query_value[query].or(walk.query_key[query]),
@@ -327,11 +316,8 @@ impl Walk<'_> {
                     if children.is_empty() {
                         return None;
                     }
-                    let by_key =
-                        scalar.and_then(|key| children.get(&Seg::Key(Cow::Owned(key.to_owned()))));
-                    by_key
-                        .or_else(|| children.get(&Seg::Entry(*entries)))
-                        .copied()
+                    let by_key = scalar.and_then(|key| children.get(&Seg::Key(Cow::Owned(key.to_owned()))));
+                    by_key.or_else(|| children.get(&Seg::Entry(*entries))).copied()
                 });
                 if let Some(c) = *child {
                     // The first entry with a key wins, as with serde.
@@ -405,27 +391,14 @@ chats:
         let second_alice = locator.path(&[Seg::key("people"), Seg::Entry(2)], Part::Value);
         let def = locator.path(&[Seg::key("chats"), Seg::Entry(1)], Part::Key);
         let abc_bob = locator.path(
-            &[
-                Seg::key("chats"),
-                Seg::Entry(0),
-                Seg::key("members"),
-                Seg::Index(1),
-            ],
+            &[Seg::key("chats"), Seg::Entry(0), Seg::key("members"), Seg::Index(1)],
             Part::Value,
         );
         let def_literal = locator.path(
-            &[
-                Seg::key("chats"),
-                Seg::Entry(1),
-                Seg::key("members"),
-                Seg::Index(1),
-            ],
+            &[Seg::key("chats"), Seg::Entry(1), Seg::key("members"), Seg::Index(1)],
             Part::Value,
         );
-        let members_key = locator.path(
-            &[Seg::key("chats"), Seg::Entry(1), Seg::key("members")],
-            Part::Key,
-        );
+        let members_key = locator.path(&[Seg::key("chats"), Seg::Entry(1), Seg::key("members")], Part::Key);
         let located = locator.resolve(DOC);
         assert_eq!(located.get(bob), Some((4, 3)));
         assert_eq!(located.get(second_alice), Some((5, 10)));
@@ -439,12 +412,7 @@ chats:
     fn a_missing_place_falls_back_to_its_nearest_ancestor() {
         let mut locator = Locator::new();
         let beyond = locator.path(
-            &[
-                Seg::key("chats"),
-                Seg::Entry(0),
-                Seg::key("members"),
-                Seg::Index(7),
-            ],
+            &[Seg::key("chats"), Seg::Entry(0), Seg::key("members"), Seg::Index(7)],
             Part::Value,
         );
         let located = locator.resolve(DOC);

@@ -66,29 +66,20 @@ pub(crate) fn syntax_error(error: &serde_yaml::Error, text: &str) -> SyntaxError
             "recursion limit exceeded" => plain("the document is nested too deeply".to_owned()),
             "repetition limit exceeded" => SyntaxError {
                 place: SyntaxPlace::FirstAlias,
-                message: "aliases expand to too much data (a \"billion laughs\" alias bomb?)"
-                    .to_owned(),
+                message: "aliases expand to too much data (a \"billion laughs\" alias bomb?)".to_owned(),
                 first: None,
             },
-            "deserializing from YAML containing more than one document is not supported" => {
-                SyntaxError {
-                    place: SyntaxPlace::SecondDocument,
-                    message: "a config file holds one YAML document, but this one has more (`---`)"
-                        .to_owned(),
-                    first: None,
-                }
+            "deserializing from YAML containing more than one document is not supported" => SyntaxError {
+                place: SyntaxPlace::SecondDocument,
+                message: "a config file holds one YAML document, but this one has more (`---`)".to_owned(),
+                first: None,
+            },
+            "unknown anchor" => {
+                plain("YAML syntax error: this alias (`*name`) refers to no anchor (`&name`)".to_owned())
             }
-            "unknown anchor" => plain(
-                "YAML syntax error: this alias (`*name`) refers to no anchor (`&name`)".to_owned(),
-            ),
             _ => {
-                let tab = full.contains("tab")
-                    || location.and_then(|pos| char_at(text, pos)) == Some('\t');
-                let hint = if tab {
-                    "; indent with spaces, not tabs"
-                } else {
-                    ""
-                };
+                let tab = full.contains("tab") || location.and_then(|pos| char_at(text, pos)) == Some('\t');
+                let hint = if tab { "; indent with spaces, not tabs" } else { "" };
                 plain(format!("YAML syntax error: {full}{hint}"))
             }
         };
@@ -156,10 +147,7 @@ pub(crate) fn syntax_error(error: &serde_yaml::Error, text: &str) -> SyntaxError
             first: None,
         };
     }
-    for (prefix, what) in [
-        ("invalid type: ", "wrong type"),
-        ("invalid value: ", "invalid value"),
-    ] {
+    for (prefix, what) in [("invalid type: ", "wrong type"), ("invalid value: ", "invalid value")] {
         if let Some(rest) = rest.strip_prefix(prefix) {
             if let Some((found, expected)) = rest.rsplit_once(", expected ") {
                 let of = path.map(|p| format!(" for `{p}`")).unwrap_or_default();
@@ -233,10 +221,7 @@ fn found_words(found: &str) -> &str {
 }
 
 /// The candidate closest to `word`, when it is close enough to be a likely typo.
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
         let score = if candidate.eq_ignore_ascii_case(word) {
@@ -264,10 +249,7 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(suggest("alcie", ["bob", "alice"]), Some("alice"));
         assert_eq!(suggest("memebers", ["name", "members"]), Some("members"));
-        assert_eq!(
-            suggest("imessage", ["iMessage", "RCS", "SMS"]),
-            Some("iMessage")
-        );
+        assert_eq!(suggest("imessage", ["iMessage", "RCS", "SMS"]), Some("iMessage"));
         assert_eq!(suggest("zed", ["alice", "bob"]), None);
     }
 
@@ -322,7 +304,9 @@ mod tests {
             .iter()
             .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
         {
-            yaml.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            yaml.push_str(&format!(
+                "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
         }
         // Untyped, so that serde_yaml expands the aliases until its limit.
         let error = serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap_err();

@@ -10,6 +10,13 @@ use std::path::PathBuf;
 
 use crate::handle::Handle;
 
+mod load;
+mod locate;
+mod messages;
+mod raw;
+
+pub use load::load;
+
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;
 /// Default cap: Linq's recipient limit.
@@ -69,16 +76,7 @@ pub struct DesiredChat {
 
 /// The messaging service of a chat; additions across services are refused by Linq.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 pub enum Service {
     #[serde(rename = "iMessage")]
@@ -102,12 +100,7 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some((line, column)) => write!(
-                f,
-                "{}:{line}:{column}: {}",
-                self.file.display(),
-                self.message
-            ),
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file.display(), self.message),
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -130,13 +123,6 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
-
-mod load;
-mod locate;
-mod messages;
-mod raw;
-
-pub use load::load;
 
 /// The JSON Schema of the config format, generated from the serde types that parse it, so that
 /// editors validate configs as people type (pretty JSON with a trailing newline).

@@ -24,23 +24,13 @@ fn folder(files: &[(&str, &str)]) -> TempDir {
 fn errors_in(dir: &Path, paths: &[&str]) -> Vec<String> {
     let paths: Vec<PathBuf> = paths
         .iter()
-        .map(|p| {
-            if *p == "." {
-                dir.to_path_buf()
-            } else {
-                dir.join(p)
-            }
-        })
+        .map(|p| if *p == "." { dir.to_path_buf() } else { dir.join(p) })
         .collect();
     match load(&paths) {
         Ok(desired) => panic!("expected errors, loaded {desired:?}"),
         Err(errors) => {
             let prefix = format!("{}/", dir.display());
-            errors
-                .0
-                .iter()
-                .map(|e| e.to_string().replace(&prefix, ""))
-                .collect()
+            errors.0.iter().map(|e| e.to_string().replace(&prefix, "")).collect()
         }
     }
 }
@@ -89,8 +79,10 @@ fn bad_indentation_is_a_syntax_error() {
 fn tabs_are_refused_with_a_hint() {
     assert_eq!(
         errors("version: 1\nsettings:\n\tmin_members: 3\n"),
-        ["roster.yaml:3:1: YAML syntax error: found character that cannot start any token, while scanning for the \
-          next token; indent with spaces, not tabs"]
+        [
+            "roster.yaml:3:1: YAML syntax error: found character that cannot start any token, while scanning for the \
+          next token; indent with spaces, not tabs"
+        ]
     );
 }
 
@@ -172,9 +164,7 @@ fn more_than_one_document_is_refused() {
 
 #[test]
 fn invalid_phone_and_email_are_reported_where_written() {
-    let yaml = format!(
-        "{PEOPLE}chats:\n  x:\n    members: [alice, bob, \"+1 205 CALL\", \"@example.com\"]\n"
-    );
+    let yaml = format!("{PEOPLE}chats:\n  x:\n    members: [alice, bob, \"+1 205 CALL\", \"@example.com\"]\n");
     assert_eq!(
         errors(&yaml),
         [
@@ -214,13 +204,10 @@ fn unknown_person_suggests_the_closest_name() {
 
 #[test]
 fn a_member_whose_person_is_invalid_is_reported_once() {
-    let yaml =
-        "version: 1\npeople:\n  dave: \"+0\"\nchats:\n  x:\n    members: [dave, a@b.c, d@e.f]\n";
+    let yaml = "version: 1\npeople:\n  dave: \"+0\"\nchats:\n  x:\n    members: [dave, a@b.c, d@e.f]\n";
     let errors = errors(yaml);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].starts_with("roster.yaml:3:9: person `dave`: `+0` is not a valid phone number")
-    );
+    assert!(errors[0].starts_with("roster.yaml:3:9: person `dave`: `+0` is not a valid phone number"));
 }
 
 #[test]
@@ -242,10 +229,7 @@ fn person_defined_again_with_another_handle_names_both_places() {
 fn person_defined_again_with_the_same_handle_is_fine() {
     let dir = folder(&[
         ("a.yaml", "version: 1\npeople:\n  bob: bob@example.com\n"),
-        (
-            "b.yaml",
-            "version: 1\npeople:\n  bob: \" BOB@example.com\"\n",
-        ),
+        ("b.yaml", "version: 1\npeople:\n  bob: \" BOB@example.com\"\n"),
     ]);
     let desired = load(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(
@@ -291,11 +275,7 @@ fn empty_binary_and_missing_files_are_reported() {
         ("blank.yaml", "  \n\n"),
         ("comments.yaml", "# nothing\n  # here\n"),
     ]);
-    std::fs::write(
-        dir.path().join("binary.yaml"),
-        [0x89, b'P', b'N', b'G', 0xff, 0x00],
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("binary.yaml"), [0x89, b'P', b'N', b'G', 0xff, 0x00]).unwrap();
     std::fs::create_dir(dir.path().join("nothing")).unwrap();
     std::fs::write(dir.path().join("nothing/notes.txt"), "not yaml").unwrap();
     assert_eq!(
@@ -324,18 +304,12 @@ fn empty_binary_and_missing_files_are_reported() {
 #[test]
 fn errors_of_every_file_come_together_sorted() {
     let dir = folder(&[
-        (
-            "b.yaml",
-            "version: 1\nchats:\n  x:\n    members: [nobody, \"+1\"]\n",
-        ),
+        ("b.yaml", "version: 1\nchats:\n  x:\n    members: [nobody, \"+1\"]\n"),
         (
             "a.yaml",
             "version: 1\nsettings:\n  min_members: 1\n  max_removal_ratio: 1.5\n",
         ),
-        (
-            "c.yaml",
-            "version: 1\npeople:\n  alice: a@b.c\n bob: x@y.z\n",
-        ),
+        ("c.yaml", "version: 1\npeople:\n  alice: a@b.c\n bob: x@y.z\n"),
     ]);
     assert_eq!(
         errors_in(dir.path(), &["."]),
@@ -424,12 +398,16 @@ fn protected_names_must_be_declared() {
 
 #[test]
 fn an_alias_bomb_is_refused_quickly() {
-    let mut yaml = String::from("version: 1\npeople:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut yaml = String::from(
+        "version: 1\npeople:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for (name, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"]
         .iter()
         .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
     {
-        yaml.push_str(&format!("  {name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+        yaml.push_str(&format!(
+            "  {name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
     }
     let started = std::time::Instant::now();
     let found = errors(&yaml);
@@ -500,12 +478,7 @@ fn a_good_config_loads_to_canonical_desired_state() {
                     service: Some(Service::IMessage),
                     max_members: 4,
                     protected: handles(&["+12052499136", "+12055550100"]),
-                    members: handles(&[
-                        "+12052499136",
-                        "bob@example.com",
-                        "+12055550100",
-                        "+12055550123"
-                    ]),
+                    members: handles(&["+12052499136", "bob@example.com", "+12055550100", "+12055550123"]),
                 }
             ),
             (
@@ -572,10 +545,7 @@ fn fixtures() -> PathBuf {
 #[test]
 fn bad_corpus_snapshots() {
     let root = fixtures().join("bad");
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
     cases.sort();
     assert!(cases.len() >= 20, "the corpus has {} cases", cases.len());
     for case in cases {
@@ -593,12 +563,7 @@ fn good_fixture_loads() {
     assert_eq!(sales.max_members, 20);
     assert_eq!(
         sales.members,
-        handles(&[
-            "+12052499136",
-            "bob@example.com",
-            "+12055550100",
-            "+12055550123"
-        ])
+        handles(&["+12052499136", "bob@example.com", "+12055550100", "+12055550123"])
     );
     assert_eq!(sales.protected, handles(&["+12052499136", "+12055550100"]));
     assert_eq!(desired.names[&handle("bob@example.com")], "bob");
@@ -691,12 +656,7 @@ fn violations(
         }
     }
     if let Value::Object(map) = value {
-        for required in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
             if !map.contains_key(required.as_str().unwrap()) {
                 found.push(format!("{at}: lacks {required}"));
             }
@@ -709,9 +669,7 @@ fn violations(
             ) {
                 (Some(property), _) => found.extend(violations(property, root, item, &place)),
                 (None, Some(Value::Bool(false))) => found.push(format!("{place}: is not allowed")),
-                (None, Some(additional)) => {
-                    found.extend(violations(additional, root, item, &place))
-                }
+                (None, Some(additional)) => found.extend(violations(additional, root, item, &place)),
                 (None, None) => {}
             }
         }
@@ -787,4 +745,48 @@ proptest! {
         std::fs::write(&path, &bytes).unwrap();
         let _ = load(&[path]);
     }
+}
+
+// ---- scale ----
+
+/// A config of 10,000 chats of 20 members each (about 5 MB), half of them people's names.
+fn large_config() -> String {
+    let mut yaml = String::from("version: 1\npeople:\n");
+    for p in 0..500 {
+        yaml.push_str(&format!("  person-{p}: \"+1 (205) 55{:05}\"\n", p));
+    }
+    yaml.push_str("chats:\n");
+    for c in 0..10_000 {
+        yaml.push_str(&format!(
+            "  chat-{c:05}-e29b-41d4-a716-446655440000:\n    name: Chat {c}\n    members:\n"
+        ));
+        for m in 0..20 {
+            if m % 2 == 0 {
+                yaml.push_str(&format!("      - person-{}\n", (c * 7 + m) % 500));
+            } else {
+                yaml.push_str(&format!("      - \"+1 205 6{:02} {:04}\"\n", m, c));
+            }
+        }
+    }
+    yaml
+}
+
+/// Checking must cost little next to the one `serde_yaml` parse. Timing-based, so run on
+/// demand, ideally in release: `cargo test --release --lib large_config -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn large_config_is_dominated_by_the_yaml_parse() {
+    let yaml = large_config();
+    let dir = folder(&[("roster.yaml", &yaml)]);
+    let path = dir.path().join("roster.yaml");
+    let started = std::time::Instant::now();
+    let raw: raw::RawFile = serde_yaml::from_str(&yaml).unwrap();
+    let parse = started.elapsed();
+    drop(raw);
+    let started = std::time::Instant::now();
+    let desired = load(std::slice::from_ref(&path)).unwrap();
+    let total = started.elapsed();
+    assert_eq!(desired.chats.len(), 10_000);
+    eprintln!("{} bytes: parse {parse:?}, load {total:?}", yaml.len());
+    assert!(total < parse * 3 / 2, "load took {total:?}, the parse alone {parse:?}");
 }

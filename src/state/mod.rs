@@ -65,12 +65,7 @@ pub enum JournalRecord {
     /// An apply run began on the state with this lineage and serial.
     Begin { lineage: String, serial: u64 },
     /// Written (and synced) before the call goes out.
-    Intent {
-        id: u64,
-        chat: String,
-        op: Op,
-        handle: Handle,
-    },
+    Intent { id: u64, chat: String, op: Op, handle: Handle },
     /// The API accepted the call (202), or a read showed that it took effect.
     Accepted {
         id: u64,
@@ -113,11 +108,7 @@ pub trait StateStore: Send + Sync {
     /// Writes `state` durably and atomically after bumping its serial by one.
     fn save(&self, state: &mut State) -> anyhow::Result<()>;
     /// Takes the exclusive lock, waiting up to `timeout`; the lock is released on drop.
-    fn lock(
-        &self,
-        info: LockInfo,
-        timeout: std::time::Duration,
-    ) -> anyhow::Result<Box<dyn LockGuard>>;
+    fn lock(&self, info: LockInfo, timeout: std::time::Duration) -> anyhow::Result<Box<dyn LockGuard>>;
     /// Clears a lock by its id (left by a killed run).
     fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo>;
     /// Appends records to the journal; durable when this returns.

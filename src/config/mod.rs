@@ -10,6 +10,13 @@ use std::path::PathBuf;
 
 use crate::handle::Handle;
 
+mod load;
+mod locate;
+mod messages;
+mod raw;
+
+pub use load::load;
+
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;
 /// Default cap: Linq's recipient limit.
@@ -68,7 +75,9 @@ pub struct DesiredChat {
 }
 
 /// The messaging service of a chat; additions across services are refused by Linq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum Service {
     #[serde(rename = "iMessage")]
     IMessage,
@@ -114,3 +123,15 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+/// The JSON Schema of the config format, generated from the serde types that parse it, so that
+/// editors validate configs as people type (pretty JSON with a trailing newline).
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(raw::RawFile);
+    let mut json = serde_json::to_string_pretty(&schema).expect("a JSON Schema always serializes");
+    json.push('\n');
+    json
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,729 @@
+//! Loading: files and directories -> parsed raw files -> one validated, canonical [`Desired`].
+//!
+//! Every problem is collected as a [`Problem`] naming a place by path (`chats.<entry 3>.members[2]`)
+//! rather than by position; only when there is at least one problem are the files concerned
+//! parsed a second time to turn those places into `line:column` (see [`super::locate`]). The
+//! happy path pays for one `serde_yaml` parse per file and nothing more.
+
+use std::collections::btree_map::Entry as MapEntry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::locate::{Located, Locator, Part, Pos, Seg, Target};
+use super::messages::{self, SyntaxPlace};
+use super::raw::{RawChat, RawFile, RawSettings};
+use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
+use crate::handle::Handle;
+
+/// Loads and validates the config named by `paths`: files, or directories meaning every
+/// `*.yaml` / `*.yml` below them (recursively, hidden entries skipped, in sorted path order).
+///
+/// The caller passes `["roster.yaml"]` when the user named none. Every problem in every file
+/// is reported at once; a file named twice is read once.
+pub fn load(paths: &[PathBuf]) -> Result<Desired, ConfigErrors> {
+    let mut problems = Problems::default();
+    let sources = collect(paths, &mut problems);
+
+    let mut hasher = Sha256::new();
+    let mut texts = Vec::with_capacity(sources.len());
+    let mut parsed = Vec::with_capacity(sources.len());
+    for (file, path) in sources.iter().enumerate() {
+        let text = if problems.file_failed(file) {
+            None
+        } else {
+            read(file, path, &mut hasher, &mut problems)
+        };
+        let text = text.unwrap_or_default();
+        if !text.is_empty() {
+            match serde_yaml::from_str::<RawFile>(&text) {
+                Ok(raw) => parsed.push((file, raw)),
+                Err(error) => problems.syntax(file, messages::syntax_error(&error, &text)),
+            }
+        }
+        texts.push(text);
+    }
+
+    let desired = check(&parsed, &mut problems);
+    if !problems.list.is_empty() {
+        return Err(problems.render(&sources, &texts));
+    }
+    Ok(Desired {
+        settings: desired.settings,
+        chats: desired.chats,
+        names: desired.names,
+        digest: format!("{:x}", hasher.finalize()),
+        files: sources,
+    })
+}
+
+/// Expands `paths` into the files to read, in load order, each once.
+fn collect(paths: &[PathBuf], problems: &mut Problems) -> Vec<PathBuf> {
+    let mut sources = Vec::new();
+    let mut seen = HashSet::new();
+    let mut add = |path: PathBuf, sources: &mut Vec<PathBuf>| {
+        let identity = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if seen.insert(identity) {
+            sources.push(path);
+        }
+    };
+    for path in paths {
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut found = Vec::new();
+                if let Err(error) = walk(path, &mut found) {
+                    sources.push(path.clone());
+                    problems.file(
+                        sources.len() - 1,
+                        format!("cannot read this directory: {}", io_words(&error)),
+                    );
+                    continue;
+                }
+                if found.is_empty() {
+                    sources.push(path.clone());
+                    problems.file(
+                        sources.len() - 1,
+                        "no YAML files (`*.yaml`, `*.yml`) in this directory".to_owned(),
+                    );
+                }
+                found.sort();
+                for file in found {
+                    add(file, &mut sources);
+                }
+            }
+            Ok(_) => add(path.clone(), &mut sources),
+            Err(error) => {
+                sources.push(path.clone());
+                problems.file(sources.len() - 1, io_words(&error));
+            }
+        }
+    }
+    sources
+}
+
+/// Collects the YAML files below `dir`; hidden entries (`.git`, `.github`) are skipped, and so
+/// are symbolic links to directories, which could loop.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&path, found)?;
+        } else if (kind.is_file() || (kind.is_symlink() && path.is_file()))
+            && path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file as UTF-8 text and adds it to the digest; `None` when there is nothing to
+/// parse (the problem is recorded).
+fn read(file: usize, path: &Path, hasher: &mut Sha256, problems: &mut Problems) -> Option<String> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            problems.file(file, io_words(&error));
+            return None;
+        }
+    };
+    let name = path.to_string_lossy();
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    let Ok(text) = String::from_utf8(bytes) else {
+        problems.file(file, "not a UTF-8 text file".to_owned());
+        return None;
+    };
+    let mut content = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    if content.next().is_none() {
+        let what = if text.trim().is_empty() {
+            "file is empty"
+        } else {
+            "file is empty: it holds only comments"
+        };
+        problems.file(file, what.to_owned());
+        return None;
+    }
+    Some(text)
+}
+
+/// An I/O error as a plain phrase, without the "(os error 2)" tail.
+fn io_words(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => {
+            let text = error.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            let mut chars = text.chars();
+            chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The parts of [`Desired`] that come from checking the parsed files.
+struct Checked {
+    settings: Settings,
+    chats: BTreeMap<String, DesiredChat>,
+    names: BTreeMap<Handle, String>,
+}
+
+/// A person from `people`: where they are defined, and their handle unless it is invalid.
+struct Person {
+    handle: Option<Handle>,
+    file: usize,
+    entry: usize,
+}
+
+/// The people of every file, by name, to resolve member and protected entries.
+struct People<'a> {
+    /// Sorted, for suggestions and for [`Desired::names`].
+    by_name: BTreeMap<&'a str, Person>,
+    /// The same handles by hash, for the lookup made for every member of every chat.
+    lookup: HashMap<&'a str, Option<Handle>>,
+}
+
+/// Why a member or protected entry did not resolve to a handle.
+enum Unresolved {
+    /// Its problem is reported elsewhere (the person's own handle is invalid).
+    Reported,
+    /// A sentence to report at the entry.
+    Problem(String),
+}
+
+impl People<'_> {
+    /// The canonical handle an entry means: a literal handle, or a person's.
+    fn resolve(&self, entry: &str) -> Result<Handle, Unresolved> {
+        if Handle::looks_like_handle(entry) {
+            return Handle::parse(entry).map_err(|error| Unresolved::Problem(error.to_string()));
+        }
+        match self.lookup.get(entry) {
+            Some(Some(handle)) => Ok(handle.clone()),
+            Some(None) => Err(Unresolved::Reported),
+            None => Err(Unresolved::Problem(
+                match messages::suggest(entry, self.by_name.keys().copied()) {
+                    Some(best) => format!("unknown person `{entry}`; did you mean `{best}`?"),
+                    None => format!(
+                        "unknown person `{entry}`: not a name in `people`, nor a handle (a phone number starting \
+                     with `+`, or an email address)"
+                    ),
+                },
+            )),
+        }
+    }
+}
+
+fn people_path(entry: usize) -> Vec<Seg> {
+    vec![Seg::key("people"), Seg::Entry(entry)]
+}
+
+fn chat_path(entry: usize) -> Vec<Seg> {
+    vec![Seg::key("chats"), Seg::Entry(entry)]
+}
+
+fn with(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
+    path.extend_from_slice(more);
+    path
+}
+
+/// Checks the parsed files together and builds the desired state (meaningful only when no
+/// problem was recorded).
+fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
+    let people = check_people(parsed, problems);
+    let (settings, settings_ok) = check_settings(parsed, &people, problems);
+
+    let mut chats = BTreeMap::new();
+    let mut first_chat: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (file, raw) in parsed {
+        let Some(entries) = &raw.chats else { continue };
+        for (entry, (id, chat)) in entries.0.iter().enumerate() {
+            let key = Place::Path(chat_path(entry), Part::Key);
+            let duplicate = match first_chat.get(id.as_str()) {
+                Some(&(first_file, first_entry)) => {
+                    let first = Place::Path(chat_path(first_entry), Part::Key);
+                    let text = if first_file == *file {
+                        format!("duplicate key `{id}` in `chats`; first defined at ")
+                    } else {
+                        format!("chat `{id}` is defined again; first defined at ")
+                    };
+                    problems.push(
+                        *file,
+                        key.clone(),
+                        vec![Piece::Text(text), Piece::Ref(first_file, first)],
+                    );
+                    true
+                }
+                None => {
+                    first_chat.insert(id, (*file, entry));
+                    false
+                }
+            };
+            if id.trim().is_empty() {
+                problems.text(*file, key, "a chat id must not be empty".to_owned());
+            }
+            let desired = check_chat(*file, entry, id, chat, &people, &settings, settings_ok, problems);
+            if !duplicate {
+                chats.insert(id.clone(), desired);
+            }
+        }
+    }
+
+    let mut names = BTreeMap::new();
+    for (name, person) in &people.by_name {
+        if let Some(handle) = &person.handle {
+            // Names are visited in sorted order, so the first name of a handle wins.
+            names.entry(handle.clone()).or_insert_with(|| (*name).to_owned());
+        }
+    }
+    Checked { settings, chats, names }
+}
+
+/// Gathers `people` from every file, checking names, handles and definitions made twice.
+fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> People<'a> {
+    let mut by_name: BTreeMap<&str, Person> = BTreeMap::new();
+    for (file, raw) in parsed {
+        let Some(entries) = &raw.people else { continue };
+        for (entry, (name, value)) in entries.0.iter().enumerate() {
+            if Handle::looks_like_handle(name) || name.trim().is_empty() {
+                problems.text(
+                    *file,
+                    Place::Path(people_path(entry), Part::Key),
+                    format!("`{name}` cannot be a person's name: a name is neither empty nor a handle (no leading `+`, no `@`)"),
+                );
+            }
+            let handle = match Handle::parse(value) {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    problems.text(
+                        *file,
+                        Place::Path(people_path(entry), Part::Value),
+                        format!("person `{name}`: {error}"),
+                    );
+                    None
+                }
+            };
+            match by_name.entry(name) {
+                MapEntry::Vacant(vacant) => {
+                    vacant.insert(Person {
+                        handle,
+                        file: *file,
+                        entry,
+                    });
+                }
+                MapEntry::Occupied(first) => {
+                    let first = first.get();
+                    let text = if first.file == *file {
+                        format!("duplicate key `{name}` in `people`; first defined at ")
+                    } else if handle.is_some() && first.handle.is_some() && handle != first.handle {
+                        format!("person `{name}` is defined again with another handle; first defined at ")
+                    } else {
+                        continue;
+                    };
+                    let first_place = Place::Path(people_path(first.entry), Part::Key);
+                    problems.push(
+                        *file,
+                        Place::Path(people_path(entry), Part::Key),
+                        vec![Piece::Text(text), Piece::Ref(first.file, first_place)],
+                    );
+                }
+            }
+        }
+    }
+    let lookup = by_name
+        .iter()
+        .map(|(name, person)| (*name, person.handle.clone()))
+        .collect();
+    People { by_name, lookup }
+}
+
+/// Finds the one `settings` block, checks its values and resolves `protected`; the flag says
+/// whether the limits are sound enough to check member counts against.
+fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &mut Problems) -> (Settings, bool) {
+    let mut holder: Option<(usize, &RawSettings)> = None;
+    for (file, raw) in parsed {
+        let Some(settings) = &raw.settings else {
+            continue;
+        };
+        match holder {
+            None => holder = Some((*file, settings)),
+            Some((first, _)) => problems.push(
+                *file,
+                Place::Path(vec![Seg::key("settings")], Part::Key),
+                vec![
+                    Piece::Text(
+                        "`settings` is defined again (one file at most may hold them); first defined at ".to_owned(),
+                    ),
+                    Piece::Ref(first, Place::Path(vec![Seg::key("settings")], Part::Key)),
+                ],
+            ),
+        }
+    }
+    let mut settings = Settings::default();
+    let Some((file, raw)) = holder else {
+        return (settings, true);
+    };
+    let before = problems.list.len();
+    let at = |key: &'static str| Place::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
+
+    settings.min_members = raw.min_members.unwrap_or(settings.min_members);
+    settings.max_members = raw.max_members.unwrap_or(settings.max_members);
+    settings.readd_left = raw.readd_left;
+    let (min, max) = (settings.min_members, settings.max_members);
+    if min < 2 {
+        problems.text(
+            file,
+            at("min_members"),
+            format!(
+                "`min_members` is `{min}`, but must be at least 2 (Linq needs 3 participants, your own line included)"
+            ),
+        );
+    } else if max < min {
+        match raw.max_members {
+            Some(_) => problems.text(
+                file,
+                at("max_members"),
+                format!("`max_members` (`{max}`) is below `min_members` (`{min}`)"),
+            ),
+            None => problems.text(
+                file,
+                at("min_members"),
+                format!("`min_members` (`{min}`) is above the default `max_members` (`{max}`)"),
+            ),
+        }
+    }
+    if let Some(ratio) = raw.max_removal_ratio {
+        if !(0.0..=1.0).contains(&ratio) {
+            problems.text(
+                file,
+                at("max_removal_ratio"),
+                format!("`max_removal_ratio` is `{ratio}`, but must be between 0 and 1"),
+            );
+        }
+        settings.max_removal_ratio = ratio;
+    }
+    let limits_ok = problems.list.len() == before;
+    let base = vec![Seg::key("settings"), Seg::key("protected")];
+    settings.protected = resolve_protected(file, &base, &raw.protected, people, problems);
+    (settings, limits_ok)
+}
+
+/// Resolves `protected` entries to handles, reporting those that are not declared.
+fn resolve_protected(
+    file: usize,
+    base: &[Seg],
+    entries: &[String],
+    people: &People<'_>,
+    problems: &mut Problems,
+) -> BTreeSet<Handle> {
+    let mut handles = BTreeSet::new();
+    for (index, entry) in entries.iter().enumerate() {
+        match people.resolve(entry) {
+            Ok(handle) => {
+                handles.insert(handle);
+            }
+            Err(Unresolved::Reported) => {}
+            Err(Unresolved::Problem(text)) => {
+                let place = Place::Path(with(base.to_vec(), &[Seg::Index(index)]), Part::Value);
+                problems.text(file, place, format!("in `protected`: {text}"));
+            }
+        }
+    }
+    handles
+}
+
+/// Checks one chat and resolves it; the result is meaningful only without problems.
+#[allow(clippy::too_many_arguments)] // the context of one chat, passed once
+fn check_chat(
+    file: usize,
+    entry: usize,
+    id: &str,
+    chat: &RawChat,
+    people: &People<'_>,
+    settings: &Settings,
+    settings_ok: bool,
+    problems: &mut Problems,
+) -> DesiredChat {
+    let mut counts_ok = settings_ok;
+    let cap = chat.max_members.unwrap_or(settings.max_members);
+    if let Some(own) = chat.max_members {
+        if settings_ok && own < settings.min_members {
+            counts_ok = false;
+            problems.text(
+                file,
+                Place::Path(with(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
+                format!(
+                    "`max_members` (`{own}`) of chat `{id}` is below `min_members` (`{}`)",
+                    settings.min_members
+                ),
+            );
+        }
+    }
+
+    let mut protected = settings.protected.clone();
+    if !chat.protected.is_empty() {
+        let base = with(chat_path(entry), &[Seg::key("protected")]);
+        protected.extend(resolve_protected(file, &base, &chat.protected, people, problems));
+    }
+
+    let member_at = |index| {
+        Place::Path(
+            with(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
+            Part::Value,
+        )
+    };
+    // Collecting into a vector and building the set from it in bulk (one sort) is much cheaper
+    // than inserting one by one, and this loop runs for every member of every chat.
+    let mut resolved = Vec::with_capacity(chat.members.len());
+    for (index, text) in chat.members.iter().enumerate() {
+        match people.resolve(text) {
+            Ok(handle) => resolved.push(handle),
+            Err(Unresolved::Reported) => counts_ok = false,
+            Err(Unresolved::Problem(message)) => {
+                counts_ok = false;
+                problems.text(file, member_at(index), message);
+            }
+        }
+    }
+    let resolved_count = resolved.len();
+    let members = BTreeSet::from_iter(resolved);
+    if members.len() < resolved_count {
+        counts_ok = false;
+        report_duplicate_members(file, chat, people, problems, &member_at);
+    }
+
+    if counts_ok {
+        let count = members.len();
+        let members_key = Place::Path(with(chat_path(entry), &[Seg::key("members")]), Part::Key);
+        let noun = if count == 1 { "member" } else { "members" };
+        if count < settings.min_members {
+            problems.text(
+                file,
+                members_key,
+                format!(
+                    "chat `{id}` has {count} {noun}, fewer than `min_members` ({})",
+                    settings.min_members
+                ),
+            );
+        } else if count > cap {
+            let whose = if chat.max_members.is_some() {
+                "its `max_members`"
+            } else {
+                "`settings.max_members`"
+            };
+            problems.text(
+                file,
+                members_key,
+                format!("chat `{id}` has {count} {noun}, more than {whose} ({cap})"),
+            );
+        }
+    }
+
+    DesiredChat {
+        name: chat.name.clone(),
+        service: chat.service,
+        max_members: cap,
+        protected,
+        members,
+    }
+}
+
+/// Reports every member that repeats an earlier entry's handle, naming both entries.
+fn report_duplicate_members(
+    file: usize,
+    chat: &RawChat,
+    people: &People<'_>,
+    problems: &mut Problems,
+    member_at: &dyn Fn(usize) -> Place,
+) {
+    let mut first_of: HashMap<Handle, usize> = HashMap::new();
+    for (index, text) in chat.members.iter().enumerate() {
+        let Ok(handle) = people.resolve(text) else { continue };
+        let first = *first_of.entry(handle.clone()).or_insert(index);
+        if first == index {
+            continue;
+        }
+        let earlier = &chat.members[first];
+        let text = if earlier == text {
+            format!("member `{text}` is listed twice; first at ")
+        } else {
+            format!("member `{text}` is the same handle (`{handle}`) as member `{earlier}` at ")
+        };
+        problems.push(
+            file,
+            member_at(index),
+            vec![Piece::Text(text), Piece::Ref(file, member_at(first))],
+        );
+    }
+}
+
+/// Where a problem is, before positions are known.
+#[derive(Debug, Clone)]
+enum Place {
+    /// The file as a whole.
+    File,
+    /// A node of the file, by path.
+    Path(Vec<Seg>, Part),
+    /// A place `serde_yaml` pointed at (possibly refined).
+    Syntax(SyntaxPlace),
+}
+
+/// A part of a problem's message: text, or a reference to another place (`file:line:column`).
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Ref(usize, Place),
+}
+
+#[derive(Debug)]
+struct Problem {
+    file: usize,
+    place: Place,
+    message: Vec<Piece>,
+}
+
+/// The problems of one load, collected until the end.
+#[derive(Debug, Default)]
+struct Problems {
+    list: Vec<Problem>,
+}
+
+impl Problems {
+    fn push(&mut self, file: usize, place: Place, message: Vec<Piece>) {
+        self.list.push(Problem { file, place, message });
+    }
+
+    fn text(&mut self, file: usize, place: Place, message: String) {
+        self.push(file, place, vec![Piece::Text(message)]);
+    }
+
+    fn file(&mut self, file: usize, message: String) {
+        self.text(file, Place::File, message);
+    }
+
+    fn syntax(&mut self, file: usize, error: messages::SyntaxError) {
+        let mut message = vec![Piece::Text(error.message)];
+        if let Some(first) = error.first {
+            message.push(Piece::Text("; first at ".to_owned()));
+            message.push(Piece::Ref(file, Place::Syntax(first)));
+        }
+        self.push(file, Place::Syntax(error.place), message);
+    }
+
+    /// True when a problem about the file as a whole was already found (it could not be read).
+    fn file_failed(&self, file: usize) -> bool {
+        self.list
+            .iter()
+            .any(|p| p.file == file && matches!(p.place, Place::File))
+    }
+
+    /// Turns places into positions (parsing again only the files that need it) and renders
+    /// every problem, sorted by file and position.
+    fn render(self, sources: &[PathBuf], texts: &[String]) -> ConfigErrors {
+        let mut locators: BTreeMap<usize, Locator> = BTreeMap::new();
+        let mut ask = |file: usize, place: &Place| -> Spot {
+            let target = match place {
+                Place::File => return Spot::Fixed(None),
+                Place::Syntax(SyntaxPlace::At(position)) => return Spot::Fixed(*position),
+                Place::Path(path, part) => locator(&mut locators, file).path(path, *part),
+                Place::Syntax(SyntaxPlace::KeyIn {
+                    mapping_at,
+                    key,
+                    nth,
+                    part,
+                }) => locator(&mut locators, file).key_in(*mapping_at, key, *nth, *part),
+                Place::Syntax(SyntaxPlace::FirstAlias) => locator(&mut locators, file).first_alias(),
+                Place::Syntax(SyntaxPlace::SecondDocument) => locator(&mut locators, file).second_document(),
+            };
+            Spot::Target(file, target)
+        };
+        let asked: Vec<Asked<'_>> = self
+            .list
+            .iter()
+            .map(|problem| Asked {
+                file: problem.file,
+                spot: ask(problem.file, &problem.place),
+                pieces: problem
+                    .message
+                    .iter()
+                    .map(|piece| match piece {
+                        Piece::Text(text) => AskedPiece::Text(text),
+                        Piece::Ref(file, place) => AskedPiece::Ref(*file, ask(*file, place)),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let located: BTreeMap<usize, Located> = locators
+            .into_iter()
+            .map(|(file, locator)| (file, locator.resolve(&texts[file])))
+            .collect();
+        let position = |spot: &Spot| match *spot {
+            Spot::Fixed(position) => position,
+            Spot::Target(file, target) => located[&file].get(target),
+        };
+
+        let mut errors: Vec<ConfigError> = asked
+            .iter()
+            .map(|asked| {
+                let mut message = String::new();
+                for piece in &asked.pieces {
+                    match piece {
+                        AskedPiece::Text(text) => message.push_str(text),
+                        AskedPiece::Ref(other, spot) => {
+                            message.push_str(&sources[*other].display().to_string());
+                            if let Some((line, column)) = position(spot) {
+                                message.push_str(&format!(":{line}:{column}"));
+                            }
+                        }
+                    }
+                }
+                ConfigError {
+                    file: sources[asked.file].clone(),
+                    position: position(&asked.spot),
+                    message,
+                }
+            })
+            .collect();
+        errors.sort_by(|a, b| (&a.file, a.position, &a.message).cmp(&(&b.file, b.position, &b.message)));
+        errors.dedup();
+        ConfigErrors(errors)
+    }
+}
+
+fn locator(locators: &mut BTreeMap<usize, Locator>, file: usize) -> &mut Locator {
+    locators.entry(file).or_insert_with(Locator::new)
+}
+
+/// A problem whose places have been handed to the locators.
+struct Asked<'p> {
+    file: usize,
+    spot: Spot,
+    pieces: Vec<AskedPiece<'p>>,
+}
+
+enum AskedPiece<'p> {
+    Text(&'p str),
+    Ref(usize, Spot),
+}
+
+/// A position to be read once the locators have run.
+#[derive(Debug, Clone, Copy)]
+enum Spot {
+    Fixed(Option<Pos>),
+    Target(usize, Target),
+}

@@ -1,0 +1,153 @@
+//! The config file as written: the serde types that parse one YAML file, and from which the
+//! JSON Schema (`schemas/roster.schema.json`) is generated, so the two cannot disagree.
+//!
+//! Doc comments on these types become the schema's descriptions that editors show.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+use super::Service;
+
+/// A roster config file: which people belong in which Linq group chats.
+///
+/// The config may be split over several files; `people` may be spread over them, `settings`
+/// may appear in one file at most, and each chat in one file only.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `version: 1`")]
+#[schemars(title = "roster config")]
+pub(crate) struct RawFile {
+    /// Version of this format; must be `1`.
+    #[allow(dead_code)] // checked while parsing, carries no information afterwards
+    pub version: Version,
+    /// Limits and guards for every chat and plan; at most one file may hold them.
+    pub settings: Option<RawSettings>,
+    /// Aliases: a person's name -> their handle (a phone number starting with `+`, or an email
+    /// address). Members and protected entries may then name the person instead of the handle.
+    pub people: Option<Entries<String>>,
+    /// Linq chat id -> the chat's desired membership.
+    pub chats: Option<Entries<RawChat>>,
+}
+
+/// `settings`: limits kept at every step of a plan, and guards against mistakes.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a mapping of settings")]
+pub(crate) struct RawSettings {
+    /// Floor kept at every step of a plan: the fewest members (your own line excluded) a chat
+    /// may have. Default 3; at least 2.
+    #[schemars(range(min = 2), extend("default" = 3))]
+    pub min_members: Option<usize>,
+    /// Cap kept at every step of a plan: the most members a chat may have. Default 31, Linq's
+    /// recipient limit.
+    #[schemars(extend("default" = 31))]
+    pub max_members: Option<usize>,
+    /// A plan that removes more than this share (0 to 1) of all managed memberships is refused
+    /// unless `--allow-mass-removal` is given. Default 0.25.
+    #[schemars(range(min = 0.0, max = 1.0), extend("default" = 0.25))]
+    pub max_removal_ratio: Option<f64>,
+    /// People (names from `people`) or handles that roster never removes from any chat.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// Re-add members who left a chat on their own. Default false: leave them out of plans and
+    /// suggest removing them from the config.
+    #[serde(default)]
+    pub readd_left: bool,
+}
+
+/// One chat's desired membership.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `members`")]
+pub(crate) struct RawChat {
+    /// A name for people, shown in plans.
+    pub name: Option<String>,
+    /// The chat's messaging service; Linq refuses additions across services.
+    pub service: Option<Service>,
+    /// This chat's cap, instead of `settings.max_members` (SMS carriers often cap groups near
+    /// 20, some at 10).
+    pub max_members: Option<usize>,
+    /// People or handles never removed from this chat, in addition to `settings.protected`.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// The chat's members other than your own Linq line: names from `people`, or handles (a
+    /// phone number starting with `+`, or an email address).
+    pub members: Vec<String>,
+}
+
+/// `version: 1`, refused while parsing when it is anything else, so that a file written for
+/// another version of the format stops at its first line instead of at many unknown keys.
+#[derive(Debug)]
+pub(crate) struct Version;
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match u64::deserialize(deserializer)? {
+            1 => Ok(Version),
+            other => Err(de::Error::custom(format_args!(
+                "unsupported `version` `{other}`: this roster reads version `1`"
+            ))),
+        }
+    }
+}
+
+impl JsonSchema for Version {
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "integer", "const": 1 })
+    }
+}
+
+/// A YAML mapping kept as its entries in document order, duplicates included, so that a key
+/// written twice is reported with both places instead of the last one silently winning.
+#[derive(Debug)]
+pub(crate) struct Entries<T>(pub Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesVisitor<T> {
+            type Value = Entries<T>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a mapping")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<String, T>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Entries<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Map_of_{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "additionalProperties": generator.subschema_for::<T>(),
+        })
+    }
+}

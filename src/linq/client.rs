@@ -121,20 +121,12 @@ impl Client {
     }
 
     /// `POST /v3/chats/{chat}/participants`: queues an add.
-    pub async fn add_participant(
-        &self,
-        chat: &str,
-        handle: &Handle,
-    ) -> Result<Accepted, LinqError> {
+    pub async fn add_participant(&self, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
         self.mutate(Op::Add, chat, handle).await
     }
 
     /// `DELETE /v3/chats/{chat}/participants` (JSON body): queues a remove.
-    pub async fn remove_participant(
-        &self,
-        chat: &str,
-        handle: &Handle,
-    ) -> Result<Accepted, LinqError> {
+    pub async fn remove_participant(&self, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
         self.mutate(Op::Remove, chat, handle).await
     }
 
@@ -224,9 +216,7 @@ impl Client {
                     trace_id: None,
                     via: AcceptedVia::AlreadySo,
                 }),
-                Ok(false) => Err(LinqError::OutcomeUnknown {
-                    last: Box::new(error),
-                }),
+                Ok(false) => Err(LinqError::OutcomeUnknown { last: Box::new(error) }),
                 Err(read) => Err(unknown_or(true, error, read)),
             };
         }
@@ -257,12 +247,7 @@ impl Client {
     }
 
     /// One request, paced; an error status becomes an [`ApiError`].
-    async fn attempt(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Answer, LinqError> {
+    async fn attempt(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, LinqError> {
         let inner = &self.inner;
         let mut request = inner
             .http
@@ -284,8 +269,7 @@ impl Client {
             .map(str::to_owned);
         let text = response.text().await;
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let error =
-                ApiError::from_answer(429, retry_after.as_deref(), text.as_deref().unwrap_or(""));
+            let error = ApiError::from_answer(429, retry_after.as_deref(), text.as_deref().unwrap_or(""));
             inner.pacer.rate_limited(sent, error.retry_after);
             return Err(LinqError::Api(error));
         }
@@ -318,9 +302,7 @@ struct Retries {
 fn unknown_or(unknown: bool, call: LinqError, read: LinqError) -> LinqError {
     let last = if read.is_unauthorized() { read } else { call };
     if unknown {
-        LinqError::OutcomeUnknown {
-            last: Box::new(last),
-        }
+        LinqError::OutcomeUnknown { last: Box::new(last) }
     } else {
         last
     }

@@ -77,10 +77,7 @@ impl ApiError {
             Ok(envelope) => ApiError {
                 status,
                 code: envelope.error.code,
-                message: envelope
-                    .error
-                    .message
-                    .unwrap_or_else(|| "no message".to_owned()),
+                message: envelope.error.message.unwrap_or_else(|| "no message".to_owned()),
                 trace_id: envelope.trace_id,
                 retry_after: header.or_else(|| {
                     envelope

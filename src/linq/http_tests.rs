@@ -43,34 +43,29 @@ impl Server {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(script);
         let log = seen.clone();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-                let script = script.clone();
-                let log = log.clone();
-                async move {
-                    let header = |name: &str| {
-                        headers
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    let request = Seen {
-                        method,
-                        path_and_query: uri
-                            .path_and_query()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default(),
-                        authorization: header("authorization"),
-                        user_agent: header("user-agent"),
-                        body,
-                    };
-                    let reply = script(&request);
-                    log.lock().unwrap().push(request);
-                    answer(reply).await
-                }
-            },
-        );
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
+            let script = script.clone();
+            let log = log.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let request = Seen {
+                    method,
+                    path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                    authorization: header("authorization"),
+                    user_agent: header("user-agent"),
+                    body,
+                };
+                let reply = script(&request);
+                log.lock().unwrap().push(request);
+                answer(reply).await
+            }
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -100,9 +95,7 @@ impl Server {
 
 async fn answer(reply: Reply) -> Response {
     match reply {
-        Reply::Json(status, body) => {
-            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
-        }
+        Reply::Json(status, body) => (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response(),
         Reply::RateLimited(seconds) => (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", seconds.to_string())],
@@ -121,10 +114,8 @@ fn envelope(status: u16, code: i64, message: &str) -> Value {
 }
 
 fn chat(id: &str, members: &[&str]) -> Value {
-    let mut handles = vec![
-        json!({"id": "me", "handle": "+15550000000", "service": "iMessage",
-                                 "status": "active", "is_me": true, "joined_at": "2025-01-01T00:00:00Z"}),
-    ];
+    let mut handles = vec![json!({"id": "me", "handle": "+15550000000", "service": "iMessage",
+                                 "status": "active", "is_me": true, "joined_at": "2025-01-01T00:00:00Z"})];
     for (i, m) in members.iter().enumerate() {
         handles.push(
             json!({"id": format!("h{i}"), "handle": m, "service": "iMessage", "status": null,
@@ -159,8 +150,7 @@ fn sequence(replies: Vec<fn() -> Reply>) -> impl Fn(&Seen) -> Reply + Send + Syn
 
 #[tokio::test]
 async fn get_chat_sends_token_and_user_agent_and_reads_members() {
-    let server =
-        Server::start(|_| Reply::Json(200, chat("c1", &["+15550000001", "Ann@Example.com"]))).await;
+    let server = Server::start(|_| Reply::Json(200, chat("c1", &["+15550000001", "Ann@Example.com"]))).await;
     let chat = server.client().get_chat("c1").await.unwrap();
     assert_eq!(
         chat.members(),
@@ -170,17 +160,12 @@ async fn get_chat_sends_token_and_user_agent_and_reads_members() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path_and_query, "/api/partner/v3/chats/c1");
     assert_eq!(seen[0].authorization, format!("Bearer {TOKEN}"));
-    assert_eq!(
-        seen[0].user_agent,
-        format!("roster/{}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(seen[0].user_agent, format!("roster/{}", env!("CARGO_PKG_VERSION")));
 }
 
 #[tokio::test]
 async fn error_envelope_is_typed_and_400_is_not_retried() {
-    let server =
-        Server::start(|_| Reply::Json(400, envelope(400, 1002, "Invalid phone number format")))
-            .await;
+    let server = Server::start(|_| Reply::Json(400, envelope(400, 1002, "Invalid phone number format"))).await;
     let err = server
         .client()
         .add_participant("c1", &handle("+15550000009"))
@@ -209,9 +194,7 @@ async fn server_errors_are_retried_until_an_answer() {
 
 #[tokio::test]
 async fn retries_give_up_after_max_attempts() {
-    let server =
-        Server::start(|_| Reply::Json(409, envelope(409, 2009, "The chat is still being created")))
-            .await;
+    let server = Server::start(|_| Reply::Json(409, envelope(409, 2009, "The chat is still being created"))).await;
     let err = server.client().get_chat("c1").await.unwrap_err();
     assert_eq!(err.code(), Some(2009));
     assert_eq!(server.seen().len(), 4);
@@ -232,10 +215,7 @@ async fn a_429_waits_its_retry_after_before_the_retry() {
         start.elapsed()
     );
     assert_eq!(server.seen().len(), 2);
-    assert!(
-        client.pacer().rate().is_some(),
-        "a 429 makes the pace adaptive"
-    );
+    assert!(client.pacer().rate().is_some(), "a 429 makes the pace adaptive");
 }
 
 #[tokio::test]
@@ -256,17 +236,10 @@ async fn transport_errors_never_show_the_token() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let mut config = ClientConfig::new(
-        format!("http://127.0.0.1:{port}/api/partner"),
-        Token::new(TOKEN),
-    );
+    let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}/api/partner"), Token::new(TOKEN));
     config.retry.max_attempts = 2;
     config.retry.base_delay = Duration::from_millis(1);
-    let err = Client::new(config)
-        .unwrap()
-        .get_chat("c1")
-        .await
-        .unwrap_err();
+    let err = Client::new(config).unwrap().get_chat("c1").await.unwrap_err();
     let LinqError::Transport(transport) = &err else {
         panic!("{err:?}")
     };
@@ -291,10 +264,7 @@ async fn remove_sends_a_json_body_on_delete() {
     );
     let seen = server.seen();
     assert_eq!(seen[0].method, Method::DELETE);
-    assert_eq!(
-        seen[0].path_and_query,
-        "/api/partner/v3/chats/c1/participants"
-    );
+    assert_eq!(seen[0].path_and_query, "/api/partner/v3/chats/c1/participants");
     assert_eq!(
         serde_json::from_str::<Value>(&seen[0].body).unwrap(),
         json!({"handle": "ann@example.com"})
@@ -305,33 +275,22 @@ async fn remove_sends_a_json_body_on_delete() {
 async fn a_timed_out_add_then_a_duplicate_counts_as_the_earlier_attempt() {
     // The first attempt is received (and, on a real server, queued) but answered too late;
     // the retry is refused as a duplicate; the chat does not show the add yet.
-    let server =
-        Server::start(
-            |seen: &Seen| match (seen.method.as_str(), seen.path_and_query.as_str()) {
-                ("GET", _) => Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"])),
-                _ => Reply::Json(
-                    409,
-                    envelope(409, 2015, "Operation conflicts with current state"),
-                ),
-            },
-        )
-        .await;
+    let server = Server::start(
+        |seen: &Seen| match (seen.method.as_str(), seen.path_and_query.as_str()) {
+            ("GET", _) => Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"])),
+            _ => Reply::Json(409, envelope(409, 2015, "Operation conflicts with current state")),
+        },
+    )
+    .await;
     let first = Arc::new(Mutex::new(true));
     let slow = Server::start(move |seen: &Seen| {
         let mut first = first.lock().unwrap();
         if std::mem::take(&mut *first) {
-            Reply::Slow(
-                Duration::from_millis(800),
-                202,
-                accepted("Participant addition queued"),
-            )
+            Reply::Slow(Duration::from_millis(800), 202, accepted("Participant addition queued"))
         } else if seen.method == Method::GET {
             Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"]))
         } else {
-            Reply::Json(
-                409,
-                envelope(409, 2015, "Operation conflicts with current state"),
-            )
+            Reply::Json(409, envelope(409, 2015, "Operation conflicts with current state"))
         }
     })
     .await;
@@ -388,11 +347,7 @@ async fn server_errors_on_an_add_leave_the_outcome_unknown_unless_the_chat_shows
     assert!(matches!(err, LinqError::OutcomeUnknown { .. }), "{err:?}");
     assert!(err.may_have_taken_effect());
     assert_eq!(err.status(), Some(500));
-    let posts = server
-        .seen()
-        .iter()
-        .filter(|s| s.method == Method::POST)
-        .count();
+    let posts = server.seen().iter().filter(|s| s.method == Method::POST).count();
     assert_eq!(posts, 4);
     // The change is visible: then it took effect after all.
     let got = server
@@ -414,18 +369,10 @@ async fn list_all_chats_follows_the_cursor() {
         Reply::Json(200, page)
     })
     .await;
-    let chats = server
-        .client()
-        .list_all_chats(Some("+15550000000"))
-        .await
-        .unwrap();
+    let chats = server.client().list_all_chats(Some("+15550000000")).await.unwrap();
     let ids: Vec<_> = chats.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["c1", "c2", "c3"]);
-    let queries: Vec<_> = server
-        .seen()
-        .iter()
-        .map(|s| s.path_and_query.clone())
-        .collect();
+    let queries: Vec<_> = server.seen().iter().map(|s| s.path_and_query.clone()).collect();
     assert_eq!(
         queries,
         [
@@ -479,12 +426,6 @@ async fn the_pace_adapts_to_a_rate_limit() {
     let seen = server.seen().len();
     let refused = seen - total;
     let achieved = total as f64 / elapsed;
-    assert!(
-        achieved >= 0.9 * limit as f64,
-        "{achieved:.1} req/s of {limit}"
-    );
-    assert!(
-        refused as f64 <= 0.05 * seen as f64,
-        "{refused} of {seen} refused"
-    );
+    assert!(achieved >= 0.9 * limit as f64, "{achieved:.1} req/s of {limit}");
+    assert!(refused as f64 <= 0.05 * seen as f64, "{refused} of {seen} refused");
 }

@@ -21,8 +21,7 @@ use reqwest::Url;
 
 pub use client::Client;
 pub use error::{
-    ApiError, LinqError, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT,
-    CODE_UNSUPPORTED_SERVICE,
+    ApiError, LinqError, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };
 pub use model::{Accepted, AcceptedVia, Chat, ChatHandle, ChatPage};
 pub use pacer::Pacer;

@@ -127,11 +127,7 @@ impl Pacer {
             return;
         }
         let near_ceiling = rate >= 0.9 * s.ceiling && rate <= 1.02 * s.ceiling;
-        let growth = if near_ceiling {
-            SLOW_GROWTH
-        } else {
-            FAST_GROWTH
-        };
+        let growth = if near_ceiling { SLOW_GROWTH } else { FAST_GROWTH };
         s.adaptive = Some(rate * growth.powf(elapsed));
     }
 
@@ -143,9 +139,7 @@ impl Pacer {
 
     fn rate_limited_at(&self, sent: Instant, retry_after: Option<Duration>, now: Instant) {
         let mut s = self.lock();
-        let pause = retry_after
-            .unwrap_or(DEFAULT_RETRY_AFTER)
-            .min(MAX_RETRY_AFTER);
+        let pause = retry_after.unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER);
         s.blocked_until = s.blocked_until.max(now + pause);
         if s.last_decrease.is_some_and(|t| sent <= t) {
             return;
@@ -220,11 +214,7 @@ mod tests {
         assert!((38.0..=40.0).contains(&rate), "rate {rate}");
         let before = Instant::now();
         pacer.acquire().await;
-        assert!(
-            before.elapsed() >= Duration::from_millis(290),
-            "{:?}",
-            before.elapsed()
-        );
+        assert!(before.elapsed() >= Duration::from_millis(290), "{:?}", before.elapsed());
         // A 429 to a request sent before the drop does not lower the rate again.
         pacer.rate_limited(sent, Some(Duration::from_millis(1)));
         assert_eq!(pacer.rate(), Some(rate));
@@ -254,10 +244,7 @@ mod tests {
         assert!((96.0..=98.0).contains(&low), "{low}");
         let at = run_at_rate(&pacer, at, 10.0);
         let near = pacer.rate().unwrap();
-        assert!(
-            near > low && near < low * 1.03,
-            "{near} after 10 s from {low}"
-        );
+        assert!(near > low && near < low * 1.03, "{near} after 10 s from {low}");
         // Once well past the last limit without complaint, the limit has moved: grow fast.
         let at = run_at_rate(&pacer, at, 30.0);
         let past = pacer.rate().unwrap();

@@ -38,18 +38,13 @@ pub(crate) struct Backoff {
 impl Backoff {
     pub(crate) fn new(seed: Option<u64>) -> Backoff {
         let rng = seed.map(fastrand::Rng::with_seed).unwrap_or_default();
-        Backoff {
-            rng: Mutex::new(rng),
-        }
+        Backoff { rng: Mutex::new(rng) }
     }
 
     /// The delay before attempt `attempt + 1`, where `attempt` counts from 1.
     pub(crate) fn delay(&self, policy: &RetryPolicy, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(20);
-        let full = policy
-            .base_delay
-            .saturating_mul(1 << exponent)
-            .min(policy.max_delay);
+        let full = policy.base_delay.saturating_mul(1 << exponent).min(policy.max_delay);
         let half = full / 2;
         let share = self.rng.lock().expect("backoff rng lock").f64();
         half + half.mul_f64(share)
@@ -69,18 +64,11 @@ mod tests {
         };
         let backoff = Backoff::new(Some(7));
         for attempt in 1..10 {
-            let full =
-                Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            let full = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
             let d = backoff.delay(&policy, attempt);
-            assert!(
-                d >= full / 2 && d <= full,
-                "attempt {attempt}: {d:?} outside {full:?}"
-            );
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} outside {full:?}");
         }
         let delays: Vec<_> = (0..5).map(|_| backoff.delay(&policy, 4)).collect();
-        assert!(
-            delays.windows(2).any(|w| w[0] != w[1]),
-            "no jitter: {delays:?}"
-        );
+        assert!(delays.windows(2).any(|w| w[0] != w[1]), "no jitter: {delays:?}");
     }
 }

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
 
+pub mod journal;
+
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;
 

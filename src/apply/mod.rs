@@ -18,6 +18,8 @@
 
 mod progress;
 mod report;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 pub use progress::{describe, BarProgress, LineProgress, NoProgress, Progress};
-pub use report::{
-    ApplyReport, CallCounts, ChatReport, ChatStatus, Drift, Failure, Pending, REPORT_FORMAT_VERSION,
-};
+pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Drift, Failure, Pending, REPORT_FORMAT_VERSION};
 
 use crate::handle::Handle;
 use crate::linq::{Client, LinqError};
@@ -80,9 +80,16 @@ pub async fn apply(
     if options.rate.is_some() {
         client.pacer().set_cap(options.rate);
     }
-    let work: Vec<&ChatPlan> =
-        plan.chats.iter().filter(|c| c.action == Action::Update && !c.steps.is_empty()).collect();
-    let calls = work.iter().flat_map(|c| &c.steps).filter(|s| !matches!(s, Step::Wait)).count();
+    let work: Vec<&ChatPlan> = plan
+        .chats
+        .iter()
+        .filter(|c| c.action == Action::Update && !c.steps.is_empty())
+        .collect();
+    let calls = work
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter(|s| !matches!(s, Step::Wait))
+        .count();
     progress.start(work.len(), calls);
 
     let (sender, receiver) = mpsc::unbounded_channel();
@@ -96,21 +103,28 @@ pub async fn apply(
         journal: sender,
         records: Mutex::new(Vec::new()),
     };
-    let begin = JournalRecord::Begin { lineage: state.lineage.clone(), serial: state.serial };
+    let begin = JournalRecord::Begin {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+    };
     let chats = async {
         let run = run;
         if let Err(e) = run.append(begin).await {
             run.halt(e);
         }
         let parallelism = options.parallelism.max(1);
-        let chats: Vec<ChatReport> = stream::iter(work.iter().map(|c| run.chat(c))).buffered(parallelism).collect().await;
+        // Futures are lazy: building them all up front starts nothing. (Mapping inside the
+        // stream instead would keep a closure in the future and make it lose `Send`.)
+        let pending: Vec<_> = work.iter().map(|c| run.chat(c)).collect();
+        let chats: Vec<ChatReport> = stream::iter(pending).buffered(parallelism).collect().await;
         let records = run.records.into_inner().unwrap_or_else(|p| p.into_inner());
         let halt = run.halt.into_inner().unwrap_or_else(|p| p.into_inner());
         let interrupted = *run.stop.borrow();
         // `run` (and with it the journal sender) is dropped here, which ends the writer.
         (chats, records, halt, interrupted)
     };
-    let ((), (chats, records, halt, interrupted)) = futures_util::future::join(write_journal(store, receiver), chats).await;
+    let ((), (chats, records, halt, interrupted)) =
+        futures_util::future::join(write_journal(store, receiver), chats).await;
 
     for chat in &chats {
         report.calls.add += chat.calls.add;
@@ -138,13 +152,21 @@ pub async fn apply(
         if unsettled.is_empty() {
             return Ok(());
         }
-        let mut again = vec![JournalRecord::Begin { lineage: state.lineage.clone(), serial: state.serial }];
-        again.extend(unsettled.into_iter().zip(1..).map(|(change, id)| JournalRecord::Intent {
-            id,
-            chat: change.chat,
-            op: change.op,
-            handle: change.handle,
-        }));
+        let mut again = vec![JournalRecord::Begin {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        }];
+        again.extend(
+            unsettled
+                .into_iter()
+                .zip(1..)
+                .map(|(change, id)| JournalRecord::Intent {
+                    id,
+                    chat: change.chat,
+                    op: change.op,
+                    handle: change.handle,
+                }),
+        );
         store.append_journal(&again)
     });
     if let Err(e) = cleared {
@@ -182,7 +204,10 @@ impl Run<'_> {
     }
 
     fn halt(&self, reason: String) {
-        self.halt.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+        self.halt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(reason);
     }
 
     fn check_fatal(&self, error: &LinqError) {
@@ -193,9 +218,14 @@ impl Run<'_> {
 
     /// Journals `record`; returns once it is durable.
     async fn append(&self, record: JournalRecord) -> Result<(), String> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record.clone());
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record.clone());
         let (reply, answer) = oneshot::channel();
-        self.journal.send((record, reply)).map_err(|_| "the journal writer stopped".to_owned())?;
+        self.journal
+            .send((record, reply))
+            .map_err(|_| "the journal writer stopped".to_owned())?;
         answer.await.map_err(|_| "the journal writer stopped".to_owned())?
     }
 
@@ -266,7 +296,12 @@ impl Run<'_> {
                 },
             };
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let intent = JournalRecord::Intent { id, chat: plan.id.clone(), op, handle: handle.clone() };
+            let intent = JournalRecord::Intent {
+                id,
+                chat: plan.id.clone(),
+                op,
+                handle: handle.clone(),
+            };
             if let Err(e) = self.append(intent).await {
                 // The intent may be on disk even so; the call does not go out.
                 self.halt(format!("cannot record progress, so no further calls are made: {e}"));
@@ -277,7 +312,10 @@ impl Run<'_> {
             }
             match self.client.change(op, &plan.id, handle).await {
                 Ok(answer) => {
-                    let record = JournalRecord::Accepted { id, trace_id: answer.trace_id };
+                    let record = JournalRecord::Accepted {
+                        id,
+                        trace_id: answer.trace_id,
+                    };
                     let durable = self.append(record).await;
                     accepted.push((op, handle.clone()));
                     match op {
@@ -328,8 +366,11 @@ impl Run<'_> {
                 self.check_fatal(&e);
                 WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e))
             })?;
-            let waiting: Vec<&Handle> =
-                accepted.iter().filter(|(op, handle)| !visible(&live, *op, handle)).map(|(_, h)| h).collect();
+            let waiting: Vec<&Handle> = accepted
+                .iter()
+                .filter(|(op, handle)| !visible(&live, *op, handle))
+                .map(|(_, h)| h)
+                .collect();
             if waiting.is_empty() {
                 return Ok(());
             }
@@ -359,7 +400,13 @@ impl Run<'_> {
 
     /// Reads the chat after its steps: accepted changes not visible are pending; calls whose
     /// outcome was unknown and whose effect shows are accepted after all.
-    async fn read_back(&self, chat: &str, accepted: &[(Op, Handle)], unknown: Vec<(u64, Op, Handle)>, out: &mut ChatReport) {
+    async fn read_back(
+        &self,
+        chat: &str,
+        accepted: &[(Op, Handle)],
+        unknown: Vec<(u64, Op, Handle)>,
+        out: &mut ChatReport,
+    ) {
         let live = match self.client.get_chat(chat).await {
             Ok(live) => live,
             Err(e) => {

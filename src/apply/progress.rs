@@ -117,14 +117,19 @@ pub fn describe(report: &ChatReport) -> String {
     let pending = if report.pending.is_empty() {
         String::new()
     } else {
-        format!("; {} not landed yet", report.pending.add.len() + report.pending.remove.len())
+        format!(
+            "; {} not landed yet",
+            report.pending.add.len() + report.pending.remove.len()
+        )
     };
     match report.status {
         ChatStatus::Done => format!("{name}: done, {calls}{pending}"),
         ChatStatus::Drift => {
             let drift = report.drift.as_ref();
             let list = |handles: Option<&Vec<crate::handle::Handle>>| {
-                handles.map(|h| h.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                handles
+                    .map(|h| h.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
             };
             let mut parts = Vec::new();
             let missing = list(drift.map(|d| &d.missing));
@@ -158,7 +163,10 @@ pub fn describe(report: &ChatReport) -> String {
                     reason.push_str(&format!(" [trace id `{trace}`]"));
                 }
             }
-            format!("{name}: failed {step}: {reason}; {calls}, {} steps skipped{pending}", report.steps_left)
+            format!(
+                "{name}: failed {step}: {reason}; {calls}, {} steps skipped{pending}",
+                report.steps_left
+            )
         }
         ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} steps left{pending}", report.steps_left),
     }

@@ -631,3 +631,132 @@ fn the_apply_future_can_be_spawned() {
     let future = apply(&plan, &mut state, &store, &client, &options, &NoProgress, stopped);
     assert_send(&future);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_outcome_stays_in_the_journal_and_the_next_run_settles_it() {
+    let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3])];
+    let sandbox = Sandbox::spawn(seed(chats), Options::default());
+    // Once the intent is durable, every answer is lost on the way back (the change applies).
+    let faulty = sandbox.clone();
+    let store = MemoryStore {
+        hook: Some(Box::new(move |records: &[JournalRecord]| {
+            if records.iter().any(|r| matches!(r, JournalRecord::Intent { .. })) {
+                faulty.set_options(Options {
+                    drop_rate: 1.0,
+                    ..Options::default()
+                });
+            }
+        })),
+        ..MemoryStore::default()
+    };
+    let mut state = state_of(chats);
+    let plan = plan(&state, &[("c1", "+4 -1")]);
+    let report = run(&plan, &mut state, &store, &client(&sandbox, 3)).await;
+
+    let c1 = &report.chats[0];
+    assert_eq!(c1.status, ChatStatus::Failed);
+    assert!(
+        c1.failure.as_ref().unwrap().message.contains("outcome is unknown"),
+        "{c1:?}"
+    );
+    assert_eq!(c1.steps_left, 2, "the remove never ran");
+    assert_eq!(
+        strings(&state, "c1"),
+        set(&[1, 2, 3]),
+        "an unknown outcome is not folded"
+    );
+    let journal = store.read_journal().unwrap();
+    assert!(matches!(journal[0], JournalRecord::Begin { serial, .. } if serial == state.serial));
+    assert!(matches!(&journal[1], JournalRecord::Intent { op: Op::Add, handle, .. } if *handle == h(&m(4))));
+    assert_eq!(journal.len(), 2);
+
+    // The next run: the answers come back, and settling reads the chat.
+    sandbox.set_options(Options::default());
+    let mut next = store.load().unwrap().unwrap_or(state);
+    let unsettled = crate::state::journal::fold(&mut next, &journal);
+    let settled = crate::state::journal::settle(&mut next, &unsettled, &client(&sandbox, 3), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(settled.landed.len(), 1);
+    assert_eq!(strings(&next, "c1"), set(&[1, 2, 3, 4]));
+    assert_eq!(live(&sandbox, "c1"), set(&[1, 2, 3, 4]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settling_takes_an_invisible_change_as_not_made() {
+    let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3])];
+    let sandbox = Sandbox::spawn(seed(chats), Options::default());
+    let mut state = state_of(chats);
+    let journal = [
+        JournalRecord::Begin {
+            lineage: state.lineage.clone(),
+            serial: 0,
+        },
+        JournalRecord::Intent {
+            id: 1,
+            chat: "c1".into(),
+            op: Op::Add,
+            handle: h(&m(8)),
+        },
+        JournalRecord::Intent {
+            id: 2,
+            chat: "c1".into(),
+            op: Op::Remove,
+            handle: h(&m(9)),
+        },
+    ];
+    let unsettled = crate::state::journal::fold(&mut state, &journal);
+    let options = crate::state::journal::SettleOptions {
+        grace: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(20),
+    };
+    let settled = crate::state::journal::settle(&mut state, &unsettled, &client(&sandbox, 3), &options)
+        .await
+        .unwrap();
+    assert_eq!(settled.landed.len(), 1, "removing a non-member is already so");
+    assert_eq!(settled.not_landed.len(), 1, "the add never showed");
+    assert_eq!(strings(&state, "c1"), set(&[1, 2, 3]));
+}
+
+/// Against the sandbox's rate limit, reads from many tasks get at least 90% of the allowed
+/// throughput with at most 5% of requests refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pace_gets_most_of_a_rate_limit_with_few_refusals() {
+    let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3])];
+    let limit = 120.0;
+    let sandbox = Sandbox::spawn(
+        seed(chats),
+        Options {
+            rate_limit: Some(limit),
+            ..Options::default()
+        },
+    );
+    let client = client(&sandbox, 4);
+    let total = 900;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, next) = (client.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                client.get_chat("c1").await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let achieved = total as f64 / start.elapsed().as_secs_f64();
+    let calls = sandbox.calls();
+    let refused = calls.iter().filter(|c| c.status == 429).count();
+    assert!(
+        achieved >= 0.9 * limit,
+        "{achieved:.1} req/s against a limit of {limit}"
+    );
+    assert!(
+        refused as f64 <= 0.05 * calls.len() as f64,
+        "{refused} of {} refused",
+        calls.len()
+    );
+}

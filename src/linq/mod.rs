@@ -8,7 +8,7 @@
 mod client;
 mod error;
 #[cfg(test)]
-mod http_tests;
+pub(crate) mod http_tests;
 mod model;
 mod pacer;
 mod retry;

@@ -1,1 +1,473 @@
-//! placeholder
+//! The apply engine: carries out a [`Plan`] through the Linq client and records every accepted
+//! change durably, so that a crash loses at most the calls in flight and a re-run converges.
+//!
+//! Chats run concurrently (up to `parallelism`), the steps of one chat strictly in order:
+//!
+//! 1. Read the chat. If its members differ from the plan's `before`, skip it as drift: roster
+//!    does not act on a stale picture.
+//! 2. For each add or remove: journal an `Intent` (durable before the call goes out), make the
+//!    call, journal its outcome (durable before the chat's next step). A `wait` step polls the
+//!    chat until every earlier change of this chat shows.
+//! 3. A failure stops that chat's remaining steps (a remove must never run when an add it relied
+//!    on failed); other chats go on. A `401` stops the whole run.
+//! 4. Read each changed chat back: accepted changes not visible yet are reported as pending.
+//!
+//! At the end the accepted changes are folded into the state (see [`crate::state::journal`]),
+//! the state is saved and the journal cleared; calls whose outcome stayed unknown are journaled
+//! again so the next run settles them by reading the chat.
+
+mod progress;
+mod report;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+pub use progress::{describe, BarProgress, LineProgress, NoProgress, Progress};
+pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Drift, Failure, Pending, REPORT_FORMAT_VERSION};
+
+use crate::handle::Handle;
+use crate::linq::{Client, LinqError};
+use crate::plan::{Action, ChatPlan, Plan, Step};
+use crate::state::journal::{fold, visible};
+use crate::state::{JournalRecord, Op, State, StateStore};
+
+/// How apply runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Chats changed at once.
+    pub parallelism: usize,
+    /// A cap in requests per second over all chats (`--rate`); applied to the client's pacer.
+    pub rate: Option<f64>,
+    /// How long a `wait` step polls before the chat counts as failed.
+    pub wait_timeout: Duration,
+    /// Time between two reads of a chat while waiting.
+    pub poll_interval: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            parallelism: 16,
+            rate: None,
+            wait_timeout: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Carries out `plan`, which must have been made from `state`; folds the accepted changes into
+/// `state` and saves it through `store` (the caller holds the lock). Never panics on API or
+/// storage failures: everything that went wrong is in the report. When `stop` turns true, no new
+/// step starts; steps in flight finish, and the state is saved.
+pub async fn apply(
+    plan: &Plan,
+    state: &mut State,
+    store: &dyn StateStore,
+    client: &Client,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    stop: watch::Receiver<bool>,
+) -> ApplyReport {
+    let mut report = ApplyReport::new();
+    if options.rate.is_some() {
+        client.pacer().set_cap(options.rate);
+    }
+    let work: Vec<&ChatPlan> = plan
+        .chats
+        .iter()
+        .filter(|c| c.action == Action::Update && !c.steps.is_empty())
+        .collect();
+    let calls = work
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter(|s| !matches!(s, Step::Wait))
+        .count();
+    progress.start(work.len(), calls);
+
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let run = Run {
+        client,
+        options,
+        progress,
+        stop,
+        halt: Mutex::new(None),
+        next_id: AtomicU64::new(1),
+        journal: sender,
+        records: Mutex::new(Vec::new()),
+    };
+    let begin = JournalRecord::Begin {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+    };
+    let chats = async {
+        let run = run;
+        if !work.is_empty() {
+            if let Err(e) = run.append(begin).await {
+                run.halt(e);
+            }
+        }
+        let parallelism = options.parallelism.max(1);
+        // Futures are lazy: building them all up front starts nothing. (Mapping inside the
+        // stream instead would keep a closure in the future and make it lose `Send`.)
+        let pending: Vec<_> = work.iter().map(|c| run.chat(c)).collect();
+        let chats: Vec<ChatReport> = stream::iter(pending).buffered(parallelism).collect().await;
+        let records = run.records.into_inner().unwrap_or_else(|p| p.into_inner());
+        let halt = run.halt.into_inner().unwrap_or_else(|p| p.into_inner());
+        let interrupted = *run.stop.borrow();
+        // `run` (and with it the journal sender) is dropped here, which ends the writer.
+        (chats, records, halt, interrupted)
+    };
+    let ((), (chats, records, halt, interrupted)) =
+        futures_util::future::join(write_journal(store, receiver), chats).await;
+
+    for chat in &chats {
+        report.calls.add += chat.calls.add;
+        report.calls.remove += chat.calls.remove;
+    }
+    report.chats = chats;
+    report.interrupted = interrupted;
+    report.error = halt;
+
+    let original = state.clone();
+    let unsettled = fold(state, &records);
+    for chat in plan.chats.iter().filter(|c| c.action == Action::Forget) {
+        if state.chats.remove(&chat.id).is_some() {
+            report.forgotten.push(chat.id.clone());
+        }
+    }
+    if *state != original {
+        if let Err(e) = store.save(state) {
+            report.error.get_or_insert_with(|| format!("{e:#}"));
+            progress.finish();
+            return report;
+        }
+    }
+    let cleared = store.clear_journal().and_then(|()| {
+        if unsettled.is_empty() {
+            return Ok(());
+        }
+        let mut again = vec![JournalRecord::Begin {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        }];
+        again.extend(
+            unsettled
+                .into_iter()
+                .zip(1..)
+                .map(|(change, id)| JournalRecord::Intent {
+                    id,
+                    chat: change.chat,
+                    op: change.op,
+                    handle: change.handle,
+                }),
+        );
+        store.append_journal(&again)
+    });
+    if let Err(e) = cleared {
+        report.error.get_or_insert_with(|| format!("{e:#}"));
+    }
+    progress.finish();
+    report
+}
+
+type JournalRequest = (JournalRecord, oneshot::Sender<Result<(), String>>);
+
+/// Shared by the chats of one run.
+struct Run<'a> {
+    client: &'a Client,
+    options: &'a ApplyOptions,
+    progress: &'a dyn Progress,
+    stop: watch::Receiver<bool>,
+    /// Why the whole run stops (a `401`, a journal that cannot be written).
+    halt: Mutex<Option<String>>,
+    next_id: AtomicU64,
+    journal: mpsc::UnboundedSender<JournalRequest>,
+    /// Every record of this run, durable or not: what roster knows happened.
+    records: Mutex<Vec<JournalRecord>>,
+}
+
+/// How a wait step ended early.
+enum WaitEnd {
+    Stopped,
+    Failed(Failure),
+}
+
+impl Run<'_> {
+    fn should_stop(&self) -> bool {
+        *self.stop.borrow() || self.halt.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    fn halt(&self, reason: String) {
+        self.halt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(reason);
+    }
+
+    fn check_fatal(&self, error: &LinqError) {
+        if error.is_unauthorized() {
+            self.halt(format!("Linq refused the API token: {error}"));
+        }
+    }
+
+    /// Journals `record`; returns once it is durable.
+    async fn append(&self, record: JournalRecord) -> Result<(), String> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record.clone());
+        let (reply, answer) = oneshot::channel();
+        self.journal
+            .send((record, reply))
+            .map_err(|_| "the journal writer stopped".to_owned())?;
+        answer.await.map_err(|_| "the journal writer stopped".to_owned())?
+    }
+
+    async fn chat(&self, plan: &ChatPlan) -> ChatReport {
+        let mut out = ChatReport {
+            id: plan.id.clone(),
+            name: plan.name.clone(),
+            status: ChatStatus::Stopped,
+            calls: CallCounts::default(),
+            drift: None,
+            failure: None,
+            pending: Pending::default(),
+            steps_left: plan.steps.len(),
+        };
+        if self.should_stop() {
+            self.progress.chat(&out);
+            return out;
+        }
+        let live = match self.client.get_chat(&plan.id).await {
+            Ok(chat) => chat,
+            Err(e) => {
+                self.check_fatal(&e);
+                out.status = ChatStatus::Failed;
+                out.failure = Some(Failure::from_error(None, &e));
+                self.progress.chat(&out);
+                return out;
+            }
+        };
+        let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
+        let members = live.members();
+        if members != before {
+            out.status = ChatStatus::Drift;
+            out.drift = Some(Drift {
+                missing: before.difference(&members).cloned().collect(),
+                unexpected: members.difference(&before).cloned().collect(),
+            });
+            self.progress.chat(&out);
+            return out;
+        }
+
+        let mut accepted: Vec<(Op, Handle)> = Vec::new();
+        let mut unknown: Vec<(u64, Op, Handle)> = Vec::new();
+        out.status = ChatStatus::Done;
+        out.steps_left = 0;
+        for (index, step) in plan.steps.iter().enumerate() {
+            let left = plan.steps.len() - index;
+            if self.should_stop() {
+                out.status = ChatStatus::Stopped;
+                out.steps_left = left;
+                break;
+            }
+            let (op, handle) = match step {
+                Step::Add { handle, .. } => (Op::Add, handle),
+                Step::Remove { handle, .. } => (Op::Remove, handle),
+                Step::Wait => match self.wait(&plan.id, &accepted).await {
+                    Ok(()) => continue,
+                    Err(WaitEnd::Stopped) => {
+                        out.status = ChatStatus::Stopped;
+                        out.steps_left = left;
+                        break;
+                    }
+                    Err(WaitEnd::Failed(failure)) => {
+                        out.status = ChatStatus::Failed;
+                        out.failure = Some(failure);
+                        out.steps_left = left;
+                        break;
+                    }
+                },
+            };
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let intent = JournalRecord::Intent {
+                id,
+                chat: plan.id.clone(),
+                op,
+                handle: handle.clone(),
+            };
+            if let Err(e) = self.append(intent).await {
+                // The intent may be on disk even so; the call does not go out.
+                self.halt(format!("cannot record progress, so no further calls are made: {e}"));
+                self.note_outcome(JournalRecord::Failed { id });
+                out.status = ChatStatus::Stopped;
+                out.steps_left = left;
+                break;
+            }
+            match self.client.change(op, &plan.id, handle).await {
+                Ok(answer) => {
+                    let record = JournalRecord::Accepted {
+                        id,
+                        trace_id: answer.trace_id,
+                    };
+                    let durable = self.append(record).await;
+                    accepted.push((op, handle.clone()));
+                    match op {
+                        Op::Add => out.calls.add += 1,
+                        Op::Remove => out.calls.remove += 1,
+                    }
+                    self.progress.call(&plan.id, step);
+                    if let Err(e) = durable {
+                        self.halt(format!("cannot record progress, so no further calls are made: {e}"));
+                        out.status = ChatStatus::Stopped;
+                        out.steps_left = left - 1;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if e.may_have_taken_effect() {
+                        unknown.push((id, op, handle.clone()));
+                    } else if let Err(write) = self.append(JournalRecord::Failed { id }).await {
+                        self.halt(format!("cannot record progress, so no further calls are made: {write}"));
+                    }
+                    self.check_fatal(&e);
+                    out.status = ChatStatus::Failed;
+                    out.failure = Some(Failure::from_error(Some(step.clone()), &e));
+                    out.steps_left = left;
+                    break;
+                }
+            }
+        }
+
+        if !accepted.is_empty() || !unknown.is_empty() {
+            self.read_back(&plan.id, &accepted, unknown, &mut out).await;
+        }
+        self.progress.chat(&out);
+        out
+    }
+
+    /// Records an outcome in memory only (the journal cannot be written).
+    fn note_outcome(&self, record: JournalRecord) {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+    }
+
+    /// Polls the chat until every accepted change of it shows.
+    async fn wait(&self, chat: &str, accepted: &[(Op, Handle)]) -> Result<(), WaitEnd> {
+        let deadline = Instant::now() + self.options.wait_timeout;
+        let mut stop = self.stop.clone();
+        loop {
+            let live = self.client.get_chat(chat).await.map_err(|e| {
+                self.check_fatal(&e);
+                WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e))
+            })?;
+            let waiting: Vec<&Handle> = accepted
+                .iter()
+                .filter(|(op, handle)| !visible(&live, *op, handle))
+                .map(|(_, h)| h)
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() + self.options.poll_interval > deadline {
+                let list: Vec<String> = waiting.iter().map(|h| format!("`{h}`")).collect();
+                return Err(WaitEnd::Failed(Failure {
+                    step: Some(Step::Wait),
+                    status: None,
+                    code: None,
+                    message: format!(
+                        "timed out after {}s waiting for the change of {} to land",
+                        self.options.wait_timeout.as_secs_f64(),
+                        list.join(", ")
+                    ),
+                    trace_id: None,
+                }));
+            }
+            if self.should_stop() {
+                return Err(WaitEnd::Stopped);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.options.poll_interval) => {}
+                _ = stop.changed() => return Err(WaitEnd::Stopped),
+            }
+        }
+    }
+
+    /// Reads the chat after its steps: accepted changes not visible are pending; calls whose
+    /// outcome was unknown and whose effect shows are accepted after all.
+    async fn read_back(
+        &self,
+        chat: &str,
+        accepted: &[(Op, Handle)],
+        unknown: Vec<(u64, Op, Handle)>,
+        out: &mut ChatReport,
+    ) {
+        let live = match self.client.get_chat(chat).await {
+            Ok(live) => live,
+            Err(e) => {
+                self.check_fatal(&e);
+                for (op, handle) in accepted {
+                    pend(&mut out.pending, *op, handle);
+                }
+                return;
+            }
+        };
+        for (op, handle) in accepted {
+            if !visible(&live, *op, handle) {
+                pend(&mut out.pending, *op, handle);
+            }
+        }
+        for (id, op, handle) in unknown {
+            if visible(&live, op, &handle) {
+                if let Err(e) = self.append(JournalRecord::Accepted { id, trace_id: None }).await {
+                    self.halt(format!("cannot record progress, so no further calls are made: {e}"));
+                }
+                match op {
+                    Op::Add => out.calls.add += 1,
+                    Op::Remove => out.calls.remove += 1,
+                }
+            }
+        }
+    }
+}
+
+fn pend(pending: &mut Pending, op: Op, handle: &Handle) {
+    match op {
+        Op::Add => pending.add.push(handle.clone()),
+        Op::Remove => pending.remove.push(handle.clone()),
+    }
+}
+
+/// Appends journal records as chats send them, batching whatever arrived meanwhile into one
+/// write and one sync, so concurrent chats do not queue up behind each other's fsync.
+async fn write_journal(store: &dyn StateStore, mut receiver: mpsc::UnboundedReceiver<JournalRequest>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = receiver.try_recv() {
+            batch.push(more);
+        }
+        let records: Vec<JournalRecord> = batch.iter().map(|(record, _)| record.clone()).collect();
+        let result = blocking(|| store.append_journal(&records)).map_err(|e| format!("{e:#}"));
+        for (_, reply) in batch {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+/// Runs a blocking write without stalling the runtime's other tasks where the runtime allows.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::handle::Handle;
 
 mod file;
+pub mod journal;
 
 pub use file::{parse_state, write_atomic, FileStore, LockedError};
 

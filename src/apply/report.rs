@@ -1,0 +1,147 @@
+//! What an apply run did, chat by chat: the value behind the summary and `--format json`.
+
+use serde::Serialize;
+
+use crate::handle::Handle;
+use crate::linq::LinqError;
+use crate::plan::Step;
+
+/// Version of the JSON report; fields are only ever added within one version.
+pub const REPORT_FORMAT_VERSION: &str = "1";
+
+/// The outcome of one apply run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyReport {
+    pub format_version: String,
+    /// Calls Linq accepted (each add and remove once, however many attempts it took).
+    pub calls: CallCounts,
+    /// Every chat of the plan that had steps, in plan order.
+    pub chats: Vec<ChatReport>,
+    /// Chats dropped from the state because they left the config (no call).
+    pub forgotten: Vec<String>,
+    /// The run was asked to stop (Ctrl-C): steps not begun were left for the next run.
+    pub interrupted: bool,
+    /// A failure of the whole run: the token was refused (`401`), or the journal or the state
+    /// could not be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Accepted calls, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CallCounts {
+    pub add: usize,
+    pub remove: usize,
+}
+
+/// What happened to one chat.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatReport {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub status: ChatStatus,
+    /// Accepted calls in this chat.
+    pub calls: CallCounts,
+    /// Set when `status` is `drift`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+    /// Set when `status` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Accepted changes the final read did not show yet (Linq applies them later).
+    #[serde(skip_serializing_if = "Pending::is_empty")]
+    pub pending: Pending,
+    /// Steps not carried out (after a failure or a stop).
+    pub steps_left: usize,
+}
+
+/// How a chat ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatStatus {
+    /// Every step was carried out.
+    Done,
+    /// Skipped: its members differ from the state (changed outside roster).
+    Drift,
+    /// A step failed; the chat's remaining steps were skipped.
+    Failed,
+    /// Stopped (Ctrl-C or a run-level error) before or between steps.
+    Stopped,
+}
+
+/// How a chat's live members differ from the state the plan was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// In the state but not in the chat.
+    pub missing: Vec<Handle>,
+    /// In the chat but not in the state.
+    pub unexpected: Vec<Handle>,
+}
+
+/// Why a chat stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The step that failed; `None` for the read before the first step.
+    pub step: Option<Step>,
+    /// HTTP status, when Linq answered.
+    pub status: Option<u16>,
+    /// Linq's error code, when it gave one.
+    pub code: Option<i64>,
+    pub message: String,
+    pub trace_id: Option<String>,
+}
+
+/// Accepted changes that have not landed yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pending {
+    pub add: Vec<Handle>,
+    pub remove: Vec<Handle>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+impl Failure {
+    pub(crate) fn from_error(step: Option<Step>, error: &LinqError) -> Failure {
+        Failure {
+            step,
+            status: error.status(),
+            code: error.code(),
+            message: error.message(),
+            trace_id: error.trace_id().map(str::to_owned),
+        }
+    }
+}
+
+impl ApplyReport {
+    pub(crate) fn new() -> ApplyReport {
+        ApplyReport {
+            format_version: REPORT_FORMAT_VERSION.to_owned(),
+            calls: CallCounts::default(),
+            chats: Vec::new(),
+            forgotten: Vec::new(),
+            interrupted: false,
+            error: None,
+        }
+    }
+
+    /// Chats with the given status.
+    pub fn with_status(&self, status: ChatStatus) -> impl Iterator<Item = &ChatReport> {
+        self.chats.iter().filter(move |c| c.status == status)
+    }
+
+    /// Chats with accepted changes that have not landed yet.
+    pub fn pending(&self) -> impl Iterator<Item = &ChatReport> {
+        self.chats.iter().filter(|c| !c.pending.is_empty())
+    }
+
+    /// True when every chat was done and the state saved: exit 0. Pending changes do not count
+    /// against success (Linq applies them later).
+    pub fn is_success(&self) -> bool {
+        self.error.is_none() && !self.interrupted && self.chats.iter().all(|c| c.status == ChatStatus::Done)
+    }
+}

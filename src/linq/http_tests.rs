@@ -1,0 +1,438 @@
+//! The client against a real local HTTP server whose answers each test scripts.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::handle::Handle;
+
+const TOKEN: &str = "sk-test-7f3a9c";
+
+/// Throughput tests measure time: they run one at a time so they do not slow each other down.
+pub(crate) static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    path_and_query: String,
+    authorization: String,
+    user_agent: String,
+    body: String,
+}
+
+/// What the server answers next.
+enum Reply {
+    Json(u16, Value),
+    RateLimited(u64),
+    /// Answer after a pause (longer than the client's timeout: the client gives up).
+    Slow(Duration, u16, Value),
+}
+
+type Script = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+struct Server {
+    base_url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    async fn start(script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script: Script = Arc::new(script);
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
+            let script = script.clone();
+            let log = log.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let request = Seen {
+                    method,
+                    path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                    authorization: header("authorization"),
+                    user_agent: header("user-agent"),
+                    body,
+                };
+                let reply = script(&request);
+                log.lock().unwrap().push(request);
+                answer(reply).await
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server {
+            base_url: format!("http://127.0.0.1:{port}/api/partner"),
+            seen,
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn client(&self) -> Client {
+        let mut config = ClientConfig::new(&self.base_url, Token::new(TOKEN));
+        config.retry = RetryPolicy {
+            max_attempts: 4,
+            max_rate_limited: 10,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(40),
+        };
+        config.request_timeout = Duration::from_millis(400);
+        config.jitter_seed = Some(1);
+        Client::new(config).unwrap()
+    }
+}
+
+async fn answer(reply: Reply) -> Response {
+    match reply {
+        Reply::Json(status, body) => (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response(),
+        Reply::RateLimited(seconds) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", seconds.to_string())],
+            axum::Json(envelope(429, 1007, "Too many requests")),
+        )
+            .into_response(),
+        Reply::Slow(pause, status, body) => {
+            tokio::time::sleep(pause).await;
+            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+        }
+    }
+}
+
+fn envelope(status: u16, code: i64, message: &str) -> Value {
+    json!({"success": false, "error": {"status": status, "code": code, "message": message}, "trace_id": format!("trace-{code}")})
+}
+
+fn chat(id: &str, members: &[&str]) -> Value {
+    let mut handles = vec![json!({"id": "me", "handle": "+15550000000", "service": "iMessage",
+                                 "status": "active", "is_me": true, "joined_at": "2025-01-01T00:00:00Z"})];
+    for (i, m) in members.iter().enumerate() {
+        handles.push(
+            json!({"id": format!("h{i}"), "handle": m, "service": "iMessage", "status": null,
+                            "is_me": false, "joined_at": "2025-01-01T00:00:00Z", "left_at": null}),
+        );
+    }
+    json!({"id": id, "display_name": null, "service": "iMessage", "handles": handles, "is_group": true,
+           "is_archived": false, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
+}
+
+fn accepted(message: &str) -> Value {
+    json!({"message": message, "status": "accepted", "trace_id": "trace-ok"})
+}
+
+fn handle(text: &str) -> Handle {
+    Handle::parse(text).unwrap()
+}
+
+/// Answers from a fixed sequence, then repeats the last one.
+fn sequence(replies: Vec<fn() -> Reply>) -> impl Fn(&Seen) -> Reply + Send + Sync {
+    let queue = Mutex::new(VecDeque::from(replies));
+    move |_| {
+        let mut queue = queue.lock().unwrap();
+        let next = if queue.len() > 1 {
+            queue.pop_front().unwrap()
+        } else {
+            queue[0]
+        };
+        next()
+    }
+}
+
+#[tokio::test]
+async fn get_chat_sends_token_and_user_agent_and_reads_members() {
+    let server = Server::start(|_| Reply::Json(200, chat("c1", &["+15550000001", "Ann@Example.com"]))).await;
+    let chat = server.client().get_chat("c1").await.unwrap();
+    assert_eq!(
+        chat.members(),
+        [handle("+15550000001"), handle("ann@example.com")].into()
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path_and_query, "/api/partner/v3/chats/c1");
+    assert_eq!(seen[0].authorization, format!("Bearer {TOKEN}"));
+    assert_eq!(seen[0].user_agent, format!("roster/{}", env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test]
+async fn error_envelope_is_typed_and_400_is_not_retried() {
+    let server = Server::start(|_| Reply::Json(400, envelope(400, 1002, "Invalid phone number format"))).await;
+    let err = server
+        .client()
+        .add_participant("c1", &handle("+15550000009"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.code(), Some(1002));
+    assert_eq!(err.message(), "Invalid phone number format");
+    assert_eq!(err.trace_id(), Some("trace-1002"));
+    assert!(!err.may_have_taken_effect());
+    assert_eq!(server.seen().len(), 1, "a 400 must not be retried");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_an_answer() {
+    let server = Server::start(sequence(vec![
+        || Reply::Json(503, envelope(503, 3001, "Service unavailable")),
+        || Reply::Json(500, json!("oops")),
+        || Reply::Json(200, chat("c1", &["+15550000001"])),
+    ]))
+    .await;
+    let chat = server.client().get_chat("c1").await.unwrap();
+    assert_eq!(chat.members().len(), 1);
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn retries_give_up_after_max_attempts() {
+    let server = Server::start(|_| Reply::Json(409, envelope(409, 2009, "The chat is still being created"))).await;
+    let err = server.client().get_chat("c1").await.unwrap_err();
+    assert_eq!(err.code(), Some(2009));
+    assert_eq!(server.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn a_429_waits_its_retry_after_before_the_retry() {
+    let server = Server::start(sequence(vec![|| Reply::RateLimited(1), || {
+        Reply::Json(200, chat("c1", &[]))
+    }]))
+    .await;
+    let client = server.client();
+    let start = Instant::now();
+    client.get_chat("c1").await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(990),
+        "retried after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.seen().len(), 2);
+    assert!(client.pacer().rate().is_some(), "a 429 makes the pace adaptive");
+}
+
+#[tokio::test]
+async fn unauthorized_is_not_retried_and_never_shows_the_token() {
+    let server = Server::start(|_| Reply::Json(401, envelope(401, 2004, "Unauthorized"))).await;
+    let err = server
+        .client()
+        .remove_participant("c1", &handle("+15550000001"))
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized());
+    assert_eq!(server.seen().len(), 1);
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn transport_errors_never_show_the_token() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}/api/partner"), Token::new(TOKEN));
+    config.retry.max_attempts = 2;
+    config.retry.base_delay = Duration::from_millis(1);
+    let err = Client::new(config).unwrap().get_chat("c1").await.unwrap_err();
+    let LinqError::Transport(transport) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(!transport.maybe_sent, "a refused connection sent nothing");
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn remove_sends_a_json_body_on_delete() {
+    let server = Server::start(|_| Reply::Json(202, accepted("Participant removal queued"))).await;
+    let got = server
+        .client()
+        .remove_participant("c1", &handle("Ann@Example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Accepted {
+            trace_id: Some("trace-ok".into()),
+            via: AcceptedVia::Answer
+        }
+    );
+    let seen = server.seen();
+    assert_eq!(seen[0].method, Method::DELETE);
+    assert_eq!(seen[0].path_and_query, "/api/partner/v3/chats/c1/participants");
+    assert_eq!(
+        serde_json::from_str::<Value>(&seen[0].body).unwrap(),
+        json!({"handle": "ann@example.com"})
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_add_then_a_duplicate_counts_as_the_earlier_attempt() {
+    // The first attempt is received (and, on a real server, queued) but answered too late;
+    // the retry is refused as a duplicate; the chat does not show the add yet.
+    let server = Server::start(
+        |seen: &Seen| match (seen.method.as_str(), seen.path_and_query.as_str()) {
+            ("GET", _) => Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"])),
+            _ => Reply::Json(409, envelope(409, 2015, "Operation conflicts with current state")),
+        },
+    )
+    .await;
+    let first = Arc::new(Mutex::new(true));
+    let slow = Server::start(move |seen: &Seen| {
+        let mut first = first.lock().unwrap();
+        if std::mem::take(&mut *first) {
+            Reply::Slow(Duration::from_millis(800), 202, accepted("Participant addition queued"))
+        } else if seen.method == Method::GET {
+            Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"]))
+        } else {
+            Reply::Json(409, envelope(409, 2015, "Operation conflicts with current state"))
+        }
+    })
+    .await;
+    let got = slow
+        .client()
+        .add_participant("c1", &handle("+15550000003"))
+        .await
+        .unwrap();
+    assert_eq!(got.via, AcceptedVia::EarlierAttempt);
+    let methods: Vec<_> = slow.seen().iter().map(|s| s.method.to_string()).collect();
+    assert_eq!(methods, ["POST", "POST", "GET"]);
+
+    // Without an earlier doubtful attempt, the same duplicate answer is a plain failure...
+    let err = server
+        .client()
+        .add_participant("c1", &handle("+15550000003"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(2015));
+    assert!(!err.may_have_taken_effect());
+    // ...unless the chat shows the change is already so.
+    let got = server
+        .client()
+        .add_participant("c1", &handle("+15550000002"))
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Accepted {
+            trace_id: None,
+            via: AcceptedVia::AlreadySo
+        }
+    );
+    let got = server
+        .client()
+        .remove_participant("c1", &handle("+15550000009"))
+        .await
+        .unwrap();
+    assert_eq!(got.via, AcceptedVia::AlreadySo);
+}
+
+#[tokio::test]
+async fn server_errors_on_an_add_leave_the_outcome_unknown_unless_the_chat_shows_it() {
+    let server = Server::start(|seen: &Seen| match seen.method.as_str() {
+        "GET" => Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"])),
+        _ => Reply::Json(500, envelope(500, 3000, "Internal error")),
+    })
+    .await;
+    let err = server
+        .client()
+        .add_participant("c1", &handle("+15550000003"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinqError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(err.may_have_taken_effect());
+    assert_eq!(err.status(), Some(500));
+    let posts = server.seen().iter().filter(|s| s.method == Method::POST).count();
+    assert_eq!(posts, 4);
+    // The change is visible: then it took effect after all.
+    let got = server
+        .client()
+        .add_participant("c1", &handle("+15550000002"))
+        .await
+        .unwrap();
+    assert_eq!(got.via, AcceptedVia::AlreadySo);
+}
+
+#[tokio::test]
+async fn list_all_chats_follows_the_cursor() {
+    let server = Server::start(|seen: &Seen| {
+        let page = if seen.path_and_query.contains("cursor=p2") {
+            json!({"chats": [chat("c3", &[])], "next_cursor": null})
+        } else {
+            json!({"chats": [chat("c1", &[]), chat("c2", &[])], "next_cursor": "p2"})
+        };
+        Reply::Json(200, page)
+    })
+    .await;
+    let chats = server.client().list_all_chats(Some("+15550000000")).await.unwrap();
+    let ids: Vec<_> = chats.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    let queries: Vec<_> = server.seen().iter().map(|s| s.path_and_query.clone()).collect();
+    assert_eq!(
+        queries,
+        [
+            "/api/partner/v3/chats?from=%2B15550000000&limit=100",
+            "/api/partner/v3/chats?from=%2B15550000000&limit=100&cursor=p2"
+        ]
+    );
+}
+
+/// Against a server that answers 429 above `limit` requests in any one-second window, the
+/// adaptive pace gets at least 90% of the allowed throughput with at most 5% refused. Wall-clock
+/// throughput is at the mercy of a loaded machine, so it runs on demand:
+/// `cargo test -- --ignored pace`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measures wall-clock throughput; run alone with --ignored"]
+async fn the_pace_adapts_to_a_rate_limit() {
+    let _alone = TIMING.lock().await;
+    let limit = 60usize;
+    let window = Arc::new(Mutex::new(VecDeque::<Instant>::new()));
+    let server = Server::start(move |_| {
+        let mut window = window.lock().unwrap();
+        let now = Instant::now();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            Reply::RateLimited(1)
+        } else {
+            window.push_back(now);
+            Reply::Json(200, chat("c1", &[]))
+        }
+    })
+    .await;
+    let client = server.client();
+    let total = 420;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let client = client.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < total {
+                client.get_chat("c1").await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let seen = server.seen().len();
+    let refused = seen - total;
+    let achieved = total as f64 / elapsed;
+    assert!(achieved >= 0.9 * limit as f64, "{achieved:.1} req/s of {limit}");
+    assert!(refused as f64 <= 0.05 * seen as f64, "{refused} of {seen} refused");
+}

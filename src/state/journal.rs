@@ -1,0 +1,295 @@
+//! Folding the journal into the state, and settling the calls whose outcome it does not know.
+//!
+//! Apply writes an `Intent` before each add or remove goes out and an `Accepted` (or `Failed`)
+//! once its outcome is known; a crash leaves a journal that says what roster did. The rules:
+//!
+//! 1. Records are read in order. A `Begin` starts a run; intent ids are unique within a run.
+//! 2. An intent with an `Accepted` outcome changes the state: an add puts the handle in the
+//!    chat's members (and out of `left`), a remove takes it out. Changes are applied in the
+//!    order they were accepted. A chat that is not in the state is left alone.
+//! 3. An intent with a `Failed` outcome changes nothing: the call surely did not take effect.
+//! 4. An intent with no outcome is *unsettled*: the call may or may not have gone out, or have
+//!    taken effect. [`fold`] returns these; [`settle`] reads their chats and applies the ones
+//!    whose effect shows, so a change roster made is never mistaken for drift.
+//! 5. An unsettled change whose effect does not show within the grace period counts as not
+//!    made: the next plan proposes it again. (Linq queues changes; if it lands later after
+//!    all, the next apply sees the chat differ from the state and skips it as drift, and
+//!    `roster refresh` records it.)
+//!
+//! Applying a change is idempotent (set insert and remove), so folding a journal whose changes
+//! are already in a saved state (a crash between saving the state and clearing the journal)
+//! does no harm.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{JournalRecord, Op, State};
+use crate::handle::Handle;
+use crate::linq::{Chat, Client, LinqError};
+
+/// A change whose intent is journaled but whose outcome is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unsettled {
+    pub chat: String,
+    pub op: Op,
+    pub handle: Handle,
+}
+
+/// Applies one accepted change to the state; false when the chat is not in the state.
+pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle) -> bool {
+    let Some(chat) = state.chats.get_mut(chat) else {
+        return false;
+    };
+    match op {
+        Op::Add => {
+            chat.members.insert(handle.clone());
+            chat.left.remove(handle);
+        }
+        Op::Remove => {
+            chat.members.remove(handle);
+        }
+    }
+    true
+}
+
+/// Applies the accepted changes of `records` to `state` and returns the unsettled ones, in
+/// journal order, each change once.
+pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
+    let mut run = 0usize;
+    // (run, id) -> the intent and whether an outcome was seen.
+    let mut intents: HashMap<(usize, u64), (usize, bool)> = HashMap::new();
+    let mut order: Vec<Unsettled> = Vec::new();
+    for record in records {
+        match record {
+            JournalRecord::Begin { .. } => run += 1,
+            JournalRecord::Intent { id, chat, op, handle } => {
+                intents.insert((run, *id), (order.len(), false));
+                order.push(Unsettled {
+                    chat: chat.clone(),
+                    op: *op,
+                    handle: handle.clone(),
+                });
+            }
+            JournalRecord::Accepted { id, .. } => {
+                if let Some((index, settled)) = intents.get_mut(&(run, *id)) {
+                    *settled = true;
+                    let change = &order[*index];
+                    apply_change(state, &change.chat, change.op, &change.handle);
+                }
+            }
+            JournalRecord::Failed { id } => {
+                if let Some((_, settled)) = intents.get_mut(&(run, *id)) {
+                    *settled = true;
+                }
+            }
+        }
+    }
+    let mut open: Vec<usize> = intents
+        .values()
+        .filter(|(_, settled)| !settled)
+        .map(|(i, _)| *i)
+        .collect();
+    open.sort_unstable();
+    let mut unsettled: Vec<Unsettled> = Vec::new();
+    for index in open {
+        let change = &order[index];
+        if !unsettled.contains(change) {
+            unsettled.push(change.clone());
+        }
+    }
+    unsettled
+}
+
+/// How long [`settle`] waits for a queued change to show.
+#[derive(Debug, Clone)]
+pub struct SettleOptions {
+    /// Linq applies queued changes after a delay; a change not visible after this long counts
+    /// as not made.
+    pub grace: Duration,
+    pub poll_interval: Duration,
+}
+
+impl Default for SettleOptions {
+    fn default() -> Self {
+        SettleOptions {
+            grace: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What [`settle`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Settled {
+    /// Visible in Linq: applied to the state.
+    pub landed: Vec<Unsettled>,
+    /// Not visible within the grace period: taken as not made.
+    pub not_landed: Vec<Unsettled>,
+}
+
+/// Reads the chats of `unsettled` changes and applies to `state` the ones whose effect shows
+/// (rule 4). A chat Linq no longer knows (`404`) settles its changes as not made. Any other
+/// read failure is returned, and the caller should keep the journal for a later attempt.
+pub async fn settle(
+    state: &mut State,
+    unsettled: &[Unsettled],
+    client: &Client,
+    options: &SettleOptions,
+) -> Result<Settled, LinqError> {
+    let mut by_chat: BTreeMap<&str, Vec<&Unsettled>> = BTreeMap::new();
+    for change in unsettled {
+        by_chat.entry(change.chat.as_str()).or_default().push(change);
+    }
+    let mut settled = Settled::default();
+    for (chat_id, changes) in by_chat {
+        let deadline = tokio::time::Instant::now() + options.grace;
+        let mut waiting = changes;
+        loop {
+            let chat = match client.get_chat(chat_id).await {
+                Ok(chat) => chat,
+                Err(e) if e.status() == Some(404) => {
+                    settled.not_landed.extend(waiting.into_iter().cloned());
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            let (shown, hidden): (Vec<&Unsettled>, Vec<&Unsettled>) = waiting
+                .into_iter()
+                .partition(|change| visible(&chat, change.op, &change.handle));
+            for change in shown {
+                apply_change(state, &change.chat, change.op, &change.handle);
+                settled.landed.push(change.clone());
+            }
+            waiting = hidden;
+            if waiting.is_empty() || tokio::time::Instant::now() + options.poll_interval > deadline {
+                settled.not_landed.extend(waiting.into_iter().cloned());
+                break;
+            }
+            tokio::time::sleep(options.poll_interval).await;
+        }
+    }
+    Ok(settled)
+}
+
+/// True when `chat` shows the effect of `op` on `handle`.
+pub fn visible(chat: &Chat, op: Op, handle: &Handle) -> bool {
+    match op {
+        Op::Add => chat.has_member(handle),
+        Op::Remove => !chat.has_member(handle),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ChatState;
+
+    fn h(text: &str) -> Handle {
+        Handle::parse(text).unwrap()
+    }
+
+    fn state(members: &[&str]) -> State {
+        let mut state = State::new();
+        state.chats.insert(
+            "c1".into(),
+            ChatState {
+                members: members.iter().map(|m| h(m)).collect(),
+                ..ChatState::default()
+            },
+        );
+        state
+    }
+
+    fn intent(id: u64, op: Op, handle: &str) -> JournalRecord {
+        JournalRecord::Intent {
+            id,
+            chat: "c1".into(),
+            op,
+            handle: h(handle),
+        }
+    }
+
+    fn begin() -> JournalRecord {
+        JournalRecord::Begin {
+            lineage: "l".into(),
+            serial: 1,
+        }
+    }
+
+    fn members(state: &State) -> Vec<String> {
+        state.chats["c1"].members.iter().map(|m| m.to_string()).collect()
+    }
+
+    #[test]
+    fn accepted_changes_are_applied_failed_ones_are_not_open_ones_are_returned() {
+        let mut s = state(&["+1555000001", "+1555000002", "+1555000003"]);
+        s.chats.get_mut("c1").unwrap().left.insert(h("+1555000004"));
+        let records = [
+            begin(),
+            intent(1, Op::Add, "+1555000004"),
+            JournalRecord::Accepted {
+                id: 1,
+                trace_id: Some("t".into()),
+            },
+            intent(2, Op::Remove, "+1555000001"),
+            JournalRecord::Failed { id: 2 },
+            intent(3, Op::Remove, "+1555000002"),
+            JournalRecord::Accepted { id: 3, trace_id: None },
+            intent(4, Op::Remove, "+1555000003"),
+        ];
+        let open = fold(&mut s, &records);
+        assert_eq!(members(&s), ["+1555000001", "+1555000003", "+1555000004"]);
+        assert!(s.chats["c1"].left.is_empty(), "a re-added member is no longer `left`");
+        assert_eq!(
+            open,
+            [Unsettled {
+                chat: "c1".into(),
+                op: Op::Remove,
+                handle: h("+1555000003")
+            }]
+        );
+    }
+
+    #[test]
+    fn ids_are_scoped_to_their_run_and_folding_twice_changes_nothing() {
+        let mut s = state(&["+1555000001", "+1555000002", "+1555000003"]);
+        let records = [
+            begin(),
+            intent(1, Op::Add, "+1555000009"),
+            begin(),
+            intent(1, Op::Add, "+1555000008"),
+            JournalRecord::Accepted { id: 1, trace_id: None },
+        ];
+        let open = fold(&mut s, &records);
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].handle, h("+1555000009"));
+        assert!(s.chats["c1"].members.contains(&h("+1555000008")));
+        let once = s.clone();
+        fold(&mut s, &records);
+        assert_eq!(s, once);
+    }
+
+    #[test]
+    fn changes_to_chats_not_in_the_state_are_ignored_and_repeats_reported_once() {
+        let mut s = state(&["+1555000001"]);
+        let records = [
+            begin(),
+            JournalRecord::Intent {
+                id: 1,
+                chat: "gone".into(),
+                op: Op::Add,
+                handle: h("+1555000009"),
+            },
+            JournalRecord::Accepted { id: 1, trace_id: None },
+            intent(2, Op::Add, "+1555000007"),
+            begin(),
+            intent(1, Op::Add, "+1555000007"),
+            JournalRecord::Accepted { id: 9, trace_id: None },
+        ];
+        let open = fold(&mut s, &records);
+        assert!(!s.chats.contains_key("gone"));
+        assert_eq!(open.len(), 1);
+    }
+}

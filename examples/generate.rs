@@ -34,7 +34,9 @@ fn main() -> std::io::Result<()> {
     };
     let chats: usize = args.get(1).map_or(10_000, |a| a.parse().expect("CHATS is a number"));
     let members: usize = args.get(2).map_or(20, |a| a.parse().expect("MEMBERS is a number"));
-    let share: f64 = args.get(3).map_or(0.05, |a| a.parse().expect("CHANGED_SHARE is a number"));
+    let share: f64 = args
+        .get(3)
+        .map_or(0.05, |a| a.parse().expect("CHANGED_SHARE is a number"));
     let mut rng = Rng(0x5EED);
     let people = 1_000;
     let phone = |n: u64| format!("+1205{:07}", n % 10_000_000);
@@ -65,11 +67,19 @@ fn main() -> std::io::Result<()> {
                 if current.contains(&canonical) {
                     let handle = phone((c * members + m) as u64);
                     let _ = writeln!(yaml, "      - \"{handle}\"");
-                    current.push(if rng.chance(share) { phone(5_000_000 + rng.next() % 4_000_000) } else { handle });
+                    current.push(if rng.chance(share) {
+                        phone(5_000_000 + rng.next() % 4_000_000)
+                    } else {
+                        handle
+                    });
                     continue;
                 }
                 let _ = writeln!(yaml, "      - {written}");
-                current.push(if rng.chance(share) { phone(5_000_000 + rng.next() % 4_000_000) } else { canonical });
+                current.push(if rng.chance(share) {
+                    phone(5_000_000 + rng.next() % 4_000_000)
+                } else {
+                    canonical
+                });
             }
             current.sort();
             current.dedup();

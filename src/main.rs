@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         Err(error) => {
             let _ = error.print();
             // Help and version are successes; a usage error is an error, never exit 2.
-            return ExitCode::from(if error.use_stderr() { Exit::Error.code() } else { Exit::Success.code() });
+            return ExitCode::from(if error.use_stderr() {
+                Exit::Error.code()
+            } else {
+                Exit::Success.code()
+            });
         }
     };
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
@@ -21,7 +25,9 @@ fn main() -> ExitCode {
         token: var("LINQ_API_V3_API_KEY"),
         base_url: var("LINQ_API_V3_BASE_URL"),
         no_color: var("NO_COLOR").is_some(),
-        user: var("USER").or_else(|| var("USERNAME")).unwrap_or_else(|| "unknown".to_owned()),
+        user: var("USER")
+            .or_else(|| var("USERNAME"))
+            .unwrap_or_else(|| "unknown".to_owned()),
         stdin_terminal: std::io::stdin().is_terminal(),
         stdout_terminal: std::io::stdout().is_terminal(),
         stderr_terminal: std::io::stderr().is_terminal(),

@@ -15,7 +15,9 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new() -> Workspace {
-        Workspace { dir: tempfile::tempdir().expect("temporary folder") }
+        Workspace {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
     }
 
     /// A workspace holding a copy of the team example: `config/` and `roster.state.json`.
@@ -59,7 +61,10 @@ impl Workspace {
             command.env(key, value);
         }
         let output = command.output().expect("run roster");
-        Run { output, root: self.path().to_path_buf() }
+        Run {
+            output,
+            root: self.path().to_path_buf(),
+        }
     }
 
     /// Every file below the workspace with its contents, to prove a command changed nothing.
@@ -116,14 +121,24 @@ impl Run {
 
     /// Exit code, stdout and stderr in one string, as a user sees them.
     pub fn combined(&self) -> String {
-        format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code(), self.stdout(), self.stderr())
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        )
     }
 
     fn filter(&self, text: &str) -> String {
         let root = self.root.display().to_string();
         let text = text.replace(&root, "[TMP]");
         // Ports and lock ids change from run to run.
-        let port = regex_lite_replace(&text, "127.0.0.1:", |rest| rest.chars().take_while(char::is_ascii_digit).count(), "[PORT]");
+        let port = regex_lite_replace(
+            &text,
+            "127.0.0.1:",
+            |rest| rest.chars().take_while(char::is_ascii_digit).count(),
+            "[PORT]",
+        );
         port
     }
 }

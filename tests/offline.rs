@@ -49,7 +49,14 @@ fn detailed_exitcode_is_2_with_changes_and_0_without() {
     let ws = Workspace::team();
     assert_eq!(plan(&ws, &["--detailed-exitcode"]).code(), 2);
     // Only the unchanged chat in scope: nothing pending.
-    let run = plan(&ws, &["--detailed-exitcode", "--target", "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3"]);
+    let run = plan(
+        &ws,
+        &[
+            "--detailed-exitcode",
+            "--target",
+            "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3",
+        ],
+    );
     assert_eq!(run.code(), 0, "{}", run.combined());
     assert_eq!(run.stdout(), "No changes. The chats match the config.\n");
 }
@@ -66,7 +73,15 @@ fn usage_errors_exit_1_not_2() {
 #[test]
 fn markdown_of_an_empty_plan_says_no_changes() {
     let ws = Workspace::team();
-    let run = plan(&ws, &["--format", "markdown", "--target", "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3"]);
+    let run = plan(
+        &ws,
+        &[
+            "--format",
+            "markdown",
+            "--target",
+            "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3",
+        ],
+    );
     assert_eq!(run.stdout(), "### roster plan\n\nNo changes.\n");
 }
 
@@ -98,7 +113,10 @@ fn a_broken_state_file_is_refused_and_left_untouched() {
             let full = std::fs::read_to_string(repo().join("examples/team/roster.state.json")).unwrap();
             full[..full.len() / 2].to_owned()
         }),
-        ("version-99", r#"{"version": 99, "lineage": "x", "serial": 1, "chats": {}, "future": true}"#.to_owned()),
+        (
+            "version-99",
+            r#"{"version": 99, "lineage": "x", "serial": 1, "chats": {}, "future": true}"#.to_owned(),
+        ),
     ] {
         let ws = Workspace::team();
         ws.write("roster.state.json", &contents);

@@ -105,12 +105,7 @@ impl Core {
     }
 
     /// Answers one API request that arrived (after the injected latency) at `now`.
-    pub fn serve(
-        &mut self,
-        endpoint: Endpoint,
-        authorization: Option<&str>,
-        now: Instant,
-    ) -> Reply {
+    pub fn serve(&mut self, endpoint: Endpoint, authorization: Option<&str>, now: Instant) -> Reply {
         self.world.land_due(now);
         let trace_id = self.next_trace();
         let (method, path, chat, handle) = describe(&endpoint);
@@ -224,9 +219,7 @@ impl Core {
                     offset = decode_cursor(value)
                         .filter(|&n| n <= self.world.chats().len())
                         .ok_or_else(|| {
-                            ApiError::invalid_request(format!(
-                                "`cursor` `{value}` was not issued by this API"
-                            ))
+                            ApiError::invalid_request(format!("`cursor` `{value}` was not issued by this API"))
                         })?;
                 }
                 "from" => {
@@ -241,11 +234,7 @@ impl Core {
                             .ok_or_else(|| ApiError::invalid_handle(value))?,
                     );
                 }
-                "to" => {
-                    to = Some(
-                        canonical_handle(value).ok_or_else(|| ApiError::invalid_handle(value))?,
-                    )
-                }
+                "to" => to = Some(canonical_handle(value).ok_or_else(|| ApiError::invalid_handle(value))?),
                 _ => {}
             }
         }
@@ -329,8 +318,8 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
 
 /// Parses a participant call's body: a JSON object with a `handle` string.
 pub fn participant_body(bytes: &[u8]) -> Body {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid_request(format!("the body is not JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_request(format!("the body is not JSON: {e}")))?;
     match value.get("handle") {
         Some(serde_json::Value::String(handle)) if value.is_object() => Ok(handle.clone()),
         _ => Err(ApiError::invalid_request(

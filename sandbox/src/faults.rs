@@ -201,10 +201,7 @@ mod tests {
         assert_eq!(counts, tally(), "same seed, same faults");
         for (count, share) in counts.iter().zip([0.1, 0.2, 0.3, 0.4]) {
             let expected = share * 10_000.0;
-            assert!(
-                (*count as f64 - expected).abs() < expected * 0.1,
-                "{counts:?}"
-            );
+            assert!((*count as f64 - expected).abs() < expected * 0.1, "{counts:?}");
         }
     }
 }

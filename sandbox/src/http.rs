@@ -61,11 +61,7 @@ async fn list_chats(
     serve(&shared, endpoint, &headers).await
 }
 
-async fn get_chat(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn get_chat(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     serve(&shared, Endpoint::GetChat(id), &headers).await
 }
 
@@ -75,12 +71,7 @@ async fn add_participant(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    serve(
-        &shared,
-        Endpoint::AddParticipant(id, participant_body(&body)),
-        &headers,
-    )
-    .await
+    serve(&shared, Endpoint::AddParticipant(id, participant_body(&body)), &headers).await
 }
 
 async fn remove_participant(
@@ -97,12 +88,7 @@ async fn remove_participant(
     .await
 }
 
-async fn unknown_route(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn unknown_route(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let endpoint = Endpoint::Refused {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -111,12 +97,7 @@ async fn unknown_route(
     serve(&shared, endpoint, &headers).await
 }
 
-async fn wrong_method(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn wrong_method(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let endpoint = Endpoint::Refused {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -131,9 +112,7 @@ async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Resp
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let reply = shared.lock().serve(endpoint, authorization, Instant::now());
     respond(reply)
 }
@@ -147,9 +126,7 @@ fn respond(reply: Reply) -> Response {
     };
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(seconds) = reply.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.into());
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
     }
     response
 }
@@ -232,9 +209,7 @@ async fn outside_change(
     core.world.land_due(now);
     match core.world.outside(&id, &handle, change, now) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(message) if core.world.chat(&id).is_none() => {
-            control_error(StatusCode::NOT_FOUND, message)
-        }
+        Err(message) if core.world.chat(&id).is_none() => control_error(StatusCode::NOT_FOUND, message),
         Err(message) => control_error(StatusCode::BAD_REQUEST, message),
     }
 }

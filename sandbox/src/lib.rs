@@ -68,9 +68,7 @@ struct Shared(Mutex<Core>);
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves plain data behind: keep serving it.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -104,11 +102,7 @@ impl Sandbox {
     ///
     /// When the seed is invalid (see [`Seed::validated`]) or the listener has no address.
     pub async fn start(seed: Seed, options: Options, listener: tokio::net::TcpListener) -> Sandbox {
-        let (sandbox, stop) = Sandbox::prepare(
-            &seed,
-            options,
-            listener.local_addr().expect("listener address"),
-        );
+        let (sandbox, stop) = Sandbox::prepare(&seed, options, listener.local_addr().expect("listener address"));
         tokio::spawn(serve(listener, sandbox.shared.clone(), stop));
         sandbox
     }
@@ -121,14 +115,8 @@ impl Sandbox {
     /// When the seed is invalid or no loopback port can be bound.
     pub fn spawn(seed: Seed, options: Options) -> Sandbox {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        listener
-            .set_nonblocking(true)
-            .expect("make the listener non-blocking");
-        let (sandbox, stop) = Sandbox::prepare(
-            &seed,
-            options,
-            listener.local_addr().expect("listener address"),
-        );
+        listener.set_nonblocking(true).expect("make the listener non-blocking");
+        let (sandbox, stop) = Sandbox::prepare(&seed, options, listener.local_addr().expect("listener address"));
         let shared = sandbox.shared.clone();
         std::thread::Builder::new()
             .name("linq-sandbox".into())
@@ -138,8 +126,7 @@ impl Sandbox {
                     .build()
                     .expect("build the sandbox runtime");
                 runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("register the listener");
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("register the listener");
                     serve(listener, shared, stop).await;
                 });
             })
@@ -147,11 +134,7 @@ impl Sandbox {
         sandbox
     }
 
-    fn prepare(
-        seed: &Seed,
-        options: Options,
-        addr: SocketAddr,
-    ) -> (Sandbox, oneshot::Receiver<()>) {
+    fn prepare(seed: &Seed, options: Options, addr: SocketAddr) -> (Sandbox, oneshot::Receiver<()>) {
         let core = Core::new(seed, options).unwrap_or_else(|e| panic!("{e}"));
         let (stop, stopped) = oneshot::channel();
         let sandbox = Sandbox {
@@ -205,12 +188,7 @@ impl Sandbox {
 
     /// How many participant calls were accepted into the queue, whatever their clients saw.
     pub fn mutating_calls_applied(&self) -> usize {
-        self.shared
-            .lock()
-            .calls
-            .iter()
-            .filter(|c| c.applied)
-            .count()
+        self.shared.lock().calls.iter().filter(|c| c.applied).count()
     }
 
     /// Every moment a group chat had fewer than 3 landed participants, your own line included.
@@ -270,20 +248,14 @@ impl Sandbox {
     }
 }
 
-async fn serve(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    stop: oneshot::Receiver<()>,
-) {
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: oneshot::Receiver<()>) {
     let app = http::router(shared);
     let shutdown = async {
         // A dropped sender means the last handle is gone: stop as well.
         let _ = stop.await;
     };
     // Accept errors are retried inside; the only way out is the shutdown, so nothing to report.
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
 }
 
 /// Serializes a [`std::time::Duration`] as whole milliseconds.

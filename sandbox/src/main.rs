@@ -81,8 +81,6 @@ async fn main() -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", sandbox.base_url())?;
     stdout.flush()?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("failed to wait for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("failed to wait for Ctrl-C")?;
     Ok(())
 }

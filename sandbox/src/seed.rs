@@ -96,10 +96,10 @@ impl Seed {
     /// Reads a seed from a JSON file and checks it.
     pub fn load(path: impl AsRef<Path>) -> anyhow::Result<Seed> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("failed to read seed file `{}`", path.display()))?;
-        let seed: Seed = serde_json::from_str(&text)
-            .with_context(|| format!("failed to parse seed file `{}`", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("failed to read seed file `{}`", path.display()))?;
+        let seed: Seed =
+            serde_json::from_str(&text).with_context(|| format!("failed to parse seed file `{}`", path.display()))?;
         seed.validated()
             .with_context(|| format!("seed file `{}` is not usable", path.display()))?;
         Ok(seed)
@@ -126,19 +126,12 @@ impl Seed {
                     chat.id, chat.service
                 ));
             }
-            let members: Vec<String> = chat
-                .members
-                .iter()
-                .map(|m| handle(m, &mut problems))
-                .collect();
+            let members: Vec<String> = chat.members.iter().map(|m| handle(m, &mut problems)).collect();
             let left: Vec<String> = chat.left.iter().map(|m| handle(m, &mut problems)).collect();
             let mut seen = BTreeSet::from([me.as_str()]);
             for h in members.iter().chain(&left) {
                 if !seen.insert(h.as_str()) {
-                    problems.push(format!(
-                        "chat `{}` lists `{h}` twice (your own line counts)",
-                        chat.id
-                    ));
+                    problems.push(format!("chat `{}` lists `{h}` twice (your own line counts)", chat.id));
                 }
             }
             if !chat.is_group && (members.len() != 1 || !left.is_empty()) {
@@ -200,9 +193,7 @@ mod tests {
         assert_eq!(problems.len(), 6, "{problems:#?}");
         assert!(problems.iter().any(|p| p.contains("`Fax`")));
         assert!(problems.iter().any(|p| p.contains("`a` appears twice")));
-        assert!(problems
-            .iter()
-            .any(|p| p.contains("lists `+12055550100` twice")));
+        assert!(problems.iter().any(|p| p.contains("lists `+12055550100` twice")));
     }
 
     #[test]

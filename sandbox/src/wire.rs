@@ -144,8 +144,7 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        let at =
-            |secs, millis| UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis);
+        let at = |secs, millis| UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis);
         assert_eq!(timestamp(at(0, 0)), "1970-01-01T00:00:00.000Z");
         assert_eq!(timestamp(at(1_736_154_000, 0)), "2025-01-06T09:00:00.000Z");
         assert_eq!(timestamp(at(951_825_599, 7)), "2000-02-29T11:59:59.007Z");

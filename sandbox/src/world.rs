@@ -112,10 +112,7 @@ pub struct ChatRecord {
 impl ChatRecord {
     /// Landed active participants, your own line included.
     pub fn active_count(&self) -> usize {
-        self.participants
-            .iter()
-            .filter(|p| p.status == Status::Active)
-            .count()
+        self.participants.iter().filter(|p| p.status == Status::Active).count()
     }
 
     fn is_active(&self, handle: &str) -> bool {
@@ -125,16 +122,11 @@ impl ChatRecord {
     }
 
     fn is_queued(&self, change: Change, handle: &str) -> bool {
-        self.queue
-            .iter()
-            .any(|q| q.change == change && q.handle == handle)
+        self.queue.iter().any(|q| q.change == change && q.handle == handle)
     }
 
     fn queued_removals(&self) -> usize {
-        self.queue
-            .iter()
-            .filter(|q| q.change == Change::Remove)
-            .count()
+        self.queue.iter().filter(|q| q.change == Change::Remove).count()
     }
 }
 
@@ -186,11 +178,7 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(
-            401,
-            2004,
-            "Unauthorized - missing or invalid authentication token",
-        )
+        ApiError::new(401, 2004, "Unauthorized - missing or invalid authentication token")
     }
 
     pub fn chat_not_found(chat: &str) -> ApiError {
@@ -242,10 +230,7 @@ impl ApiError {
         ApiError::new(
             409,
             2015,
-            format!(
-                "Operation conflicts with current state: {}",
-                detail.as_ref()
-            ),
+            format!("Operation conflicts with current state: {}", detail.as_ref()),
         )
     }
 
@@ -270,9 +255,8 @@ impl ApiError {
 /// without case, so they are kept lower-cased.
 pub fn canonical_handle(text: &str) -> Option<String> {
     if let Some(digits) = text.strip_prefix('+') {
-        let ok = (2..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let ok =
+            (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         ok.then(|| text.to_owned())
     } else {
         let (local, domain) = text.rsplit_once('@')?;
@@ -298,11 +282,7 @@ pub struct World {
 
 impl World {
     /// Builds the world a seed describes; `started` anchors every later timestamp.
-    pub fn new(
-        seed: &Seed,
-        started: Instant,
-        started_wall: SystemTime,
-    ) -> Result<World, SeedError> {
+    pub fn new(seed: &Seed, started: Instant, started_wall: SystemTime) -> Result<World, SeedError> {
         let seed = seed.validated()?;
         let seeded_at = SystemTime::UNIX_EPOCH + Duration::from_secs(SEEDED_AT_UNIX);
         let mut ids = fastrand::Rng::with_seed(0x11_4e_5a_4d);
@@ -310,16 +290,15 @@ impl World {
         let mut index = HashMap::with_capacity(seed.chats.len());
         for chat in &seed.chats {
             let service = Service::parse(&chat.service).expect("validated seed service");
-            let participant =
-                |ids: &mut fastrand::Rng, handle: &str, is_me: bool, status| Participant {
-                    id: uuid(ids),
-                    handle: handle.to_owned(),
-                    service,
-                    is_me,
-                    status,
-                    joined_at: seeded_at,
-                    left_at: (status != Status::Active).then_some(seeded_at),
-                };
+            let participant = |ids: &mut fastrand::Rng, handle: &str, is_me: bool, status| Participant {
+                id: uuid(ids),
+                handle: handle.to_owned(),
+                service,
+                is_me,
+                status,
+                joined_at: seeded_at,
+                left_at: (status != Status::Active).then_some(seeded_at),
+            };
             let mut participants = vec![participant(&mut ids, &seed.me, true, Status::Active)];
             for member in &chat.members {
                 participants.push(participant(&mut ids, member, false, Status::Active));
@@ -342,12 +321,7 @@ impl World {
         let handle_services = seed
             .handle_services
             .iter()
-            .map(|(handle, service)| {
-                (
-                    handle.clone(),
-                    Service::parse(service).expect("validated seed service"),
-                )
-            })
+            .map(|(handle, service)| (handle.clone(), Service::parse(service).expect("validated seed service")))
             .collect();
         Ok(World {
             me: seed.me.clone(),
@@ -381,10 +355,7 @@ impl World {
     }
 
     fn chat_index(&self, id: &str) -> Result<usize, ApiError> {
-        self.index
-            .get(id)
-            .copied()
-            .ok_or_else(|| ApiError::chat_not_found(id))
+        self.index.get(id).copied().ok_or_else(|| ApiError::chat_not_found(id))
     }
 
     /// Landed active members other than your own line.
@@ -422,14 +393,10 @@ impl World {
             }
         }
         if record.is_active(&handle) {
-            return Err(ApiError::conflict(format!(
-                "`{handle}` is already a participant"
-            )));
+            return Err(ApiError::conflict(format!("`{handle}` is already a participant")));
         }
         if record.is_queued(Change::Add, &handle) {
-            return Err(ApiError::conflict(format!(
-                "adding `{handle}` is already queued"
-            )));
+            return Err(ApiError::conflict(format!("adding `{handle}` is already queued")));
         }
         let count = record.active_count();
         if count < MIN_PARTICIPANTS {
@@ -454,14 +421,10 @@ impl World {
             return Err(ApiError::conflict(format!("`{handle}` is your own line")));
         }
         if !record.is_active(&handle) {
-            return Err(ApiError::conflict(format!(
-                "`{handle}` is not a participant"
-            )));
+            return Err(ApiError::conflict(format!("`{handle}` is not a participant")));
         }
         if record.is_queued(Change::Remove, &handle) {
-            return Err(ApiError::conflict(format!(
-                "removing `{handle}` is already queued"
-            )));
+            return Err(ApiError::conflict(format!("removing `{handle}` is already queued")));
         }
         let after = (record.active_count() - record.queued_removals()).saturating_sub(1);
         if after < MIN_PARTICIPANTS {
@@ -474,11 +437,7 @@ impl World {
     }
 
     fn enqueue(&mut self, chat: usize, change: Change, handle: String, due: Instant) {
-        self.chats[chat].queue.push_back(Queued {
-            change,
-            handle,
-            due,
-        });
+        self.chats[chat].queue.push_back(Queued { change, handle, due });
         self.queued += 1;
     }
 
@@ -506,30 +465,21 @@ impl World {
                 let at = queued.due.min(now);
                 match queued.change {
                     Change::Add => self.join(i, &queued.handle, at),
-                    Change::Remove => {
-                        self.depart(i, &queued.handle, Status::Removed, Cause::QueuedRemoval, at)
-                    }
+                    Change::Remove => self.depart(i, &queued.handle, Status::Removed, Cause::QueuedRemoval, at),
                 }
             }
         }
     }
 
     /// A change made outside the API, applied at once.
-    pub fn outside(
-        &mut self,
-        chat: &str,
-        handle: &str,
-        change: Outside,
-        now: Instant,
-    ) -> Result<(), String> {
+    pub fn outside(&mut self, chat: &str, handle: &str, change: Outside, now: Instant) -> Result<(), String> {
         let i = self
             .index
             .get(chat)
             .copied()
             .ok_or_else(|| format!("no chat `{chat}`"))?;
-        let handle = canonical_handle(handle).ok_or_else(|| {
-            format!("`{handle}` is neither an E.164 phone number nor an email address")
-        })?;
+        let handle = canonical_handle(handle)
+            .ok_or_else(|| format!("`{handle}` is neither an E.164 phone number nor an email address"))?;
         if handle == self.me {
             return Err(format!("`{handle}` is your own line"));
         }
@@ -646,14 +596,8 @@ mod tests {
 
     #[test]
     fn handles_are_strict_e164_or_email() {
-        assert_eq!(
-            canonical_handle("+12055550101").as_deref(),
-            Some("+12055550101")
-        );
-        assert_eq!(
-            canonical_handle("Bob@Example.com").as_deref(),
-            Some("bob@example.com")
-        );
+        assert_eq!(canonical_handle("+12055550101").as_deref(), Some("+12055550101"));
+        assert_eq!(canonical_handle("Bob@Example.com").as_deref(), Some("bob@example.com"));
         for bad in [
             "+1 205 555 0101",
             "12055550101",
@@ -703,8 +647,7 @@ mod tests {
     #[test]
     fn leaving_a_three_person_group_is_a_violation() {
         let (mut w, now) = world(&["+12055550101", "+12055550102"]);
-        w.outside(CHAT, "+12055550101", Outside::Leave, now)
-            .unwrap();
+        w.outside(CHAT, "+12055550101", Outside::Leave, now).unwrap();
         assert_eq!(w.violations().len(), 1);
         assert_eq!(w.violations()[0].participants, 2);
         assert_eq!(w.violations()[0].cause, Cause::Left);

@@ -34,11 +34,7 @@ pub enum Blocked {
     TooSmallToAdd { members: usize },
     /// Adds are blocked by the cap and removes by the floor at the same count, so no member
     /// can be swapped for another.
-    NoRoomToSwap {
-        members: usize,
-        floor: usize,
-        cap: usize,
-    },
+    NoRoomToSwap { members: usize, floor: usize, cap: usize },
 }
 
 impl fmt::Display for Blocked {
@@ -58,21 +54,13 @@ impl fmt::Display for Blocked {
                 "the chat has `{members}` members besides your own line and Linq adds only to \
                  chats of 3 or more participants; add members in the Linq app first"
             ),
-            Blocked::NoRoomToSwap {
-                members,
-                floor,
-                cap,
-            } if floor == cap => write!(
+            Blocked::NoRoomToSwap { members, floor, cap } if floor == cap => write!(
                 f,
                 "the floor and the cap are both `{cap}`, so at `{members}` members no add fits \
                  under the cap and no remove keeps the floor; lower `min_members` or raise \
                  `max_members` to swap members"
             ),
-            Blocked::NoRoomToSwap {
-                members,
-                floor,
-                cap,
-            } => write!(
+            Blocked::NoRoomToSwap { members, floor, cap } => write!(
                 f,
                 "at `{members}` members the cap `{cap}` blocks every add and the floor `{floor}` \
                  blocks every remove; lower `min_members` or raise `max_members`"
@@ -134,12 +122,7 @@ fn protected_label(handle: &Handle, person: Option<&str>) -> String {
     }
 }
 
-fn mass_removal_message(
-    removals: usize,
-    memberships: usize,
-    limit: f64,
-    by_chat: &[(ChatRef, usize)],
-) -> String {
+fn mass_removal_message(removals: usize, memberships: usize, limit: f64, by_chat: &[(ChatRef, usize)]) -> String {
     let share = removals as f64 / memberships as f64;
     let mut message = format!(
         "the plan removes `{removals}` of `{memberships}` current memberships ({}), more than \

@@ -14,9 +14,9 @@ use crate::handle::Handle;
 mod error;
 mod order;
 mod planner;
-mod saved;
 #[cfg(test)]
 mod proptests;
+mod saved;
 #[cfg(test)]
 mod tests;
 

@@ -36,12 +36,7 @@ pub struct Round {
 
 /// Splits `adds` adds and `removes` removes on a chat of `members` confirmed members into the
 /// fewest rounds that keep `limits` at every step, or says why no order does.
-pub fn schedule(
-    members: usize,
-    adds: usize,
-    removes: usize,
-    limits: Limits,
-) -> Result<Vec<Round>, Blocked> {
+pub fn schedule(members: usize, adds: usize, removes: usize, limits: Limits) -> Result<Vec<Round>, Blocked> {
     let Limits { floor, cap } = limits;
     let mut confirmed = members;
     let (mut adds_left, mut removes_left) = (adds, removes);
@@ -56,8 +51,7 @@ pub fn schedule(
         if adds_left > round_adds {
             // Adds remain for later rounds: never shrink the chat below what Linq adds to.
             // Only a floor under 2 lets this bind.
-            round_removes =
-                round_removes.min((confirmed + round_adds).saturating_sub(MIN_MEMBERS_TO_ADD));
+            round_removes = round_removes.min((confirmed + round_adds).saturating_sub(MIN_MEMBERS_TO_ADD));
         }
         if round_adds == 0 && round_removes == 0 {
             return Err(blocked(confirmed, adds_left, removes_left, limits));
@@ -105,9 +99,7 @@ mod tests {
     use super::*;
 
     fn rounds(list: &[(usize, usize)]) -> Vec<Round> {
-        list.iter()
-            .map(|&(adds, removes)| Round { adds, removes })
-            .collect()
+        list.iter().map(|&(adds, removes)| Round { adds, removes }).collect()
     }
 
     const DEFAULT: Limits = Limits { floor: 3, cap: 31 };
@@ -132,10 +124,7 @@ mod tests {
     fn big_reshuffle_alternates_as_room_allows() {
         // 4 members, cap 5, floor 3: each round has room for one add and one remove.
         let limits = Limits { floor: 3, cap: 5 };
-        assert_eq!(
-            schedule(4, 4, 4, limits),
-            Ok(rounds(&[(1, 1), (1, 1), (1, 1), (1, 1)]))
-        );
+        assert_eq!(schedule(4, 4, 4, limits), Ok(rounds(&[(1, 1), (1, 1), (1, 1), (1, 1)])));
         // With a wider band the same reshuffle takes two rounds.
         let limits = Limits { floor: 3, cap: 8 };
         assert_eq!(schedule(4, 4, 4, limits), Ok(rounds(&[(4, 1), (0, 3)])));
@@ -156,10 +145,7 @@ mod tests {
 
     #[test]
     fn too_small_chat_cannot_grow() {
-        assert_eq!(
-            schedule(1, 2, 0, DEFAULT),
-            Err(Blocked::TooSmallToAdd { members: 1 })
-        );
+        assert_eq!(schedule(1, 2, 0, DEFAULT), Err(Blocked::TooSmallToAdd { members: 1 }));
     }
 
     #[test]
@@ -170,10 +156,7 @@ mod tests {
         );
         assert_eq!(
             schedule(4, 0, 2, DEFAULT),
-            Err(Blocked::UnderFloor {
-                desired: 2,
-                floor: 3
-            })
+            Err(Blocked::UnderFloor { desired: 2, floor: 3 })
         );
     }
 
@@ -186,10 +169,7 @@ mod tests {
 
     #[test]
     fn chat_under_the_floor_may_grow() {
-        assert_eq!(
-            schedule(2, 2, 0, Limits { floor: 4, cap: 8 }),
-            Ok(rounds(&[(2, 0)]))
-        );
+        assert_eq!(schedule(2, 2, 0, Limits { floor: 4, cap: 8 }), Ok(rounds(&[(2, 0)])));
     }
 
     #[test]

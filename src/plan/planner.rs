@@ -134,9 +134,7 @@ fn diff_chat(
         name: wanted.name.clone().or_else(|| known.display_name.clone()),
     };
     if !removes.is_empty() {
-        findings
-            .removals_by_chat
-            .push((chat_ref.clone(), removes.len()));
+        findings.removals_by_chat.push((chat_ref.clone(), removes.len()));
     }
     for &handle in &removes {
         if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
@@ -155,10 +153,7 @@ fn diff_chat(
     let rounds = match schedule(current.len(), adds.len(), removes.len(), limits) {
         Ok(rounds) => rounds,
         Err(reason) => {
-            findings.errors.push(PlanError::NoValidOrder {
-                chat: chat_ref,
-                reason,
-            });
+            findings.errors.push(PlanError::NoValidOrder { chat: chat_ref, reason });
             return None;
         }
     };
@@ -204,10 +199,7 @@ fn diff_chat(
 
 /// `(wanted - current, current - wanted)`, both sorted, in one walk over the two sorted sets
 /// (the planner's hot loop: most chats have no change at all).
-fn changes<'a>(
-    current: &'a BTreeSet<Handle>,
-    wanted: &'a BTreeSet<Handle>,
-) -> (Vec<&'a Handle>, Vec<&'a Handle>) {
+fn changes<'a>(current: &'a BTreeSet<Handle>, wanted: &'a BTreeSet<Handle>) -> (Vec<&'a Handle>, Vec<&'a Handle>) {
     use std::cmp::Ordering;
     let (mut adds, mut removes) = (Vec::new(), Vec::new());
     let (mut have, mut want) = (current.iter().peekable(), wanted.iter().peekable());

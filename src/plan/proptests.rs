@@ -103,9 +103,7 @@ impl Case {
     fn target(&self) -> BTreeSet<Handle> {
         self.desired
             .iter()
-            .filter(|handle| {
-                self.readd_left || self.current.contains(*handle) || !self.left.contains(*handle)
-            })
+            .filter(|handle| self.readd_left || self.current.contains(*handle) || !self.left.contains(*handle))
             .cloned()
             .collect()
     }
@@ -120,12 +118,7 @@ fn options() -> PlanOptions {
 
 /// Replays `steps` on `current` under the counting model and returns the final membership, or
 /// the first step that breaks a rule.
-fn simulate(
-    current: &BTreeSet<Handle>,
-    steps: &[Step],
-    floor: usize,
-    cap: usize,
-) -> Result<BTreeSet<Handle>, String> {
+fn simulate(current: &BTreeSet<Handle>, steps: &[Step], floor: usize, cap: usize) -> Result<BTreeSet<Handle>, String> {
     let mut confirmed = current.clone();
     let mut queued_adds = BTreeSet::new();
     let mut queued_removes = BTreeSet::new();
@@ -173,13 +166,7 @@ fn simulate(
 /// The fewest waits over every order of `adds` adds and `removes` removes on a chat of
 /// `members`, by 0-1 breadth-first search over (confirmed, queued adds, queued removes, adds
 /// left, removes left); `None` when no order keeps the rules.
-fn fewest_waits(
-    members: usize,
-    adds: usize,
-    removes: usize,
-    floor: usize,
-    cap: usize,
-) -> Option<usize> {
+fn fewest_waits(members: usize, adds: usize, removes: usize, floor: usize, cap: usize) -> Option<usize> {
     type Node = (i64, i64, i64, i64, i64);
     let (floor, cap) = (floor as i64, cap as i64);
     let start: Node = (members as i64, 0, 0, adds as i64, removes as i64);

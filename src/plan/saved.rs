@@ -54,7 +54,10 @@ impl SavedPlan {
     }
 
     fn compute_checksum(&self) -> String {
-        let unsealed = SavedPlan { checksum: String::new(), ..self.clone() };
+        let unsealed = SavedPlan {
+            checksum: String::new(),
+            ..self.clone()
+        };
         let bytes = serde_json::to_vec(&unsealed).expect("a plan always serializes");
         hex(&Sha256::digest(bytes))
     }
@@ -93,7 +96,9 @@ impl SavedPlan {
             )));
         }
         if self.config_digest != config_digest {
-            return Err(SavedPlanError::Stale("the config has changed since the plan was made".to_owned()));
+            return Err(SavedPlanError::Stale(
+                "the config has changed since the plan was made".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -99,14 +99,8 @@ fn spec_swap_at_the_floor_waits_for_the_add() {
     );
     let chat = &plan.chats[0];
     assert_eq!(chat.action, Action::Update);
-    assert_eq!(
-        chat.before,
-        Some(handles(&["a", "b", "c"]).into_iter().collect())
-    );
-    assert_eq!(
-        chat.after,
-        Some(handles(&["a", "b", "d"]).into_iter().collect())
-    );
+    assert_eq!(chat.before, Some(handles(&["a", "b", "c"]).into_iter().collect()));
+    assert_eq!(chat.after, Some(handles(&["a", "b", "d"]).into_iter().collect()));
 }
 
 #[test]
@@ -224,10 +218,7 @@ fn protected_handle_is_never_removed() {
     desired.chats.get_mut("c2").unwrap().protected = handles(&["a", "e"]);
     desired.chats.get_mut("c2").unwrap().name = Some("Ops".into());
     desired.names.insert(handle("a"), "alice".into());
-    let state = state(&[
-        ("c1", &["a", "b", "c", "d", "e"]),
-        ("c2", &["a", "b", "c", "d", "e"]),
-    ]);
+    let state = state(&[("c1", &["a", "b", "c", "d", "e"]), ("c2", &["a", "b", "c", "d", "e"])]);
     assert_eq!(
         error_text(plan_all(&desired, &state)),
         "chat `c1` would remove protected `a@x.io` (alice)\n\
@@ -305,10 +296,7 @@ fn target_limits_the_plan_and_the_guards() {
     // 2 of 4 memberships in scope: under the 10 memberships the guard needs.
     let plan = plan(&desired, &state, &options).unwrap();
     assert_eq!(
-        plan.chats
-            .iter()
-            .map(|chat| chat.id.as_str())
-            .collect::<Vec<_>>(),
+        plan.chats.iter().map(|chat| chat.id.as_str()).collect::<Vec<_>>(),
         ["c2"]
     );
     assert_eq!(steps(&plan, "c2"), ["-c", "-d"]);
@@ -337,10 +325,7 @@ fn members_who_left_are_not_readded_by_default() {
     assert_eq!(steps(&plan, "c1"), ["+e"]);
     let chat = &plan.chats[0];
     assert_eq!(chat.left, [handle("d")]);
-    assert_eq!(
-        chat.after,
-        Some(handles(&["a", "b", "c", "e"]).into_iter().collect())
-    );
+    assert_eq!(chat.after, Some(handles(&["a", "b", "c", "e"]).into_iter().collect()));
     assert_eq!(plan.summary.add, 1);
 }
 
@@ -473,18 +458,10 @@ fn plan_records_the_state_it_was_made_from_and_sorts_chats() {
             serial: 7
         }
     );
-    let ids: Vec<_> = plan
-        .chats
-        .iter()
-        .map(|chat| (chat.id.as_str(), chat.action))
-        .collect();
+    let ids: Vec<_> = plan.chats.iter().map(|chat| (chat.id.as_str(), chat.action)).collect();
     assert_eq!(
         ids,
-        [
-            ("a", Action::Unknown),
-            ("b", Action::Update),
-            ("c", Action::Forget)
-        ]
+        [("a", Action::Unknown), ("b", Action::Update), ("c", Action::Forget)]
     );
 }
 

@@ -50,10 +50,20 @@ fn chat_markdown(chat: &ChatPlan) -> String {
             for (i, step) in chat.steps.iter().enumerate() {
                 let _ = match step {
                     Step::Add { handle, person } => {
-                        writeln!(out, "| {} | ➕ add | `{handle}` | {} |", i + 1, escape(person.as_deref().unwrap_or("")))
+                        writeln!(
+                            out,
+                            "| {} | ➕ add | `{handle}` | {} |",
+                            i + 1,
+                            escape(person.as_deref().unwrap_or(""))
+                        )
                     }
                     Step::Remove { handle, person } => {
-                        writeln!(out, "| {} | ➖ remove | `{handle}` | {} |", i + 1, escape(person.as_deref().unwrap_or("")))
+                        writeln!(
+                            out,
+                            "| {} | ➖ remove | `{handle}` | {} |",
+                            i + 1,
+                            escape(person.as_deref().unwrap_or(""))
+                        )
                     }
                     Step::Wait => writeln!(out, "| {} | ⏳ wait | _until the steps above have landed_ | |", i + 1),
                 };

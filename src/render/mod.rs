@@ -6,9 +6,11 @@ use std::fmt::Display;
 use anstyle::{AnsiColor, Style};
 
 mod markdown;
+mod report;
 mod text;
 
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
+pub use report::apply_report_text;
 pub use text::{plan_text, state_text};
 
 /// How text output looks.

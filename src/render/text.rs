@@ -34,12 +34,20 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
     match chat.action {
         Action::Update => {
             let after = chat.after.as_ref().map_or(0, Vec::len);
-            writeln!(w, "{} {}: {before} → {}", paint.note("~"), paint.bold(label(chat)), count(after, "member", "members"))?;
+            writeln!(
+                w,
+                "{} {}: {before} → {}",
+                paint.note("~"),
+                paint.bold(label(chat)),
+                count(after, "member", "members")
+            )?;
             let width = chat.steps.len().to_string().len();
             for (i, step) in chat.steps.iter().enumerate() {
                 let n = format!("{:>width$}.", i + 1);
                 match step {
-                    Step::Add { handle, person } => writeln!(w, "    {n} {} {}", paint.add("+ add   "), who(handle, person, paint))?,
+                    Step::Add { handle, person } => {
+                        writeln!(w, "    {n} {} {}", paint.add("+ add   "), who(handle, person, paint))?
+                    }
                     Step::Remove { handle, person } => {
                         writeln!(w, "    {n} {} {}", paint.remove("- remove"), who(handle, person, paint))?
                     }
@@ -58,13 +66,27 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
             count(before, "member", "members")
         )?,
         Action::Unknown => {
-            writeln!(w, "{} {}: membership unknown, not in the state", paint.note("?"), paint.bold(label(chat)))?;
-            writeln!(w, "    run `roster import {}` (or `roster plan --refresh`) to read it from Linq", chat.id)?;
+            writeln!(
+                w,
+                "{} {}: membership unknown, not in the state",
+                paint.note("?"),
+                paint.bold(label(chat))
+            )?;
+            writeln!(
+                w,
+                "    run `roster import {}` (or `roster plan --refresh`) to read it from Linq",
+                chat.id
+            )?;
         }
     }
     if !chat.left.is_empty() {
         let handles: Vec<String> = chat.left.iter().map(Handle::to_string).collect();
-        writeln!(w, "    {} {}", paint.note("left on their own, not re-added:"), handles.join(", "))?;
+        writeln!(
+            w,
+            "    {} {}",
+            paint.note("left on their own, not re-added:"),
+            handles.join(", ")
+        )?;
         writeln!(w, "    remove them from the config, or set `settings.readd_left: true`")?;
     }
     Ok(())
@@ -107,7 +129,11 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
         count(state.chats.len(), "chat", "chats")
     )?;
     for (id, chat) in &state.chats {
-        let name = chat.display_name.as_deref().map(|n| format!("{n} ")).unwrap_or_default();
+        let name = chat
+            .display_name
+            .as_deref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
         writeln!(w, "  {name}{id}: {}", count(chat.members.len(), "member", "members"))?;
         if options.verbose {
             for member in &chat.members {

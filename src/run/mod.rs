@@ -85,7 +85,10 @@ impl Ui {
     }
 
     pub fn text_options(&self) -> TextOptions {
-        TextOptions { color: self.out_color, verbose: self.verbose }
+        TextOptions {
+            color: self.out_color,
+            verbose: self.verbose,
+        }
     }
 }
 
@@ -131,7 +134,11 @@ impl Context {
 
 /// Runs the command and returns how roster ends; errors are printed here, once.
 pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
-    let mut cx = Context { global: cli.global, env, ui };
+    let mut cx = Context {
+        global: cli.global,
+        env,
+        ui,
+    };
     let result = match cli.command {
         Command::Validate => validate(&mut cx),
         Command::Plan(args) => plan_command(&mut cx, &args),
@@ -157,7 +164,10 @@ pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
             ui.error(&e.to_string());
         }
         let n = errors.0.len();
-        ui.error(&format!("the config has {n} {}; nothing was planned or written", if n == 1 { "error" } else { "errors" }));
+        ui.error(&format!(
+            "the config has {n} {}; nothing was planned or written",
+            if n == 1 { "error" } else { "errors" }
+        ));
     } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
         for e in &errors.0 {
             ui.error(&e.to_string());
@@ -202,7 +212,10 @@ pub fn load_state(cx: &mut Context, store: &dyn StateStore) -> anyhow::Result<St
 
 /// Plans the config against `state`.
 pub fn make_plan(desired: &Desired, state: &State, scope: &PlanScope) -> Result<Plan, PlanErrors> {
-    let options = PlanOptions { targets: scope.targets.iter().cloned().collect(), allow_mass_removal: scope.allow_mass_removal };
+    let options = PlanOptions {
+        targets: scope.targets.iter().cloned().collect(),
+        allow_mass_removal: scope.allow_mass_removal,
+    };
     plan::plan(desired, state, &options)
 }
 
@@ -217,12 +230,24 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     let plan = make_plan(&desired, &state, &args.scope)?;
     write_plan(cx, &plan, args.format)?;
     if let Some(out) = &args.out {
-        let saved = SavedPlan::new(plan.clone(), desired.digest.clone(), cx.config_paths(), cx.global.state.clone());
+        let saved = SavedPlan::new(
+            plan.clone(),
+            desired.digest.clone(),
+            cx.config_paths(),
+            cx.global.state.clone(),
+        );
         crate::state::write_atomic(out, saved.to_json().as_bytes())
             .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
-        cx.ui.status(format!("Saved the plan to `{0}`; apply exactly it with `roster apply {0}`.", out.display()));
+        cx.ui.status(format!(
+            "Saved the plan to `{0}`; apply exactly it with `roster apply {0}`.",
+            out.display()
+        ));
     }
-    Ok(if args.detailed_exitcode && (plan.has_changes() || drift) { Exit::Pending } else { Exit::Success })
+    Ok(if args.detailed_exitcode && (plan.has_changes() || drift) {
+        Exit::Pending
+    } else {
+        Exit::Success
+    })
 }
 
 /// Writes a plan to stdout in `format`.
@@ -232,7 +257,9 @@ pub fn write_plan(cx: &mut Context, plan: &Plan, format: Format) -> anyhow::Resu
     match format {
         Format::Text => render::plan_text(plan, options, out),
         Format::Markdown => render::plan_markdown(plan, out),
-        Format::Json => serde_json::to_writer_pretty(&mut *out, plan).map_err(std::io::Error::from).and_then(|()| writeln!(out)),
+        Format::Json => serde_json::to_writer_pretty(&mut *out, plan)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
     }
     .context("failed to write the plan to stdout")
 }
@@ -251,13 +278,18 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
     }
     let store = cx.store();
     let Some(state) = store.load()? else {
-        cx.ui.status(format!("No state yet at `{}`: run `roster import` to adopt existing chats.", store.describe()));
+        cx.ui.status(format!(
+            "No state yet at `{}`: run `roster import` to adopt existing chats.",
+            store.describe()
+        ));
         return Ok(Exit::Success);
     };
     let options = cx.ui.text_options();
     let out = &mut *cx.ui.out;
     match args.format {
-        Format::Json => serde_json::to_writer_pretty(&mut *out, &state).map_err(std::io::Error::from).and_then(|()| writeln!(out)),
+        Format::Json => serde_json::to_writer_pretty(&mut *out, &state)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
         Format::Text | Format::Markdown => render::state_text(&state, options, out),
     }
     .context("failed to write the state to stdout")?;

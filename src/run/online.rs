@@ -1,24 +1,196 @@
 //! The commands that talk to Linq: apply, import, refresh and `plan --refresh`.
 
-use anyhow::bail;
+use std::io::{BufRead, Write};
+use std::time::Duration;
 
-use super::{Context, Exit};
-use crate::cli::{ApiArgs, ApplyArgs, ImportArgs, RefreshArgs};
-use crate::config::Desired;
-use crate::state::{FileStore, State};
+use anyhow::{bail, Context as _};
+use tokio::sync::watch;
 
-pub fn apply(_cx: &mut Context, _args: &ApplyArgs) -> anyhow::Result<Exit> {
-    bail!("apply is being wired")
+use super::{make_plan, read_saved_plan, write_plan, Context, Exit};
+use crate::apply::{self, ApplyOptions, BarProgress, LineProgress, NoProgress, Progress};
+use crate::cli::{ApplyArgs, Format};
+use crate::linq::{self, Client, ClientConfig, Token};
+use crate::plan::StateRef;
+use crate::render;
+use crate::state::journal::{self, SettleOptions};
+use crate::state::{FileStore, State, StateStore};
+
+mod adopt;
+
+pub use adopt::{import, refresh, refreshed_state};
+
+/// Builds the Linq client from the token and base URL `main` read from the environment.
+pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> {
+    let Some(token) = cx.env.token.clone() else {
+        bail!("no Linq API token: set `LINQ_API_V3_API_KEY`\nhint: `roster plan` works offline and needs no token");
+    };
+    let base_url = cx
+        .env
+        .base_url
+        .clone()
+        .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
+    let mut config = ClientConfig::new(base_url, Token::new(token));
+    config.rate = rate;
+    Ok(Client::new(config)?)
 }
 
-pub fn import(_cx: &mut Context, _args: &ImportArgs) -> anyhow::Result<Exit> {
-    bail!("import is being wired")
+/// A runtime for the API commands: I/O bound, so two worker threads are plenty.
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
 }
 
-pub fn refresh(_cx: &mut Context, _args: &RefreshArgs) -> anyhow::Result<Exit> {
-    bail!("refresh is being wired")
+/// Settles the journal an interrupted run left: accepted calls are folded into the state,
+/// calls of unknown outcome are settled by reading their chats; then the state is saved and the
+/// journal cleared. The caller holds the lock.
+pub(super) async fn settle_journal(
+    cx: &mut Context,
+    store: &FileStore,
+    state: &mut State,
+    client: &Client,
+) -> anyhow::Result<()> {
+    let records = store.read_journal()?;
+    if records.is_empty() {
+        return Ok(());
+    }
+    let unsettled = journal::fold(state, &records);
+    let settled = journal::settle(state, &unsettled, client, &SettleOptions::default())
+        .await
+        .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;
+    cx.ui.status(format!(
+        "Settled the journal of an interrupted run: {} landed, {} not made.",
+        render::count(
+            records
+                .iter()
+                .filter(|r| matches!(r, crate::state::JournalRecord::Accepted { .. }))
+                .count()
+                + settled.landed.len(),
+            "call",
+            "calls"
+        ),
+        settled.not_landed.len()
+    ));
+    store.save(state)?;
+    store.clear_journal()
 }
 
-pub fn refreshed_state(_cx: &mut Context, _desired: &Desired, _store: &FileStore, _api: &ApiArgs) -> anyhow::Result<(State, bool)> {
-    bail!("plan --refresh is being wired")
+/// Turns Ctrl-C into a stop request; a second Ctrl-C exits at once.
+fn watch_interrupts(cx: &Context) -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    let quiet = cx.ui.quiet;
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        let _ = sender.send(true);
+        if !quiet {
+            eprintln!(
+                "Stopping: finishing the calls in flight and saving the state. Press Ctrl-C again to exit at once."
+            );
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(Exit::Interrupted.code().into());
+        }
+    });
+    receiver
+}
+
+/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
+fn approve(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<bool> {
+    if args.auto_approve {
+        return Ok(true);
+    }
+    if !cx.env.stdin_terminal {
+        bail!("refusing to apply without approval: not on a terminal\nhint: review the plan and pass `--auto-approve`, or apply a saved plan with `roster apply PLANFILE`");
+    }
+    let _ = cx.ui.out.flush();
+    let _ = write!(
+        cx.ui.err,
+        "\nDo you want to apply these changes? Only `yes` is accepted: "
+    );
+    let _ = cx.ui.err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("failed to read the answer")?;
+    Ok(answer.trim() == "yes")
+}
+
+pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
+    if let Some(saved) = &saved {
+        if !cx.global.config.is_empty() || !args.scope.targets.is_empty() {
+            bail!("a saved plan is applied exactly as made: `--config` and `--target` cannot be given with PLANFILE");
+        }
+        cx.global.config = saved.config_paths.clone();
+        cx.global.state = saved.state_path.clone();
+    }
+    let desired = cx.load_desired()?;
+    let client = client(cx, args.rate)?;
+    let store = cx.store();
+    let _lock = cx.lock(&store, "apply")?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let mut state = match store.load()? {
+            Some(state) => state,
+            // A plan made before any state existed names the lineage the new state takes.
+            None => State { lineage: saved.as_ref().map_or_else(|| State::new().lineage, |s| s.plan.state.lineage.clone()), ..State::new() },
+        };
+        let plan = if let Some(saved) = saved {
+            // The journal is settled only after the staleness check: a saved plan made while a
+            // journal was pending is stale once settling writes the state.
+            saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
+            if !store.read_journal()?.is_empty() {
+                bail!("plan is stale: re-run plan (an interrupted apply left calls to settle; `roster apply` without PLANFILE settles them)");
+            }
+            saved.plan
+        } else {
+            settle_journal(cx, &store, &mut state, &client).await?;
+            let plan = make_plan(&desired, &state, &args.scope)?;
+            if !cx.ui.quiet || !plan.is_empty() {
+                write_plan(cx, &plan, Format::Text)?;
+            }
+            if plan.is_empty() {
+                return Ok(Exit::Success);
+            }
+            if !approve(cx, args)? {
+                cx.ui.status("Apply cancelled; nothing was changed.");
+                return Ok(Exit::Error);
+            }
+            plan
+        };
+        let options = ApplyOptions {
+            parallelism: args.parallelism.max(1),
+            rate: args.rate,
+            wait_timeout: Duration::try_from_secs_f64(args.wait_timeout.max(0.0)).unwrap_or(Duration::MAX),
+            ..ApplyOptions::default()
+        };
+        let stop = watch_interrupts(cx);
+        let progress: Box<dyn Progress> = if cx.ui.quiet {
+            Box::new(NoProgress)
+        } else if cx.ui.interactive {
+            Box::new(BarProgress::new())
+        } else {
+            Box::new(LineProgress::new(std::io::stderr()))
+        };
+        let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), stop).await;
+        match args.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
+                writeln!(cx.ui.out)?;
+            }
+            Format::Text | Format::Markdown => render::apply_report_text(&report, cx.ui.out_color, &mut cx.ui.out)?,
+        }
+        Ok(if report.interrupted {
+            Exit::Interrupted
+        } else if report.is_success() {
+            Exit::Success
+        } else {
+            Exit::Error
+        })
+    })
 }

@@ -24,7 +24,10 @@ pub struct FileStore {
 
 impl FileStore {
     pub fn new(path: impl Into<PathBuf>) -> FileStore {
-        FileStore { path: path.into(), journal: Mutex::new(None) }
+        FileStore {
+            path: path.into(),
+            journal: Mutex::new(None),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -55,8 +58,14 @@ impl FileStore {
 
     /// Writes `bytes` to a fresh temporary file beside the state and syncs it.
     fn write_temp(&self, suffix: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temp = self.folder().join(format!(".{name}.{suffix}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = self
+            .folder()
+            .join(format!(".{name}.{suffix}.{}.tmp", uuid::Uuid::new_v4().simple()));
         let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
         let written = file.write_all(bytes).and_then(|()| file.sync_all());
         if let Err(error) = written {
@@ -82,9 +91,12 @@ impl FileStore {
     fn read_lock(&self) -> anyhow::Result<Option<LockInfo>> {
         let path = self.lock_path();
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("lock file `{}` is not readable; remove it by hand if no run is active", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+                format!(
+                    "lock file `{}` is not readable; remove it by hand if no run is active",
+                    path.display()
+                )
+            }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error).with_context(|| format!("failed to read lock file `{}`", path.display())),
         }
@@ -115,7 +127,8 @@ impl StateStore for FileStore {
                 return Err(error).with_context(|| format!("failed to read state file `{}`", self.path.display()))
             }
         };
-        parse_state(&bytes).with_context(|| format!("state file `{}` was refused and left untouched", self.path.display()))
+        parse_state(&bytes)
+            .with_context(|| format!("state file `{}` was refused and left untouched", self.path.display()))
             .map(Some)
     }
 
@@ -150,7 +163,9 @@ impl StateStore for FileStore {
         loop {
             // The lock appears whole or not at all: written aside, then linked into place,
             // which fails when another run already holds it.
-            let temp = self.write_temp("lock", &bytes).with_context(|| format!("failed to create lock file `{}`", path.display()))?;
+            let temp = self
+                .write_temp("lock", &bytes)
+                .with_context(|| format!("failed to create lock file `{}`", path.display()))?;
             let linked = fs::hard_link(&temp, &path);
             let _ = fs::remove_file(&temp);
             match linked {
@@ -159,13 +174,18 @@ impl StateStore for FileStore {
                     return Ok(Box::new(FileLock { path, info }));
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(error) => return Err(error).with_context(|| format!("failed to create lock file `{}`", path.display())),
+                Err(error) => {
+                    return Err(error).with_context(|| format!("failed to create lock file `{}`", path.display()))
+                }
             }
             if Instant::now() >= deadline {
                 let holder = self.read_lock()?;
                 return Err(match holder {
                     Some(holder) => anyhow!(LockedError { path, holder }),
-                    None => anyhow!("state lock `{}` was held and released while waiting; try again", path.display()),
+                    None => anyhow!(
+                        "state lock `{}` was held and released while waiting; try again",
+                        path.display()
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now())));
@@ -175,10 +195,18 @@ impl StateStore for FileStore {
     fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
         let path = self.lock_path();
         let Some(holder) = self.read_lock()? else {
-            bail!("state `{}` is not locked (no `{}`)", self.path.display(), path.display());
+            bail!(
+                "state `{}` is not locked (no `{}`)",
+                self.path.display(),
+                path.display()
+            );
         };
         if holder.id != id {
-            bail!("lock id `{id}` does not match the lock on `{}`, which has id `{}`", self.path.display(), holder.id);
+            bail!(
+                "lock id `{id}` does not match the lock on `{}`, which has id `{}`",
+                self.path.display(),
+                holder.id
+            );
         }
         fs::remove_file(&path).with_context(|| format!("failed to remove lock file `{}`", path.display()))?;
         Ok(holder)
@@ -194,12 +222,18 @@ impl StateStore for FileStore {
         }
         let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if journal.is_none() {
-            let file = OpenOptions::new().create(true).append(true).open(&path).with_context(context)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(context)?;
             self.sync_folder().with_context(context)?;
             *journal = Some(file);
         }
         let file = journal.as_mut().expect("journal opened above");
-        file.write_all(&buffer).and_then(|()| file.sync_data()).with_context(context)
+        file.write_all(&buffer)
+            .and_then(|()| file.sync_data())
+            .with_context(context)
     }
 
     fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
@@ -233,7 +267,9 @@ impl StateStore for FileStore {
         let path = self.journal_path();
         *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         match fs::remove_file(&path) {
-            Ok(()) => self.sync_folder().with_context(|| format!("failed to remove journal `{}`", path.display())),
+            Ok(()) => self
+                .sync_folder()
+                .with_context(|| format!("failed to remove journal `{}`", path.display())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(error).with_context(|| format!("failed to remove journal `{}`", path.display())),
         }
@@ -250,7 +286,9 @@ pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
         Ok(state) if state.version == STATE_VERSION => Ok(state),
         Ok(state) => Err(version_error(state.version)),
         Err(error) => match serde_json::from_slice::<Probe>(bytes) {
-            Ok(Probe { version: serde_json::Value::Number(n) }) if n.as_u64().is_some_and(|v| v != u64::from(STATE_VERSION)) => {
+            Ok(Probe {
+                version: serde_json::Value::Number(n),
+            }) if n.as_u64().is_some_and(|v| v != u64::from(STATE_VERSION)) => {
                 Err(version_error(n.as_u64().unwrap_or_default() as u32))
             }
             _ if bytes.is_empty() => Err(anyhow!("the file is empty")),

@@ -70,7 +70,12 @@ pub enum JournalRecord {
     /// An apply run began on the state with this lineage and serial.
     Begin { lineage: String, serial: u64 },
     /// Written (and synced) before the call goes out.
-    Intent { id: u64, chat: String, op: Op, handle: Handle },
+    Intent {
+        id: u64,
+        chat: String,
+        op: Op,
+        handle: Handle,
+    },
     /// The API accepted the call (202), or a read showed that it took effect.
     Accepted {
         id: u64,

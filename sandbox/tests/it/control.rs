@@ -44,27 +44,13 @@ async fn the_binary_serves_a_seed_file_with_a_control_api() {
     let http = reqwest::Client::new();
     let get = |url: String| {
         let http = http.clone();
-        async move {
-            http.get(url)
-                .bearer_auth("sandbox-token")
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { http.get(url).bearer_auth("sandbox-token").send().await.unwrap() }
     };
     let chat = "550e8400-e29b-41d4-a716-446655440000";
-    let answer: Value = get(format!("{base}/v3/chats/{chat}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = get(format!("{base}/v3/chats/{chat}")).await.json().await.unwrap();
     crate::schema::spec().assert_component("Chat", &answer);
     assert_eq!(
-        get(format!("{base}/v3/chats"))
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["chats"]
+        get(format!("{base}/v3/chats")).await.json::<Value>().await.unwrap()["chats"]
             .as_array()
             .unwrap()
             .len(),
@@ -101,10 +87,7 @@ async fn the_binary_serves_a_seed_file_with_a_control_api() {
         .json()
         .await
         .unwrap();
-    assert!(chats[chat]
-        .as_array()
-        .unwrap()
-        .contains(&json!("+12055550150")));
+    assert!(chats[chat].as_array().unwrap().contains(&json!("+12055550150")));
     let calls: Value = http
         .get(format!("{root}/_sandbox/calls"))
         .send()
@@ -113,11 +96,7 @@ async fn the_binary_serves_a_seed_file_with_a_control_api() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        calls.as_array().unwrap().len(),
-        2,
-        "control requests are not API calls"
-    );
+    assert_eq!(calls.as_array().unwrap().len(), 2, "control requests are not API calls");
     assert_eq!(calls[0]["path"], format!("/v3/chats/{chat}"));
     assert_eq!(calls[0]["status"], 200);
     let violations: Value = http
@@ -145,11 +124,7 @@ async fn the_control_api_reports_violations_and_lands_on_request() {
     let root = format!("http://{}", sandbox.addr());
     let http = reqwest::Client::new();
     assert_eq!(client.add(BIG, NEW).await.status, 202);
-    let landed = http
-        .post(format!("{root}/_sandbox/land"))
-        .send()
-        .await
-        .unwrap();
+    let landed = http.post(format!("{root}/_sandbox/land")).send().await.unwrap();
     assert_eq!(landed.status(), 204);
     assert!(sandbox.members(BIG).unwrap().contains(NEW));
     let left = http
@@ -187,11 +162,7 @@ fn spawn_serves_from_its_own_thread_and_stops_when_dropped() {
     assert!(sandbox.members(BIG).unwrap().contains(NEW));
     let clone = sandbox.clone();
     drop(sandbox);
-    assert_eq!(
-        clone.calls().len(),
-        1,
-        "a clone shares the state and keeps the server"
-    );
+    assert_eq!(clone.calls().len(), 1, "a clone shares the state and keeps the server");
     drop(clone);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::net::TcpStream::connect(addr).is_ok() {

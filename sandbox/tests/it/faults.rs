@@ -45,14 +45,8 @@ async fn error_and_drop_rates_are_met_and_repeat_for_a_seed() {
     let first = run().await;
     let errors = first.iter().filter(|s| s.is_some_and(|s| s >= 500)).count();
     let dropped = first.iter().filter(|s| s.is_none()).count();
-    assert!(
-        (50..=110).contains(&errors),
-        "{errors} server errors of 400 at 20%"
-    );
-    assert!(
-        (20..=65).contains(&dropped),
-        "{dropped} dropped of 400 at 10%"
-    );
+    assert!((50..=110).contains(&errors), "{errors} server errors of 400 at 20%");
+    assert!((20..=65).contains(&dropped), "{dropped} dropped of 400 at 10%");
     assert_eq!(first, run().await, "the same seed fails the same requests");
 }
 
@@ -115,10 +109,7 @@ async fn a_dropped_connection_gives_no_answer_but_the_change_lands() {
     let client = Client::new(&sandbox);
     // No status line at all: `send` itself fails, before any body is read.
     let error = reqwest::Client::new()
-        .post(format!(
-            "{}/v3/chats/{BIG}/participants",
-            sandbox.base_url()
-        ))
+        .post(format!("{}/v3/chats/{BIG}/participants", sandbox.base_url()))
         .bearer_auth(TOKEN)
         .json(&serde_json::json!({ "handle": NEW }))
         .send()
@@ -235,9 +226,5 @@ async fn thousands_of_requests_are_served_promptly() {
     }
     assert_eq!(sandbox.calls().len(), 2000);
     // Generous for a shared two-core machine; a quiet one does this in well under a second.
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }

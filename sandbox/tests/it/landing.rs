@@ -25,17 +25,11 @@ async fn changes_show_only_once_the_delay_has_passed() {
     let before = handles(&client.chat(BIG).await.body);
     assert!(before.iter().all(|(h, _)| h != NEW), "{before:?}");
     assert!(before.contains(&(A.to_owned(), "active".to_owned())));
-    assert_eq!(
-        sandbox.members(BIG).unwrap(),
-        [A, B, C, D].map(String::from).into()
-    );
+    assert_eq!(sandbox.members(BIG).unwrap(), [A, B, C, D].map(String::from).into());
 
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let after = handles(&client.chat(BIG).await.body);
-    assert!(
-        after.contains(&(NEW.to_owned(), "active".to_owned())),
-        "{after:?}"
-    );
+    assert!(after.contains(&(NEW.to_owned(), "active".to_owned())), "{after:?}");
     assert!(after.contains(&(A.to_owned(), "removed".to_owned())));
     assert_eq!(sandbox.pending(BIG), Some(0));
 }
@@ -70,11 +64,7 @@ async fn a_rejoining_member_becomes_active_again() {
         .unwrap();
     assert_eq!(gone["status"], "active");
     assert!(gone["left_at"].is_null());
-    assert_eq!(
-        handles(&chat).len(),
-        4,
-        "the same handle, not a second entry"
-    );
+    assert_eq!(handles(&chat).len(), 4, "the same handle, not a second entry");
 }
 
 #[tokio::test]
@@ -86,17 +76,11 @@ async fn a_removal_landing_on_a_group_shrunk_outside_is_a_violation() {
     assert_eq!(client.remove(BIG, B).await.status, 202);
     // ...then someone leaves before they land.
     sandbox.leave(BIG, C);
-    assert!(
-        sandbox.violations().is_empty(),
-        "4 participants remain for now"
-    );
+    assert!(sandbox.violations().is_empty(), "4 participants remain for now");
     sandbox.land_all();
     let violations = sandbox.violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(
-        (violations[0].chat.as_str(), violations[0].participants),
-        (BIG, 2)
-    );
+    assert_eq!((violations[0].chat.as_str(), violations[0].participants), (BIG, 2));
     assert_eq!(
         (violations[0].handle.as_str(), violations[0].cause),
         (B, Cause::QueuedRemoval)
@@ -132,10 +116,7 @@ async fn roster_style_safe_order_never_violates() {
     let client = Client::new(&sandbox);
     assert_eq!(client.add(TRIO, NEW).await.status, 202);
     let mut polls = 0;
-    while !handles(&client.chat(TRIO).await.body)
-        .iter()
-        .any(|(h, _)| h == NEW)
-    {
+    while !handles(&client.chat(TRIO).await.body).iter().any(|(h, _)| h == NEW) {
         polls += 1;
         assert!(polls < 100, "the add never landed");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -143,9 +124,6 @@ async fn roster_style_safe_order_never_violates() {
     assert!(polls > 0, "a 300 ms delay is visible to a poller");
     assert_eq!(client.remove(TRIO, A).await.status, 202);
     sandbox.land_all();
-    assert_eq!(
-        sandbox.members(TRIO).unwrap(),
-        [B, NEW].map(String::from).into()
-    );
+    assert_eq!(sandbox.members(TRIO).unwrap(), [B, NEW].map(String::from).into());
     assert!(sandbox.violations().is_empty());
 }

@@ -39,10 +39,7 @@ async fn pages_cover_every_chat_once_in_a_stable_order() {
         match page.body["next_cursor"].as_str() {
             Some(cursor) => path = format!("/v3/chats?limit=20&cursor={cursor}"),
             None => {
-                assert!(
-                    page.body["next_cursor"].is_null(),
-                    "the last page says null"
-                );
+                assert!(page.body["next_cursor"].is_null(), "the last page says null");
                 break;
             }
         }
@@ -82,35 +79,19 @@ async fn from_selects_your_own_line_and_to_a_participant() {
     let (_sandbox, client) = sandbox().await;
     let all = ids(&client.get("/v3/chats").await.body);
     assert_eq!(all, [BIG, TRIO, PAIR, DM, SMS]);
-    assert_eq!(
-        ids(&client.get("/v3/chats?from=%2B12055550100").await.body),
-        all
-    );
+    assert_eq!(ids(&client.get("/v3/chats?from=%2B12055550100").await.body), all);
     assert_eq!(
         ids(&client.get("/v3/chats?from=12055550100").await.body),
         all,
         "the + is optional"
     );
     assert!(ids(&client.get("/v3/chats?from=%2B12055559999").await.body).is_empty());
-    assert_eq!(
-        client.get("/v3/chats?from=me").await.error(),
-        (400, Some(1002))
-    );
+    assert_eq!(client.get("/v3/chats?from=me").await.error(), (400, Some(1002)));
     // GONE left PAIR: not a participant any more.
     assert_eq!(
-        ids(&client
-            .get(&format!("/v3/chats?to=%2B{}", &A[1..]))
-            .await
-            .body),
+        ids(&client.get(&format!("/v3/chats?to=%2B{}", &A[1..])).await.body),
         [BIG, TRIO, PAIR, DM]
     );
-    assert!(ids(&client
-        .get(&format!("/v3/chats?to=%2B{}", &GONE[1..]))
-        .await
-        .body)
-    .is_empty());
-    assert_eq!(
-        ids(&client.get("/v3/chats?to=DEE@example.com").await.body),
-        [BIG]
-    );
+    assert!(ids(&client.get(&format!("/v3/chats?to=%2B{}", &GONE[1..])).await.body).is_empty());
+    assert_eq!(ids(&client.get("/v3/chats?to=DEE@example.com").await.body), [BIG]);
 }

@@ -19,8 +19,7 @@ async fn a_chat_lists_every_participant_with_your_own_line() {
     assert_eq!(answer.body["id"], PAIR);
     assert_eq!(answer.body["is_group"], true);
     assert_eq!(answer.body["service"], "iMessage");
-    let expected = [("me", "active"), (A, "active"), (GONE, "left")]
-        .map(|(h, s)| (h.to_owned(), s.to_owned()));
+    let expected = [("me", "active"), (A, "active"), (GONE, "left")].map(|(h, s)| (h.to_owned(), s.to_owned()));
     assert_eq!(handles(&answer.body), expected);
     assert!(answer.body["handles"][2]["left_at"].is_string());
     assert!(answer.body["handles"][1]["left_at"].is_null());
@@ -43,10 +42,7 @@ async fn an_unknown_chat_is_404_2001() {
         spec().assert_component("ErrorResponse", &answer.body);
         assert_eq!(answer.body["success"], false);
         assert_eq!(answer.body["error"]["status"], 404);
-        assert!(answer.body["trace_id"]
-            .as_str()
-            .unwrap()
-            .starts_with("trace_"));
+        assert!(answer.body["trace_id"].as_str().unwrap().starts_with("trace_"));
     }
 }
 
@@ -75,10 +71,7 @@ async fn requests_without_the_token_are_401_2004_even_under_faults() {
         }
     }
     assert_eq!(sandbox.mutating_calls_applied(), 0);
-    assert!(sandbox
-        .calls()
-        .iter()
-        .all(|c| c.fault.is_none() && c.status == 401));
+    assert!(sandbox.calls().iter().all(|c| c.fault.is_none() && c.status == 401));
 }
 
 #[tokio::test]
@@ -119,11 +112,7 @@ async fn a_handle_that_is_neither_e164_nor_email_is_400_1002() {
         let answer = client.add(BIG, bad).await;
         assert_eq!(answer.error(), (400, Some(1002)), "{bad}");
         spec().assert_component("ErrorResponse", &answer.body);
-        assert_eq!(
-            client.remove(BIG, bad).await.error(),
-            (400, Some(1002)),
-            "{bad}"
-        );
+        assert_eq!(client.remove(BIG, bad).await.error(), (400, Some(1002)), "{bad}");
     }
     assert_eq!(client.add(BIG, "New@Example.com").await.status, 202);
     assert_eq!(sandbox.mutating_calls_applied(), 1);
@@ -134,11 +123,7 @@ async fn a_body_without_a_handle_is_400() {
     let (_sandbox, client) = sandbox().await;
     for body in [json!({}), json!({"handle": 12}), json!(["+12055550150"])] {
         let answer = client
-            .send(
-                Method::POST,
-                &format!("/v3/chats/{BIG}/participants"),
-                Some(body),
-            )
+            .send(Method::POST, &format!("/v3/chats/{BIG}/participants"), Some(body))
             .await
             .unwrap();
         assert_eq!(answer.error(), (400, Some(1001)));
@@ -151,10 +136,7 @@ async fn direct_message_chats_cannot_change_409_1006() {
     let (_sandbox, client) = sandbox().await;
     for answer in [client.add(DM, NEW).await, client.remove(DM, A).await] {
         assert_eq!(answer.error(), (409, Some(1006)));
-        assert_eq!(
-            answer.body["error"]["message"],
-            "Cannot update direct message chats"
-        );
+        assert_eq!(answer.body["error"]["message"], "Cannot update direct message chats");
         spec().assert_component("ErrorResponse", &answer.body);
     }
 }
@@ -188,10 +170,7 @@ async fn a_removal_must_leave_three_counting_removals_already_queued() {
     let third = client.remove(BIG, C).await;
     assert_eq!(third.error(), (409, Some(2015)));
     assert!(
-        third.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("leave 2"),
+        third.body["error"]["message"].as_str().unwrap().contains("leave 2"),
         "{:?}",
         third.body
     );
@@ -220,16 +199,9 @@ async fn a_removal_cannot_count_on_an_add_that_has_not_landed() {
         "the add is only queued"
     );
     sandbox.land_all();
-    assert_eq!(
-        client.remove(TRIO, A).await.status,
-        202,
-        "now it has landed"
-    );
+    assert_eq!(client.remove(TRIO, A).await.status, 202, "now it has landed");
     sandbox.land_all();
-    assert_eq!(
-        sandbox.members(TRIO).unwrap(),
-        [B, NEW].map(String::from).into()
-    );
+    assert_eq!(sandbox.members(TRIO).unwrap(), [B, NEW].map(String::from).into());
     assert!(sandbox.violations().is_empty());
 }
 
@@ -271,11 +243,7 @@ async fn conflicting_with_current_state_is_409_2015() {
             .starts_with("Operation conflicts with current state"));
     }
     assert_eq!(client.add(BIG, NEW).await.status, 202);
-    assert_eq!(
-        client.add(BIG, NEW).await.error(),
-        (409, Some(2015)),
-        "already queued"
-    );
+    assert_eq!(client.add(BIG, NEW).await.error(), (409, Some(2015)), "already queued");
     assert_eq!(client.remove(BIG, A).await.status, 202);
     assert_eq!(
         client.remove(BIG, A).await.error(),

@@ -14,10 +14,7 @@ use serde_json::Value;
 pub fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/linq/openapi.yaml"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/linq/openapi.yaml");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
         let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("openapi.yaml parses");
         Spec {
@@ -60,10 +57,7 @@ impl Spec {
     /// Panics, naming every problem, unless `value` is valid against the component `name`.
     pub fn assert_component(&self, name: &str, value: &Value) {
         let problems = self.problems(self.component(name), value);
-        assert!(
-            problems.is_empty(),
-            "not a valid `{name}`: {problems:#?}\n{value:#}"
-        );
+        assert!(problems.is_empty(), "not a valid `{name}`: {problems:#?}\n{value:#}");
     }
 
     /// Panics unless `value` is valid against an operation's answer schema.
@@ -92,8 +86,7 @@ impl Spec {
         }
         for (keyword, argument) in schema {
             match keyword.as_str() {
-                "$ref" | "nullable" | "description" | "example" | "examples" | "default"
-                | "title" => {}
+                "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" => {}
                 "type" => {
                     let expected = argument.as_str().expect("type is a string");
                     let ok = match expected {
@@ -130,9 +123,7 @@ impl Spec {
                 }
                 "properties" => {
                     if let Some(object) = value.as_object() {
-                        for (name, property) in
-                            argument.as_object().expect("properties is an object")
-                        {
+                        for (name, property) in argument.as_object().expect("properties is an object") {
                             if let Some(inner) = object.get(name) {
                                 self.check(property, inner, &format!("{at}/{name}"), problems);
                             }
@@ -161,9 +152,7 @@ impl Spec {
                         }
                     }
                 }
-                other => problems.push(format!(
-                    "{at}: the checker does not support keyword `{other}`"
-                )),
+                other => problems.push(format!("{at}: the checker does not support keyword `{other}`")),
             }
         }
     }
@@ -172,18 +161,13 @@ impl Spec {
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or `±HH:MM`.
 fn is_date_time(text: &str) -> bool {
     let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
-    };
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
     let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(99);
     if b.len() < 20
         || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
@@ -240,11 +224,7 @@ fn the_checker_catches_what_the_schema_forbids() {
     assert_eq!(broken(&|v| v["is_group"] = "yes".into()).len(), 1);
     assert_eq!(broken(&|v| v["id"] = "chat-1".into()).len(), 1);
     assert_eq!(broken(&|v| v["service"] = "Fax".into()).len(), 1);
-    assert_eq!(
-        broken(&|v| v["service"] = Value::Null).len(),
-        0,
-        "service is nullable"
-    );
+    assert_eq!(broken(&|v| v["service"] = Value::Null).len(), 0, "service is nullable");
     assert_eq!(
         broken(&|v| v["handles"][0]["status"] = "gone".into()),
         ["/handles/0/status: `\"gone\"` is not one of [\"active\",\"left\",\"removed\"]"]
@@ -263,7 +243,14 @@ fn the_checker_catches_what_the_schema_forbids() {
         1
     );
     let error = spec.component("ErrorResponse");
-    assert_eq!(spec.problems(error, &serde_json::json!({"success": false, "error": {"status": 400, "code": "1002", "message": "m"}})).len(), 1);
+    assert_eq!(
+        spec.problems(
+            error,
+            &serde_json::json!({"success": false, "error": {"status": 400, "code": "1002", "message": "m"}})
+        )
+        .len(),
+        1
+    );
 }
 
 #[test]

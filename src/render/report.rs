@@ -1,0 +1,73 @@
+//! The summary at the end of an apply: calls made, chats done, failed, skipped and pending.
+
+use std::io::{self, Write};
+
+use super::{count, Paint};
+use crate::apply::{describe, ApplyReport, ChatStatus};
+
+/// Writes the apply summary for people. Each failure carries the API's code, message and trace id.
+pub fn apply_report_text(report: &ApplyReport, color: bool, w: &mut dyn Write) -> io::Result<()> {
+    let paint = Paint::new(color);
+    let chats = |status| report.with_status(status).count();
+    let (done, failed, drift, stopped) = (
+        chats(ChatStatus::Done),
+        chats(ChatStatus::Failed),
+        chats(ChatStatus::Drift),
+        chats(ChatStatus::Stopped),
+    );
+    for status in [ChatStatus::Failed, ChatStatus::Drift, ChatStatus::Stopped] {
+        for chat in report.with_status(status) {
+            let line = describe(chat);
+            let line = if status == ChatStatus::Failed {
+                paint.remove(line)
+            } else {
+                paint.note(line)
+            };
+            writeln!(w, "{line}")?;
+        }
+    }
+    for chat in report.pending() {
+        let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("+{h}")))
+            .chain(chat.pending.remove.iter().map(|h| format!("-{h}")))
+            .collect();
+        writeln!(
+            w,
+            "{}",
+            paint.note(format!(
+                "chat `{}`: accepted, not landed yet: {}",
+                chat.id,
+                handles.join(", ")
+            ))
+        )?;
+    }
+    let headline = if let Some(error) = &report.error {
+        paint.error(format!("Apply stopped: {error}."))
+    } else if report.interrupted {
+        paint.note("Apply interrupted: steps not begun are left for the next run.")
+    } else if report.is_success() {
+        paint.add("Apply complete.")
+    } else {
+        paint.remove("Apply finished with problems.")
+    };
+    let mut parts = vec![format!("{done} done")];
+    for (n, what) in [(failed, "failed"), (drift, "skipped for drift"), (stopped, "stopped")] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let pending = report.pending().count();
+    if pending > 0 {
+        parts.push(format!("{pending} with changes pending"));
+    }
+    write!(
+        w,
+        "{headline} Calls made: {} added, {} removed. Chats: {}",
+        report.calls.add,
+        report.calls.remove,
+        parts.join(", ")
+    )?;
+    if !report.forgotten.is_empty() {
+        write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
+    }
+    writeln!(w, ".")
+}

@@ -163,6 +163,10 @@ pub struct ApiArgs {
     /// How many reads to run at once
     #[arg(long = "read-parallelism", value_name = "N", default_value_t = 16, hide = true)]
     pub read_parallelism: usize,
+    /// How long calls left unsettled by an interrupted run may take to show in Linq before
+    /// they count as not made, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub settle_timeout: f64,
 }
 
 #[derive(Debug, Args)]

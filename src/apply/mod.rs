@@ -21,7 +21,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,7 +37,7 @@ use crate::handle::Handle;
 use crate::linq::{Client, LinqError};
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::journal::{fold, visible};
-use crate::state::{JournalRecord, Op, State, StateStore};
+use crate::state::{JournalRecord, Op, PendingChanges, State, StateStore};
 
 /// How apply runs.
 #[derive(Debug, Clone)]
@@ -92,6 +92,17 @@ pub async fn apply(
         .count();
     progress.start(work.len(), calls);
 
+    // Changes earlier runs had accepted but not yet seen land, per chat.
+    let known_pending: HashMap<&str, PendingChanges> = work
+        .iter()
+        .filter_map(|c| {
+            state
+                .chats
+                .get(&c.id)
+                .map(|known| (c.id.as_str(), known.pending.clone()))
+        })
+        .filter(|(_, pending)| !pending.is_empty())
+        .collect();
     let (sender, receiver) = mpsc::unbounded_channel();
     let run = Run {
         client,
@@ -117,8 +128,14 @@ pub async fn apply(
         let parallelism = options.parallelism.max(1);
         // Futures are lazy: building them all up front starts nothing. (Mapping inside the
         // stream instead would keep a closure in the future and make it lose `Send`.)
-        let pending: Vec<_> = work.iter().map(|c| run.chat(c)).collect();
-        let chats: Vec<ChatReport> = stream::iter(pending).buffered(parallelism).collect().await;
+        let pending: Vec<_> = work
+            .iter()
+            .map(|c| {
+                let queued = known_pending.get(c.id.as_str()).cloned().unwrap_or_default();
+                run.chat(c, queued)
+            })
+            .collect();
+        let chats: Vec<(ChatReport, bool)> = stream::iter(pending).buffered(parallelism).collect().await;
         let records = run.records.into_inner().unwrap_or_else(|p| p.into_inner());
         let halt = run.halt.into_inner().unwrap_or_else(|p| p.into_inner());
         let interrupted = *run.stop.borrow();
@@ -128,16 +145,27 @@ pub async fn apply(
     let ((), (chats, records, halt, interrupted)) =
         futures_util::future::join(write_journal(store, receiver), chats).await;
 
+    let (chats, checked): (Vec<ChatReport>, Vec<bool>) = chats.into_iter().unzip();
     for chat in &chats {
         report.calls.add += chat.calls.add;
         report.calls.remove += chat.calls.remove;
     }
-    report.chats = chats;
     report.interrupted = interrupted;
     report.error = halt;
 
     let original = state.clone();
     let unsettled = fold(state, &records);
+    // A chat that passed its check had every earlier pending change landed; what is pending
+    // now is what its read-back did not show.
+    for (chat, checked) in chats.iter().zip(checked) {
+        if let (true, Some(known)) = (checked, state.chats.get_mut(&chat.id)) {
+            known.pending = PendingChanges {
+                add: chat.pending.add.iter().cloned().collect(),
+                remove: chat.pending.remove.iter().cloned().collect(),
+            };
+        }
+    }
+    report.chats = chats;
     for chat in plan.chats.iter().filter(|c| c.action == Action::Forget) {
         if state.chats.remove(&chat.id).is_some() {
             report.forgotten.push(chat.id.clone());
@@ -231,7 +259,9 @@ impl Run<'_> {
         answer.await.map_err(|_| "the journal writer stopped".to_owned())?
     }
 
-    async fn chat(&self, plan: &ChatPlan) -> ChatReport {
+    /// Carries out one chat's steps; the flag says whether the chat passed its check against
+    /// the state (so every change pending from earlier runs has landed).
+    async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
         let mut out = ChatReport {
             id: plan.id.clone(),
             name: plan.name.clone(),
@@ -244,7 +274,7 @@ impl Run<'_> {
         };
         if self.should_stop() {
             self.progress.chat(&out);
-            return out;
+            return (out, false);
         }
         let live = match self.client.get_chat(&plan.id).await {
             Ok(chat) => chat,
@@ -253,19 +283,36 @@ impl Run<'_> {
                 out.status = ChatStatus::Failed;
                 out.failure = Some(Failure::from_error(None, &e));
                 self.progress.chat(&out);
-                return out;
+                return (out, false);
             }
         };
         let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
         let members = live.members();
         if members != before {
-            out.status = ChatStatus::Drift;
-            out.drift = Some(Drift {
-                missing: before.difference(&members).cloned().collect(),
-                unexpected: members.difference(&before).cloned().collect(),
-            });
-            self.progress.chat(&out);
-            return out;
+            let missing: Vec<Handle> = before.difference(&members).cloned().collect();
+            let unexpected: Vec<Handle> = members.difference(&before).cloned().collect();
+            // Only roster's own accepted changes still landing: wait for them, as a wait step
+            // would. Anything else changed outside roster: skip the chat.
+            let own =
+                missing.iter().all(|h| queued.add.contains(h)) && unexpected.iter().all(|h| queued.remove.contains(h));
+            let landing: Vec<(Op, Handle)> = (missing.iter().map(|h| (Op::Add, h.clone())))
+                .chain(unexpected.iter().map(|h| (Op::Remove, h.clone())))
+                .collect();
+            let landed = own
+                && match self.wait(&plan.id, &landing).await {
+                    Ok(()) => true,
+                    Err(WaitEnd::Stopped) => {
+                        self.progress.chat(&out);
+                        return (out, false);
+                    }
+                    Err(WaitEnd::Failed(_)) => false,
+                };
+            if !landed {
+                out.status = ChatStatus::Drift;
+                out.drift = Some(Drift { missing, unexpected });
+                self.progress.chat(&out);
+                return (out, false);
+            }
         }
 
         let mut accepted: Vec<(Op, Handle)> = Vec::new();
@@ -351,7 +398,7 @@ impl Run<'_> {
             self.read_back(&plan.id, &accepted, unknown, &mut out).await;
         }
         self.progress.chat(&out);
-        out
+        (out, true)
     }
 
     /// Records an outcome in memory only (the journal cannot be written).

@@ -268,6 +268,49 @@ async fn changes_not_landed_at_the_end_are_pending_not_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_run_waits_for_its_own_pending_changes_instead_of_calling_them_drift() {
+    // At the floor: the first run adds 4 and ends before it lands; the next run must not
+    // remove 3 before 4 shows, and must not call the chat drifted either.
+    let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3])];
+    let sandbox = Sandbox::spawn(
+        seed(chats),
+        Options {
+            land_delay: Duration::from_millis(300),
+            ..Options::default()
+        },
+    );
+    let store = MemoryStore::default();
+    let client = client(&sandbox, 4);
+    let mut state = state_of(chats);
+    let first = plan(&state, &[("c1", "+4")]);
+    let report = run(&first, &mut state, &store, &client).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(
+        state.chats["c1"].pending.add,
+        BTreeSet::from([h(&m(4))]),
+        "the add is pending"
+    );
+
+    let second = plan(&state, &[("c1", "-3")]);
+    let report = run(&second, &mut state, &store, &client).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(report.chats[0].status, ChatStatus::Done);
+    sandbox.land_all();
+    assert_eq!(live(&sandbox, "c1"), set(&[1, 2, 4]));
+    assert!(sandbox.violations().is_empty(), "{:?}", sandbox.violations());
+    assert!(
+        state.chats["c1"].pending.add.is_empty(),
+        "landed changes are no longer pending"
+    );
+
+    // A difference that is not roster's own pending work is still drift.
+    sandbox.add_outside("c1", &m(9));
+    let third = plan(&state, &[("c1", "+5")]);
+    let report = run(&third, &mut state, &store, &client).await;
+    assert_eq!(report.chats[0].status, ChatStatus::Drift);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_changed_outside_roster_is_skipped_as_drift() {
     let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3]), ("c2", &[1, 2, 3])];
     let sandbox = Sandbox::spawn(seed(chats), Options::default());

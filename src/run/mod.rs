@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -127,7 +126,7 @@ impl Context {
             pid: std::process::id(),
             since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
-        let timeout = Duration::try_from_secs_f64(self.global.lock_timeout.max(0.0)).unwrap_or(Duration::MAX);
+        let timeout = online::seconds(self.global.lock_timeout);
         store.lock(info, timeout)
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::{make_plan, read_saved_plan, write_plan, Context, Exit};
 use crate::apply::{self, ApplyOptions, BarProgress, LineProgress, NoProgress, Progress};
-use crate::cli::{ApplyArgs, Format};
+use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig, Token};
 use crate::plan::StateRef;
 use crate::render;
@@ -34,6 +34,11 @@ pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> 
     Ok(Client::new(config)?)
 }
 
+/// A duration from a user's count of seconds; negative means none, huge means forever.
+pub(super) fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 /// A runtime for the API commands: I/O bound, so two worker threads are plenty.
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -51,13 +56,18 @@ pub(super) async fn settle_journal(
     store: &FileStore,
     state: &mut State,
     client: &Client,
+    api: &ApiArgs,
 ) -> anyhow::Result<()> {
     let records = store.read_journal()?;
     if records.is_empty() {
         return Ok(());
     }
     let unsettled = journal::fold(state, &records);
-    let settled = journal::settle(state, &unsettled, client, &SettleOptions::default())
+    let options = SettleOptions {
+        grace: seconds(api.settle_timeout),
+        ..SettleOptions::default()
+    };
+    let settled = journal::settle(state, &unsettled, client, &options)
         .await
         .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;
     cx.ui.status(format!(
@@ -149,7 +159,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             }
             saved.plan
         } else {
-            settle_journal(cx, &store, &mut state, &client).await?;
+            settle_journal(cx, &store, &mut state, &client, &args.api).await?;
             let plan = make_plan(&desired, &state, &args.scope)?;
             if !cx.ui.quiet || !plan.is_empty() {
                 write_plan(cx, &plan, Format::Text)?;
@@ -166,7 +176,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         let options = ApplyOptions {
             parallelism: args.parallelism.max(1),
             rate: args.rate,
-            wait_timeout: Duration::try_from_secs_f64(args.wait_timeout.max(0.0)).unwrap_or(Duration::MAX),
+            wait_timeout: seconds(args.wait_timeout),
             ..ApplyOptions::default()
         };
         let stop = watch_interrupts(cx);

@@ -5,7 +5,8 @@
 //!
 //! 1. Records are read in order. A `Begin` starts a run; intent ids are unique within a run.
 //! 2. An intent with an `Accepted` outcome changes the state: an add puts the handle in the
-//!    chat's members (and out of `left`), a remove takes it out. Changes are applied in the
+//!    chat's members (and out of `left`), a remove takes it out, and the change is marked
+//!    pending until a read shows it landed. Changes are applied in the
 //!    order they were accepted. A chat that is not in the state is left alone.
 //! 3. An intent with a `Failed` outcome changes nothing: the call surely did not take effect.
 //! 4. An intent with no outcome is *unsettled*: the call may or may not have gone out, or have
@@ -37,11 +38,13 @@ pub struct Unsettled {
     pub handle: Handle,
 }
 
-/// Applies one accepted change to the state; false when the chat is not in the state.
+/// Applies one accepted change to the state and marks it pending until it is seen to land;
+/// false when the chat is not in the state.
 pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle) -> bool {
     let Some(chat) = state.chats.get_mut(chat) else {
         return false;
     };
+    chat.pending.record(op, handle);
     match op {
         Op::Add => {
             chat.members.insert(handle.clone());
@@ -160,6 +163,9 @@ pub async fn settle(
                 .partition(|change| visible(&chat, change.op, &change.handle));
             for change in shown {
                 apply_change(state, &change.chat, change.op, &change.handle);
+                if let Some(known) = state.chats.get_mut(&change.chat) {
+                    known.pending.landed(change.op, &change.handle);
+                }
                 settled.landed.push(change.clone());
             }
             waiting = hidden;

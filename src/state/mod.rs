@@ -42,6 +42,49 @@ pub struct ChatState {
     /// The chat's display name as Linq reported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// Changes Linq accepted that were not yet seen to land. They are already in `members`;
+    /// apply waits for them to show before touching the chat, so its own queued work is never
+    /// taken for drift and never counted towards the floor before it lands.
+    #[serde(default, skip_serializing_if = "PendingChanges::is_empty")]
+    pub pending: PendingChanges,
+}
+
+/// Accepted, not yet landed changes of one chat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChanges {
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub add: BTreeSet<Handle>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub remove: BTreeSet<Handle>,
+}
+
+impl PendingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Records a change as accepted and not yet seen (a later change of the same handle
+    /// replaces an earlier one).
+    pub fn record(&mut self, op: Op, handle: &Handle) {
+        match op {
+            Op::Add => {
+                self.remove.remove(handle);
+                self.add.insert(handle.clone());
+            }
+            Op::Remove => {
+                self.add.remove(handle);
+                self.remove.insert(handle.clone());
+            }
+        }
+    }
+
+    /// Forgets a change that was seen to land.
+    pub fn landed(&mut self, op: Op, handle: &Handle) {
+        match op {
+            Op::Add => self.add.remove(handle),
+            Op::Remove => self.remove.remove(handle),
+        };
+    }
 }
 
 impl State {

@@ -27,8 +27,8 @@ pub fn apply_report_text(report: &ApplyReport, color: bool, w: &mut dyn Write) -
         }
     }
     for chat in report.pending() {
-        let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("+{h}")))
-            .chain(chat.pending.remove.iter().map(|h| format!("-{h}")))
+        let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("add `{h}`")))
+            .chain(chat.pending.remove.iter().map(|h| format!("remove `{h}`")))
             .collect();
         writeln!(
             w,

@@ -1,0 +1,624 @@
+//! `roster apply`, the real binary against the sandbox: convergence, the floor, faults, failures,
+//! kills, locks, stale plans, approval and the token.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
+
+use crate::common::{repo, Run, Workspace};
+
+const TOKEN: &str = "sandbox-token-5b1e9c";
+const ME: &str = "+15550009999";
+
+/// splitmix64: scenarios are random but fixed by their seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One chat of a scenario: what Linq (and the state) holds, and what the config wants.
+struct ChatSpec {
+    id: String,
+    current: BTreeSet<String>,
+    desired: BTreeSet<String>,
+    cap: Option<usize>,
+}
+
+/// Chats whose live membership equals the state, and a config that wants something else.
+struct Scenario {
+    chats: Vec<ChatSpec>,
+}
+
+impl Scenario {
+    /// `n` random chats: 3 to 8 members, some at their cap, swaps at the floor among them.
+    fn random(seed: u64, n: usize) -> Scenario {
+        let mut rng = Rng(seed);
+        let mut chats = Vec::new();
+        for c in 0..n {
+            let pool: Vec<String> = (0..12).map(|i| format!("+1555{c:03}{i:04}")).collect();
+            let size = 3 + rng.below(6);
+            let current: BTreeSet<String> = pool[..size].iter().cloned().collect();
+            // At the cap, one above it, or the default cap.
+            let cap = match rng.below(3) {
+                0 => Some(size.max(4)),
+                1 => Some(size + 1),
+                _ => None,
+            };
+            let limit = cap.unwrap_or(31);
+            let target = (3 + rng.below(6)).min(limit);
+            let keep = rng.below(size.min(target) + 1);
+            let mut desired: BTreeSet<String> = pool[..keep].iter().cloned().collect();
+            for handle in &pool[size..] {
+                if desired.len() >= target {
+                    break;
+                }
+                desired.insert(handle.clone());
+            }
+            for handle in &pool[keep..size] {
+                if desired.len() >= target {
+                    break;
+                }
+                desired.insert(handle.clone());
+            }
+            chats.push(ChatSpec {
+                id: format!("00000000-0000-4000-8000-{c:012}"),
+                current,
+                desired,
+                cap,
+            });
+        }
+        Scenario { chats }
+    }
+
+    fn seed(&self) -> Seed {
+        Seed {
+            token: TOKEN.to_owned(),
+            me: ME.to_owned(),
+            chats: self
+                .chats
+                .iter()
+                .map(|chat| {
+                    let members: Vec<&str> = chat.current.iter().map(String::as_str).collect();
+                    SeedChat::group(&chat.id, &members)
+                })
+                .collect(),
+            handle_services: BTreeMap::new(),
+        }
+    }
+
+    /// Writes `roster.yaml` and `roster.state.json` into the workspace.
+    fn write(&self, ws: &Workspace) {
+        // Random scenarios reshuffle whole chats: allow it, as a team that means it would.
+        let mut yaml = String::from("version: 1\nsettings:\n  max_removal_ratio: 1.0\nchats:\n");
+        let mut state = serde_json::Map::new();
+        for chat in &self.chats {
+            let _ = writeln!(yaml, "  {}:", chat.id);
+            if let Some(cap) = chat.cap {
+                let _ = writeln!(yaml, "    max_members: {cap}");
+            }
+            let members: Vec<String> = chat.desired.iter().map(|h| format!("\"{h}\"")).collect();
+            let _ = writeln!(yaml, "    members: [{}]", members.join(", "));
+            state.insert(chat.id.clone(), serde_json::json!({ "members": chat.current }));
+        }
+        ws.write("roster.yaml", yaml);
+        let state = serde_json::json!({
+            "version": 1, "lineage": "11111111-2222-4333-8444-555555555555", "serial": 1, "chats": state,
+        });
+        ws.write("roster.state.json", serde_json::to_vec_pretty(&state).unwrap());
+    }
+
+    fn assert_converged(&self, sandbox: &Sandbox) {
+        sandbox.land_all();
+        for chat in &self.chats {
+            assert_eq!(sandbox.members(&chat.id).unwrap(), chat.desired, "chat {}", chat.id);
+        }
+        assert!(
+            sandbox.violations().is_empty(),
+            "a chat fell under 3 participants: {:?}",
+            sandbox.violations()
+        );
+    }
+}
+
+fn api_env(sandbox: &Sandbox) -> [(&'static str, String); 2] {
+    [
+        ("LINQ_API_V3_BASE_URL", sandbox.base_url()),
+        ("LINQ_API_V3_API_KEY", TOKEN.to_owned()),
+    ]
+}
+
+fn roster(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Run {
+    let env = api_env(sandbox);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ws.roster_with(args, &env)
+}
+
+/// Mutating calls the sandbox received, by (method, chat, handle).
+fn mutating_calls(sandbox: &Sandbox) -> BTreeMap<(String, String, String), Vec<u16>> {
+    let mut calls: BTreeMap<_, Vec<u16>> = BTreeMap::new();
+    for call in sandbox.calls() {
+        if call.method == "POST" || call.method == "DELETE" {
+            let key = (
+                call.method.clone(),
+                call.chat.clone().unwrap_or_default(),
+                call.handle.clone().unwrap_or_default(),
+            );
+            calls.entry(key).or_default().push(call.status);
+        }
+    }
+    calls
+}
+
+/// The plan's add and remove counts, from `plan --format json`.
+fn planned_calls(ws: &Workspace) -> usize {
+    let run = ws.roster(&["plan", "--format", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    (plan["summary"]["add"].as_u64().unwrap() + plan["summary"]["remove"].as_u64().unwrap()) as usize
+}
+
+fn quick_land() -> Options {
+    Options {
+        land_delay: Duration::from_millis(30),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn the_examples_converge() {
+    let ws = Workspace::team();
+    let seed = Sandbox::load_seed(repo().join("examples/team/sandbox.json")).unwrap();
+    let sandbox = Sandbox::spawn(
+        Seed {
+            token: TOKEN.to_owned(),
+            ..seed
+        },
+        quick_land(),
+    );
+    let run = roster(&ws, &sandbox, &["apply", "-c", "config", "--auto-approve"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    sandbox.land_all();
+    let desired = ws.roster(&["plan", "-c", "config", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&desired.stdout()).unwrap();
+    // Only the chat never imported is left: its membership is unknown.
+    let left: Vec<&str> = plan["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["unknown"], "{}", desired.stdout());
+    let expect = |ids: &[&str]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
+    assert_eq!(
+        sandbox.members("550e8400-e29b-41d4-a716-446655440000").unwrap(),
+        expect(&["+12055550100", "+12055550101", "+12055550102"])
+    );
+    assert_eq!(
+        sandbox.members("7c9e6679-7425-40de-944b-e07fc1f90ae7").unwrap().len(),
+        10
+    );
+    assert!(sandbox.violations().is_empty(), "{:?}", sandbox.violations());
+    // The forgotten chat left the state; nothing was sent to it.
+    assert!(!ws
+        .read("roster.state.json")
+        .contains("e2a1b3c4-d5e6-4f70-8a9b-0c1d2e3f4a5b"));
+    assert!(mutating_calls(&sandbox)
+        .keys()
+        .all(|(_, chat, _)| chat != "e2a1b3c4-d5e6-4f70-8a9b-0c1d2e3f4a5b"));
+    let again = ws.roster(&[
+        "plan",
+        "-c",
+        "config",
+        "--detailed-exitcode",
+        "--target",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "--target",
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    ]);
+    assert_eq!(again.code(), 0, "{}", again.combined());
+}
+
+#[test]
+fn random_scenarios_converge_with_exactly_the_planned_calls_and_never_break_the_floor() {
+    for seed in 1..=4 {
+        let scenario = Scenario::random(seed, 25);
+        let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+        let ws = Workspace::new();
+        scenario.write(&ws);
+        let planned = planned_calls(&ws);
+        let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "8"]);
+        assert_eq!(run.code(), 0, "seed {seed}: {}", run.combined());
+        scenario.assert_converged(&sandbox);
+        let calls = mutating_calls(&sandbox);
+        assert_eq!(
+            calls.values().map(Vec::len).sum::<usize>(),
+            planned,
+            "seed {seed}: one call per planned step"
+        );
+        let after = ws.roster(&["plan", "--detailed-exitcode"]);
+        assert_eq!(after.code(), 0, "seed {seed}: {}", after.combined());
+    }
+}
+
+#[test]
+fn faults_still_converge_in_one_apply_with_no_duplicate_effect() {
+    let scenario = Scenario::random(11, 30);
+    let sandbox = Sandbox::spawn(
+        scenario.seed(),
+        Options {
+            land_delay: Duration::from_millis(30),
+            rate_limit: Some(60.0),
+            error_rate: 0.2,
+            applied_error_rate: 0.05,
+            drop_rate: 0.05,
+            seed: 99,
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "8"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    let faults: Vec<_> = sandbox.calls().into_iter().filter(|c| c.fault.is_some()).collect();
+    assert!(faults.len() > 10, "the faults were injected: {}", faults.len());
+    // Each change took effect once, however many attempts it took.
+    let mut applied: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for call in sandbox.calls().into_iter().filter(|c| c.applied) {
+        *applied
+            .entry((
+                call.method,
+                call.chat.unwrap_or_default(),
+                call.handle.unwrap_or_default(),
+            ))
+            .or_default() += 1;
+    }
+    assert!(applied.values().all(|n| *n == 1), "{applied:?}");
+    let after = ws.roster(&["plan", "--detailed-exitcode"]);
+    assert_eq!(after.code(), 0, "{}", after.combined());
+}
+
+#[test]
+fn a_refused_add_stops_the_removes_that_relied_on_it_and_other_chats_finish() {
+    // Chat A at the floor swaps an SMS-only handle in: Linq refuses the cross-service add
+    // (409, code 2017), so the remove waiting behind it must never be sent.
+    let a = "00000000-0000-4000-8000-00000000000a";
+    let b = "00000000-0000-4000-8000-00000000000b";
+    let scenario = Scenario {
+        chats: vec![
+            ChatSpec {
+                id: a.into(),
+                current: ["+15550001001", "+15550001002", "+15550001003"]
+                    .map(String::from)
+                    .into(),
+                desired: ["+15550001001", "+15550001002", "+15550001004"]
+                    .map(String::from)
+                    .into(),
+                cap: None,
+            },
+            ChatSpec {
+                id: b.into(),
+                current: ["+15550002001", "+15550002002", "+15550002003", "+15550002004"]
+                    .map(String::from)
+                    .into(),
+                desired: ["+15550002001", "+15550002002", "+15550002003", "+15550002005"]
+                    .map(String::from)
+                    .into(),
+                cap: None,
+            },
+        ],
+    };
+    let mut seed = scenario.seed();
+    seed.handle_services.insert("+15550001004".into(), "SMS".into());
+    // Changes land only when the test says so: the summary shows them pending, every run.
+    let sandbox = Sandbox::spawn(
+        seed,
+        Options {
+            land_delay: Duration::from_secs(600),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    let calls = mutating_calls(&sandbox);
+    assert!(
+        !calls.keys().any(|(method, chat, _)| method == "DELETE" && chat == a),
+        "{calls:?}"
+    );
+    sandbox.land_all();
+    assert_eq!(sandbox.members(a).unwrap(), scenario.chats[0].current);
+    assert_eq!(sandbox.members(b).unwrap(), scenario.chats[1].desired);
+    let trace = sandbox
+        .calls()
+        .into_iter()
+        .find(|c| c.status == 409)
+        .map(|c| c.trace_id)
+        .unwrap();
+    let stdout = run.stdout().replace(&trace, "[TRACE]");
+    assert!(stdout.contains("2017"), "{stdout}");
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_and_sends_nothing() {
+    let scenario = Scenario::random(5, 5);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    assert_eq!(ws.roster(&["plan", "--out", "plan.json"]).code(), 0);
+    // The config changes after the plan was reviewed.
+    let config = ws.read("roster.yaml");
+    ws.write("roster.yaml", format!("{config}\n# edited\n"));
+    let run = roster(&ws, &sandbox, &["apply", "plan.json"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    insta::assert_snapshot!(run.combined());
+    // So does the state (a newer serial).
+    ws.write("roster.yaml", config);
+    let state = ws.read("roster.state.json").replace("\"serial\": 1", "\"serial\": 2");
+    ws.write("roster.state.json", state);
+    let run = roster(&ws, &sandbox, &["apply", "plan.json"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(run.stderr().contains("plan is stale: re-run plan"), "{}", run.stderr());
+    assert!(mutating_calls(&sandbox).is_empty());
+    assert!(sandbox.calls().is_empty(), "nothing was even read");
+}
+
+#[test]
+fn a_fresh_saved_plan_applies_exactly_and_needs_no_other_argument() {
+    let scenario = Scenario::random(6, 6);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    assert_eq!(ws.roster(&["plan", "--out", "plan.json"]).code(), 0);
+    let run = roster(&ws, &sandbox, &["apply", "plan.json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    // Applied once, the plan is stale: the state moved.
+    let again = roster(&ws, &sandbox, &["apply", "plan.json"]);
+    assert_eq!(again.code(), 1, "{}", again.combined());
+}
+
+#[test]
+fn without_a_terminal_apply_needs_auto_approve_and_sends_nothing() {
+    let scenario = Scenario::random(7, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let before = ws.snapshot_files();
+    let run = roster(&ws, &sandbox, &["apply"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(run.stderr().contains("--auto-approve"), "{}", run.stderr());
+    assert!(mutating_calls(&sandbox).is_empty());
+    assert_eq!(ws.snapshot_files(), before, "nothing was written");
+}
+
+#[test]
+fn two_applies_at_once_the_second_fails_naming_the_holder() {
+    let scenario = Scenario::random(8, 10);
+    let sandbox = Sandbox::spawn(
+        scenario.seed(),
+        Options {
+            latency: Duration::from_millis(150),
+            land_delay: Duration::from_millis(30),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let mut first = spawn_apply(&ws, &sandbox, &["--parallelism", "1"]);
+    let lock = ws.path().join("roster.state.json.lock");
+    while !lock.exists() {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first apply ended before taking the lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = roster(&ws, &sandbox, &["apply", "--auto-approve"]);
+    assert_eq!(second.code(), 1, "{}", second.combined());
+    let holder: serde_json::Value = serde_json::from_str(&ws.read("roster.state.json.lock")).unwrap();
+    let stderr = second.stderr();
+    assert!(stderr.contains("state is locked by `apply`"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("roster force-unlock {}", holder["id"].as_str().unwrap())),
+        "{stderr}"
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert!(!lock.exists(), "the lock is released at the end");
+    scenario.assert_converged(&sandbox);
+}
+
+fn spawn_apply(ws: &Workspace, sandbox: &Sandbox, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["apply", "--auto-approve", "--settle-timeout", "1"])
+        .args(extra)
+        .current_dir(ws.path())
+        .envs(api_env(sandbox))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start roster")
+}
+
+/// `kill -9` at random moments: the state always parses, a re-run after `force-unlock`
+/// converges, and no accepted call is sent twice.
+#[test]
+fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
+    let mut rng = Rng(2024);
+    let mut kills = 0;
+    let mut scenarios = 0;
+    while kills < 24 {
+        scenarios += 1;
+        let scenario = Scenario::random(100 + scenarios, 30);
+        let sandbox = Sandbox::spawn(
+            scenario.seed(),
+            Options {
+                latency: Duration::from_millis(4),
+                land_delay: Duration::from_millis(20),
+                ..Options::default()
+            },
+        );
+        let ws = Workspace::new();
+        scenario.write(&ws);
+        let planned = planned_calls(&ws);
+        let mut kills_here = 0;
+        for _attempt in 0..8 {
+            let mut child = spawn_apply(&ws, &sandbox, &["--parallelism", "4"]);
+            std::thread::sleep(Duration::from_millis(rng.below(400) as u64));
+            let finished = child.try_wait().unwrap().is_some();
+            if !finished {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+                kills_here += 1;
+            }
+            let status = child.wait().unwrap();
+            let state = std::fs::read(ws.path().join("roster.state.json")).unwrap();
+            roster::state::parse_state(&state).expect("the state parses after kill -9");
+            if finished && status.success() {
+                break;
+            }
+            let lock = ws.path().join("roster.state.json.lock");
+            if lock.exists() {
+                let holder: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+                let unlock = ws.roster(&["force-unlock", holder["id"].as_str().unwrap()]);
+                assert_eq!(unlock.code(), 0, "{}", unlock.combined());
+            }
+        }
+        // Converge.
+        let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--settle-timeout", "1"]);
+        assert_eq!(run.code(), 0, "{}", run.combined());
+        scenario.assert_converged(&sandbox);
+        let after = ws.roster(&["plan", "--detailed-exitcode"]);
+        assert_eq!(after.code(), 0, "{}", after.combined());
+        // Accepted calls are never repeated; a call in flight at a kill may be (at most
+        // `parallelism` per kill).
+        let calls = mutating_calls(&sandbox);
+        for (key, statuses) in &calls {
+            assert!(
+                statuses.iter().filter(|s| **s == 202).count() <= 1,
+                "{key:?} accepted twice: {statuses:?}"
+            );
+        }
+        let sent: usize = calls.values().map(Vec::len).sum();
+        assert!(
+            sent <= planned + 4 * kills_here,
+            "sent {sent} calls for {planned} planned with {kills_here} kills"
+        );
+    }
+}
+
+#[test]
+fn the_token_never_appears_in_output_or_files() {
+    let scenario = Scenario::random(9, 4);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    // A refused token is reported without echoing it.
+    let wrong = ws.roster_with(
+        &["apply", "--auto-approve"],
+        &[
+            ("LINQ_API_V3_BASE_URL", &sandbox.base_url()),
+            ("LINQ_API_V3_API_KEY", "wrong-secret-token-77"),
+        ],
+    );
+    assert_eq!(wrong.code(), 1);
+    assert!(
+        !wrong.combined().contains("wrong-secret-token-77"),
+        "{}",
+        wrong.combined()
+    );
+    let mut outputs = String::new();
+    for args in [
+        &["plan", "-v"][..],
+        &["plan", "--out", "plan.json", "--format", "json"],
+        &["apply", "plan.json", "-v"],
+        &["apply", "--auto-approve", "-v", "--format", "json"],
+        &["show", "-v"],
+    ] {
+        let run = roster(&ws, &sandbox, args);
+        outputs.push_str(&run.combined());
+    }
+    assert!(!outputs.contains(TOKEN), "{outputs}");
+    for (path, bytes) in ws.snapshot_files() {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(TOKEN),
+            "the token is in {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn plain_http_is_refused_for_hosts_off_loopback() {
+    let ws = Workspace::team();
+    let run = ws.roster_with(
+        &["apply", "-c", "config", "--auto-approve"],
+        &[
+            ("LINQ_API_V3_BASE_URL", "http://api.example.com/api/partner"),
+            ("LINQ_API_V3_API_KEY", TOKEN),
+        ],
+    );
+    assert_eq!(run.code(), 1);
+    insta::assert_snapshot!(run.combined());
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_with_exit_130_and_a_rerun_converges() {
+    let scenario = Scenario::random(12, 12);
+    let sandbox = Sandbox::spawn(
+        scenario.seed(),
+        Options {
+            latency: Duration::from_millis(100),
+            land_delay: Duration::from_millis(20),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let child = spawn_apply(&ws, &sandbox, &["--parallelism", "1"]);
+    // Interrupt once the first change has been accepted.
+    while !sandbox.calls().iter().any(|c| c.status == 202) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Apply interrupted"));
+    assert!(
+        !ws.path().join("roster.state.json.lock").exists(),
+        "the lock is released"
+    );
+    let state = roster::state::parse_state(&std::fs::read(ws.path().join("roster.state.json")).unwrap()).unwrap();
+    assert_eq!(state.serial, 2, "what was accepted is saved");
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+}

@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `roster` binary in a temporary folder, its output snapshotted.
 
+mod adopt;
 mod common;
 mod offline;

@@ -5,10 +5,14 @@ use std::fmt::Display;
 
 use anstyle::{AnsiColor, Style};
 
+mod drift;
 mod markdown;
 mod report;
 mod text;
 
+pub use drift::{
+    drift_text, ChatDrift, DriftReport, DriftStatus, DriftSummary, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
+};
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;
 pub use text::{plan_text, state_text};

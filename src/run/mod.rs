@@ -222,7 +222,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     let desired = cx.load_desired()?;
     let store = cx.store();
     let (state, drift) = if args.refresh {
-        online::refreshed_state(cx, &desired, &store, &args.api)?
+        online::refreshed_state(cx, &desired, &store, args)?
     } else {
         (load_state(cx, &store)?, false)
     };

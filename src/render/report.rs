@@ -2,12 +2,13 @@
 
 use std::io::{self, Write};
 
-use super::{count, Paint};
+use super::{count, Paint, TextOptions};
 use crate::apply::{describe, ApplyReport, ChatStatus};
 
 /// Writes the apply summary for people. Each failure carries the API's code, message and trace id.
-pub fn apply_report_text(report: &ApplyReport, color: bool, w: &mut dyn Write) -> io::Result<()> {
-    let paint = Paint::new(color);
+/// Chats with changes still landing are counted; `options.verbose` lists their changes.
+pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+    let paint = Paint::new(options.color);
     let chats = |status| report.with_status(status).count();
     let (done, failed, drift, stopped) = (
         chats(ChatStatus::Done),
@@ -26,7 +27,7 @@ pub fn apply_report_text(report: &ApplyReport, color: bool, w: &mut dyn Write) -
             writeln!(w, "{line}")?;
         }
     }
-    for chat in report.pending() {
+    for chat in report.pending().filter(|_| options.verbose) {
         let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("add `{h}`")))
             .chain(chat.pending.remove.iter().map(|h| format!("remove `{h}`")))
             .collect();
@@ -57,7 +58,7 @@ pub fn apply_report_text(report: &ApplyReport, color: bool, w: &mut dyn Write) -
     }
     let pending = report.pending().count();
     if pending > 0 {
-        parts.push(format!("{pending} with changes pending"));
+        parts.push(format!("{pending} with accepted changes Linq has not applied yet"));
     }
     write!(
         w,

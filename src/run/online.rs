@@ -193,7 +193,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
                 serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
                 writeln!(cx.ui.out)?;
             }
-            Format::Text | Format::Markdown => render::apply_report_text(&report, cx.ui.out_color, &mut cx.ui.out)?,
+            Format::Text | Format::Markdown => render::apply_report_text(&report, cx.ui.text_options(), &mut cx.ui.out)?,
         }
         Ok(if report.interrupted {
             Exit::Interrupted

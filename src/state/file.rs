@@ -337,3 +337,146 @@ impl Drop for FileLock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Handle;
+    use crate::state::{ChatState, Op};
+
+    fn store() -> (tempfile::TempDir, FileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("roster.state.json"));
+        (dir, store)
+    }
+
+    fn info(id: &str) -> LockInfo {
+        LockInfo {
+            id: id.to_owned(),
+            operation: "apply".to_owned(),
+            who: "ci".to_owned(),
+            host: "runner".to_owned(),
+            pid: 42,
+            since: "2026-11-25T10:00:00Z".to_owned(),
+        }
+    }
+
+    #[test]
+    fn save_bumps_the_serial_and_keeps_the_previous_state_as_backup() {
+        let (_dir, store) = store();
+        assert_eq!(store.load().unwrap(), None);
+        let mut state = State::new();
+        store.save(&mut state).unwrap();
+        assert_eq!(state.serial, 1);
+        assert!(!store.backup_path().exists(), "nothing to back up yet");
+        let first = fs::read(store.path()).unwrap();
+        state.chats.insert("c1".into(), ChatState::default());
+        store.save(&mut state).unwrap();
+        assert_eq!(state.serial, 2);
+        assert_eq!(fs::read(store.backup_path()).unwrap(), first);
+        assert_eq!(store.load().unwrap(), Some(state.clone()));
+        // No temporary file is left behind.
+        let names: Vec<String> = fs::read_dir(store.folder())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn broken_states_are_refused_with_the_reason() {
+        let (_dir, store) = store();
+        for (text, reason) in [
+            ("", "the file is empty"),
+            (
+                "{\"version\": 1, \"lineage\": \"x\", \"serial\"",
+                "not a valid roster state",
+            ),
+            ("{\"version\": 3, \"whatever\": []}", "format version 3 is newer"),
+            (
+                "{\"version\": 0, \"lineage\": \"x\", \"serial\": 1, \"chats\": {}}",
+                "format version 0 is not supported",
+            ),
+        ] {
+            fs::write(store.path(), text).unwrap();
+            let error = format!("{:#}", store.load().unwrap_err());
+            assert!(error.contains(reason), "{text:?}: {error}");
+            assert!(error.contains("roster.state.json"), "{error}");
+            assert_eq!(fs::read_to_string(store.path()).unwrap(), text, "left untouched");
+        }
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_names_its_holder_and_is_released_on_drop() {
+        let (_dir, store) = store();
+        let held = store.lock(info("first"), Duration::ZERO).unwrap();
+        let Err(error) = store.lock(info("second"), Duration::from_millis(120)) else {
+            panic!("the lock is held")
+        };
+        let locked = error.downcast_ref::<LockedError>().expect("a LockedError");
+        assert_eq!(locked.holder.id, "first");
+        assert!(error.to_string().contains("roster force-unlock first"), "{error}");
+        drop(held);
+        assert!(!store.lock_path().exists());
+        let again = store.lock(info("third"), Duration::ZERO).unwrap();
+        assert_eq!(again.info().id, "third");
+    }
+
+    #[test]
+    fn a_waiting_run_gets_the_lock_once_it_is_released() {
+        let (_dir, store) = store();
+        let held = store.lock(info("first"), Duration::ZERO).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        let second = store.lock(info("second"), Duration::from_secs(30)).unwrap();
+        assert_eq!(second.info().id, "second");
+        release.join().unwrap();
+    }
+
+    #[test]
+    fn force_unlock_needs_the_holders_id() {
+        let (_dir, store) = store();
+        let held = store.lock(info("abc"), Duration::ZERO).unwrap();
+        assert!(store.force_unlock("xyz").is_err());
+        assert!(store.lock_path().exists());
+        assert_eq!(store.force_unlock("abc").unwrap().id, "abc");
+        assert!(!store.lock_path().exists());
+        // The guard of a lock cleared by hand does not remove another run's lock.
+        let other = store.lock(info("def"), Duration::ZERO).unwrap();
+        drop(held);
+        assert!(store.lock_path().exists());
+        drop(other);
+        assert!(store.force_unlock("def").is_err(), "not locked");
+    }
+
+    #[test]
+    fn the_journal_ignores_a_torn_last_record_but_not_a_corrupt_middle() {
+        let (_dir, store) = store();
+        let intent = JournalRecord::Intent {
+            id: 1,
+            chat: "c1".into(),
+            op: Op::Add,
+            handle: Handle::parse("+15550001").unwrap(),
+        };
+        store
+            .append_journal(&[
+                JournalRecord::Begin {
+                    lineage: "l".into(),
+                    serial: 1,
+                },
+                intent.clone(),
+            ])
+            .unwrap();
+        let mut bytes = fs::read(store.journal_path()).unwrap();
+        bytes.extend_from_slice(b"{\"type\":\"accep");
+        fs::write(store.journal_path(), &bytes).unwrap();
+        assert_eq!(store.read_journal().unwrap().len(), 2);
+        bytes.extend_from_slice(b"\n{\"type\":\"failed\",\"id\":1}\n");
+        fs::write(store.journal_path(), &bytes).unwrap();
+        assert!(store.read_journal().is_err());
+        store.clear_journal().unwrap();
+        assert!(store.read_journal().unwrap().is_empty());
+    }
+}

@@ -99,3 +99,69 @@ fn escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Handle;
+    use crate::plan::{StateRef, Summary};
+
+    fn big_plan(chats: usize) -> Plan {
+        let chats: Vec<ChatPlan> = (0..chats)
+            .map(|c| {
+                let steps = (0..20)
+                    .map(|m| Step::Add {
+                        handle: Handle::parse(&format!("+1555{c:04}{m:04}")).unwrap(),
+                        person: Some(format!("person-{m}")),
+                    })
+                    .collect();
+                ChatPlan {
+                    id: format!("chat-{c:05}"),
+                    name: Some(format!("Chat | {c}")),
+                    action: Action::Update,
+                    before: Some(Vec::new()),
+                    after: Some(Vec::new()),
+                    left: Vec::new(),
+                    steps,
+                }
+            })
+            .collect();
+        let summary = Summary {
+            add: chats.len() * 20,
+            chats_changed: chats.len(),
+            ..Summary::default()
+        };
+        Plan {
+            format_version: "1".into(),
+            state: StateRef {
+                lineage: "l".into(),
+                serial: 1,
+            },
+            chats,
+            summary,
+        }
+    }
+
+    #[test]
+    fn a_long_plan_stays_under_the_comment_limit_and_says_what_it_left_out() {
+        let mut out = Vec::new();
+        plan_markdown(&big_plan(2_000), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.chars().count() < MARKDOWN_LIMIT,
+            "{} characters",
+            text.chars().count()
+        );
+        assert!(text.contains("more chats not shown"), "{}", &text[text.len() - 300..]);
+        assert!(text.contains("Chat \\| 0"), "table cells are escaped");
+    }
+
+    #[test]
+    fn a_short_plan_is_shown_whole() {
+        let mut out = Vec::new();
+        plan_markdown(&big_plan(3), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("not shown"));
+        assert_eq!(text.matches("➕ add").count(), 60);
+    }
+}

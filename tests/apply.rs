@@ -13,20 +13,16 @@ use crate::common::{repo, Run, Workspace};
 const TOKEN: &str = "sandbox-token-5b1e9c";
 const ME: &str = "+15550009999";
 
-/// splitmix64: scenarios are random but fixed by their seed.
-struct Rng(u64);
+/// Scenarios are random but fixed by their seed.
+struct Rng(fastrand::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.usize(..n)
     }
 }
 
@@ -46,7 +42,7 @@ struct Scenario {
 impl Scenario {
     /// `n` random chats: 3 to 8 members, some at their cap, swaps at the floor among them.
     fn random(seed: u64, n: usize) -> Scenario {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let mut chats = Vec::new();
         for c in 0..n {
             let pool: Vec<String> = (0..12).map(|i| format!("+1555{c:03}{i:04}")).collect();
@@ -463,7 +459,7 @@ fn spawn_apply(ws: &Workspace, sandbox: &Sandbox, extra: &[&str]) -> std::proces
 /// converges, and no accepted call is sent twice.
 #[test]
 fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
-    let mut rng = Rng(2024);
+    let mut rng = Rng::new(2024);
     let mut kills = 0;
     let mut scenarios = 0;
     while kills < 24 {

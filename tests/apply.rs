@@ -618,3 +618,44 @@ fn ctrl_c_stops_cleanly_with_exit_130_and_a_rerun_converges() {
     assert_eq!(run.code(), 0, "{}", run.combined());
     scenario.assert_converged(&sandbox);
 }
+
+/// On a terminal (a pseudo-terminal from `script`), apply shows the plan and asks: only `yes`
+/// goes ahead.
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
+    let scenario = Scenario::random(13, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let on_terminal = |answer: &str| {
+        let mut child = Command::new("script")
+            .args([
+                "-qec",
+                &format!("{} apply --no-color", env!("CARGO_BIN_EXE_roster")),
+                "/dev/null",
+            ])
+            .current_dir(ws.path())
+            .envs(api_env(&sandbox))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("`script` (util-linux) runs roster on a pseudo-terminal");
+        use std::io::Write as _;
+        writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, screen) = on_terminal("no");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(screen.contains("Only `yes` is accepted"), "{screen}");
+    assert!(screen.contains("Apply cancelled"), "{screen}");
+    assert!(mutating_calls(&sandbox).is_empty());
+    let (code, screen) = on_terminal("yes");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("Apply complete"), "{screen}");
+    scenario.assert_converged(&sandbox);
+}

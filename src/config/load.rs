@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -25,29 +27,56 @@ use crate::handle::Handle;
 /// The caller passes `["roster.yaml"]` when the user named none. Every problem in every file
 /// is reported at once; a file named twice is read once.
 pub fn load(paths: &[PathBuf]) -> Result<Desired, ConfigErrors> {
+    load_timed(paths, &mut LoadTimings::default())
+}
+
+/// How long each phase of a [`load`] took, for `--timings`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadTimings {
+    /// Finding the files, reading them and hashing them into the digest.
+    pub read: Duration,
+    /// `serde_yaml` parsing into the raw types.
+    pub parse: Duration,
+    /// Resolving people, canonicalizing handles and checking the rules.
+    pub check: Duration,
+}
+
+/// [`load`], recording how long each phase took in `timings`.
+pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desired, ConfigErrors> {
+    let mut clock = Instant::now();
+    let mut lap = |phase: &mut Duration| {
+        let now = Instant::now();
+        *phase += now - clock;
+        clock = now;
+    };
     let mut problems = Problems::default();
     let sources = collect(paths, &mut problems);
+    lap(&mut timings.read);
 
     let mut hasher = Sha256::new();
-    let mut texts = Vec::with_capacity(sources.len());
+    let texts: Vec<String> = (sources.iter().enumerate())
+        .map(|(file, path)| {
+            let text = if problems.file_failed(file) {
+                None
+            } else {
+                read(file, path, &mut hasher, &mut problems)
+            };
+            text.unwrap_or_default()
+        })
+        .collect();
+    lap(&mut timings.read);
     let mut parsed = Vec::with_capacity(sources.len());
-    for (file, path) in sources.iter().enumerate() {
-        let text = if problems.file_failed(file) {
-            None
-        } else {
-            read(file, path, &mut hasher, &mut problems)
-        };
-        let text = text.unwrap_or_default();
-        if !text.is_empty() {
-            match serde_yaml::from_str::<RawFile>(&text) {
-                Ok(raw) => parsed.push((file, raw)),
-                Err(error) => problems.syntax(file, messages::syntax_error(&error, &text)),
-            }
+    for (file, result) in parse_all(&texts).into_iter().enumerate() {
+        match result {
+            Some(Ok(raw)) => parsed.push((file, raw)),
+            Some(Err(error)) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            None => {}
         }
-        texts.push(text);
     }
+    lap(&mut timings.parse);
 
     let desired = check(&parsed, &mut problems);
+    lap(&mut timings.check);
     if !problems.list.is_empty() {
         return Err(problems.render(&sources, &texts));
     }
@@ -58,6 +87,45 @@ pub fn load(paths: &[PathBuf]) -> Result<Desired, ConfigErrors> {
         digest: format!("{:x}", hasher.finalize()),
         files: sources,
     })
+}
+
+/// Parses each file's text (`None` for an empty one, which was reported when read).
+///
+/// Parsing is most of a large config's load time and files parse independently, so they are
+/// shared out over as many threads as there are cores (and files); results keep file order.
+fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, serde_yaml::Error>>> {
+    let parse = |text: &String| (!text.is_empty()).then(|| serde_yaml::from_str::<RawFile>(text));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(texts.len());
+    if threads <= 1 {
+        return texts.iter().map(parse).collect();
+    }
+    // Files differ in size: each thread takes the next file not yet taken.
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<_> = texts.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let file = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(text) = texts.get(file) else { break };
+                        done.push((file, parse(text)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (file, result) in done {
+                results[file] = result;
+            }
+        }
+    });
+    results
 }
 
 /// Expands `paths` into the files to read, in load order, each once.

@@ -75,7 +75,7 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     }
     lap(&mut timings.parse);
 
-    let desired = check(&parsed, &mut problems);
+    let desired = check(&mut parsed, &mut problems);
     lap(&mut timings.check);
     if !problems.list.is_empty() {
         return Err(problems.render(&sources, &texts));
@@ -312,15 +312,25 @@ fn with(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
 
 /// Checks the parsed files together and builds the desired state (meaningful only when no
 /// problem was recorded).
-fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
+fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
+    // Member lists are most of a config: taken out here, each chat's list is freed as soon as it
+    // is resolved, rather than every list living beside the resolved config until the end.
+    let mut members: Vec<Vec<Vec<String>>> = (parsed.iter_mut())
+        .map(|(_, raw)| {
+            let chats = raw.chats.iter_mut().flat_map(|entries| entries.0.iter_mut());
+            chats.map(|(_, chat)| std::mem::take(&mut chat.members)).collect()
+        })
+        .collect();
+    let parsed = &*parsed;
     let people = check_people(parsed, problems);
     let (settings, settings_ok) = check_settings(parsed, &people, problems);
 
     let mut chats = BTreeMap::new();
     let mut first_chat: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (file, raw) in parsed {
+    for ((file, raw), members) in parsed.iter().zip(&mut members) {
         let Some(entries) = &raw.chats else { continue };
         for (entry, (id, chat)) in entries.0.iter().enumerate() {
+            let chat_members = std::mem::take(&mut members[entry]);
             let key = Place::Path(chat_path(entry), Part::Key);
             let duplicate = match first_chat.get(id.as_str()) {
                 Some(&(first_file, first_entry)) => {
@@ -345,7 +355,16 @@ fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
             if id.trim().is_empty() {
                 problems.text(*file, key, "a chat id must not be empty".to_owned());
             }
-            let desired = check_chat(*file, entry, id, chat, &people, &settings, settings_ok, problems);
+            let desired = check_chat(
+                *file,
+                entry,
+                id,
+                (chat, &chat_members),
+                &people,
+                &settings,
+                settings_ok,
+                problems,
+            );
             if !duplicate {
                 chats.insert(id.clone(), desired);
             }
@@ -521,7 +540,7 @@ fn check_chat(
     file: usize,
     entry: usize,
     id: &str,
-    chat: &RawChat,
+    (chat, texts): (&RawChat, &[String]),
     people: &People<'_>,
     settings: &Settings,
     settings_ok: bool,
@@ -557,8 +576,8 @@ fn check_chat(
     };
     // Collecting into a vector and building the set from it in bulk (one sort) is much cheaper
     // than inserting one by one, and this loop runs for every member of every chat.
-    let mut resolved = Vec::with_capacity(chat.members.len());
-    for (index, text) in chat.members.iter().enumerate() {
+    let mut resolved = Vec::with_capacity(texts.len());
+    for (index, text) in texts.iter().enumerate() {
         match people.resolve(text) {
             Ok(handle) => resolved.push(handle),
             Err(Unresolved::Reported) => counts_ok = false,
@@ -572,7 +591,7 @@ fn check_chat(
     let members = BTreeSet::from_iter(resolved);
     if members.len() < resolved_count {
         counts_ok = false;
-        report_duplicate_members(file, chat, people, problems, &member_at);
+        report_duplicate_members(file, texts, people, problems, &member_at);
     }
 
     if counts_ok {
@@ -614,19 +633,19 @@ fn check_chat(
 /// Reports every member that repeats an earlier entry's handle, naming both entries.
 fn report_duplicate_members(
     file: usize,
-    chat: &RawChat,
+    texts: &[String],
     people: &People<'_>,
     problems: &mut Problems,
     member_at: &dyn Fn(usize) -> Place,
 ) {
     let mut first_of: HashMap<Handle, usize> = HashMap::new();
-    for (index, text) in chat.members.iter().enumerate() {
+    for (index, text) in texts.iter().enumerate() {
         let Ok(handle) = people.resolve(text) else { continue };
         let first = *first_of.entry(handle.clone()).or_insert(index);
         if first == index {
             continue;
         }
-        let earlier = &chat.members[first];
+        let earlier = &texts[first];
         let text = if earlier == text {
             format!("member `{text}` is listed twice; first at ")
         } else {

@@ -54,27 +54,25 @@ fn main() -> std::io::Result<()> {
         for c in (file * 1_000)..((file + 1) * 1_000).min(chats) {
             let id = format!("00000000-0000-4000-8000-{c:012}");
             let _ = writeln!(yaml, "  {id}:\n    name: Chat {c}\n    members:");
+            let mut written_handles = Vec::with_capacity(members);
             let mut current = Vec::with_capacity(members);
             for m in 0..members {
+                let literal = phone((c * members + m) as u64);
                 let (written, canonical) = if rng.chance(0.1) {
                     let p = rng.next() % people;
                     (format!("person-{p}"), phone(9_000_000 + p))
                 } else {
-                    let handle = phone((c * members + m) as u64);
-                    (format!("\"{handle}\""), handle)
+                    (format!("\"{literal}\""), literal.clone())
                 };
-                // Aliases may repeat within a chat; keep the generated config valid.
-                if current.contains(&canonical) {
-                    let handle = phone((c * members + m) as u64);
-                    let _ = writeln!(yaml, "      - \"{handle}\"");
-                    current.push(if rng.chance(share) {
-                        phone(5_000_000 + rng.next() % 4_000_000)
-                    } else {
-                        handle
-                    });
-                    continue;
-                }
+                // Aliases may repeat within a chat: write the chat's own number instead, so
+                // the generated config stays valid.
+                let (written, canonical) = if written_handles.contains(&canonical) {
+                    (format!("\"{literal}\""), literal)
+                } else {
+                    (written, canonical)
+                };
                 let _ = writeln!(yaml, "      - {written}");
+                written_handles.push(canonical.clone());
                 current.push(if rng.chance(share) {
                     phone(5_000_000 + rng.next() % 4_000_000)
                 } else {

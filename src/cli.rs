@@ -36,6 +36,9 @@ pub struct GlobalArgs {
     /// Print more detail (full memberships as a diff, each API call)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Print how long each phase took to stderr (for benchmarks)
+    #[arg(long, global = true, hide = true)]
+    pub timings: bool,
 }
 
 #[derive(Debug, Subcommand)]

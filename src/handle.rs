@@ -2,6 +2,7 @@
 //! in plans and in every API call, so that reformatting a number never produces a call.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,9 +10,11 @@ use serde::{Deserialize, Serialize};
 ///
 /// The only way to build one from user text is [`Handle::parse`]; deserializing from the state
 /// file or an API answer also canonicalizes, so two spellings of one handle are always equal.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Handle(String);
+///
+/// The text is shared (`Arc<str>`): plans copy every member of a changed chat into `before` and
+/// `after`, and a clone that only counts a reference keeps that from allocating.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Handle(Arc<str>);
 
 /// Why a piece of text is not a handle.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,21 +69,39 @@ impl Handle {
     }
 }
 
+/// The most digits E.164 allows.
+const MAX_DIGITS: usize = 15;
+
 fn parse_phone(text: &str) -> Result<Handle, HandleError> {
-    let mut canonical = String::with_capacity(text.len());
-    canonical.push('+');
-    for c in text[1..].chars() {
-        match c {
-            '0'..='9' => canonical.push(c),
-            ' ' | '-' | '.' | '(' | ')' => {}
-            _ => return Err(HandleError::Phone(text.to_owned())),
+    let invalid = || HandleError::Phone(text.to_owned());
+    // Most numbers (all of those read back from a state) are canonical already: share the text
+    // as it is. Every handle in a config and a state passes here, which makes this hot.
+    let digits = &text.as_bytes()[1..];
+    if (2..=MAX_DIGITS).contains(&digits.len()) && digits[0] != b'0' && digits.iter().all(u8::is_ascii_digit) {
+        return Ok(Handle(Arc::from(text)));
+    }
+    // Built on the stack, so the handle's one allocation is its shared text.
+    let mut canonical = [b'+'; MAX_DIGITS + 1];
+    let mut len = 1;
+    for b in text[1..].bytes() {
+        match b {
+            b'0'..=b'9' => {
+                if len > MAX_DIGITS {
+                    return Err(invalid());
+                }
+                canonical[len] = b;
+                len += 1;
+            }
+            b' ' | b'-' | b'.' | b'(' | b')' => {}
+            _ => return Err(invalid()),
         }
     }
-    let digits = &canonical[1..];
-    if !(2..=15).contains(&digits.len()) || digits.starts_with('0') {
-        return Err(HandleError::Phone(text.to_owned()));
+    let digits = &canonical[1..len];
+    if digits.len() < 2 || digits[0] == b'0' {
+        return Err(invalid());
     }
-    Ok(Handle(canonical))
+    let canonical = std::str::from_utf8(&canonical[..len]).expect("ASCII digits");
+    Ok(Handle(Arc::from(canonical)))
 }
 
 fn parse_email(text: &str) -> Result<Handle, HandleError> {
@@ -89,7 +110,12 @@ fn parse_email(text: &str) -> Result<Handle, HandleError> {
     if local.is_empty() || domain.is_empty() || text.chars().any(char::is_whitespace) {
         return Err(invalid());
     }
-    Ok(Handle(text.to_lowercase()))
+    // Most emails (all of those read back from a state) are lower case already.
+    if text.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Ok(Handle(Arc::from(text.to_lowercase())))
+    } else {
+        Ok(Handle(Arc::from(text)))
+    }
 }
 
 impl fmt::Display for Handle {
@@ -101,6 +127,12 @@ impl fmt::Display for Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for Handle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -136,6 +168,23 @@ mod tests {
         assert!(Handle::parse("@example.com").is_err());
         assert!(Handle::parse("bob@").is_err());
         assert!(Handle::parse("bo b@example.com").is_err());
+    }
+
+    #[test]
+    fn phone_digits_are_counted_after_dropping_formatting() {
+        assert_eq!(
+            Handle::parse("+1 (234) 567-8901-2345").unwrap().as_str(),
+            "+123456789012345"
+        );
+        assert!(Handle::parse("+1 (234) 567-8901-23456").is_err());
+        assert!(Handle::parse("+ 0 12").is_err());
+        assert!(Handle::parse("+١٢٣").is_err(), "only ASCII digits");
+    }
+
+    #[test]
+    fn emails_keep_their_text_when_already_canonical() {
+        assert_eq!(Handle::parse("bob@example.com").unwrap().as_str(), "bob@example.com");
+        assert_eq!(Handle::parse("ÄNN@Example.com").unwrap().as_str(), "änn@example.com");
     }
 
     #[test]

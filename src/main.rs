@@ -7,6 +7,11 @@ use clap::Parser;
 use roster::cli::Cli;
 use roster::run::{self, Env, Exit, Ui};
 
+/// A large plan allocates millions of small strings and set nodes; with mimalloc instead of the
+/// system allocator, planning 10,000 chats takes about a quarter less time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

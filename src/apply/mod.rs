@@ -48,9 +48,18 @@ pub struct ApplyOptions {
     pub rate: Option<f64>,
     /// How long a `wait` step polls before the chat counts as failed.
     pub wait_timeout: Duration,
-    /// Time between two reads of a chat while waiting.
+    /// The longest time between two reads of a chat while waiting. Polls start at
+    /// [`FIRST_POLL_INTERVAL`] (or this, when shorter) and back off towards it.
     pub poll_interval: Duration,
 }
+
+/// The first pause between two reads of a waiting chat. Changes usually land within a fraction
+/// of a second, and a chat that waits holds one of the `parallelism` slots: polling at once at
+/// the longest interval would keep most waits about that long.
+pub const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How much longer each pause gets while a change has not landed.
+const POLL_BACKOFF: f64 = 1.5;
 
 impl Default for ApplyOptions {
     fn default() -> Self {
@@ -128,14 +137,19 @@ pub async fn apply(
         let parallelism = options.parallelism.max(1);
         // Futures are lazy: building them all up front starts nothing. (Mapping inside the
         // stream instead would keep a closure in the future and make it lose `Send`.)
-        let pending: Vec<_> = work
-            .iter()
-            .map(|c| {
+        let pending: Vec<_> = (work.iter().enumerate())
+            .map(|(index, c)| {
                 let queued = known_pending.get(c.id.as_str()).cloned().unwrap_or_default();
-                run.chat(c, queued)
+                let chat = run.chat(c, queued);
+                async move { (index, chat.await) }
             })
             .collect();
-        let chats: Vec<(ChatReport, bool)> = stream::iter(pending).buffered(parallelism).collect().await;
+        // Unordered: a slot freed by any chat starts the next one. (In order, a chat that waits
+        // for its changes to land would hold back every chat after it.) Reports keep plan order.
+        let mut chats: Vec<(usize, (ChatReport, bool))> =
+            stream::iter(pending).buffer_unordered(parallelism).collect().await;
+        chats.sort_unstable_by_key(|(index, _)| *index);
+        let chats: Vec<(ChatReport, bool)> = chats.into_iter().map(|(_, chat)| chat).collect();
         let records = run.records.into_inner().unwrap_or_else(|p| p.into_inner());
         let halt = run.halt.into_inner().unwrap_or_else(|p| p.into_inner());
         let interrupted = *run.stop.borrow();
@@ -410,7 +424,17 @@ impl Run<'_> {
     async fn wait(&self, chat: &str, accepted: &[(Op, Handle)]) -> Result<(), WaitEnd> {
         let deadline = Instant::now() + self.options.wait_timeout;
         let mut stop = self.stop.clone();
+        let mut pause = FIRST_POLL_INTERVAL.min(self.options.poll_interval);
         loop {
+            if self.should_stop() {
+                return Err(WaitEnd::Stopped);
+            }
+            // Linq queues changes, so they never show at once (and the chat was just read or
+            // changed): pause before each read rather than after.
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return Err(WaitEnd::Stopped),
+            }
             let live = self.client.get_chat(chat).await.map_err(|e| {
                 self.check_fatal(&e);
                 WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e))
@@ -423,7 +447,8 @@ impl Run<'_> {
             if waiting.is_empty() {
                 return Ok(());
             }
-            if Instant::now() + self.options.poll_interval > deadline {
+            pause = pause.mul_f64(POLL_BACKOFF).min(self.options.poll_interval);
+            if Instant::now() + pause > deadline {
                 let list: Vec<String> = waiting.iter().map(|h| format!("`{h}`")).collect();
                 return Err(WaitEnd::Failed(Failure {
                     step: Some(Step::Wait),
@@ -436,13 +461,6 @@ impl Run<'_> {
                     ),
                     trace_id: None,
                 }));
-            }
-            if self.should_stop() {
-                return Err(WaitEnd::Stopped);
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.options.poll_interval) => {}
-                _ = stop.changed() => return Err(WaitEnd::Stopped),
             }
         }
     }

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -25,29 +27,56 @@ use crate::handle::Handle;
 /// The caller passes `["roster.yaml"]` when the user named none. Every problem in every file
 /// is reported at once; a file named twice is read once.
 pub fn load(paths: &[PathBuf]) -> Result<Desired, ConfigErrors> {
+    load_timed(paths, &mut LoadTimings::default())
+}
+
+/// How long each phase of a [`load`] took, for `--timings`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadTimings {
+    /// Finding the files, reading them and hashing them into the digest.
+    pub read: Duration,
+    /// `serde_yaml` parsing into the raw types.
+    pub parse: Duration,
+    /// Resolving people, canonicalizing handles and checking the rules.
+    pub check: Duration,
+}
+
+/// [`load`], recording how long each phase took in `timings`.
+pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desired, ConfigErrors> {
+    let mut clock = Instant::now();
+    let mut lap = |phase: &mut Duration| {
+        let now = Instant::now();
+        *phase += now - clock;
+        clock = now;
+    };
     let mut problems = Problems::default();
     let sources = collect(paths, &mut problems);
+    lap(&mut timings.read);
 
     let mut hasher = Sha256::new();
-    let mut texts = Vec::with_capacity(sources.len());
+    let texts: Vec<String> = (sources.iter().enumerate())
+        .map(|(file, path)| {
+            let text = if problems.file_failed(file) {
+                None
+            } else {
+                read(file, path, &mut hasher, &mut problems)
+            };
+            text.unwrap_or_default()
+        })
+        .collect();
+    lap(&mut timings.read);
     let mut parsed = Vec::with_capacity(sources.len());
-    for (file, path) in sources.iter().enumerate() {
-        let text = if problems.file_failed(file) {
-            None
-        } else {
-            read(file, path, &mut hasher, &mut problems)
-        };
-        let text = text.unwrap_or_default();
-        if !text.is_empty() {
-            match serde_yaml::from_str::<RawFile>(&text) {
-                Ok(raw) => parsed.push((file, raw)),
-                Err(error) => problems.syntax(file, messages::syntax_error(&error, &text)),
-            }
+    for (file, result) in parse_all(&texts).into_iter().enumerate() {
+        match result {
+            Some(Ok(raw)) => parsed.push((file, raw)),
+            Some(Err(error)) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            None => {}
         }
-        texts.push(text);
     }
+    lap(&mut timings.parse);
 
-    let desired = check(&parsed, &mut problems);
+    let desired = check(&mut parsed, &mut problems);
+    lap(&mut timings.check);
     if !problems.list.is_empty() {
         return Err(problems.render(&sources, &texts));
     }
@@ -58,6 +87,45 @@ pub fn load(paths: &[PathBuf]) -> Result<Desired, ConfigErrors> {
         digest: format!("{:x}", hasher.finalize()),
         files: sources,
     })
+}
+
+/// Parses each file's text (`None` for an empty one, which was reported when read).
+///
+/// Parsing is most of a large config's load time and files parse independently, so they are
+/// shared out over as many threads as there are cores (and files); results keep file order.
+fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, serde_yaml::Error>>> {
+    let parse = |text: &String| (!text.is_empty()).then(|| serde_yaml::from_str::<RawFile>(text));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(texts.len());
+    if threads <= 1 {
+        return texts.iter().map(parse).collect();
+    }
+    // Files differ in size: each thread takes the next file not yet taken.
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<_> = texts.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let file = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(text) = texts.get(file) else { break };
+                        done.push((file, parse(text)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (file, result) in done {
+                results[file] = result;
+            }
+        }
+    });
+    results
 }
 
 /// Expands `paths` into the files to read, in load order, each once.
@@ -244,15 +312,25 @@ fn with(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
 
 /// Checks the parsed files together and builds the desired state (meaningful only when no
 /// problem was recorded).
-fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
+fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
+    // Member lists are most of a config: taken out here, each chat's list is freed as soon as it
+    // is resolved, rather than every list living beside the resolved config until the end.
+    let mut members: Vec<Vec<Vec<String>>> = (parsed.iter_mut())
+        .map(|(_, raw)| {
+            let chats = raw.chats.iter_mut().flat_map(|entries| entries.0.iter_mut());
+            chats.map(|(_, chat)| std::mem::take(&mut chat.members)).collect()
+        })
+        .collect();
+    let parsed = &*parsed;
     let people = check_people(parsed, problems);
     let (settings, settings_ok) = check_settings(parsed, &people, problems);
 
     let mut chats = BTreeMap::new();
     let mut first_chat: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (file, raw) in parsed {
+    for ((file, raw), members) in parsed.iter().zip(&mut members) {
         let Some(entries) = &raw.chats else { continue };
         for (entry, (id, chat)) in entries.0.iter().enumerate() {
+            let chat_members = std::mem::take(&mut members[entry]);
             let key = Place::Path(chat_path(entry), Part::Key);
             let duplicate = match first_chat.get(id.as_str()) {
                 Some(&(first_file, first_entry)) => {
@@ -277,7 +355,16 @@ fn check(parsed: &[(usize, RawFile)], problems: &mut Problems) -> Checked {
             if id.trim().is_empty() {
                 problems.text(*file, key, "a chat id must not be empty".to_owned());
             }
-            let desired = check_chat(*file, entry, id, chat, &people, &settings, settings_ok, problems);
+            let desired = check_chat(
+                *file,
+                entry,
+                id,
+                (chat, &chat_members),
+                &people,
+                &settings,
+                settings_ok,
+                problems,
+            );
             if !duplicate {
                 chats.insert(id.clone(), desired);
             }
@@ -453,7 +540,7 @@ fn check_chat(
     file: usize,
     entry: usize,
     id: &str,
-    chat: &RawChat,
+    (chat, texts): (&RawChat, &[String]),
     people: &People<'_>,
     settings: &Settings,
     settings_ok: bool,
@@ -489,8 +576,8 @@ fn check_chat(
     };
     // Collecting into a vector and building the set from it in bulk (one sort) is much cheaper
     // than inserting one by one, and this loop runs for every member of every chat.
-    let mut resolved = Vec::with_capacity(chat.members.len());
-    for (index, text) in chat.members.iter().enumerate() {
+    let mut resolved = Vec::with_capacity(texts.len());
+    for (index, text) in texts.iter().enumerate() {
         match people.resolve(text) {
             Ok(handle) => resolved.push(handle),
             Err(Unresolved::Reported) => counts_ok = false,
@@ -504,7 +591,7 @@ fn check_chat(
     let members = BTreeSet::from_iter(resolved);
     if members.len() < resolved_count {
         counts_ok = false;
-        report_duplicate_members(file, chat, people, problems, &member_at);
+        report_duplicate_members(file, texts, people, problems, &member_at);
     }
 
     if counts_ok {
@@ -546,19 +633,19 @@ fn check_chat(
 /// Reports every member that repeats an earlier entry's handle, naming both entries.
 fn report_duplicate_members(
     file: usize,
-    chat: &RawChat,
+    texts: &[String],
     people: &People<'_>,
     problems: &mut Problems,
     member_at: &dyn Fn(usize) -> Place,
 ) {
     let mut first_of: HashMap<Handle, usize> = HashMap::new();
-    for (index, text) in chat.members.iter().enumerate() {
+    for (index, text) in texts.iter().enumerate() {
         let Ok(handle) = people.resolve(text) else { continue };
         let first = *first_of.entry(handle.clone()).or_insert(index);
         if first == index {
             continue;
         }
-        let earlier = &chat.members[first];
+        let earlier = &texts[first];
         let text = if earlier == text {
             format!("member `{text}` is listed twice; first at ")
         } else {

@@ -15,7 +15,7 @@ mod locate;
 mod messages;
 mod raw;
 
-pub use load::load;
+pub use load::{load, load_timed, LoadTimings};
 
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;

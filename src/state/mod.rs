@@ -32,9 +32,10 @@ pub struct State {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatState {
     /// Canonical members, your own line excluded; serialized sorted.
+    #[serde(deserialize_with = "bulk_set")]
     pub members: BTreeSet<Handle>,
     /// Members who left the chat on their own (`status: left`); not re-added by default.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty", deserialize_with = "bulk_set")]
     pub left: BTreeSet<Handle>,
     /// The chat's service as Linq reported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +48,13 @@ pub struct ChatState {
     /// taken for drift and never counted towards the floor before it lands.
     #[serde(default, skip_serializing_if = "PendingChanges::is_empty")]
     pub pending: PendingChanges,
+}
+
+/// Reads a set of handles as a list first and builds the set in one go: the state holds every
+/// membership of every chat, and a set built from a sorted list (as roster writes them) costs
+/// one pass, where inserting one by one costs a search each.
+fn bulk_set<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeSet<Handle>, D::Error> {
+    Vec::<Handle>::deserialize(deserializer).map(BTreeSet::from_iter)
 }
 
 /// Accepted, not yet landed changes of one chat.

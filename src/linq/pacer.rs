@@ -186,7 +186,7 @@ impl PacerState {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_cap_spaces_requests_evenly() {
         let pacer = Pacer::new(Some(50.0));
         let start = Instant::now();
@@ -200,7 +200,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn unlimited_until_the_first_429_then_everyone_waits_retry_after() {
         let pacer = Pacer::new(None);
         assert_eq!(pacer.rate(), None);

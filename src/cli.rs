@@ -57,6 +57,10 @@ pub enum Command {
     Show(ShowArgs),
     /// Clear a lock left by a killed run
     ForceUnlock(ForceUnlockArgs),
+    /// Print the shell completion script for SHELL
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command to a folder
+    Man(ManArgs),
 }
 
 /// How a plan or report is written.
@@ -187,4 +191,18 @@ pub struct ForceUnlockArgs {
     /// The lock id, as printed by the run that failed to take the lock
     #[arg(value_name = "LOCK_ID")]
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `roster.1` and a page per command, such as `roster-plan.1`, to DIR instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

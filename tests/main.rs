@@ -3,4 +3,5 @@
 mod adopt;
 mod apply;
 mod common;
+mod install;
 mod offline;

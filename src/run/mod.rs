@@ -14,6 +14,7 @@ use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
 use crate::state::{FileStore, JournalRecord, LockGuard, LockInfo, State, StateStore};
 
+mod generate;
 mod online;
 
 /// What `main` learned from the process environment, passed in so the library reads none.
@@ -146,6 +147,8 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
         Command::Apply(args) => online::apply(&mut cx, &args),
         Command::Import(args) => online::import(&mut cx, &args),
         Command::Refresh(args) => online::refresh(&mut cx, &args),
+        Command::Completions(args) => generate::completions(&mut cx, &args),
+        Command::Man(args) => generate::man(&mut cx, &args),
     };
     match result {
         Ok(exit) => exit,

@@ -5,3 +5,4 @@ mod apply;
 mod common;
 mod install;
 mod offline;
+mod release;

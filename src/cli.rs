@@ -99,6 +99,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub refresh: bool,
     #[command(flatten)]
+    pub pending: PendingArgs,
+    #[command(flatten)]
     pub api: ApiArgs,
 }
 
@@ -124,6 +126,8 @@ pub struct ApplyArgs {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    #[command(flatten)]
+    pub pending: PendingArgs,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -157,7 +161,18 @@ pub struct RefreshArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]
+    pub pending: PendingArgs,
+    #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// When a change Linq accepted counts as never landed.
+#[derive(Debug, Args, Clone)]
+pub struct PendingArgs {
+    /// How long a change Linq accepted may go unseen, in seconds; after that a read that does
+    /// not show it drops it as never landed, and the next plan makes the call again
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    pub pending_timeout: f64,
 }
 
 /// How roster reaches the API; read at the edge and passed in.

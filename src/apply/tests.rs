@@ -9,11 +9,17 @@ use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
 use tokio::sync::watch;
 
 use super::*;
+use crate::clock::Timestamp;
 use crate::linq::{ClientConfig, RetryPolicy, Token};
 use crate::plan::{StateRef, Summary, FORMAT_VERSION};
 use crate::state::{ChatState, LockGuard, LockInfo};
 
 const ME: &str = "+15550000000";
+
+/// What the clock reads in these tests: 2026-01-05T09:30:00Z.
+fn now() -> Timestamp {
+    Timestamp::from_unix(1_767_605_400)
+}
 
 /// Runs before each journal write with the records about to be written.
 type Hook = Box<dyn Fn(&[JournalRecord]) + Send + Sync>;
@@ -163,6 +169,7 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
             serial: state.serial,
         },
         chats,
+        pending: Vec::new(),
         summary: Summary::default(),
     }
 }
@@ -186,6 +193,8 @@ fn options() -> ApplyOptions {
         rate: None,
         wait_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(20),
+        pending_timeout: DEFAULT_PENDING_TIMEOUT,
+        clock: Clock::fixed(now()),
     }
 }
 
@@ -287,8 +296,8 @@ async fn a_next_run_waits_for_its_own_pending_changes_instead_of_calling_them_dr
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(
         state.chats["c1"].pending.add,
-        BTreeSet::from([h(&m(4))]),
-        "the add is pending"
+        BTreeMap::from([(h(&m(4)), Some(now()))]),
+        "the add is pending since the clock's now"
     );
 
     let second = plan(&state, &[("c1", "-3")]);

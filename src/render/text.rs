@@ -4,22 +4,56 @@ use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{count, summary_line, Paint, TextOptions};
+use super::{count, pending_lines, summary_line, Paint, TextOptions};
 use crate::handle::Handle;
-use crate::plan::{Action, ChatPlan, Plan, Step};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
 use crate::state::State;
 
-/// Writes the plan: each chat with its name, member counts and numbered steps, then a summary.
+/// Writes the plan: each chat with its name, member counts and numbered steps, the changes
+/// still pending, then a summary.
 pub fn plan_text(plan: &Plan, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
-    if plan.is_empty() {
-        return writeln!(w, "No changes. The chats match the config.");
-    }
     for chat in &plan.chats {
         chat_text(chat, options, paint, w)?;
         writeln!(w)?;
     }
-    writeln!(w, "{} {}.", paint.bold("Plan:"), summary_line(&plan.summary))
+    if plan.has_pending() {
+        pending_text(&plan.pending, options, paint, w)?;
+        writeln!(w)?;
+    }
+    if plan.is_empty() && plan.has_pending() {
+        writeln!(
+            w,
+            "No changes. The chats match the config once the pending changes land."
+        )
+    } else if plan.is_empty() {
+        writeln!(w, "No changes. The chats match the config.")
+    } else {
+        writeln!(w, "{} {}.", paint.bold("Plan:"), summary_line(&plan.summary))
+    }
+}
+
+/// The changes Linq accepted that were not seen to land, and what becomes of overdue ones.
+fn pending_text(pending: &[PendingChat], options: TextOptions, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
+    let n = PendingChat::count(pending);
+    writeln!(
+        w,
+        "{} Linq accepted {} not seen to land yet:",
+        paint.bold("Pending:"),
+        count(n, "change", "changes")
+    )?;
+    pending_lines(pending, options.now, true, paint, w)?;
+    if pending
+        .iter()
+        .flat_map(|chat| &chat.changes)
+        .any(|change| change.overdue)
+    {
+        writeln!(
+            w,
+            "    overdue: not seen within `--pending-timeout`; `roster refresh` drops it if it has not landed, and the next plan makes it again"
+        )?;
+    }
+    Ok(())
 }
 
 fn label(chat: &ChatPlan) -> String {

@@ -5,3 +5,4 @@ mod apply;
 mod common;
 mod offline;
 mod pending;
+mod saved;

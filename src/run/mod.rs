@@ -299,6 +299,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(
             plan.clone(),
+            &options,
             desired.digest.clone(),
             cx.config_paths(),
             cx.global.state.clone(),

@@ -156,8 +156,16 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             // journal was pending is stale once settling writes the state.
             saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
             if !store.read_journal()?.is_empty() {
-                bail!("plan is stale: re-run plan (an interrupted apply left calls to settle; `roster apply` without PLANFILE settles them)");
+                bail!(
+                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster apply` without PLANFILE first to settle them, then `roster plan --out FILE` again",
+                    store.journal_path().display()
+                );
             }
+            // Its checksum is unkeyed: trust no step of it that the config and state do not give.
+            let path = args.plan_file.as_deref().unwrap_or(std::path::Path::new("PLANFILE"));
+            saved
+                .check_derived(&desired, &state, pending)
+                .with_context(|| format!("plan file `{}` was refused", path.display()))?;
             saved.plan
         } else {
             settle_journal(cx, &store, &mut state, &client, &args.api).await?;

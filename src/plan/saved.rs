@@ -181,7 +181,7 @@ fn first_difference(saved: &Plan, derived: &Plan) -> Option<String> {
         };
         return Some(difference);
     }
-    (saved.summary != derived.summary).then(|| "its summary does not count the steps it holds".to_owned())
+    (saved.summary != derived.summary).then(|| "its summary differs from what roster derives".to_owned())
 }
 
 fn chat_label(chat: &ChatPlan) -> String {
@@ -284,4 +284,87 @@ fn action_text(chat: &ChatPlan) -> &'static str {
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Handle;
+    use crate::plan::{Action, Summary};
+
+    fn chat(id: &str, steps: Vec<Step>) -> ChatPlan {
+        ChatPlan {
+            id: id.to_owned(),
+            name: Some("Sales".into()),
+            action: Action::Update,
+            before: Some(Vec::new()),
+            after: Some(Vec::new()),
+            left: Vec::new(),
+            steps,
+        }
+    }
+
+    fn plan(chats: Vec<ChatPlan>) -> Plan {
+        Plan {
+            format_version: "1".into(),
+            state: StateRef {
+                lineage: "l".into(),
+                serial: 1,
+            },
+            chats,
+            pending: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    fn add(handle: &str, person: Option<&str>) -> Step {
+        Step::Add {
+            handle: Handle::parse(handle).unwrap(),
+            person: person.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_first_difference_names_the_chat_and_the_step() {
+        let ours = plan(vec![chat("b", vec![add("+15550000001", Some("ann"))])]);
+        assert_eq!(first_difference(&ours, &ours.clone()), None);
+        let cases = [
+            (
+                plan(Vec::new()),
+                "chat `b` (Sales): the file leaves it out, roster derives step 1 `add +15550000001 (ann)`",
+            ),
+            (
+                plan(vec![chat("a", Vec::new()), ours.chats[0].clone()]),
+                "chat `a` (Sales): the file has it with action `update`, roster derives nothing to do",
+            ),
+            (
+                plan(vec![chat("b", vec![add("+15550000001", Some("bob"))])]),
+                "chat `b` (Sales), step 1: the file has `add +15550000001 (bob)`, roster derives `add +15550000001 (ann)`",
+            ),
+            (
+                plan(vec![chat("b", Vec::new())]),
+                "chat `b` (Sales), step 1: the file lacks `add +15550000001 (ann)`, which roster derives",
+            ),
+            (
+                plan(vec![ChatPlan {
+                    after: None,
+                    ..ours.chats[0].clone()
+                }]),
+                "chat `b` (Sales): its `after` differs from what roster derives",
+            ),
+            (
+                Plan {
+                    summary: Summary {
+                        add: 7,
+                        ..Summary::default()
+                    },
+                    ..ours.clone()
+                },
+                "its summary differs from what roster derives",
+            ),
+        ];
+        for (file, difference) in cases {
+            assert_eq!(first_difference(&file, &ours).as_deref(), Some(difference));
+        }
+    }
 }

@@ -181,3 +181,78 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::plan::{StateRef, Summary};
+    use crate::state::{Op, PendingChange};
+
+    fn change(op: Op, handle: &str, accepted_at: Option<Timestamp>, overdue: bool) -> PendingChange {
+        PendingChange {
+            op,
+            handle: Handle::parse(handle).unwrap(),
+            accepted_at,
+            overdue,
+        }
+    }
+
+    #[test]
+    fn pending_changes_show_how_long_ago_they_were_accepted_and_which_are_overdue() {
+        let now = Timestamp::from_unix(1_767_605_400);
+        let plan = Plan {
+            format_version: "1".into(),
+            state: StateRef {
+                lineage: "l".into(),
+                serial: 1,
+            },
+            chats: Vec::new(),
+            pending: vec![PendingChat {
+                id: "c1".into(),
+                name: Some("Sales".into()),
+                changes: vec![
+                    change(
+                        Op::Add,
+                        "+15550000001",
+                        Some(Timestamp::from_unix(1_767_605_400 - 42)),
+                        false,
+                    ),
+                    change(
+                        Op::Remove,
+                        "+15550000002",
+                        Some(Timestamp::from_unix(1_767_605_400 - 7500)),
+                        true,
+                    ),
+                    change(Op::Remove, "+15550000003", None, true),
+                ],
+            }],
+            summary: Summary::default(),
+        };
+        let render = |now| {
+            let mut out = Vec::new();
+            let options = TextOptions {
+                now,
+                ..TextOptions::default()
+            };
+            plan_text(&plan, options, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            render(Some(now)),
+            "\
+Pending: Linq accepted 3 changes not seen to land yet:
+    Sales (c1): + add    +15550000001, accepted 42s ago
+    Sales (c1): - remove +15550000002, accepted 2h 5m ago, overdue
+    Sales (c1): - remove +15550000003, accepted at an unknown time, overdue
+    overdue: not seen within `--pending-timeout`; `roster refresh` drops it if it has not landed, and the next plan makes it again
+
+No changes. The chats match the config once the pending changes land.
+"
+        );
+        assert!(
+            render(None).contains("+15550000001, accepted at 2026-01-05T09:29:18Z\n"),
+            "without a clock, the time"
+        );
+    }
+}

@@ -92,7 +92,8 @@ pub struct PlanArgs {
     /// Save the plan to FILE, for `roster apply FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Exit 2 when changes or drift are pending (0: none, 1: error)
+    /// Exit 2 when changes or drift are pending, or changes Linq accepted have not landed yet
+    /// (0: none, 1: error)
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Read the chats from Linq first and plan against their live membership (writes nothing)

@@ -24,7 +24,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -189,8 +189,7 @@ pub async fn apply(
         };
         if checked {
             let accepted = std::mem::take(&mut known.pending);
-            let since =
-                |side: &std::collections::BTreeMap<Handle, _>, handle: &Handle| side.get(handle).copied().flatten();
+            let since = |side: &BTreeMap<Handle, _>, handle: &Handle| side.get(handle).copied().flatten();
             for handle in &chat.pending.add {
                 known.pending.record(Op::Add, handle, since(&accepted.add, handle));
             }

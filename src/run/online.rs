@@ -162,10 +162,10 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
                 );
             }
             // Its checksum is unkeyed: trust no step of it that the config and state do not give.
-            let path = args.plan_file.as_deref().unwrap_or(std::path::Path::new("PLANFILE"));
-            saved
-                .check_derived(&desired, &state, pending)
-                .with_context(|| format!("plan file `{}` was refused", path.display()))?;
+            saved.check_derived(&desired, &state, pending).with_context(|| {
+                let path = args.plan_file.clone().unwrap_or_default();
+                format!("plan file `{}` was refused", path.display())
+            })?;
             saved.plan
         } else {
             settle_journal(cx, &store, &mut state, &client, &args.api).await?;

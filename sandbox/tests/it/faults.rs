@@ -240,7 +240,14 @@ async fn a_lost_call_is_answered_202_and_never_lands() {
     assert_eq!(client.add(DM, NEW).await.error(), (409, Some(1006)));
     // Another handle is not affected.
     let other = "+12055550151";
-    assert_eq!(client.add(BIG, other).await.status, 202);
+    let applied = client.add(BIG, other).await;
+    assert_eq!(applied.status, 202);
+    let keys = |body: &serde_json::Value| body.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&added.body),
+        keys(&applied.body),
+        "a lost call looks like any other"
+    );
     sandbox.land_all();
     let members = sandbox.members(BIG).unwrap();
     assert!(!members.contains(NEW) && members.contains(A), "{members:?}");

@@ -325,6 +325,41 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_listing_pending_changes_keeps_its_seal_and_one_without_seals_as_before() {
+        use crate::clock::Timestamp;
+        use crate::plan::PendingChat;
+        use crate::state::{Op, PendingChange};
+
+        let mut with = plan(vec![chat("b", vec![add("+15550000001", None)])]);
+        with.pending.push(PendingChat {
+            id: "b".into(),
+            name: None,
+            changes: vec![PendingChange {
+                op: Op::Add,
+                handle: Handle::parse("+15550000002").unwrap(),
+                // Finer than the millisecond the file keeps.
+                accepted_at: Some(Timestamp::from(
+                    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(1_767_605_400_123_456_789),
+                )),
+                overdue: false,
+            }],
+        });
+        let options = PlanOptions::default();
+        let saved = SavedPlan::new(with, &options, "d".into(), Vec::new(), "s".into());
+        let read = SavedPlan::from_json(saved.to_json().as_bytes()).expect("the seal holds");
+        assert_eq!(read.plan.pending[0].changes[0].handle.as_str(), "+15550000002");
+
+        let without = SavedPlan::new(plan(Vec::new()), &options, "d".into(), Vec::new(), "s".into());
+        let json = without.to_json();
+        for absent in ["pending", "targets", "allow_mass_removal"] {
+            assert!(
+                !json.contains(absent),
+                "{absent} is left out when empty, as files before it: {json}"
+            );
+        }
+    }
+
+    #[test]
     fn the_first_difference_names_the_chat_and_the_step() {
         let ours = plan(vec![chat("b", vec![add("+15550000001", Some("ann"))])]);
         assert_eq!(first_difference(&ours, &ours.clone()), None);

@@ -96,12 +96,15 @@ pub struct PlanArgs {
     /// Save the plan to FILE, for `roster apply FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Exit 2 when changes or drift are pending (0: none, 1: error)
+    /// Exit 2 when changes or drift are pending, or changes Linq accepted have not landed yet
+    /// (0: none, 1: error)
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Read the chats from Linq first and plan against their live membership (writes nothing)
     #[arg(long)]
     pub refresh: bool,
+    #[command(flatten)]
+    pub pending: PendingArgs,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -128,6 +131,8 @@ pub struct ApplyArgs {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    #[command(flatten)]
+    pub pending: PendingArgs,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -161,7 +166,18 @@ pub struct RefreshArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]
+    pub pending: PendingArgs,
+    #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// When a change Linq accepted counts as never landed.
+#[derive(Debug, Args, Clone)]
+pub struct PendingArgs {
+    /// How long a change Linq accepted may go unseen, in seconds; after that a read that does
+    /// not show it drops it as never landed, and the next plan makes the call again
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    pub pending_timeout: f64,
 }
 
 /// How roster reaches the API; read at the edge and passed in.

@@ -12,9 +12,11 @@
 //! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.
 //! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
 //! - [`cli`] and [`run`]: raw arguments, and the commands that wire the parts together.
+//! - [`clock`]: the wall clock, in one injectable place, and the times roster records.
 
 pub mod apply;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod handle;
 pub mod linq;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         stdin_terminal: std::io::stdin().is_terminal(),
         stdout_terminal: std::io::stdout().is_terminal(),
         stderr_terminal: std::io::stderr().is_terminal(),
+        clock: roster::clock::Clock::system(),
     };
     let color = !cli.global.no_color && !env.no_color;
     let ui = Ui {

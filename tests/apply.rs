@@ -215,16 +215,22 @@ fn the_examples_converge() {
     assert!(mutating_calls(&sandbox)
         .keys()
         .all(|(_, chat, _)| chat != "e2a1b3c4-d5e6-4f70-8a9b-0c1d2e3f4a5b"));
-    let again = ws.roster(&[
-        "plan",
-        "-c",
-        "config",
-        "--detailed-exitcode",
-        "--target",
-        "550e8400-e29b-41d4-a716-446655440000",
-        "--target",
-        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-    ]);
+    // Offline, changes accepted and not seen to land are pending; read from Linq, none is.
+    let again = roster(
+        &ws,
+        &sandbox,
+        &[
+            "plan",
+            "-c",
+            "config",
+            "--refresh",
+            "--detailed-exitcode",
+            "--target",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "--target",
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        ],
+    );
     assert_eq!(again.code(), 0, "{}", again.combined());
 }
 
@@ -245,7 +251,7 @@ fn random_scenarios_converge_with_exactly_the_planned_calls_and_never_break_the_
             planned,
             "seed {seed}: one call per planned step"
         );
-        let after = ws.roster(&["plan", "--detailed-exitcode"]);
+        let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
         assert_eq!(after.code(), 0, "seed {seed}: {}", after.combined());
     }
 }
@@ -284,7 +290,7 @@ fn faults_still_converge_in_one_apply_with_no_duplicate_effect() {
             .or_default() += 1;
     }
     assert!(applied.values().all(|n| *n == 1), "{applied:?}");
-    let after = ws.roster(&["plan", "--detailed-exitcode"]);
+    let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
     assert_eq!(after.code(), 0, "{}", after.combined());
 }
 
@@ -503,7 +509,7 @@ fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
         let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--settle-timeout", "1"]);
         assert_eq!(run.code(), 0, "{}", run.combined());
         scenario.assert_converged(&sandbox);
-        let after = ws.roster(&["plan", "--detailed-exitcode"]);
+        let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
         assert_eq!(after.code(), 0, "{}", after.combined());
         // Accepted calls are never repeated; a call in flight at a kill may be (at most
         // `parallelism` per kill).

@@ -5,4 +5,6 @@ mod apply;
 mod common;
 mod install;
 mod offline;
+mod pending;
 mod release;
+mod saved;

@@ -168,3 +168,36 @@ fn bad_configs_are_reported_and_change_nothing() {
         assert_eq!(ws.snapshot_files(), before, "{name}: files changed");
     }
 }
+
+/// `--detailed-exitcode` says 2 only for a plan made: any error exits 1, even with changes
+/// pending (a config error, a plan the guards refuse, a refresh that cannot reach Linq).
+#[test]
+fn detailed_exitcode_with_an_error_exits_1_never_2() {
+    let ws = Workspace::team();
+    assert_eq!(plan(&ws, &["--detailed-exitcode"]).code(), 2, "the example has changes");
+
+    let bad = repo().join("tests/fixtures/config/bad/unknown-person");
+    crate::common::copy_dir(&bad, &ws.path().join("bad"));
+    let run = ws.roster(&["plan", "-c", "bad", "--detailed-exitcode"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(run.stderr().contains("error: "), "{}", run.combined());
+
+    // A protected member that the config no longer lists: the plan is refused.
+    ws.write(
+        "guarded/roster.yaml",
+        "version: 1\nsettings:\n  protected: ['+12055550101']\nchats:\n  550e8400-e29b-41d4-a716-446655440000:\n    members: ['+12055550100', '+12055550199', '+12055550102']\n",
+    );
+    let run = ws.roster(&["plan", "-c", "guarded", "--detailed-exitcode"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stderr().contains("would remove protected `+12055550101`"),
+        "{}",
+        run.combined()
+    );
+    assert_eq!(run.stdout(), "", "no plan is shown");
+
+    // `--refresh` without a token cannot read the chats.
+    let run = plan(&ws, &["--refresh", "--detailed-exitcode"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(run.stderr().contains("LINQ_API_V3_API_KEY"), "{}", run.combined());
+}

@@ -153,6 +153,16 @@ impl Core {
             return fail(call, error);
         }
         let due = now + self.options.land_delay;
+        let lost = match &endpoint {
+            Endpoint::AddParticipant(_, Ok(handle)) | Endpoint::RemoveParticipant(_, Ok(handle)) => {
+                draw == Draw::Lose
+                    || canonical_handle(handle).is_some_and(|handle| self.options.lost_handles.contains(&handle))
+            }
+            _ => false,
+        };
+        if lost {
+            return self.lose(endpoint, call);
+        }
         let outcome = match endpoint {
             Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body)),
             Endpoint::GetChat(id) => match self.world.chat(&id) {
@@ -192,6 +202,32 @@ impl Core {
                 retry_after: None,
                 drop: false,
             },
+        }
+    }
+
+    /// A participant call the fault loses: checked and answered as usual (`202` when it passes),
+    /// but never queued, so it never lands.
+    fn lose(&mut self, endpoint: Endpoint, call: &mut CallRecord) -> Reply {
+        let checked = match endpoint {
+            Endpoint::AddParticipant(id, body) => body
+                .and_then(|handle| self.world.check_add(&id, &handle))
+                .map(|_| "Participant addition queued"),
+            Endpoint::RemoveParticipant(id, body) => body
+                .and_then(|handle| self.world.check_remove(&id, &handle))
+                .map(|_| "Participant removal queued"),
+            _ => unreachable!("only participant calls are lost"),
+        };
+        match checked {
+            Ok(message) => {
+                call.fault = Some(Fault::Lost);
+                Reply {
+                    status: 202,
+                    body: accepted(message, &call.trace_id),
+                    retry_after: None,
+                    drop: false,
+                }
+            }
+            Err(error) => fail(call, error),
         }
     }
 

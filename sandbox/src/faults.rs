@@ -1,6 +1,7 @@
 //! Fault injection: how slow, how rate-limited and how unreliable the sandbox pretends to be,
 //! drawn from a seeded generator so that a run with the same requests fails the same way.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,11 @@ pub struct Options {
     /// Share of API requests handled (a participant call is applied) whose connection is then
     /// closed without an answer.
     pub drop_rate: f64,
+    /// Share of participant calls answered `202 accepted` as usual (after the same checks) but
+    /// never queued: the change never lands.
+    pub lost_rate: f64,
+    /// Handles (canonical) whose participant calls are always lost, as with `lost_rate`.
+    pub lost_handles: BTreeSet<String>,
     /// Seed of the fault generator.
     pub seed: u64,
 }
@@ -38,6 +44,8 @@ impl Default for Options {
             error_rate: 0.0,
             applied_error_rate: 0.0,
             drop_rate: 0.0,
+            lost_rate: 0.0,
+            lost_handles: BTreeSet::new(),
             seed: 0,
         }
     }
@@ -55,6 +63,8 @@ pub enum Fault {
     AppliedServerError,
     /// Handled (and applied), then the connection was closed without an answer.
     Dropped,
+    /// A participant call answered `202 accepted` that was never queued: it never lands.
+    Lost,
 }
 
 /// What the generator decided for one request, before it is handled.
@@ -67,6 +77,8 @@ pub enum Draw {
     ApplyThenFail,
     /// Handle the request, then drop the connection if it succeeded.
     ApplyThenDrop,
+    /// A participant call: check it and answer as usual, but never queue it.
+    Lose,
 }
 
 /// The state behind the faults: generator and rate limiter.
@@ -110,6 +122,10 @@ impl Faults {
         bound += options.drop_rate;
         if r < bound {
             return Draw::ApplyThenDrop;
+        }
+        bound += options.lost_rate;
+        if r < bound {
+            return Draw::Lose;
         }
         Draw::Clean
     }
@@ -181,25 +197,27 @@ mod tests {
             error_rate: 0.1,
             applied_error_rate: 0.2,
             drop_rate: 0.3,
+            lost_rate: 0.15,
             seed: 7,
             ..Options::default()
         };
         let tally = || {
             let mut faults = Faults::new(&options, Instant::now());
-            let mut counts = [0usize; 4];
+            let mut counts = [0usize; 5];
             for _ in 0..10_000 {
                 counts[match faults.draw(&options) {
                     Draw::Fail(_) => 0,
                     Draw::ApplyThenFail => 1,
                     Draw::ApplyThenDrop => 2,
-                    Draw::Clean => 3,
+                    Draw::Lose => 3,
+                    Draw::Clean => 4,
                 }] += 1;
             }
             counts
         };
         let counts = tally();
         assert_eq!(counts, tally(), "same seed, same faults");
-        for (count, share) in counts.iter().zip([0.1, 0.2, 0.3, 0.4]) {
+        for (count, share) in counts.iter().zip([0.1, 0.2, 0.3, 0.15, 0.25]) {
             let expected = share * 10_000.0;
             assert!((*count as f64 - expected).abs() < expected * 0.1, "{counts:?}");
         }

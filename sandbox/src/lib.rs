@@ -6,7 +6,9 @@
 //!
 //! - [`seed`]: the token, your own line and the chats a sandbox starts with.
 //! - `world`: chats, landed participants, queued changes, Linq's rules, violations.
-//! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator.
+//! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator; among them
+//!   participant calls answered `202 accepted` that never land (a share of calls, or every
+//!   call for chosen handles), as a change Linq accepts and then loses.
 //! - `api`: one request from arrival to answer, and the call log.
 //! - `wire`: the JSON shapes of Linq's OpenAPI schemas.
 //! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
@@ -56,7 +58,7 @@ pub use api::CallRecord;
 pub use faults::{Fault, Options};
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
-pub use world::{Cause, Violation, MIN_PARTICIPANTS};
+pub use world::{canonical_handle, Cause, Violation, MIN_PARTICIPANTS};
 
 use api::Core;
 use world::Outside;

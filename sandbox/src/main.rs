@@ -42,6 +42,12 @@ struct Args {
     /// Share of API requests handled but whose connection is dropped without an answer.
     #[arg(long, default_value_t = 0.0, value_parser = share)]
     drop_rate: f64,
+    /// Share of participant calls answered 202 accepted but never applied (they never land).
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    lost_rate: f64,
+    /// A handle whose participant calls are answered 202 accepted but never applied; repeatable.
+    #[arg(long, value_name = "HANDLE", value_parser = handle)]
+    lost_handle: Vec<String>,
     /// Seed of the fault generator.
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
@@ -52,6 +58,11 @@ fn share(text: &str) -> Result<f64, String> {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
         _ => Err(format!("`{text}` is not a share between 0 and 1")),
     }
+}
+
+fn handle(text: &str) -> Result<String, String> {
+    linq_sandbox::canonical_handle(text)
+        .ok_or_else(|| format!("`{text}` is neither an E.164 phone number nor an email address"))
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -72,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
         error_rate: args.error_rate,
         applied_error_rate: args.applied_error_rate,
         drop_rate: args.drop_rate,
+        lost_rate: args.lost_rate,
+        lost_handles: args.lost_handle.into_iter().collect(),
         seed: args.fault_seed,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -381,6 +381,14 @@ impl World {
 
     /// Checks an add against the landed membership and queues it to land at `due`.
     pub fn add(&mut self, chat: &str, handle: &str, due: Instant) -> Result<(), ApiError> {
+        let (i, handle) = self.check_add(chat, handle)?;
+        self.enqueue(i, Change::Add, handle, due);
+        Ok(())
+    }
+
+    /// Checks an add as [`World::add`] does, without queueing it: the chat's index and the
+    /// canonical handle.
+    pub fn check_add(&self, chat: &str, handle: &str) -> Result<(usize, String), ApiError> {
         let i = self.chat_index(chat)?;
         let handle = canonical_handle(handle).ok_or_else(|| ApiError::invalid_handle(handle))?;
         let record = &self.chats[i];
@@ -404,13 +412,19 @@ impl World {
                 "adding needs a group of {MIN_PARTICIPANTS} or more participants and this chat has {count}"
             )));
         }
-        self.enqueue(i, Change::Add, handle, due);
-        Ok(())
+        Ok((i, handle))
     }
 
     /// Checks a removal against the landed membership less the removals already queued, and
     /// queues it to land at `due`.
     pub fn remove(&mut self, chat: &str, handle: &str, due: Instant) -> Result<(), ApiError> {
+        let (i, handle) = self.check_remove(chat, handle)?;
+        self.enqueue(i, Change::Remove, handle, due);
+        Ok(())
+    }
+
+    /// Checks a removal as [`World::remove`] does, without queueing it.
+    pub fn check_remove(&self, chat: &str, handle: &str) -> Result<(usize, String), ApiError> {
         let i = self.chat_index(chat)?;
         let handle = canonical_handle(handle).ok_or_else(|| ApiError::invalid_handle(handle))?;
         let record = &self.chats[i];
@@ -432,8 +446,7 @@ impl World {
                 "removing `{handle}` would leave {after} participants and a group needs {MIN_PARTICIPANTS}"
             )));
         }
-        self.enqueue(i, Change::Remove, handle, due);
-        Ok(())
+        Ok((i, handle))
     }
 
     fn enqueue(&mut self, chat: usize, change: Change, handle: String, due: Instant) {

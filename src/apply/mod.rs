@@ -3,8 +3,11 @@
 //!
 //! Chats run concurrently (up to `parallelism`), the steps of one chat strictly in order:
 //!
-//! 1. Read the chat. If its members differ from the plan's `before`, skip it as drift: roster
-//!    does not act on a stale picture.
+//! 1. Read the chat. Changes accepted by earlier runs that are overdue and do not show never
+//!    landed (see [`crate::state::pending`]): the chat is not changed, they are dropped from the
+//!    state, and the next plan makes them again. Changes still within `--pending-timeout` are
+//!    waited for. If the members then differ from the plan's `before`, skip the chat as drift:
+//!    roster does not act on a stale picture.
 //! 2. For each add or remove: journal an `Intent` (durable before the call goes out), make the
 //!    call, journal its outcome (durable before the chat's next step). A `wait` step polls the
 //!    chat until every earlier change of this chat shows.
@@ -21,7 +24,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,11 +36,12 @@ use tokio::time::Instant;
 pub use progress::{describe, BarProgress, LineProgress, NoProgress, Progress};
 pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Drift, Failure, Pending, REPORT_FORMAT_VERSION};
 
+use crate::clock::Clock;
 use crate::handle::Handle;
 use crate::linq::{Client, LinqError};
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::journal::{fold, visible};
-use crate::state::{JournalRecord, Op, PendingChanges, State, StateStore};
+use crate::state::{JournalRecord, Op, PendingChanges, PendingTimeout, State, StateStore, DEFAULT_PENDING_TIMEOUT};
 
 /// How apply runs.
 #[derive(Debug, Clone)]
@@ -51,6 +55,11 @@ pub struct ApplyOptions {
     /// The longest time between two reads of a chat while waiting. Polls start at
     /// [`FIRST_POLL_INTERVAL`] (or this, when shorter) and back off towards it.
     pub poll_interval: Duration,
+    /// How long a change accepted by an earlier run may go unseen before it counts as never
+    /// landed (`--pending-timeout`).
+    pub pending_timeout: Duration,
+    /// Stamps accepted changes, and tells their age.
+    pub clock: Clock,
 }
 
 /// The first pause between two reads of a waiting chat. Changes usually land within a fraction
@@ -68,6 +77,8 @@ impl Default for ApplyOptions {
             rate: None,
             wait_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
+            pending_timeout: DEFAULT_PENDING_TIMEOUT,
+            clock: Clock::system(),
         }
     }
 }
@@ -170,14 +181,25 @@ pub async fn apply(
     let original = state.clone();
     let unsettled = fold(state, &records);
     // A chat that passed its check had every earlier pending change landed; what is pending
-    // now is what its read-back did not show.
+    // now is what its read-back did not show, since the time the journal says Linq accepted it.
+    // A chat whose earlier changes never landed was not changed: they are dropped.
     for (chat, checked) in chats.iter().zip(checked) {
-        if let (true, Some(known)) = (checked, state.chats.get_mut(&chat.id)) {
-            known.pending = PendingChanges {
-                add: chat.pending.add.iter().cloned().collect(),
-                remove: chat.pending.remove.iter().cloned().collect(),
-            };
+        let Some(known) = state.chats.get_mut(&chat.id) else {
+            continue;
+        };
+        if checked {
+            let accepted = std::mem::take(&mut known.pending);
+            let since = |side: &BTreeMap<Handle, _>, handle: &Handle| side.get(handle).copied().flatten();
+            for handle in &chat.pending.add {
+                known.pending.record(Op::Add, handle, since(&accepted.add, handle));
+            }
+            for handle in &chat.pending.remove {
+                known
+                    .pending
+                    .record(Op::Remove, handle, since(&accepted.remove, handle));
+            }
         }
+        known.drop_never_landed(&chat.never_landed);
     }
     report.chats = chats;
     for chat in plan.chats.iter().filter(|c| c.action == Action::Forget) {
@@ -284,6 +306,7 @@ impl Run<'_> {
             drift: None,
             failure: None,
             pending: Pending::default(),
+            never_landed: Vec::new(),
             steps_left: plan.steps.len(),
         };
         if self.should_stop() {
@@ -300,15 +323,27 @@ impl Run<'_> {
                 return (out, false);
             }
         };
-        let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
         let members = live.members();
+        let timeout = PendingTimeout {
+            now: self.options.clock.now(),
+            timeout: self.options.pending_timeout,
+        };
+        let never_landed = queued.never_landed(&members, &timeout);
+        if !never_landed.is_empty() {
+            // The plan counted on them: not changed in this run; the next plan makes them again.
+            out.status = ChatStatus::NeverLanded;
+            out.never_landed = never_landed;
+            self.progress.chat(&out);
+            return (out, false);
+        }
+        let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
         if members != before {
             let missing: Vec<Handle> = before.difference(&members).cloned().collect();
             let unexpected: Vec<Handle> = members.difference(&before).cloned().collect();
             // Only roster's own accepted changes still landing: wait for them, as a wait step
             // would. Anything else changed outside roster: skip the chat.
-            let own =
-                missing.iter().all(|h| queued.add.contains(h)) && unexpected.iter().all(|h| queued.remove.contains(h));
+            let own = missing.iter().all(|h| queued.contains(Op::Add, h))
+                && unexpected.iter().all(|h| queued.contains(Op::Remove, h));
             let landing: Vec<(Op, Handle)> = (missing.iter().map(|h| (Op::Add, h.clone())))
                 .chain(unexpected.iter().map(|h| (Op::Remove, h.clone())))
                 .collect();
@@ -378,6 +413,7 @@ impl Run<'_> {
                     let record = JournalRecord::Accepted {
                         id,
                         trace_id: answer.trace_id,
+                        at: Some(self.options.clock.now()),
                     };
                     let durable = self.append(record).await;
                     accepted.push((op, handle.clone()));
@@ -491,7 +527,12 @@ impl Run<'_> {
         }
         for (id, op, handle) in unknown {
             if visible(&live, op, &handle) {
-                if let Err(e) = self.append(JournalRecord::Accepted { id, trace_id: None }).await {
+                let record = JournalRecord::Accepted {
+                    id,
+                    trace_id: None,
+                    at: Some(self.options.clock.now()),
+                };
+                if let Err(e) = self.append(record).await {
                     self.halt(format!("cannot record progress, so no further calls are made: {e}"));
                 }
                 match op {

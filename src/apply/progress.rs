@@ -169,5 +169,25 @@ pub fn describe(report: &ChatReport) -> String {
             )
         }
         ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} steps left{pending}", report.steps_left),
+        ChatStatus::NeverLanded => {
+            let changes: Vec<String> = report
+                .never_landed
+                .iter()
+                .map(|change| format!("{} `{}`", op_word(change.op), change.handle))
+                .collect();
+            format!(
+                "{name}: not changed: Linq accepted {} from an earlier run but never applied {}; dropped from the state, the next plan makes {} again",
+                changes.join(", "),
+                if changes.len() == 1 { "it" } else { "them" },
+                if changes.len() == 1 { "it" } else { "them" },
+            )
+        }
+    }
+}
+
+fn op_word(op: crate::state::Op) -> &'static str {
+    match op {
+        crate::state::Op::Add => "add",
+        crate::state::Op::Remove => "remove",
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::handle::Handle;
 use crate::linq::LinqError;
 use crate::plan::Step;
+use crate::state::PendingChange;
 
 /// Version of the JSON report; fields are only ever added within one version.
 pub const REPORT_FORMAT_VERSION: &str = "1";
@@ -52,6 +53,11 @@ pub struct ChatReport {
     /// Accepted changes the final read did not show yet (Linq applies them later).
     #[serde(skip_serializing_if = "Pending::is_empty")]
     pub pending: Pending,
+    /// Set when `status` is `never_landed`: changes an earlier run made that Linq accepted but
+    /// never applied within `--pending-timeout`. Dropped from the state; the next plan makes them
+    /// again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub never_landed: Vec<PendingChange>,
     /// Steps not carried out (after a failure or a stop).
     pub steps_left: usize,
 }
@@ -68,6 +74,9 @@ pub enum ChatStatus {
     Failed,
     /// Stopped (Ctrl-C or a run-level error) before or between steps.
     Stopped,
+    /// Not changed: changes an earlier run made were accepted by Linq but never landed, and the
+    /// plan counted on them. They are dropped from the state, and the next plan makes them again.
+    NeverLanded,
 }
 
 /// How a chat's live members differ from the state the plan was made from.
@@ -132,6 +141,11 @@ impl ApplyReport {
     /// Chats with the given status.
     pub fn with_status(&self, status: ChatStatus) -> impl Iterator<Item = &ChatReport> {
         self.chats.iter().filter(move |c| c.status == status)
+    }
+
+    /// Chats left unchanged because changes of earlier runs never landed.
+    pub fn never_landed(&self) -> impl Iterator<Item = &ChatReport> {
+        self.with_status(ChatStatus::NeverLanded)
     }
 
     /// Chats with accepted changes that have not landed yet.

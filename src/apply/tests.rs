@@ -9,11 +9,17 @@ use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
 use tokio::sync::watch;
 
 use super::*;
+use crate::clock::Timestamp;
 use crate::linq::{ClientConfig, RetryPolicy, Token};
 use crate::plan::{StateRef, Summary, FORMAT_VERSION};
 use crate::state::{ChatState, LockGuard, LockInfo};
 
 const ME: &str = "+15550000000";
+
+/// What the clock reads in these tests: 2026-01-05T09:30:00Z.
+fn now() -> Timestamp {
+    Timestamp::from_unix(1_767_605_400)
+}
 
 /// Runs before each journal write with the records about to be written.
 type Hook = Box<dyn Fn(&[JournalRecord]) + Send + Sync>;
@@ -163,6 +169,7 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
             serial: state.serial,
         },
         chats,
+        pending: Vec::new(),
         summary: Summary::default(),
     }
 }
@@ -186,6 +193,8 @@ fn options() -> ApplyOptions {
         rate: None,
         wait_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(20),
+        pending_timeout: DEFAULT_PENDING_TIMEOUT,
+        clock: Clock::fixed(now()),
     }
 }
 
@@ -287,8 +296,8 @@ async fn a_next_run_waits_for_its_own_pending_changes_instead_of_calling_them_dr
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(
         state.chats["c1"].pending.add,
-        BTreeSet::from([h(&m(4))]),
-        "the add is pending"
+        BTreeMap::from([(h(&m(4)), Some(now()))]),
+        "the add is pending since the clock's now"
     );
 
     let second = plan(&state, &[("c1", "-3")]);
@@ -308,6 +317,67 @@ async fn a_next_run_waits_for_its_own_pending_changes_instead_of_calling_them_dr
     let third = plan(&state, &[("c1", "+5")]);
     let report = run(&third, &mut state, &store, &client).await;
     assert_eq!(report.chats[0].status, ChatStatus::Drift);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_change_the_chat_does_not_show_is_dropped_and_the_chat_left_alone() {
+    // An earlier run's add of 4 (accepted 2 hours before the clock's now) and remove of 3
+    // (accepted at an unknown time) never landed; the add of 5 in c2 is 10 minutes old.
+    let sandbox = Sandbox::spawn(seed(&[("c1", &[1, 2, 3]), ("c2", &[1, 2, 3])]), Options::default());
+    let mut state = state_of(&[("c1", &[1, 2, 4]), ("c2", &[1, 2, 3, 5])]);
+    let two_hours_ago = Timestamp::from_unix(1_767_605_400 - 7200);
+    let c1 = state.chats.get_mut("c1").unwrap();
+    c1.pending.record(Op::Add, &h(&m(4)), Some(two_hours_ago));
+    c1.pending.record(Op::Remove, &h(&m(3)), None);
+    let ten_minutes_ago = Timestamp::from_unix(1_767_605_400 - 600);
+    state
+        .chats
+        .get_mut("c2")
+        .unwrap()
+        .pending
+        .record(Op::Add, &h(&m(5)), Some(ten_minutes_ago));
+    let plan = plan(&state, &[("c1", "+6"), ("c2", "+6")]);
+    let store = MemoryStore::default();
+    let options = ApplyOptions {
+        pending_timeout: Duration::from_secs(3600),
+        wait_timeout: Duration::from_millis(200),
+        ..options()
+    };
+    let (_stop, stopped) = watch::channel(false);
+    let report = apply(
+        &plan,
+        &mut state,
+        &store,
+        &client(&sandbox, 4),
+        &options,
+        &NoProgress,
+        stopped,
+    )
+    .await;
+
+    let c1 = &report.chats[0];
+    assert_eq!(c1.status, ChatStatus::NeverLanded, "{report:#?}");
+    let never: Vec<(Op, Handle, Option<Timestamp>)> = c1
+        .never_landed
+        .iter()
+        .map(|c| (c.op, c.handle.clone(), c.accepted_at))
+        .collect();
+    assert_eq!(
+        never,
+        [(Op::Add, h(&m(4)), Some(two_hours_ago)), (Op::Remove, h(&m(3)), None)]
+    );
+    assert_eq!(strings(&state, "c1"), set(&[1, 2, 3]), "undone in the state");
+    assert!(state.chats["c1"].pending.is_empty());
+    // Within the timeout the change is waited for and, not landing, the chat is drift.
+    assert_eq!(report.chats[1].status, ChatStatus::Drift);
+    assert_eq!(
+        state.chats["c2"].pending.add,
+        BTreeMap::from([(h(&m(5)), Some(ten_minutes_ago))]),
+        "kept"
+    );
+    assert!(!report.is_success());
+    assert_eq!(sandbox.mutating_calls_applied(), 0, "neither chat was changed");
+    assert_eq!(store.load().unwrap().unwrap(), state, "the drop is saved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
+use crate::state::{PendingChange, PendingTimeout};
 
 mod error;
 mod order;
@@ -35,6 +36,8 @@ pub struct PlanOptions {
     pub targets: BTreeSet<String>,
     /// Let a plan remove more than `max_removal_ratio` of all managed memberships.
     pub allow_mass_removal: bool,
+    /// Which pending changes the plan marks overdue (the planner reads no clock).
+    pub pending: PendingTimeout,
 }
 
 /// A complete plan, as shown, saved and applied.
@@ -45,7 +48,27 @@ pub struct Plan {
     pub state: StateRef,
     /// Chats with something to do, sorted by id.
     pub chats: Vec<ChatPlan>,
+    /// Changes Linq accepted that were not seen to land yet, per chat in scope, sorted by id.
+    /// They are already counted as made; listed so that nobody mistakes them for done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingChat>,
     pub summary: Summary,
+}
+
+/// One chat's pending changes (see [`crate::state::pending`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChat {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub changes: Vec<PendingChange>,
+}
+
+impl PendingChat {
+    /// How many changes `chats` hold in all.
+    pub fn count(chats: &[PendingChat]) -> usize {
+        chats.iter().map(|chat| chat.changes.len()).sum()
+    }
 }
 
 /// Lineage and serial of the state a plan was made from.
@@ -127,5 +150,10 @@ impl Plan {
         self.chats
             .iter()
             .any(|chat| chat.action != Action::Update || !chat.steps.is_empty())
+    }
+
+    /// True when Linq accepted changes that were not seen to land yet.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 }

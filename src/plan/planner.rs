@@ -10,7 +10,7 @@ use crate::state::{ChatState, State};
 
 use super::error::{ChatRef, PlanError, PlanErrors};
 use super::order::{schedule, Limits};
-use super::{Action, ChatPlan, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
+use super::{Action, ChatPlan, PendingChat, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
 
 /// The mass-removal guard applies only from this many current memberships on, so that small
 /// setups can still move a member or two.
@@ -31,6 +31,7 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
     let in_scope = |id: &str| options.targets.is_empty() || options.targets.contains(id);
 
     let mut chats = Vec::new();
+    let mut pending = Vec::new();
     // Current memberships of the managed chats in scope (in config and state): the base of the
     // mass-removal share. Forgotten chats are no longer managed and make no call.
     let mut memberships = 0;
@@ -42,6 +43,13 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
         match sides {
             Sides::Both(wanted, known) => {
                 memberships += known.members.len();
+                if !known.pending.is_empty() {
+                    pending.push(PendingChat {
+                        id: id.clone(),
+                        name: wanted.name.clone().or_else(|| known.display_name.clone()),
+                        changes: known.pending.list(&options.pending),
+                    });
+                }
                 let mut findings = Findings {
                     errors: &mut errors,
                     removals_by_chat: &mut removals_by_chat,
@@ -95,6 +103,7 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
             serial: state.serial,
         },
         chats,
+        pending,
         summary,
     })
 }

@@ -5,9 +5,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{count, Paint};
+use super::{count, pending_lines, Paint};
+use crate::clock::Timestamp;
 use crate::handle::Handle;
-use crate::plan::StateRef;
+use crate::plan::{PendingChat, StateRef};
 
 /// Version of the JSON drift report; fields are only ever added within one version.
 pub const DRIFT_FORMAT_VERSION: &str = "1";
@@ -21,10 +22,20 @@ pub struct DriftReport {
     /// Chats with drift, or that could not be read (gone or unavailable), sorted by id.
     pub chats: Vec<ChatDrift>,
     pub summary: DriftSummary,
+    /// Changes roster made that Linq accepted and has not applied yet, still within
+    /// `--pending-timeout`: kept in the state. (`plan --refresh` lists them in its plan.)
+    pub pending: Vec<PendingChat>,
+    /// Changes Linq accepted that were not seen within `--pending-timeout`: accepted but never
+    /// landed, so taken as not made (dropped from the recorded members by `roster refresh`);
+    /// the next plan makes them again.
+    pub never_landed: Vec<PendingChat>,
     /// The state once the live membership was recorded (`roster refresh`); absent when nothing
     /// is recorded (`roster plan --refresh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded: Option<Recorded>,
+    /// When the chats were read, to say how long ago pending changes were accepted.
+    #[serde(skip)]
+    pub read_at: Option<Timestamp>,
 }
 
 /// Where `roster refresh` left the state.
@@ -87,6 +98,10 @@ pub struct DriftSummary {
     pub left: usize,
     pub gone: usize,
     pub unavailable: usize,
+    /// Changes still pending, over all chats.
+    pub pending: usize,
+    /// Changes that never landed, over all chats.
+    pub never_landed: usize,
 }
 
 impl DriftReport {
@@ -109,13 +124,33 @@ impl DriftReport {
             chats_read,
             chats,
             summary,
+            pending: Vec::new(),
+            never_landed: Vec::new(),
             recorded: None,
+            read_at: None,
         }
     }
 
-    /// True when every chat read matches the state.
+    /// Adds the changes still pending and those that never landed, as of `read_at`.
+    pub fn with_pending(
+        mut self,
+        mut pending: Vec<PendingChat>,
+        mut never_landed: Vec<PendingChat>,
+        read_at: Timestamp,
+    ) -> DriftReport {
+        pending.sort_by(|a, b| a.id.cmp(&b.id));
+        never_landed.sort_by(|a, b| a.id.cmp(&b.id));
+        self.summary.pending = PendingChat::count(&pending);
+        self.summary.never_landed = PendingChat::count(&never_landed);
+        self.pending = pending;
+        self.never_landed = never_landed;
+        self.read_at = Some(read_at);
+        self
+    }
+
+    /// True when every chat read matches the state and no change is pending or lost.
     pub fn is_empty(&self) -> bool {
-        self.chats.is_empty()
+        self.chats.is_empty() && self.pending.is_empty() && self.never_landed.is_empty()
     }
 }
 
@@ -129,19 +164,58 @@ impl ChatDrift {
 }
 
 /// Writes the drift for people: each chat with who joined, was removed or left outside
-/// roster, chats Linq would not show, then a summary line. No drift is one line.
+/// roster, chats Linq would not show, then a summary line; then the changes that never landed
+/// and those still pending. No drift and nothing pending is one line.
 pub fn drift_text(report: &DriftReport, color: bool, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(color);
     if report.is_empty() {
-        return writeln!(
-            w,
-            "No drift: {} the state.",
-            match report.chats_read {
-                1 => "the chat read from Linq matches".to_owned(),
-                n => format!("the {n} chats read from Linq match"),
-            }
-        );
+        let read = match report.chats_read {
+            1 => "the chat read from Linq matches".to_owned(),
+            n => format!("the {n} chats read from Linq match"),
+        };
+        return writeln!(w, "No drift: {read} the state.");
     }
+    if report.chats.is_empty() {
+        // Not "no drift", which reads as all done: something roster did has not landed.
+        writeln!(
+            w,
+            "Nothing changed outside roster in {} read from Linq, but not every change roster made has landed.",
+            match report.chats_read {
+                1 => "the chat".to_owned(),
+                n => format!("the {n} chats"),
+            }
+        )?;
+    } else {
+        chats_text(report, paint, w)?;
+    }
+    let n = report.summary.never_landed;
+    if n > 0 {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{} Linq accepted {} that did not show within `--pending-timeout`: taken as not made, so the next plan makes {} again:",
+            paint.bold("Never landed:"),
+            count(n, "change", "changes"),
+            if n == 1 { "it" } else { "them" }
+        )?;
+        pending_lines(&report.never_landed, report.read_at, false, paint, w)?;
+    }
+    let n = report.summary.pending;
+    if n > 0 {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{} Linq accepted {} not seen to land yet; kept in the state until it shows or `--pending-timeout` passes:",
+            paint.bold("Pending:"),
+            count(n, "change", "changes")
+        )?;
+        pending_lines(&report.pending, report.read_at, false, paint, w)?;
+    }
+    Ok(())
+}
+
+/// The chats that drifted or could not be read, then a total line.
+fn chats_text(report: &DriftReport, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "{} {} of {} read from Linq differ from the state:",
@@ -281,7 +355,9 @@ mod tests {
                 removed: 2,
                 left: 1,
                 gone: 1,
-                unavailable: 0
+                unavailable: 0,
+                pending: 0,
+                never_landed: 0,
             }
         );
         assert_eq!(

@@ -4,22 +4,26 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::summary_line;
-use crate::plan::{Action, ChatPlan, Plan, Step};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
+use crate::state::Op;
 
 /// Forges reject comments above 65,536 characters; stay safely below.
 pub const MARKDOWN_LIMIT: usize = 65_000;
 
-/// Writes the plan as markdown: a summary, then a section per chat with a table of its steps.
-/// Past [`MARKDOWN_LIMIT`] the remaining chats are counted, not shown.
+/// Writes the plan as markdown: a summary, then a section per chat with a table of its steps,
+/// then the changes still pending. Past [`MARKDOWN_LIMIT`] the remaining chats are counted, not
+/// shown.
 pub fn plan_markdown(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
     let mut out = String::from("### roster plan\n\n");
+    let pending = pending_markdown(&plan.pending);
     if plan.is_empty() {
         out.push_str("No changes.\n");
+        out.push_str(&pending);
         return w.write_all(out.as_bytes());
     }
     let _ = writeln!(out, "**{}.**\n", summary_line(&plan.summary));
-    // Keep room for the closing note about chats left out.
-    let budget = MARKDOWN_LIMIT - 200;
+    // Keep room for the pending changes and the closing note about chats left out.
+    let budget = MARKDOWN_LIMIT - 200 - pending.len();
     for (shown, chat) in plan.chats.iter().enumerate() {
         let section = chat_markdown(chat);
         if out.len() + section.len() > budget {
@@ -32,7 +36,53 @@ pub fn plan_markdown(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
         }
         out.push_str(&section);
     }
+    out.push_str(&pending);
     w.write_all(out.as_bytes())
+}
+
+/// How many pending changes a comment lists before counting the rest.
+const PENDING_LISTED: usize = 100;
+
+/// The pending changes as a table, with when Linq accepted each (a comment is read later, so a
+/// time rather than an age); empty when there are none.
+fn pending_markdown(pending: &[PendingChat]) -> String {
+    let total = PendingChat::count(pending);
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n#### Pending: {total} {} accepted by Linq, not seen to land yet\n\n| chat | change | handle | accepted at |\n|---|---|---|---|\n",
+        if total == 1 { "change" } else { "changes" }
+    );
+    let changes = pending
+        .iter()
+        .flat_map(|chat| chat.changes.iter().map(move |change| (chat, change)));
+    for (chat, change) in changes.take(PENDING_LISTED) {
+        let title = match &chat.name {
+            Some(name) => format!("{} (`{}`)", escape(name), chat.id),
+            None => format!("`{}`", chat.id),
+        };
+        let op = match change.op {
+            Op::Add => "➕ add",
+            Op::Remove => "➖ remove",
+        };
+        let at = change
+            .accepted_at
+            .map_or_else(|| "unknown".to_owned(), |at| at.to_string());
+        let overdue = if change.overdue { " ⚠️ overdue" } else { "" };
+        let _ = writeln!(out, "| {title} | {op} | `{}` | {at}{overdue} |", change.handle);
+    }
+    if total > PENDING_LISTED {
+        let _ = writeln!(out, "\n_…and {} more._", total - PENDING_LISTED);
+    }
+    if pending
+        .iter()
+        .flat_map(|chat| &chat.changes)
+        .any(|change| change.overdue)
+    {
+        out.push_str("\n_Overdue: not seen within `--pending-timeout`; `roster refresh` drops a change that has not landed, and the next plan makes it again._\n");
+    }
+    out
 }
 
 fn chat_markdown(chat: &ChatPlan) -> String {
@@ -138,6 +188,7 @@ mod tests {
                 serial: 1,
             },
             chats,
+            pending: Vec::new(),
             summary,
         }
     }

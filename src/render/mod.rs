@@ -5,6 +5,8 @@ use std::fmt::Display;
 
 use anstyle::{AnsiColor, Style};
 
+use crate::clock::Timestamp;
+
 mod drift;
 mod markdown;
 mod report;
@@ -24,6 +26,8 @@ pub struct TextOptions {
     pub color: bool,
     /// Show each changed chat's full membership before and after as a diff.
     pub verbose: bool,
+    /// Now, to say how long ago pending changes were accepted; without it, when.
+    pub now: Option<Timestamp>,
 }
 
 /// The few styles roster uses, applied only when colour is on.
@@ -77,6 +81,50 @@ impl Paint {
 /// `1 chat`, `2 chats`.
 pub(crate) fn count(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
+/// Pending changes for people, one line each: `    Sales (id): + add +1…, accepted 12s ago`,
+/// with `, overdue` where `mark_overdue`. Shared by plans and refresh.
+pub(crate) fn pending_lines(
+    chats: &[crate::plan::PendingChat],
+    now: Option<Timestamp>,
+    mark_overdue: bool,
+    paint: Paint,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    for chat in chats {
+        let label = match &chat.name {
+            Some(name) => format!("{name} ({})", chat.id),
+            None => chat.id.clone(),
+        };
+        for change in &chat.changes {
+            let op = match change.op {
+                crate::state::Op::Add => paint.add("+ add   "),
+                crate::state::Op::Remove => paint.remove("- remove"),
+            };
+            let overdue = if mark_overdue && change.overdue {
+                format!(", {}", paint.note("overdue"))
+            } else {
+                String::new()
+            };
+            writeln!(
+                w,
+                "    {label}: {op} {}, {}{overdue}",
+                change.handle,
+                accepted(change.accepted_at, now)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `accepted 12s ago`, `accepted at 2026-01-05T09:30:00Z` without a clock, or at an unknown time.
+pub(crate) fn accepted(at: Option<Timestamp>, now: Option<Timestamp>) -> String {
+    match (at, now) {
+        (None, _) => "accepted at an unknown time".to_owned(),
+        (Some(at), Some(now)) => format!("accepted {} ago", crate::clock::approximate(at.age(now))),
+        (Some(at), None) => format!("accepted at {at}"),
+    }
 }
 
 /// The one-line summary of a plan, shared by text and markdown.

@@ -10,13 +10,20 @@ use crate::apply::{describe, ApplyReport, ChatStatus};
 pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
     let chats = |status| report.with_status(status).count();
-    let (done, failed, drift, stopped) = (
+    let (done, failed, drift, stopped, never_landed) = (
         chats(ChatStatus::Done),
         chats(ChatStatus::Failed),
         chats(ChatStatus::Drift),
         chats(ChatStatus::Stopped),
+        chats(ChatStatus::NeverLanded),
     );
-    for status in [ChatStatus::Failed, ChatStatus::Drift, ChatStatus::Stopped] {
+    let listed = [
+        ChatStatus::Failed,
+        ChatStatus::NeverLanded,
+        ChatStatus::Drift,
+        ChatStatus::Stopped,
+    ];
+    for status in listed {
         for chat in report.with_status(status) {
             let line = describe(chat);
             let line = if status == ChatStatus::Failed {
@@ -51,7 +58,13 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
         paint.remove("Apply finished with problems.")
     };
     let mut parts = vec![format!("{done} done")];
-    for (n, what) in [(failed, "failed"), (drift, "skipped for drift"), (stopped, "stopped")] {
+    let counts = [
+        (failed, "failed"),
+        (never_landed, "not changed as earlier changes never landed"),
+        (drift, "skipped for drift"),
+        (stopped, "stopped"),
+    ];
+    for (n, what) in counts {
         if n > 0 {
             parts.push(format!("{n} {what}"));
         }

@@ -4,22 +4,56 @@ use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{count, summary_line, Paint, TextOptions};
+use super::{count, pending_lines, summary_line, Paint, TextOptions};
 use crate::handle::Handle;
-use crate::plan::{Action, ChatPlan, Plan, Step};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
 use crate::state::State;
 
-/// Writes the plan: each chat with its name, member counts and numbered steps, then a summary.
+/// Writes the plan: each chat with its name, member counts and numbered steps, the changes
+/// still pending, then a summary.
 pub fn plan_text(plan: &Plan, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
-    if plan.is_empty() {
-        return writeln!(w, "No changes. The chats match the config.");
-    }
     for chat in &plan.chats {
         chat_text(chat, options, paint, w)?;
         writeln!(w)?;
     }
-    writeln!(w, "{} {}.", paint.bold("Plan:"), summary_line(&plan.summary))
+    if plan.has_pending() {
+        pending_text(&plan.pending, options, paint, w)?;
+        writeln!(w)?;
+    }
+    if plan.is_empty() && plan.has_pending() {
+        writeln!(
+            w,
+            "No changes. The chats match the config once the pending changes land."
+        )
+    } else if plan.is_empty() {
+        writeln!(w, "No changes. The chats match the config.")
+    } else {
+        writeln!(w, "{} {}.", paint.bold("Plan:"), summary_line(&plan.summary))
+    }
+}
+
+/// The changes Linq accepted that were not seen to land, and what becomes of overdue ones.
+fn pending_text(pending: &[PendingChat], options: TextOptions, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
+    let n = PendingChat::count(pending);
+    writeln!(
+        w,
+        "{} Linq accepted {} not seen to land yet:",
+        paint.bold("Pending:"),
+        count(n, "change", "changes")
+    )?;
+    pending_lines(pending, options.now, true, paint, w)?;
+    if pending
+        .iter()
+        .flat_map(|chat| &chat.changes)
+        .any(|change| change.overdue)
+    {
+        writeln!(
+            w,
+            "    overdue: not seen within `--pending-timeout`; `roster refresh` drops it if it has not landed, and the next plan makes it again"
+        )?;
+    }
+    Ok(())
 }
 
 fn label(chat: &ChatPlan) -> String {
@@ -146,4 +180,79 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::plan::{StateRef, Summary};
+    use crate::state::{Op, PendingChange};
+
+    fn change(op: Op, handle: &str, accepted_at: Option<Timestamp>, overdue: bool) -> PendingChange {
+        PendingChange {
+            op,
+            handle: Handle::parse(handle).unwrap(),
+            accepted_at,
+            overdue,
+        }
+    }
+
+    #[test]
+    fn pending_changes_show_how_long_ago_they_were_accepted_and_which_are_overdue() {
+        let now = Timestamp::from_unix(1_767_605_400);
+        let plan = Plan {
+            format_version: "1".into(),
+            state: StateRef {
+                lineage: "l".into(),
+                serial: 1,
+            },
+            chats: Vec::new(),
+            pending: vec![PendingChat {
+                id: "c1".into(),
+                name: Some("Sales".into()),
+                changes: vec![
+                    change(
+                        Op::Add,
+                        "+15550000001",
+                        Some(Timestamp::from_unix(1_767_605_400 - 42)),
+                        false,
+                    ),
+                    change(
+                        Op::Remove,
+                        "+15550000002",
+                        Some(Timestamp::from_unix(1_767_605_400 - 7500)),
+                        true,
+                    ),
+                    change(Op::Remove, "+15550000003", None, true),
+                ],
+            }],
+            summary: Summary::default(),
+        };
+        let render = |now| {
+            let mut out = Vec::new();
+            let options = TextOptions {
+                now,
+                ..TextOptions::default()
+            };
+            plan_text(&plan, options, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            render(Some(now)),
+            "\
+Pending: Linq accepted 3 changes not seen to land yet:
+    Sales (c1): + add    +15550000001, accepted 42s ago
+    Sales (c1): - remove +15550000002, accepted 2h 5m ago, overdue
+    Sales (c1): - remove +15550000003, accepted at an unknown time, overdue
+    overdue: not seen within `--pending-timeout`; `roster refresh` drops it if it has not landed, and the next plan makes it again
+
+No changes. The chats match the config once the pending changes land.
+"
+        );
+        assert!(
+            render(None).contains("+15550000001, accepted at 2026-01-05T09:29:18Z\n"),
+            "without a clock, the time"
+        );
+    }
 }

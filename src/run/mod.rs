@@ -8,11 +8,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command, Format, GlobalArgs, PlanArgs, PlanScope, ShowArgs};
+use crate::cli::{Cli, Command, Format, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
+use crate::clock::Clock;
 use crate::config::{self, ConfigErrors, Desired};
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
-use crate::state::{FileStore, JournalRecord, LockGuard, LockInfo, State, StateStore};
+use crate::state::{FileStore, JournalRecord, LockGuard, LockInfo, PendingTimeout, State, StateStore};
 
 mod generate;
 mod online;
@@ -31,6 +32,8 @@ pub struct Env {
     pub stdin_terminal: bool,
     pub stdout_terminal: bool,
     pub stderr_terminal: bool,
+    /// The wall clock: when Linq accepted a change, and how long ago.
+    pub clock: Clock,
 }
 
 /// How roster ends; see the exit codes in the README.
@@ -84,10 +87,12 @@ impl Ui {
         let _ = render::error(&mut *self.err, self.err_color, message);
     }
 
+    /// Text options without a clock: pending changes show when, not how long ago.
     pub fn text_options(&self) -> TextOptions {
         TextOptions {
             color: self.out_color,
             verbose: self.verbose,
+            now: None,
         }
     }
 }
@@ -115,6 +120,22 @@ impl Context {
 
     pub fn store(&self) -> FileStore {
         FileStore::new(&self.global.state)
+    }
+
+    /// Text options, with the clock's now for how long ago pending changes were accepted.
+    pub fn text_options(&self) -> TextOptions {
+        TextOptions {
+            now: Some(self.env.clock.now()),
+            ..self.ui.text_options()
+        }
+    }
+
+    /// When pending changes count as overdue, as of now.
+    pub fn pending_timeout(&self, args: &PendingArgs) -> PendingTimeout {
+        PendingTimeout {
+            now: self.env.clock.now(),
+            timeout: online::seconds(args.pending_timeout),
+        }
     }
 
     /// Takes the state lock for `operation`, waiting up to `--lock-timeout`.
@@ -223,13 +244,13 @@ fn fold_journal(cx: &mut Context, mut state: State, records: &[JournalRecord]) -
     state
 }
 
-/// Plans the config against `state`.
-pub fn make_plan(desired: &Desired, state: &State, scope: &PlanScope) -> Result<Plan, PlanErrors> {
-    let options = PlanOptions {
+/// The planner's options for `scope`, marking pending changes overdue per `pending`.
+pub fn plan_options(scope: &PlanScope, pending: PendingTimeout) -> PlanOptions {
+    PlanOptions {
         targets: scope.targets.iter().cloned().collect(),
         allow_mass_removal: scope.allow_mass_removal,
-    };
-    plan::plan(desired, state, &options)
+        pending,
+    }
 }
 
 fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
@@ -269,7 +290,8 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
         }
     };
     timings.lap(Some("fold state"));
-    let plan = make_plan(&desired, &state, &args.scope)?;
+    let options = plan_options(&args.scope, cx.pending_timeout(&args.pending));
+    let plan = plan::plan(&desired, &state, &options)?;
     timings.lap(Some("plan"));
     write_plan(cx, &plan, args.format)?;
     if timings.enabled {
@@ -280,6 +302,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(
             plan.clone(),
+            &options,
             desired.digest.clone(),
             cx.config_paths(),
             cx.global.state.clone(),
@@ -291,7 +314,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
             out.display()
         ));
     }
-    let exit = if args.detailed_exitcode && (plan.has_changes() || drift) {
+    let exit = if args.detailed_exitcode && (plan.has_changes() || plan.has_pending() || drift) {
         Exit::Pending
     } else {
         Exit::Success
@@ -347,7 +370,7 @@ impl Timings {
 
 /// Writes a plan to stdout in `format`.
 pub fn write_plan(cx: &mut Context, plan: &Plan, format: Format) -> anyhow::Result<()> {
-    let options = cx.ui.text_options();
+    let options = cx.text_options();
     let out = &mut *cx.ui.out;
     match format {
         Format::Text => render::plan_text(plan, options, out),
@@ -379,7 +402,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
         ));
         return Ok(Exit::Success);
     };
-    let options = cx.ui.text_options();
+    let options = cx.text_options();
     let out = &mut *cx.ui.out;
     match args.format {
         Format::Json => serde_json::to_writer_pretty(&mut *out, &state)

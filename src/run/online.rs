@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use tokio::sync::watch;
 
-use super::{make_plan, read_saved_plan, write_plan, Context, Exit};
+use super::{plan_options, read_saved_plan, write_plan, Context, Exit};
 use crate::apply::{self, ApplyOptions, BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig, Token};
-use crate::plan::StateRef;
+use crate::plan::{self, StateRef};
 use crate::render;
 use crate::state::journal::{self, SettleOptions};
 use crate::state::{FileStore, State, StateStore};
@@ -150,17 +150,26 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             // A plan made before any state existed names the lineage the new state takes.
             None => State { lineage: saved.as_ref().map_or_else(|| State::new().lineage, |s| s.plan.state.lineage.clone()), ..State::new() },
         };
+        let pending = cx.pending_timeout(&args.pending);
         let plan = if let Some(saved) = saved {
             // The journal is settled only after the staleness check: a saved plan made while a
             // journal was pending is stale once settling writes the state.
             saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
             if !store.read_journal()?.is_empty() {
-                bail!("plan is stale: re-run plan (an interrupted apply left calls to settle; `roster apply` without PLANFILE settles them)");
+                bail!(
+                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster apply` without PLANFILE first to settle them, then `roster plan --out FILE` again",
+                    store.journal_path().display()
+                );
             }
+            // Its checksum is unkeyed: trust no step of it that the config and state do not give.
+            saved.check_derived(&desired, &state, pending).with_context(|| {
+                let path = args.plan_file.clone().unwrap_or_default();
+                format!("plan file `{}` was refused", path.display())
+            })?;
             saved.plan
         } else {
             settle_journal(cx, &store, &mut state, &client, &args.api).await?;
-            let plan = make_plan(&desired, &state, &args.scope)?;
+            let plan = plan::plan(&desired, &state, &plan_options(&args.scope, pending))?;
             if !cx.ui.quiet || !plan.is_empty() {
                 write_plan(cx, &plan, Format::Text)?;
             }
@@ -177,6 +186,8 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             parallelism: args.parallelism.max(1),
             rate: args.rate,
             wait_timeout: seconds(args.wait_timeout),
+            pending_timeout: seconds(args.pending.pending_timeout),
+            clock: cx.env.clock.clone(),
             ..ApplyOptions::default()
         };
         let stop = watch_interrupts(cx);
@@ -193,7 +204,10 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
                 serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
                 writeln!(cx.ui.out)?;
             }
-            Format::Text | Format::Markdown => render::apply_report_text(&report, cx.ui.text_options(), &mut cx.ui.out)?,
+            Format::Text | Format::Markdown => {
+                let options = cx.text_options();
+                render::apply_report_text(&report, options, &mut cx.ui.out)?
+            }
         }
         Ok(if report.interrupted {
             Exit::Interrupted

@@ -6,8 +6,9 @@
 //! 1. Records are read in order. A `Begin` starts a run; intent ids are unique within a run.
 //! 2. An intent with an `Accepted` outcome changes the state: an add puts the handle in the
 //!    chat's members (and out of `left`), a remove takes it out, and the change is marked
-//!    pending until a read shows it landed. Changes are applied in the
-//!    order they were accepted. A chat that is not in the state is left alone.
+//!    pending, with the time the outcome records (unknown in older journals), until a read
+//!    shows it landed (see [`super::pending`]). Changes are applied in the order they were
+//!    accepted. A chat that is not in the state is left alone.
 //! 3. An intent with a `Failed` outcome changes nothing: the call surely did not take effect.
 //! 4. An intent with no outcome is *unsettled*: the call may or may not have gone out, or have
 //!    taken effect. [`fold`] returns these; [`settle`] reads their chats and applies the ones
@@ -27,6 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{JournalRecord, Op, State};
+use crate::clock::Timestamp;
 use crate::handle::Handle;
 use crate::linq::{Chat, Client, LinqError};
 
@@ -38,13 +40,13 @@ pub struct Unsettled {
     pub handle: Handle,
 }
 
-/// Applies one accepted change to the state and marks it pending until it is seen to land;
-/// false when the chat is not in the state.
-pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle) -> bool {
+/// Applies one change Linq accepted at `at` to the state and marks it pending until it is seen
+/// to land; false when the chat is not in the state.
+pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle, at: Option<Timestamp>) -> bool {
     let Some(chat) = state.chats.get_mut(chat) else {
         return false;
     };
-    chat.pending.record(op, handle);
+    chat.pending.record(op, handle, at);
     match op {
         Op::Add => {
             chat.members.insert(handle.clone());
@@ -75,11 +77,11 @@ pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
                     handle: handle.clone(),
                 });
             }
-            JournalRecord::Accepted { id, .. } => {
+            JournalRecord::Accepted { id, at, .. } => {
                 if let Some((index, settled)) = intents.get_mut(&(run, *id)) {
                     *settled = true;
                     let change = &order[*index];
-                    apply_change(state, &change.chat, change.op, &change.handle);
+                    apply_change(state, &change.chat, change.op, &change.handle, *at);
                 }
             }
             JournalRecord::Failed { id } => {
@@ -162,7 +164,8 @@ pub async fn settle(
                 .into_iter()
                 .partition(|change| visible(&chat, change.op, &change.handle));
             for change in shown {
-                apply_change(state, &change.chat, change.op, &change.handle);
+                // Seen to land: no longer pending, so when it was accepted does not matter.
+                apply_change(state, &change.chat, change.op, &change.handle, None);
                 if let Some(known) = state.chats.get_mut(&change.chat) {
                     known.pending.landed(change.op, &change.handle);
                 }
@@ -238,16 +241,28 @@ mod tests {
             JournalRecord::Accepted {
                 id: 1,
                 trace_id: Some("t".into()),
+                at: Some(Timestamp::from_unix(1_767_605_400)),
             },
             intent(2, Op::Remove, "+1555000001"),
             JournalRecord::Failed { id: 2 },
             intent(3, Op::Remove, "+1555000002"),
-            JournalRecord::Accepted { id: 3, trace_id: None },
+            JournalRecord::Accepted {
+                id: 3,
+                trace_id: None,
+                at: None,
+            },
             intent(4, Op::Remove, "+1555000003"),
         ];
         let open = fold(&mut s, &records);
         assert_eq!(members(&s), ["+1555000001", "+1555000003", "+1555000004"]);
         assert!(s.chats["c1"].left.is_empty(), "a re-added member is no longer `left`");
+        let pending = &s.chats["c1"].pending;
+        assert_eq!(
+            pending.add[&h("+1555000004")],
+            Some(Timestamp::from_unix(1_767_605_400)),
+            "pending since Linq accepted it"
+        );
+        assert_eq!(pending.remove[&h("+1555000002")], None, "accepted at an unknown time");
         assert_eq!(
             open,
             [Unsettled {
@@ -259,6 +274,26 @@ mod tests {
     }
 
     #[test]
+    fn journals_written_before_acceptance_times_were_kept_still_fold() {
+        let old = "{\"type\":\"begin\",\"lineage\":\"l\",\"serial\":1}\n\
+                   {\"type\":\"intent\",\"id\":1,\"chat\":\"c1\",\"op\":\"add\",\"handle\":\"+1555000004\"}\n\
+                   {\"type\":\"accepted\",\"id\":1,\"trace_id\":\"t\"}";
+        let records: Vec<JournalRecord> = old.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        let mut s = state(&["+1555000001", "+1555000002", "+1555000003"]);
+        assert!(fold(&mut s, &records).is_empty());
+        assert_eq!(s.chats["c1"].pending.add[&h("+1555000004")], None);
+        let new = JournalRecord::Accepted {
+            id: 2,
+            trace_id: None,
+            at: Some(Timestamp::from_unix(1_767_605_400)),
+        };
+        assert_eq!(
+            serde_json::to_string(&new).unwrap(),
+            r#"{"type":"accepted","id":2,"at":"2026-01-05T09:30:00.000Z"}"#
+        );
+    }
+
+    #[test]
     fn ids_are_scoped_to_their_run_and_folding_twice_changes_nothing() {
         let mut s = state(&["+1555000001", "+1555000002", "+1555000003"]);
         let records = [
@@ -266,7 +301,11 @@ mod tests {
             intent(1, Op::Add, "+1555000009"),
             begin(),
             intent(1, Op::Add, "+1555000008"),
-            JournalRecord::Accepted { id: 1, trace_id: None },
+            JournalRecord::Accepted {
+                id: 1,
+                trace_id: None,
+                at: None,
+            },
         ];
         let open = fold(&mut s, &records);
         assert_eq!(open.len(), 1);
@@ -288,11 +327,19 @@ mod tests {
                 op: Op::Add,
                 handle: h("+1555000009"),
             },
-            JournalRecord::Accepted { id: 1, trace_id: None },
+            JournalRecord::Accepted {
+                id: 1,
+                trace_id: None,
+                at: None,
+            },
             intent(2, Op::Add, "+1555000007"),
             begin(),
             intent(1, Op::Add, "+1555000007"),
-            JournalRecord::Accepted { id: 9, trace_id: None },
+            JournalRecord::Accepted {
+                id: 9,
+                trace_id: None,
+                at: None,
+            },
         ];
         let open = fold(&mut s, &records);
         assert!(!s.chats.contains_key("gone"));

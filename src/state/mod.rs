@@ -7,12 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Timestamp;
 use crate::handle::Handle;
 
 mod file;
 pub mod journal;
+pub mod pending;
 
 pub use file::{parse_state, write_atomic, FileStore, LockedError};
+pub use pending::{shows, PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
 
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;
@@ -43,9 +46,10 @@ pub struct ChatState {
     /// The chat's display name as Linq reported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    /// Changes Linq accepted that were not yet seen to land. They are already in `members`;
-    /// apply waits for them to show before touching the chat, so its own queued work is never
-    /// taken for drift and never counted towards the floor before it lands.
+    /// Changes Linq accepted that were not yet seen to land, with when Linq accepted them. They
+    /// are already in `members`; apply waits for them to show before touching the chat, so its
+    /// own queued work is never taken for drift and never counted towards the floor before it
+    /// lands, and drops them once overdue (see [`pending`]).
     #[serde(default, skip_serializing_if = "PendingChanges::is_empty")]
     pub pending: PendingChanges,
 }
@@ -55,44 +59,6 @@ pub struct ChatState {
 /// one pass, where inserting one by one costs a search each.
 fn bulk_set<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeSet<Handle>, D::Error> {
     Vec::<Handle>::deserialize(deserializer).map(BTreeSet::from_iter)
-}
-
-/// Accepted, not yet landed changes of one chat.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingChanges {
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub add: BTreeSet<Handle>,
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub remove: BTreeSet<Handle>,
-}
-
-impl PendingChanges {
-    pub fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.remove.is_empty()
-    }
-
-    /// Records a change as accepted and not yet seen (a later change of the same handle
-    /// replaces an earlier one).
-    pub fn record(&mut self, op: Op, handle: &Handle) {
-        match op {
-            Op::Add => {
-                self.remove.remove(handle);
-                self.add.insert(handle.clone());
-            }
-            Op::Remove => {
-                self.add.remove(handle);
-                self.remove.insert(handle.clone());
-            }
-        }
-    }
-
-    /// Forgets a change that was seen to land.
-    pub fn landed(&mut self, op: Op, handle: &Handle) {
-        match op {
-            Op::Add => self.add.remove(handle),
-            Op::Remove => self.remove.remove(handle),
-        };
-    }
 }
 
 impl State {
@@ -132,6 +98,9 @@ pub enum JournalRecord {
         id: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trace_id: Option<String>,
+        /// When it was accepted; absent in journals written before the time was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Timestamp>,
     },
     /// The call certainly did not take effect.
     Failed { id: u64 },

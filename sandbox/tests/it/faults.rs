@@ -219,3 +219,73 @@ async fn thousands_of_concurrent_requests_are_all_served() {
     }
     assert_eq!(sandbox.calls().len(), 2000);
 }
+
+#[tokio::test]
+async fn a_lost_call_is_answered_202_and_never_lands() {
+    let sandbox = start(
+        seed(),
+        Options {
+            lost_handles: [NEW.to_owned(), A.to_owned()].into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    let added = client.add(BIG, NEW).await;
+    assert_eq!(added.status, 202, "{added:?}");
+    assert_eq!(added.body["status"], "accepted");
+    let removed = client.remove(BIG, A).await;
+    assert_eq!(removed.status, 202, "{removed:?}");
+    // Checked as usual: a call Linq would refuse is refused, not lost.
+    assert_eq!(client.add(DM, NEW).await.error(), (409, Some(1006)));
+    // Another handle is not affected.
+    let other = "+12055550151";
+    let applied = client.add(BIG, other).await;
+    assert_eq!(applied.status, 202);
+    let keys = |body: &serde_json::Value| body.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&added.body),
+        keys(&applied.body),
+        "a lost call looks like any other"
+    );
+    sandbox.land_all();
+    let members = sandbox.members(BIG).unwrap();
+    assert!(!members.contains(NEW) && members.contains(A), "{members:?}");
+    assert!(members.contains(other));
+    let faults: Vec<_> = sandbox.calls().iter().map(|c| (c.status, c.applied, c.fault)).collect();
+    assert_eq!(
+        faults,
+        [
+            (202, false, Some(Fault::Lost)),
+            (202, false, Some(Fault::Lost)),
+            (409, false, None),
+            (202, true, None),
+        ]
+    );
+    // The same call again is accepted again: nothing was queued.
+    assert_eq!(client.add(BIG, NEW).await.status, 202);
+}
+
+#[tokio::test]
+async fn a_share_of_participant_calls_is_lost_the_same_way_for_a_seed() {
+    let options = Options {
+        lost_rate: 0.5,
+        seed: 5,
+        ..Options::default()
+    };
+    let run = || async {
+        let sandbox = start(seed(), options.clone()).await;
+        let client = Client::new(&sandbox);
+        for i in 0..40 {
+            assert_eq!(client.add(BIG, &format!("+1205556{i:04}")).await.status, 202);
+            // Reads are never lost.
+            assert_eq!(client.chat(BIG).await.status, 200);
+        }
+        sandbox.land_all();
+        sandbox.members(BIG).unwrap()
+    };
+    let first = run().await;
+    let lost = (0..40).filter(|i| !first.contains(&format!("+1205556{i:04}"))).count();
+    assert!((10..=30).contains(&lost), "{lost} of 40 lost at 50%");
+    assert_eq!(first, run().await, "the same seed loses the same calls");
+}

@@ -20,9 +20,11 @@ use crate::cli::{Format, ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
 use crate::handle::Handle;
 use crate::linq::{Chat, Client, LinqError};
-use crate::plan::StateRef;
+use crate::plan::{PendingChat, StateRef};
 use crate::render::{self, ChatDrift, DriftReport, DriftStatus, Paint, ReadFailure, Recorded};
-use crate::state::{write_atomic, ChatState, FileStore, PendingChanges, State, StateStore};
+use crate::state::{
+    write_atomic, ChatState, FileStore, PendingChange, PendingChanges, PendingTimeout, State, StateStore,
+};
 
 /// Linq's code for "this chat is unavailable": reported, and the chat kept as the state has it.
 const CODE_CHAT_UNAVAILABLE: i64 = 2013;
@@ -178,17 +180,20 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
         bar.finish_and_clear();
         let reads = reads?;
 
-        let mut drifts = Vec::new();
+        let timeout = cx.pending_timeout(&args.pending);
+        let (mut drifts, mut pending, mut never_landed) = (Vec::new(), Vec::new(), Vec::new());
         let mut changed = 0;
         for (id, read) in &reads {
             let known = state.chats[id].clone();
             match read {
                 Read::Live(chat) => {
-                    let (now, drift) = observe(id, &known, chat);
-                    drifts.extend(drift);
-                    if now != known {
+                    let observed = observe(id, &known, chat, &timeout);
+                    drifts.extend(observed.drift);
+                    pending.extend(observed.pending);
+                    never_landed.extend(observed.never_landed);
+                    if observed.now != known {
                         changed += 1;
-                        state.chats.insert(id.clone(), now);
+                        state.chats.insert(id.clone(), observed.now);
                     }
                 }
                 Read::Missing(status, error) => drifts.push(missing(id, known.display_name, *status, error)),
@@ -197,7 +202,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
         if changed > 0 {
             store.save(&mut state)?;
         }
-        let mut report = DriftReport::new(reads.len(), drifts);
+        let mut report = DriftReport::new(reads.len(), drifts).with_pending(pending, never_landed, timeout.now);
         report.recorded = Some(Recorded {
             written: changed > 0,
             state: StateRef {
@@ -222,7 +227,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
                 state.serial
             ));
         }
-        if report.summary.drifted > 0 {
+        if report.summary.drifted > 0 || report.summary.never_landed > 0 {
             cx.ui
                 .status("Run `roster plan` to see the calls that bring the chats back to the config.");
         }
@@ -245,6 +250,7 @@ pub fn refreshed_state(
     let client = client(cx, None)?;
     let mut state = load_state(cx, store)?;
     let stored = state.chats.clone();
+    let timeout = cx.pending_timeout(&args.pending);
     let targets = &args.scope.targets;
     // Chats only in the state are forgotten without a call: no need to read them.
     let ids: Vec<String> = desired
@@ -259,16 +265,18 @@ pub fn refreshed_state(
     bar.finish_and_clear();
     let reads = reads?;
 
-    let mut drifts = Vec::new();
+    let (mut drifts, mut never_landed) = (Vec::new(), Vec::new());
     for (id, read) in &reads {
         let known = state.chats.get(id);
         match read {
             Read::Live(chat) => {
                 let now = match known {
                     Some(known) => {
-                        let (now, drift) = observe(id, known, chat);
-                        drifts.extend(drift);
-                        now
+                        // Changes still pending stay in the state, and the plan lists them.
+                        let observed = observe(id, known, chat, &timeout);
+                        drifts.extend(observed.drift);
+                        never_landed.extend(observed.never_landed);
+                        observed.now
                     }
                     None => recorded(chat, None),
                 };
@@ -286,7 +294,7 @@ pub fn refreshed_state(
         bail!("the chats on Linq differ from the state, and a saved plan is checked against the state: apply would skip the chats that differ\nhint: record them first with `roster refresh` (and `roster import` for chats not in the state), then run `roster plan --out FILE`");
     }
 
-    let report = DriftReport::new(reads.len(), drifts);
+    let report = DriftReport::new(reads.len(), drifts).with_pending(Vec::new(), never_landed, timeout.now);
     if args.format == Format::Text {
         render::drift_text(&report, cx.ui.out_color, &mut cx.ui.out)?;
         writeln!(cx.ui.out)?;
@@ -401,10 +409,10 @@ fn recorded(live: &Chat, known: Option<&ChatState>) -> ChatState {
 fn refreshed(live: &Chat, known: &ChatState) -> ChatState {
     let mut now = known.clone();
     let mut members = live.members();
-    now.pending.add.retain(|handle| !members.contains(handle));
-    now.pending.remove.retain(|handle| members.contains(handle));
-    members.extend(now.pending.add.iter().cloned());
-    members.retain(|handle| !now.pending.remove.contains(handle));
+    now.pending.add.retain(|handle, _| !members.contains(handle));
+    now.pending.remove.retain(|handle, _| members.contains(handle));
+    members.extend(now.pending.add.keys().cloned());
+    members.retain(|handle| !now.pending.remove.contains_key(handle));
     record_live(&mut now, live, members);
     now
 }
@@ -419,27 +427,56 @@ fn record_live(now: &mut ChatState, live: &Chat, members: BTreeSet<Handle>) {
     now.display_name.clone_from(&live.display_name);
 }
 
-/// The chat recorded from what Linq shows, and how its members differ from the state's, if
-/// they do: who joined, who was removed, who left on their own.
-fn observe(id: &str, known: &ChatState, live: &Chat) -> (ChatState, Option<ChatDrift>) {
-    let now = refreshed(live, known);
+/// What a read of one managed chat found, held against the state.
+struct Observed {
+    /// The chat as the state now records it.
+    now: ChatState,
+    /// How its members differ from the state's: who joined, was removed, left on their own.
+    drift: Option<ChatDrift>,
+    /// Changes roster made that are still pending, within `--pending-timeout`.
+    pending: Option<PendingChat>,
+    /// Overdue changes the chat does not show: accepted but never landed, so dropped from the
+    /// recorded members (see [`crate::state::pending`]).
+    never_landed: Option<PendingChat>,
+}
+
+/// The chat recorded from what Linq shows: changes that never landed are dropped first, so they
+/// are not mistaken for drift, and roster's own changes still pending are kept.
+fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeout) -> Observed {
+    let never = known.pending.never_landed(&live.members(), timeout);
+    let mut base = known.clone();
+    base.drop_never_landed(&never);
+    let now = refreshed(live, &base);
     let live_left = live.left();
-    let (left, removed): (Vec<Handle>, Vec<Handle>) = known
+    let (left, removed): (Vec<Handle>, Vec<Handle>) = base
         .members
         .difference(&now.members)
         .cloned()
         .partition(|handle| live_left.contains(handle));
-    let joined: Vec<Handle> = now.members.difference(&known.members).cloned().collect();
+    let joined: Vec<Handle> = now.members.difference(&base.members).cloned().collect();
+    let name = now.display_name.clone().or_else(|| known.display_name.clone());
     let drift = (!joined.is_empty() || !removed.is_empty() || !left.is_empty()).then(|| ChatDrift {
         id: id.to_owned(),
-        name: now.display_name.clone().or_else(|| known.display_name.clone()),
+        name: name.clone(),
         status: DriftStatus::Drifted,
         joined,
         removed,
         left,
         error: None,
     });
-    (now, drift)
+    let listed = |changes: Vec<PendingChange>| {
+        (!changes.is_empty()).then(|| PendingChat {
+            id: id.to_owned(),
+            name: name.clone(),
+            changes,
+        })
+    };
+    Observed {
+        pending: listed(now.pending.list(timeout)),
+        never_landed: listed(never),
+        drift,
+        now,
+    }
 }
 
 /// The report entry of a chat Linq would not show.

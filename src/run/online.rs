@@ -34,7 +34,7 @@ pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> 
     Ok(Client::new(config)?)
 }
 
-/// A duration from a user's count of seconds; negative means none, huge means forever.
+/// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
 pub(super) fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
 }

@@ -139,10 +139,11 @@ pub struct ImportArgs {
     /// With --all: only chats of this line (your own phone number)
     #[arg(long, value_name = "LINE", requires = "all")]
     pub from: Option<String>,
-    /// Write the config to FILE instead of stdout
+    /// Write the config to FILE instead of stdout (a new file, unless --force)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Overwrite chats already in the state whose members differ
+    /// Overwrite chats already in the state whose members differ, and replace an existing
+    /// --write FILE
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]

@@ -3,5 +3,6 @@
 mod adopt;
 mod apply;
 mod common;
+mod files;
 mod offline;
 mod stop;

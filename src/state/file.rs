@@ -4,6 +4,10 @@
 //! rename, after the previous state has been linked to `.backup`; so after a crash at any
 //! instant the state file is either the old or the new document, never a torn one.
 //!
+//! A state path that is a symbolic link is followed: the file it leads to is the one read and
+//! replaced, and the backup, lock and journal live beside that file, so two links to one state
+//! share one lock. A link that leads nowhere is refused rather than replaced.
+//!
 //! # The lock
 //!
 //! The lock file names its holder, and the holder also keeps an OS lock (`flock`, a shared
@@ -35,25 +39,48 @@ use anyhow::{anyhow, bail, Context as _};
 
 use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, STATE_VERSION};
 
+/// How many symbolic links a state path may go through (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
 /// How often a run waiting for the lock looks again.
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
 /// The state kept in a local JSON file.
 #[derive(Debug)]
 pub struct FileStore {
+    /// The state path as given (`--state`), for messages.
+    given: PathBuf,
+    /// The file read and replaced: `given`, or where its symbolic links lead.
     path: PathBuf,
+    /// Why `given` cannot be used: a symbolic link that leads nowhere.
+    broken_link: Option<String>,
     /// The journal, opened on first append and kept open for the run.
-    journal: Mutex<Option<File>>,
+    journal: Mutex<JournalFile>,
+}
+
+#[derive(Debug, Default)]
+struct JournalFile {
+    file: Option<File>,
+    /// A failed append left bytes that could not be cut off: nothing more may follow them.
+    torn: bool,
 }
 
 impl FileStore {
     pub fn new(path: impl Into<PathBuf>) -> FileStore {
+        let given = path.into();
+        let (path, broken_link) = match resolve(&given) {
+            Ok(target) => (target, None),
+            Err((target, problem)) => (target, Some(problem)),
+        };
         FileStore {
-            path: path.into(),
-            journal: Mutex::new(None),
+            given,
+            path,
+            broken_link,
+            journal: Mutex::new(JournalFile::default()),
         }
     }
 
+    /// The state file itself: the given path, or the file its symbolic links lead to.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -71,6 +98,24 @@ impl FileStore {
     /// `roster.state.json.journal`: calls made by a run whose results are not yet saved.
     pub fn journal_path(&self) -> PathBuf {
         sibling(&self.path, ".journal")
+    }
+
+    /// Refuses a state path that is a symbolic link leading nowhere.
+    fn usable(&self) -> anyhow::Result<()> {
+        match &self.broken_link {
+            Some(problem) => Err(anyhow!(
+                "state file {problem}; nothing was changed\nhint: fix the link, or remove it to start a new state in its place"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a path that is a symbolic link leading nowhere, for a file other than the state.
+    fn usable_file(&self) -> anyhow::Result<()> {
+        match &self.broken_link {
+            Some(problem) => Err(anyhow!("{problem}")),
+            None => Ok(()),
+        }
     }
 
     fn folder(&self) -> PathBuf {
@@ -221,9 +266,51 @@ fn process_runs(pid: u32) -> bool {
     false
 }
 
+/// Where `path` leads through symbolic links: `path` itself when it is none, or a file that
+/// does not exist yet. A link that leads nowhere gives the place it led to and why.
+fn resolve(path: &Path) -> Result<PathBuf, (PathBuf, String)> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let Ok(target) = fs::read_link(&current) else {
+                    return Ok(current);
+                };
+                current = current.parent().unwrap_or(Path::new("")).join(target);
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound && current != path => {
+                let problem = format!(
+                    "`{}` is a symbolic link to `{}`, which does not exist",
+                    path.display(),
+                    current.display()
+                );
+                return Err((current, problem));
+            }
+            // A plain file, none yet, or one the operation itself reports on.
+            _ => return Ok(current),
+        }
+    }
+    let problem = format!("`{}` is a symbolic link that never ends (a loop)", path.display());
+    Err((current, problem))
+}
+
 /// Writes `bytes` to `path` atomically: a synced temporary file in the same folder, renamed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    FileStore::new(path).replace_with(bytes)
+/// A `path` that is a symbolic link keeps it: the file it leads to is replaced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let file = FileStore::new(path);
+    file.usable_file()?;
+    Ok(file.replace_with(bytes)?)
+}
+
+/// Writes `bytes` to a new file at `path`, atomically, and fails with `AlreadyExists` when
+/// anything (a file, a link) is already there: the file appears whole or not at all.
+pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let file = FileStore::new(path);
+    let temp = file.write_temp("new", bytes)?;
+    let linked = fs::hard_link(&temp, path);
+    let _ = fs::remove_file(&temp);
+    linked?;
+    file.sync_folder()
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -234,10 +321,11 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 impl StateStore for FileStore {
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.given.display().to_string()
     }
 
     fn load(&self) -> anyhow::Result<Option<State>> {
+        self.usable()?;
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -251,6 +339,7 @@ impl StateStore for FileStore {
     }
 
     fn save(&self, state: &mut State) -> anyhow::Result<()> {
+        self.usable()?;
         let context = || format!("failed to write state file `{}`", self.path.display());
         state.serial += 1;
         let mut bytes = serde_json::to_vec_pretty(&*state).with_context(context)?;
@@ -275,6 +364,7 @@ impl StateStore for FileStore {
     }
 
     fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
+        self.usable()?;
         let path = self.lock_path();
         let context = || format!("failed to create lock file `{}`", path.display());
         let bytes = serde_json::to_vec_pretty(&info)?;
@@ -343,14 +433,14 @@ impl StateStore for FileStore {
         let Some(holder) = self.read_lock()? else {
             bail!(
                 "state `{}` is not locked (no `{}`)",
-                self.path.display(),
+                self.given.display(),
                 path.display()
             );
         };
         if holder.id != id {
             bail!(
                 "lock id `{id}` does not match the lock on `{}`, which has id `{}`",
-                self.path.display(),
+                self.given.display(),
                 holder.id
             );
         }
@@ -367,19 +457,33 @@ impl StateStore for FileStore {
             buffer.push(b'\n');
         }
         let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if journal.is_none() {
+        if journal.torn {
+            bail!(
+                "journal `{}` ends in a record a failed write left half written; no record may follow it",
+                path.display()
+            );
+        }
+        if journal.file.is_none() {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .with_context(context)?;
             self.sync_folder().with_context(context)?;
-            *journal = Some(file);
+            journal.file = Some(file);
         }
-        let file = journal.as_mut().expect("journal opened above");
-        file.write_all(&buffer)
-            .and_then(|()| file.sync_data())
-            .with_context(context)
+        let file = journal.file.as_mut().expect("journal opened above");
+        let length = file.metadata().with_context(context)?.len();
+        let written = file.write_all(&buffer).and_then(|()| file.sync_data());
+        if let Err(error) = written {
+            // Part of the records may be on disk: cut them off, or a later record would turn
+            // the fragment into a corrupt line in the middle of the journal.
+            if file.set_len(length).and_then(|()| file.sync_data()).is_err() {
+                journal.torn = true;
+            }
+            return Err(error).with_context(context);
+        }
+        Ok(())
     }
 
     fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
@@ -403,7 +507,17 @@ impl StateStore for FileStore {
                 // A record torn by a crash mid-write is the last one and was never acted on:
                 // its call went out only after the record was durable.
                 Err(_) if last => break,
-                Err(error) => bail!("journal `{}` line {number} is corrupt: {error}", path.display()),
+                Err(error) => {
+                    let mut reason = error.to_string();
+                    if let Some(at) = reason.rfind(" at line ") {
+                        reason.truncate(at);
+                    }
+                    bail!(
+                        "journal `{}` line {number} is corrupt at column {}: {reason}; nothing was changed\nhint: the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {number}, or move the journal aside and run `roster refresh` to record what Linq shows",
+                        path.display(),
+                        error.column()
+                    )
+                }
             }
         }
         Ok(records)
@@ -411,7 +525,7 @@ impl StateStore for FileStore {
 
     fn clear_journal(&self) -> anyhow::Result<()> {
         let path = self.journal_path();
-        *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = JournalFile::default();
         match fs::remove_file(&path) {
             Ok(()) => self
                 .sync_folder()
@@ -780,5 +894,73 @@ mod tests {
         let error = store.lock(here("second"), &wait).map(|_| ()).unwrap_err();
         assert!(error.is::<LockWaitStopped>(), "{error:#}");
         assert_eq!(store.read_lock().unwrap().unwrap().id, "first");
+    }
+
+    /// A failed append leaves no fragment behind for a later record to turn into a corrupt line
+    /// in the middle. A write fails part-way for real here: this test runs itself again in a
+    /// child process under `ulimit -f` (with SIGXFSZ ignored, so the write returns `EFBIG`).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_journal_append_is_cut_back_so_later_records_stay_whole() {
+        const CHILD: &str = "ROSTER_TEST_FULL_JOURNAL_DIR";
+        if let Some(dir) = std::env::var_os(CHILD) {
+            append_until_full(Path::new(&dir));
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new("sh")
+            .args(["-c", r#"trap '' XFSZ; ulimit -f 4 && exec "$0" "$@""#])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "state::file::tests::a_failed_journal_append_is_cut_back_so_later_records_stay_whole",
+                "--nocapture",
+            ])
+            .env(CHILD, dir.path())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{said}");
+        assert!(said.contains("1 passed"), "the child ran the test: {said}");
+        // What the child left reads whole, its last record included.
+        let records = FileStore::new(dir.path().join("roster.state.json"))
+            .read_journal()
+            .unwrap();
+        assert_eq!(records.last(), Some(&JournalRecord::Failed { id: 0 }));
+    }
+
+    /// The child's side: fills the journal up to the file size limit, then appends a record
+    /// too big for the room left (it fails) and one small enough (it must succeed).
+    #[cfg(target_os = "linux")]
+    fn append_until_full(dir: &Path) {
+        let limits = fs::read_to_string("/proc/self/limits").unwrap();
+        let limit: u64 = limits
+            .lines()
+            .find(|line| line.starts_with("Max file size"))
+            .and_then(|line| line.split_whitespace().nth(3))
+            .and_then(|soft| soft.parse().ok())
+            .expect("a file size limit");
+        let store = FileStore::new(dir.join("roster.state.json"));
+        let big = JournalRecord::Intent {
+            id: 1,
+            chat: "c".repeat(200),
+            op: Op::Add,
+            handle: Handle::parse("+15550001").unwrap(),
+        };
+        let size = |record: &JournalRecord| serde_json::to_vec(record).unwrap().len() as u64 + 1;
+        let length = || fs::metadata(store.journal_path()).map_or(0, |m| m.len());
+        let mut id = 100;
+        while limit - length() >= size(&big) {
+            store.append_journal(&[JournalRecord::Failed { id }]).unwrap();
+            id += 1;
+        }
+        let before = length();
+        assert!(store.append_journal(&[big]).is_err(), "the big record does not fit");
+        assert_eq!(length(), before, "cut back to the last whole record");
+        store
+            .append_journal(&[JournalRecord::Failed { id: 0 }])
+            .expect("a small record still fits after the failed one");
+        let records = store.read_journal().unwrap();
+        assert_eq!(records.len() as u64, id - 100 + 1);
     }
 }

@@ -12,7 +12,7 @@ use crate::handle::Handle;
 mod file;
 pub mod journal;
 
-pub use file::{parse_state, write_atomic, FileStore, LockedError};
+pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError};
 
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;

@@ -22,7 +22,7 @@ use crate::handle::Handle;
 use crate::linq::{Chat, Client, LinqError};
 use crate::plan::StateRef;
 use crate::render::{self, ChatDrift, DriftReport, DriftStatus, Paint, ReadFailure, Recorded};
-use crate::state::{write_atomic, ChatState, FileStore, PendingChanges, State, StateStore};
+use crate::state::{write_atomic, write_new, ChatState, FileStore, PendingChanges, State, StateStore};
 
 /// Linq's code for "this chat is unavailable": reported, and the chat kept as the state has it.
 const CODE_CHAT_UNAVAILABLE: i64 = 2013;
@@ -38,6 +38,15 @@ const REFRESH_STOPPED: &str = "Refresh stopped; nothing was written.";
 pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
     let runtime = runtime()?;
     let signals = Signals::watch(&runtime, cx.ui.quiet)?;
+    if let Some(path) = &args.write {
+        // Checked before any call: a config people wrote by hand is not replaced unasked.
+        if !args.force && std::fs::symlink_metadata(path).is_ok() {
+            bail!(
+                "`{}` already exists; nothing was read or written\nhint: write the config to a new file, or pass `--force` to replace it",
+                path.display()
+            );
+        }
+    }
     let from = args
         .from
         .as_deref()
@@ -119,8 +128,12 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         // Past this point the writes are quick and go to the end: a signal now changes nothing.
         signals.check(IMPORT_STOPPED)?;
         if let Some(path) = &args.write {
-            write_atomic(path, yaml.as_bytes())
-                .with_context(|| format!("failed to write the config to `{}`; nothing was recorded", path.display()))?;
+            let written = if args.force {
+                write_atomic(path, yaml.as_bytes())
+            } else {
+                write_new(path, yaml.as_bytes()).map_err(anyhow::Error::from)
+            };
+            written.with_context(|| format!("failed to write the config to `{}`; nothing was recorded", path.display()))?;
         }
         if created || state.chats != before {
             store.save(&mut state)?;

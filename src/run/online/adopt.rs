@@ -65,26 +65,7 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         let mut state = existing.unwrap_or_default();
         settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
 
-        let reads = async {
-            Ok::<_, anyhow::Error>(if args.all {
-            let bar = progress(cx, None, "listing chats");
-            let listed = list_chats(&client, from.as_deref(), &bar).await;
-            bar.finish_and_clear();
-            let listed = listed.context("failed to list the chats on Linq (nothing was written)")?;
-            let (groups, direct): (Vec<Chat>, Vec<Chat>) = listed.into_iter().partition(|chat| chat.is_group);
-            if !direct.is_empty() {
-                cx.ui.status(format!(
-                    "Skipped {}: Linq cannot change their members.",
-                    render::count(direct.len(), "direct-message chat", "direct-message chats")
-                ));
-            }
-            // One entry per id, sorted, whatever order the pages came in.
-            let by_id: BTreeMap<String, Chat> = groups.into_iter().map(|chat| (chat.id.clone(), chat)).collect();
-            by_id.into_values().collect()
-        } else {
-            read_named(cx, &client, &args.chats, args.api.read_parallelism).await?
-        })
-        };
+        let reads = read_import(cx, &client, args, from.as_deref());
         let chats = signals.unless_stopped(IMPORT_STOPPED, reads).await??;
 
         let conflicts: Vec<String> = chats
@@ -166,6 +147,33 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         }
         Ok(Exit::Success)
     })
+}
+
+/// The chats `import` adopts: every group chat (of line `from`, when given) with `--all`, else
+/// the ones named.
+async fn read_import(
+    cx: &mut Context,
+    client: &Client,
+    args: &ImportArgs,
+    from: Option<&str>,
+) -> anyhow::Result<Vec<Chat>> {
+    if !args.all {
+        return read_named(cx, client, &args.chats, args.api.read_parallelism).await;
+    }
+    let bar = progress(cx, None, "listing chats");
+    let listed = list_chats(client, from, &bar).await;
+    bar.finish_and_clear();
+    let listed = listed.context("failed to list the chats on Linq (nothing was written)")?;
+    let (groups, direct): (Vec<Chat>, Vec<Chat>) = listed.into_iter().partition(|chat| chat.is_group);
+    if !direct.is_empty() {
+        cx.ui.status(format!(
+            "Skipped {}: Linq cannot change their members.",
+            render::count(direct.len(), "direct-message chat", "direct-message chats")
+        ));
+    }
+    // One entry per id, sorted, whatever order the pages came in.
+    let by_id: BTreeMap<String, Chat> = groups.into_iter().map(|chat| (chat.id.clone(), chat)).collect();
+    Ok(by_id.into_values().collect())
 }
 
 /// `roster refresh`: reads every managed chat, records its live membership in the state (one

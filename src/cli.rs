@@ -25,7 +25,7 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "FILE", global = true, default_value = "roster.state.json")]
     pub state: PathBuf,
     /// How long to wait for the state lock, in seconds
-    #[arg(long, value_name = "SECONDS", global = true, default_value_t = 0.0)]
+    #[arg(long, value_name = "SECONDS", global = true, default_value_t = 0.0, value_parser = seconds)]
     pub lock_timeout: f64,
     /// Never colour the output (also: the NO_COLOR environment variable)
     #[arg(long, global = true)]
@@ -126,7 +126,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
     /// How long a `wait` step polls for queued changes to land, in seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = seconds)]
     pub wait_timeout: f64,
     /// Report format
     #[arg(long, value_enum, default_value_t)]
@@ -148,10 +148,11 @@ pub struct ImportArgs {
     /// With --all: only chats of this line (your own phone number)
     #[arg(long, value_name = "LINE", requires = "all")]
     pub from: Option<String>,
-    /// Write the config to FILE instead of stdout
+    /// Write the config to FILE instead of stdout (a new file, unless --force)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Overwrite chats already in the state whose members differ
+    /// Overwrite chats already in the state whose members differ, and replace an existing
+    /// --write FILE
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
@@ -176,7 +177,7 @@ pub struct RefreshArgs {
 pub struct PendingArgs {
     /// How long a change Linq accepted may go unseen, in seconds; after that a read that does
     /// not show it drops it as never landed, and the next plan makes the call again
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = seconds)]
     pub pending_timeout: f64,
 }
 
@@ -188,8 +189,27 @@ pub struct ApiArgs {
     pub read_parallelism: usize,
     /// How long calls left unsettled by an interrupted run may take to show in Linq before
     /// they count as not made, in seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
     pub settle_timeout: f64,
+}
+
+/// The longest duration any `SECONDS` flag takes: 30 days. Longer is surely a mistake, and
+/// every duration below it can be added to a clock reading without overflow.
+pub const MAX_SECONDS: f64 = 30.0 * 24.0 * 3600.0;
+
+/// The value parser of every flag that takes a duration in `SECONDS`: a finite number from 0
+/// to [`MAX_SECONDS`]. Anything else (`inf`, `NaN`, `1e30`, `-1`) is a usage error before any
+/// work starts, so no timer can overflow later, with a call already sent.
+pub fn seconds(text: &str) -> Result<f64, String> {
+    let range = || format!("a number of seconds from 0 to {MAX_SECONDS} (30 days)");
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number; expected {}", range()))?;
+    if !(0.0..=MAX_SECONDS).contains(&value) {
+        return Err(format!("`{text}` is out of range; expected {}", range()));
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Args)]
@@ -221,4 +241,32 @@ pub struct ManArgs {
     /// Write `roster.1` and a page per command, such as `roster-plan.1`, to DIR instead
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_takes_finite_durations_up_to_30_days_and_nothing_else() {
+        for (text, value) in [("0", 0.0), ("1.5", 1.5), (" 120 ", 120.0), ("2592000", MAX_SECONDS)] {
+            assert_eq!(seconds(text), Ok(value), "{text}");
+        }
+        for text in [
+            "inf",
+            "-inf",
+            "NaN",
+            "1e30",
+            "2592000.5",
+            "-1",
+            "-0.001",
+            "",
+            "ten",
+            "1s",
+        ] {
+            let error = seconds(text).expect_err(text);
+            assert!(error.contains(&format!("`{text}`")), "{error}");
+            assert!(error.contains("from 0 to 2592000"), "{error}");
+        }
+    }
 }

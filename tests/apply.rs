@@ -10,7 +10,7 @@ use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
 
 use crate::common::{repo, Run, Workspace};
 
-const TOKEN: &str = "sandbox-token-5b1e9c";
+pub(crate) const TOKEN: &str = "sandbox-token-5b1e9c";
 const ME: &str = "+15550009999";
 
 /// Scenarios are random but fixed by their seed.
@@ -27,7 +27,7 @@ impl Rng {
 }
 
 /// One chat of a scenario: what Linq (and the state) holds, and what the config wants.
-struct ChatSpec {
+pub(crate) struct ChatSpec {
     id: String,
     current: BTreeSet<String>,
     desired: BTreeSet<String>,
@@ -35,13 +35,13 @@ struct ChatSpec {
 }
 
 /// Chats whose live membership equals the state, and a config that wants something else.
-struct Scenario {
-    chats: Vec<ChatSpec>,
+pub(crate) struct Scenario {
+    pub(crate) chats: Vec<ChatSpec>,
 }
 
 impl Scenario {
     /// `n` random chats: 3 to 8 members, some at their cap, swaps at the floor among them.
-    fn random(seed: u64, n: usize) -> Scenario {
+    pub(crate) fn random(seed: u64, n: usize) -> Scenario {
         let mut rng = Rng::new(seed);
         let mut chats = Vec::new();
         for c in 0..n {
@@ -80,7 +80,7 @@ impl Scenario {
         Scenario { chats }
     }
 
-    fn seed(&self) -> Seed {
+    pub(crate) fn seed(&self) -> Seed {
         Seed {
             token: TOKEN.to_owned(),
             me: ME.to_owned(),
@@ -97,7 +97,7 @@ impl Scenario {
     }
 
     /// Writes `roster.yaml` and `roster.state.json` into the workspace.
-    fn write(&self, ws: &Workspace) {
+    pub(crate) fn write(&self, ws: &Workspace) {
         // Random scenarios reshuffle whole chats: allow it, as a team that means it would.
         let mut yaml = String::from("version: 1\nsettings:\n  max_removal_ratio: 1.0\nchats:\n");
         let mut state = serde_json::Map::new();
@@ -117,7 +117,7 @@ impl Scenario {
         ws.write("roster.state.json", serde_json::to_vec_pretty(&state).unwrap());
     }
 
-    fn assert_converged(&self, sandbox: &Sandbox) {
+    pub(crate) fn assert_converged(&self, sandbox: &Sandbox) {
         sandbox.land_all();
         for chat in &self.chats {
             assert_eq!(sandbox.members(&chat.id).unwrap(), chat.desired, "chat {}", chat.id);
@@ -130,21 +130,21 @@ impl Scenario {
     }
 }
 
-fn api_env(sandbox: &Sandbox) -> [(&'static str, String); 2] {
+pub(crate) fn api_env(sandbox: &Sandbox) -> [(&'static str, String); 2] {
     [
         ("LINQ_API_V3_BASE_URL", sandbox.base_url()),
         ("LINQ_API_V3_API_KEY", TOKEN.to_owned()),
     ]
 }
 
-fn roster(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Run {
+pub(crate) fn roster(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Run {
     let env = api_env(sandbox);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     ws.roster_with(args, &env)
 }
 
 /// Mutating calls the sandbox received, by (method, chat, handle).
-fn mutating_calls(sandbox: &Sandbox) -> BTreeMap<(String, String, String), Vec<u16>> {
+pub(crate) fn mutating_calls(sandbox: &Sandbox) -> BTreeMap<(String, String, String), Vec<u16>> {
     let mut calls: BTreeMap<_, Vec<u16>> = BTreeMap::new();
     for call in sandbox.calls() {
         if call.method == "POST" || call.method == "DELETE" {
@@ -447,7 +447,7 @@ fn two_applies_at_once_the_second_fails_naming_the_holder() {
     scenario.assert_converged(&sandbox);
 }
 
-fn spawn_apply(ws: &Workspace, sandbox: &Sandbox, extra: &[&str]) -> std::process::Child {
+pub(crate) fn spawn_apply(ws: &Workspace, sandbox: &Sandbox, extra: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_roster"))
         .args(["apply", "--auto-approve", "--settle-timeout", "1"])
         .args(extra)

@@ -3,8 +3,10 @@
 mod adopt;
 mod apply;
 mod common;
+mod files;
 mod install;
 mod offline;
 mod pending;
 mod release;
 mod saved;
+mod stop;

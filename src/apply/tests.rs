@@ -12,7 +12,7 @@ use super::*;
 use crate::clock::Timestamp;
 use crate::linq::{ClientConfig, RetryPolicy, Token};
 use crate::plan::{StateRef, Summary, FORMAT_VERSION};
-use crate::state::{ChatState, LockGuard, LockInfo};
+use crate::state::{ChatState, LockGuard, LockInfo, LockWait};
 
 const ME: &str = "+15550000000";
 
@@ -54,7 +54,7 @@ impl StateStore for MemoryStore {
         *self.state.lock().unwrap() = Some(state.clone());
         Ok(())
     }
-    fn lock(&self, info: LockInfo, _timeout: Duration) -> anyhow::Result<Box<dyn LockGuard>> {
+    fn lock(&self, info: LockInfo, _wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
         Ok(Box::new(Guard(info)))
     }
     fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo> {

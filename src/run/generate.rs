@@ -10,7 +10,7 @@ use clap_complete::Shell;
 use clap_mangen::Man;
 use roff::{bold, roman, Roff};
 
-use super::{Context, Exit};
+use super::{Context, Exit, Signal};
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
 /// Prints the completion script for one shell to stdout.
@@ -126,9 +126,14 @@ fn extra_sections() -> Roff {
         ),
         (
             Exit::Pending,
-            "only from plan --detailed-exitcode: success, with changes or drift pending",
+            "only from plan --detailed-exitcode: success, with changes or drift to make, or changes Linq accepted that are not seen to land yet",
         ),
-        (Exit::Interrupted, "interrupted by Ctrl-C"),
+        (
+            Exit::Interrupted(Signal::Interrupt),
+            "interrupted by Ctrl-C (SIGINT); what Linq accepted is saved",
+        ),
+        (Exit::Interrupted(Signal::Terminate), "stopped by SIGTERM, as CI runners send to cancel a job"),
+        (Exit::Interrupted(Signal::Hangup), "stopped by SIGHUP: the terminal went away"),
     ];
     for (exit, meaning) in codes {
         roff.control("TP", [])

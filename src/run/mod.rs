@@ -13,10 +13,15 @@ use crate::clock::Clock;
 use crate::config::{self, ConfigErrors, Desired};
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
-use crate::state::{FileStore, JournalRecord, LockGuard, LockInfo, PendingTimeout, State, StateStore};
+use crate::state::{
+    FileStore, JournalRecord, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, State, StateStore,
+};
 
 mod generate;
 mod online;
+mod signals;
+
+pub use signals::{HeldLock, Signal, Signals, Stopped};
 
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]
@@ -45,8 +50,8 @@ pub enum Exit {
     Error,
     /// 2: `plan --detailed-exitcode` only: success with changes or drift pending.
     Pending,
-    /// 130: interrupted by Ctrl-C.
-    Interrupted,
+    /// 128 + the signal's number: stopped by a signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+    Interrupted(Signal),
 }
 
 impl Exit {
@@ -55,7 +60,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Error => 1,
             Exit::Pending => 2,
-            Exit::Interrupted => 130,
+            Exit::Interrupted(signal) => signal.exit_code(),
         }
     }
 }
@@ -138,8 +143,12 @@ impl Context {
         }
     }
 
-    /// Takes the state lock for `operation`, waiting up to `--lock-timeout`.
-    pub fn lock(&self, store: &dyn StateStore, operation: &str) -> anyhow::Result<Box<dyn LockGuard>> {
+    /// Takes the state lock for `operation`, waiting up to `--lock-timeout` unless a signal
+    /// ends the wait, and hands it to `signals` so that a second signal can release it. A
+    /// stale lock of this host that was broken to take it is named in a note.
+    pub fn lock(&mut self, store: &dyn StateStore, operation: &str, signals: &Signals) -> anyhow::Result<HeldLock> {
+        const STOPPED: &str = "Stopped before taking the state lock; nothing was changed.";
+        signals.check(STOPPED)?;
         let info = LockInfo {
             id: uuid::Uuid::new_v4().to_string(),
             operation: operation.to_owned(),
@@ -149,7 +158,42 @@ impl Context {
             since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
         let timeout = online::seconds(self.global.lock_timeout);
-        store.lock(info, timeout)
+        let stop = || signals.received().is_some();
+        // One look first, so that a run about to wait can say for whom.
+        let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
+            Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
+                if let Some(locked) = error.downcast_ref::<LockedError>() {
+                    let holder = &locked.holder;
+                    self.ui.status(format!(
+                        "Waiting up to {}s for the state lock held by `{}` ({}@{}, pid {}, since {})...",
+                        timeout.as_secs_f64(),
+                        holder.operation,
+                        holder.who,
+                        holder.host,
+                        holder.pid,
+                        holder.since
+                    ));
+                }
+                store.lock(info, &LockWait { timeout, stop: &stop })
+            }
+            taken => taken,
+        }
+        .map_err(
+            |error| match (error.downcast_ref::<LockWaitStopped>(), signals.received()) {
+                (Some(_), Some(signal)) => anyhow::Error::new(Stopped {
+                    signal,
+                    message: STOPPED.to_owned(),
+                }),
+                _ => error,
+            },
+        )?;
+        if let Some(stale) = guard.broke() {
+            self.ui.status(format!(
+                "note: broke the stale lock `{}` of `{}` ({}@{}, pid {}, since {}): its process no longer runs",
+                stale.id, stale.operation, stale.who, stale.host, stale.pid, stale.since
+            ));
+        }
+        Ok(signals.hold(guard))
     }
 }
 
@@ -173,10 +217,18 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
     };
     match result {
         Ok(exit) => exit,
-        Err(error) => {
-            report_error(&mut cx.ui, &error);
-            Exit::Error
-        }
+        Err(error) => match error.downcast_ref::<Stopped>() {
+            // Not an error: what was done and what was not, shown even with `--quiet`.
+            Some(stopped) => {
+                let _ = cx.ui.out.flush();
+                let _ = writeln!(cx.ui.err, "{stopped}");
+                Exit::Interrupted(stopped.signal)
+            }
+            None => {
+                report_error(&mut cx.ui, &error);
+                Exit::Error
+            }
+        },
     }
 }
 
@@ -254,6 +306,14 @@ pub fn plan_options(scope: &PlanScope, pending: PendingTimeout) -> PlanOptions {
 }
 
 fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
+    // `--refresh` talks to Linq: watch for signals from the start, as the other such commands.
+    let online = if args.refresh {
+        let runtime = online::runtime()?;
+        let signals = Signals::watch(&runtime, cx.ui.quiet)?;
+        Some((runtime, signals))
+    } else {
+        None
+    };
     let mut timings = Timings::new(cx.global.timings);
     let mut load = config::LoadTimings::default();
     let store = cx.store();
@@ -283,7 +343,10 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     timings.lap(None);
     let stored = stored.map(|(result, _)| result);
     let (state, drift) = match stored {
-        None => online::refreshed_state(cx, &desired, &store, args)?,
+        None => {
+            let (runtime, signals) = online.as_ref().expect("`--refresh` watches for signals");
+            online::refreshed_state(cx, &desired, &store, args, runtime, signals)?
+        }
         Some(stored) => {
             let (state, records) = stored?;
             (fold_journal(cx, state, &records), false)

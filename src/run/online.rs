@@ -4,9 +4,8 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use tokio::sync::watch;
 
-use super::{plan_options, read_saved_plan, write_plan, Context, Exit};
+use super::{plan_options, read_saved_plan, write_plan, Context, Exit, Signal, Signals, Stopped};
 use crate::apply::{self, ApplyOptions, BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig, Token};
@@ -34,7 +33,7 @@ pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> 
     Ok(Client::new(config)?)
 }
 
-/// A duration from a user's count of seconds; negative means none, huge means forever.
+/// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
 pub(super) fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
 }
@@ -50,13 +49,15 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Settles the journal an interrupted run left: accepted calls are folded into the state,
 /// calls of unknown outcome are settled by reading their chats; then the state is saved and the
-/// journal cleared. The caller holds the lock.
+/// journal cleared. The caller holds the lock. A signal stops the reads: nothing is written and
+/// the journal stays.
 pub(super) async fn settle_journal(
     cx: &mut Context,
     store: &FileStore,
     state: &mut State,
     client: &Client,
     api: &ApiArgs,
+    signals: &Signals,
 ) -> anyhow::Result<()> {
     let records = store.read_journal()?;
     if records.is_empty() {
@@ -67,8 +68,12 @@ pub(super) async fn settle_journal(
         grace: seconds(api.settle_timeout),
         ..SettleOptions::default()
     };
-    let settled = journal::settle(state, &unsettled, client, &options)
-        .await
+    let settled = signals
+        .unless_stopped(
+            "Stopped while settling the calls of an interrupted run; nothing was written, and the journal is kept for the next run.",
+            journal::settle(state, &unsettled, client, &options),
+        )
+        .await?
         .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;
     cx.ui.status(format!(
         "Settled the journal of an interrupted run: {} landed, {} not made.",
@@ -87,29 +92,12 @@ pub(super) async fn settle_journal(
     store.clear_journal()
 }
 
-/// Turns Ctrl-C into a stop request; a second Ctrl-C exits at once.
-fn watch_interrupts(cx: &Context) -> watch::Receiver<bool> {
-    let (sender, receiver) = watch::channel(false);
-    let quiet = cx.ui.quiet;
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        let _ = sender.send(true);
-        if !quiet {
-            eprintln!(
-                "Stopping: finishing the calls in flight and saving the state. Press Ctrl-C again to exit at once."
-            );
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(Exit::Interrupted.code().into());
-        }
-    });
-    receiver
-}
+/// What apply says when it stops before its first call.
+const CANCELLED: &str = "Apply cancelled; nothing was changed.";
 
-/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`.
-fn approve(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<bool> {
+/// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`. A signal while
+/// asking cancels the apply.
+async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyhow::Result<bool> {
     if args.auto_approve {
         return Ok(true);
     }
@@ -122,15 +110,29 @@ fn approve(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<bool> {
         "\nDo you want to apply these changes? Only `yes` is accepted: "
     );
     let _ = cx.ui.err.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("failed to read the answer")?;
-    Ok(answer.trim() == "yes")
+    // Read on a thread of its own: a read of the terminal goes on after a signal, and the
+    // question must end with it. (The thread is left blocked; the process ends soon after.)
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line).map(|_| line);
+        let _ = sender.send(read);
+    });
+    tokio::select! {
+        answer = answer => {
+            let answer = answer.context("failed to read the answer")?.context("failed to read the answer")?;
+            Ok(answer.trim() == "yes")
+        }
+        signal = signals.first() => {
+            let _ = writeln!(cx.ui.err);
+            Err(Stopped { signal, message: CANCELLED.to_owned() }.into())
+        }
+    }
 }
 
 pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let runtime = runtime()?;
+    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
     let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
     if let Some(saved) = &saved {
         if !cx.global.config.is_empty() || !args.scope.targets.is_empty() {
@@ -142,8 +144,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let desired = cx.load_desired()?;
     let client = client(cx, args.rate)?;
     let store = cx.store();
-    let _lock = cx.lock(&store, "apply")?;
-    let runtime = runtime()?;
+    let _lock = cx.lock(&store, "apply", &signals)?;
     runtime.block_on(async {
         let mut state = match store.load()? {
             Some(state) => state,
@@ -168,7 +169,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             })?;
             saved.plan
         } else {
-            settle_journal(cx, &store, &mut state, &client, &args.api).await?;
+            settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
             let plan = plan::plan(&desired, &state, &plan_options(&args.scope, pending))?;
             if !cx.ui.quiet || !plan.is_empty() {
                 write_plan(cx, &plan, Format::Text)?;
@@ -176,12 +177,13 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             if plan.is_empty() {
                 return Ok(Exit::Success);
             }
-            if !approve(cx, args)? {
-                cx.ui.status("Apply cancelled; nothing was changed.");
+            if !approve(cx, args, &signals).await? {
+                cx.ui.status(CANCELLED);
                 return Ok(Exit::Error);
             }
             plan
         };
+        signals.check(CANCELLED)?;
         let options = ApplyOptions {
             parallelism: args.parallelism.max(1),
             rate: args.rate,
@@ -190,7 +192,6 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             clock: cx.env.clock.clone(),
             ..ApplyOptions::default()
         };
-        let stop = watch_interrupts(cx);
         let progress: Box<dyn Progress> = if cx.ui.quiet {
             Box::new(NoProgress)
         } else if cx.ui.interactive {
@@ -198,7 +199,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         } else {
             Box::new(LineProgress::new(std::io::stderr()))
         };
-        let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), stop).await;
+        let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
         match args.format {
             Format::Json => {
                 serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
@@ -210,7 +211,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             }
         }
         Ok(if report.interrupted {
-            Exit::Interrupted
+            Exit::Interrupted(signals.received().unwrap_or(Signal::Interrupt))
         } else if report.is_success() {
             Exit::Success
         } else {

@@ -3,8 +3,33 @@
 //! Writes go to a temporary file in the same folder, are synced, and replace the state with a
 //! rename, after the previous state has been linked to `.backup`; so after a crash at any
 //! instant the state file is either the old or the new document, never a torn one.
+//!
+//! A state path that is a symbolic link is followed: the file it leads to is the one read and
+//! replaced, and the backup, lock and journal live beside that file, so two links to one state
+//! share one lock. A link that leads nowhere is refused rather than replaced.
+//!
+//! # The lock
+//!
+//! The lock file names its holder, and the holder also keeps an OS lock (`flock`, a shared
+//! one) on the lock file's inode for as long as it runs; the OS drops it when the process
+//! ends, however it ends. So a run that finds a lock file can tell a live holder from a gone
+//! one:
+//!
+//! 1. A lock file is created whole and already OS-locked: written aside, locked, then linked
+//!    into place, which fails when one exists.
+//! 2. A run that finds one takes an exclusive OS lock on it (never waiting). That fails while
+//!    the holder runs.
+//! 3. Holding it, the run checks that the lock path still leads to that inode (another run may
+//!    have broken and replaced it meanwhile), that the holder ran on this host, and, where that
+//!    is cheap to know, that its pid no longer runs. Then it renames its own lock file over the
+//!    path: only the inode it holds the OS lock on is ever replaced, so of two runs breaking one
+//!    stale lock, one wins and the other finds the winner's lock held.
+//! 4. A holder unlinks its lock file while it still holds the OS lock, so a lock being released
+//!    is never taken for a stale one.
+//!
+//! A lock from another host still needs `roster force-unlock ID`: its holder may be running.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -12,24 +37,50 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{JournalRecord, LockGuard, LockInfo, State, StateStore, STATE_VERSION};
+use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, STATE_VERSION};
+
+/// How many symbolic links a state path may go through (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// How often a run waiting for the lock looks again.
+const LOCK_POLL: Duration = Duration::from_millis(50);
 
 /// The state kept in a local JSON file.
 #[derive(Debug)]
 pub struct FileStore {
+    /// The state path as given (`--state`), for messages.
+    given: PathBuf,
+    /// The file read and replaced: `given`, or where its symbolic links lead.
     path: PathBuf,
+    /// Why `given` cannot be used: a symbolic link that leads nowhere.
+    broken_link: Option<String>,
     /// The journal, opened on first append and kept open for the run.
-    journal: Mutex<Option<File>>,
+    journal: Mutex<JournalFile>,
+}
+
+#[derive(Debug, Default)]
+struct JournalFile {
+    file: Option<File>,
+    /// A failed append left bytes that could not be cut off: nothing more may follow them.
+    torn: bool,
 }
 
 impl FileStore {
     pub fn new(path: impl Into<PathBuf>) -> FileStore {
+        let given = path.into();
+        let (path, broken_link) = match resolve(&given) {
+            Ok(target) => (target, None),
+            Err((target, problem)) => (target, Some(problem)),
+        };
         FileStore {
-            path: path.into(),
-            journal: Mutex::new(None),
+            given,
+            path,
+            broken_link,
+            journal: Mutex::new(JournalFile::default()),
         }
     }
 
+    /// The state file itself: the given path, or the file its symbolic links lead to.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -49,6 +100,24 @@ impl FileStore {
         sibling(&self.path, ".journal")
     }
 
+    /// Refuses a state path that is a symbolic link leading nowhere.
+    fn usable(&self) -> anyhow::Result<()> {
+        match &self.broken_link {
+            Some(problem) => Err(anyhow!(
+                "state file {problem}; nothing was changed\nhint: fix the link, or remove it to start a new state in its place"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a path that is a symbolic link leading nowhere, for a file other than the state.
+    fn usable_file(&self) -> anyhow::Result<()> {
+        match &self.broken_link {
+            Some(problem) => Err(anyhow!("{problem}")),
+            None => Ok(()),
+        }
+    }
+
     fn folder(&self) -> PathBuf {
         match self.path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -56,16 +125,20 @@ impl FileStore {
         }
     }
 
-    /// Writes `bytes` to a fresh temporary file beside the state and syncs it.
-    fn write_temp(&self, suffix: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    /// A fresh temporary path beside the state.
+    fn temp_path(&self, suffix: &str) -> PathBuf {
         let name = self
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = self
-            .folder()
-            .join(format!(".{name}.{suffix}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        self.folder()
+            .join(format!(".{name}.{suffix}.{}.tmp", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Writes `bytes` to a fresh temporary file beside the state and syncs it.
+    fn write_temp(&self, suffix: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let temp = self.temp_path(suffix);
         let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
         let written = file.write_all(bytes).and_then(|()| file.sync_all());
         if let Err(error) = written {
@@ -73,6 +146,22 @@ impl FileStore {
             return Err(error);
         }
         Ok(temp)
+    }
+
+    /// A lock file holding `bytes`, written aside and already OS-locked (shared: readers of
+    /// the holder's name are never blocked, and a breaker's exclusive lock fails).
+    fn new_lock_file(&self, bytes: &[u8]) -> io::Result<(PathBuf, File)> {
+        let temp = self.temp_path("lock");
+        let mut file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp)?;
+        // A file system without OS locks leaves the lock file to the force-unlock of old:
+        // nobody can take an exclusive lock on it there either, so it never counts as stale.
+        let _ = file.lock_shared();
+        let written = file.write_all(bytes).and_then(|()| file.sync_all());
+        if let Err(error) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(error);
+        }
+        Ok((temp, file))
     }
 
     /// Replaces the file at `self.path` with `bytes` via a synced temporary file and a rename.
@@ -101,11 +190,127 @@ impl FileStore {
             Err(error) => Err(error).with_context(|| format!("failed to read lock file `{}`", path.display())),
         }
     }
+
+    /// Looks at a lock file found in place (rules 2 and 3 of the module doc).
+    fn probe(&self, path: &Path, host: &str) -> anyhow::Result<Probe> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Probe::Moved),
+            Err(error) => return Err(error).with_context(|| format!("failed to read lock file `{}`", path.display())),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            // Its holder runs; or OS locks are not available here, and only force-unlock helps.
+            Err(TryLockError::WouldBlock | TryLockError::Error(_)) => return Ok(Probe::Held),
+        }
+        // Unreadable: left for the holder's name to fail on, with its own message.
+        let Ok(holder) = serde_json::from_reader::<_, LockInfo>(&file) else {
+            return Ok(Probe::Held);
+        };
+        if !still_at(path, &file, &holder.id) {
+            return Ok(Probe::Moved);
+        }
+        if holder.host != host || process_runs(holder.pid) {
+            return Ok(Probe::Held);
+        }
+        Ok(Probe::Stale(file, holder))
+    }
+}
+
+/// What a run found in the lock file's place.
+enum Probe {
+    /// Held by a live run, or one roster cannot prove gone.
+    Held,
+    /// Released or replaced while looking: look again at once.
+    Moved,
+    /// Left by a run of this host that is gone; the file is OS-locked exclusively by us.
+    Stale(File, LockInfo),
+}
+
+/// Whether `path` still leads to the open `file` (the lock with id `id`).
+#[cfg(unix)]
+fn still_at(path: &Path, file: &File, _id: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(open), Ok(found)) => open.dev() == found.dev() && open.ino() == found.ino(),
+        _ => false,
+    }
+}
+
+/// Whether `path` still leads to the open `file` (the lock with id `id`): without inode
+/// numbers, the lock id it holds tells.
+#[cfg(not(unix))]
+fn still_at(path: &Path, _file: &File, id: &str) -> bool {
+    fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<LockInfo>(&bytes).ok())
+        .is_some_and(|holder| holder.id == id)
+}
+
+/// Whether process `pid` of this host may still run. Linux's `/proc` answers cheaply (a zombie
+/// has closed its files, so it counts as gone); elsewhere the free OS lock is the answer.
+fn process_runs(pid: u32) -> bool {
+    // A pid recorded by an earlier process and now ours: this process holds no other lock.
+    if pid == std::process::id() {
+        return false;
+    }
+    if cfg!(target_os = "linux") && Path::new("/proc/self/stat").exists() {
+        return match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state letter follows the command name, which is in parentheses.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_none_or(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+            Err(_) => false,
+        };
+    }
+    false
+}
+
+/// Where `path` leads through symbolic links: `path` itself when it is none, or a file that
+/// does not exist yet. A link that leads nowhere gives the place it led to and why.
+fn resolve(path: &Path) -> Result<PathBuf, (PathBuf, String)> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let Ok(target) = fs::read_link(&current) else {
+                    return Ok(current);
+                };
+                current = current.parent().unwrap_or(Path::new("")).join(target);
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound && current != path => {
+                let problem = format!(
+                    "`{}` is a symbolic link to `{}`, which does not exist",
+                    path.display(),
+                    current.display()
+                );
+                return Err((current, problem));
+            }
+            // A plain file, none yet, or one the operation itself reports on.
+            _ => return Ok(current),
+        }
+    }
+    let problem = format!("`{}` is a symbolic link that never ends (a loop)", path.display());
+    Err((current, problem))
 }
 
 /// Writes `bytes` to `path` atomically: a synced temporary file in the same folder, renamed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    FileStore::new(path).replace_with(bytes)
+/// A `path` that is a symbolic link keeps it: the file it leads to is replaced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let file = FileStore::new(path);
+    file.usable_file()?;
+    Ok(file.replace_with(bytes)?)
+}
+
+/// Writes `bytes` to a new file at `path`, atomically, and fails with `AlreadyExists` when
+/// anything (a file, a link) is already there: the file appears whole or not at all.
+pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let file = FileStore::new(path);
+    let temp = file.write_temp("new", bytes)?;
+    let linked = fs::hard_link(&temp, path);
+    let _ = fs::remove_file(&temp);
+    linked?;
+    file.sync_folder()
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -116,10 +321,11 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 impl StateStore for FileStore {
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.given.display().to_string()
     }
 
     fn load(&self) -> anyhow::Result<Option<State>> {
+        self.usable()?;
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -133,6 +339,7 @@ impl StateStore for FileStore {
     }
 
     fn save(&self, state: &mut State) -> anyhow::Result<()> {
+        self.usable()?;
         let context = || format!("failed to write state file `{}`", self.path.display());
         state.serial += 1;
         let mut bytes = serde_json::to_vec_pretty(&*state).with_context(context)?;
@@ -156,28 +363,57 @@ impl StateStore for FileStore {
         result.with_context(context)
     }
 
-    fn lock(&self, info: LockInfo, timeout: Duration) -> anyhow::Result<Box<dyn LockGuard>> {
+    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
+        self.usable()?;
         let path = self.lock_path();
+        let context = || format!("failed to create lock file `{}`", path.display());
         let bytes = serde_json::to_vec_pretty(&info)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + wait.timeout;
         loop {
-            // The lock appears whole or not at all: written aside, then linked into place,
-            // which fails when another run already holds it.
-            let temp = self
-                .write_temp("lock", &bytes)
-                .with_context(|| format!("failed to create lock file `{}`", path.display()))?;
-            let linked = fs::hard_link(&temp, &path);
-            let _ = fs::remove_file(&temp);
-            match linked {
-                Ok(()) => {
-                    let _ = self.sync_folder();
-                    return Ok(Box::new(FileLock { path, info }));
-                }
-                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(error) => {
-                    return Err(error).with_context(|| format!("failed to create lock file `{}`", path.display()))
-                }
+            if (wait.stop)() {
+                return Err(anyhow!(LockWaitStopped { path }));
             }
+            let (temp, file) = self.new_lock_file(&bytes).with_context(context)?;
+            let taken = match fs::hard_link(&temp, &path) {
+                Ok(()) => Some(None),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => match self.probe(&path, &info.host) {
+                    Ok(Probe::Stale(old, holder)) => {
+                        // Still holding the OS lock on the stale inode: replace exactly it.
+                        let replaced = fs::rename(&temp, &path);
+                        drop(old);
+                        if let Err(error) = replaced {
+                            let _ = fs::remove_file(&temp);
+                            return Err(error).with_context(context);
+                        }
+                        Some(Some(holder))
+                    }
+                    Ok(Probe::Moved) => {
+                        let _ = fs::remove_file(&temp);
+                        continue;
+                    }
+                    Ok(Probe::Held) => None,
+                    Err(error) => {
+                        let _ = fs::remove_file(&temp);
+                        return Err(error);
+                    }
+                },
+                Err(error) => {
+                    let _ = fs::remove_file(&temp);
+                    return Err(error).with_context(context);
+                }
+            };
+            // Gone already when it was renamed into place.
+            let _ = fs::remove_file(&temp);
+            if let Some(broke) = taken {
+                let _ = self.sync_folder();
+                return Ok(Box::new(FileLock {
+                    path,
+                    info,
+                    file,
+                    broke,
+                }));
+            }
+            drop(file);
             if Instant::now() >= deadline {
                 let holder = self.read_lock()?;
                 return Err(match holder {
@@ -188,7 +424,7 @@ impl StateStore for FileStore {
                     ),
                 });
             }
-            std::thread::sleep(Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now())));
+            std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -197,14 +433,14 @@ impl StateStore for FileStore {
         let Some(holder) = self.read_lock()? else {
             bail!(
                 "state `{}` is not locked (no `{}`)",
-                self.path.display(),
+                self.given.display(),
                 path.display()
             );
         };
         if holder.id != id {
             bail!(
                 "lock id `{id}` does not match the lock on `{}`, which has id `{}`",
-                self.path.display(),
+                self.given.display(),
                 holder.id
             );
         }
@@ -221,19 +457,33 @@ impl StateStore for FileStore {
             buffer.push(b'\n');
         }
         let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if journal.is_none() {
+        if journal.torn {
+            bail!(
+                "journal `{}` ends in a record a failed write left half written; no record may follow it",
+                path.display()
+            );
+        }
+        if journal.file.is_none() {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .with_context(context)?;
             self.sync_folder().with_context(context)?;
-            *journal = Some(file);
+            journal.file = Some(file);
         }
-        let file = journal.as_mut().expect("journal opened above");
-        file.write_all(&buffer)
-            .and_then(|()| file.sync_data())
-            .with_context(context)
+        let file = journal.file.as_mut().expect("journal opened above");
+        let length = file.metadata().with_context(context)?.len();
+        let written = file.write_all(&buffer).and_then(|()| file.sync_data());
+        if let Err(error) = written {
+            // Part of the records may be on disk: cut them off, or a later record would turn
+            // the fragment into a corrupt line in the middle of the journal.
+            if file.set_len(length).and_then(|()| file.sync_data()).is_err() {
+                journal.torn = true;
+            }
+            return Err(error).with_context(context);
+        }
+        Ok(())
     }
 
     fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
@@ -257,7 +507,17 @@ impl StateStore for FileStore {
                 // A record torn by a crash mid-write is the last one and was never acted on:
                 // its call went out only after the record was durable.
                 Err(_) if last => break,
-                Err(error) => bail!("journal `{}` line {number} is corrupt: {error}", path.display()),
+                Err(error) => {
+                    let mut reason = error.to_string();
+                    if let Some(at) = reason.rfind(" at line ") {
+                        reason.truncate(at);
+                    }
+                    bail!(
+                        "journal `{}` line {number} is corrupt at column {}: {reason}; nothing was changed\nhint: the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {number}, or move the journal aside and run `roster refresh` to record what Linq shows",
+                        path.display(),
+                        error.column()
+                    )
+                }
             }
         }
         Ok(records)
@@ -265,7 +525,7 @@ impl StateStore for FileStore {
 
     fn clear_journal(&self) -> anyhow::Result<()> {
         let path = self.journal_path();
-        *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = JournalFile::default();
         match fs::remove_file(&path) {
             Ok(()) => self
                 .sync_folder()
@@ -314,25 +574,31 @@ pub struct LockedError {
     pub holder: LockInfo,
 }
 
-/// Removes the lock file when dropped, if it is still ours.
+/// Holds the lock: the lock file, and the OS lock on it for as long as this run lives.
 struct FileLock {
     path: PathBuf,
     info: LockInfo,
+    /// The lock file, OS-locked (shared) while open.
+    file: File,
+    /// The stale lock this one replaced.
+    broke: Option<LockInfo>,
 }
 
 impl LockGuard for FileLock {
     fn info(&self) -> &LockInfo {
         &self.info
     }
+
+    fn broke(&self) -> Option<&LockInfo> {
+        self.broke.as_ref()
+    }
 }
 
 impl Drop for FileLock {
+    /// Removes the lock file if it is still ours (not cleared by `force-unlock` and retaken),
+    /// while the OS lock is still held; the OS lock goes when `file` closes, after this.
     fn drop(&mut self) {
-        let ours = fs::read(&self.path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<LockInfo>(&bytes).ok())
-            .is_some_and(|holder| holder.id == self.info.id);
-        if ours {
+        if still_at(&self.path, &self.file, &self.info.id) {
             let _ = fs::remove_file(&self.path);
         }
     }
@@ -409,8 +675,8 @@ mod tests {
     #[test]
     fn the_lock_is_exclusive_names_its_holder_and_is_released_on_drop() {
         let (_dir, store) = store();
-        let held = store.lock(info("first"), Duration::ZERO).unwrap();
-        let Err(error) = store.lock(info("second"), Duration::from_millis(120)) else {
+        let held = store.lock(info("first"), &LockWait::timeout(Duration::ZERO)).unwrap();
+        let Err(error) = store.lock(info("second"), &LockWait::timeout(Duration::from_millis(120))) else {
             panic!("the lock is held")
         };
         let locked = error.downcast_ref::<LockedError>().expect("a LockedError");
@@ -418,19 +684,21 @@ mod tests {
         assert!(error.to_string().contains("roster force-unlock first"), "{error}");
         drop(held);
         assert!(!store.lock_path().exists());
-        let again = store.lock(info("third"), Duration::ZERO).unwrap();
+        let again = store.lock(info("third"), &LockWait::timeout(Duration::ZERO)).unwrap();
         assert_eq!(again.info().id, "third");
     }
 
     #[test]
     fn a_waiting_run_gets_the_lock_once_it_is_released() {
         let (_dir, store) = store();
-        let held = store.lock(info("first"), Duration::ZERO).unwrap();
+        let held = store.lock(info("first"), &LockWait::timeout(Duration::ZERO)).unwrap();
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             drop(held);
         });
-        let second = store.lock(info("second"), Duration::from_secs(30)).unwrap();
+        let second = store
+            .lock(info("second"), &LockWait::timeout(Duration::from_secs(30)))
+            .unwrap();
         assert_eq!(second.info().id, "second");
         release.join().unwrap();
     }
@@ -438,13 +706,13 @@ mod tests {
     #[test]
     fn force_unlock_needs_the_holders_id() {
         let (_dir, store) = store();
-        let held = store.lock(info("abc"), Duration::ZERO).unwrap();
+        let held = store.lock(info("abc"), &LockWait::timeout(Duration::ZERO)).unwrap();
         assert!(store.force_unlock("xyz").is_err());
         assert!(store.lock_path().exists());
         assert_eq!(store.force_unlock("abc").unwrap().id, "abc");
         assert!(!store.lock_path().exists());
         // The guard of a lock cleared by hand does not remove another run's lock.
-        let other = store.lock(info("def"), Duration::ZERO).unwrap();
+        let other = store.lock(info("def"), &LockWait::timeout(Duration::ZERO)).unwrap();
         drop(held);
         assert!(store.lock_path().exists());
         drop(other);
@@ -478,5 +746,221 @@ mod tests {
         assert!(store.read_journal().is_err());
         store.clear_journal().unwrap();
         assert!(store.read_journal().unwrap().is_empty());
+    }
+
+    /// This host's name, as a lock taken here records it.
+    fn here(id: &str) -> LockInfo {
+        LockInfo {
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            ..info(id)
+        }
+    }
+
+    /// A pid no process has: above the largest Linux hands out (2^22).
+    const NO_PID: u32 = 0x7fff_fff0;
+
+    /// Writes a lock file by hand, as a killed run leaves it: no process holds an OS lock on it.
+    fn leave_lock(store: &FileStore, holder: &LockInfo) {
+        fs::write(store.lock_path(), serde_json::to_vec(holder).unwrap()).unwrap();
+    }
+
+    fn now() -> LockWait<'static> {
+        LockWait::timeout(Duration::ZERO)
+    }
+
+    #[test]
+    fn a_lock_left_by_a_gone_run_of_this_host_is_broken_and_named() {
+        let (_dir, store) = store();
+        leave_lock(
+            &store,
+            &LockInfo {
+                pid: NO_PID,
+                ..here("gone")
+            },
+        );
+        let taken = store.lock(here("new"), &now()).unwrap();
+        assert_eq!(
+            taken.broke(),
+            Some(&LockInfo {
+                pid: NO_PID,
+                ..here("gone")
+            })
+        );
+        assert_eq!(store.read_lock().unwrap().unwrap().id, "new");
+        drop(taken);
+        assert!(!store.lock_path().exists(), "released as usual");
+        // Nothing is left beside the state either.
+        assert_eq!(fs::read_dir(store.folder()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lock_of_another_host_or_of_a_running_pid_is_not_broken() {
+        let (_dir, store) = store();
+        #[allow(unused_mut)]
+        let mut holders = vec![LockInfo {
+            pid: NO_PID,
+            ..info("elsewhere")
+        }];
+        // The process that started this test runs, on this host (only Linux can tell).
+        #[cfg(target_os = "linux")]
+        holders.push(LockInfo {
+            pid: std::os::unix::process::parent_id(),
+            ..here("running")
+        });
+        for holder in holders {
+            leave_lock(&store, &holder);
+            let error = store.lock(here("new"), &now()).map(|_| ()).unwrap_err();
+            let locked = error.downcast_ref::<LockedError>().expect("a LockedError");
+            assert_eq!(locked.holder, holder);
+            assert_eq!(store.read_lock().unwrap(), Some(holder), "left in place");
+        }
+    }
+
+    #[test]
+    fn a_running_holder_keeps_its_lock_whatever_its_file_says() {
+        let (_dir, store) = store();
+        let held = store.lock(here("live"), &now()).unwrap();
+        // The file names a pid that does not run; the holder's OS lock still says it does.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(store.lock_path())
+            .unwrap();
+        file.write_all(
+            &serde_json::to_vec(&LockInfo {
+                pid: NO_PID,
+                ..here("live")
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        let other = FileStore::new(store.path());
+        let error = other.lock(here("second"), &now()).map(|_| ()).unwrap_err();
+        assert_eq!(
+            error.downcast_ref::<LockedError>().expect("a LockedError").holder.id,
+            "live"
+        );
+        drop(held);
+        assert!(!store.lock_path().exists());
+    }
+
+    #[test]
+    fn of_runs_breaking_one_stale_lock_at_once_exactly_one_takes_it() {
+        for round in 0..30 {
+            let (_dir, store) = store();
+            leave_lock(
+                &store,
+                &LockInfo {
+                    pid: NO_PID,
+                    ..here("gone")
+                },
+            );
+            let start = std::sync::Barrier::new(4);
+            let results: Vec<anyhow::Result<Box<dyn LockGuard>>> = std::thread::scope(|scope| {
+                let runs: Vec<_> = (0..4)
+                    .map(|i| {
+                        let (start, path) = (&start, store.path());
+                        scope.spawn(move || {
+                            let run = FileStore::new(path);
+                            start.wait();
+                            run.lock(here(&format!("run{i}")), &now())
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|run| run.join().unwrap()).collect()
+            });
+            let won: Vec<&Box<dyn LockGuard>> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(won.len(), 1, "round {round}: one run takes the lock");
+            assert_eq!(won[0].broke().map(|b| b.id.as_str()), Some("gone"));
+            assert_eq!(store.read_lock().unwrap().unwrap().id, won[0].info().id);
+            for lost in results.iter().filter_map(|r| r.as_ref().err()) {
+                assert!(lost.is::<LockedError>(), "round {round}: {lost:#}");
+            }
+            drop(results);
+            assert!(!store.lock_path().exists(), "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_wait_for_the_lock() {
+        let (_dir, store) = store();
+        let _held = store.lock(here("first"), &now()).unwrap();
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 2;
+        let wait = LockWait {
+            timeout: Duration::from_secs(600),
+            stop: &stop,
+        };
+        let error = store.lock(here("second"), &wait).map(|_| ()).unwrap_err();
+        assert!(error.is::<LockWaitStopped>(), "{error:#}");
+        assert_eq!(store.read_lock().unwrap().unwrap().id, "first");
+    }
+
+    /// A failed append leaves no fragment behind for a later record to turn into a corrupt line
+    /// in the middle. A write fails part-way for real here: this test runs itself again in a
+    /// child process under `ulimit -f` (with SIGXFSZ ignored, so the write returns `EFBIG`).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_journal_append_is_cut_back_so_later_records_stay_whole() {
+        const CHILD: &str = "ROSTER_TEST_FULL_JOURNAL_DIR";
+        if let Some(dir) = std::env::var_os(CHILD) {
+            append_until_full(Path::new(&dir));
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new("sh")
+            .args(["-c", r#"trap '' XFSZ; ulimit -f 4 && exec "$0" "$@""#])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "state::file::tests::a_failed_journal_append_is_cut_back_so_later_records_stay_whole",
+                "--nocapture",
+            ])
+            .env(CHILD, dir.path())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{said}");
+        assert!(said.contains("1 passed"), "the child ran the test: {said}");
+        // What the child left reads whole, its last record included.
+        let records = FileStore::new(dir.path().join("roster.state.json"))
+            .read_journal()
+            .unwrap();
+        assert_eq!(records.last(), Some(&JournalRecord::Failed { id: 0 }));
+    }
+
+    /// The child's side: fills the journal up to the file size limit, then appends a record
+    /// too big for the room left (it fails) and one small enough (it must succeed).
+    #[cfg(target_os = "linux")]
+    fn append_until_full(dir: &Path) {
+        let limits = fs::read_to_string("/proc/self/limits").unwrap();
+        let limit: u64 = limits
+            .lines()
+            .find(|line| line.starts_with("Max file size"))
+            .and_then(|line| line.split_whitespace().nth(3))
+            .and_then(|soft| soft.parse().ok())
+            .expect("a file size limit");
+        let store = FileStore::new(dir.join("roster.state.json"));
+        let big = JournalRecord::Intent {
+            id: 1,
+            chat: "c".repeat(200),
+            op: Op::Add,
+            handle: Handle::parse("+15550001").unwrap(),
+        };
+        let size = |record: &JournalRecord| serde_json::to_vec(record).unwrap().len() as u64 + 1;
+        let length = || fs::metadata(store.journal_path()).map_or(0, |m| m.len());
+        let mut id = 100;
+        while limit - length() >= size(&big) {
+            store.append_journal(&[JournalRecord::Failed { id }]).unwrap();
+            id += 1;
+        }
+        let before = length();
+        assert!(store.append_journal(&[big]).is_err(), "the big record does not fit");
+        assert_eq!(length(), before, "cut back to the last whole record");
+        store
+            .append_journal(&[JournalRecord::Failed { id: 0 }])
+            .expect("a small record still fits after the failed one");
+        let records = store.read_journal().unwrap();
+        assert_eq!(records.len() as u64, id - 100 + 1);
     }
 }

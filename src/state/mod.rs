@@ -14,7 +14,7 @@ mod file;
 pub mod journal;
 pub mod pending;
 
-pub use file::{parse_state, write_atomic, FileStore, LockedError};
+pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError};
 pub use pending::{shows, PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
 
 /// The state format this build reads and writes; a newer one is refused.
@@ -137,8 +137,9 @@ pub trait StateStore: Send + Sync {
     fn load(&self) -> anyhow::Result<Option<State>>;
     /// Writes `state` durably and atomically after bumping its serial by one.
     fn save(&self, state: &mut State) -> anyhow::Result<()>;
-    /// Takes the exclusive lock, waiting up to `timeout`; the lock is released on drop.
-    fn lock(&self, info: LockInfo, timeout: std::time::Duration) -> anyhow::Result<Box<dyn LockGuard>>;
+    /// Takes the exclusive lock, waiting as `wait` says; the lock is released on drop. A lock
+    /// whose holder is known to be gone (see the backend) is broken and replaced.
+    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>>;
     /// Clears a lock by its id (left by a killed run).
     fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo>;
     /// Appends records to the journal; durable when this returns.
@@ -152,4 +153,33 @@ pub trait StateStore: Send + Sync {
 /// Holds the lock while alive.
 pub trait LockGuard: Send {
     fn info(&self) -> &LockInfo;
+    /// The lock of a run that was gone, which taking this one broke; the caller names it.
+    fn broke(&self) -> Option<&LockInfo> {
+        None
+    }
+}
+
+/// How [`StateStore::lock`] waits for a lock another run holds.
+pub struct LockWait<'a> {
+    /// How long to wait before failing with the holder's name (`--lock-timeout`).
+    pub timeout: std::time::Duration,
+    /// Asked while waiting: true ends the wait with [`LockWaitStopped`] (a signal arrived).
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl LockWait<'_> {
+    /// Wait up to `timeout`, never stopped early.
+    pub fn timeout(timeout: std::time::Duration) -> LockWait<'static> {
+        fn never() -> bool {
+            false
+        }
+        LockWait { timeout, stop: &never }
+    }
+}
+
+/// The wait for the lock was stopped before the lock was taken; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped waiting for the state lock `{}`", path.display())]
+pub struct LockWaitStopped {
+    pub path: std::path::PathBuf,
 }

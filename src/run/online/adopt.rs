@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::super::{load_state, Context, Exit};
+use super::super::{load_state, Context, Exit, Signals};
 use super::{client, runtime, settle_journal};
 use crate::cli::{Format, ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
@@ -23,7 +23,7 @@ use crate::linq::{Chat, Client, LinqError};
 use crate::plan::{PendingChat, StateRef};
 use crate::render::{self, ChatDrift, DriftReport, DriftStatus, Paint, ReadFailure, Recorded};
 use crate::state::{
-    write_atomic, ChatState, FileStore, PendingChange, PendingChanges, PendingTimeout, State, StateStore,
+    write_atomic, write_new, ChatState, FileStore, PendingChange, PendingChanges, PendingTimeout, State, StateStore,
 };
 
 /// Linq's code for "this chat is unavailable": reported, and the chat kept as the state has it.
@@ -31,9 +31,24 @@ const CODE_CHAT_UNAVAILABLE: i64 = 2013;
 /// Chats per page when listing; Linq's maximum.
 const PAGE_SIZE: u32 = 100;
 
+/// What import and refresh say when a signal stops their reads.
+const IMPORT_STOPPED: &str = "Import stopped; nothing was written.";
+const REFRESH_STOPPED: &str = "Refresh stopped; nothing was written.";
+
 /// `roster import CHAT...` / `roster import --all`: reads the chats, records them in the state
 /// in one write, and prints (or writes) their config.
 pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
+    let runtime = runtime()?;
+    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
+    if let Some(path) = &args.write {
+        // Checked before any call: a config people wrote by hand is not replaced unasked.
+        if !args.force && std::fs::symlink_metadata(path).is_ok() {
+            bail!(
+                "`{}` already exists; nothing was read or written\nhint: write the config to a new file, or pass `--force` to replace it",
+                path.display()
+            );
+        }
+    }
     let from = args
         .from
         .as_deref()
@@ -45,32 +60,15 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         .transpose()?;
     let client = client(cx, None)?;
     let store = cx.store();
-    let _lock = cx.lock(&store, "import")?;
-    let runtime = runtime()?;
+    let _lock = cx.lock(&store, "import", &signals)?;
     runtime.block_on(async {
         let existing = store.load()?;
         let created = existing.is_none();
         let mut state = existing.unwrap_or_default();
-        settle_journal(cx, &store, &mut state, &client, &args.api).await?;
+        settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
 
-        let chats = if args.all {
-            let bar = progress(cx, None, "listing chats");
-            let listed = list_chats(&client, from.as_deref(), &bar).await;
-            bar.finish_and_clear();
-            let listed = listed.context("failed to list the chats on Linq (nothing was written)")?;
-            let (groups, direct): (Vec<Chat>, Vec<Chat>) = listed.into_iter().partition(|chat| chat.is_group);
-            if !direct.is_empty() {
-                cx.ui.status(format!(
-                    "Skipped {}: Linq cannot change their members.",
-                    render::count(direct.len(), "direct-message chat", "direct-message chats")
-                ));
-            }
-            // One entry per id, sorted, whatever order the pages came in.
-            let by_id: BTreeMap<String, Chat> = groups.into_iter().map(|chat| (chat.id.clone(), chat)).collect();
-            by_id.into_values().collect()
-        } else {
-            read_named(cx, &client, &args.chats, args.api.read_parallelism).await?
-        };
+        let reads = read_import(cx, &client, args, from.as_deref());
+        let chats = signals.unless_stopped(IMPORT_STOPPED, reads).await??;
 
         let conflicts: Vec<String> = chats
             .iter()
@@ -110,9 +108,15 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         }
 
         let yaml = config_yaml(&chats, &state)?;
+        // Past this point the writes are quick and go to the end: a signal now changes nothing.
+        signals.check(IMPORT_STOPPED)?;
         if let Some(path) = &args.write {
-            write_atomic(path, yaml.as_bytes())
-                .with_context(|| format!("failed to write the config to `{}`; nothing was recorded", path.display()))?;
+            let written = if args.force {
+                write_atomic(path, yaml.as_bytes())
+            } else {
+                write_new(path, yaml.as_bytes()).map_err(anyhow::Error::from)
+            };
+            written.with_context(|| format!("failed to write the config to `{}`; nothing was recorded", path.display()))?;
         }
         if created || state.chats != before {
             store.save(&mut state)?;
@@ -147,13 +151,41 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// The chats `import` adopts: every group chat (of line `from`, when given) with `--all`, else
+/// the ones named.
+async fn read_import(
+    cx: &mut Context,
+    client: &Client,
+    args: &ImportArgs,
+    from: Option<&str>,
+) -> anyhow::Result<Vec<Chat>> {
+    if !args.all {
+        return read_named(cx, client, &args.chats, args.api.read_parallelism).await;
+    }
+    let bar = progress(cx, None, "listing chats");
+    let listed = list_chats(client, from, &bar).await;
+    bar.finish_and_clear();
+    let listed = listed.context("failed to list the chats on Linq (nothing was written)")?;
+    let (groups, direct): (Vec<Chat>, Vec<Chat>) = listed.into_iter().partition(|chat| chat.is_group);
+    if !direct.is_empty() {
+        cx.ui.status(format!(
+            "Skipped {}: Linq cannot change their members.",
+            render::count(direct.len(), "direct-message chat", "direct-message chats")
+        ));
+    }
+    // One entry per id, sorted, whatever order the pages came in.
+    let by_id: BTreeMap<String, Chat> = groups.into_iter().map(|chat| (chat.id.clone(), chat)).collect();
+    Ok(by_id.into_values().collect())
+}
+
 /// `roster refresh`: reads every managed chat, records its live membership in the state (one
 /// write, only when something changed) and reports the drift.
 pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
+    let runtime = runtime()?;
+    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
     let client = client(cx, None)?;
     let store = cx.store();
-    let _lock = cx.lock(&store, "refresh")?;
-    let runtime = runtime()?;
+    let _lock = cx.lock(&store, "refresh", &signals)?;
     runtime.block_on(async {
         let Some(mut state) = store.load()? else {
             cx.ui.status(format!(
@@ -162,7 +194,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             ));
             return Ok(Exit::Success);
         };
-        settle_journal(cx, &store, &mut state, &client, &args.api).await?;
+        settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
 
         let targets = &args.scope.targets;
         let unknown: Vec<&String> = targets.iter().filter(|t| !state.chats.contains_key(*t)).collect();
@@ -176,9 +208,11 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             .cloned()
             .collect();
         let bar = progress(cx, Some(ids.len()), "reading chats");
-        let reads = read_chats(&client, ids, args.api.read_parallelism, &bar).await;
+        let reads = signals
+            .unless_stopped(REFRESH_STOPPED, read_chats(&client, ids, args.api.read_parallelism, &bar))
+            .await;
         bar.finish_and_clear();
-        let reads = reads?;
+        let reads = reads??;
 
         let timeout = cx.pending_timeout(&args.pending);
         let (mut drifts, mut pending, mut never_landed) = (Vec::new(), Vec::new(), Vec::new());
@@ -200,6 +234,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             }
         }
         if changed > 0 {
+            signals.check(REFRESH_STOPPED)?;
             store.save(&mut state)?;
         }
         let mut report = DriftReport::new(reads.len(), drifts).with_pending(pending, never_landed, timeout.now);
@@ -246,6 +281,8 @@ pub fn refreshed_state(
     desired: &Desired,
     store: &FileStore,
     args: &PlanArgs,
+    runtime: &tokio::runtime::Runtime,
+    signals: &Signals,
 ) -> anyhow::Result<(State, bool)> {
     let client = client(cx, None)?;
     let mut state = load_state(cx, store)?;
@@ -259,11 +296,13 @@ pub fn refreshed_state(
         .filter(|id| targets.is_empty() || targets.contains(*id))
         .cloned()
         .collect();
-    let runtime = runtime()?;
     let bar = progress(cx, Some(ids.len()), "reading chats");
-    let reads = runtime.block_on(read_chats(&client, ids, args.api.read_parallelism, &bar));
+    let reads = runtime.block_on(signals.unless_stopped(
+        "Plan stopped while reading the chats from Linq; no plan was made.",
+        read_chats(&client, ids, args.api.read_parallelism, &bar),
+    ));
     bar.finish_and_clear();
-    let reads = reads?;
+    let reads = reads??;
 
     let (mut drifts, mut never_landed) = (Vec::new(), Vec::new());
     for (id, read) in &reads {

@@ -1,0 +1,229 @@
+//! Stopping cleanly on a signal: SIGINT (Ctrl-C), SIGTERM and SIGHUP; Ctrl-C only on Windows.
+//!
+//! The commands that talk to Linq watch for them from their start to their end, before the
+//! lock is taken. The first signal asks the command to stop: no new call starts, the calls in
+//! flight finish, what Linq accepted is saved, the lock is released, and roster exits with
+//! 128 + the signal's number (130, 143, 129). A second signal leaves at once, but releases the
+//! lock first: `process::exit` runs no destructors, so the command hands its lock to
+//! [`Signals::hold`], where the watcher can reach it. The journal, durable before every call,
+//! stays for the next run to settle the calls that were in flight.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+use crate::state::{LockGuard, LockInfo};
+
+/// A signal that stops roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT, Ctrl-C.
+    Interrupt,
+    /// SIGTERM, as CI runners send to cancel a job.
+    Terminate,
+    /// SIGHUP: the terminal went away.
+    Hangup,
+}
+
+impl Signal {
+    /// 128 + the signal's number, as shells report a process the signal ended.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+            Signal::Hangup => 129,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
+        }
+    }
+
+    /// What a person does to send it again.
+    fn again(self) -> String {
+        match self {
+            Signal::Interrupt => "Press Ctrl-C again".to_owned(),
+            other => format!("Send {} again", other.name()),
+        }
+    }
+}
+
+/// A command stopped by a signal before its end. Not an error: [`super::run`] prints the
+/// message (what was done and what was not) and exits with the signal's code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Stopped {
+    pub signal: Signal,
+    pub message: String,
+}
+
+/// The lock a command holds, where a second signal can release it.
+type Held = Arc<Mutex<Option<Box<dyn LockGuard>>>>;
+
+/// Watches for signals while a command runs.
+pub struct Signals {
+    stop: watch::Receiver<bool>,
+    first: Arc<OnceLock<Signal>>,
+    held: Held,
+}
+
+impl Signals {
+    /// Starts watching on `runtime`; the handlers are in place when this returns, and from
+    /// then on a signal no longer ends the process by itself.
+    pub fn watch(runtime: &tokio::runtime::Runtime, quiet: bool) -> anyhow::Result<Signals> {
+        let _entered = runtime.enter();
+        let mut incoming = Incoming::new().context("failed to watch for signals")?;
+        let (sender, stop) = watch::channel(false);
+        let first = Arc::new(OnceLock::new());
+        let held: Held = Arc::new(Mutex::new(None));
+        let (noted, lock) = (first.clone(), held.clone());
+        runtime.spawn(async move {
+            let Some(signal) = incoming.next().await else {
+                return;
+            };
+            let _ = noted.set(signal);
+            let _ = sender.send(true);
+            if !quiet {
+                eprintln!(
+                    "Stopping ({}): no new call starts; the calls in flight finish, then the lock is released. {} to exit at once.",
+                    signal.name(),
+                    signal.again()
+                );
+            }
+            let Some(again) = incoming.next().await else {
+                return;
+            };
+            // Release the lock before leaving: nothing after `exit` would.
+            drop(lock.lock().unwrap_or_else(PoisonError::into_inner).take());
+            eprintln!(
+                "Exiting at once ({}): the lock is released; the journal keeps the calls in flight for the next run to settle.",
+                again.name()
+            );
+            std::process::exit(again.exit_code().into());
+        });
+        Ok(Signals { stop, first, held })
+    }
+
+    /// The first signal, once one came.
+    pub fn received(&self) -> Option<Signal> {
+        self.first.get().copied()
+    }
+
+    /// Turns true at the first signal: for the apply engine, which stops starting steps.
+    pub fn stop(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
+
+    /// Resolves at the first signal (at once when one came already).
+    pub async fn first(&self) -> Signal {
+        let mut stop = self.stop.clone();
+        if stop.wait_for(|stopped| *stopped).await.is_err() {
+            // The watcher is gone (the runtime is shutting down): no signal will come.
+            std::future::pending::<()>().await;
+        }
+        self.received().unwrap_or(Signal::Interrupt)
+    }
+
+    /// Stops with `message` when a signal came already.
+    pub fn check(&self, message: &str) -> Result<(), Stopped> {
+        match self.received() {
+            Some(signal) => Err(Stopped {
+                signal,
+                message: message.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `work` (reads that write nothing) unless a signal comes first; then the work is
+    /// dropped, calls in flight with it, and the command stops with `message`.
+    pub async fn unless_stopped<T>(&self, message: &str, work: impl Future<Output = T>) -> Result<T, Stopped> {
+        self.check(message)?;
+        tokio::select! {
+            done = work => Ok(done),
+            signal = self.first() => Err(Stopped { signal, message: message.to_owned() }),
+        }
+    }
+
+    /// Keeps the command's lock where a second signal can release it; dropping the returned
+    /// handle releases it as usual.
+    pub fn hold(&self, guard: Box<dyn LockGuard>) -> HeldLock {
+        let info = guard.info().clone();
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = Some(guard);
+        HeldLock {
+            held: self.held.clone(),
+            info,
+        }
+    }
+}
+
+/// The command's lock, kept in [`Signals`]; released when dropped.
+pub struct HeldLock {
+    held: Held,
+    info: LockInfo,
+}
+
+impl HeldLock {
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        drop(self.held.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+}
+
+/// The signals the operating system delivers to roster.
+#[cfg(unix)]
+struct Incoming {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Incoming {
+    fn new() -> std::io::Result<Incoming> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Incoming {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Option<Signal> {
+        tokio::select! {
+            got = self.interrupt.recv() => got.map(|()| Signal::Interrupt),
+            got = self.terminate.recv() => got.map(|()| Signal::Terminate),
+            got = self.hangup.recv() => got.map(|()| Signal::Hangup),
+        }
+    }
+}
+
+/// Ctrl-C, the one signal Windows delivers to a console program in this sense.
+#[cfg(windows)]
+struct Incoming {
+    ctrl_c: tokio::signal::windows::CtrlC,
+}
+
+#[cfg(windows)]
+impl Incoming {
+    fn new() -> std::io::Result<Incoming> {
+        Ok(Incoming {
+            ctrl_c: tokio::signal::windows::ctrl_c()?,
+        })
+    }
+
+    async fn next(&mut self) -> Option<Signal> {
+        self.ctrl_c.recv().await.map(|()| Signal::Interrupt)
+    }
+}

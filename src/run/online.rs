@@ -158,7 +158,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
             if !store.read_journal()?.is_empty() {
                 bail!(
-                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster apply` without PLANFILE first to settle them, then `roster plan --out FILE` again",
+                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again",
                     store.journal_path().display()
                 );
             }

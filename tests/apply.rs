@@ -665,3 +665,30 @@ fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
     assert!(screen.contains("Apply complete"), "{screen}");
     scenario.assert_converged(&sandbox);
 }
+
+#[test]
+fn apply_format_json_prints_only_the_report_on_stdout() {
+    let scenario = Scenario::random(14, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--format", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("stdout is the JSON report alone");
+    assert_eq!(report["format_version"], "1");
+    assert!(!report["chats"].as_array().unwrap().is_empty(), "{report:#}");
+    assert!(
+        run.stderr().contains("Plan:"),
+        "the plan is shown on stderr: {}",
+        run.stderr()
+    );
+    // With nothing to do, the report is still there, and empty.
+    sandbox.land_all();
+    let again = roster(&ws, &sandbox, &["refresh"]);
+    assert_eq!(again.code(), 0, "{}", again.combined());
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--format", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("stdout is the JSON report alone");
+    assert_eq!(report["chats"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["calls"], serde_json::json!({"add": 0, "remove": 0}));
+}

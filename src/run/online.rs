@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use super::{plan_options, read_saved_plan, write_plan, Context, Exit, Signal, Signals, Stopped};
-use crate::apply::{self, ApplyOptions, BarProgress, LineProgress, NoProgress, Progress};
+use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig, Token};
 use crate::plan::{self, StateRef};
-use crate::render;
+use crate::render::{self, TextOptions};
 use crate::state::journal::{self, SettleOptions};
 use crate::state::{FileStore, State, StateStore};
 
@@ -172,9 +172,19 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
             let plan = plan::plan(&desired, &state, &plan_options(&args.scope, pending))?;
             if !cx.ui.quiet || !plan.is_empty() {
-                write_plan(cx, &plan, Format::Text)?;
+                if args.format == Format::Json {
+                    // Stdout carries the JSON report alone; people still see the plan.
+                    let options = TextOptions { color: cx.ui.err_color, ..cx.text_options() };
+                    render::plan_text(&plan, options, &mut *cx.ui.err).context("failed to write the plan to stderr")?;
+                } else {
+                    write_plan(cx, &plan, Format::Text)?;
+                }
             }
             if plan.is_empty() {
+                if args.format == Format::Json {
+                    serde_json::to_writer_pretty(&mut cx.ui.out, &ApplyReport::new())?;
+                    writeln!(cx.ui.out)?;
+                }
                 return Ok(Exit::Success);
             }
             if !approve(cx, args, &signals).await? {

@@ -12,10 +12,13 @@
 //! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.
 //! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
 //! - [`cli`] and [`run`]: raw arguments, and the commands that wire the parts together.
+//! - [`handle`] and [`escape`], used throughout: canonical handles, and text from Linq or a
+//!   config shown as data (control and bidi characters escaped).
 
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod escape;
 pub mod handle;
 pub mod linq;
 pub mod plan;

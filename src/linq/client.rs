@@ -70,7 +70,7 @@ impl Client {
 
     /// `GET /v3/chats/{id}`.
     pub async fn get_chat(&self, id: &str) -> Result<Chat, LinqError> {
-        let url = self.url(&["v3", "chats", id]);
+        let url = self.chat_url(id, None)?;
         self.read(url).await
     }
 
@@ -135,6 +135,16 @@ impl Client {
         self.mutate(op, chat, handle).await
     }
 
+    /// `…/v3/chats/{chat}` or `…/v3/chats/{chat}/{below}`; refuses an id that is not one path
+    /// segment (the config refuses those already: this is the last line of defence).
+    fn chat_url(&self, chat: &str, below: Option<&str>) -> Result<Url, LinqError> {
+        super::check_chat_id(chat).map_err(LinqError::ChatId)?;
+        Ok(match below {
+            Some(below) => self.url(&["v3", "chats", chat, below]),
+            None => self.url(&["v3", "chats", chat]),
+        })
+    }
+
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
@@ -169,7 +179,7 @@ impl Client {
     /// retried, and a retry refused with `409 2015` ("conflicts with current state") is then
     /// read as the earlier attempt's success. Any other doubt is settled by reading the chat.
     async fn mutate(&self, op: Op, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
-        let url = self.url(&["v3", "chats", chat, "participants"]);
+        let url = self.chat_url(chat, Some("participants"))?;
         let method = match op {
             Op::Add => Method::POST,
             Op::Remove => Method::DELETE,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::ChatIdError;
+
 /// Linq code for "the chat is still being created": retried.
 pub const CODE_CHAT_BEING_CREATED: i64 = 2009;
 /// Linq code for "operation conflicts with current state" (e.g. a duplicate add).
@@ -149,6 +151,9 @@ pub enum LinqError {
     /// An answer roster cannot read.
     #[error("unexpected answer from Linq ({status}): {message}")]
     Protocol { status: u16, message: String },
+    /// A chat id that cannot be a URL path segment: no request was made.
+    #[error("{0}")]
+    ChatId(ChatIdError),
     /// A mutating call may or may not have taken effect, and reading the chat did not tell.
     #[error("the outcome is unknown after retries ({last}); the next run settles it by reading the chat")]
     OutcomeUnknown { last: Box<LinqError> },
@@ -198,6 +203,7 @@ impl LinqError {
             LinqError::Api(e) => e.outcome_unknown(),
             LinqError::Transport(t) => t.maybe_sent,
             LinqError::Protocol { .. } | LinqError::OutcomeUnknown { .. } => true,
+            LinqError::ChatId(_) => false,
         }
     }
 
@@ -206,7 +212,7 @@ impl LinqError {
             LinqError::Api(e) => e.is_transient(),
             LinqError::Transport(_) => true,
             LinqError::Protocol { status, .. } => *status >= 500,
-            LinqError::OutcomeUnknown { .. } => false,
+            LinqError::OutcomeUnknown { .. } | LinqError::ChatId(_) => false,
         }
     }
 

@@ -167,6 +167,19 @@ async fn get_chat_sends_token_and_user_agent_and_reads_members() {
 }
 
 #[tokio::test]
+async fn a_chat_id_that_is_not_one_path_segment_is_never_sent() {
+    let server = Server::start(|_| Reply::Json(200, chat("c1", &["+15550000001"]))).await;
+    let client = server.client();
+    for id in ["..", ".", "", "c\t1", "c1\n", "c\u{1b}1"] {
+        let err = client.get_chat(id).await.unwrap_err();
+        assert!(matches!(err, LinqError::ChatId(_)), "{id:?}: {err:?}");
+        let err = client.add_participant(id, &handle("+15550000009")).await.unwrap_err();
+        assert!(!err.may_have_taken_effect(), "{id:?}: {err:?}");
+    }
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+}
+
+#[tokio::test]
 async fn error_envelope_is_typed_and_400_is_not_retried() {
     let server = Server::start(|_| Reply::Json(400, envelope(400, 1002, "Invalid phone number format"))).await;
     let err = server

@@ -26,6 +26,9 @@ pub struct Options {
     pub drop_rate: f64,
     /// Seed of the fault generator.
     pub seed: u64,
+    /// Once this many API requests have been answered, the token stops working: every later
+    /// request is answered 401 (code 2004), as when a token is revoked during a run.
+    pub revoke_token_after: Option<usize>,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             applied_error_rate: 0.0,
             drop_rate: 0.0,
             seed: 0,
+            revoke_token_after: None,
         }
     }
 }
@@ -55,6 +59,8 @@ pub enum Fault {
     AppliedServerError,
     /// Handled (and applied), then the connection was closed without an answer.
     Dropped,
+    /// Answered as a [`crate::Tamper`] scripts; nothing applied.
+    Tampered,
 }
 
 /// What the generator decided for one request, before it is handled.

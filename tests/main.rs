@@ -4,3 +4,4 @@ mod adopt;
 mod apply;
 mod common;
 mod offline;
+mod wire;

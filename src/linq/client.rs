@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -45,10 +45,20 @@ impl Client {
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
             .map_err(|_| ClientConfigError::InvalidToken)?;
         authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            // The Linq API does not redirect, and following one would re-send the token and a
+            // body of members' phone numbers wherever it points, plain `http` included.
+            .redirect(reqwest::redirect::Policy::none());
+        if base.scheme() == "http" {
+            // Plain `http` is allowed to loopback only, and only directly: through a proxy
+            // (`HTTP_PROXY`, `http_proxy`, `ALL_PROXY`) the token would cross the network in
+            // clear. `https` keeps the environment's proxies, tunnelled with `CONNECT`.
+            http = http.no_proxy();
+        }
+        let http = http
             .build()
             .map_err(|e| ClientConfigError::Build(e.without_url().to_string()))?;
         Ok(Client {
@@ -261,7 +271,7 @@ impl Client {
         let inner = &self.inner;
         let mut request = inner
             .http
-            .request(method.clone(), url)
+            .request(method.clone(), url.clone())
             .header(AUTHORIZATION, inner.authorization.clone());
         if let Some(body) = body {
             request = request.json(body);
@@ -272,6 +282,17 @@ impl Client {
             Err(e) => return Err(LinqError::from_reqwest(e)),
         };
         let status = response.status();
+        if status.is_redirection() {
+            inner.pacer.answered(sent);
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .map(|value| shown_location(&url, value));
+            return Err(LinqError::Redirect {
+                status: status.as_u16(),
+                location,
+            });
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -306,6 +327,26 @@ impl Client {
 struct Retries {
     failed: u32,
     rate_limited: u32,
+}
+
+/// A redirect's target as an error may show it: resolved against the request, without user
+/// info, at most 300 characters, control characters escaped.
+fn shown_location(request: &Url, value: &HeaderValue) -> String {
+    const LONGEST: usize = 300;
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let text = match request.join(text.trim()) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => text.into_owned(),
+    };
+    let mut shown: String = crate::escape::escape(&text).chars().take(LONGEST).collect();
+    if shown.len() < text.len() && shown.chars().count() == LONGEST {
+        shown.push('…');
+    }
+    shown
 }
 
 /// The error to report when a read meant to settle a doubtful call failed too.

@@ -139,6 +139,13 @@ impl fmt::Display for TransportError {
     }
 }
 
+fn redirect_message(location: Option<&str>) -> String {
+    format!(
+        "a redirect to `{}`, which roster does not follow (the Linq API never redirects: check the base URL)",
+        location.unwrap_or("nowhere: no `Location`")
+    )
+}
+
 /// Why a call to Linq failed. Never holds the token.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LinqError {
@@ -151,6 +158,14 @@ pub enum LinqError {
     /// An answer roster cannot read.
     #[error("unexpected answer from Linq ({status}): {message}")]
     Protocol { status: u16, message: String },
+    /// A `3xx` answer. The Linq API never redirects, and roster follows no redirect: the token
+    /// and the body would go wherever it points.
+    #[error("unexpected answer from Linq ({status}): {}", redirect_message(location.as_deref()))]
+    Redirect {
+        status: u16,
+        /// Where it pointed, shown safely (no user info, control characters escaped).
+        location: Option<String>,
+    },
     /// A chat id that cannot be a URL path segment: no request was made.
     #[error("{0}")]
     ChatId(ChatIdError),
@@ -176,7 +191,7 @@ impl LinqError {
 
     pub fn status(&self) -> Option<u16> {
         match self {
-            LinqError::Protocol { status, .. } => Some(*status),
+            LinqError::Protocol { status, .. } | LinqError::Redirect { status, .. } => Some(*status),
             _ => self.api().map(|e| e.status),
         }
     }
@@ -193,6 +208,10 @@ impl LinqError {
     pub fn message(&self) -> String {
         match self {
             LinqError::Api(e) => e.message.clone(),
+            LinqError::Protocol { message, .. } => format!("unexpected answer from Linq: {message}"),
+            LinqError::Redirect { location, .. } => {
+                format!("unexpected answer from Linq: {}", redirect_message(location.as_deref()))
+            }
             other => other.to_string(),
         }
     }
@@ -203,7 +222,8 @@ impl LinqError {
             LinqError::Api(e) => e.outcome_unknown(),
             LinqError::Transport(t) => t.maybe_sent,
             LinqError::Protocol { .. } | LinqError::OutcomeUnknown { .. } => true,
-            LinqError::ChatId(_) => false,
+            // Answered by whatever redirected: the API did not handle the request.
+            LinqError::Redirect { .. } | LinqError::ChatId(_) => false,
         }
     }
 
@@ -212,7 +232,7 @@ impl LinqError {
             LinqError::Api(e) => e.is_transient(),
             LinqError::Transport(_) => true,
             LinqError::Protocol { status, .. } => *status >= 500,
-            LinqError::OutcomeUnknown { .. } | LinqError::ChatId(_) => false,
+            LinqError::OutcomeUnknown { .. } | LinqError::Redirect { .. } | LinqError::ChatId(_) => false,
         }
     }
 

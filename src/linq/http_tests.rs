@@ -32,6 +32,8 @@ enum Reply {
     RateLimited(u64),
     /// Answer after a pause (longer than the client's timeout: the client gives up).
     Slow(Duration, u16, Value),
+    /// A redirect with this `Location` header (raw bytes).
+    Redirect(u16, &'static [u8]),
 }
 
 type Script = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
@@ -103,6 +105,14 @@ async fn answer(reply: Reply) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", seconds.to_string())],
             axum::Json(envelope(429, 1007, "Too many requests")),
+        )
+            .into_response(),
+        Reply::Redirect(status, location) => (
+            StatusCode::from_u16(status).unwrap(),
+            [(
+                axum::http::header::LOCATION,
+                axum::http::HeaderValue::from_bytes(location).unwrap(),
+            )],
         )
             .into_response(),
         Reply::Slow(pause, status, body) => {
@@ -177,6 +187,46 @@ async fn a_chat_id_that_is_not_one_path_segment_is_never_sent() {
         assert!(!err.may_have_taken_effect(), "{id:?}: {err:?}");
     }
     assert!(server.seen().is_empty(), "{:?}", server.seen());
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_error_naming_its_target_safely_and_is_never_followed() {
+    let server = Server::start(|seen: &Seen| match seen.path_and_query.as_str() {
+        "/api/partner/v3/chats/c1" => Reply::Redirect(302, b"../moved/c1?from=1"),
+        "/api/partner/v3/chats/c2" => Reply::Redirect(301, b"http://user:hunter2@other.example/c2"),
+        "/api/partner/v3/chats/c3/participants" => Reply::Redirect(307, b"/\xff\tx"),
+        _ => Reply::Json(200, chat("c9", &["+15550000001"])),
+    })
+    .await;
+    let client = server.client();
+    let err = client.get_chat("c1").await.unwrap_err();
+    let LinqError::Redirect { status, location } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*status, 302);
+    let expected = format!("{}/v3/moved/c1?from=1", server.base_url);
+    assert_eq!(
+        location.as_deref(),
+        Some(expected.as_str()),
+        "resolved against the request"
+    );
+    assert!(!err.may_have_taken_effect() && !err.is_transient());
+    let err = client.get_chat("c2").await.unwrap_err().to_string();
+    assert!(err.contains("`http://other.example/c2`"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = client.add_participant("c3", &handle("+15550000009")).await.unwrap_err();
+    assert!(err.to_string().contains("a redirect to `http://127.0.0.1:"), "{err}");
+    assert!(!err.to_string().contains('\t'), "{err}");
+    let paths: Vec<_> = server.seen().iter().map(|s| s.path_and_query.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/partner/v3/chats/c1",
+            "/api/partner/v3/chats/c2",
+            "/api/partner/v3/chats/c3/participants"
+        ],
+        "one request each, nothing followed"
+    );
 }
 
 #[tokio::test]

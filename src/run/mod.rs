@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command, Format, GlobalArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::config::{self, ConfigErrors, Desired};
+use crate::linq::Token;
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
 use crate::state::{FileStore, JournalRecord, LockGuard, LockInfo, State, StateStore};
@@ -19,8 +20,8 @@ mod online;
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    /// `LINQ_API_V3_API_KEY`.
-    pub token: Option<String>,
+    /// `LINQ_API_V3_API_KEY`; a [`Token`] prints as `***`, so `{:?}` of an `Env` shows no secret.
+    pub token: Option<Token>,
     /// `LINQ_API_V3_BASE_URL`.
     pub base_url: Option<String>,
     /// `NO_COLOR` is set (to anything non-empty).
@@ -396,4 +397,21 @@ fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
         holder.id, holder.operation, holder.who, holder.host, holder.pid, holder.since
     );
     Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_never_shows_the_token() {
+        let env = Env {
+            token: Some(Token::new("sk-live-7f3a9c")),
+            base_url: Some("https://api.linqapp.com/api/partner".into()),
+            ..Env::default()
+        };
+        let shown = format!("{env:?} {env:#?}");
+        assert!(!shown.contains("sk-live-7f3a9c"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+    }
 }

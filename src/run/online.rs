@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::{make_plan, read_saved_plan, write_plan, Context, Exit};
 use crate::apply::{self, ApplyOptions, BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
-use crate::linq::{self, Client, ClientConfig, Token};
+use crate::linq::{self, Client, ClientConfig};
 use crate::plan::StateRef;
 use crate::render;
 use crate::state::journal::{self, SettleOptions};
@@ -29,7 +29,7 @@ pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> 
         .base_url
         .clone()
         .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
-    let mut config = ClientConfig::new(base_url, Token::new(token));
+    let mut config = ClientConfig::new(base_url, token);
     config.rate = rate;
     Ok(Client::new(config)?)
 }

@@ -1,0 +1,209 @@
+//! What crosses the wire, against a Linq that misbehaves: proxies and redirects never see the
+//! token in clear, answers that break the contract are refused, and text from Linq is shown as
+//! data.
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use linq_sandbox::{Calls, Options, Sandbox, Seed, SeedChat, Tamper};
+
+use crate::common::{Run, Workspace};
+
+const TOKEN: &str = "wire-token-4d2f81";
+const ME: &str = "+12055550100";
+const SALES: &str = "550e8400-e29b-41d4-a716-446655440000";
+const SHIFTS: &str = "c3d4e5f6-a7b8-4c9d-8e0f-112233445566";
+const MEMBERS: [&str; 4] = ["+12055550101", "+12055550102", "+12055550103", "+12055550104"];
+/// Added to the sales chat by the config of [`Linq::with_changes`].
+const NEWCOMER: &str = "+12055550177";
+
+/// A sandbox with two group chats, and a workspace whose runs of roster talk to it.
+struct Linq {
+    sandbox: Sandbox,
+    ws: Workspace,
+}
+
+impl Linq {
+    fn new() -> Linq {
+        let seed = Seed {
+            token: TOKEN.into(),
+            me: ME.into(),
+            chats: vec![
+                SeedChat {
+                    display_name: Some("Sales".into()),
+                    ..SeedChat::group(SALES, &MEMBERS)
+                },
+                SeedChat::group(SHIFTS, &MEMBERS[..3]),
+            ],
+            handle_services: Default::default(),
+        };
+        Linq {
+            sandbox: Sandbox::spawn(seed, Options::default()),
+            ws: Workspace::new(),
+        }
+    }
+
+    /// Both chats imported, and a config that adds [`NEWCOMER`] to the sales chat.
+    fn with_changes() -> Linq {
+        let linq = Linq::new();
+        linq.expect(0, &["import", SALES, SHIFTS]);
+        let members = |list: &[&str]| list.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(", ");
+        let mut sales = MEMBERS.to_vec();
+        sales.push(NEWCOMER);
+        linq.ws.write(
+            "roster.yaml",
+            format!(
+                "version: 1\nchats:\n  {SALES}:\n    members: [{}]\n  {SHIFTS}:\n    members: [{}]\n",
+                members(&sales),
+                members(&MEMBERS[..3])
+            ),
+        );
+        linq
+    }
+
+    fn roster(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let url = self.sandbox.base_url();
+        let mut env = vec![("LINQ_API_V3_BASE_URL", url.as_str()), ("LINQ_API_V3_API_KEY", TOKEN)];
+        env.extend_from_slice(extra);
+        self.ws.roster_with(args, &env)
+    }
+
+    /// Runs roster and insists it exits with `code`.
+    fn expect(&self, code: i32, args: &[&str]) -> Run {
+        let run = self.roster(args, &[]);
+        assert_eq!(run.code(), code, "roster {}\n{}", args.join(" "), run.combined());
+        run
+    }
+}
+
+/// A TCP listener that records what each connection sends up to the end of its request head,
+/// then hangs up without answering: a stand-in for a proxy or a redirect's target, to prove
+/// what reached it.
+struct Recorder {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut bytes = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                log.lock().unwrap().push(bytes);
+            }
+        });
+        Recorder { addr, received }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn received(&self) -> Vec<String> {
+        let received = self.received.lock().unwrap();
+        received
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+}
+
+#[test]
+fn plain_http_to_loopback_never_goes_through_a_proxy() {
+    for variable in ["HTTP_PROXY", "http_proxy", "ALL_PROXY"] {
+        let proxy = Recorder::start();
+        let linq = Linq::with_changes();
+        let run = linq.roster(
+            &["apply", "--auto-approve"],
+            &[(variable, &proxy.url()), ("NO_PROXY", ""), ("no_proxy", "")],
+        );
+        assert_eq!(run.code(), 0, "{variable}: {}", run.combined());
+        assert!(
+            linq.sandbox.members(SALES).unwrap().contains(NEWCOMER),
+            "{variable}: the add reached Linq directly"
+        );
+        assert_eq!(
+            proxy.received(),
+            Vec::<String>::new(),
+            "{variable}: the proxy saw traffic"
+        );
+    }
+}
+
+#[test]
+fn https_goes_through_the_proxy_as_a_connect_tunnel_without_the_token() {
+    let proxy = Recorder::start();
+    let ws = Workspace::new();
+    let run = ws.roster_with(
+        &["import", SALES],
+        &[
+            ("LINQ_API_V3_BASE_URL", "https://linq.invalid/api/partner"),
+            ("LINQ_API_V3_API_KEY", TOKEN),
+            ("HTTPS_PROXY", &proxy.url()),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ],
+    );
+    // The recorder hangs up instead of opening the tunnel.
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(run.stderr().contains("no answer from Linq"), "{}", run.combined());
+    let received = proxy.received();
+    assert!(!received.is_empty(), "the proxy was not used: {}", run.combined());
+    for request in &received {
+        assert!(
+            request.starts_with("CONNECT linq.invalid:443 HTTP/1.1\r\n"),
+            "{request:?}"
+        );
+        assert!(!request.contains(TOKEN), "the token went to the proxy: {request:?}");
+    }
+    assert!(!run.combined().contains(TOKEN));
+}
+
+#[test]
+fn redirects_are_refused_naming_where_they_point_and_never_followed() {
+    let elsewhere = Recorder::start();
+    let target = format!("{}/api/partner/v3/chats/{SALES}/participants", elsewhere.url());
+    let linq = Linq::with_changes();
+    linq.sandbox
+        .tamper(SALES, Tamper::redirect(307, &target, Calls::Changes));
+    let run = linq.roster(&["apply", "--auto-approve"], &[]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    let shown = "a redirect to `http://127.0.0.1:[PORT]/api/partner/v3/chats/550e8400-e29b-41d4-a716-446655440000/participants`, which roster does not follow";
+    assert!(run.stdout().contains(shown), "{}", run.combined());
+    let posts: Vec<u16> = (linq.sandbox.calls().iter())
+        .filter(|c| c.method == "POST")
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(posts, [307], "one attempt, not retried");
+
+    // A read redirected with user info in the target: shown without it.
+    let with_secret = format!("http://user:hunter2@{}/v3/chats/{SALES}", elsewhere.addr);
+    linq.sandbox
+        .tamper(SALES, Tamper::redirect(308, &with_secret, Calls::Reads));
+    let run = linq.roster(&["refresh"], &[]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stderr().contains(&format!(
+            "(308): a redirect to `http://127.0.0.1:[PORT]/v3/chats/{SALES}`"
+        )),
+        "{}",
+        run.combined()
+    );
+    assert!(!run.combined().contains("hunter2"));
+    assert_eq!(elsewhere.received(), Vec::<String>::new(), "a redirect was followed");
+}

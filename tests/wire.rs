@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use linq_sandbox::{Calls, Options, Sandbox, Seed, SeedChat, Tamper};
+use serde_json::json;
 
 use crate::common::{Run, Workspace};
 
@@ -18,6 +19,8 @@ const SHIFTS: &str = "c3d4e5f6-a7b8-4c9d-8e0f-112233445566";
 const MEMBERS: [&str; 4] = ["+12055550101", "+12055550102", "+12055550103", "+12055550104"];
 /// Added to the sales chat by the config of [`Linq::with_changes`].
 const NEWCOMER: &str = "+12055550177";
+/// Added to the shifts chat by the config of [`Linq::with_changes`].
+const NIGHT_SHIFT: &str = "+12055550178";
 
 /// A sandbox with two group chats, and a workspace whose runs of roster talk to it.
 struct Linq {
@@ -45,22 +48,29 @@ impl Linq {
         }
     }
 
-    /// Both chats imported, and a config that adds [`NEWCOMER`] to the sales chat.
+    /// Both chats imported, and a config that adds [`NEWCOMER`] to the sales chat and
+    /// [`NIGHT_SHIFT`] to the shifts chat.
     fn with_changes() -> Linq {
         let linq = Linq::new();
         linq.expect(0, &["import", SALES, SHIFTS]);
         let members = |list: &[&str]| list.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(", ");
         let mut sales = MEMBERS.to_vec();
         sales.push(NEWCOMER);
+        let mut shifts = MEMBERS[..3].to_vec();
+        shifts.push(NIGHT_SHIFT);
         linq.ws.write(
             "roster.yaml",
             format!(
                 "version: 1\nchats:\n  {SALES}:\n    members: [{}]\n  {SHIFTS}:\n    members: [{}]\n",
                 members(&sales),
-                members(&MEMBERS[..3])
+                members(&shifts)
             ),
         );
         linq
+    }
+
+    fn state_bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.ws.path().join("roster.state.json")).ok()
     }
 
     fn roster(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
@@ -186,7 +196,7 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     let shown = "a redirect to `http://127.0.0.1:[PORT]/api/partner/v3/chats/550e8400-e29b-41d4-a716-446655440000/participants`, which roster does not follow";
     assert!(run.stdout().contains(shown), "{}", run.combined());
     let posts: Vec<u16> = (linq.sandbox.calls().iter())
-        .filter(|c| c.method == "POST")
+        .filter(|c| c.method == "POST" && c.chat.as_deref() == Some(SALES))
         .map(|c| c.status)
         .collect();
     assert_eq!(posts, [307], "one attempt, not retried");
@@ -206,4 +216,140 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     );
     assert!(!run.combined().contains("hunter2"));
     assert_eq!(elsewhere.received(), Vec::<String>::new(), "a redirect was followed");
+}
+
+#[test]
+fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
+    let linq = Linq::with_changes();
+    let recorded = linq.state_bytes();
+    let cases = [
+        (
+            Tamper::remove("/handles"),
+            "the answer breaks Linq's schema: missing field `handles`",
+        ),
+        (
+            Tamper::set("/handles", json!("everyone")),
+            "invalid type: string \"everyone\", expected a sequence",
+        ),
+        (Tamper::remove("/is_group"), "missing field `is_group`"),
+        (Tamper::remove("/display_name"), "missing field `display_name`"),
+        (
+            Tamper::set("/id", json!(SHIFTS)),
+            &format!("Linq answered with another chat, `{SHIFTS}`"),
+        ),
+        (
+            Tamper::set("/handles/1/handle", json!("+1 555 CALL NOW")),
+            "a participant is not a handle",
+        ),
+        (Tamper::set("/handles/2/status", json!("muted")), "has status `muted`"),
+        (
+            Tamper::remove("/handles/0/is_me"),
+            "no participant is marked `is_me: true`",
+        ),
+        (
+            Tamper::set("/handles/0/is_me", json!(null)),
+            "no participant is marked `is_me: true`",
+        ),
+    ];
+    for (tamper, expected) in cases {
+        linq.sandbox.tamper(SALES, tamper.clone());
+        let run = linq.roster(&["refresh"], &[]);
+        assert_eq!(run.code(), 1, "{tamper:?}: {}", run.combined());
+        let stderr = run.stderr();
+        assert!(
+            stderr.contains(&format!("unexpected answer from Linq (200): chat `{SALES}`: "))
+                && stderr.contains(expected),
+            "{tamper:?}: {stderr}"
+        );
+        assert_eq!(linq.state_bytes(), recorded, "{tamper:?}: refresh recorded something");
+        let plan = linq.roster(&["plan", "--refresh"], &[]);
+        assert_eq!(plan.code(), 1, "{tamper:?}: {}", plan.combined());
+    }
+
+    // Import writes nothing either.
+    linq.sandbox.tamper(SALES, Tamper::remove("/handles"));
+    let fresh = Workspace::new();
+    let import = fresh.roster_with(
+        &["import", SALES],
+        &[
+            ("LINQ_API_V3_BASE_URL", &linq.sandbox.base_url()),
+            ("LINQ_API_V3_API_KEY", TOKEN),
+        ],
+    );
+    assert_eq!(import.code(), 1, "{}", import.combined());
+    assert_eq!(import.stdout(), "");
+    assert!(fresh.snapshot_files().is_empty(), "import wrote a file");
+
+    // Apply fails that chat, sends it nothing, and finishes the other.
+    linq.sandbox.tamper(SALES, Tamper::remove("/handles/0/is_me"));
+    let run = linq.roster(&["apply", "--auto-approve"], &[]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stdout().contains(&format!(
+            "chat `{SALES}` (Sales): failed reading the chat: 200 unexpected answer from Linq: chat `{SALES}`: no participant is marked `is_me: true`, so roster cannot tell your own line from the members"
+        )),
+        "{}",
+        run.combined()
+    );
+    assert!(run.stdout().contains("Chats: 1 done, 1 failed."), "{}", run.combined());
+    assert!(linq.sandbox.members(SHIFTS).unwrap().contains(NIGHT_SHIFT));
+    assert!(
+        !linq
+            .sandbox
+            .calls()
+            .iter()
+            .any(|c| c.method != "GET" && c.chat.as_deref() == Some(SALES)),
+        "a change was sent to the chat roster could not read"
+    );
+}
+
+#[test]
+fn an_oversized_answer_is_refused_and_not_read_to_its_end() {
+    let linq = Linq::with_changes();
+    let recorded = linq.state_bytes();
+    let size: u64 = 256 << 20;
+    linq.sandbox.tamper(SALES, Tamper::oversize(size));
+    let run = linq.roster(&["refresh"], &[]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stderr().contains(&format!(
+            "unexpected answer from Linq (200): the answer is larger than 8 MiB, far beyond Linq's largest (a page of 100 chats); roster stopped reading it"
+        )),
+        "{}",
+        run.combined()
+    );
+    assert_eq!(linq.state_bytes(), recorded);
+    let sent = linq.sandbox.oversize_bytes_sent();
+    assert!(
+        sent < 32 << 20,
+        "{sent} bytes of a {size}-byte answer went out: roster kept reading"
+    );
+}
+
+#[test]
+fn import_all_refuses_a_listed_chat_id_that_cannot_be_a_path_segment() {
+    let seed = Seed {
+        token: TOKEN.into(),
+        me: ME.into(),
+        chats: vec![SeedChat::group(SALES, &MEMBERS), SeedChat::group("..", &MEMBERS)],
+        handle_services: Default::default(),
+    };
+    let sandbox = Sandbox::spawn(seed, Options::default());
+    let ws = Workspace::new();
+    let run = ws.roster_with(
+        &["import", "--all"],
+        &[
+            ("LINQ_API_V3_BASE_URL", &sandbox.base_url()),
+            ("LINQ_API_V3_API_KEY", TOKEN),
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stderr()
+            .contains("Linq listed a chat roster cannot address: `..` cannot be a chat id"),
+        "{}",
+        run.combined()
+    );
+    assert_eq!(run.stdout(), "");
+    assert!(ws.snapshot_files().is_empty(), "import wrote a file");
 }

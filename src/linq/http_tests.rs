@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::handle::Handle;
+use crate::linq::client::MAX_ANSWER_BYTES;
 
 const TOKEN: &str = "sk-test-7f3a9c";
 
@@ -34,6 +35,8 @@ enum Reply {
     Slow(Duration, u16, Value),
     /// A redirect with this `Location` header (raw bytes).
     Redirect(u16, &'static [u8]),
+    /// A JSON body given as bytes (built once, for large ones).
+    Raw(u16, axum::body::Bytes),
 }
 
 type Script = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
@@ -105,6 +108,12 @@ async fn answer(reply: Reply) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", seconds.to_string())],
             axum::Json(envelope(429, 1007, "Too many requests")),
+        )
+            .into_response(),
+        Reply::Raw(status, body) => (
+            StatusCode::from_u16(status).unwrap(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
         )
             .into_response(),
         Reply::Redirect(status, location) => (
@@ -227,6 +236,39 @@ async fn a_redirect_is_an_error_naming_its_target_safely_and_is_never_followed()
         ],
         "one request each, nothing followed"
     );
+}
+
+#[tokio::test]
+async fn a_chat_answer_that_breaks_the_contract_is_a_protocol_error_naming_the_chat() {
+    let huge = axum::body::Bytes::from(
+        serde_json::to_vec(&json!({"id": "c4", "padding": "x".repeat(MAX_ANSWER_BYTES)})).unwrap(),
+    );
+    let server = Server::start(move |seen: &Seen| match seen.path_and_query.as_str() {
+        "/api/partner/v3/chats/c1" => Reply::Json(200, chat("c2", &["+15550000001"])),
+        "/api/partner/v3/chats/c3" => {
+            let mut answer = chat("c3", &["+15550000001"]);
+            answer.as_object_mut().unwrap().remove("handles");
+            Reply::Json(200, answer)
+        }
+        // Past the cap, its size announced in `Content-Length`.
+        _ => Reply::Raw(200, huge.clone()),
+    })
+    .await;
+    let client = server.client();
+    let err = client.get_chat("c1").await.unwrap_err();
+    assert!(matches!(err, LinqError::Protocol { status: 200, .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "unexpected answer from Linq (200): chat `c1`: Linq answered with another chat, `c2`"
+    );
+    let err = client.get_chat("c3").await.unwrap_err().to_string();
+    assert!(
+        err.contains("chat `c3`: the answer breaks Linq's schema: missing field `handles`"),
+        "{err}"
+    );
+    let err = client.get_chat("c4").await.unwrap_err().to_string();
+    assert!(err.contains("the answer is larger than 8 MiB"), "{err}");
+    assert_eq!(server.seen().len(), 3, "protocol errors are not retried");
 }
 
 #[tokio::test]

@@ -312,9 +312,9 @@ fn an_oversized_answer_is_refused_and_not_read_to_its_end() {
     let run = linq.roster(&["refresh"], &[]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
-        run.stderr().contains(&format!(
+        run.stderr().contains(
             "unexpected answer from Linq (200): the answer is larger than 8 MiB, far beyond Linq's largest (a page of 100 chats); roster stopped reading it"
-        )),
+        ),
         "{}",
         run.combined()
     );
@@ -352,4 +352,157 @@ fn import_all_refuses_a_listed_chat_id_that_cannot_be_a_path_segment() {
     );
     assert_eq!(run.stdout(), "");
     assert!(ws.snapshot_files().is_empty(), "import wrote a file");
+}
+
+/// A chat name any member of a group could set: retitles the terminal, clears it, returns to
+/// the start of the line and reverses what follows.
+const HOSTILE_NAME: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\rEvil\u{202e}";
+
+/// Panics when `bytes` hold a character a terminal acts on (a newline aside).
+fn assert_inert(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    if let Some(c) = text.chars().find(|c| roster::escape::is_hidden(*c) && *c != '\n') {
+        panic!("{what}: {c:?} reached the output raw:\n{}", text.escape_debug());
+    }
+}
+
+#[test]
+fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
+    const OUTSIDER: &str = "+12055550166";
+    let seed = Seed {
+        token: TOKEN.into(),
+        me: ME.into(),
+        chats: vec![
+            SeedChat {
+                display_name: Some(HOSTILE_NAME.into()),
+                ..SeedChat::group(SALES, &MEMBERS)
+            },
+            SeedChat::group(SHIFTS, &MEMBERS[..3]),
+        ],
+        handle_services: Default::default(),
+    };
+    let linq = Linq {
+        sandbox: Sandbox::spawn(seed, Options::default()),
+        ws: Workspace::new(),
+    };
+    let run = |args: &[&str], code: i32| -> Run {
+        let run = linq.roster(args, &[]);
+        assert_eq!(
+            run.code(),
+            code,
+            "roster {}\n{}",
+            args.join(" "),
+            run.combined().escape_debug()
+        );
+        assert_inert(&format!("stdout of `roster {}`", args.join(" ")), &run.output.stdout);
+        assert_inert(&format!("stderr of `roster {}`", args.join(" ")), &run.output.stderr);
+        run
+    };
+    let json = |run: &Run| -> serde_json::Value { serde_json::from_slice(&run.output.stdout).expect("JSON") };
+    let escaped = r"\x1b]0;owned\x07\x1b[2J\rEvil\u{202e}";
+
+    // import: the YAML keeps the exact name, and reads back to it.
+    let import = run(&["import", SALES, SHIFTS], 0);
+    let config: serde_json::Value = serde_yaml::from_slice(&import.output.stdout).expect("YAML");
+    assert_eq!(config["chats"][SALES]["name"], HOSTILE_NAME);
+    linq.ws.write("roster.yaml", &import.output.stdout);
+    run(&["validate"], 0);
+    assert_eq!(
+        json(&run(&["show", "--format", "json"], 0))["chats"][SALES]["display_name"],
+        HOSTILE_NAME
+    );
+    assert!(run(&["show"], 0).stdout().contains(escaped));
+
+    // plan: text, JSON, markdown, a saved plan shown.
+    let config = linq.ws.read("roster.yaml");
+    let changed = config.replacen("members:\n", &format!("members:\n    - '{NEWCOMER}'\n"), 1);
+    assert_ne!(changed, config);
+    linq.ws.write("roster.yaml", &changed);
+    assert!(run(&["plan"], 0)
+        .stdout()
+        .contains(&format!("~ {escaped} ({SALES}): 4 → 5 members")));
+    assert_eq!(
+        json(&run(&["plan", "--format", "json"], 0))["chats"][0]["name"],
+        HOSTILE_NAME
+    );
+    let markdown = run(&["plan", "--format", "markdown"], 0).stdout();
+    assert!(
+        markdown.contains(&format!("#### `{escaped}` (`{SALES}`)")),
+        "{markdown}"
+    );
+    run(&["plan", "--out", "plan.json"], 0);
+    run(&["show", "plan.json"], 0);
+    assert_eq!(
+        json(&run(&["show", "plan.json", "--format", "json"], 0))["chats"][0]["name"],
+        HOSTILE_NAME
+    );
+
+    // Drift: plan --refresh and refresh.
+    linq.sandbox.add_outside(SALES, OUTSIDER);
+    run(&["plan", "--refresh"], 0);
+    let refreshed = run(&["plan", "--refresh", "--format", "json"], 0);
+    assert!(refreshed.stderr().contains(escaped), "{}", refreshed.stderr());
+    assert!(run(&["refresh"], 0)
+        .stdout()
+        .contains(&format!("~ {escaped} ({SALES})")));
+
+    // apply: progress lines and the summary, with Linq's own message hostile too.
+    linq.sandbox.tamper(
+        SHIFTS,
+        Tamper::Fail {
+            status: 400,
+            code: 1002,
+            message: format!("bad handle {HOSTILE_NAME}"),
+            calls: Calls::Changes,
+        },
+    );
+    let config = linq.ws.read("roster.yaml");
+    let shifts = config.replace(
+        &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n"),
+        &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n    - '{NIGHT_SHIFT}'\n"),
+    );
+    assert_ne!(shifts, config);
+    linq.ws.write("roster.yaml", shifts);
+    let apply = run(&["apply", "--auto-approve"], 1);
+    assert!(
+        apply.stderr().contains(&format!("chat `{SALES}` ({escaped}): done")),
+        "{}",
+        apply.combined()
+    );
+    assert!(
+        apply.stdout().contains(&format!("(code 1002) bad handle {escaped}")),
+        "{}",
+        apply.combined()
+    );
+    let report = run(&["apply", "--auto-approve", "--format", "json"], 1).stdout();
+    // The plan is printed above the report, as text.
+    let report: serde_json::Value = serde_json::from_str(&report[report.find("{\n").unwrap()..]).unwrap();
+    assert_eq!(
+        report["chats"][0]["failure"]["message"],
+        format!("bad handle {HOSTILE_NAME}")
+    );
+
+    // Errors that name chats and people from the config.
+    let protected = linq
+        .ws
+        .read("roster.yaml")
+        .replacen(
+            "chats:\n",
+            &format!("settings:\n  protected: ['{}']\nchats:\n", MEMBERS[0]),
+            1,
+        )
+        .replacen(&format!("    - '{}'\n", MEMBERS[0]), "", 1);
+    linq.ws.write("roster.yaml", protected);
+    let refused = run(&["plan"], 1);
+    assert!(refused.stderr().contains(escaped), "{}", refused.stderr());
+    linq.ws.write(
+        "roster.yaml",
+        format!("version: 1\nchats:\n  {SHIFTS}:\n    name: \"\\e]0;owned\\a\\e[2J\\rEvil\\u202E\"\n    members: [\"\\e[2Jnobody\\r\", a, b]\n"),
+    );
+    let config_error = run(&["validate"], 1);
+    assert!(
+        config_error.stderr().contains(r"unknown person `\x1b[2Jnobody\r`"),
+        "{}",
+        config_error.stderr()
+    );
 }

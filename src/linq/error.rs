@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ChatIdError;
+use crate::escape::Escaped;
 
 /// Linq code for "the chat is still being created": retried.
 pub const CODE_CHAT_BEING_CREATED: i64 = 2009;
@@ -38,9 +39,9 @@ impl fmt::Display for ApiError {
         if let Some(code) = self.code {
             write!(f, " (code {code})")?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", Escaped(&self.message))?;
         if let Some(trace_id) = &self.trace_id {
-            write!(f, " (trace id `{trace_id}`)")?;
+            write!(f, " (trace id `{}`)", Escaped(trace_id))?;
         }
         Ok(())
     }
@@ -135,7 +136,7 @@ pub struct TransportError {
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        write!(f, "{}", Escaped(&self.message))
     }
 }
 
@@ -146,7 +147,8 @@ fn redirect_message(location: Option<&str>) -> String {
     )
 }
 
-/// Why a call to Linq failed. Never holds the token.
+/// Why a call to Linq failed. Never holds the token. Its text shows what Linq sent (messages,
+/// trace ids) escaped; [`ApiError::message`] keeps it exact for the JSON reports.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LinqError {
     /// Linq answered with an error.
@@ -156,7 +158,7 @@ pub enum LinqError {
     #[error("no answer from Linq: {0}")]
     Transport(TransportError),
     /// An answer roster cannot read.
-    #[error("unexpected answer from Linq ({status}): {message}")]
+    #[error("unexpected answer from Linq ({status}): {}", Escaped(message))]
     Protocol { status: u16, message: String },
     /// A `3xx` answer. The Linq API never redirects, and roster follows no redirect: the token
     /// and the body would go wherever it points.
@@ -208,7 +210,7 @@ impl LinqError {
     pub fn message(&self) -> String {
         match self {
             LinqError::Api(e) => e.message.clone(),
-            LinqError::Protocol { message, .. } => format!("unexpected answer from Linq: {message}"),
+            LinqError::Protocol { message, .. } => format!("unexpected answer from Linq: {}", Escaped(message)),
             LinqError::Redirect { location, .. } => {
                 format!("unexpected answer from Linq: {}", redirect_message(location.as_deref()))
             }

@@ -5,7 +5,10 @@ use std::fmt::Display;
 
 use anstyle::{AnsiColor, Style};
 
+use crate::escape::escape;
+
 mod drift;
+mod json;
 mod markdown;
 mod report;
 mod text;
@@ -13,6 +16,7 @@ mod text;
 pub use drift::{
     drift_text, ChatDrift, DriftReport, DriftStatus, DriftSummary, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
+pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;
 pub use text::{plan_text, state_text};
@@ -98,10 +102,12 @@ pub(crate) fn summary_line(summary: &crate::plan::Summary) -> String {
 }
 
 /// Prints an error the one way roster prints errors: `error: ` + message, `hint:` lines apart.
+/// Control characters within a line are shown escaped, whatever put them there.
 pub fn error(w: &mut dyn std::io::Write, color: bool, message: &str) -> std::io::Result<()> {
     let paint = Paint::new(color);
     let mut first = true;
     for line in message.lines() {
+        let line = &*escape(line);
         if let Some(hint) = line.strip_prefix("hint: ") {
             writeln!(w, "{} {hint}", paint.hint("hint:"))?;
         } else if first {

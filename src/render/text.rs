@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use similar::{ChangeTag, TextDiff};
 
 use super::{count, summary_line, Paint, TextOptions};
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::State;
@@ -22,10 +23,11 @@ pub fn plan_text(plan: &Plan, options: TextOptions, w: &mut dyn Write) -> io::Re
     writeln!(w, "{} {}.", paint.bold("Plan:"), summary_line(&plan.summary))
 }
 
+/// The chat's name and id, escaped: both come from a config or from Linq.
 fn label(chat: &ChatPlan) -> String {
     match &chat.name {
-        Some(name) => format!("{name} ({})", chat.id),
-        None => chat.id.clone(),
+        Some(name) => format!("{} ({})", Escaped(name), Escaped(&chat.id)),
+        None => Escaped(&chat.id).to_string(),
     }
 }
 
@@ -75,7 +77,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
             writeln!(
                 w,
                 "    run `roster import {}` (or `roster plan --refresh`) to read it from Linq",
-                chat.id
+                Escaped(&chat.id)
             )?;
         }
     }
@@ -94,7 +96,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
 
 fn who(handle: &Handle, person: &Option<String>, paint: Paint) -> String {
     match person {
-        Some(person) => format!("{handle} {}", paint.dim(format!("({person})"))),
+        Some(person) => format!("{handle} {}", paint.dim(format!("({})", Escaped(person)))),
         None => handle.to_string(),
     }
 }
@@ -132,9 +134,14 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
         let name = chat
             .display_name
             .as_deref()
-            .map(|n| format!("{n} "))
+            .map(|n| format!("{} ", Escaped(n)))
             .unwrap_or_default();
-        writeln!(w, "  {name}{id}: {}", count(chat.members.len(), "member", "members"))?;
+        writeln!(
+            w,
+            "  {name}{}: {}",
+            Escaped(id),
+            count(chat.members.len(), "member", "members")
+        )?;
         if options.verbose {
             for member in &chat.members {
                 writeln!(w, "      {member}")?;

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command, Format, GlobalArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::config::{self, ConfigErrors, Desired};
+use crate::escape::escape;
 use crate::linq::Token;
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
@@ -72,10 +73,10 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// A status line on stderr, unless `--quiet`.
+    /// A status line on stderr, unless `--quiet`; control characters in it are shown escaped.
     pub fn status(&mut self, message: impl std::fmt::Display) {
         if !self.quiet {
-            let _ = writeln!(self.err, "{message}");
+            let _ = writeln!(self.err, "{}", crate::escape::escape(&message.to_string()));
         }
     }
 
@@ -159,9 +160,11 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
 
 /// Prints an error; config and plan errors are lists, one `error:` line each.
 pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
+    // Config and plan errors are one line each, quoting names and ids from the config: a
+    // newline in one is shown escaped rather than starting a line of its own.
     if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
         for e in &errors.0 {
-            ui.error(&e.to_string());
+            ui.error(&escape(&e.to_string()));
         }
         let n = errors.0.len();
         ui.error(&format!(
@@ -170,7 +173,7 @@ pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
         ));
     } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
         for e in &errors.0 {
-            ui.error(&e.to_string());
+            ui.error(&escape(&e.to_string()));
         }
         ui.error("no plan was made; nothing was written");
     } else {
@@ -350,9 +353,7 @@ pub fn write_plan(cx: &mut Context, plan: &Plan, format: Format) -> anyhow::Resu
     match format {
         Format::Text => render::plan_text(plan, options, out),
         Format::Markdown => render::plan_markdown(plan, out),
-        Format::Json => serde_json::to_writer_pretty(&mut *out, plan)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out)),
+        Format::Json => render::write_json(out, plan),
     }
     .context("failed to write the plan to stdout")
 }
@@ -380,9 +381,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
     let options = cx.ui.text_options();
     let out = &mut *cx.ui.out;
     match args.format {
-        Format::Json => serde_json::to_writer_pretty(&mut *out, &state)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out)),
+        Format::Json => render::write_json(out, &state),
         Format::Text | Format::Markdown => render::state_text(&state, options, out),
     }
     .context("failed to write the state to stdout")?;

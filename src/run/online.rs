@@ -189,10 +189,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         };
         let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), stop).await;
         match args.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
-                writeln!(cx.ui.out)?;
-            }
+            Format::Json => render::write_json(&mut cx.ui.out, &report)?,
             Format::Text | Format::Markdown => render::apply_report_text(&report, cx.ui.text_options(), &mut cx.ui.out)?,
         }
         Ok(if report.interrupted {

@@ -506,3 +506,165 @@ fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
         config_error.stderr()
     );
 }
+
+#[test]
+fn an_unavailable_chat_is_reported_and_kept_and_other_chats_go_on() {
+    let linq = Linq::with_changes();
+    let recorded = linq.state_bytes();
+    linq.sandbox.tamper(SALES, Tamper::unavailable());
+
+    let refresh = linq.expect(0, &["refresh"]);
+    let unavailable =
+        format!("! Sales ({SALES}): unavailable\n    Linq answered 409 (code 2013): This chat is unavailable");
+    assert!(refresh.stdout().contains(&unavailable), "{}", refresh.combined());
+    assert_eq!(linq.state_bytes(), recorded, "the chat is kept as the state has it");
+    let report: serde_json::Value =
+        serde_json::from_str(&linq.expect(0, &["refresh", "--format", "json"]).stdout()).unwrap();
+    assert_eq!(report["summary"]["unavailable"], 1);
+    assert_eq!(report["chats"][0]["error"]["code"], 2013);
+
+    let plan = linq.expect(2, &["plan", "--refresh", "--detailed-exitcode"]);
+    assert!(plan.stdout().contains(&unavailable), "{}", plan.combined());
+    assert!(
+        plan.stdout().contains(&format!("+ add    {NIGHT_SHIFT}")),
+        "{}",
+        plan.combined()
+    );
+
+    let apply = linq.expect(1, &["apply", "--auto-approve"]);
+    assert!(
+        apply.stdout().contains(&format!(
+            "chat `{SALES}` (Sales): failed reading the chat: 409 (code 2013) This chat is unavailable"
+        )),
+        "{}",
+        apply.combined()
+    );
+    assert!(
+        apply.stdout().contains("Chats: 1 done, 1 failed."),
+        "{}",
+        apply.combined()
+    );
+    assert!(linq.sandbox.members(SHIFTS).unwrap().contains(NIGHT_SHIFT));
+    assert!(!linq
+        .sandbox
+        .calls()
+        .iter()
+        .any(|c| c.method == "POST" && c.chat.as_deref() == Some(SALES)));
+    let state: serde_json::Value = serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap();
+    assert_eq!(
+        state["chats"][SALES]["members"].as_array().unwrap().len(),
+        MEMBERS.len(),
+        "the state is kept"
+    );
+}
+
+#[test]
+fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
+    const PARALLELISM: usize = 4;
+    // Sorted as planned: one chat that only adds, three at the floor that swap a member (add,
+    // wait, remove), then four more that only add. The first four run at once.
+    let id = |i: usize| format!("00000000-0000-4000-8000-{i:012}");
+    let seed = Seed {
+        token: TOKEN.into(),
+        me: ME.into(),
+        chats: (0..8)
+            .map(|i| SeedChat::group(&id(i), if (1..4).contains(&i) { &MEMBERS[..3] } else { &MEMBERS }))
+            .collect(),
+        handle_services: Default::default(),
+    };
+    let linq = Linq {
+        sandbox: Sandbox::spawn(seed, Options::default()),
+        ws: Workspace::new(),
+    };
+    let ids: Vec<String> = (0..8).map(id).collect();
+    let mut args = vec!["import"];
+    args.extend(ids.iter().map(String::as_str));
+    linq.expect(0, &args);
+    let quoted = |list: &[&str]| list.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ");
+    let mut yaml = String::from("version: 1\nchats:\n");
+    for (i, id) in ids.iter().enumerate() {
+        let members = if (1..4).contains(&i) {
+            quoted(&[MEMBERS[0], MEMBERS[1], NEWCOMER])
+        } else {
+            quoted(&[MEMBERS[0], MEMBERS[1], MEMBERS[2], MEMBERS[3], NEWCOMER])
+        };
+        yaml.push_str(&format!("  {id}:\n    members: [{members}]\n"));
+    }
+    linq.ws.write("roster.yaml", yaml);
+    let state = |linq: &Linq| -> serde_json::Value { serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap() };
+    let serial = state(&linq)["serial"].as_u64().unwrap();
+    // Four reads and four adds go through; the token is revoked for whatever comes next (the
+    // first chat reading its add back) while the swapping chats wait for their adds to land.
+    let answered = linq.sandbox.calls().len();
+    linq.sandbox.set_options(Options {
+        latency: Duration::from_millis(20),
+        land_delay: Duration::from_secs(600),
+        revoke_token_after: Some(answered + 8),
+        ..Options::default()
+    });
+
+    let parallelism = PARALLELISM.to_string();
+    let run = linq.expect(1, &["apply", "--auto-approve", "--parallelism", &parallelism]);
+    assert!(
+        run.stdout().contains("Apply stopped: Linq refused the API token"),
+        "{}",
+        run.combined()
+    );
+    let calls = &linq.sandbox.calls()[answered..];
+    let first = calls.iter().position(|c| c.status == 401).expect("a 401");
+    // Only calls already in flight when the first 401 came back may follow it: no chat starts,
+    // no waiting chat polls again, nothing is read back.
+    let after: Vec<String> = calls[first + 1..]
+        .iter()
+        .map(|c| format!("{} {} {}", c.method, c.chat.as_deref().unwrap_or(""), c.status))
+        .collect();
+    assert!(after.len() < PARALLELISM, "calls after the first 401: {after:#?}");
+    assert!(
+        calls.iter().all(|c| ids[..4].contains(c.chat.as_ref().unwrap())),
+        "a chat started after the 401"
+    );
+    // The four accepted adds are in the saved state.
+    let saved = state(&linq);
+    assert_eq!(saved["serial"], serial + 1, "the state was saved once");
+    for id in &ids[..4] {
+        let members = saved["chats"][id]["members"].as_array().unwrap();
+        assert!(members.contains(&json!(NEWCOMER)), "{id}: {members:?}");
+    }
+    assert!(!linq.sandbox.calls().iter().any(|c| c.method == "DELETE"));
+}
+
+#[test]
+fn a_wait_that_times_out_fails_its_chat_and_sends_none_of_its_later_steps() {
+    let linq = Linq::new();
+    linq.expect(0, &["import", SHIFTS]);
+    // At the floor: the swap is `+ newcomer`, wait, `- member`; the add never lands.
+    linq.sandbox.set_options(Options {
+        land_delay: Duration::from_secs(600),
+        ..Options::default()
+    });
+    linq.ws.write(
+        "roster.yaml",
+        format!(
+            "version: 1\nchats:\n  {SHIFTS}:\n    members: ['{}', '{}', '{NEWCOMER}']\n",
+            MEMBERS[0], MEMBERS[1]
+        ),
+    );
+    let run = linq.expect(1, &["apply", "--auto-approve", "--wait-timeout", "0.5"]);
+    assert!(
+        run.stdout().contains(&format!(
+            "chat `{SHIFTS}`: failed waiting for earlier changes to land: timed out after 0.5s waiting for the change of `{NEWCOMER}` to land; 1 added, 0 removed, 2 steps skipped"
+        )),
+        "{}",
+        run.combined()
+    );
+    assert!(
+        !linq.sandbox.calls().iter().any(|c| c.method == "DELETE"),
+        "the remove that relied on the add was sent"
+    );
+    let state: serde_json::Value = serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap();
+    assert_eq!(
+        state["chats"][SHIFTS]["pending"]["add"],
+        json!([NEWCOMER]),
+        "the add is recorded as pending"
+    );
+}

@@ -196,6 +196,30 @@ mod tests {
     }
 
     #[test]
+    fn a_hostile_plan_renders_as_text_in_a_pull_request() {
+        let mut plan = big_plan(1);
+        plan.chats[0].name =
+            Some("@org/team [x](http://a.example) ![i](x.png) <img src=x> https://evil.example `|".into());
+        plan.chats[0].steps.truncate(1);
+        if let Step::Add { person, .. } = &mut plan.chats[0].steps[0] {
+            *person = Some("@everyone | <b>".into());
+        }
+        let mut out = Vec::new();
+        plan_markdown(&plan, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "#### ``@org/team [x](http://a.example) ![i](x.png) <img src=x> https://evil.example `|`` (`chat-00000`): 0 → 0 members"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 1 | ➕ add | `+155500000000` | `@everyone \\| <b>` |"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_short_plan_is_shown_whole() {
         let mut out = Vec::new();
         plan_markdown(&big_plan(3), &mut out).unwrap();

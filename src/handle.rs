@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::escape::{is_hidden, Escaped};
+
 /// A canonical handle: an E.164 phone number (`+12052499136`) or a lower-cased email address.
 ///
 /// The only way to build one from user text is [`Handle::parse`]; deserializing from the state
@@ -20,13 +22,13 @@ pub struct Handle(Arc<str>);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
     /// Starts with `+` but is not E.164 once spaces, dashes, dots and parentheses are dropped.
-    #[error("`{0}` is not a valid phone number: expected `+` and 2 to 15 digits, the first not 0 (E.164)")]
+    #[error("`{}` is not a valid phone number: expected `+` and 2 to 15 digits, the first not 0 (E.164)", Escaped(.0))]
     Phone(String),
-    /// Has an `@` but nothing usable around it.
-    #[error("`{0}` is not a valid email address")]
+    /// Has an `@` but nothing usable around it, or holds whitespace or a control character.
+    #[error("`{}` is not a valid email address", Escaped(.0))]
     Email(String),
     /// Neither a phone number nor an email: only a person's name can be that.
-    #[error("`{0}` is neither a phone number (starting with `+`) nor an email address")]
+    #[error("`{}` is neither a phone number (starting with `+`) nor an email address", Escaped(.0))]
     NotAHandle(String),
 }
 
@@ -107,7 +109,9 @@ fn parse_phone(text: &str) -> Result<Handle, HandleError> {
 fn parse_email(text: &str) -> Result<Handle, HandleError> {
     let invalid = || HandleError::Email(text.to_owned());
     let (local, domain) = text.rsplit_once('@').ok_or_else(invalid)?;
-    if local.is_empty() || domain.is_empty() || text.chars().any(char::is_whitespace) {
+    // No whitespace and nothing a terminal acts on: an address is shown in plans and sent to
+    // Linq as it is.
+    if local.is_empty() || domain.is_empty() || text.chars().any(|c| c.is_whitespace() || is_hidden(c)) {
         return Err(invalid());
     }
     // Most emails (all of those read back from a state) are lower case already.
@@ -168,6 +172,26 @@ mod tests {
         assert!(Handle::parse("@example.com").is_err());
         assert!(Handle::parse("bob@").is_err());
         assert!(Handle::parse("bo b@example.com").is_err());
+    }
+
+    #[test]
+    fn email_refuses_control_and_invisible_characters() {
+        for bad in [
+            "bob\u{1b}[2J@example.com",
+            "bob@exa\tmple.com",
+            "bob@example.com\u{202e}moc",
+            "b\u{200b}ob@example.com",
+            "bob@exam\u{85}ple.com",
+        ] {
+            let err = Handle::parse(bad).unwrap_err();
+            assert!(matches!(err, HandleError::Email(_)), "{bad:?}: {err:?}");
+            assert!(!err.to_string().chars().any(is_hidden), "{err}");
+        }
+        assert!(err_text("a\u{1b}b").contains("`a\\x1bb`"));
+    }
+
+    fn err_text(text: &str) -> String {
+        Handle::parse(text).unwrap_err().to_string()
     }
 
     #[test]

@@ -13,11 +13,14 @@
 //! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
 //! - [`cli`] and [`run`]: raw arguments, and the commands that wire the parts together.
 //! - [`clock`]: the wall clock, in one injectable place, and the times roster records.
+//! - [`handle`] and [`escape`], used throughout: canonical handles, and text from Linq or a
+//!   config shown as data (control and bidi characters escaped).
 
 pub mod apply;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod escape;
 pub mod handle;
 pub mod linq;
 pub mod plan;

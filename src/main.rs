@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use roster::cli::Cli;
+use roster::linq::Token;
 use roster::run::{self, Env, Exit, Ui};
 
 /// A large plan allocates millions of small strings and set nodes; with mimalloc instead of the
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     };
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let env = Env {
-        token: var("LINQ_API_V3_API_KEY"),
+        token: var("LINQ_API_V3_API_KEY").map(Token::new),
         base_url: var("LINQ_API_V3_BASE_URL"),
         no_color: var("NO_COLOR").is_some(),
         user: var("USER")

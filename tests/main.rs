@@ -10,3 +10,4 @@ mod pending;
 mod release;
 mod saved;
 mod stop;
+mod wire;

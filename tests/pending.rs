@@ -192,7 +192,7 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
     assert!(
         markdown
             .stdout()
-            .contains(&format!("| Sales (`{SALES}`) | ➕ add | `{LOST}` |")),
+            .contains(&format!("| `Sales` (`{SALES}`) | ➕ add | `{LOST}` |")),
         "{}",
         markdown.combined()
     );

@@ -1,12 +1,16 @@
 //! One API request from arrival to answer: authentication, rate limit, faults, the endpoint
 //! itself and the call log. Everything here runs under the one lock around [`Core`].
 
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{Draw, Fault, Faults, Options};
 use crate::seed::{Seed, SeedError};
+use crate::tamper::Tamper;
 use crate::wire;
 use crate::world::{canonical_handle, ApiError, World};
 
@@ -66,6 +70,23 @@ pub struct Reply {
     pub retry_after: Option<u64>,
     /// Close the connection instead of answering.
     pub drop: bool,
+    /// For the `Location` header of a redirect.
+    pub location: Option<String>,
+    /// Pad the body with whitespace to this many bytes, streamed (an oversized answer).
+    pub pad_to: Option<u64>,
+}
+
+impl Reply {
+    fn new(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            body,
+            retry_after: None,
+            drop: false,
+            location: None,
+            pad_to: None,
+        }
+    }
 }
 
 /// Everything the sandbox knows, behind one lock.
@@ -76,6 +97,10 @@ pub struct Core {
     pub world: World,
     pub faults: Faults,
     pub calls: Vec<CallRecord>,
+    /// Scripted breaches of the contract, by chat id.
+    pub tampers: HashMap<String, Tamper>,
+    /// Bytes of oversized answers handed to the connection so far, shared with their bodies.
+    pub oversize_sent: Arc<AtomicU64>,
     traces: u64,
 }
 
@@ -89,6 +114,8 @@ impl Core {
             options,
             world,
             calls: Vec::new(),
+            tampers: HashMap::new(),
+            oversize_sent: Arc::new(AtomicU64::new(0)),
             traces: 0,
         })
     }
@@ -137,11 +164,18 @@ impl Core {
         let authorized = authorization
             .and_then(|value| value.strip_prefix("Bearer "))
             .is_some_and(|token| token == self.token);
-        if !authorized {
+        let revoked = self
+            .options
+            .revoke_token_after
+            .is_some_and(|answered| self.calls.len() >= answered);
+        if !authorized || revoked {
             return fail(call, ApiError::unauthorized());
         }
         if let Endpoint::Refused { error, .. } = endpoint {
             return fail(call, error);
+        }
+        if let Some(reply) = self.tampered(&endpoint, call) {
+            return reply;
         }
         if let Err(error) = self.faults.admit(now) {
             call.fault = Some(Fault::RateLimited);
@@ -166,7 +200,7 @@ impl Core {
         let outcome = match endpoint {
             Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body)),
             Endpoint::GetChat(id) => match self.world.chat(&id) {
-                Some(chat) => Ok((200, json(&wire::Chat::new(chat)))),
+                Some(chat) => Ok((200, self.chat_json(chat))),
                 None => Err(ApiError::chat_not_found(&id)),
             },
             Endpoint::AddParticipant(id, body) => body
@@ -190,18 +224,11 @@ impl Core {
             Draw::ApplyThenDrop => {
                 call.fault = Some(Fault::Dropped);
                 Reply {
-                    status,
-                    body: Vec::new(),
-                    retry_after: None,
                     drop: true,
+                    ..Reply::new(status, Vec::new())
                 }
             }
-            _ => Reply {
-                status,
-                body,
-                retry_after: None,
-                drop: false,
-            },
+            _ => Reply::new(status, body),
         }
     }
 
@@ -220,15 +247,58 @@ impl Core {
         match checked {
             Ok(message) => {
                 call.fault = Some(Fault::Lost);
-                Reply {
-                    status: 202,
-                    body: accepted(message, &call.trace_id),
-                    retry_after: None,
-                    drop: false,
-                }
+                Reply::new(202, accepted(message, &call.trace_id))
             }
             Err(error) => fail(call, error),
         }
+    }
+
+    /// The answer a [`Tamper`] scripts for this request, if any; it applies nothing.
+    fn tampered(&self, endpoint: &Endpoint, call: &mut CallRecord) -> Option<Reply> {
+        let (chat, read) = match endpoint {
+            Endpoint::GetChat(id) => (id, true),
+            Endpoint::AddParticipant(id, _) | Endpoint::RemoveParticipant(id, _) => (id, false),
+            Endpoint::ListChats(_) | Endpoint::Refused { .. } => return None,
+        };
+        let tamper = self.tampers.get(chat).filter(|t| t.answers(read))?;
+        let reply = match tamper {
+            Tamper::Fail {
+                status, code, message, ..
+            } => fail(
+                call,
+                ApiError {
+                    status: *status,
+                    code: *code,
+                    message: message.clone(),
+                    retry_after: None,
+                },
+            ),
+            Tamper::Redirect { status, location, .. } => Reply {
+                location: Some(location.clone()),
+                ..Reply::new(*status, Vec::new())
+            },
+            Tamper::Oversize { bytes } => Reply {
+                pad_to: Some(*bytes),
+                ..Reply::new(200, json(&wire::Chat::new(self.world.chat(chat)?)))
+            },
+            Tamper::Edit { .. } => return None,
+        };
+        call.fault = Some(Fault::Tampered);
+        Some(reply)
+    }
+
+    /// A chat as `GET /v3/chats/{id}` answers it, edits of its [`Tamper`] applied.
+    fn chat_json(&self, chat: &crate::world::ChatRecord) -> Vec<u8> {
+        match self.tampers.get(&chat.id) {
+            Some(tamper @ Tamper::Edit { .. }) => json(&self.edited(chat, tamper)),
+            _ => json(&wire::Chat::new(chat)),
+        }
+    }
+
+    fn edited(&self, chat: &crate::world::ChatRecord, tamper: &Tamper) -> serde_json::Value {
+        let mut value = serde_json::to_value(wire::Chat::new(chat)).expect("API answers serialize");
+        tamper.edit(&mut value);
+        value
     }
 
     /// `GET /v3/chats`: `from` (your own line, `+` optional), `to` (a participant), `limit`,
@@ -290,11 +360,21 @@ impl Core {
             .collect();
         let end = (offset + limit).min(matching.len());
         let page = matching.get(offset..end).unwrap_or_default();
-        let result = wire::ListChatsResult {
-            chats: page.iter().map(|chat| wire::Chat::new(chat)).collect(),
-            next_cursor: (end < matching.len()).then(|| encode_cursor(end)),
-        };
-        Ok(json(&result))
+        let next_cursor = (end < matching.len()).then(|| encode_cursor(end));
+        if self.tampers.is_empty() {
+            return Ok(json(&wire::ListChatsResult {
+                chats: page.iter().map(|chat| wire::Chat::new(chat)).collect(),
+                next_cursor,
+            }));
+        }
+        let chats = page
+            .iter()
+            .map(|chat| match self.tampers.get(&chat.id) {
+                Some(tamper) => self.edited(chat, tamper),
+                None => serde_json::to_value(wire::Chat::new(chat)).expect("API answers serialize"),
+            })
+            .collect();
+        Ok(json(&wire::ListChatsResult { chats, next_cursor }))
     }
 }
 
@@ -324,10 +404,8 @@ fn fail(call: &mut CallRecord, error: ApiError) -> Reply {
     call.code = Some(error.code);
     let body = json(&wire::ErrorResponse::new(&error, &call.trace_id));
     Reply {
-        status: error.status,
-        body,
         retry_after: error.retry_after,
-        drop: false,
+        ..Reply::new(error.status, body)
     }
 }
 

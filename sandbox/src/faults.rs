@@ -32,6 +32,9 @@ pub struct Options {
     pub lost_handles: BTreeSet<String>,
     /// Seed of the fault generator.
     pub seed: u64,
+    /// Once this many API requests have been answered, the token stops working: every later
+    /// request is answered 401 (code 2004), as when a token is revoked during a run.
+    pub revoke_token_after: Option<usize>,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             lost_rate: 0.0,
             lost_handles: BTreeSet::new(),
             seed: 0,
+            revoke_token_after: None,
         }
     }
 }
@@ -65,6 +69,8 @@ pub enum Fault {
     Dropped,
     /// A participant call answered `202 accepted` that was never queued: it never lands.
     Lost,
+    /// Answered as a [`crate::Tamper`] scripts; nothing applied.
+    Tampered,
 }
 
 /// What the generator decided for one request, before it is handled.

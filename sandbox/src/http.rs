@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -17,6 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::api::{participant_body, Endpoint, Reply};
+use crate::tamper::Tamper;
 use crate::world::{ApiError, Outside};
 use crate::Shared;
 
@@ -37,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/calls", get(calls))
         .route("/violations", get(violations))
         .route("/chats", get(chats))
+        .route("/chats/{id}/tamper", post(set_tamper).delete(clear_tamper))
         .route("/chats/{id}/{change}", post(outside_change))
         .route("/land", post(land));
     Router::new()
@@ -113,14 +116,22 @@ async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Resp
         tokio::time::sleep(latency).await;
     }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let reply = shared.lock().serve(endpoint, authorization, Instant::now());
-    respond(reply)
+    let (reply, sent) = {
+        let mut core = shared.lock();
+        (
+            core.serve(endpoint, authorization, Instant::now()),
+            core.oversize_sent.clone(),
+        )
+    };
+    respond(reply, sent)
 }
 
-fn respond(reply: Reply) -> Response {
+fn respond(reply: Reply, oversize_sent: Arc<AtomicU64>) -> Response {
     let status = StatusCode::from_u16(reply.status).expect("the sandbox answers valid statuses");
     let body = if reply.drop {
         Body::new(Severed)
+    } else if let Some(total) = reply.pad_to {
+        Body::new(Padded::new(reply.body, total, oversize_sent))
     } else {
         Body::from(reply.body)
     };
@@ -128,7 +139,64 @@ fn respond(reply: Reply) -> Response {
     if let Some(seconds) = reply.retry_after {
         response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
     }
+    if let Some(location) = reply.location {
+        // A location that is not a valid header value is sent as its bytes would allow; the
+        // tamper checks nothing about it on purpose.
+        if let Ok(value) = header::HeaderValue::from_bytes(location.as_bytes()) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
     response
+}
+
+/// Whitespace for [`Padded`], handed out a slice at a time.
+static SPACES: [u8; 64 * 1024] = [b' '; 64 * 1024];
+
+/// A JSON document padded with whitespace before its closing brace to a total size, produced
+/// chunk by chunk as the connection takes it: an answer of any size costs no memory. Its size
+/// is not announced (no `Content-Length`), so a client learns it only by reading.
+struct Padded {
+    head: Option<Bytes>,
+    padding: u64,
+    tail: Option<Bytes>,
+    sent: Arc<AtomicU64>,
+}
+
+impl Padded {
+    fn new(mut json: Vec<u8>, total: u64, sent: Arc<AtomicU64>) -> Padded {
+        let tail = json.pop().map(|last| Bytes::from(vec![last]));
+        let padding = total.saturating_sub(json.len() as u64 + 1);
+        Padded {
+            head: Some(Bytes::from(json)),
+            padding,
+            tail,
+            sent,
+        }
+    }
+}
+
+impl http_body::Body for Padded {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        let chunk = if let Some(head) = self.head.take() {
+            head
+        } else if self.padding > 0 {
+            let n = self.padding.min(SPACES.len() as u64);
+            self.padding -= n;
+            Bytes::from_static(&SPACES[..n as usize])
+        } else if let Some(tail) = self.tail.take() {
+            tail
+        } else {
+            return Poll::Ready(None);
+        };
+        self.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
 }
 
 /// A body that fails before its first byte: hyper then closes the connection without having
@@ -212,6 +280,27 @@ async fn outside_change(
         Err(message) if core.world.chat(&id).is_none() => control_error(StatusCode::NOT_FOUND, message),
         Err(message) => control_error(StatusCode::BAD_REQUEST, message),
     }
+}
+
+async fn set_tamper(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let tamper: Tamper = match serde_json::from_slice(&body) {
+        Ok(tamper) => tamper,
+        Err(e) => return control_error(StatusCode::BAD_REQUEST, format!("the body is not a tamper: {e}")),
+    };
+    if let Err(message) = tamper.check() {
+        return control_error(StatusCode::BAD_REQUEST, message);
+    }
+    let mut core = shared.lock();
+    if core.world.chat(&id).is_none() {
+        return control_error(StatusCode::NOT_FOUND, format!("no chat `{id}`"));
+    }
+    core.tampers.insert(id, tamper);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_tamper(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> StatusCode {
+    shared.lock().tampers.remove(&id);
+    StatusCode::NO_CONTENT
 }
 
 fn control_error(status: StatusCode, message: String) -> Response {

@@ -8,7 +8,10 @@
 //! - `world`: chats, landed participants, queued changes, Linq's rules, violations.
 //! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator; among them
 //!   participant calls answered `202 accepted` that never land (a share of calls, or every
-//!   call for chosen handles), as a change Linq accepts and then loses.
+//!   call for chosen handles), as a change Linq accepts and then loses, and a token revoked
+//!   after a number of requests.
+//! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
+//!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
 //! - `api`: one request from arrival to answer, and the call log.
 //! - `wire`: the JSON shapes of Linq's OpenAPI schemas.
 //! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
@@ -28,6 +31,12 @@
 //! - `POST /_sandbox/chats/{id}/outside-add|outside-remove|leave` with `{"handle": ...}`:
 //!   drift, applied at once (204; 400 or 404 with `{"error": ...}`).
 //! - `POST /_sandbox/land`: land every queued change now.
+//! - `POST /_sandbox/chats/{id}/tamper` with a [`Tamper`] as JSON (e.g.
+//!   `{"kind": "fail", "status": 409, "code": 2013, "message": "This chat is unavailable"}`,
+//!   `{"kind": "edit", "edits": [{"op": "remove", "path": "/handles"}]}`,
+//!   `{"kind": "redirect", "status": 307, "location": "http://…", "calls": "changes"}`,
+//!   `{"kind": "oversize", "bytes": 100000000}`): that chat's answers break the contract
+//!   (204; 400 or 404 with `{"error": ...}`). `DELETE` on the same path ends it.
 //!
 //! # Codes the sandbox chooses where Linq documents none
 //!
@@ -43,6 +52,7 @@ mod api;
 pub mod faults;
 mod http;
 pub mod seed;
+pub mod tamper;
 mod wire;
 mod world;
 
@@ -58,6 +68,7 @@ pub use api::CallRecord;
 pub use faults::{Fault, Options};
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
+pub use tamper::{Calls, Edit, Tamper};
 pub use world::{canonical_handle, Cause, Violation, MIN_PARTICIPANTS};
 
 use api::Core;
@@ -212,6 +223,36 @@ impl Sandbox {
     /// Lands every queued change now, in order per chat.
     pub fn land_all(&self) {
         self.shared.lock().world.land_all(Instant::now());
+    }
+
+    /// From now on, `chat`'s answers break the contract as `tamper` scripts (replacing any
+    /// earlier tamper of that chat).
+    ///
+    /// # Panics
+    ///
+    /// On an unknown chat or a tamper that cannot be served (a redirect status outside 3xx, an
+    /// error status outside 4xx and 5xx, an edit path that is not a JSON pointer).
+    pub fn tamper(&self, chat: &str, tamper: Tamper) {
+        if let Err(message) = tamper.check() {
+            panic!("sandbox: {message}");
+        }
+        let mut core = self.shared.lock();
+        assert!(core.world.chat(chat).is_some(), "sandbox: no chat `{chat}`");
+        core.tampers.insert(chat.to_owned(), tamper);
+    }
+
+    /// Ends the tamper of `chat`: it answers by the contract again.
+    pub fn untamper(&self, chat: &str) {
+        self.shared.lock().tampers.remove(chat);
+    }
+
+    /// Bytes of [oversized](Tamper::Oversize) answers handed to connections so far: a client
+    /// that stops reading stops this count well short of the answers' size.
+    pub fn oversize_bytes_sent(&self) -> u64 {
+        self.shared
+            .lock()
+            .oversize_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Adds `handle` to `chat` at once, as someone outside roster would (drift).

@@ -14,7 +14,9 @@ use linq_sandbox::{Options, Sandbox};
 ///
 /// Control API (no auth): GET /_sandbox/calls, /_sandbox/violations, /_sandbox/chats;
 /// POST /_sandbox/chats/{id}/outside-add|outside-remove|leave with {"handle": ...};
-/// POST /_sandbox/land.
+/// POST /_sandbox/land; POST|DELETE /_sandbox/chats/{id}/tamper (a scripted breach of the
+/// contract for one chat, e.g. {"kind": "fail", "status": 409, "code": 2013, "message": "..."};
+/// see the crate docs for every kind).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -51,6 +53,9 @@ struct Args {
     /// Seed of the fault generator.
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
+    /// Answer 401 to every API request after the first N, as if the token were revoked.
+    #[arg(long, value_name = "N")]
+    revoke_token_after: Option<usize>,
 }
 
 fn share(text: &str) -> Result<f64, String> {
@@ -86,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         lost_rate: args.lost_rate,
         lost_handles: args.lost_handle.into_iter().collect(),
         seed: args.fault_seed,
+        revoke_token_after: args.revoke_token_after,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

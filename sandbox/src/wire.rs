@@ -32,10 +32,10 @@ pub struct ChatHandle<'a> {
     is_me: bool,
 }
 
-/// `ListChatsResult`.
+/// `ListChatsResult`, of [`Chat`]s (or of their JSON, when some are tampered with).
 #[derive(Debug, Serialize)]
-pub struct ListChatsResult<'a> {
-    pub chats: Vec<Chat<'a>>,
+pub struct ListChatsResult<T> {
+    pub chats: Vec<T>,
     pub next_cursor: Option<String>,
 }
 

@@ -269,6 +269,12 @@ impl Run<'_> {
         *self.stop.borrow() || self.halt.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
+    /// True once the whole run stops (a `401`, a journal that cannot be written): from then on
+    /// no call starts, not even a read.
+    fn halted(&self) -> bool {
+        self.halt.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     fn halt(&self, reason: String) {
         self.halt
             .lock()
@@ -444,7 +450,13 @@ impl Run<'_> {
             }
         }
 
-        if !accepted.is_empty() || !unknown.is_empty() {
+        if self.halted() {
+            // No read back: what was accepted counts as pending, and calls of unknown outcome
+            // are journaled again for the next run to settle.
+            for (op, handle) in &accepted {
+                pend(&mut out.pending, *op, handle);
+            }
+        } else if !accepted.is_empty() || !unknown.is_empty() {
             self.read_back(&plan.id, &accepted, unknown, &mut out).await;
         }
         self.progress.chat(&out);
@@ -470,6 +482,10 @@ impl Run<'_> {
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => return Err(WaitEnd::Stopped),
+            }
+            // The run may have been halted (a 401 elsewhere) while this chat slept.
+            if self.should_stop() {
+                return Err(WaitEnd::Stopped);
             }
             let live = self.client.get_chat(chat).await.map_err(|e| {
                 self.check_fatal(&e);

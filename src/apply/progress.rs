@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use super::report::{ChatReport, ChatStatus};
+use crate::escape::Escaped;
 use crate::plan::Step;
 
 /// Told about each call and each chat as the run goes. Called from concurrent chats.
@@ -107,11 +108,11 @@ impl<W: Write + Send> Progress for LineProgress<W> {
     fn finish(&self) {}
 }
 
-/// One line saying how a chat ended.
+/// One line saying how a chat ended. Names, ids and Linq's messages are shown escaped.
 pub fn describe(report: &ChatReport) -> String {
     let name = match &report.name {
-        Some(name) => format!("chat `{}` ({name})", report.id),
-        None => format!("chat `{}`", report.id),
+        Some(name) => format!("chat `{}` ({})", Escaped(&report.id), Escaped(name)),
+        None => format!("chat `{}`", Escaped(&report.id)),
     };
     let calls = format!("{} added, {} removed", report.calls.add, report.calls.remove);
     let pending = if report.pending.is_empty() {
@@ -158,9 +159,9 @@ pub fn describe(report: &ChatReport) -> String {
                 if let Some(code) = f.code {
                     reason.push_str(&format!("(code {code}) "));
                 }
-                reason.push_str(&f.message);
+                reason.push_str(&Escaped(&f.message).to_string());
                 if let Some(trace) = &f.trace_id {
-                    reason.push_str(&format!(" [trace id `{trace}`]"));
+                    reason.push_str(&format!(" [trace id `{}`]", Escaped(trace)));
                 }
             }
             format!(

@@ -20,6 +20,7 @@ use super::messages::{self, SyntaxPlace};
 use super::raw::{RawChat, RawFile, RawSettings};
 use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
 use crate::handle::Handle;
+use crate::linq::check_chat_id;
 
 /// Loads and validates the config named by `paths`: files, or directories meaning every
 /// `*.yaml` / `*.yml` below them (recursively, hidden entries skipped, in sorted path order).
@@ -352,8 +353,8 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
                     false
                 }
             };
-            if id.trim().is_empty() {
-                problems.text(*file, key, "a chat id must not be empty".to_owned());
+            if let Err(error) = check_chat_id(id) {
+                problems.text(*file, key, error.to_string());
             }
             let desired = check_chat(
                 *file,

@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
-use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, LinqError, CODE_CONFLICT};
 use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
 use super::pacer::Pacer;
 use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::state::Op;
 
@@ -32,10 +32,31 @@ struct Inner {
     pacer: Pacer,
 }
 
+/// The most bytes of an answer roster reads.
+///
+/// Linq's largest answer to roster is a page of 100 chats (`GET /v3/chats?limit=100`). A chat
+/// has at most 31 recipients besides your own line, so 32 participants. A participant is under
+/// 450 bytes of JSON (ids, a handle of up to 254 characters for an email, service, status, two
+/// timestamps, flags), and a chat is under 8 KB beside them (its display name defaults to the
+/// list of its recipients' handles): a page of the largest possible chats is under
+/// 100 × (32 × 450 + 8,000) ≈ 2.2 MB, a typical one under 1 MB. Participants who left stay
+/// listed and Linq may add fields, so the cap leaves about four times that; no real answer
+/// comes near it, and a server that sends more (by fault or hostility) cannot make roster
+/// buffer gigabytes.
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+
 /// What one attempt got back: a success status and its body.
 struct Answer {
     status: StatusCode,
-    body: String,
+    body: Vec<u8>,
+}
+
+/// Why an answer's body was not read whole.
+enum BodyError {
+    /// Past [`MAX_ANSWER_BYTES`]: roster stopped reading.
+    TooLarge,
+    /// The connection broke off.
+    Broken(reqwest::Error),
 }
 
 impl Client {
@@ -45,10 +66,20 @@ impl Client {
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
             .map_err(|_| ClientConfigError::InvalidToken)?;
         authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            // The Linq API does not redirect, and following one would re-send the token and a
+            // body of members' phone numbers wherever it points, plain `http` included.
+            .redirect(reqwest::redirect::Policy::none());
+        if base.scheme() == "http" {
+            // Plain `http` is allowed to loopback only, and only directly: through a proxy
+            // (`HTTP_PROXY`, `http_proxy`, `ALL_PROXY`) the token would cross the network in
+            // clear. `https` keeps the environment's proxies, tunnelled with `CONNECT`.
+            http = http.no_proxy();
+        }
+        let http = http
             .build()
             .map_err(|e| ClientConfigError::Build(e.without_url().to_string()))?;
         Ok(Client {
@@ -69,9 +100,23 @@ impl Client {
     }
 
     /// `GET /v3/chats/{id}`.
+    /// The answer is checked (see [`Chat`]) and must be the chat asked for; anything else is
+    /// a [`LinqError::Protocol`] naming the chat.
     pub async fn get_chat(&self, id: &str) -> Result<Chat, LinqError> {
-        let url = self.url(&["v3", "chats", id]);
-        self.read(url).await
+        let url = self.chat_url(id, None)?;
+        let answer = self.read(url).await?;
+        let protocol = |message: String| LinqError::Protocol {
+            status: answer.status.as_u16(),
+            message: format!("chat `{}`: {message}", Escaped(id)),
+        };
+        let chat = Chat::parse(&answer.body).map_err(protocol)?;
+        if chat.id != id {
+            return Err(protocol(format!(
+                "Linq answered with another chat, `{}`",
+                Escaped(&chat.id)
+            )));
+        }
+        Ok(chat)
     }
 
     /// `GET /v3/chats`: one page. `from` limits it to chats of one of your lines.
@@ -97,7 +142,11 @@ impl Client {
         if url.query() == Some("") {
             url.set_query(None);
         }
-        self.read(url).await
+        let answer = self.read(url).await?;
+        ChatPage::parse(&answer.body).map_err(|message| LinqError::Protocol {
+            status: answer.status.as_u16(),
+            message,
+        })
     }
 
     /// Every chat, following `next_cursor` until Linq says there is no more.
@@ -135,6 +184,16 @@ impl Client {
         self.mutate(op, chat, handle).await
     }
 
+    /// `…/v3/chats/{chat}` or `…/v3/chats/{chat}/{below}`; refuses an id that is not one path
+    /// segment (the config refuses those already: this is the last line of defence).
+    fn chat_url(&self, chat: &str, below: Option<&str>) -> Result<Url, LinqError> {
+        super::check_chat_id(chat).map_err(LinqError::ChatId)?;
+        Ok(match below {
+            Some(below) => self.url(&["v3", "chats", chat, below]),
+            None => self.url(&["v3", "chats", chat]),
+        })
+    }
+
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
@@ -144,17 +203,12 @@ impl Client {
         url
     }
 
-    /// A read, retried while the failure is transient.
-    async fn read<T: DeserializeOwned>(&self, url: Url) -> Result<T, LinqError> {
+    /// A read, retried while the failure is transient; the caller checks the body.
+    async fn read(&self, url: Url) -> Result<Answer, LinqError> {
         let mut retries = Retries::default();
         loop {
             match self.attempt(Method::GET, url.clone(), None).await {
-                Ok(answer) => {
-                    return serde_json::from_str(&answer.body).map_err(|e| LinqError::Protocol {
-                        status: answer.status.as_u16(),
-                        message: format!("the body is not what the API documents: {e}"),
-                    })
-                }
+                Ok(answer) => return Ok(answer),
                 Err(e) if e.is_transient() => {
                     if !self.backoff(&mut retries, &e).await {
                         return Err(e);
@@ -169,7 +223,7 @@ impl Client {
     /// retried, and a retry refused with `409 2015` ("conflicts with current state") is then
     /// read as the earlier attempt's success. Any other doubt is settled by reading the chat.
     async fn mutate(&self, op: Op, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
-        let url = self.url(&["v3", "chats", chat, "participants"]);
+        let url = self.chat_url(chat, Some("participants"))?;
         let method = match op {
             Op::Add => Method::POST,
             Op::Remove => Method::DELETE,
@@ -180,7 +234,7 @@ impl Client {
         loop {
             let error = match self.attempt(method.clone(), url.clone(), Some(&body)).await {
                 Ok(answer) => {
-                    let trace_id = serde_json::from_str::<AcceptedBody>(&answer.body)
+                    let trace_id = serde_json::from_slice::<AcceptedBody>(&answer.body)
                         .ok()
                         .and_then(|b| b.trace_id);
                     return Ok(Accepted {
@@ -251,7 +305,7 @@ impl Client {
         let inner = &self.inner;
         let mut request = inner
             .http
-            .request(method.clone(), url)
+            .request(method.clone(), url.clone())
             .header(AUTHORIZATION, inner.authorization.clone());
         if let Some(body) = body {
             request = request.json(body);
@@ -262,40 +316,99 @@ impl Client {
             Err(e) => return Err(LinqError::from_reqwest(e)),
         };
         let status = response.status();
+        if status.is_redirection() {
+            inner.pacer.answered(sent);
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .map(|value| shown_location(&url, value));
+            return Err(LinqError::Redirect {
+                status: status.as_u16(),
+                location,
+            });
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let text = response.text().await;
+        let body = read_body(response).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let error = ApiError::from_answer(429, retry_after.as_deref(), text.as_deref().unwrap_or(""));
+            let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let error = ApiError::from_answer(429, retry_after.as_deref(), &text);
             inner.pacer.rate_limited(sent, error.retry_after);
             return Err(LinqError::Api(error));
         }
         inner.pacer.answered(sent);
-        match text {
+        match body {
             Ok(body) if status.is_success() => Ok(Answer { status, body }),
             Ok(body) => Err(LinqError::Api(ApiError::from_answer(
                 status.as_u16(),
                 retry_after.as_deref(),
-                &body,
+                &String::from_utf8_lossy(&body),
             ))),
-            // The status line arrived, then the connection broke. A mutating call answered
-            // `202` was accepted all the same; a read must be retried.
+            // The status line arrived, then the body broke off or ran past the cap. A
+            // mutating call answered `202` was accepted all the same; a read must be retried.
             Err(_) if status == StatusCode::ACCEPTED && method != Method::GET => Ok(Answer {
                 status,
-                body: String::new(),
+                body: Vec::new(),
             }),
-            Err(e) => Err(LinqError::from_reqwest(e)),
+            Err(BodyError::TooLarge) => Err(LinqError::Protocol {
+                status: status.as_u16(),
+                message: format!(
+                    "the answer is larger than {} MiB, far beyond Linq's largest (a page of 100 chats); roster stopped reading it",
+                    MAX_ANSWER_BYTES >> 20
+                ),
+            }),
+            Err(BodyError::Broken(e)) => Err(LinqError::from_reqwest(e)),
         }
     }
+}
+
+/// Reads an answer's body chunk by chunk, stopping as soon as it would pass
+/// [`MAX_ANSWER_BYTES`] (at once when `Content-Length` says it will): dropping the response
+/// then closes the connection, so nothing more is read.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Broken)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[derive(Default)]
 struct Retries {
     failed: u32,
     rate_limited: u32,
+}
+
+/// A redirect's target as an error may show it: resolved against the request, without user
+/// info, at most 300 characters, control characters escaped.
+fn shown_location(request: &Url, value: &HeaderValue) -> String {
+    const LONGEST: usize = 300;
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let text = match request.join(text.trim()) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => text.into_owned(),
+    };
+    let mut shown: String = crate::escape::escape(&text).chars().take(LONGEST).collect();
+    if shown.len() < text.len() && shown.chars().count() == LONGEST {
+        shown.push('…');
+    }
+    shown
 }
 
 /// The error to report when a read meant to settle a doubtful call failed too.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::ChatIdError;
+use crate::escape::Escaped;
+
 /// Linq code for "the chat is still being created": retried.
 pub const CODE_CHAT_BEING_CREATED: i64 = 2009;
 /// Linq code for "operation conflicts with current state" (e.g. a duplicate add).
@@ -36,9 +39,9 @@ impl fmt::Display for ApiError {
         if let Some(code) = self.code {
             write!(f, " (code {code})")?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", Escaped(&self.message))?;
         if let Some(trace_id) = &self.trace_id {
-            write!(f, " (trace id `{trace_id}`)")?;
+            write!(f, " (trace id `{}`)", Escaped(trace_id))?;
         }
         Ok(())
     }
@@ -133,11 +136,19 @@ pub struct TransportError {
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        write!(f, "{}", Escaped(&self.message))
     }
 }
 
-/// Why a call to Linq failed. Never holds the token.
+fn redirect_message(location: Option<&str>) -> String {
+    format!(
+        "a redirect to `{}`, which roster does not follow (the Linq API never redirects: check the base URL)",
+        location.unwrap_or("nowhere: no `Location`")
+    )
+}
+
+/// Why a call to Linq failed. Never holds the token. Its text shows what Linq sent (messages,
+/// trace ids) escaped; [`ApiError::message`] keeps it exact for the JSON reports.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LinqError {
     /// Linq answered with an error.
@@ -147,8 +158,19 @@ pub enum LinqError {
     #[error("no answer from Linq: {0}")]
     Transport(TransportError),
     /// An answer roster cannot read.
-    #[error("unexpected answer from Linq ({status}): {message}")]
+    #[error("unexpected answer from Linq ({status}): {}", Escaped(message))]
     Protocol { status: u16, message: String },
+    /// A `3xx` answer. The Linq API never redirects, and roster follows no redirect: the token
+    /// and the body would go wherever it points.
+    #[error("unexpected answer from Linq ({status}): {}", redirect_message(location.as_deref()))]
+    Redirect {
+        status: u16,
+        /// Where it pointed, shown safely (no user info, control characters escaped).
+        location: Option<String>,
+    },
+    /// A chat id that cannot be a URL path segment: no request was made.
+    #[error("{0}")]
+    ChatId(ChatIdError),
     /// A mutating call may or may not have taken effect, and reading the chat did not tell.
     #[error("the outcome is unknown after retries ({last}); the next run settles it by reading the chat")]
     OutcomeUnknown { last: Box<LinqError> },
@@ -171,7 +193,7 @@ impl LinqError {
 
     pub fn status(&self) -> Option<u16> {
         match self {
-            LinqError::Protocol { status, .. } => Some(*status),
+            LinqError::Protocol { status, .. } | LinqError::Redirect { status, .. } => Some(*status),
             _ => self.api().map(|e| e.status),
         }
     }
@@ -188,6 +210,10 @@ impl LinqError {
     pub fn message(&self) -> String {
         match self {
             LinqError::Api(e) => e.message.clone(),
+            LinqError::Protocol { message, .. } => format!("unexpected answer from Linq: {}", Escaped(message)),
+            LinqError::Redirect { location, .. } => {
+                format!("unexpected answer from Linq: {}", redirect_message(location.as_deref()))
+            }
             other => other.to_string(),
         }
     }
@@ -198,6 +224,8 @@ impl LinqError {
             LinqError::Api(e) => e.outcome_unknown(),
             LinqError::Transport(t) => t.maybe_sent,
             LinqError::Protocol { .. } | LinqError::OutcomeUnknown { .. } => true,
+            // Answered by whatever redirected: the API did not handle the request.
+            LinqError::Redirect { .. } | LinqError::ChatId(_) => false,
         }
     }
 
@@ -206,7 +234,7 @@ impl LinqError {
             LinqError::Api(e) => e.is_transient(),
             LinqError::Transport(_) => true,
             LinqError::Protocol { status, .. } => *status >= 500,
-            LinqError::OutcomeUnknown { .. } => false,
+            LinqError::OutcomeUnknown { .. } | LinqError::Redirect { .. } | LinqError::ChatId(_) => false,
         }
     }
 

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::handle::Handle;
+use crate::linq::client::MAX_ANSWER_BYTES;
 
 const TOKEN: &str = "sk-test-7f3a9c";
 
@@ -32,6 +33,10 @@ enum Reply {
     RateLimited(u64),
     /// Answer after a pause (longer than the client's timeout: the client gives up).
     Slow(Duration, u16, Value),
+    /// A redirect with this `Location` header (raw bytes).
+    Redirect(u16, &'static [u8]),
+    /// A JSON body given as bytes (built once, for large ones).
+    Raw(u16, axum::body::Bytes),
 }
 
 type Script = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
@@ -105,6 +110,20 @@ async fn answer(reply: Reply) -> Response {
             axum::Json(envelope(429, 1007, "Too many requests")),
         )
             .into_response(),
+        Reply::Raw(status, body) => (
+            StatusCode::from_u16(status).unwrap(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Reply::Redirect(status, location) => (
+            StatusCode::from_u16(status).unwrap(),
+            [(
+                axum::http::header::LOCATION,
+                axum::http::HeaderValue::from_bytes(location).unwrap(),
+            )],
+        )
+            .into_response(),
         Reply::Slow(pause, status, body) => {
             tokio::time::sleep(pause).await;
             (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
@@ -164,6 +183,92 @@ async fn get_chat_sends_token_and_user_agent_and_reads_members() {
     assert_eq!(seen[0].path_and_query, "/api/partner/v3/chats/c1");
     assert_eq!(seen[0].authorization, format!("Bearer {TOKEN}"));
     assert_eq!(seen[0].user_agent, format!("roster/{}", env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test]
+async fn a_chat_id_that_is_not_one_path_segment_is_never_sent() {
+    let server = Server::start(|_| Reply::Json(200, chat("c1", &["+15550000001"]))).await;
+    let client = server.client();
+    for id in ["..", ".", "", "c\t1", "c1\n", "c\u{1b}1"] {
+        let err = client.get_chat(id).await.unwrap_err();
+        assert!(matches!(err, LinqError::ChatId(_)), "{id:?}: {err:?}");
+        let err = client.add_participant(id, &handle("+15550000009")).await.unwrap_err();
+        assert!(!err.may_have_taken_effect(), "{id:?}: {err:?}");
+    }
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_error_naming_its_target_safely_and_is_never_followed() {
+    let server = Server::start(|seen: &Seen| match seen.path_and_query.as_str() {
+        "/api/partner/v3/chats/c1" => Reply::Redirect(302, b"../moved/c1?from=1"),
+        "/api/partner/v3/chats/c2" => Reply::Redirect(301, b"http://user:hunter2@other.example/c2"),
+        "/api/partner/v3/chats/c3/participants" => Reply::Redirect(307, b"/\xff\tx"),
+        _ => Reply::Json(200, chat("c9", &["+15550000001"])),
+    })
+    .await;
+    let client = server.client();
+    let err = client.get_chat("c1").await.unwrap_err();
+    let LinqError::Redirect { status, location } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*status, 302);
+    let expected = format!("{}/v3/moved/c1?from=1", server.base_url);
+    assert_eq!(
+        location.as_deref(),
+        Some(expected.as_str()),
+        "resolved against the request"
+    );
+    assert!(!err.may_have_taken_effect() && !err.is_transient());
+    let err = client.get_chat("c2").await.unwrap_err().to_string();
+    assert!(err.contains("`http://other.example/c2`"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = client.add_participant("c3", &handle("+15550000009")).await.unwrap_err();
+    assert!(err.to_string().contains("a redirect to `http://127.0.0.1:"), "{err}");
+    assert!(!err.to_string().contains('\t'), "{err}");
+    let paths: Vec<_> = server.seen().iter().map(|s| s.path_and_query.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/partner/v3/chats/c1",
+            "/api/partner/v3/chats/c2",
+            "/api/partner/v3/chats/c3/participants"
+        ],
+        "one request each, nothing followed"
+    );
+}
+
+#[tokio::test]
+async fn a_chat_answer_that_breaks_the_contract_is_a_protocol_error_naming_the_chat() {
+    let huge = axum::body::Bytes::from(
+        serde_json::to_vec(&json!({"id": "c4", "padding": "x".repeat(MAX_ANSWER_BYTES)})).unwrap(),
+    );
+    let server = Server::start(move |seen: &Seen| match seen.path_and_query.as_str() {
+        "/api/partner/v3/chats/c1" => Reply::Json(200, chat("c2", &["+15550000001"])),
+        "/api/partner/v3/chats/c3" => {
+            let mut answer = chat("c3", &["+15550000001"]);
+            answer.as_object_mut().unwrap().remove("handles");
+            Reply::Json(200, answer)
+        }
+        // Past the cap, its size announced in `Content-Length`.
+        _ => Reply::Raw(200, huge.clone()),
+    })
+    .await;
+    let client = server.client();
+    let err = client.get_chat("c1").await.unwrap_err();
+    assert!(matches!(err, LinqError::Protocol { status: 200, .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "unexpected answer from Linq (200): chat `c1`: Linq answered with another chat, `c2`"
+    );
+    let err = client.get_chat("c3").await.unwrap_err().to_string();
+    assert!(
+        err.contains("chat `c3`: the answer breaks Linq's schema: missing field `handles`"),
+        "{err}"
+    );
+    let err = client.get_chat("c4").await.unwrap_err().to_string();
+    assert!(err.contains("the answer is larger than 8 MiB"), "{err}");
+    assert_eq!(server.seen().len(), 3, "protocol errors are not retried");
 }
 
 #[tokio::test]

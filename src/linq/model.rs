@@ -1,54 +1,174 @@
 //! The shapes of Linq's answers that roster reads: `Chat`, `ChatHandle`, a page of chats and the
 //! `202 accepted` body. Unknown fields are ignored so newer API versions keep parsing.
+//!
+//! A chat answer is checked against what roster relies on from Linq's schema before anything
+//! uses it: `id` (one URL path segment), `handles` (an array), `is_group`, and `display_name`
+//! (required, may be null) must be there with their types; each participant's `handle` must be
+//! a phone number or an email address, and its `status` `active`, `left`, `removed` or null
+//! (active). `is_me` null or missing means "not your line", and a chat in which no participant
+//! is your line is refused: roster could not tell your line from the members, and would plan to
+//! remove it. Guessing instead (an absent `handles` read as an empty chat) would record every
+//! member as removed outside roster.
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::escape::Escaped;
 use crate::handle::Handle;
 
-/// A chat as `GET /v3/chats/{id}` returns it (the fields roster uses).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A chat as `GET /v3/chats/{id}` returns it (the fields roster uses), checked.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Chat {
     pub id: String,
-    #[serde(default)]
     pub display_name: Option<String>,
     /// `iMessage`, `SMS` or `RCS`; null when Linq does not say.
-    #[serde(default)]
     pub service: Option<String>,
     /// Every participant, your own line included (`is_me: true`).
-    #[serde(default)]
     pub handles: Vec<ChatHandle>,
-    #[serde(default)]
     pub is_group: bool,
-    #[serde(default)]
     pub is_archived: bool,
 }
 
 /// One participant of a chat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatHandle {
-    #[serde(default)]
     pub id: Option<String>,
-    /// As Linq spells it; canonicalized by [`ChatHandle::canonical`].
-    pub handle: String,
-    #[serde(default)]
+    /// Canonical, whatever spelling Linq used.
+    pub handle: Handle,
     pub service: Option<String>,
-    /// `active`, `left` or `removed`; null means active.
-    #[serde(default)]
-    pub status: Option<String>,
+    pub status: ParticipantStatus,
     /// True for your own line, which roster never adds or removes.
-    #[serde(default)]
-    pub is_me: Option<bool>,
+    pub is_me: bool,
 }
 
-/// One page of `GET /v3/chats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A participant's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantStatus {
+    /// `active`, or null.
+    Active,
+    /// Left the chat on their own.
+    Left,
+    /// Taken out of the chat.
+    Removed,
+}
+
+/// One page of `GET /v3/chats`, every chat on it checked.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatPage {
     pub chats: Vec<Chat>,
     /// Pass back as `cursor` for the next page; null on the last page.
-    #[serde(default)]
     pub next_cursor: Option<String>,
+}
+
+/// `Chat` as it crosses the wire: required fields are required, types are checked.
+#[derive(Debug, Deserialize)]
+struct WireChat {
+    id: String,
+    #[serde(deserialize_with = "nullable")]
+    display_name: Option<String>,
+    #[serde(default)]
+    service: Option<String>,
+    handles: Vec<WireHandle>,
+    is_group: bool,
+    #[serde(default)]
+    is_archived: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireHandle {
+    #[serde(default)]
+    id: Option<String>,
+    handle: String,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    is_me: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePage {
+    chats: Vec<WireChat>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+/// A field that must be present but may be null (serde makes a plain `Option` field optional).
+fn nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Option::deserialize(deserializer)
+}
+
+impl Chat {
+    /// Reads and checks the body of `GET /v3/chats/{id}`. The error says what is wrong; the
+    /// caller names the chat.
+    pub(crate) fn parse(body: &[u8]) -> Result<Chat, String> {
+        let wire: WireChat =
+            serde_json::from_slice(body).map_err(|e| format!("the answer breaks Linq's schema: {e}"))?;
+        Chat::checked(wire)
+    }
+
+    fn checked(wire: WireChat) -> Result<Chat, String> {
+        let mut handles = Vec::with_capacity(wire.handles.len());
+        for participant in wire.handles {
+            let handle =
+                Handle::parse(&participant.handle).map_err(|e| format!("a participant is not a handle: {e}"))?;
+            let status = match participant.status.as_deref() {
+                None | Some("active") => ParticipantStatus::Active,
+                Some("left") => ParticipantStatus::Left,
+                Some("removed") => ParticipantStatus::Removed,
+                Some(other) => {
+                    return Err(format!(
+                        "participant `{handle}` has status `{}`, and Linq documents only `active`, `left`, `removed` or null",
+                        Escaped(other)
+                    ))
+                }
+            };
+            handles.push(ChatHandle {
+                id: participant.id,
+                handle,
+                service: participant.service,
+                status,
+                is_me: participant.is_me == Some(true),
+            });
+        }
+        if !handles.iter().any(|h| h.is_me) {
+            return Err(
+                "no participant is marked `is_me: true`, so roster cannot tell your own line from the members"
+                    .to_owned(),
+            );
+        }
+        Ok(Chat {
+            id: wire.id,
+            display_name: wire.display_name,
+            service: wire.service,
+            handles,
+            is_group: wire.is_group,
+            is_archived: wire.is_archived,
+        })
+    }
+}
+
+impl ChatPage {
+    /// Reads and checks a page of `GET /v3/chats`; the error names the chat at fault.
+    pub(crate) fn parse(body: &[u8]) -> Result<ChatPage, String> {
+        let wire: WirePage =
+            serde_json::from_slice(body).map_err(|e| format!("a page of chats breaks Linq's schema: {e}"))?;
+        let chats = wire
+            .chats
+            .into_iter()
+            .map(|chat| {
+                let id = chat.id.clone();
+                super::check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
+                Chat::checked(chat).map_err(|e| format!("listed chat `{id}`: {e}"))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(ChatPage {
+            chats,
+            next_cursor: wire.next_cursor,
+        })
+    }
 }
 
 /// Linq queued an add or a remove.
@@ -82,17 +202,7 @@ pub(crate) struct AcceptedBody {
 impl ChatHandle {
     /// True when the participant is in the chat now (`status` null or `active`).
     pub fn is_active(&self) -> bool {
-        matches!(self.status.as_deref(), None | Some("active"))
-    }
-
-    /// True for your own line.
-    pub fn is_me(&self) -> bool {
-        self.is_me == Some(true)
-    }
-
-    /// The canonical handle, or `None` when Linq sent something that is not a handle.
-    pub fn canonical(&self) -> Option<Handle> {
-        Handle::parse(&self.handle).ok()
+        self.status == ParticipantStatus::Active
     }
 }
 
@@ -101,8 +211,8 @@ impl Chat {
     pub fn members(&self) -> BTreeSet<Handle> {
         self.handles
             .iter()
-            .filter(|h| h.is_active() && !h.is_me())
-            .filter_map(ChatHandle::canonical)
+            .filter(|h| h.is_active() && !h.is_me)
+            .map(|h| h.handle.clone())
             .collect()
     }
 
@@ -110,42 +220,164 @@ impl Chat {
     pub fn left(&self) -> BTreeSet<Handle> {
         self.handles
             .iter()
-            .filter(|h| h.status.as_deref() == Some("left") && !h.is_me())
-            .filter_map(ChatHandle::canonical)
+            .filter(|h| h.status == ParticipantStatus::Left && !h.is_me)
+            .map(|h| h.handle.clone())
             .collect()
     }
 
     /// True when `handle` is an active participant.
     pub fn has_member(&self, handle: &Handle) -> bool {
-        self.handles
-            .iter()
-            .any(|h| h.is_active() && h.canonical().as_ref() == Some(handle))
+        self.handles.iter().any(|h| h.is_active() && &h.handle == handle)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
+
+    /// A chat answer as Linq documents it: your line and two members.
+    fn answer() -> Value {
+        json!({
+            "id": "c1", "display_name": "Sales", "service": "iMessage", "is_group": true,
+            "is_archived": false, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+            "handles": [
+                {"id": "h0", "handle": "+15550000000", "service": "iMessage", "status": "active",
+                 "joined_at": "2025-01-01T00:00:00Z", "is_me": true},
+                {"id": "h1", "handle": "+15550000001", "service": "iMessage", "status": "active",
+                 "joined_at": "2025-01-01T00:00:00Z", "is_me": false},
+                {"id": "h2", "handle": "+15550000002", "service": "iMessage", "status": "active",
+                 "joined_at": "2025-01-01T00:00:00Z", "is_me": false}
+            ]
+        })
+    }
+
+    fn parse(value: &Value) -> Result<Chat, String> {
+        Chat::parse(&serde_json::to_vec(value).unwrap())
+    }
+
+    /// The answer with `edit` applied, refused with a message containing `expected`.
+    fn refused(edit: impl FnOnce(&mut Value), expected: &str) {
+        let mut value = answer();
+        edit(&mut value);
+        let err = parse(&value).expect_err(expected);
+        assert!(err.contains(expected), "{err}");
+    }
+
+    #[test]
+    fn a_chat_missing_or_mistyping_a_required_field_is_refused() {
+        assert!(parse(&answer()).is_ok());
+        for field in ["id", "handles", "is_group", "display_name"] {
+            refused(
+                |v| drop(v.as_object_mut().unwrap().remove(field)),
+                &format!("missing field `{field}`"),
+            );
+        }
+        refused(
+            |v| v["handles"] = json!({"0": {}}),
+            "invalid type: map, expected a sequence",
+        );
+        refused(
+            |v| v["handles"] = Value::Null,
+            "invalid type: null, expected a sequence",
+        );
+        refused(|v| v["is_group"] = json!("yes"), "expected a boolean");
+        refused(|v| v["id"] = json!(7), "expected a string");
+        refused(
+            |v| drop(v["handles"][1].as_object_mut().unwrap().remove("handle")),
+            "missing field `handle`",
+        );
+        refused(|v| v["handles"][1]["is_me"] = json!("no"), "expected a boolean");
+        // Null is allowed where Linq documents it.
+        let mut value = answer();
+        value["display_name"] = Value::Null;
+        value["service"] = Value::Null;
+        value["handles"][1]["status"] = Value::Null;
+        let chat = parse(&value).unwrap();
+        assert_eq!(chat.display_name, None);
+        assert_eq!(chat.members().len(), 2);
+    }
+
+    #[test]
+    fn a_participant_roster_cannot_read_is_refused() {
+        refused(
+            |v| v["handles"][1]["handle"] = json!("not a handle"),
+            "a participant is not a handle: `not a handle`",
+        );
+        refused(
+            |v| v["handles"][1]["handle"] = json!("+1 555 000 0001\u{1b}"),
+            "a participant is not a handle",
+        );
+        refused(
+            |v| v["handles"][2]["handle"] = json!("ann@exa\u{202e}mple.com"),
+            "`ann@exa\\u{202e}mple.com`",
+        );
+        refused(
+            |v| v["handles"][1]["status"] = json!("banned"),
+            "participant `+15550000001` has status `banned`, and Linq documents only",
+        );
+    }
+
+    #[test]
+    fn a_chat_without_your_own_line_is_refused_whether_is_me_is_missing_null_or_false() {
+        let expected = "no participant is marked `is_me: true`";
+        refused(
+            |v| drop(v["handles"][0].as_object_mut().unwrap().remove("is_me")),
+            expected,
+        );
+        refused(|v| v["handles"][0]["is_me"] = Value::Null, expected);
+        refused(|v| v["handles"][0]["is_me"] = json!(false), expected);
+        // A member's `is_me` missing or null means "not your line".
+        let mut value = answer();
+        value["handles"][1]["is_me"] = Value::Null;
+        value["handles"][2].as_object_mut().unwrap().remove("is_me");
+        assert_eq!(parse(&value).unwrap().members().len(), 2);
+    }
+
+    #[test]
+    fn a_page_names_the_listed_chat_at_fault_and_refuses_ids_that_are_not_one_path_segment() {
+        let page = |chats: Vec<Value>| {
+            ChatPage::parse(&serde_json::to_vec(&json!({"chats": chats, "next_cursor": null})).unwrap())
+        };
+        assert_eq!(page(vec![answer(), answer()]).unwrap().chats.len(), 2);
+        let mut broken = answer();
+        broken["id"] = json!("c2");
+        broken["handles"][0]["is_me"] = json!(false);
+        let err = page(vec![answer(), broken]).unwrap_err();
+        assert!(err.starts_with("listed chat `c2`: no participant is marked"), "{err}");
+        for id in ["..", "a\tb", ""] {
+            let mut odd = answer();
+            odd["id"] = json!(id);
+            let err = page(vec![odd]).unwrap_err();
+            assert!(err.starts_with("Linq listed a chat roster cannot address"), "{err}");
+        }
+        let err = ChatPage::parse(br#"{"next_cursor": null}"#).unwrap_err();
+        assert!(err.contains("missing field `chats`"), "{err}");
+    }
 
     #[test]
     fn members_exclude_me_and_inactive_and_canonicalize() {
-        let chat: Chat = serde_json::from_value(serde_json::json!({
-            "id": "c1", "display_name": null, "service": "iMessage", "is_group": true,
-            "is_archived": false, "created_at": "2025-01-01T00:00:00Z",
-            "updated_at": "2025-01-01T00:00:00Z", "health_status": {"status": "ok"},
-            "handles": [
-                {"id": "h0", "handle": "+15550000000", "service": "iMessage", "is_me": true,
-                 "joined_at": "2025-01-01T00:00:00Z"},
-                {"id": "h1", "handle": "+15550000001", "service": "iMessage", "status": null,
-                 "joined_at": "2025-01-01T00:00:00Z", "line_type": "mobile"},
-                {"id": "h2", "handle": "Bob@Example.com", "service": "iMessage",
-                 "status": "active", "joined_at": "2025-01-01T00:00:00Z", "is_me": false},
-                {"id": "h3", "handle": "+15550000003", "service": "iMessage", "status": "left",
-                 "joined_at": "2025-01-01T00:00:00Z"},
-                {"id": "h4", "handle": "+15550000004", "service": "iMessage", "status": "removed",
-                 "joined_at": "2025-01-01T00:00:00Z"}
-            ]
-        }))
+        let chat = Chat::parse(
+            &serde_json::to_vec(&serde_json::json!({
+                "id": "c1", "display_name": null, "service": "iMessage", "is_group": true,
+                "is_archived": false, "created_at": "2025-01-01T00:00:00Z",
+                "updated_at": "2025-01-01T00:00:00Z", "health_status": {"status": "ok"},
+                "handles": [
+                    {"id": "h0", "handle": "+15550000000", "service": "iMessage", "is_me": true,
+                     "joined_at": "2025-01-01T00:00:00Z"},
+                    {"id": "h1", "handle": "+15550000001", "service": "iMessage", "status": null,
+                     "joined_at": "2025-01-01T00:00:00Z", "line_type": "mobile"},
+                    {"id": "h2", "handle": "Bob@Example.com", "service": "iMessage",
+                     "status": "active", "joined_at": "2025-01-01T00:00:00Z", "is_me": false},
+                    {"id": "h3", "handle": "+15550000003", "service": "iMessage", "status": "left",
+                     "joined_at": "2025-01-01T00:00:00Z"},
+                    {"id": "h4", "handle": "+15550000004", "service": "iMessage", "status": "removed",
+                     "joined_at": "2025-01-01T00:00:00Z"}
+                ]
+            }))
+            .unwrap(),
+        )
         .unwrap();
         let members: Vec<String> = chat.members().iter().map(|h| h.to_string()).collect();
         assert_eq!(members, ["+15550000001", "bob@example.com"]);

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{count, pending_lines, Paint};
 use crate::clock::Timestamp;
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::plan::{PendingChat, StateRef};
 
@@ -155,10 +156,11 @@ impl DriftReport {
 }
 
 impl ChatDrift {
+    /// Name and id, escaped: the name is whatever a member of the group set.
     fn label(&self) -> String {
         match &self.name {
-            Some(name) => format!("{name} ({})", self.id),
-            None => self.id.clone(),
+            Some(name) => format!("{} ({})", Escaped(name), Escaped(&self.id)),
+            None => Escaped(&self.id).to_string(),
         }
     }
 }
@@ -284,9 +286,9 @@ fn failure(error: &ReadFailure) -> String {
     if let Some(code) = error.code {
         text.push_str(&format!(" (code {code})"));
     }
-    text.push_str(&format!(": {}", error.message));
+    text.push_str(&format!(": {}", Escaped(&error.message)));
     if let Some(trace_id) = &error.trace_id {
-        text.push_str(&format!(" (trace id `{trace_id}`)"));
+        text.push_str(&format!(" (trace id `{}`)", Escaped(trace_id)));
     }
     text
 }

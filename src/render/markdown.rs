@@ -1,9 +1,15 @@
 //! The plan as markdown for a pull-request comment, kept under the size forges accept.
+//!
+//! Names and ids come from a config (a fork's pull request, even) or from Linq, where any
+//! member of a group can rename it. Each is shown in a code span, where no markdown works: it
+//! cannot become a mention (`@org/team`), a link, an image, HTML or an autolinked URL, and its
+//! pipes are escaped so it cannot break a table.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::summary_line;
+use crate::escape::escape;
 use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
 use crate::state::Op;
 
@@ -59,8 +65,8 @@ fn pending_markdown(pending: &[PendingChat]) -> String {
         .flat_map(|chat| chat.changes.iter().map(move |change| (chat, change)));
     for (chat, change) in changes.take(PENDING_LISTED) {
         let title = match &chat.name {
-            Some(name) => format!("{} (`{}`)", escape(name), chat.id),
-            None => format!("`{}`", chat.id),
+            Some(name) => format!("{} ({})", code(name, true), code(&chat.id, true)),
+            None => code(&chat.id, true),
         };
         let op = match change.op {
             Op::Add => "➕ add",
@@ -70,7 +76,8 @@ fn pending_markdown(pending: &[PendingChat]) -> String {
             .accepted_at
             .map_or_else(|| "unknown".to_owned(), |at| at.to_string());
         let overdue = if change.overdue { " ⚠️ overdue" } else { "" };
-        let _ = writeln!(out, "| {title} | {op} | `{}` | {at}{overdue} |", change.handle);
+        let handle = code(change.handle.as_str(), true);
+        let _ = writeln!(out, "| {title} | {op} | {handle} | {at}{overdue} |");
     }
     if total > PENDING_LISTED {
         let _ = writeln!(out, "\n_…and {} more._", total - PENDING_LISTED);
@@ -88,8 +95,8 @@ fn pending_markdown(pending: &[PendingChat]) -> String {
 fn chat_markdown(chat: &ChatPlan) -> String {
     let mut out = String::new();
     let title = match &chat.name {
-        Some(name) => format!("{} (`{}`)", escape(name), chat.id),
-        None => format!("`{}`", chat.id),
+        Some(name) => format!("{} ({})", code(name, false), code(&chat.id, false)),
+        None => code(&chat.id, false),
     };
     let before = chat.before.as_ref().map_or(0, Vec::len);
     match chat.action {
@@ -102,17 +109,19 @@ fn chat_markdown(chat: &ChatPlan) -> String {
                     Step::Add { handle, person } => {
                         writeln!(
                             out,
-                            "| {} | ➕ add | `{handle}` | {} |",
+                            "| {} | ➕ add | {} | {} |",
                             i + 1,
-                            escape(person.as_deref().unwrap_or(""))
+                            code(handle.as_str(), true),
+                            person.as_deref().map(|p| code(p, true)).unwrap_or_default()
                         )
                     }
                     Step::Remove { handle, person } => {
                         writeln!(
                             out,
-                            "| {} | ➖ remove | `{handle}` | {} |",
+                            "| {} | ➖ remove | {} | {} |",
                             i + 1,
-                            escape(person.as_deref().unwrap_or(""))
+                            code(handle.as_str(), true),
+                            person.as_deref().map(|p| code(p, true)).unwrap_or_default()
                         )
                     }
                     Step::Wait => writeln!(out, "| {} | ⏳ wait | _until the steps above have landed_ | |", i + 1),
@@ -125,29 +134,45 @@ fn chat_markdown(chat: &ChatPlan) -> String {
         Action::Unknown => {
             let _ = writeln!(
                 out,
-                "#### {title}: membership unknown\n\nNot in the state yet: run `roster import {}` to adopt it.",
-                chat.id
+                "#### {title}: membership unknown\n\nNot in the state yet: run {} to adopt it.",
+                code(&format!("roster import {}", chat.id), false)
             );
         }
     }
     if !chat.left.is_empty() {
-        let handles: Vec<String> = chat.left.iter().map(|h| format!("`{h}`")).collect();
+        let handles: Vec<String> = chat.left.iter().map(|h| code(h.as_str(), false)).collect();
         let _ = writeln!(out, "\nLeft on their own, not re-added: {}.", handles.join(", "));
     }
     out.push('\n');
     out
 }
 
-/// Escapes the characters that would break a table cell or start markup.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(if c == '\n' { ' ' } else { c });
+/// `text` as a code span: control characters shown escaped, fenced by more backticks than any
+/// run inside it (padded with spaces when it starts or ends with one, as CommonMark asks), and
+/// in a table cell, pipes escaped (GitHub splits cells on them even inside code).
+fn code(text: &str, in_table: bool) -> String {
+    if text.is_empty() {
+        return String::new();
     }
-    out
+    let text = escape(text);
+    let text = if in_table {
+        text.replace('|', "\\|")
+    } else {
+        text.into_owned()
+    };
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 #[cfg(test)]
@@ -204,7 +229,46 @@ mod tests {
             text.chars().count()
         );
         assert!(text.contains("more chats not shown"), "{}", &text[text.len() - 300..]);
-        assert!(text.contains("Chat \\| 0"), "table cells are escaped");
+        assert!(text.contains("`Chat | 0`"), "names are code spans");
+    }
+
+    #[test]
+    fn names_become_neither_markup_nor_table_cells() {
+        assert_eq!(code("@org/team", false), "`@org/team`");
+        assert_eq!(
+            code("[x](http://evil.example) <img src=x>", false),
+            "`[x](http://evil.example) <img src=x>`"
+        );
+        assert_eq!(code("a|b", true), "`a\\|b`");
+        assert_eq!(code("a|b", false), "`a|b`");
+        assert_eq!(code("it`s", false), "``it`s``");
+        assert_eq!(code("``x", false), "``` ``x ```");
+        assert_eq!(code("\u{1b}[2J\u{202e}\nx", false), "`\\x1b[2J\\u{202e}\\nx`");
+        assert_eq!(code("", true), "");
+    }
+
+    #[test]
+    fn a_hostile_plan_renders_as_text_in_a_pull_request() {
+        let mut plan = big_plan(1);
+        plan.chats[0].name =
+            Some("@org/team [x](http://a.example) ![i](x.png) <img src=x> https://evil.example `|".into());
+        plan.chats[0].steps.truncate(1);
+        if let Step::Add { person, .. } = &mut plan.chats[0].steps[0] {
+            *person = Some("@everyone | <b>".into());
+        }
+        let mut out = Vec::new();
+        plan_markdown(&plan, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "#### ``@org/team [x](http://a.example) ![i](x.png) <img src=x> https://evil.example `|`` (`chat-00000`): 0 → 0 members"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 1 | ➕ add | `+155500000000` | `@everyone \\| <b>` |"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::fmt::Display;
 use anstyle::{AnsiColor, Style};
 
 use crate::clock::Timestamp;
+use crate::escape::{escape, Escaped};
 
 mod drift;
+mod json;
 mod markdown;
 mod report;
 mod text;
@@ -15,6 +17,7 @@ mod text;
 pub use drift::{
     drift_text, ChatDrift, DriftReport, DriftStatus, DriftSummary, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
+pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;
 pub use text::{plan_text, state_text};
@@ -94,8 +97,8 @@ pub(crate) fn pending_lines(
 ) -> std::io::Result<()> {
     for chat in chats {
         let label = match &chat.name {
-            Some(name) => format!("{name} ({})", chat.id),
-            None => chat.id.clone(),
+            Some(name) => format!("{} ({})", Escaped(name), Escaped(&chat.id)),
+            None => Escaped(&chat.id).to_string(),
         };
         for change in &chat.changes {
             let op = match change.op {
@@ -146,10 +149,12 @@ pub(crate) fn summary_line(summary: &crate::plan::Summary) -> String {
 }
 
 /// Prints an error the one way roster prints errors: `error: ` + message, `hint:` lines apart.
+/// Control characters within a line are shown escaped, whatever put them there.
 pub fn error(w: &mut dyn std::io::Write, color: bool, message: &str) -> std::io::Result<()> {
     let paint = Paint::new(color);
     let mut first = true;
     for line in message.lines() {
+        let line = &*escape(line);
         if let Some(hint) = line.strip_prefix("hint: ") {
             writeln!(w, "{} {hint}", paint.hint("hint:"))?;
         } else if first {

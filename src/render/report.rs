@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use super::{count, Paint, TextOptions};
 use crate::apply::{describe, ApplyReport, ChatStatus};
+use crate::escape::Escaped;
 
 /// Writes the apply summary for people. Each failure carries the API's code, message and trace id.
 /// Chats with changes still landing are counted; `options.verbose` lists their changes.
@@ -43,13 +44,13 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
             "{}",
             paint.note(format!(
                 "chat `{}`: accepted, not landed yet: {}",
-                chat.id,
+                Escaped(&chat.id),
                 handles.join(", ")
             ))
         )?;
     }
     let headline = if let Some(error) = &report.error {
-        paint.error(format!("Apply stopped: {error}."))
+        paint.error(format!("Apply stopped: {}.", Escaped(error)))
     } else if report.interrupted {
         paint.note("Apply interrupted: steps not begun are left for the next run.")
     } else if report.is_success() {

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use similar::{ChangeTag, TextDiff};
 
 use super::{count, pending_lines, summary_line, Paint, TextOptions};
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
 use crate::state::State;
@@ -56,10 +57,11 @@ fn pending_text(pending: &[PendingChat], options: TextOptions, paint: Paint, w: 
     Ok(())
 }
 
+/// The chat's name and id, escaped: both come from a config or from Linq.
 fn label(chat: &ChatPlan) -> String {
     match &chat.name {
-        Some(name) => format!("{name} ({})", chat.id),
-        None => chat.id.clone(),
+        Some(name) => format!("{} ({})", Escaped(name), Escaped(&chat.id)),
+        None => Escaped(&chat.id).to_string(),
     }
 }
 
@@ -109,7 +111,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
             writeln!(
                 w,
                 "    run `roster import {}` (or `roster plan --refresh`) to read it from Linq",
-                chat.id
+                Escaped(&chat.id)
             )?;
         }
     }
@@ -128,7 +130,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
 
 fn who(handle: &Handle, person: &Option<String>, paint: Paint) -> String {
     match person {
-        Some(person) => format!("{handle} {}", paint.dim(format!("({person})"))),
+        Some(person) => format!("{handle} {}", paint.dim(format!("({})", Escaped(person)))),
         None => handle.to_string(),
     }
 }
@@ -166,9 +168,14 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
         let name = chat
             .display_name
             .as_deref()
-            .map(|n| format!("{n} "))
+            .map(|n| format!("{} ", Escaped(n)))
             .unwrap_or_default();
-        writeln!(w, "  {name}{id}: {}", count(chat.members.len(), "member", "members"))?;
+        writeln!(
+            w,
+            "  {name}{}: {}",
+            Escaped(id),
+            count(chat.members.len(), "member", "members")
+        )?;
         if options.verbose {
             for member in &chat.members {
                 writeln!(w, "      {member}")?;

@@ -11,6 +11,8 @@ use anyhow::Context as _;
 use crate::cli::{Cli, Command, Format, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::clock::Clock;
 use crate::config::{self, ConfigErrors, Desired};
+use crate::escape::escape;
+use crate::linq::Token;
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
 use crate::state::{
@@ -26,8 +28,8 @@ pub use signals::{HeldLock, Signal, Signals, Stopped};
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    /// `LINQ_API_V3_API_KEY`.
-    pub token: Option<String>,
+    /// `LINQ_API_V3_API_KEY`; a [`Token`] prints as `***`, so `{:?}` of an `Env` shows no secret.
+    pub token: Option<Token>,
     /// `LINQ_API_V3_BASE_URL`.
     pub base_url: Option<String>,
     /// `NO_COLOR` is set (to anything non-empty).
@@ -80,10 +82,10 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// A status line on stderr, unless `--quiet`.
+    /// A status line on stderr, unless `--quiet`; control characters in it are shown escaped.
     pub fn status(&mut self, message: impl std::fmt::Display) {
         if !self.quiet {
-            let _ = writeln!(self.err, "{message}");
+            let _ = writeln!(self.err, "{}", crate::escape::escape(&message.to_string()));
         }
     }
 
@@ -234,9 +236,11 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
 
 /// Prints an error; config and plan errors are lists, one `error:` line each.
 pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
+    // Config and plan errors are one line each, quoting names and ids from the config: a
+    // newline in one is shown escaped rather than starting a line of its own.
     if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
         for e in &errors.0 {
-            ui.error(&e.to_string());
+            ui.error(&escape(&e.to_string()));
         }
         let n = errors.0.len();
         ui.error(&format!(
@@ -245,7 +249,7 @@ pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
         ));
     } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
         for e in &errors.0 {
-            ui.error(&e.to_string());
+            ui.error(&escape(&e.to_string()));
         }
         ui.error("no plan was made; nothing was written");
     } else {
@@ -438,9 +442,7 @@ pub fn write_plan(cx: &mut Context, plan: &Plan, format: Format) -> anyhow::Resu
     match format {
         Format::Text => render::plan_text(plan, options, out),
         Format::Markdown => render::plan_markdown(plan, out),
-        Format::Json => serde_json::to_writer_pretty(&mut *out, plan)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out)),
+        Format::Json => render::write_json(out, plan),
     }
     .context("failed to write the plan to stdout")
 }
@@ -468,9 +470,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
     let options = cx.text_options();
     let out = &mut *cx.ui.out;
     match args.format {
-        Format::Json => serde_json::to_writer_pretty(&mut *out, &state)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out)),
+        Format::Json => render::write_json(out, &state),
         Format::Text | Format::Markdown => render::state_text(&state, options, out),
     }
     .context("failed to write the state to stdout")?;
@@ -485,4 +485,21 @@ fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
         holder.id, holder.operation, holder.who, holder.host, holder.pid, holder.since
     );
     Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_never_shows_the_token() {
+        let env = Env {
+            token: Some(Token::new("sk-live-7f3a9c")),
+            base_url: Some("https://api.linqapp.com/api/partner".into()),
+            ..Env::default()
+        };
+        let shown = format!("{env:?} {env:#?}");
+        assert!(!shown.contains("sk-live-7f3a9c"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+    }
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use super::{plan_options, read_saved_plan, write_plan, Context, Exit, Signal, Signals, Stopped};
 use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
-use crate::linq::{self, Client, ClientConfig, Token};
+use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, StateRef};
 use crate::render::{self, TextOptions};
 use crate::state::journal::{self, SettleOptions};
@@ -28,7 +28,7 @@ pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> 
         .base_url
         .clone()
         .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
-    let mut config = ClientConfig::new(base_url, Token::new(token));
+    let mut config = ClientConfig::new(base_url, token);
     config.rate = rate;
     Ok(Client::new(config)?)
 }
@@ -182,8 +182,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             }
             if plan.is_empty() {
                 if args.format == Format::Json {
-                    serde_json::to_writer_pretty(&mut cx.ui.out, &ApplyReport::new())?;
-                    writeln!(cx.ui.out)?;
+                    render::write_json(&mut cx.ui.out, &ApplyReport::new())?;
                 }
                 return Ok(Exit::Success);
             }
@@ -211,10 +210,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         };
         let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
         match args.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
-                writeln!(cx.ui.out)?;
-            }
+            Format::Json => render::write_json(&mut cx.ui.out, &report)?,
             Format::Text | Format::Markdown => {
                 let options = cx.text_options();
                 render::apply_report_text(&report, options, &mut cx.ui.out)?

@@ -8,3 +8,4 @@ mod landing;
 mod listing;
 mod rules;
 mod schema;
+mod tamper;

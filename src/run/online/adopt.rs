@@ -18,6 +18,7 @@ use super::super::{load_state, Context, Exit, Signals};
 use super::{client, runtime, settle_journal};
 use crate::cli::{Format, ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
+use crate::escape::{is_hidden, Escaped};
 use crate::handle::Handle;
 use crate::linq::{Chat, Client, LinqError};
 use crate::plan::{PendingChat, StateRef};
@@ -199,6 +200,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
         let targets = &args.scope.targets;
         let unknown: Vec<&String> = targets.iter().filter(|t| !state.chats.contains_key(*t)).collect();
         if let Some(target) = unknown.first() {
+            let target = Escaped(target);
             bail!("chat `{target}` is not in the state, so roster does not manage it yet\nhint: `roster import {target}` adopts it");
         }
         let ids: Vec<String> = state
@@ -247,10 +249,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
         });
 
         match args.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut cx.ui.out, &report)?;
-                writeln!(cx.ui.out)?;
-            }
+            Format::Json => render::write_json(&mut cx.ui.out, &report)?,
             Format::Text | Format::Markdown => render::drift_text(&report, cx.ui.out_color, &mut cx.ui.out)?,
         }
         cx.ui.out.flush()?;
@@ -372,8 +371,10 @@ async fn read_chats(
             Err(error) if error.status() == Some(404) => Read::Missing(DriftStatus::Gone, error),
             Err(error) if error.code() == Some(CODE_CHAT_UNAVAILABLE) => Read::Missing(DriftStatus::Unavailable, error),
             Err(error) => {
-                return Err(anyhow::Error::new(error)
-                    .context(format!("failed to read chat `{id}` from Linq (nothing was written)")))
+                return Err(anyhow::Error::new(error).context(format!(
+                    "failed to read chat `{}` from Linq (nothing was written)",
+                    Escaped(&id)
+                )))
             }
         };
         found.insert(id, read);
@@ -412,6 +413,7 @@ async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: 
     let mut chats = Vec::new();
     let mut problems = Vec::new();
     for (id, read) in reads? {
+        let id = Escaped(&id);
         match read {
             Read::Live(chat) if !chat.is_group => problems.push(format!(
                 "chat `{id}` is a direct-message chat: Linq cannot change its members, so roster cannot manage it"
@@ -565,11 +567,11 @@ fn conflict(live: &Chat, known: &ChatState) -> Option<String> {
     ))
 }
 
-/// `` `id` ``, or `` `name` (`id`) `` when the chat has a name.
+/// `` `id` ``, or `` `name` (`id`) `` when the chat has a name; both escaped.
 fn label(id: &str, name: Option<&str>) -> String {
     match name {
-        Some(name) => format!("`{name}` (`{id}`)"),
-        None => format!("`{id}`"),
+        Some(name) => format!("`{}` (`{}`)", Escaped(name), Escaped(id)),
+        None => format!("`{}`", Escaped(id)),
     }
 }
 
@@ -591,7 +593,24 @@ struct ConfigChat {
 
 /// The config of the imported chats as YAML, serialized by `serde_yaml`, so any name or handle
 /// is quoted and escaped as YAML needs; members are the canonical handles the state records.
+///
+/// `serde_yaml` escapes C0 and C1 controls but writes bidi overrides and zero-width characters
+/// raw (YAML counts them printable), even in plain scalars. A name holding any
+/// [hidden](is_hidden) character is therefore serialized as a unique placeholder, replaced
+/// afterwards by a double-quoted scalar that escapes it: the file reads back to the exact name,
+/// and printed, it cannot act on the terminal.
 fn config_yaml(chats: &[Chat], state: &State) -> anyhow::Result<String> {
+    let nonce = fastrand::u64(..);
+    let mut hidden: Vec<(String, String)> = Vec::new();
+    let mut name_of = |chat: &Chat| {
+        let name = chat.display_name.clone().filter(|name| !name.trim().is_empty())?;
+        if !name.chars().any(is_hidden) {
+            return Some(name);
+        }
+        let placeholder = format!("roster-escaped-name-{nonce:016x}-{}", hidden.len());
+        hidden.push((placeholder.clone(), name));
+        Some(placeholder)
+    };
     let config = ConfigFile {
         version: 1,
         chats: chats
@@ -599,7 +618,7 @@ fn config_yaml(chats: &[Chat], state: &State) -> anyhow::Result<String> {
             .map(|chat| {
                 let members = state.chats[&chat.id].members.iter().map(Handle::to_string).collect();
                 let entry = ConfigChat {
-                    name: chat.display_name.clone().filter(|name| !name.trim().is_empty()),
+                    name: name_of(chat),
                     service: chat.service.as_deref().and_then(service),
                     members,
                 };
@@ -607,10 +626,34 @@ fn config_yaml(chats: &[Chat], state: &State) -> anyhow::Result<String> {
             })
             .collect(),
     };
-    let yaml = serde_yaml::to_string(&config).context("failed to write the imported chats as YAML")?;
+    let mut yaml = serde_yaml::to_string(&config).context("failed to write the imported chats as YAML")?;
+    for (placeholder, name) in hidden {
+        if yaml.matches(&placeholder).count() != 1 {
+            bail!("failed to write the imported chats as YAML: a chat name could not be escaped");
+        }
+        yaml = yaml.replacen(&placeholder, &yaml_quoted(&name), 1);
+    }
     Ok(format!(
         "# Imported from Linq by `roster import`. Members are the participants other than your own line.\n{yaml}"
     ))
+}
+
+/// `text` as a YAML double-quoted scalar, every [hidden](is_hidden) character escaped
+/// (`\x1b`, `\u202E`, `\U000E0041`) and nothing else.
+fn yaml_quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if is_hidden(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c if is_hidden(c) && (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if is_hidden(c) => out.push_str(&format!("\\U{:08X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The config's service for Linq's name of it; `None` for one the config does not know.
@@ -626,7 +669,7 @@ fn service(name: &str) -> Option<Service> {
 /// A warning on stderr, shown even with `--quiet`: it is about the result.
 fn warn(cx: &mut Context, message: &str) {
     let paint = Paint::new(cx.ui.err_color);
-    let _ = writeln!(cx.ui.err, "{} {message}", paint.note("warning:"));
+    let _ = writeln!(cx.ui.err, "{} {}", paint.note("warning:"), Escaped(message));
 }
 
 /// A progress bar on stderr while reading many chats, on a terminal only (and not `--quiet`).

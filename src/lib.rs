@@ -23,6 +23,7 @@ pub mod config;
 pub mod escape;
 pub mod handle;
 pub mod linq;
+pub mod op;
 pub mod plan;
 pub mod render;
 pub mod run;

@@ -39,9 +39,10 @@ pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Drift, Failure
 use crate::clock::Clock;
 use crate::handle::Handle;
 use crate::linq::{Client, LinqError};
+use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::journal::{fold, visible};
-use crate::state::{JournalRecord, Op, PendingChanges, PendingTimeout, State, StateStore, DEFAULT_PENDING_TIMEOUT};
+use crate::state::{JournalRecord, PendingChanges, PendingTimeout, State, StateStore, DEFAULT_PENDING_TIMEOUT};
 
 /// How apply runs.
 #[derive(Debug, Clone)]

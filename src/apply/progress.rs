@@ -186,9 +186,9 @@ pub fn describe(report: &ChatReport) -> String {
     }
 }
 
-fn op_word(op: crate::state::Op) -> &'static str {
+fn op_word(op: crate::op::Op) -> &'static str {
     match op {
-        crate::state::Op::Add => "add",
-        crate::state::Op::Remove => "remove",
+        crate::op::Op::Add => "add",
+        crate::op::Op::Remove => "remove",
     }
 }

@@ -14,7 +14,7 @@ use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
 use crate::escape::Escaped;
 use crate::handle::Handle;
-use crate::state::Op;
+use crate::op::Op;
 
 /// The Linq Partner API v3 client. Cheap to clone; clones share the connection pool and pacer.
 #[derive(Debug, Clone)]

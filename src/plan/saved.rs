@@ -327,8 +327,9 @@ mod tests {
     #[test]
     fn a_plan_listing_pending_changes_keeps_its_seal_and_one_without_seals_as_before() {
         use crate::clock::Timestamp;
+        use crate::op::Op;
         use crate::plan::PendingChat;
-        use crate::state::{Op, PendingChange};
+        use crate::state::PendingChange;
 
         let mut with = plan(vec![chat("b", vec![add("+15550000001", None)])]);
         with.pending.push(PendingChat {

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 
 use super::summary_line;
 use crate::escape::escape;
+use crate::op::Op;
 use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
-use crate::state::Op;
 
 /// Forges reject comments above 65,536 characters; stay safely below.
 pub const MARKDOWN_LIMIT: usize = 65_000;

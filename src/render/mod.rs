@@ -102,8 +102,8 @@ pub(crate) fn pending_lines(
         };
         for change in &chat.changes {
             let op = match change.op {
-                crate::state::Op::Add => paint.add("+ add   "),
-                crate::state::Op::Remove => paint.remove("- remove"),
+                crate::op::Op::Add => paint.add("+ add   "),
+                crate::op::Op::Remove => paint.remove("- remove"),
             };
             let overdue = if mark_overdue && change.overdue {
                 format!(", {}", paint.note("overdue"))

@@ -193,8 +193,9 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
+    use crate::op::Op;
     use crate::plan::{StateRef, Summary};
-    use crate::state::{Op, PendingChange};
+    use crate::state::PendingChange;
 
     fn change(op: Op, handle: &str, accepted_at: Option<Timestamp>, overdue: bool) -> PendingChange {
         PendingChange {

@@ -608,7 +608,8 @@ impl Drop for FileLock {
 mod tests {
     use super::*;
     use crate::handle::Handle;
-    use crate::state::{ChatState, Op};
+    use crate::op::Op;
+    use crate::state::ChatState;
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let dir = tempfile::tempdir().unwrap();

@@ -27,10 +27,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{JournalRecord, Op, State};
+use super::{JournalRecord, State};
 use crate::clock::Timestamp;
 use crate::handle::Handle;
 use crate::linq::{Chat, Client, LinqError};
+use crate::op::Op;
 
 /// A change whose intent is journaled but whose outcome is not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

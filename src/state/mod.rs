@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::handle::Handle;
+use crate::op::Op;
 
 mod file;
 pub mod journal;
@@ -104,14 +105,6 @@ pub enum JournalRecord {
     },
     /// The call certainly did not take effect.
     Failed { id: u64 },
-}
-
-/// The two mutating operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Add,
-    Remove,
 }
 
 /// Who holds the lock, written into the lock so a waiting run can name the holder.

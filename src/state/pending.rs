@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatState, Op};
+use super::ChatState;
 use crate::clock::Timestamp;
 use crate::handle::Handle;
+use crate::op::Op;
 
 /// How long a pending change may go unseen by default (`--pending-timeout`).
 pub const DEFAULT_PENDING_TIMEOUT: Duration = Duration::from_secs(3600);

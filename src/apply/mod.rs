@@ -382,10 +382,9 @@ impl Run<'_> {
                 out.steps_left = left;
                 break;
             }
-            let (op, handle) = match step {
-                Step::Add { handle, .. } => (Op::Add, handle),
-                Step::Remove { handle, .. } => (Op::Remove, handle),
-                Step::Wait => match self.wait(&plan.id, &accepted).await {
+            let (op, handle) = match step.change() {
+                Some(change) => change,
+                None => match self.wait(&plan.id, &accepted).await {
                     Ok(()) => continue,
                     Err(WaitEnd::Stopped) => {
                         out.status = ChatStatus::Stopped;
@@ -424,10 +423,7 @@ impl Run<'_> {
                     };
                     let durable = self.append(record).await;
                     accepted.push((op, handle.clone()));
-                    match op {
-                        Op::Add => out.calls.add += 1,
-                        Op::Remove => out.calls.remove += 1,
-                    }
+                    out.calls.count(op);
                     self.progress.call(&plan.id, step);
                     if let Err(e) = durable {
                         self.halt(format!("cannot record progress, so no further calls are made: {e}"));
@@ -455,7 +451,7 @@ impl Run<'_> {
             // No read back: what was accepted counts as pending, and calls of unknown outcome
             // are journaled again for the next run to settle.
             for (op, handle) in &accepted {
-                pend(&mut out.pending, *op, handle);
+                out.pending.push(*op, handle);
             }
         } else if !accepted.is_empty() || !unknown.is_empty() {
             self.read_back(&plan.id, &accepted, unknown, &mut out).await;
@@ -532,14 +528,14 @@ impl Run<'_> {
             Err(e) => {
                 self.check_fatal(&e);
                 for (op, handle) in accepted {
-                    pend(&mut out.pending, *op, handle);
+                    out.pending.push(*op, handle);
                 }
                 return;
             }
         };
         for (op, handle) in accepted {
             if !visible(&live, *op, handle) {
-                pend(&mut out.pending, *op, handle);
+                out.pending.push(*op, handle);
             }
         }
         for (id, op, handle) in unknown {
@@ -552,19 +548,9 @@ impl Run<'_> {
                 if let Err(e) = self.append(record).await {
                     self.halt(format!("cannot record progress, so no further calls are made: {e}"));
                 }
-                match op {
-                    Op::Add => out.calls.add += 1,
-                    Op::Remove => out.calls.remove += 1,
-                }
+                out.calls.count(op);
             }
         }
-    }
-}
-
-fn pend(pending: &mut Pending, op: Op, handle: &Handle) {
-    match op {
-        Op::Add => pending.add.push(handle.clone()),
-        Op::Remove => pending.remove.push(handle.clone()),
     }
 }
 

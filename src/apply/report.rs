@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::handle::Handle;
 use crate::linq::LinqError;
+use crate::op::Op;
 use crate::plan::Step;
 use crate::state::PendingChange;
 
@@ -111,6 +112,24 @@ pub struct Pending {
 impl Pending {
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Lists `op` on `handle` as not landed yet.
+    pub(crate) fn push(&mut self, op: Op, handle: &Handle) {
+        match op {
+            Op::Add => self.add.push(handle.clone()),
+            Op::Remove => self.remove.push(handle.clone()),
+        }
+    }
+}
+
+impl CallCounts {
+    /// Counts one accepted `op`.
+    pub(crate) fn count(&mut self, op: Op) {
+        match op {
+            Op::Add => self.add += 1,
+            Op::Remove => self.remove += 1,
+        }
     }
 }
 

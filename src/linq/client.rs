@@ -277,11 +277,7 @@ impl Client {
     }
 
     async fn effect_visible(&self, op: Op, chat: &str, handle: &Handle) -> Result<bool, LinqError> {
-        let live = self.get_chat(chat).await?;
-        Ok(match op {
-            Op::Add => live.has_member(handle),
-            Op::Remove => !live.has_member(handle),
-        })
+        Ok(self.get_chat(chat).await?.shows(op, handle))
     }
 
     /// Sleeps before the next attempt; false when the attempts are used up. A `429` waits in

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::op::Op;
 
 /// A chat as `GET /v3/chats/{id}` returns it (the fields roster uses), checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +229,11 @@ impl Chat {
     /// True when `handle` is an active participant.
     pub fn has_member(&self, handle: &Handle) -> bool {
         self.handles.iter().any(|h| h.is_active() && &h.handle == handle)
+    }
+
+    /// True when the chat shows the effect of `op` on `handle`: Linq has applied it.
+    pub fn shows(&self, op: Op, handle: &Handle) -> bool {
+        op.shown_by(self.has_member(handle))
     }
 }
 

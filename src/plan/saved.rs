@@ -262,14 +262,12 @@ fn chat_difference(file: &ChatPlan, ours: &ChatPlan) -> String {
 }
 
 fn step_text(step: &Step) -> String {
-    let (op, handle, person) = match step {
-        Step::Add { handle, person } => ("add", handle, person),
-        Step::Remove { handle, person } => ("remove", handle, person),
-        Step::Wait => return "wait".to_owned(),
+    let Some((op, handle)) = step.change() else {
+        return "wait".to_owned();
     };
-    match person {
-        Some(person) => format!("{op} {handle} ({person})"),
-        None => format!("{op} {handle}"),
+    match step.person() {
+        Some(person) => format!("{} {handle} ({person})", op.verb()),
+        None => format!("{} {handle}", op.verb()),
     }
 }
 

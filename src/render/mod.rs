@@ -7,6 +7,7 @@ use anstyle::{AnsiColor, Style};
 
 use crate::clock::Timestamp;
 use crate::escape::{escape, Escaped};
+use crate::op::Op;
 
 mod drift;
 mod json;
@@ -101,10 +102,7 @@ pub(crate) fn pending_lines(
             None => Escaped(&chat.id).to_string(),
         };
         for change in &chat.changes {
-            let op = match change.op {
-                crate::op::Op::Add => paint.add("+ add   "),
-                crate::op::Op::Remove => paint.remove("- remove"),
-            };
+            let op = op_label(change.op, paint);
             let overdue = if mark_overdue && change.overdue {
                 format!(", {}", paint.note("overdue"))
             } else {
@@ -119,6 +117,14 @@ pub(crate) fn pending_lines(
         }
     }
     Ok(())
+}
+
+/// `+ add   ` or `- remove`, in green or red: one width, so handles line up after either.
+pub(crate) fn op_label(op: Op, paint: Paint) -> String {
+    match op {
+        Op::Add => paint.add("+ add   "),
+        Op::Remove => paint.remove("- remove"),
+    }
 }
 
 /// `accepted 12s ago`, `accepted at 2026-01-05T09:30:00Z` without a clock, or at an unknown time.

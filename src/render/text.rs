@@ -4,10 +4,10 @@ use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{count, pending_lines, summary_line, Paint, TextOptions};
+use super::{count, op_label, pending_lines, summary_line, Paint, TextOptions};
 use crate::escape::Escaped;
 use crate::handle::Handle;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan};
 use crate::state::State;
 
 /// Writes the plan: each chat with its name, member counts and numbered steps, the changes
@@ -80,14 +80,14 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
             let width = chat.steps.len().to_string().len();
             for (i, step) in chat.steps.iter().enumerate() {
                 let n = format!("{:>width$}.", i + 1);
-                match step {
-                    Step::Add { handle, person } => {
-                        writeln!(w, "    {n} {} {}", paint.add("+ add   "), who(handle, person, paint))?
-                    }
-                    Step::Remove { handle, person } => {
-                        writeln!(w, "    {n} {} {}", paint.remove("- remove"), who(handle, person, paint))?
-                    }
-                    Step::Wait => writeln!(w, "    {n} {}", paint.note("… wait until the steps above have landed"))?,
+                match step.change() {
+                    Some((op, handle)) => writeln!(
+                        w,
+                        "    {n} {} {}",
+                        op_label(op, paint),
+                        who(handle, step.person(), paint)
+                    )?,
+                    None => writeln!(w, "    {n} {}", paint.note("… wait until the steps above have landed"))?,
                 }
             }
             if options.verbose {
@@ -128,7 +128,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
     Ok(())
 }
 
-fn who(handle: &Handle, person: &Option<String>, paint: Paint) -> String {
+fn who(handle: &Handle, person: Option<&str>, paint: Paint) -> String {
     match person {
         Some(person) => format!("{handle} {}", paint.dim(format!("({})", Escaped(person)))),
         None => handle.to_string(),

@@ -48,14 +48,9 @@ pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle, at: 
         return false;
     };
     chat.pending.record(op, handle, at);
-    match op {
-        Op::Add => {
-            chat.members.insert(handle.clone());
-            chat.left.remove(handle);
-        }
-        Op::Remove => {
-            chat.members.remove(handle);
-        }
+    op.make(&mut chat.members, handle);
+    if op == Op::Add {
+        chat.left.remove(handle);
     }
     true
 }
@@ -185,10 +180,7 @@ pub async fn settle(
 
 /// True when `chat` shows the effect of `op` on `handle`.
 pub fn visible(chat: &Chat, op: Op, handle: &Handle) -> bool {
-    match op {
-        Op::Add => chat.has_member(handle),
-        Op::Remove => !chat.has_member(handle),
-    }
+    chat.shows(op, handle)
 }
 
 #[cfg(test)]

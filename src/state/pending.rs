@@ -114,11 +114,7 @@ impl PendingChanges {
     /// Records a change as accepted at `at` and not yet seen (a later change of the same handle
     /// replaces an earlier one).
     pub fn record(&mut self, op: Op, handle: &Handle, at: Option<Timestamp>) {
-        let other = match op {
-            Op::Add => Op::Remove,
-            Op::Remove => Op::Add,
-        };
-        self.side_mut(other).remove(handle);
+        self.side_mut(op.opposite()).remove(handle);
         self.side_mut(op).insert(handle.clone(), at);
     }
 
@@ -146,16 +142,8 @@ impl PendingChanges {
     pub fn never_landed(&self, members: &BTreeSet<Handle>, timeout: &PendingTimeout) -> Vec<PendingChange> {
         self.list(timeout)
             .into_iter()
-            .filter(|change| change.overdue && !shows(members, change.op, &change.handle))
+            .filter(|change| change.overdue && !change.op.shows_in(members, &change.handle))
             .collect()
-    }
-}
-
-/// True when a chat with active `members` shows the effect of `op` on `handle`.
-pub fn shows(members: &BTreeSet<Handle>, op: Op, handle: &Handle) -> bool {
-    match op {
-        Op::Add => members.contains(handle),
-        Op::Remove => !members.contains(handle),
     }
 }
 
@@ -164,10 +152,7 @@ impl ChatState {
     pub fn drop_never_landed(&mut self, changes: &[PendingChange]) {
         for change in changes {
             self.pending.landed(change.op, &change.handle);
-            match change.op {
-                Op::Add => self.members.remove(&change.handle),
-                Op::Remove => self.members.insert(change.handle.clone()),
-            };
+            change.op.opposite().make(&mut self.members, &change.handle);
         }
     }
 }

@@ -17,6 +17,7 @@
 //!   config shown as data (control and bidi characters escaped).
 
 pub mod apply;
+pub mod chat_id;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -19,8 +19,8 @@ use super::locate::{Located, Locator, Part, Pos, Seg, Target};
 use super::messages::{self, SyntaxPlace};
 use super::raw::{RawChat, RawFile, RawSettings};
 use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
+use crate::chat_id::check_chat_id;
 use crate::handle::Handle;
-use crate::linq::check_chat_id;
 
 /// Loads and validates the config named by `paths`: files, or directories meaning every
 /// `*.yaml` / `*.yml` below them (recursively, hidden entries skipped, in sorted path order).

@@ -12,6 +12,7 @@ use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
 use super::pacer::Pacer;
 use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
+use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
@@ -187,7 +188,7 @@ impl Client {
     /// `…/v3/chats/{chat}` or `…/v3/chats/{chat}/{below}`; refuses an id that is not one path
     /// segment (the config refuses those already: this is the last line of defence).
     fn chat_url(&self, chat: &str, below: Option<&str>) -> Result<Url, LinqError> {
-        super::check_chat_id(chat).map_err(LinqError::ChatId)?;
+        check_chat_id(chat).map_err(LinqError::ChatId)?;
         Ok(match below {
             Some(below) => self.url(&["v3", "chats", chat, below]),
             None => self.url(&["v3", "chats", chat]),

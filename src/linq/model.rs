@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
@@ -161,7 +162,7 @@ impl ChatPage {
             .into_iter()
             .map(|chat| {
                 let id = chat.id.clone();
-                super::check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
+                check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
                 Chat::checked(chat).map_err(|e| format!("listed chat `{id}`: {e}"))
             })
             .collect::<Result<_, String>>()?;

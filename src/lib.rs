@@ -29,3 +29,4 @@ pub mod plan;
 pub mod render;
 pub mod run;
 pub mod state;
+pub mod sync;

@@ -41,8 +41,9 @@ use crate::handle::Handle;
 use crate::linq::{Client, LinqError};
 use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
-use crate::state::journal::{fold, visible};
+use crate::state::journal::fold;
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout, State, StateStore, DEFAULT_PENDING_TIMEOUT};
+use crate::sync::visible;
 
 /// How apply runs.
 #[derive(Debug, Clone)]

@@ -15,9 +15,7 @@ mod markdown;
 mod report;
 mod text;
 
-pub use drift::{
-    drift_text, ChatDrift, DriftReport, DriftStatus, DriftSummary, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
-};
+pub use drift::drift_text;
 pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;

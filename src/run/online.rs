@@ -11,8 +11,9 @@ use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, StateRef};
 use crate::render::{self, TextOptions};
-use crate::state::journal::{self, SettleOptions};
+use crate::state::journal;
 use crate::state::{FileStore, State, StateStore};
+use crate::sync::{self, SettleOptions};
 
 mod adopt;
 
@@ -71,7 +72,7 @@ pub(super) async fn settle_journal(
     let settled = signals
         .unless_stopped(
             "Stopped while settling the calls of an interrupted run; nothing was written, and the journal is kept for the next run.",
-            journal::settle(state, &unsettled, client, &options),
+            sync::settle(state, &unsettled, client, &options),
         )
         .await?
         .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use futures_util::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -21,14 +20,11 @@ use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
 use crate::escape::{is_hidden, Escaped};
 use crate::handle::Handle;
 use crate::linq::{Chat, Client, LinqError};
-use crate::plan::{PendingChat, StateRef};
-use crate::render::{self, ChatDrift, DriftReport, DriftStatus, Paint, ReadFailure, Recorded};
-use crate::state::{
-    write_atomic, write_new, ChatState, FileStore, PendingChange, PendingChanges, PendingTimeout, State, StateStore,
-};
+use crate::plan::StateRef;
+use crate::render::{self, Paint};
+use crate::state::{write_atomic, write_new, ChatState, FileStore, State, StateStore};
+use crate::sync::{missing, observe, read_chats, recorded, DriftReport, DriftStatus, Read, Recorded};
 
-/// Linq's code for "this chat is unavailable": reported, and the chat kept as the state has it.
-const CODE_CHAT_UNAVAILABLE: i64 = 2013;
 /// Chats per page when listing; Linq's maximum.
 const PAGE_SIZE: u32 = 100;
 
@@ -211,7 +207,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             .collect();
         let bar = progress(cx, Some(ids.len()), "reading chats");
         let reads = signals
-            .unless_stopped(REFRESH_STOPPED, read_chats(&client, ids, args.api.read_parallelism, &bar))
+            .unless_stopped(REFRESH_STOPPED, read_chats(&client, ids, args.api.read_parallelism, &|| bar.inc(1)))
             .await;
         bar.finish_and_clear();
         let reads = reads??;
@@ -298,7 +294,7 @@ pub fn refreshed_state(
     let bar = progress(cx, Some(ids.len()), "reading chats");
     let reads = runtime.block_on(signals.unless_stopped(
         "Plan stopped while reading the chats from Linq; no plan was made.",
-        read_chats(&client, ids, args.api.read_parallelism, &bar),
+        read_chats(&client, ids, args.api.read_parallelism, &|| bar.inc(1)),
     ));
     bar.finish_and_clear();
     let reads = reads??;
@@ -342,46 +338,6 @@ pub fn refreshed_state(
     Ok((state, !report.is_empty()))
 }
 
-/// One chat as a read found it.
-enum Read {
-    Live(Chat),
-    /// Linq would not show the chat (404, or 409 code 2013): reported, the chat left alone.
-    Missing(DriftStatus, LinqError),
-}
-
-/// Reads the chats `ids`, at most `parallelism` at once (the client retries on its own). A 404
-/// or a 409 2013 is an answer about the chat; any other failure stops the command.
-async fn read_chats(
-    client: &Client,
-    ids: Vec<String>,
-    parallelism: usize,
-    bar: &ProgressBar,
-) -> anyhow::Result<BTreeMap<String, Read>> {
-    let mut reads = stream::iter(ids)
-        .map(|id| async move {
-            let result = client.get_chat(&id).await;
-            (id, result)
-        })
-        .buffer_unordered(parallelism.max(1));
-    let mut found = BTreeMap::new();
-    while let Some((id, result)) = reads.next().await {
-        bar.inc(1);
-        let read = match result {
-            Ok(chat) => Read::Live(chat),
-            Err(error) if error.status() == Some(404) => Read::Missing(DriftStatus::Gone, error),
-            Err(error) if error.code() == Some(CODE_CHAT_UNAVAILABLE) => Read::Missing(DriftStatus::Unavailable, error),
-            Err(error) => {
-                return Err(anyhow::Error::new(error).context(format!(
-                    "failed to read chat `{}` from Linq (nothing was written)",
-                    Escaped(&id)
-                )))
-            }
-        };
-        found.insert(id, read);
-    }
-    Ok(found)
-}
-
 /// Every chat on Linq (of line `from`, when given), page after page.
 async fn list_chats(client: &Client, from: Option<&str>, bar: &ProgressBar) -> Result<Vec<Chat>, LinqError> {
     let mut chats = Vec::new();
@@ -408,7 +364,7 @@ async fn list_chats(client: &Client, from: Option<&str>, bar: &ProgressBar) -> R
 async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: usize) -> anyhow::Result<Vec<Chat>> {
     let ids: Vec<String> = ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
     let bar = progress(cx, Some(ids.len()), "reading chats");
-    let reads = read_chats(client, ids, parallelism, &bar).await;
+    let reads = read_chats(client, ids, parallelism, &|| bar.inc(1)).await;
     bar.finish_and_clear();
     let mut chats = Vec::new();
     let mut problems = Vec::new();
@@ -430,111 +386,6 @@ async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: 
             "{n} chats cannot be imported; nothing was imported\n{}",
             problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
         ),
-    }
-}
-
-/// What the state records of a chat Linq showed: its active members, who left on their own
-/// (remembered until they are active again, even once Linq stops listing them), its service
-/// and display name. Fields the state holds beyond these are kept. Import takes Linq's word
-/// for everything and forgets pending changes.
-fn recorded(live: &Chat, known: Option<&ChatState>) -> ChatState {
-    let mut now = known.cloned().unwrap_or_default();
-    now.pending = PendingChanges::default();
-    record_live(&mut now, live, live.members());
-    now
-}
-
-/// As [`recorded`], for refresh: changes roster itself made that Linq accepted but has not
-/// applied yet stay pending and stay in the members, so roster's own queued work is not
-/// reported as drift; the ones that show now have landed.
-fn refreshed(live: &Chat, known: &ChatState) -> ChatState {
-    let mut now = known.clone();
-    let mut members = live.members();
-    now.pending.add.retain(|handle, _| !members.contains(handle));
-    now.pending.remove.retain(|handle, _| members.contains(handle));
-    members.extend(now.pending.add.keys().cloned());
-    members.retain(|handle| !now.pending.remove.contains_key(handle));
-    record_live(&mut now, live, members);
-    now
-}
-
-fn record_live(now: &mut ChatState, live: &Chat, members: BTreeSet<Handle>) {
-    now.left.extend(live.left());
-    now.left.retain(|handle| !members.contains(handle));
-    now.members = members;
-    if live.service.is_some() {
-        now.service.clone_from(&live.service);
-    }
-    now.display_name.clone_from(&live.display_name);
-}
-
-/// What a read of one managed chat found, held against the state.
-struct Observed {
-    /// The chat as the state now records it.
-    now: ChatState,
-    /// How its members differ from the state's: who joined, was removed, left on their own.
-    drift: Option<ChatDrift>,
-    /// Changes roster made that are still pending, within `--pending-timeout`.
-    pending: Option<PendingChat>,
-    /// Overdue changes the chat does not show: accepted but never landed, so dropped from the
-    /// recorded members (see [`crate::state::pending`]).
-    never_landed: Option<PendingChat>,
-}
-
-/// The chat recorded from what Linq shows: changes that never landed are dropped first, so they
-/// are not mistaken for drift, and roster's own changes still pending are kept.
-fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeout) -> Observed {
-    let never = known.pending.never_landed(&live.members(), timeout);
-    let mut base = known.clone();
-    base.drop_never_landed(&never);
-    let now = refreshed(live, &base);
-    let live_left = live.left();
-    let (left, removed): (Vec<Handle>, Vec<Handle>) = base
-        .members
-        .difference(&now.members)
-        .cloned()
-        .partition(|handle| live_left.contains(handle));
-    let joined: Vec<Handle> = now.members.difference(&base.members).cloned().collect();
-    let name = now.display_name.clone().or_else(|| known.display_name.clone());
-    let drift = (!joined.is_empty() || !removed.is_empty() || !left.is_empty()).then(|| ChatDrift {
-        id: id.to_owned(),
-        name: name.clone(),
-        status: DriftStatus::Drifted,
-        joined,
-        removed,
-        left,
-        error: None,
-    });
-    let listed = |changes: Vec<PendingChange>| {
-        (!changes.is_empty()).then(|| PendingChat {
-            id: id.to_owned(),
-            name: name.clone(),
-            changes,
-        })
-    };
-    Observed {
-        pending: listed(now.pending.list(timeout)),
-        never_landed: listed(never),
-        drift,
-        now,
-    }
-}
-
-/// The report entry of a chat Linq would not show.
-fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &LinqError) -> ChatDrift {
-    ChatDrift {
-        id: id.to_owned(),
-        name,
-        status,
-        joined: Vec::new(),
-        removed: Vec::new(),
-        left: Vec::new(),
-        error: Some(ReadFailure {
-            status: error.status(),
-            code: error.code(),
-            message: error.message(),
-            trace_id: error.trace_id().map(str::to_owned),
-        }),
     }
 }
 

@@ -1,0 +1,260 @@
+//! Drift: how the chats Linq holds differ from what the state records.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::handle::Handle;
+use crate::linq::{Chat, LinqError};
+use crate::plan::{PendingChat, StateRef};
+use crate::state::{ChatState, PendingChange, PendingChanges, PendingTimeout};
+
+/// Version of the JSON drift report; fields are only ever added within one version.
+pub const DRIFT_FORMAT_VERSION: &str = "1";
+
+/// What reading the chats from Linq found, compared with the state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftReport {
+    pub format_version: String,
+    /// How many chats were read.
+    pub chats_read: usize,
+    /// Chats with drift, or that could not be read (gone or unavailable), sorted by id.
+    pub chats: Vec<ChatDrift>,
+    pub summary: DriftSummary,
+    /// Changes roster made that Linq accepted and has not applied yet, still within
+    /// `--pending-timeout`: kept in the state. (`plan --refresh` lists them in its plan.)
+    pub pending: Vec<PendingChat>,
+    /// Changes Linq accepted that were not seen within `--pending-timeout`: accepted but never
+    /// landed, so taken as not made (dropped from the recorded members by `roster refresh`);
+    /// the next plan makes them again.
+    pub never_landed: Vec<PendingChat>,
+    /// The state once the live membership was recorded (`roster refresh`); absent when nothing
+    /// is recorded (`roster plan --refresh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+    /// When the chats were read, to say how long ago pending changes were accepted.
+    #[serde(skip)]
+    pub read_at: Option<Timestamp>,
+}
+
+/// Where `roster refresh` left the state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recorded {
+    /// False when the state already matched Linq, so it was not rewritten.
+    pub written: bool,
+    pub state: StateRef,
+}
+
+/// One chat that differs from the state, or that Linq would not show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatDrift {
+    pub id: String,
+    /// The chat's display name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub status: DriftStatus,
+    /// Active now, not in the state: added outside roster.
+    pub joined: Vec<Handle>,
+    /// In the state, no longer active, and not by their own choice: removed outside roster.
+    pub removed: Vec<Handle>,
+    /// In the state, and left the chat on their own (`status: left`): not re-added by default.
+    pub left: Vec<Handle>,
+    /// Why the chat could not be read (`gone`, `unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReadFailure>,
+}
+
+/// The state of one chat in a drift report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftStatus {
+    /// Its members changed outside roster.
+    Drifted,
+    /// Linq answered 404: the chat no longer exists (or this token cannot see it).
+    Gone,
+    /// Linq answered 409 with code 2013, "this chat is unavailable".
+    Unavailable,
+}
+
+/// Linq's answer to a read that failed, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+/// Counts over the whole report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DriftSummary {
+    pub drifted: usize,
+    pub joined: usize,
+    pub removed: usize,
+    pub left: usize,
+    pub gone: usize,
+    pub unavailable: usize,
+    /// Changes still pending, over all chats.
+    pub pending: usize,
+    /// Changes that never landed, over all chats.
+    pub never_landed: usize,
+}
+
+impl DriftReport {
+    /// A report over `chats_read` chats; the summary is counted from `chats`.
+    pub fn new(chats_read: usize, mut chats: Vec<ChatDrift>) -> DriftReport {
+        chats.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut summary = DriftSummary::default();
+        for chat in &chats {
+            match chat.status {
+                DriftStatus::Drifted => summary.drifted += 1,
+                DriftStatus::Gone => summary.gone += 1,
+                DriftStatus::Unavailable => summary.unavailable += 1,
+            }
+            summary.joined += chat.joined.len();
+            summary.removed += chat.removed.len();
+            summary.left += chat.left.len();
+        }
+        DriftReport {
+            format_version: DRIFT_FORMAT_VERSION.to_owned(),
+            chats_read,
+            chats,
+            summary,
+            pending: Vec::new(),
+            never_landed: Vec::new(),
+            recorded: None,
+            read_at: None,
+        }
+    }
+
+    /// Adds the changes still pending and those that never landed, as of `read_at`.
+    pub fn with_pending(
+        mut self,
+        mut pending: Vec<PendingChat>,
+        mut never_landed: Vec<PendingChat>,
+        read_at: Timestamp,
+    ) -> DriftReport {
+        pending.sort_by(|a, b| a.id.cmp(&b.id));
+        never_landed.sort_by(|a, b| a.id.cmp(&b.id));
+        self.summary.pending = PendingChat::count(&pending);
+        self.summary.never_landed = PendingChat::count(&never_landed);
+        self.pending = pending;
+        self.never_landed = never_landed;
+        self.read_at = Some(read_at);
+        self
+    }
+
+    /// True when every chat read matches the state and no change is pending or lost.
+    pub fn is_empty(&self) -> bool {
+        self.chats.is_empty() && self.pending.is_empty() && self.never_landed.is_empty()
+    }
+}
+
+/// What the state records of a chat Linq showed: its active members, who left on their own
+/// (remembered until they are active again, even once Linq stops listing them), its service
+/// and display name. Fields the state holds beyond these are kept. Import takes Linq's word
+/// for everything and forgets pending changes.
+pub fn recorded(live: &Chat, known: Option<&ChatState>) -> ChatState {
+    let mut now = known.cloned().unwrap_or_default();
+    now.pending = PendingChanges::default();
+    record_live(&mut now, live, live.members());
+    now
+}
+
+/// As [`recorded`], for refresh: changes roster itself made that Linq accepted but has not
+/// applied yet stay pending and stay in the members, so roster's own queued work is not
+/// reported as drift; the ones that show now have landed.
+fn refreshed(live: &Chat, known: &ChatState) -> ChatState {
+    let mut now = known.clone();
+    let mut members = live.members();
+    now.pending.add.retain(|handle, _| !members.contains(handle));
+    now.pending.remove.retain(|handle, _| members.contains(handle));
+    members.extend(now.pending.add.keys().cloned());
+    members.retain(|handle| !now.pending.remove.contains_key(handle));
+    record_live(&mut now, live, members);
+    now
+}
+
+fn record_live(now: &mut ChatState, live: &Chat, members: BTreeSet<Handle>) {
+    now.left.extend(live.left());
+    now.left.retain(|handle| !members.contains(handle));
+    now.members = members;
+    if live.service.is_some() {
+        now.service.clone_from(&live.service);
+    }
+    now.display_name.clone_from(&live.display_name);
+}
+
+/// What a read of one managed chat found, held against the state.
+pub struct Observed {
+    /// The chat as the state now records it.
+    pub now: ChatState,
+    /// How its members differ from the state's: who joined, was removed, left on their own.
+    pub drift: Option<ChatDrift>,
+    /// Changes roster made that are still pending, within `--pending-timeout`.
+    pub pending: Option<PendingChat>,
+    /// Overdue changes the chat does not show: accepted but never landed, so dropped from the
+    /// recorded members (see [`crate::state::pending`]).
+    pub never_landed: Option<PendingChat>,
+}
+
+/// The chat recorded from what Linq shows: changes that never landed are dropped first, so they
+/// are not mistaken for drift, and roster's own changes still pending are kept.
+pub fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeout) -> Observed {
+    let never = known.pending.never_landed(&live.members(), timeout);
+    let mut base = known.clone();
+    base.drop_never_landed(&never);
+    let now = refreshed(live, &base);
+    let live_left = live.left();
+    let (left, removed): (Vec<Handle>, Vec<Handle>) = base
+        .members
+        .difference(&now.members)
+        .cloned()
+        .partition(|handle| live_left.contains(handle));
+    let joined: Vec<Handle> = now.members.difference(&base.members).cloned().collect();
+    let name = now.display_name.clone().or_else(|| known.display_name.clone());
+    let drift = (!joined.is_empty() || !removed.is_empty() || !left.is_empty()).then(|| ChatDrift {
+        id: id.to_owned(),
+        name: name.clone(),
+        status: DriftStatus::Drifted,
+        joined,
+        removed,
+        left,
+        error: None,
+    });
+    let listed = |changes: Vec<PendingChange>| {
+        (!changes.is_empty()).then(|| PendingChat {
+            id: id.to_owned(),
+            name: name.clone(),
+            changes,
+        })
+    };
+    Observed {
+        pending: listed(now.pending.list(timeout)),
+        never_landed: listed(never),
+        drift,
+        now,
+    }
+}
+
+/// The report entry of a chat Linq would not show.
+pub fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &LinqError) -> ChatDrift {
+    ChatDrift {
+        id: id.to_owned(),
+        name,
+        status,
+        joined: Vec::new(),
+        removed: Vec::new(),
+        left: Vec::new(),
+        error: Some(ReadFailure {
+            status: error.status(),
+            code: error.code(),
+            message: error.message(),
+            trace_id: error.trace_id().map(str::to_owned),
+        }),
+    }
+}

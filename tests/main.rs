@@ -5,6 +5,7 @@ mod apply;
 mod common;
 mod files;
 mod install;
+mod layers;
 mod offline;
 mod pending;
 mod release;

@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 
+pub use crate::sync::Drift;
 pub use progress::{describe, BarProgress, LineProgress, NoProgress, Progress};
-pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Drift, Failure, Pending, REPORT_FORMAT_VERSION};
+pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Failure, Pending, REPORT_FORMAT_VERSION};
 
 use crate::clock::Clock;
 use crate::handle::Handle;
@@ -43,7 +43,7 @@ use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::journal::fold;
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout, State, StateStore, DEFAULT_PENDING_TIMEOUT};
-use crate::sync::visible;
+use crate::sync::{before_change, poll, Before, PollEnd, Schedule, Stop};
 
 /// How apply runs.
 #[derive(Debug, Clone)]
@@ -331,45 +331,35 @@ impl Run<'_> {
                 return (out, false);
             }
         };
-        let members = live.members();
         let timeout = PendingTimeout {
             now: self.options.clock.now(),
             timeout: self.options.pending_timeout,
         };
-        let never_landed = queued.never_landed(&members, &timeout);
-        if !never_landed.is_empty() {
-            // The plan counted on them: not changed in this run; the next plan makes them again.
-            out.status = ChatStatus::NeverLanded;
-            out.never_landed = never_landed;
-            self.progress.chat(&out);
-            return (out, false);
-        }
         let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
-        if members != before {
-            let missing: Vec<Handle> = before.difference(&members).cloned().collect();
-            let unexpected: Vec<Handle> = members.difference(&before).cloned().collect();
-            // Only roster's own accepted changes still landing: wait for them, as a wait step
-            // would. Anything else changed outside roster: skip the chat.
-            let own = missing.iter().all(|h| queued.contains(Op::Add, h))
-                && unexpected.iter().all(|h| queued.contains(Op::Remove, h));
-            let landing: Vec<(Op, Handle)> = (missing.iter().map(|h| (Op::Add, h.clone())))
-                .chain(unexpected.iter().map(|h| (Op::Remove, h.clone())))
-                .collect();
-            let landed = own
-                && match self.wait(&plan.id, &landing).await {
-                    Ok(()) => true,
-                    Err(WaitEnd::Stopped) => {
-                        self.progress.chat(&out);
-                        return (out, false);
-                    }
-                    Err(WaitEnd::Failed(_)) => false,
-                };
-            if !landed {
-                out.status = ChatStatus::Drift;
-                out.drift = Some(Drift { missing, unexpected });
+        let drift = match before_change(&before, &queued, &live.members(), &timeout) {
+            Before::AsPlanned => None,
+            Before::NeverLanded(never_landed) => {
+                // The plan counted on them: not changed in this run; the next plan makes them again.
+                out.status = ChatStatus::NeverLanded;
+                out.never_landed = never_landed;
                 self.progress.chat(&out);
                 return (out, false);
             }
+            Before::Landing { landing, drift } => match self.wait(&plan.id, &landing).await {
+                Ok(()) => None,
+                Err(WaitEnd::Stopped) => {
+                    self.progress.chat(&out);
+                    return (out, false);
+                }
+                Err(WaitEnd::Failed(_)) => Some(drift),
+            },
+            Before::Drifted(drift) => Some(drift),
+        };
+        if let Some(drift) = drift {
+            out.status = ChatStatus::Drift;
+            out.drift = Some(drift);
+            self.progress.chat(&out);
+            return (out, false);
         }
 
         let mut accepted: Vec<(Op, Handle)> = Vec::new();
@@ -468,39 +458,39 @@ impl Run<'_> {
 
     /// Polls the chat until every accepted change of it shows.
     async fn wait(&self, chat: &str, accepted: &[(Op, Handle)]) -> Result<(), WaitEnd> {
-        let deadline = Instant::now() + self.options.wait_timeout;
-        let mut stop = self.stop.clone();
-        let mut pause = FIRST_POLL_INTERVAL.min(self.options.poll_interval);
-        loop {
-            if self.should_stop() {
-                return Err(WaitEnd::Stopped);
-            }
-            // Linq queues changes, so they never show at once (and the chat was just read or
-            // changed): pause before each read rather than after.
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = stop.changed() => return Err(WaitEnd::Stopped),
-            }
-            // The run may have been halted (a 401 elsewhere) while this chat slept.
-            if self.should_stop() {
-                return Err(WaitEnd::Stopped);
-            }
-            let live = self.client.get_chat(chat).await.map_err(|e| {
-                self.check_fatal(&e);
-                WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e))
-            })?;
-            let waiting: Vec<&Handle> = accepted
+        // Linq queues changes, so they never show at once (and the chat was just read or
+        // changed): pause before each read rather than after.
+        let schedule = Schedule {
+            read_at_once: false,
+            first: FIRST_POLL_INTERVAL.min(self.options.poll_interval),
+            growth: POLL_BACKOFF,
+            longest: self.options.poll_interval,
+            timeout: self.options.wait_timeout,
+        };
+        let mut stop = Stop {
+            asked: &|| self.should_stop(),
+            signal: Some(self.stop.clone()),
+        };
+        let mut waiting: Vec<&Handle> = Vec::new();
+        let polled = poll(self.client, chat, &schedule, &mut stop, |live| {
+            waiting = accepted
                 .iter()
-                .filter(|(op, handle)| !visible(&live, *op, handle))
+                .filter(|(op, handle)| !live.shows(*op, handle))
                 .map(|(_, h)| h)
                 .collect();
-            if waiting.is_empty() {
-                return Ok(());
+            waiting.is_empty()
+        })
+        .await;
+        match polled {
+            Ok(()) => Ok(()),
+            Err(PollEnd::Stopped) => Err(WaitEnd::Stopped),
+            Err(PollEnd::Failed(e)) => {
+                self.check_fatal(&e);
+                Err(WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e)))
             }
-            pause = pause.mul_f64(POLL_BACKOFF).min(self.options.poll_interval);
-            if Instant::now() + pause > deadline {
+            Err(PollEnd::TimedOut) => {
                 let list: Vec<String> = waiting.iter().map(|h| format!("`{h}`")).collect();
-                return Err(WaitEnd::Failed(Failure {
+                Err(WaitEnd::Failed(Failure {
                     step: Some(Step::Wait),
                     status: None,
                     code: None,
@@ -510,7 +500,7 @@ impl Run<'_> {
                         list.join(", ")
                     ),
                     trace_id: None,
-                }));
+                }))
             }
         }
     }
@@ -535,12 +525,12 @@ impl Run<'_> {
             }
         };
         for (op, handle) in accepted {
-            if !visible(&live, *op, handle) {
+            if !live.shows(*op, handle) {
                 out.pending.push(*op, handle);
             }
         }
         for (id, op, handle) in unknown {
-            if visible(&live, op, &handle) {
+            if live.shows(op, &handle) {
                 let record = JournalRecord::Accepted {
                     id,
                     trace_id: None,

@@ -7,6 +7,7 @@ use crate::linq::LinqError;
 use crate::op::Op;
 use crate::plan::Step;
 use crate::state::PendingChange;
+use crate::sync::Drift;
 
 /// Version of the JSON report; fields are only ever added within one version.
 pub const REPORT_FORMAT_VERSION: &str = "1";
@@ -78,15 +79,6 @@ pub enum ChatStatus {
     /// Not changed: changes an earlier run made were accepted by Linq but never landed, and the
     /// plan counted on them. They are dropped from the state, and the next plan makes them again.
     NeverLanded,
-}
-
-/// How a chat's live members differ from the state the plan was made from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Drift {
-    /// In the state but not in the chat.
-    pub missing: Vec<Handle>,
-    /// In the chat but not in the state.
-    pub unexpected: Vec<Handle>,
 }
 
 /// Why a chat stopped.

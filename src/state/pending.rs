@@ -10,16 +10,17 @@
 //!    One accepted at an unknown time (recorded by an older roster) counts as older than any
 //!    timeout.
 //! 3. A read of the chat that shows a pending change ends it: it landed.
-//! 4. A read that does not show an overdue change drops it: accepted by Linq but never landed.
-//!    It is undone in the recorded members (an add taken out, a remove put back), so the next
-//!    plan makes the call again instead of calling the chat drifted.
+//! 4. A read that does not show an overdue change drops it: accepted by Linq but never landed
+//!    (see [`crate::sync::never_landed`]). It is undone in the recorded members (an add taken
+//!    out, a remove put back), so the next plan makes the call again instead of calling the chat
+//!    drifted.
 //! 5. A read that does not show a change still within the timeout keeps it pending and in the
 //!    members: roster's own queued work is neither drift nor lost.
 //!
 //! Offline, nothing shows whether a change landed: plans list the pending changes, mark the
 //! overdue ones, and `plan --detailed-exitcode` exits 2 while any is pending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -137,14 +138,6 @@ impl PendingChanges {
             })
             .collect()
     }
-
-    /// The overdue changes that the chat's live `members` do not show: never landed (rule 4).
-    pub fn never_landed(&self, members: &BTreeSet<Handle>, timeout: &PendingTimeout) -> Vec<PendingChange> {
-        self.list(timeout)
-            .into_iter()
-            .filter(|change| change.overdue && !change.op.shows_in(members, &change.handle))
-            .collect()
-    }
 }
 
 impl ChatState {
@@ -253,50 +246,6 @@ mod tests {
         assert!(
             !timeout.is_overdue(at(20_000)),
             "a time ahead of the clock is not overdue"
-        );
-    }
-
-    #[test]
-    fn only_overdue_changes_the_chat_does_not_show_never_landed_and_dropping_undoes_them() {
-        let timeout = PendingTimeout {
-            now: Timestamp::from_unix(10_000),
-            timeout: Duration::from_secs(60),
-        };
-        let mut chat = ChatState {
-            members: [
-                h("+15550000001"),
-                h("+15550000002"),
-                h("+15550000003"),
-                h("+15550000004"),
-            ]
-            .into(),
-            ..ChatState::default()
-        };
-        // Overdue and not shown: never landed. Overdue and shown: landed. Recent: still pending.
-        chat.pending.record(Op::Add, &h("+15550000003"), at(100));
-        chat.pending.record(Op::Add, &h("+15550000004"), None);
-        chat.pending.record(Op::Remove, &h("+15550000009"), at(100));
-        chat.pending.record(Op::Add, &h("+15550000002"), at(9_990));
-        let live: BTreeSet<Handle> = [h("+15550000001"), h("+15550000004"), h("+15550000009")].into();
-        let never = chat.pending.never_landed(&live, &timeout);
-        let listed: Vec<(Op, String)> = never.iter().map(|c| (c.op, c.handle.to_string())).collect();
-        assert_eq!(
-            listed,
-            [
-                (Op::Add, "+15550000003".to_owned()),
-                (Op::Remove, "+15550000009".to_owned())
-            ]
-        );
-        chat.drop_never_landed(&never);
-        let members: Vec<String> = chat.members.iter().map(Handle::to_string).collect();
-        assert_eq!(
-            members,
-            ["+15550000001", "+15550000002", "+15550000004", "+15550000009"]
-        );
-        assert_eq!(
-            chat.pending.len(),
-            2,
-            "the landed and the recent change stay until a read ends them"
         );
     }
 }

@@ -7,8 +7,11 @@ use serde::Serialize;
 use crate::clock::Timestamp;
 use crate::handle::Handle;
 use crate::linq::{Chat, LinqError};
+use crate::op::Op;
 use crate::plan::{PendingChat, StateRef};
 use crate::state::{ChatState, PendingChange, PendingChanges, PendingTimeout};
+
+use super::landing::never_landed;
 
 /// Version of the JSON drift report; fields are only ever added within one version.
 pub const DRIFT_FORMAT_VERSION: &str = "1";
@@ -205,7 +208,7 @@ pub struct Observed {
 /// The chat recorded from what Linq shows: changes that never landed are dropped first, so they
 /// are not mistaken for drift, and roster's own changes still pending are kept.
 pub fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeout) -> Observed {
-    let never = known.pending.never_landed(&live.members(), timeout);
+    let never = never_landed(&known.pending, &live.members(), timeout);
     let mut base = known.clone();
     base.drop_never_landed(&never);
     let now = refreshed(live, &base);
@@ -256,5 +259,60 @@ pub fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &Linq
             message: error.message(),
             trace_id: error.trace_id().map(str::to_owned),
         }),
+    }
+}
+
+/// How a chat's live members differ from the state the plan was made from, as apply reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// In the state but not in the chat.
+    pub missing: Vec<Handle>,
+    /// In the chat but not in the state.
+    pub unexpected: Vec<Handle>,
+}
+
+/// How a chat that apply reads before changing it stands against the plan's picture of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Before {
+    /// As the plan's `before` says: go ahead.
+    AsPlanned,
+    /// Changes of earlier runs that the plan counts on were accepted by Linq but never landed:
+    /// leave the chat alone, and drop them from the state so that the next plan makes them
+    /// again.
+    NeverLanded(Vec<PendingChange>),
+    /// The difference is only roster's own accepted changes, still landing: wait for them (as a
+    /// `wait` step would), then go ahead. If they do not land, the chat is `drift`.
+    Landing { landing: Vec<(Op, Handle)>, drift: Drift },
+    /// Changed outside roster: skip the chat rather than act on a stale picture.
+    Drifted(Drift),
+}
+
+/// Holds a chat's live `members`, read before apply changes it, against the plan's `before`
+/// and the changes earlier runs made that Linq had not applied yet (`queued`).
+pub fn before_change(
+    before: &BTreeSet<Handle>,
+    queued: &PendingChanges,
+    members: &BTreeSet<Handle>,
+    timeout: &PendingTimeout,
+) -> Before {
+    let never = never_landed(queued, members, timeout);
+    if !never.is_empty() {
+        return Before::NeverLanded(never);
+    }
+    if members == before {
+        return Before::AsPlanned;
+    }
+    let missing: Vec<Handle> = before.difference(members).cloned().collect();
+    let unexpected: Vec<Handle> = members.difference(before).cloned().collect();
+    let own = missing.iter().all(|h| queued.contains(Op::Add, h))
+        && unexpected.iter().all(|h| queued.contains(Op::Remove, h));
+    let landing: Vec<(Op, Handle)> = (missing.iter().map(|h| (Op::Add, h.clone())))
+        .chain(unexpected.iter().map(|h| (Op::Remove, h.clone())))
+        .collect();
+    let drift = Drift { missing, unexpected };
+    if own {
+        Before::Landing { landing, drift }
+    } else {
+        Before::Drifted(drift)
     }
 }

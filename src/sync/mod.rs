@@ -9,12 +9,16 @@
 //! - `settle`: the calls an interrupted run left unsettled, settled by reading their chats.
 
 mod drift;
+mod landing;
+mod poll;
 mod read;
 mod settle;
 
 pub use drift::{
-    missing, observe, recorded, ChatDrift, DriftReport, DriftStatus, DriftSummary, Observed, ReadFailure, Recorded,
-    DRIFT_FORMAT_VERSION,
+    before_change, missing, observe, recorded, Before, ChatDrift, Drift, DriftReport, DriftStatus, DriftSummary,
+    Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
+pub use landing::never_landed;
+pub use poll::{poll, PollEnd, Schedule, Stop};
 pub use read::{read_chats, Read};
-pub use settle::{settle, visible, SettleOptions, Settled};
+pub use settle::{settle, SettleOptions, Settled};

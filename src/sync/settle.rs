@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::handle::Handle;
-use crate::linq::{Chat, Client, LinqError};
-use crate::op::Op;
+use super::poll::{poll, PollEnd, Schedule, Stop};
+use crate::linq::{Client, LinqError};
 use crate::state::journal::{apply_change, Unsettled};
 use crate::state::State;
 
@@ -40,8 +39,9 @@ pub struct Settled {
 }
 
 /// Reads the chats of `unsettled` changes and applies to `state` the ones whose effect shows
-/// (rule 4 of the journal). A chat Linq no longer knows (`404`) settles its changes as not made. Any other
-/// read failure is returned, and the caller should keep the journal for a later attempt.
+/// (rule 4 of the journal). A chat Linq no longer knows (`404`) settles its changes as not
+/// made. Any other read failure is returned, and the caller should keep the journal for a later
+/// attempt.
 pub async fn settle(
     state: &mut State,
     unsettled: &[Unsettled],
@@ -52,42 +52,45 @@ pub async fn settle(
     for change in unsettled {
         by_chat.entry(change.chat.as_str()).or_default().push(change);
     }
+    let schedule = Schedule {
+        read_at_once: true,
+        first: options.poll_interval,
+        growth: 1.0,
+        longest: options.poll_interval,
+        timeout: options.grace,
+    };
     let mut settled = Settled::default();
-    for (chat_id, changes) in by_chat {
-        let deadline = tokio::time::Instant::now() + options.grace;
+    for (chat, changes) in by_chat {
+        // A change seen once has landed, whatever later reads show.
         let mut waiting = changes;
-        loop {
-            let chat = match client.get_chat(chat_id).await {
-                Ok(chat) => chat,
-                Err(e) if e.status() == Some(404) => {
-                    settled.not_landed.extend(waiting.into_iter().cloned());
-                    break;
+        let mut landed = Vec::new();
+        let polled = poll(client, chat, &schedule, &mut Stop::never(), |live| {
+            waiting.retain(|change| {
+                let shows = live.shows(change.op, &change.handle);
+                if shows {
+                    landed.push(*change);
                 }
-                Err(e) => return Err(e),
-            };
-            let (shown, hidden): (Vec<&Unsettled>, Vec<&Unsettled>) = waiting
-                .into_iter()
-                .partition(|change| visible(&chat, change.op, &change.handle));
-            for change in shown {
-                // Seen to land: no longer pending, so when it was accepted does not matter.
-                apply_change(state, &change.chat, change.op, &change.handle, None);
-                if let Some(known) = state.chats.get_mut(&change.chat) {
-                    known.pending.landed(change.op, &change.handle);
-                }
-                settled.landed.push(change.clone());
+                !shows
+            });
+            waiting.is_empty()
+        })
+        .await;
+        for change in landed {
+            // Seen to land: no longer pending, so when it was accepted does not matter.
+            apply_change(state, &change.chat, change.op, &change.handle, None);
+            if let Some(known) = state.chats.get_mut(&change.chat) {
+                known.pending.landed(change.op, &change.handle);
             }
-            waiting = hidden;
-            if waiting.is_empty() || tokio::time::Instant::now() + options.poll_interval > deadline {
-                settled.not_landed.extend(waiting.into_iter().cloned());
-                break;
-            }
-            tokio::time::sleep(options.poll_interval).await;
+            settled.landed.push(change.clone());
         }
+        match polled {
+            // Not seen within the grace period, or the chat is gone: not made. (Nothing stops
+            // this poll but its timeout; the caller drops the whole settling on a signal.)
+            Ok(()) | Err(PollEnd::TimedOut | PollEnd::Stopped) => {}
+            Err(PollEnd::Failed(e)) if e.status() == Some(404) => {}
+            Err(PollEnd::Failed(e)) => return Err(e),
+        }
+        settled.not_landed.extend(waiting.into_iter().cloned());
     }
     Ok(settled)
-}
-
-/// True when `chat` shows the effect of `op` on `handle`.
-pub fn visible(chat: &Chat, op: Op, handle: &Handle) -> bool {
-    chat.shows(op, handle)
 }

@@ -152,10 +152,21 @@ impl Client {
 
     /// Every chat, following `next_cursor` until Linq says there is no more.
     pub async fn list_all_chats(&self, from: Option<&str>) -> Result<Vec<Chat>, LinqError> {
+        self.list_all_chats_with(from, |_| {}).await
+    }
+
+    /// [`Client::list_all_chats`], showing `on_page` each page's chats as it arrives (for a
+    /// progress count). Pages are as long as Linq allows.
+    pub async fn list_all_chats_with(
+        &self,
+        from: Option<&str>,
+        mut on_page: impl FnMut(&[Chat]),
+    ) -> Result<Vec<Chat>, LinqError> {
         let mut chats = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = self.list_chats(cursor.as_deref(), Some(100), from).await?;
+            on_page(&page.chats);
             chats.extend(page.chats);
             match page.next_cursor {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),

@@ -19,14 +19,11 @@ use crate::cli::{Format, ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
 use crate::escape::{is_hidden, Escaped};
 use crate::handle::Handle;
-use crate::linq::{Chat, Client, LinqError};
+use crate::linq::{Chat, Client};
 use crate::plan::StateRef;
 use crate::render::{self, Paint};
 use crate::state::{write_atomic, write_new, ChatState, FileStore, State, StateStore};
 use crate::sync::{missing, observe, read_chats, recorded, DriftReport, DriftStatus, Read, Recorded};
-
-/// Chats per page when listing; Linq's maximum.
-const PAGE_SIZE: u32 = 100;
 
 /// What import and refresh say when a signal stops their reads.
 const IMPORT_STOPPED: &str = "Import stopped; nothing was written.";
@@ -160,7 +157,9 @@ async fn read_import(
         return read_named(cx, client, &args.chats, args.api.read_parallelism).await;
     }
     let bar = progress(cx, None, "listing chats");
-    let listed = list_chats(client, from, &bar).await;
+    let listed = client
+        .list_all_chats_with(from, |page| bar.inc(page.len() as u64))
+        .await;
     bar.finish_and_clear();
     let listed = listed.context("failed to list the chats on Linq (nothing was written)")?;
     let (groups, direct): (Vec<Chat>, Vec<Chat>) = listed.into_iter().partition(|chat| chat.is_group);
@@ -336,27 +335,6 @@ pub fn refreshed_state(
         render::drift_text(&report, cx.ui.err_color, &mut cx.ui.err)?;
     }
     Ok((state, !report.is_empty()))
-}
-
-/// Every chat on Linq (of line `from`, when given), page after page.
-async fn list_chats(client: &Client, from: Option<&str>, bar: &ProgressBar) -> Result<Vec<Chat>, LinqError> {
-    let mut chats = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client.list_chats(cursor.as_deref(), Some(PAGE_SIZE), from).await?;
-        bar.inc(page.chats.len() as u64);
-        chats.extend(page.chats);
-        match page.next_cursor {
-            Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
-            Some(_) => {
-                return Err(LinqError::Protocol {
-                    status: 200,
-                    message: "`next_cursor` repeated the cursor it answered".to_owned(),
-                })
-            }
-            None => return Ok(chats),
-        }
-    }
 }
 
 /// Reads the chats named on the command line; any that cannot be imported (not found,

@@ -16,7 +16,7 @@ use crate::linq::Token;
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
 use crate::state::{
-    FileStore, JournalRecord, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, State, StateStore,
+    FileStore, Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, State, StateStore,
 };
 
 mod generate;
@@ -275,29 +275,20 @@ fn validate(cx: &mut Context) -> anyhow::Result<Exit> {
 /// Loads the state (empty when there is none yet) with the journal of an interrupted run folded
 /// in, in memory: the plan then reflects every call Linq accepted.
 pub fn load_state(cx: &mut Context, store: &dyn StateStore) -> anyhow::Result<State> {
-    let (state, records) = read_state(store)?;
-    Ok(fold_journal(cx, state, &records))
+    let loaded = store.load_with_journal()?;
+    Ok(noted(cx, loaded))
 }
 
-/// Reads the state (empty when there is none yet) and the journal, without folding them.
-fn read_state(store: &dyn StateStore) -> anyhow::Result<(State, Vec<JournalRecord>)> {
-    let state = store.load()?.unwrap_or_default();
-    let records = store.read_journal()?;
-    Ok((state, records))
-}
-
-/// Folds the journal of an interrupted run into `state`, in memory, noting unsettled calls.
-fn fold_journal(cx: &mut Context, mut state: State, records: &[JournalRecord]) -> State {
-    if !records.is_empty() {
-        let unsettled = crate::state::journal::fold(&mut state, records);
-        if !unsettled.is_empty() {
-            cx.ui.status(format!(
-                "note: {} from an interrupted apply may or may not have taken effect; the next `roster apply` settles them",
-                render::count(unsettled.len(), "call", "calls")
-            ));
-        }
+/// The state loaded, after a note on the calls an interrupted run left unsettled.
+fn noted(cx: &mut Context, loaded: Loaded) -> State {
+    let unsettled = loaded.journal.unsettled.len();
+    if unsettled > 0 {
+        cx.ui.status(format!(
+            "note: {} from an interrupted apply may or may not have taken effect; the next `roster apply` settles them",
+            render::count(unsettled, "call", "calls")
+        ));
     }
-    state
+    loaded.state
 }
 
 /// The planner's options for `scope`, marking pending changes overdue per `pending`.
@@ -328,7 +319,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
         let stored = (!args.refresh).then(|| {
             scope.spawn(|| {
                 let start = std::time::Instant::now();
-                (read_state(&store), start.elapsed())
+                (store.load_with_journal(), start.elapsed())
             })
         });
         let desired = config::load_timed(&paths, &mut load);
@@ -351,10 +342,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
             let (runtime, signals) = online.as_ref().expect("`--refresh` watches for signals");
             online::refreshed_state(cx, &desired, &store, args, runtime, signals)?
         }
-        Some(stored) => {
-            let (state, records) = stored?;
-            (fold_journal(cx, state, &records), false)
-        }
+        Some(stored) => (noted(cx, stored?), false),
     };
     timings.lap(Some("fold state"));
     let options = plan_options(&args.scope, cx.pending_timeout(&args.pending));

@@ -11,8 +11,7 @@ use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, StateRef};
 use crate::render::{self, TextOptions};
-use crate::state::journal;
-use crate::state::{FileStore, State, StateStore};
+use crate::state::{FileStore, Loaded, StateStore};
 use crate::sync::{self, SettleOptions};
 
 mod adopt;
@@ -55,16 +54,16 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub(super) async fn settle_journal(
     cx: &mut Context,
     store: &FileStore,
-    state: &mut State,
+    loaded: &mut Loaded,
     client: &Client,
     api: &ApiArgs,
     signals: &Signals,
 ) -> anyhow::Result<()> {
-    let records = store.read_journal()?;
-    if records.is_empty() {
+    if loaded.journal.is_empty() {
         return Ok(());
     }
-    let unsettled = journal::fold(state, &records);
+    let state = &mut loaded.state;
+    let unsettled = std::mem::take(&mut loaded.journal.unsettled);
     let options = SettleOptions {
         grace: seconds(api.settle_timeout),
         ..SettleOptions::default()
@@ -78,19 +77,13 @@ pub(super) async fn settle_journal(
         .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;
     cx.ui.status(format!(
         "Settled the journal of an interrupted run: {} landed, {} not made.",
-        render::count(
-            records
-                .iter()
-                .filter(|r| matches!(r, crate::state::JournalRecord::Accepted { .. }))
-                .count()
-                + settled.landed.len(),
-            "call",
-            "calls"
-        ),
+        render::count(loaded.journal.accepted + settled.landed.len(), "call", "calls"),
         settled.not_landed.len()
     ));
     store.save(state)?;
-    store.clear_journal()
+    store.clear_journal()?;
+    loaded.journal = Default::default();
+    Ok(())
 }
 
 /// What apply says when it stops before its first call.
@@ -147,20 +140,21 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let store = cx.store();
     let _lock = cx.lock(&store, "apply", &signals)?;
     runtime.block_on(async {
-        let mut state = match store.load()? {
-            Some(state) => state,
+        let mut loaded = store.load_with_journal()?;
+        if let (false, Some(saved)) = (loaded.existed, &saved) {
             // A plan made before any state existed names the lineage the new state takes.
-            None => State { lineage: saved.as_ref().map_or_else(|| State::new().lineage, |s| s.plan.state.lineage.clone()), ..State::new() },
-        };
+            loaded.state.lineage = saved.plan.state.lineage.clone();
+        }
         let pending = cx.pending_timeout(&args.pending);
         let plan = if let Some(saved) = saved {
             // The journal is settled only after the staleness check: a saved plan made while a
             // journal was pending is stale once settling writes the state.
+            let state = &loaded.state;
             saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
-            if !store.read_journal()?.is_empty() {
+            if !loaded.journal.is_empty() {
                 bail!(
                     "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again",
-                    store.journal_path().display()
+                    store.describe_journal()
                 );
             }
             // Its checksum is unkeyed: trust no step of it that the config and state do not give.
@@ -170,8 +164,8 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             })?;
             saved.plan
         } else {
-            settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
-            let plan = plan::plan(&desired, &state, &plan_options(&args.scope, pending))?;
+            settle_journal(cx, &store, &mut loaded, &client, &args.api, &signals).await?;
+            let plan = plan::plan(&desired, &loaded.state, &plan_options(&args.scope, pending))?;
             if !cx.ui.quiet || !plan.is_empty() {
                 if args.format == Format::Json {
                     // Stdout carries the JSON report alone; people still see the plan.
@@ -209,7 +203,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         } else {
             Box::new(LineProgress::new(std::io::stderr()))
         };
-        let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
+        let report = apply::apply(&plan, &mut loaded.state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
         match args.format {
             Format::Json => render::write_json(&mut cx.ui.out, &report)?,
             Format::Text | Format::Markdown => {

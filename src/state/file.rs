@@ -523,6 +523,10 @@ impl StateStore for FileStore {
         Ok(records)
     }
 
+    fn describe_journal(&self) -> String {
+        self.journal_path().display().to_string()
+    }
+
     fn clear_journal(&self) -> anyhow::Result<()> {
         let path = self.journal_path();
         *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = JournalFile::default();

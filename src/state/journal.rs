@@ -39,6 +39,36 @@ pub struct Unsettled {
     pub handle: Handle,
 }
 
+/// What the journal of an interrupted run held, once folded into the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// Records in the journal; none when the last run ended cleanly.
+    pub records: usize,
+    /// `Accepted` records: calls Linq took, now in the state as pending changes.
+    pub accepted: usize,
+    /// Calls whose outcome the journal does not know (rule 4), in journal order.
+    pub unsettled: Vec<Unsettled>,
+}
+
+impl Folded {
+    /// Folds `records` into `state` ([`fold`]) and says what they held.
+    pub fn fold(state: &mut State, records: &[JournalRecord]) -> Folded {
+        Folded {
+            records: records.len(),
+            accepted: records
+                .iter()
+                .filter(|r| matches!(r, JournalRecord::Accepted { .. }))
+                .count(),
+            unsettled: fold(state, records),
+        }
+    }
+
+    /// True when there was no journal to fold: the last run ended cleanly.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+}
+
 /// Applies one change Linq accepted at `at` to the state and marks it pending until it is seen
 /// to land; false when the chat is not in the state.
 pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle, at: Option<Timestamp>) -> bool {

@@ -141,6 +141,39 @@ pub trait StateStore: Send + Sync {
     fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>>;
     /// Empties the journal once its records are folded into a saved state.
     fn clear_journal(&self) -> anyhow::Result<()>;
+    /// A human name for the journal, e.g. its path.
+    fn describe_journal(&self) -> String {
+        format!("the journal of `{}`", self.describe())
+    }
+
+    /// Reads the state (empty when none exists yet) with the journal of an interrupted run
+    /// folded in, in memory: every call Linq accepted is in it, and the calls whose outcome is
+    /// unknown are listed. Nothing is written; the journal stays until a run settles it.
+    fn load_with_journal(&self) -> anyhow::Result<Loaded> {
+        let saved = self.load()?;
+        let records = self.read_journal()?;
+        let existed = saved.is_some();
+        let mut state = saved.unwrap_or_default();
+        let journal = journal::Folded::fold(&mut state, &records);
+        Ok(Loaded {
+            state,
+            existed,
+            journal,
+        })
+    }
+}
+
+/// The state as the last run left it: the saved document with the journal of an interrupted run
+/// folded in (see [`journal`]).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The state, with every call Linq accepted in it; empty, with a fresh lineage, when none
+    /// was saved yet.
+    pub state: State,
+    /// False when no state was saved yet.
+    pub existed: bool,
+    /// What the journal held.
+    pub journal: journal::Folded,
 }
 
 /// Holds the lock while alive.

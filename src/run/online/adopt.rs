@@ -56,10 +56,10 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
     let store = cx.store();
     let _lock = cx.lock(&store, "import", &signals)?;
     runtime.block_on(async {
-        let existing = store.load()?;
-        let created = existing.is_none();
-        let mut state = existing.unwrap_or_default();
-        settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
+        let mut loaded = store.load_with_journal()?;
+        let created = !loaded.existed;
+        settle_journal(cx, &store, &mut loaded, &client, &args.api, &signals).await?;
+        let mut state = loaded.state;
 
         let reads = read_import(cx, &client, args, from.as_deref());
         let chats = signals.unless_stopped(IMPORT_STOPPED, reads).await??;
@@ -183,14 +183,16 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
     let store = cx.store();
     let _lock = cx.lock(&store, "refresh", &signals)?;
     runtime.block_on(async {
-        let Some(mut state) = store.load()? else {
+        let mut loaded = store.load_with_journal()?;
+        if !loaded.existed {
             cx.ui.status(format!(
                 "No state yet at `{}`, so no chat is managed: run `roster import` to adopt existing chats.",
                 store.describe()
             ));
             return Ok(Exit::Success);
-        };
-        settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
+        }
+        settle_journal(cx, &store, &mut loaded, &client, &args.api, &signals).await?;
+        let mut state = loaded.state;
 
         let targets = &args.scope.targets;
         let unknown: Vec<&String> = targets.iter().filter(|t| !state.chats.contains_key(*t)).collect();

@@ -53,14 +53,24 @@ pub enum SavedPlanError {
     Stale(String),
     /// A chat or a step differs from the plan derived from the config and the state: the first
     /// difference, named by chat and step.
-    #[error("it does not match what roster derives from its config and state ({0}); nothing was sent\n{HINT_REPLAN}")]
+    #[error("it does not match what roster derives from its config and state ({0}); nothing was sent")]
     Differs(String),
     /// No plan can be derived from the config and the state at all.
-    #[error("it does not match what roster derives from its config and state, from which no plan can be made ({}); nothing was sent\n{HINT_REPLAN}", one_line(.0))]
+    #[error("it does not match what roster derives from its config and state, from which no plan can be made ({}); nothing was sent", one_line(.0))]
     Underivable(PlanErrors),
 }
 
-const HINT_REPLAN: &str = "hint: re-run `roster plan --out FILE` and review the new plan";
+impl SavedPlanError {
+    /// What to do about it, where there is an obvious next step.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SavedPlanError::Differs(_) | SavedPlanError::Underivable(_) => {
+                Some("re-run `roster plan --out FILE` and review the new plan")
+            }
+            _ => None,
+        }
+    }
+}
 
 fn one_line(errors: &PlanErrors) -> String {
     errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")

@@ -152,21 +152,21 @@ pub(crate) fn summary_line(summary: &crate::plan::Summary) -> String {
     parts.join("; ")
 }
 
-/// Prints an error the one way roster prints errors: `error: ` + message, `hint:` lines apart.
-/// Control characters within a line are shown escaped, whatever put them there.
-pub fn error(w: &mut dyn std::io::Write, color: bool, message: &str) -> std::io::Result<()> {
+/// Prints an error the one way roster prints errors: `error: ` + the message (its further lines
+/// below it as they are), then `hint: ` + the next step, when there is one. Control characters
+/// within a line are shown escaped, whatever put them there.
+pub fn error(w: &mut dyn std::io::Write, color: bool, message: &str, hint: Option<&str>) -> std::io::Result<()> {
     let paint = Paint::new(color);
-    let mut first = true;
-    for line in message.lines() {
-        let line = &*escape(line);
-        if let Some(hint) = line.strip_prefix("hint: ") {
-            writeln!(w, "{} {hint}", paint.hint("hint:"))?;
-        } else if first {
+    for (index, line) in message.lines().enumerate() {
+        let line = escape(line);
+        if index == 0 {
             writeln!(w, "{} {line}", paint.error("error:"))?;
-            first = false;
         } else {
             writeln!(w, "{line}")?;
         }
+    }
+    if let Some(hint) = hint {
+        writeln!(w, "{} {}", paint.hint("hint:"), escape(hint))?;
     }
     Ok(())
 }

@@ -10,19 +10,20 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command, Format, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::clock::Clock;
-use crate::config::{self, ConfigErrors, Desired};
-use crate::escape::escape;
+use crate::config::{self, Desired};
 use crate::linq::Token;
-use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
+use crate::plan::{self, Plan, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
 use crate::state::{
     FileStore, Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, State, StateStore,
 };
 
+mod error;
 mod generate;
 mod online;
 mod signals;
 
+pub use error::{Error, Unimportable};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
 /// What `main` learned from the process environment, passed in so the library reads none.
@@ -90,8 +91,8 @@ impl Ui {
     }
 
     /// An error in the one style roster uses (`error: …`, `hint: …`).
-    pub fn error(&mut self, message: &str) {
-        let _ = render::error(&mut *self.err, self.err_color, message);
+    pub fn error(&mut self, message: &str, hint: Option<&str>) {
+        let _ = render::error(&mut *self.err, self.err_color, message, hint);
     }
 
     /// Text options without a clock: pending changes show when, not how long ago.
@@ -219,41 +220,7 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
     };
     match result {
         Ok(exit) => exit,
-        Err(error) => match error.downcast_ref::<Stopped>() {
-            // Not an error: what was done and what was not, shown even with `--quiet`.
-            Some(stopped) => {
-                let _ = cx.ui.out.flush();
-                let _ = writeln!(cx.ui.err, "{stopped}");
-                Exit::Interrupted(stopped.signal)
-            }
-            None => {
-                report_error(&mut cx.ui, &error);
-                Exit::Error
-            }
-        },
-    }
-}
-
-/// Prints an error; config and plan errors are lists, one `error:` line each.
-pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
-    // Config and plan errors are one line each, quoting names and ids from the config: a
-    // newline in one is shown escaped rather than starting a line of its own.
-    if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()));
-        }
-        let n = errors.0.len();
-        ui.error(&format!(
-            "the config has {n} {}; nothing was planned or written",
-            if n == 1 { "error" } else { "errors" }
-        ));
-    } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()));
-        }
-        ui.error("no plan was made; nothing was written");
-    } else {
-        ui.error(&format!("{error:#}"));
+        Err(error) => error::report(&mut cx.ui, &error),
     }
 }
 

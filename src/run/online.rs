@@ -3,9 +3,9 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
-use super::{plan_options, read_saved_plan, write_plan, Context, Exit, Signal, Signals, Stopped};
+use super::{plan_options, read_saved_plan, write_plan, Context, Error, Exit, Signal, Signals, Stopped};
 use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig};
@@ -21,7 +21,7 @@ pub use adopt::{import, refresh, refreshed_state};
 /// Builds the Linq client from the token and base URL `main` read from the environment.
 pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> {
     let Some(token) = cx.env.token.clone() else {
-        bail!("no Linq API token: set `LINQ_API_V3_API_KEY`\nhint: `roster plan` works offline and needs no token");
+        return Err(Error::NoToken.into());
     };
     let base_url = cx
         .env
@@ -96,7 +96,7 @@ async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyho
         return Ok(true);
     }
     if !cx.env.stdin_terminal {
-        bail!("refusing to apply without approval: not on a terminal\nhint: review the plan and pass `--auto-approve`, or apply a saved plan with `roster apply PLANFILE`");
+        return Err(Error::NotApproved.into());
     }
     let _ = cx.ui.out.flush();
     let _ = write!(
@@ -130,7 +130,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
     if let Some(saved) = &saved {
         if !cx.global.config.is_empty() || !args.scope.targets.is_empty() {
-            bail!("a saved plan is applied exactly as made: `--config` and `--target` cannot be given with PLANFILE");
+            return Err(Error::SavedPlanScoped.into());
         }
         cx.global.config = saved.config_paths.clone();
         cx.global.state = saved.state_path.clone();
@@ -150,15 +150,21 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             // The journal is settled only after the staleness check: a saved plan made while a
             // journal was pending is stale once settling writes the state.
             let state = &loaded.state;
-            saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
+            saved.check_fresh(
+                &desired.digest,
+                &StateRef {
+                    lineage: state.lineage.clone(),
+                    serial: state.serial,
+                },
+            )?;
             if !loaded.journal.is_empty() {
-                bail!(
-                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again",
-                    store.describe_journal()
-                );
+                return Err(Error::SavedPlanUnsettled {
+                    journal: store.describe_journal(),
+                }
+                .into());
             }
             // Its checksum is unkeyed: trust no step of it that the config and state do not give.
-            saved.check_derived(&desired, &state, pending).with_context(|| {
+            saved.check_derived(&desired, state, pending).with_context(|| {
                 let path = args.plan_file.clone().unwrap_or_default();
                 format!("plan file `{}` was refused", path.display())
             })?;
@@ -169,7 +175,10 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             if !cx.ui.quiet || !plan.is_empty() {
                 if args.format == Format::Json {
                     // Stdout carries the JSON report alone; people still see the plan.
-                    let options = TextOptions { color: cx.ui.err_color, ..cx.text_options() };
+                    let options = TextOptions {
+                        color: cx.ui.err_color,
+                        ..cx.text_options()
+                    };
                     render::plan_text(&plan, options, &mut *cx.ui.err).context("failed to write the plan to stderr")?;
                 } else {
                     write_plan(cx, &plan, Format::Text)?;
@@ -203,7 +212,16 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         } else {
             Box::new(LineProgress::new(std::io::stderr()))
         };
-        let report = apply::apply(&plan, &mut loaded.state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
+        let report = apply::apply(
+            &plan,
+            &mut loaded.state,
+            &store,
+            &client,
+            &options,
+            progress.as_ref(),
+            signals.stop(),
+        )
+        .await;
         match args.format {
             Format::Json => render::write_json(&mut cx.ui.out, &report)?,
             Format::Text | Format::Markdown => {

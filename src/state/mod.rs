@@ -15,7 +15,7 @@ mod file;
 pub mod journal;
 pub mod pending;
 
-pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError};
+pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError, StoreError};
 pub use pending::{PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
 
 /// The state format this build reads and writes; a newer one is refused.

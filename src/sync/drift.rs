@@ -1,10 +1,12 @@
 //! Drift: how the chats Linq holds differ from what the state records.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::linq::{Chat, LinqError};
 use crate::op::Op;
@@ -259,6 +261,63 @@ pub fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &Linq
             message: error.message(),
             trace_id: error.trace_id().map(str::to_owned),
         }),
+    }
+}
+
+/// How a chat already in the state differs from what Linq shows: `import` overwrites it only
+/// with `--force`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub id: String,
+    /// The chat's name, from Linq or else the state.
+    pub name: Option<String>,
+    /// Members Linq has that the state lacks.
+    pub only_live: Vec<Handle>,
+    /// Members the state has that Linq lacks.
+    pub only_state: Vec<Handle>,
+}
+
+/// How a chat already in the state differs from Linq, or `None` when its members agree.
+pub fn conflict(live: &Chat, known: &ChatState) -> Option<Conflict> {
+    let members = live.members();
+    (members != known.members).then(|| Conflict {
+        id: live.id.clone(),
+        name: live.display_name.clone().or_else(|| known.display_name.clone()),
+        only_live: members.difference(&known.members).cloned().collect(),
+        only_state: known.members.difference(&members).cloned().collect(),
+    })
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |handles: &[Handle]| {
+            handles
+                .iter()
+                .map(|handle| format!("`{handle}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.only_live.is_empty() {
+            parts.push(format!("Linq has {} that the state lacks", list(&self.only_live)));
+        }
+        if !self.only_state.is_empty() {
+            parts.push(format!("the state has {} that Linq lacks", list(&self.only_state)));
+        }
+        write!(
+            f,
+            "chat {}: {}",
+            label(&self.id, self.name.as_deref()),
+            parts.join("; ")
+        )
+    }
+}
+
+/// `` `id` ``, or `` `name` (`id`) `` when the chat has a name; both escaped.
+pub fn label(id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("`{}` (`{}`)", Escaped(name), Escaped(id)),
+        None => format!("`{}`", Escaped(id)),
     }
 }
 

@@ -15,8 +15,8 @@ mod read;
 mod settle;
 
 pub use drift::{
-    before_change, missing, observe, recorded, Before, ChatDrift, Drift, DriftReport, DriftStatus, DriftSummary,
-    Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
+    before_change, conflict, label, missing, observe, recorded, Before, ChatDrift, Conflict, Drift, DriftReport,
+    DriftStatus, DriftSummary, Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
 pub use landing::never_landed;
 pub use poll::{poll, PollEnd, Schedule, Stop};

@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::super::{load_state, Context, Exit, Signals};
+use super::super::{load_state, Context, Error, Exit, Signals, Unimportable};
 use super::{client, runtime, settle_journal};
 use crate::cli::{Format, ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
@@ -22,8 +22,10 @@ use crate::handle::Handle;
 use crate::linq::{Chat, Client};
 use crate::plan::StateRef;
 use crate::render::{self, Paint};
-use crate::state::{write_atomic, write_new, ChatState, FileStore, State, StateStore};
-use crate::sync::{missing, observe, read_chats, recorded, DriftReport, DriftStatus, Read, Recorded};
+use crate::state::{write_atomic, write_new, FileStore, State, StateStore};
+use crate::sync::{
+    conflict, label, missing, observe, read_chats, recorded, Conflict, DriftReport, DriftStatus, Read, Recorded,
+};
 
 /// What import and refresh say when a signal stops their reads.
 const IMPORT_STOPPED: &str = "Import stopped; nothing was written.";
@@ -37,10 +39,7 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
     if let Some(path) = &args.write {
         // Checked before any call: a config people wrote by hand is not replaced unasked.
         if !args.force && std::fs::symlink_metadata(path).is_ok() {
-            bail!(
-                "`{}` already exists; nothing was read or written\nhint: write the config to a new file, or pass `--force` to replace it",
-                path.display()
-            );
+            return Err(Error::ConfigExists(path.clone()).into());
         }
     }
     let from = args
@@ -49,7 +48,10 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         .map(|line| {
             Handle::parse(line)
                 .map(|handle| handle.to_string())
-                .with_context(|| format!("`--from` takes your own Linq line, and `{line}` is not a handle"))
+                .map_err(|error| Error::NotALine {
+                    line: line.to_owned(),
+                    error,
+                })
         })
         .transpose()?;
     let client = client(cx, None)?;
@@ -64,7 +66,7 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         let reads = read_import(cx, &client, args, from.as_deref());
         let chats = signals.unless_stopped(IMPORT_STOPPED, reads).await??;
 
-        let conflicts: Vec<String> = chats
+        let conflicts: Vec<Conflict> = chats
             .iter()
             .filter_map(|chat| {
                 let known = state.chats.get(&chat.id)?;
@@ -72,14 +74,7 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
             })
             .collect();
         if !conflicts.is_empty() && !args.force {
-            bail!(
-                "{} already in the state with other members; nothing was written\n{}\nhint: `roster refresh` records changes made outside roster as drift; `--force` overwrites the state with what Linq has",
-                match conflicts.len() {
-                    1 => "1 chat is".to_owned(),
-                    n => format!("{n} chats are"),
-                },
-                conflicts.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
-            );
+            return Err(Error::ImportConflicts(conflicts).into());
         }
 
         let before = state.chats.clone();
@@ -198,7 +193,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
         let unknown: Vec<&String> = targets.iter().filter(|t| !state.chats.contains_key(*t)).collect();
         if let Some(target) = unknown.first() {
             let target = Escaped(target);
-            bail!("chat `{target}` is not in the state, so roster does not manage it yet\nhint: `roster import {target}` adopts it");
+            return Err(Error::NotManaged(target.to_string()).into());
         }
         let ids: Vec<String> = state
             .chats
@@ -208,7 +203,10 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             .collect();
         let bar = progress(cx, Some(ids.len()), "reading chats");
         let reads = signals
-            .unless_stopped(REFRESH_STOPPED, read_chats(&client, ids, args.api.read_parallelism, &|| bar.inc(1)))
+            .unless_stopped(
+                REFRESH_STOPPED,
+                read_chats(&client, ids, args.api.read_parallelism, &|| bar.inc(1)),
+            )
             .await;
         bar.finish_and_clear();
         let reads = reads??;
@@ -326,7 +324,7 @@ pub fn refreshed_state(
         }
     }
     if args.out.is_some() && state.chats != stored {
-        bail!("the chats on Linq differ from the state, and a saved plan is checked against the state: apply would skip the chats that differ\nhint: record them first with `roster refresh` (and `roster import` for chats not in the state), then run `roster plan --out FILE`");
+        return Err(Error::SavedPlanOverDrift.into());
     }
 
     let report = DriftReport::new(reads.len(), drifts).with_pending(Vec::new(), never_landed, timeout.now);
@@ -349,61 +347,17 @@ async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: 
     let mut chats = Vec::new();
     let mut problems = Vec::new();
     for (id, read) in reads? {
-        let id = Escaped(&id);
         match read {
-            Read::Live(chat) if !chat.is_group => problems.push(format!(
-                "chat `{id}` is a direct-message chat: Linq cannot change its members, so roster cannot manage it"
-            )),
+            Read::Live(chat) if !chat.is_group => problems.push(Unimportable::DirectMessage(id)),
             Read::Live(chat) => chats.push(chat),
-            Read::Missing(DriftStatus::Gone, error) => problems.push(format!("chat `{id}` was not found: {error}")),
-            Read::Missing(_, error) => problems.push(format!("chat `{id}` is unavailable: {error}")),
+            Read::Missing(DriftStatus::Gone, error) => problems.push(Unimportable::NotFound(id, error)),
+            Read::Missing(_, error) => problems.push(Unimportable::Unavailable(id, error)),
         }
     }
-    match problems.len() {
-        0 => Ok(chats),
-        1 => bail!("{}; nothing was imported", problems[0]),
-        n => bail!(
-            "{n} chats cannot be imported; nothing was imported\n{}",
-            problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
-        ),
+    if !problems.is_empty() {
+        return Err(Error::NotImportable(problems).into());
     }
-}
-
-/// How a chat already in the state differs from Linq, or `None` when its members agree.
-fn conflict(live: &Chat, known: &ChatState) -> Option<String> {
-    let members = live.members();
-    if members == known.members {
-        return None;
-    }
-    let list = |handles: Vec<&Handle>| {
-        handles
-            .iter()
-            .map(|handle| format!("`{handle}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut parts = Vec::new();
-    let only_live: Vec<&Handle> = members.difference(&known.members).collect();
-    if !only_live.is_empty() {
-        parts.push(format!("Linq has {} that the state lacks", list(only_live)));
-    }
-    let only_state: Vec<&Handle> = known.members.difference(&members).collect();
-    if !only_state.is_empty() {
-        parts.push(format!("the state has {} that Linq lacks", list(only_state)));
-    }
-    Some(format!(
-        "chat {}: {}",
-        label(&live.id, live.display_name.as_deref().or(known.display_name.as_deref())),
-        parts.join("; ")
-    ))
-}
-
-/// `` `id` ``, or `` `name` (`id`) `` when the chat has a name; both escaped.
-fn label(id: &str, name: Option<&str>) -> String {
-    match name {
-        Some(name) => format!("`{}` (`{}`)", Escaped(name), Escaped(id)),
-        None => format!("`{}`", Escaped(id)),
-    }
+    Ok(chats)
 }
 
 /// The config file `import` prints, in the shape `roster validate` reads.

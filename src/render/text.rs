@@ -1,14 +1,17 @@
-//! The plan and the state as text for people in a terminal.
+//! The plan, the state and the short answers of `validate` and `force-unlock`, as text for
+//! people in a terminal.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
 
 use super::{count, op_label, pending_lines, summary_line, Paint, TextOptions};
+use crate::config::Desired;
 use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::plan::{Action, ChatPlan, PendingChat, Plan};
-use crate::state::State;
+use crate::state::{LockInfo, State};
 
 /// Writes the plan: each chat with its name, member counts and numbered steps, the changes
 /// still pending, then a summary.
@@ -151,6 +154,29 @@ fn membership_diff(chat: &ChatPlan, paint: Paint, w: &mut dyn Write) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// The one line `roster validate` prints for a valid config.
+pub fn validated(desired: &Desired, w: &mut dyn Write) -> io::Result<()> {
+    let memberships: usize = desired.chats.values().map(|chat| chat.members.len()).sum();
+    let people: BTreeSet<&String> = desired.names.values().collect();
+    writeln!(
+        w,
+        "The config is valid: {} with {} in {}, {} named.",
+        count(desired.chats.len(), "chat", "chats"),
+        count(memberships, "membership", "memberships"),
+        count(desired.files.len(), "file", "files"),
+        count(people.len(), "person", "people"),
+    )
+}
+
+/// The one line `roster force-unlock` prints for the lock it removed.
+pub fn unlocked(holder: &LockInfo, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "Removed lock `{}` held by `{}` ({}@{}, pid {}, since {}).",
+        holder.id, holder.operation, holder.who, holder.host, holder.pid, holder.since
+    )
 }
 
 /// Writes the state: each chat with its member count, and with `verbose` its members.

@@ -1,6 +1,6 @@
 //! Drift: how the chats Linq holds differ from what the state records.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -11,9 +11,10 @@ use crate::handle::Handle;
 use crate::linq::{Chat, LinqError};
 use crate::op::Op;
 use crate::plan::{PendingChat, StateRef};
-use crate::state::{ChatState, PendingChange, PendingChanges, PendingTimeout};
+use crate::state::{ChatState, PendingChange, PendingChanges, PendingTimeout, State};
 
 use super::landing::never_landed;
+use super::read::Read;
 
 /// Version of the JSON drift report; fields are only ever added within one version.
 pub const DRIFT_FORMAT_VERSION: &str = "1";
@@ -246,6 +247,62 @@ pub fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeou
     }
 }
 
+/// What reading chats found, held against the state: the drift, roster's own changes still
+/// pending, and those that never landed.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub drifts: Vec<ChatDrift>,
+    pub pending: Vec<PendingChat>,
+    pub never_landed: Vec<PendingChat>,
+    /// How many chats the state now records otherwise.
+    pub changed: usize,
+}
+
+impl Observation {
+    /// The drift report of `chats_read` chats, read at `read_at`.
+    pub fn report(self, chats_read: usize, read_at: Timestamp) -> DriftReport {
+        DriftReport::new(chats_read, self.drifts).with_pending(self.pending, self.never_landed, read_at)
+    }
+}
+
+/// Records every read over `state`: [`observe`] for a chat the state holds, [`recorded`] for
+/// one it does not yet (`plan --refresh` reads the config's chats). A chat Linq would not show
+/// is reported and left as the state has it, named by the state or else by `name_of`.
+pub fn observe_all(
+    state: &mut State,
+    reads: &BTreeMap<String, Read>,
+    timeout: &PendingTimeout,
+    name_of: impl Fn(&str) -> Option<String>,
+) -> Observation {
+    let mut seen = Observation::default();
+    for (id, read) in reads {
+        match read {
+            Read::Live(chat) => {
+                let now = match state.chats.get(id) {
+                    Some(known) => {
+                        let observed = observe(id, known, chat, timeout);
+                        seen.drifts.extend(observed.drift);
+                        seen.pending.extend(observed.pending);
+                        seen.never_landed.extend(observed.never_landed);
+                        observed.now
+                    }
+                    None => recorded(chat, None),
+                };
+                if state.chats.get(id) != Some(&now) {
+                    seen.changed += 1;
+                    state.chats.insert(id.clone(), now);
+                }
+            }
+            Read::Missing(status, error) => {
+                let known = state.chats.get(id).and_then(|known| known.display_name.clone());
+                seen.drifts
+                    .push(missing(id, known.or_else(|| name_of(id)), *status, error));
+            }
+        }
+    }
+    seen
+}
+
 /// The report entry of a chat Linq would not show.
 pub fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &LinqError) -> ChatDrift {
     ChatDrift {
@@ -311,6 +368,36 @@ impl fmt::Display for Conflict {
             parts.join("; ")
         )
     }
+}
+
+/// What [`adopt`] did to the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    /// Chats whose recorded members were replaced (`--force`).
+    pub overwritten: usize,
+    /// Whether the state records anything otherwise.
+    pub changed: bool,
+}
+
+/// Records `chats`, as Linq shows them, in `state` (`roster import`). A chat the state already
+/// holds with other members is a [`Conflict`]; with any, nothing is recorded unless `force`.
+pub fn adopt(state: &mut State, chats: &[Chat], force: bool) -> Result<Adopted, Vec<Conflict>> {
+    let conflicts: Vec<Conflict> = chats
+        .iter()
+        .filter_map(|chat| conflict(chat, state.chats.get(&chat.id)?))
+        .collect();
+    if !conflicts.is_empty() && !force {
+        return Err(conflicts);
+    }
+    let before = state.chats.clone();
+    for chat in chats {
+        let now = recorded(chat, state.chats.get(&chat.id));
+        state.chats.insert(chat.id.clone(), now);
+    }
+    Ok(Adopted {
+        overwritten: conflicts.len(),
+        changed: state.chats != before,
+    })
 }
 
 /// `` `id` ``, or `` `name` (`id`) `` when the chat has a name; both escaped.

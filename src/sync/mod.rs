@@ -15,8 +15,9 @@ mod read;
 mod settle;
 
 pub use drift::{
-    before_change, conflict, label, missing, observe, recorded, Before, ChatDrift, Conflict, Drift, DriftReport,
-    DriftStatus, DriftSummary, Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
+    adopt, before_change, conflict, label, missing, observe, observe_all, recorded, Adopted, Before, ChatDrift,
+    Conflict, Drift, DriftReport, DriftStatus, DriftSummary, Observation, Observed, ReadFailure, Recorded,
+    DRIFT_FORMAT_VERSION,
 };
 pub use landing::never_landed;
 pub use poll::{poll, PollEnd, Schedule, Stop};

@@ -1,31 +1,25 @@
 //! Adopting and watching chats: `import`, `refresh` and `plan --refresh`.
 //!
-//! All three read chats from Linq and hold them against the state. `import` records chats
-//! roster does not manage yet and prints their config; `refresh` records what changed outside
-//! roster (drift); `plan --refresh` makes the same reads in memory only, so the plan is made
-//! against the live membership while nothing is written.
+//! All three read chats from Linq and hold them against the state ([`crate::sync`] decides
+//! what differs). `import` records chats roster does not manage yet and prints their config;
+//! `refresh` records what changed outside roster (drift); `plan --refresh` makes the same reads
+//! in memory only, so the plan is made against the live membership while nothing is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::time::Duration;
 
-use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use anyhow::Context as _;
 
-use super::super::{load_state, Context, Error, Exit, Signals, Unimportable};
-use super::{client, runtime, settle_journal};
-use crate::cli::{Format, ImportArgs, PlanArgs, RefreshArgs};
-use crate::config::{Desired, Service, DEFAULT_MIN_MEMBERS};
-use crate::escape::{is_hidden, Escaped};
+use super::super::{noted, Context, Error, Exit, Unimportable};
+use super::{Online, Session};
+use crate::cli::{ImportArgs, PlanArgs, RefreshArgs};
+use crate::config::{Desired, DEFAULT_MIN_MEMBERS};
 use crate::handle::Handle;
 use crate::linq::{Chat, Client};
 use crate::plan::StateRef;
-use crate::render::{self, Paint};
-use crate::state::{write_atomic, write_new, FileStore, State, StateStore};
-use crate::sync::{
-    conflict, label, missing, observe, read_chats, recorded, Conflict, DriftReport, DriftStatus, Read, Recorded,
-};
+use crate::render::{self, Format};
+use crate::state::{write_atomic, write_new, State, StateStore};
+use crate::sync::{self, DriftStatus, Read, Recorded};
 
 /// What import and refresh say when a signal stops their reads.
 const IMPORT_STOPPED: &str = "Import stopped; nothing was written.";
@@ -34,97 +28,50 @@ const REFRESH_STOPPED: &str = "Refresh stopped; nothing was written.";
 /// `roster import CHAT...` / `roster import --all`: reads the chats, records them in the state
 /// in one write, and prints (or writes) their config.
 pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
-    let runtime = runtime()?;
-    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
+    let online = Online::start(cx)?;
     if let Some(path) = &args.write {
         // Checked before any call: a config people wrote by hand is not replaced unasked.
         if !args.force && std::fs::symlink_metadata(path).is_ok() {
             return Err(Error::ConfigExists(path.clone()).into());
         }
     }
-    let from = args
-        .from
-        .as_deref()
-        .map(|line| {
-            Handle::parse(line)
-                .map(|handle| handle.to_string())
-                .map_err(|error| Error::NotALine {
-                    line: line.to_owned(),
-                    error,
-                })
-        })
-        .transpose()?;
-    let client = client(cx, None)?;
+    let from = args.from.as_deref().map(own_line).transpose()?;
     let store = cx.store();
-    let _lock = cx.lock(&store, "import", &signals)?;
-    runtime.block_on(async {
-        let mut loaded = store.load_with_journal()?;
+    let session = online.connect(cx, "import", store, None)?;
+    online.block_on(async {
+        let mut loaded = session.store.load_with_journal()?;
         let created = !loaded.existed;
-        settle_journal(cx, &store, &mut loaded, &client, &args.api, &signals).await?;
+        online.settle(cx, &session, &mut loaded, &args.api).await?;
         let mut state = loaded.state;
 
-        let reads = read_import(cx, &client, args, from.as_deref());
-        let chats = signals.unless_stopped(IMPORT_STOPPED, reads).await??;
+        let reads = read_import(cx, &session.client, args, from.as_deref());
+        let chats = online.signals.unless_stopped(IMPORT_STOPPED, reads).await??;
+        let adopted = sync::adopt(&mut state, &chats, args.force).map_err(Error::ImportConflicts)?;
+        warn_below_the_floor(cx, &chats, &state);
+        let yaml = render::imported_config(&chats, &state)?;
 
-        let conflicts: Vec<Conflict> = chats
-            .iter()
-            .filter_map(|chat| {
-                let known = state.chats.get(&chat.id)?;
-                conflict(chat, known)
-            })
-            .collect();
-        if !conflicts.is_empty() && !args.force {
-            return Err(Error::ImportConflicts(conflicts).into());
-        }
-
-        let before = state.chats.clone();
-        for chat in &chats {
-            let now = recorded(chat, state.chats.get(&chat.id));
-            state.chats.insert(chat.id.clone(), now);
-        }
-        for chat in &chats {
-            let members = state.chats[&chat.id].members.len();
-            if members < DEFAULT_MIN_MEMBERS {
-                warn(
-                    cx,
-                    &format!(
-                        "chat {} has {}, fewer than the default floor of {DEFAULT_MIN_MEMBERS}: its config will not validate until it has more or `settings.min_members` allows it",
-                        label(&chat.id, chat.display_name.as_deref()),
-                        render::count(members, "member", "members"),
-                    ),
-                );
-            }
-        }
-
-        let yaml = config_yaml(&chats, &state)?;
         // Past this point the writes are quick and go to the end: a signal now changes nothing.
-        signals.check(IMPORT_STOPPED)?;
+        online.signals.check(IMPORT_STOPPED)?;
         if let Some(path) = &args.write {
-            let written = if args.force {
-                write_atomic(path, yaml.as_bytes())
-            } else {
-                write_new(path, yaml.as_bytes()).map_err(anyhow::Error::from)
-            };
-            written.with_context(|| format!("failed to write the config to `{}`; nothing was recorded", path.display()))?;
+            write_config(path, &yaml, args.force)?;
         }
-        if created || state.chats != before {
-            store.save(&mut state)?;
+        if created || adopted.changed {
+            session.store.save(&mut state)?;
         }
         if args.write.is_none() {
             cx.ui.out.write_all(yaml.as_bytes())?;
             cx.ui.out.flush()?;
         }
 
-        let overwritten = if args.force { conflicts.len() } else { 0 };
         cx.ui.status(format!(
             "Imported {} into `{}` (serial {}){}.",
             render::count(chats.len(), "chat", "chats"),
-            store.describe(),
+            session.store.describe(),
             state.serial,
-            if overwritten > 0 {
+            if adopted.overwritten > 0 {
                 format!(
                     ", overwriting the recorded members of {} (`--force`)",
-                    render::count(overwritten, "chat", "chats")
+                    render::count(adopted.overwritten, "chat", "chats")
                 )
             } else {
                 String::new()
@@ -140,6 +87,16 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// `--from LINE` as the canonical handle of your own line.
+fn own_line(line: &str) -> Result<String, Error> {
+    Handle::parse(line)
+        .map(|handle| handle.to_string())
+        .map_err(|error| Error::NotALine {
+            line: line.to_owned(),
+            error,
+        })
+}
+
 /// The chats `import` adopts: every group chat (of line `from`, when given) with `--all`, else
 /// the ones named.
 async fn read_import(
@@ -151,7 +108,7 @@ async fn read_import(
     if !args.all {
         return read_named(cx, client, &args.chats, args.api.read_parallelism).await;
     }
-    let bar = progress(cx, None, "listing chats");
+    let bar = cx.ui.progress(None, "listing chats");
     let listed = client
         .list_all_chats_with(from, |page| bar.inc(page.len() as u64))
         .await;
@@ -169,180 +126,12 @@ async fn read_import(
     Ok(by_id.into_values().collect())
 }
 
-/// `roster refresh`: reads every managed chat, records its live membership in the state (one
-/// write, only when something changed) and reports the drift.
-pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
-    let runtime = runtime()?;
-    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
-    let client = client(cx, None)?;
-    let store = cx.store();
-    let _lock = cx.lock(&store, "refresh", &signals)?;
-    runtime.block_on(async {
-        let mut loaded = store.load_with_journal()?;
-        if !loaded.existed {
-            cx.ui.status(format!(
-                "No state yet at `{}`, so no chat is managed: run `roster import` to adopt existing chats.",
-                store.describe()
-            ));
-            return Ok(Exit::Success);
-        }
-        settle_journal(cx, &store, &mut loaded, &client, &args.api, &signals).await?;
-        let mut state = loaded.state;
-
-        let targets = &args.scope.targets;
-        let unknown: Vec<&String> = targets.iter().filter(|t| !state.chats.contains_key(*t)).collect();
-        if let Some(target) = unknown.first() {
-            let target = Escaped(target);
-            return Err(Error::NotManaged(target.to_string()).into());
-        }
-        let ids: Vec<String> = state
-            .chats
-            .keys()
-            .filter(|id| targets.is_empty() || targets.contains(id))
-            .cloned()
-            .collect();
-        let bar = progress(cx, Some(ids.len()), "reading chats");
-        let reads = signals
-            .unless_stopped(
-                REFRESH_STOPPED,
-                read_chats(&client, ids, args.api.read_parallelism, &|| bar.inc(1)),
-            )
-            .await;
-        bar.finish_and_clear();
-        let reads = reads??;
-
-        let timeout = cx.pending_timeout(&args.pending);
-        let (mut drifts, mut pending, mut never_landed) = (Vec::new(), Vec::new(), Vec::new());
-        let mut changed = 0;
-        for (id, read) in &reads {
-            let known = state.chats[id].clone();
-            match read {
-                Read::Live(chat) => {
-                    let observed = observe(id, &known, chat, &timeout);
-                    drifts.extend(observed.drift);
-                    pending.extend(observed.pending);
-                    never_landed.extend(observed.never_landed);
-                    if observed.now != known {
-                        changed += 1;
-                        state.chats.insert(id.clone(), observed.now);
-                    }
-                }
-                Read::Missing(status, error) => drifts.push(missing(id, known.display_name, *status, error)),
-            }
-        }
-        if changed > 0 {
-            signals.check(REFRESH_STOPPED)?;
-            store.save(&mut state)?;
-        }
-        let mut report = DriftReport::new(reads.len(), drifts).with_pending(pending, never_landed, timeout.now);
-        report.recorded = Some(Recorded {
-            written: changed > 0,
-            state: StateRef {
-                lineage: state.lineage.clone(),
-                serial: state.serial,
-            },
-        });
-
-        match args.format {
-            Format::Json => render::write_json(&mut cx.ui.out, &report)?,
-            Format::Text | Format::Markdown => render::drift_text(&report, cx.ui.out_color, &mut cx.ui.out)?,
-        }
-        cx.ui.out.flush()?;
-        if changed > 0 {
-            cx.ui.status(format!(
-                "Recorded the live membership of {} in `{}` (serial {}).",
-                render::count(changed, "chat", "chats"),
-                store.describe(),
-                state.serial
-            ));
-        }
-        if report.summary.drifted > 0 || report.summary.never_landed > 0 {
-            cx.ui
-                .status("Run `roster plan` to see the calls that bring the chats back to the config.");
-        }
-        Ok(Exit::Success)
-    })
-}
-
-/// `roster plan --refresh`: the state with the live membership of the config's chats in scope
-/// read over it, in memory only (no lock, nothing written), and whether any drift was found.
-///
-/// Chats of the config missing from the state are read too, so they plan as updates rather
-/// than as unknown. The drift is printed above the plan for text, and on stderr for JSON and
-/// markdown so that stdout stays parseable.
-pub fn refreshed_state(
-    cx: &mut Context,
-    desired: &Desired,
-    store: &FileStore,
-    args: &PlanArgs,
-    runtime: &tokio::runtime::Runtime,
-    signals: &Signals,
-) -> anyhow::Result<(State, bool)> {
-    let client = client(cx, None)?;
-    let mut state = load_state(cx, store)?;
-    let stored = state.chats.clone();
-    let timeout = cx.pending_timeout(&args.pending);
-    let targets = &args.scope.targets;
-    // Chats only in the state are forgotten without a call: no need to read them.
-    let ids: Vec<String> = desired
-        .chats
-        .keys()
-        .filter(|id| targets.is_empty() || targets.contains(*id))
-        .cloned()
-        .collect();
-    let bar = progress(cx, Some(ids.len()), "reading chats");
-    let reads = runtime.block_on(signals.unless_stopped(
-        "Plan stopped while reading the chats from Linq; no plan was made.",
-        read_chats(&client, ids, args.api.read_parallelism, &|| bar.inc(1)),
-    ));
-    bar.finish_and_clear();
-    let reads = reads??;
-
-    let (mut drifts, mut never_landed) = (Vec::new(), Vec::new());
-    for (id, read) in &reads {
-        let known = state.chats.get(id);
-        match read {
-            Read::Live(chat) => {
-                let now = match known {
-                    Some(known) => {
-                        // Changes still pending stay in the state, and the plan lists them.
-                        let observed = observe(id, known, chat, &timeout);
-                        drifts.extend(observed.drift);
-                        never_landed.extend(observed.never_landed);
-                        observed.now
-                    }
-                    None => recorded(chat, None),
-                };
-                state.chats.insert(id.clone(), now);
-            }
-            Read::Missing(status, error) => {
-                let name = known
-                    .and_then(|k| k.display_name.clone())
-                    .or_else(|| desired.chats[id].name.clone());
-                drifts.push(missing(id, name, *status, error));
-            }
-        }
-    }
-    if args.out.is_some() && state.chats != stored {
-        return Err(Error::SavedPlanOverDrift.into());
-    }
-
-    let report = DriftReport::new(reads.len(), drifts).with_pending(Vec::new(), never_landed, timeout.now);
-    if args.format == Format::Text {
-        render::drift_text(&report, cx.ui.out_color, &mut cx.ui.out)?;
-        writeln!(cx.ui.out)?;
-    } else if !cx.ui.quiet {
-        render::drift_text(&report, cx.ui.err_color, &mut cx.ui.err)?;
-    }
-    Ok((state, !report.is_empty()))
-}
-
 /// Reads the chats named on the command line; any that cannot be imported (not found,
 /// unavailable, a direct-message chat) fails the import, all of them named at once.
 async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: usize) -> anyhow::Result<Vec<Chat>> {
     let ids: Vec<String> = ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
-    let bar = progress(cx, Some(ids.len()), "reading chats");
-    let reads = read_chats(client, ids, parallelism, &|| bar.inc(1)).await;
+    let bar = cx.ui.progress(Some(ids.len()), "reading chats");
+    let reads = sync::read_chats(client, ids, parallelism, &|| bar.inc(1)).await;
     bar.finish_and_clear();
     let mut chats = Vec::new();
     let mut problems = Vec::new();
@@ -360,118 +149,152 @@ async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: 
     Ok(chats)
 }
 
-/// The config file `import` prints, in the shape `roster validate` reads.
-#[derive(Serialize)]
-struct ConfigFile {
-    version: u32,
-    chats: BTreeMap<String, ConfigChat>,
+/// Warns of each imported chat too small for the default floor: its config will not validate.
+fn warn_below_the_floor(cx: &mut Context, chats: &[Chat], state: &State) {
+    for chat in chats {
+        let members = state.chats[&chat.id].members.len();
+        if members < DEFAULT_MIN_MEMBERS {
+            cx.ui.warn(&format!(
+                "chat {} has {}, fewer than the default floor of {DEFAULT_MIN_MEMBERS}: its config will not validate until it has more or `settings.min_members` allows it",
+                sync::label(&chat.id, chat.display_name.as_deref()),
+                render::count(members, "member", "members"),
+            ));
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct ConfigChat {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<Service>,
-    members: Vec<String>,
+/// Writes the imported config to `--write FILE`: a new file, or with `--force` in place of one.
+fn write_config(path: &std::path::Path, yaml: &str, force: bool) -> anyhow::Result<()> {
+    let written = if force {
+        write_atomic(path, yaml.as_bytes())
+    } else {
+        write_new(path, yaml.as_bytes()).map_err(anyhow::Error::from)
+    };
+    written.with_context(|| {
+        format!(
+            "failed to write the config to `{}`; nothing was recorded",
+            path.display()
+        )
+    })
 }
 
-/// The config of the imported chats as YAML, serialized by `serde_yaml`, so any name or handle
-/// is quoted and escaped as YAML needs; members are the canonical handles the state records.
+/// `roster refresh`: reads every managed chat, records its live membership in the state (one
+/// write, only when something changed) and reports the drift.
+pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
+    let online = Online::start(cx)?;
+    let store = cx.store();
+    let session = online.connect(cx, "refresh", store, None)?;
+    online.block_on(async {
+        let mut loaded = session.store.load_with_journal()?;
+        if !loaded.existed {
+            cx.ui.status(format!(
+                "No state yet at `{}`, so no chat is managed: run `roster import` to adopt existing chats.",
+                session.store.describe()
+            ));
+            return Ok(Exit::Success);
+        }
+        online.settle(cx, &session, &mut loaded, &args.api).await?;
+        let mut state = loaded.state;
+
+        let ids = managed_in_scope(&state, &args.scope.targets)?;
+        let reads = online
+            .read_chats(cx, &session.client, ids, args.api.read_parallelism, REFRESH_STOPPED)
+            .await?;
+        let timeout = cx.pending_timeout(&args.pending);
+        let observed = sync::observe_all(&mut state, &reads, &timeout, |_| None);
+        let changed = observed.changed;
+        if changed > 0 {
+            online.signals.check(REFRESH_STOPPED)?;
+            session.store.save(&mut state)?;
+        }
+        let mut report = observed.report(reads.len(), timeout.now);
+        report.recorded = Some(Recorded {
+            written: changed > 0,
+            state: StateRef {
+                lineage: state.lineage.clone(),
+                serial: state.serial,
+            },
+        });
+
+        cx.write(&report, args.format)?;
+        cx.ui.out.flush()?;
+        report_recorded(cx, &session, &state, changed);
+        if report.summary.drifted > 0 || report.summary.never_landed > 0 {
+            cx.ui
+                .status("Run `roster plan` to see the calls that bring the chats back to the config.");
+        }
+        Ok(Exit::Success)
+    })
+}
+
+/// The managed chats `--target` names, or every one; a target the state lacks is refused.
+fn managed_in_scope(state: &State, targets: &[String]) -> Result<Vec<String>, Error> {
+    if let Some(target) = targets.iter().find(|target| !state.chats.contains_key(*target)) {
+        return Err(Error::NotManaged(target.clone()));
+    }
+    Ok(state
+        .chats
+        .keys()
+        .filter(|id| targets.is_empty() || targets.contains(id))
+        .cloned()
+        .collect())
+}
+
+/// Says where the live membership of `changed` chats was recorded, if any was.
+fn report_recorded(cx: &mut Context, session: &Session, state: &State, changed: usize) {
+    if changed > 0 {
+        cx.ui.status(format!(
+            "Recorded the live membership of {} in `{}` (serial {}).",
+            render::count(changed, "chat", "chats"),
+            session.store.describe(),
+            state.serial
+        ));
+    }
+}
+
+/// `roster plan --refresh`: the state with the live membership of the config's chats in scope
+/// read over it, in memory only (no lock, nothing written), and whether any drift was found.
 ///
-/// `serde_yaml` escapes C0 and C1 controls but writes bidi overrides and zero-width characters
-/// raw (YAML counts them printable), even in plain scalars. A name holding any
-/// [hidden](is_hidden) character is therefore serialized as a unique placeholder, replaced
-/// afterwards by a double-quoted scalar that escapes it: the file reads back to the exact name,
-/// and printed, it cannot act on the terminal.
-fn config_yaml(chats: &[Chat], state: &State) -> anyhow::Result<String> {
-    let nonce = fastrand::u64(..);
-    let mut hidden: Vec<(String, String)> = Vec::new();
-    let mut name_of = |chat: &Chat| {
-        let name = chat.display_name.clone().filter(|name| !name.trim().is_empty())?;
-        if !name.chars().any(is_hidden) {
-            return Some(name);
-        }
-        let placeholder = format!("roster-escaped-name-{nonce:016x}-{}", hidden.len());
-        hidden.push((placeholder.clone(), name));
-        Some(placeholder)
-    };
-    let config = ConfigFile {
-        version: 1,
-        chats: chats
-            .iter()
-            .map(|chat| {
-                let members = state.chats[&chat.id].members.iter().map(Handle::to_string).collect();
-                let entry = ConfigChat {
-                    name: name_of(chat),
-                    service: chat.service.as_deref().and_then(service),
-                    members,
-                };
-                (chat.id.clone(), entry)
-            })
-            .collect(),
-    };
-    let mut yaml = serde_yaml::to_string(&config).context("failed to write the imported chats as YAML")?;
-    for (placeholder, name) in hidden {
-        if yaml.matches(&placeholder).count() != 1 {
-            bail!("failed to write the imported chats as YAML: a chat name could not be escaped");
-        }
-        yaml = yaml.replacen(&placeholder, &yaml_quoted(&name), 1);
+/// Chats of the config missing from the state are read too, so they plan as updates rather
+/// than as unknown. The drift is printed above the plan for text, and on stderr for JSON and
+/// markdown so that stdout stays parseable.
+pub fn refreshed_state(
+    cx: &mut Context,
+    online: &Online,
+    desired: &Desired,
+    store: &dyn StateStore,
+    args: &PlanArgs,
+) -> anyhow::Result<(State, bool)> {
+    let client = online.client(cx, None)?;
+    let mut state = noted(cx, store.load_with_journal()?);
+    let timeout = cx.pending_timeout(&args.pending);
+    let targets = &args.scope.targets;
+    // Chats only in the state are forgotten without a call: no need to read them.
+    let ids: Vec<String> = desired
+        .chats
+        .keys()
+        .filter(|id| targets.is_empty() || targets.contains(*id))
+        .cloned()
+        .collect();
+    let reads = online.block_on(online.read_chats(
+        cx,
+        &client,
+        ids,
+        args.api.read_parallelism,
+        "Plan stopped while reading the chats from Linq; no plan was made.",
+    ))?;
+    let mut observed = sync::observe_all(&mut state, &reads, &timeout, |id| desired.chats[id].name.clone());
+    if args.out.is_some() && observed.changed > 0 {
+        return Err(Error::SavedPlanOverDrift.into());
     }
-    Ok(format!(
-        "# Imported from Linq by `roster import`. Members are the participants other than your own line.\n{yaml}"
-    ))
-}
-
-/// `text` as a YAML double-quoted scalar, every [hidden](is_hidden) character escaped
-/// (`\x1b`, `\u202E`, `\U000E0041`) and nothing else.
-fn yaml_quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_hidden(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02X}", c as u32)),
-            c if is_hidden(c) && (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if is_hidden(c) => out.push_str(&format!("\\U{:08X}", c as u32)),
-            c => out.push(c),
-        }
+    // Changes still pending stay in the state, and the plan lists them.
+    observed.pending.clear();
+    let report = observed.report(reads.len(), timeout.now);
+    if args.format == Format::Text {
+        render::drift_text(&report, cx.ui.out_color, &mut cx.ui.out)?;
+        writeln!(cx.ui.out)?;
+    } else if !cx.ui.quiet {
+        render::drift_text(&report, cx.ui.err_color, &mut cx.ui.err)?;
     }
-    out.push('"');
-    out
-}
-
-/// The config's service for Linq's name of it; `None` for one the config does not know.
-fn service(name: &str) -> Option<Service> {
-    match name.to_ascii_lowercase().as_str() {
-        "imessage" => Some(Service::IMessage),
-        "rcs" => Some(Service::Rcs),
-        "sms" => Some(Service::Sms),
-        _ => None,
-    }
-}
-
-/// A warning on stderr, shown even with `--quiet`: it is about the result.
-fn warn(cx: &mut Context, message: &str) {
-    let paint = Paint::new(cx.ui.err_color);
-    let _ = writeln!(cx.ui.err, "{} {}", paint.note("warning:"), Escaped(message));
-}
-
-/// A progress bar on stderr while reading many chats, on a terminal only (and not `--quiet`).
-fn progress(cx: &Context, len: Option<usize>, message: &'static str) -> ProgressBar {
-    if !cx.ui.interactive || cx.ui.quiet {
-        return ProgressBar::hidden();
-    }
-    let (bar, template) = match len {
-        Some(len) => (ProgressBar::new(len as u64), "{spinner} {msg} [{bar:30}] {pos}/{len}"),
-        None => (ProgressBar::new_spinner(), "{spinner} {msg}: {pos}"),
-    };
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .expect("valid progress template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(message);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+    Ok((state, !report.is_empty()))
 }

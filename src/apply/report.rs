@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::handle::Handle;
 use crate::linq::LinqError;
 use crate::op::Op;
-use crate::plan::Step;
+use crate::plan::{ChatPlan, Step};
 use crate::state::PendingChange;
 use crate::sync::Drift;
 
@@ -121,6 +121,23 @@ impl CallCounts {
         match op {
             Op::Add => self.add += 1,
             Op::Remove => self.remove += 1,
+        }
+    }
+}
+
+impl ChatReport {
+    /// A chat of `plan` before anything was done to it: stopped, every step left.
+    pub(crate) fn untouched(plan: &ChatPlan) -> ChatReport {
+        ChatReport {
+            id: plan.id.clone(),
+            name: plan.name.clone(),
+            status: ChatStatus::Stopped,
+            calls: CallCounts::default(),
+            drift: None,
+            failure: None,
+            pending: Pending::default(),
+            never_landed: Vec::new(),
+            steps_left: plan.steps.len(),
         }
     }
 }

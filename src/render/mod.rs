@@ -1,5 +1,5 @@
 //! Renderers: plans, states and reports to text (people), JSON (scripts) and markdown (pull
-//! requests), each written to any `impl Write` so tests snapshot them directly. [`write`] is
+//! requests), each written to any `impl Write` so tests snapshot them directly. [`write()`] is
 //! the one place a format is chosen.
 
 use std::fmt::Display;

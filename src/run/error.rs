@@ -15,7 +15,7 @@ use crate::state::{LockedError, StoreError};
 use crate::sync::Conflict;
 
 /// A command's refusal. Each variant knows its message and, where there is an obvious next
-/// step, its hint ([`Error::hint`]); [`report`] prints both.
+/// step, its hint ([`Error::hint`]); `report` prints both.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no Linq API token: set `LINQ_API_V3_API_KEY`")]

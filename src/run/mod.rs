@@ -2,8 +2,8 @@
 //!
 //! Everything that touches the outside world arrives here from `main` ([`Env`], [`Ui`]), so
 //! the library below reads no environment variables and prints nothing on its own. The
-//! commands that talk to Linq share one prologue ([`online::Online`]); errors are printed in
-//! one place ([`error::report`]).
+//! commands that talk to Linq share one prologue (`online::Online`); errors are printed in
+//! one place (`error::report`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! The flow of `src/` holds: no module imports one above it (see ARCHITECTURE.md), so no import
-//! runs in a circle.
+//! The flow of `src/` and `sandbox/src/` holds: no module imports one above it (see
+//! ARCHITECTURE.md), so no import runs in a circle.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,11 @@ use crate::common::repo;
 const FLOW: &[&str] = &[
     "escape", "clock", "handle", "op", "chat_id", "config", "state", "plan", "linq", "sync", "apply", "render", "cli",
     "run",
+];
+
+/// The same for the sandbox (`sandbox/src/`): from the seed to the HTTP routes.
+const SANDBOX_FLOW: &[&str] = &[
+    "millis", "handle", "seed", "world", "faults", "tamper", "wire", "api", "http",
 ];
 
 /// Every `.rs` file below `dir`.
@@ -163,6 +168,12 @@ fn imports_upwards(src: &Path, flow: &[&str]) -> Vec<String> {
 #[test]
 fn no_module_imports_one_after_it_in_the_flow() {
     let wrong = imports_upwards(&repo().join("src"), FLOW);
+    assert!(wrong.is_empty(), "imports against the flow:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn no_module_of_the_sandbox_imports_one_after_it() {
+    let wrong = imports_upwards(&repo().join("sandbox/src"), SANDBOX_FLOW);
     assert!(wrong.is_empty(), "imports against the flow:\n{}", wrong.join("\n"));
 }
 

@@ -2,6 +2,9 @@
 //!
 //! [`State`] is the versioned document; [`StateStore`] is the small interface behind which the
 //! file store (atomic writes, backup, lock, journal) lives, so a shared backend can come later.
+//! The store owns the journal: [`StateStore::load_with_journal`] is the one way the state is
+//! read with an interrupted run's calls folded in ([`journal`]); comparing it with what Linq
+//! shows is [`crate::sync`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,4 +1,15 @@
-//! Drift: how the chats Linq holds differ from what the state records.
+//! Is this chat drifted? Every answer roster gives, beside the model the answers fill:
+//!
+//! - [`before_change`]: apply reads a chat before changing it and holds its live members
+//!   against the plan's `before`. Roster's own accepted changes still landing are waited for,
+//!   not called drift; changes that never landed hold the chat back; anything else is drift,
+//!   and the chat is skipped ([`Drift`] in the apply report).
+//! - [`observe`] (over many reads, [`observe_all`]): `refresh` and `plan --refresh` record a
+//!   read over the state. Overdue changes the chat does not show never landed and are dropped
+//!   first; changes still pending stay; what differs then was done outside roster, as who
+//!   joined, was removed or left on their own ([`ChatDrift`] in the [`DriftReport`]).
+//! - [`conflict`] (in [`adopt`]): `import` finds a chat the state already holds with other
+//!   members, and overwrites it only with `--force`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -164,7 +175,7 @@ impl DriftReport {
 /// (remembered until they are active again, even once Linq stops listing them), its service
 /// and display name. Fields the state holds beyond these are kept. Import takes Linq's word
 /// for everything and forgets pending changes.
-pub fn recorded(live: &Chat, known: Option<&ChatState>) -> ChatState {
+fn recorded(live: &Chat, known: Option<&ChatState>) -> ChatState {
     let mut now = known.cloned().unwrap_or_default();
     now.pending = PendingChanges::default();
     record_live(&mut now, live, live.members());
@@ -265,7 +276,7 @@ impl Observation {
     }
 }
 
-/// Records every read over `state`: [`observe`] for a chat the state holds, [`recorded`] for
+/// Records every read over `state`: [`observe`] for a chat the state holds, `recorded` for
 /// one it does not yet (`plan --refresh` reads the config's chats). A chat Linq would not show
 /// is reported and left as the state has it, named by the state or else by `name_of`.
 pub fn observe_all(
@@ -304,7 +315,7 @@ pub fn observe_all(
 }
 
 /// The report entry of a chat Linq would not show.
-pub fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &LinqError) -> ChatDrift {
+fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &LinqError) -> ChatDrift {
     ChatDrift {
         id: id.to_owned(),
         name,

@@ -180,6 +180,15 @@ impl Context {
         let options = self.text_options();
         render::write(document, format, options, &mut *self.ui.out)
     }
+
+    /// Writes `document` to stderr in `format`, for people while stdout carries JSON.
+    pub fn write_err(&mut self, document: &impl Document, format: Format) -> std::io::Result<()> {
+        let options = TextOptions {
+            color: self.ui.err_color,
+            ..self.text_options()
+        };
+        render::write(document, format, options, &mut *self.ui.err)
+    }
 }
 
 /// `paths`, or `roster.yaml` when there are none.

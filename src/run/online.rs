@@ -16,7 +16,7 @@ use crate::cli::{ApiArgs, ApplyArgs};
 use crate::config::{self, Desired};
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, Plan, SavedPlan, StateRef};
-use crate::render::{self, Format, TextOptions};
+use crate::render::{self, Format};
 use crate::state::{Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, StateStore};
 use crate::sync::{self, Read, SettleOptions};
 
@@ -323,11 +323,8 @@ async fn approved(
     if !cx.ui.quiet || !plan.is_empty() {
         if args.format == Format::Json {
             // Stdout carries the JSON report alone; people still see the plan.
-            let options = TextOptions {
-                color: cx.ui.err_color,
-                ..cx.text_options()
-            };
-            render::plan_text(&plan, options, &mut *cx.ui.err).context("failed to write the plan to stderr")?;
+            cx.write_err(&plan, Format::Text)
+                .context("failed to write the plan to stderr")?;
         } else {
             cx.write(&plan, Format::Text)
                 .context("failed to write the plan to stdout")?;
@@ -335,7 +332,7 @@ async fn approved(
     }
     if plan.is_empty() {
         if args.format == Format::Json {
-            render::write_json(&mut cx.ui.out, &ApplyReport::new())?;
+            cx.write(&ApplyReport::new(), Format::Json)?;
         }
         return Ok(Approved::Ends(Exit::Success));
     }

@@ -291,10 +291,10 @@ pub fn refreshed_state(
     observed.pending.clear();
     let report = observed.report(reads.len(), timeout.now);
     if args.format == Format::Text {
-        render::drift_text(&report, cx.ui.out_color, &mut cx.ui.out)?;
+        cx.write(&report, Format::Text)?;
         writeln!(cx.ui.out)?;
     } else if !cx.ui.quiet {
-        render::drift_text(&report, cx.ui.err_color, &mut cx.ui.err)?;
+        cx.write_err(&report, Format::Text)?;
     }
     Ok((state, !report.is_empty()))
 }

@@ -112,7 +112,8 @@ fn inline_module(code: &str) -> Option<String> {
     Some(name.to_owned())
 }
 
-/// `(file, line number, the module it imports)` for each import of a module above the file's.
+/// Every import in `src` of a module that comes after the importing one in `flow`, as
+/// `file:line: ...`, and every module that has no place in `flow`.
 fn imports_upwards(src: &Path, flow: &[&str]) -> Vec<String> {
     let mut files = Vec::new();
     sources(src, &mut files);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::apply::{BarProgress, LineProgress, NoProgress, Progress};
 use crate::cli::{Cli, Command, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::clock::Clock;
 use crate::config::{self, Desired};
@@ -125,6 +126,18 @@ impl Ui {
         bar.set_message(message);
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
+    }
+
+    /// How apply shows its progress: a bar on a terminal, a line per chat in CI, nothing with
+    /// `--quiet`.
+    pub fn apply_progress(&self) -> Box<dyn Progress> {
+        if self.quiet {
+            Box::new(NoProgress)
+        } else if self.interactive {
+            Box::new(BarProgress::new())
+        } else {
+            Box::new(LineProgress::new(std::io::stderr()))
+        }
     }
 
     /// Text options without a clock: pending changes show when, not how long ago.

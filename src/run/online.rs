@@ -11,7 +11,7 @@ use super::{
     config_paths, plan_options, read_saved_plan, seconds, store_at, Context, Error, Exit, HeldLock, Signal, Signals,
     Stopped,
 };
-use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress};
+use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
 use crate::config::{self, Desired};
 use crate::linq::{self, Client, ClientConfig};
@@ -220,37 +220,22 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         let mut loaded = session.store.load_with_journal()?;
         let pending = cx.pending_timeout(&args.pending);
         let plan = match saved {
-            Some(saved) => checked(&session, &mut loaded, saved, &desired, pending, args)?,
-            None => match approved(cx, &online, &session, &mut loaded, &desired, pending, args).await? {
+            Some(saved) => checked_saved_plan(&session, &mut loaded, saved, &desired, pending, args)?,
+            None => match approved_fresh_plan(cx, &online, &session, &mut loaded, &desired, pending, args).await? {
                 Approved::Plan(plan) => plan,
                 Approved::Ends(exit) => return Ok(exit),
             },
         };
         online.signals.check(CANCELLED)?;
-        let options = ApplyOptions {
-            parallelism: args.parallelism.max(1),
-            rate: args.rate,
-            wait_timeout: seconds(args.wait_timeout),
-            pending_timeout: seconds(args.pending.pending_timeout),
-            clock: cx.env.clock.clone(),
-            ..ApplyOptions::default()
-        };
-        let progress: Box<dyn Progress> = if cx.ui.quiet {
-            Box::new(NoProgress)
-        } else if cx.ui.interactive {
-            Box::new(BarProgress::new())
-        } else {
-            Box::new(LineProgress::new(std::io::stderr()))
-        };
-        let (store, client, stop) = (session.store.as_ref(), &session.client, online.signals.stop());
+        let progress = cx.ui.apply_progress();
         let report = apply::apply(
             &plan,
             &mut loaded.state,
-            store,
-            client,
-            &options,
+            session.store.as_ref(),
+            &session.client,
+            &apply_options(cx, args),
             progress.as_ref(),
-            stop,
+            online.signals.stop(),
         )
         .await;
         cx.write(&report, args.format)?;
@@ -264,8 +249,20 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// How the engine runs, from apply's flags.
+fn apply_options(cx: &Context, args: &ApplyArgs) -> ApplyOptions {
+    ApplyOptions {
+        parallelism: args.parallelism.max(1),
+        rate: args.rate,
+        wait_timeout: seconds(args.wait_timeout),
+        pending_timeout: seconds(args.pending.pending_timeout),
+        clock: cx.env.clock.clone(),
+        ..ApplyOptions::default()
+    }
+}
+
 /// The saved plan, once it is shown to be exactly what the config and the state give now.
-fn checked(
+fn checked_saved_plan(
     session: &Session,
     loaded: &mut Loaded,
     saved: SavedPlan,
@@ -309,7 +306,7 @@ enum Approved {
 
 /// Settles the journal, makes a fresh plan and shows it; an empty plan ends the apply, and
 /// any other is applied once approved.
-async fn approved(
+async fn approved_fresh_plan(
     cx: &mut Context,
     online: &Online,
     session: &Session,

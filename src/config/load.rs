@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::locate::{Located, Locator, Part, Pos, Seg, Target};
 use super::messages::{self, SyntaxPlace};
+use super::nesting;
 use super::raw::{RawChat, RawFile, RawSettings};
 use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
 use crate::handle::Handle;
@@ -69,7 +70,15 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     for (file, result) in parse_all(&texts).into_iter().enumerate() {
         match result {
             Some(Ok(raw)) => parsed.push((file, raw)),
-            Some(Err(error)) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::Yaml(error))) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::TooDeep(deep))) => problems.syntax(
+                file,
+                messages::SyntaxError {
+                    place: SyntaxPlace::At(Some(deep.at)),
+                    message: deep.message,
+                    first: None,
+                },
+            ),
             None => {}
         }
     }
@@ -89,12 +98,24 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     })
 }
 
+/// Why a file's text did not parse.
+enum Unparsed {
+    Yaml(serde_yaml::Error),
+    /// Refused before parsing: it nests too deep to parse in reasonable time.
+    TooDeep(nesting::TooDeep),
+}
+
 /// Parses each file's text (`None` for an empty one, which was reported when read).
 ///
 /// Parsing is most of a large config's load time and files parse independently, so they are
 /// shared out over as many threads as there are cores (and files); results keep file order.
-fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, serde_yaml::Error>>> {
-    let parse = |text: &String| (!text.is_empty()).then(|| serde_yaml::from_str::<RawFile>(text));
+fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, Unparsed>>> {
+    let parse = |text: &String| {
+        (!text.is_empty()).then(|| {
+            nesting::check(text).map_err(Unparsed::TooDeep)?;
+            serde_yaml::from_str::<RawFile>(text).map_err(Unparsed::Yaml)
+        })
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(texts.len());

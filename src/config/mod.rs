@@ -13,6 +13,7 @@ use crate::handle::Handle;
 mod load;
 mod locate;
 mod messages;
+mod nesting;
 mod raw;
 
 pub use load::{load, load_timed, LoadTimings};

@@ -807,3 +807,28 @@ fn large_config_is_dominated_by_the_yaml_parse() {
     eprintln!("{} bytes: parse {parse:?}, load {total:?}", yaml.len());
     assert!(total < parse * 3 / 2, "load took {total:?}, the parse alone {parse:?}");
 }
+
+#[test]
+fn loading_from_memory_is_loading_from_disk() {
+    let files = [
+        ("a.yaml", "version: 1\npeople:\n  alice: \"+12052499136\"\n"),
+        (
+            "b.yaml",
+            "version: 1\nchats:\n  x:\n    members: [alice, b@c.de, \"+12055550100\"]\n",
+        ),
+    ];
+    let dir = folder(&files);
+    let paths: Vec<PathBuf> = files.iter().map(|(name, _)| dir.path().join(name)).collect();
+    let in_memory: Vec<(PathBuf, Vec<u8>)> = (paths.iter().zip(files))
+        .map(|(path, (_, text))| (path.clone(), text.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(load_from_memory(&in_memory), load(&paths));
+    let broken = [(dir.path().join("a.yaml"), b"version: 2\n".to_vec())];
+    assert_eq!(
+        load_from_memory(&broken).unwrap_err().to_string(),
+        format!(
+            "{}:1:10: unsupported `version` `2`: this roster reads version `1`",
+            dir.path().join("a.yaml").display()
+        )
+    );
+}

@@ -106,12 +106,16 @@ impl Chat {
             .collect()
     }
 
-    /// Participants who left on their own (`status: left`), your own line excluded.
+    /// Participants who left on their own (`status: left`), your own line excluded. Someone who
+    /// left and came back may be listed twice, once as left and once as active: a member now,
+    /// they have not left.
     pub fn left(&self) -> BTreeSet<Handle> {
+        let members = self.members();
         self.handles
             .iter()
             .filter(|h| h.status.as_deref() == Some("left") && !h.is_me())
             .filter_map(ChatHandle::canonical)
+            .filter(|handle| !members.contains(handle))
             .collect()
     }
 
@@ -153,5 +157,25 @@ mod tests {
         assert_eq!(left, ["+15550000003"]);
         assert!(chat.has_member(&Handle::parse("bob@example.com").unwrap()));
         assert!(!chat.has_member(&Handle::parse("+15550000004").unwrap()));
+    }
+
+    /// Found by the `linq_answer` fuzz target: a handle listed as left and again as active (left,
+    /// then came back) was both a member and one who left, so a later plan would have taken them
+    /// for someone who left on their own.
+    #[test]
+    fn someone_listed_as_left_and_as_active_is_a_member_only() {
+        let chat: Chat = serde_json::from_value(serde_json::json!({
+            "id": "c1", "is_group": true,
+            "handles": [
+                {"handle": "+15550000001", "status": "left"},
+                {"handle": "+1 555 000 0001", "status": "active"},
+                {"handle": "+15550000002", "status": "left"}
+            ]
+        }))
+        .unwrap();
+        let members: Vec<String> = chat.members().iter().map(|h| h.to_string()).collect();
+        let left: Vec<String> = chat.left().iter().map(|h| h.to_string()).collect();
+        assert_eq!(members, ["+15550000001"]);
+        assert_eq!(left, ["+15550000002"]);
     }
 }

@@ -203,6 +203,12 @@ impl Sandbox {
         self.landed().world.member_range(chat)
     }
 
+    /// Starts every chat's member range afresh at its landed count (after drift made outside
+    /// roster, say, so that the ranges then tell of roster's own calls).
+    pub fn restart_member_ranges(&self) {
+        self.landed().world.restart_member_ranges();
+    }
+
     /// Lands the queued change of `handle` in `chat` now, ahead of changes accepted before it,
     /// as a queue that does not keep order could; false when none is queued.
     pub fn land_ahead(&self, chat: &str, handle: &str) -> bool {

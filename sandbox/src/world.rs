@@ -416,6 +416,14 @@ impl World {
         self.chat(chat).map(|c| c.range)
     }
 
+    /// Starts every chat's member range afresh at its landed count, so that the ranges tell of
+    /// what happens from now on (say, roster's calls after drift made outside it).
+    pub fn restart_member_ranges(&mut self) {
+        for chat in &mut self.chats {
+            chat.range = MemberRange::at(chat.member_count());
+        }
+    }
+
     pub fn violations(&self) -> &[Violation] {
         &self.violations
     }
@@ -726,6 +734,8 @@ mod tests {
         w.land_due(now);
         assert_eq!(at(&w), Some((2, 5)), "your own line is not a member");
         assert!(w.violations().is_empty(), "3 participants is still a group");
+        w.restart_member_ranges();
+        assert_eq!(at(&w), Some((2, 2)));
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   them ([`canonical_handle`]).
 //! - [`seed`]: the token, your own line and the chats a sandbox starts with, checked once into
 //!   a [`seed::CheckedSeed`].
-//! - `world`: chats, landed participants, queued changes, Linq's rules, violations.
+//! - [`world`]: chats, landed participants, queued changes, Linq's rules, violations and each
+//!   chat's lowest and highest landed member count; public so that property tests can replay
+//!   plans through the same rules on a clock of their own.
 //! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator; among them
 //!   participant calls answered `202 accepted` that never land (a share of calls, or every
 //!   call for chosen handles), as a change Linq accepts and then loses, and a token revoked
@@ -28,14 +30,18 @@
 //! In tests, [`Sandbox::start`] (async, on a listener you bound) or [`Sandbox::spawn`] (its own
 //! thread) serve a [`Seed`] with [`Options`]; point the client at [`Sandbox::base_url`] with the
 //! seed's token, then ask the handle what happened: [`Sandbox::members`], [`Sandbox::calls`],
-//! [`Sandbox::violations`]. As a process (`linq-sandbox --seed FILE`), the same is served with
-//! a control API beside it, without auth:
+//! [`Sandbox::violations`], [`Sandbox::member_range`]. As a process (`linq-sandbox --seed FILE`),
+//! the same is served with a control API beside it, without auth:
 //!
 //! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`at_ms` since start).
 //! - `GET /_sandbox/violations`: [`Violation`]s.
 //! - `GET /_sandbox/chats`: chat id → landed active members, your own line excluded.
+//! - `GET /_sandbox/member-ranges`: chat id → [`MemberRange`], the lowest and highest landed
+//!   member count over the chat's life, to check against a configured floor and cap.
 //! - `POST /_sandbox/chats/{id}/outside-add|outside-remove|leave` with `{"handle": ...}`:
 //!   drift, applied at once (204; 400 or 404 with `{"error": ...}`).
+//! - `POST /_sandbox/chats/{id}/land-ahead` with `{"handle": ...}`: land that handle's queued
+//!   change now, ahead of changes accepted before it (204; 404 when none is queued).
 //! - `POST /_sandbox/land`: land every queued change now.
 //! - `POST /_sandbox/chats/{id}/tamper` with a [`Tamper`] as JSON (e.g.
 //!   `{"kind": "fail", "status": 409, "code": 2013, "message": "This chat is unavailable"}`,
@@ -62,7 +68,7 @@ mod millis;
 pub mod seed;
 pub mod tamper;
 mod wire;
-mod world;
+pub mod world;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -78,7 +84,7 @@ pub use handle::canonical_handle;
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
 pub use tamper::{Calls, Edit, Tamper};
-pub use world::{Cause, Violation, MIN_PARTICIPANTS};
+pub use world::{Cause, MemberRange, Violation, MIN_PARTICIPANTS};
 
 use api::{Core, Shared};
 use world::Outside;
@@ -200,6 +206,24 @@ impl Sandbox {
     /// How many participant calls were accepted into the queue, whatever their clients saw.
     pub fn mutating_calls_applied(&self) -> usize {
         self.shared.lock().calls.iter().filter(|c| c.applied).count()
+    }
+
+    /// The lowest and highest landed member count of a chat so far (your own line excluded),
+    /// to check against the floor and cap a config sets; `None` for an unknown chat.
+    pub fn member_range(&self, chat: &str) -> Option<MemberRange> {
+        self.landed().world.member_range(chat)
+    }
+
+    /// Starts every chat's member range afresh at its landed count (after drift made outside
+    /// roster, say, so that the ranges then tell of roster's own calls).
+    pub fn restart_member_ranges(&self) {
+        self.landed().world.restart_member_ranges();
+    }
+
+    /// Lands the queued change of `handle` in `chat` now, ahead of changes accepted before it,
+    /// as a queue that does not keep order could; false when none is queued.
+    pub fn land_ahead(&self, chat: &str, handle: &str) -> bool {
+        self.landed().world.land_ahead(chat, handle, Instant::now())
     }
 
     /// Every moment a group chat had fewer than 3 landed participants, your own line included.

@@ -1,8 +1,10 @@
 //! The sandbox's world: chats with their landed participants and queued changes, Linq's
-//! membership rules, and the record of every moment a group fell under 3 participants.
+//! membership rules, the record of every moment a group fell under 3 participants, and each
+//! chat's lowest and highest landed member count.
 //!
 //! Plain data without I/O or clock of its own: callers pass the instant a request arrived, and
-//! queued changes land lazily, in order per chat, whenever the world is looked at.
+//! queued changes land lazily, in order per chat, whenever the world is looked at. Public so
+//! that property tests can replay plans through Linq's rules on a clock of their own.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -78,13 +80,46 @@ pub struct ChatRecord {
     pub updated_at: SystemTime,
     /// Your own line first, then everyone who ever took part, in order of first joining.
     pub participants: Vec<Participant>,
+    /// The fewest and the most landed members the chat has had.
+    pub range: MemberRange,
     queue: VecDeque<Queued>,
+}
+
+/// The lowest and highest landed member count of a chat over its life. Members are the
+/// active participants other than your own line, as roster counts them, so these are what a
+/// configured floor (`min_members`) and cap (`max_members`) are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRange {
+    pub lowest: usize,
+    pub highest: usize,
+}
+
+impl MemberRange {
+    fn at(count: usize) -> MemberRange {
+        MemberRange {
+            lowest: count,
+            highest: count,
+        }
+    }
+
+    fn include(&mut self, count: usize) {
+        self.lowest = self.lowest.min(count);
+        self.highest = self.highest.max(count);
+    }
 }
 
 impl ChatRecord {
     /// Landed active participants, your own line included.
     pub fn active_count(&self) -> usize {
         self.participants.iter().filter(|p| p.status == Status::Active).count()
+    }
+
+    /// Landed active members, your own line excluded.
+    pub fn member_count(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| !p.is_me && p.status == Status::Active)
+            .count()
     }
 
     fn is_active(&self, handle: &str) -> bool {
@@ -271,6 +306,7 @@ impl World {
                 created_at: seeded_at,
                 updated_at: seeded_at,
                 participants,
+                range: MemberRange::at(chat.members.len()),
                 queue: VecDeque::new(),
             });
         }
@@ -329,6 +365,19 @@ impl World {
     /// Changes accepted for `chat` that have not landed yet.
     pub fn pending(&self, chat: &str) -> Option<usize> {
         self.chat(chat).map(|c| c.queue.len())
+    }
+
+    /// The lowest and highest landed member count of `chat` so far.
+    pub fn member_range(&self, chat: &str) -> Option<MemberRange> {
+        self.chat(chat).map(|c| c.range)
+    }
+
+    /// Starts every chat's member range afresh at its landed count, so that the ranges tell of
+    /// what happens from now on (say, roster's calls after drift made outside it).
+    pub fn restart_member_ranges(&mut self) {
+        for chat in &mut self.chats {
+            chat.range = MemberRange::at(chat.member_count());
+        }
     }
 
     pub fn violations(&self) -> &[Violation] {
@@ -440,6 +489,26 @@ impl World {
         }
     }
 
+    /// Lands the queued change of `handle` in `chat` now, ahead of changes accepted before it:
+    /// the worst order a queue that does not keep order could choose. False when no change of
+    /// that handle is queued.
+    pub fn land_ahead(&mut self, chat: &str, handle: &str, now: Instant) -> bool {
+        let Some(&i) = self.index.get(chat) else {
+            return false;
+        };
+        let handle = canonical_handle(handle).unwrap_or_else(|| handle.to_owned());
+        let Some(at) = self.chats[i].queue.iter().position(|q| q.handle == handle) else {
+            return false;
+        };
+        let queued = self.chats[i].queue.remove(at).expect("position is in the queue");
+        self.queued -= 1;
+        match queued.change {
+            Change::Add => self.join(i, &queued.handle, now),
+            Change::Remove => self.depart(i, &queued.handle, Status::Removed, Cause::QueuedRemoval, now),
+        }
+        true
+    }
+
     /// A change made outside the API, applied at once.
     pub fn outside(&mut self, chat: &str, handle: &str, change: Outside, now: Instant) -> Result<(), String> {
         let i = self
@@ -477,6 +546,8 @@ impl World {
                 p.joined_at = wall;
                 p.left_at = None;
                 record.updated_at = wall;
+                let count = record.member_count();
+                record.range.include(count);
             }
             return;
         }
@@ -492,6 +563,8 @@ impl World {
             left_at: None,
         });
         record.updated_at = wall;
+        let count = record.member_count();
+        record.range.include(count);
     }
 
     fn depart(&mut self, chat: usize, handle: &str, status: Status, cause: Cause, at: Instant) {
@@ -508,6 +581,8 @@ impl World {
         p.status = status;
         p.left_at = Some(wall);
         record.updated_at = wall;
+        let members = record.member_count();
+        record.range.include(members);
         let count = record.active_count();
         if record.is_group && count < MIN_PARTICIPANTS {
             self.violations.push(Violation {
@@ -593,6 +668,39 @@ mod tests {
         w.land_due(later);
         assert_eq!(w.pending(CHAT), Some(0));
         assert!(w.members(CHAT).unwrap().contains("+12055550103"));
+    }
+
+    #[test]
+    fn member_ranges_follow_every_landing() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        let at = |w: &World| w.member_range(CHAT).map(|r| (r.lowest, r.highest));
+        assert_eq!(at(&w), Some((3, 3)));
+        w.add(CHAT, "+12055550104", now).unwrap();
+        w.add(CHAT, "+12055550105", now).unwrap();
+        w.land_due(now);
+        assert_eq!(at(&w), Some((3, 5)));
+        w.remove(CHAT, "+12055550101", now).unwrap();
+        w.remove(CHAT, "+12055550102", now).unwrap();
+        w.remove(CHAT, "+12055550103", now).unwrap();
+        w.land_due(now);
+        assert_eq!(at(&w), Some((2, 5)), "your own line is not a member");
+        assert!(w.violations().is_empty(), "3 participants is still a group");
+        w.restart_member_ranges();
+        assert_eq!(at(&w), Some((2, 2)));
+    }
+
+    #[test]
+    fn a_change_can_land_ahead_of_one_accepted_before_it() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        let later = now + Duration::from_secs(60);
+        w.add(CHAT, "+12055550104", later).unwrap();
+        w.remove(CHAT, "+12055550101", later).unwrap();
+        assert!(w.land_ahead(CHAT, "+12055550101", now));
+        assert!(!w.land_ahead(CHAT, "+12055550101", now), "landed once");
+        assert_eq!(w.members(CHAT).unwrap().len(), 2);
+        assert_eq!(w.pending(CHAT), Some(1));
+        w.land_due(later);
+        assert_eq!(w.member_range(CHAT).map(|r| (r.lowest, r.highest)), Some((2, 3)));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::locate::{Located, Locator, Part, Pos, Seg, Target};
 use super::messages::{self, SyntaxPlace};
+use super::nesting;
 use super::raw::{RawChat, RawFile, RawSettings};
 use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
 use crate::chat_id::check_chat_id;
@@ -44,23 +45,41 @@ pub struct LoadTimings {
 
 /// [`load`], recording how long each phase took in `timings`.
 pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desired, ConfigErrors> {
+    let started = Instant::now();
+    let mut problems = Problems::default();
+    let sources = collect(paths, &mut problems);
+    timings.read += started.elapsed();
+    load_sources(sources, problems, |_, path| fs::read(path), timings)
+}
+
+/// Loads config files given as their paths and contents, exactly as [`load`] loads the same
+/// files from disk (the paths only name them in errors and the digest): for the fuzz targets.
+pub fn load_from_memory(files: &[(PathBuf, Vec<u8>)]) -> Result<Desired, ConfigErrors> {
+    let sources = files.iter().map(|(path, _)| path.clone()).collect();
+    let contents = |file: usize, _: &Path| Ok(files[file].1.clone());
+    load_sources(sources, Problems::default(), contents, &mut LoadTimings::default())
+}
+
+/// Reads, parses and checks `sources`, whose bytes `contents` gives (by index and path).
+fn load_sources(
+    sources: Vec<PathBuf>,
+    mut problems: Problems,
+    mut contents: impl FnMut(usize, &Path) -> io::Result<Vec<u8>>,
+    timings: &mut LoadTimings,
+) -> Result<Desired, ConfigErrors> {
     let mut clock = Instant::now();
     let mut lap = |phase: &mut Duration| {
         let now = Instant::now();
         *phase += now - clock;
         clock = now;
     };
-    let mut problems = Problems::default();
-    let sources = collect(paths, &mut problems);
-    lap(&mut timings.read);
-
     let mut hasher = Sha256::new();
     let texts: Vec<String> = (sources.iter().enumerate())
         .map(|(file, path)| {
             let text = if problems.file_failed(file) {
                 None
             } else {
-                read(file, path, &mut hasher, &mut problems)
+                read(file, path, contents(file, path), &mut hasher, &mut problems)
             };
             text.unwrap_or_default()
         })
@@ -70,7 +89,15 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     for (file, result) in parse_all(&texts).into_iter().enumerate() {
         match result {
             Some(Ok(raw)) => parsed.push((file, raw)),
-            Some(Err(error)) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::Yaml(error))) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::TooDeep(deep))) => problems.syntax(
+                file,
+                messages::SyntaxError {
+                    place: SyntaxPlace::At(Some(deep.at)),
+                    message: deep.message,
+                    first: None,
+                },
+            ),
             None => {}
         }
     }
@@ -90,12 +117,24 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     })
 }
 
+/// Why a file's text did not parse.
+enum Unparsed {
+    Yaml(serde_yaml::Error),
+    /// Refused before parsing: it nests too deep to parse in reasonable time.
+    TooDeep(nesting::TooDeep),
+}
+
 /// Parses each file's text (`None` for an empty one, which was reported when read).
 ///
 /// Parsing is most of a large config's load time and files parse independently, so they are
 /// shared out over as many threads as there are cores (and files); results keep file order.
-fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, serde_yaml::Error>>> {
-    let parse = |text: &String| (!text.is_empty()).then(|| serde_yaml::from_str::<RawFile>(text));
+fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, Unparsed>>> {
+    let parse = |text: &String| {
+        (!text.is_empty()).then(|| {
+            nesting::check(text).map_err(Unparsed::TooDeep)?;
+            serde_yaml::from_str::<RawFile>(text).map_err(Unparsed::Yaml)
+        })
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(texts.len());
@@ -194,10 +233,16 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads one file as UTF-8 text and adds it to the digest; `None` when there is nothing to
+/// Takes one file's bytes as UTF-8 text and adds them to the digest; `None` when there is nothing to
 /// parse (the problem is recorded).
-fn read(file: usize, path: &Path, hasher: &mut Sha256, problems: &mut Problems) -> Option<String> {
-    let bytes = match fs::read(path) {
+fn read(
+    file: usize,
+    path: &Path,
+    contents: io::Result<Vec<u8>>,
+    hasher: &mut Sha256,
+    problems: &mut Problems,
+) -> Option<String> {
+    let bytes = match contents {
         Ok(bytes) => bytes,
         Err(error) => {
             problems.file(file, io_words(&error));

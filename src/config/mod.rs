@@ -13,9 +13,10 @@ use crate::handle::Handle;
 mod load;
 mod locate;
 mod messages;
+mod nesting;
 mod raw;
 
-pub use load::{load, load_timed, LoadTimings};
+pub use load::{load, load_from_memory, load_timed, LoadTimings};
 
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;

@@ -666,7 +666,7 @@ fn the_token_never_appears_in_output_or_files() {
 fn drive(sandbox: &Sandbox, chat: &str, steps: &[serde_json::Value]) {
     use roster::handle::Handle;
     use roster::linq::{Client, ClientConfig, Token};
-    use roster::state::Op;
+    use roster::op::Op;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,6 +7,7 @@ mod common;
 mod files;
 mod fuzz_corpus;
 mod install;
+mod layers;
 mod offline;
 mod pending;
 mod release;

@@ -17,10 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::api::{participant_body, Endpoint, Reply};
+use crate::api::{participant_body, Endpoint, Reply, Shared};
 use crate::tamper::Tamper;
 use crate::world::{ApiError, Outside};
-use crate::Shared;
 
 /// Where the Linq routes live, as on the real host.
 pub const BASE_PATH: &str = "/api/partner";

@@ -4,7 +4,12 @@
 //!
 //! # Layout
 //!
-//! - [`seed`]: the token, your own line and the chats a sandbox starts with.
+//! Leaves first; no module imports one after it (a test in the workspace checks this):
+//!
+//! - `millis` and `handle`: durations as milliseconds; handles and services as Linq spells
+//!   them ([`canonical_handle`]).
+//! - [`seed`]: the token, your own line and the chats a sandbox starts with, checked once into
+//!   a [`seed::CheckedSeed`].
 //! - [`world`]: chats, landed participants, queued changes, Linq's rules, violations and each
 //!   chat's lowest and highest landed member count; public so that property tests can replay
 //!   plans through the same rules on a clock of their own.
@@ -14,7 +19,8 @@
 //!   after a number of requests.
 //! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
 //!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
-//! - `api`: one request from arrival to answer, and the call log.
+//! - `api`: one request from arrival to answer, the call log, and the state every handle
+//!   shares.
 //! - `wire`: the JSON shapes of Linq's OpenAPI schemas.
 //! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
 //!   (`/_sandbox/...`).
@@ -56,7 +62,9 @@
 
 mod api;
 pub mod faults;
+mod handle;
 mod http;
+mod millis;
 pub mod seed;
 pub mod tamper;
 mod wire;
@@ -72,24 +80,14 @@ use tokio::sync::oneshot;
 
 pub use api::CallRecord;
 pub use faults::{Fault, Options};
+pub use handle::canonical_handle;
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
 pub use tamper::{Calls, Edit, Tamper};
-pub use world::{canonical_handle, Cause, MemberRange, Violation, MIN_PARTICIPANTS};
+pub use world::{Cause, MemberRange, Violation, MIN_PARTICIPANTS};
 
-use api::Core;
+use api::{Core, Shared};
 use world::Outside;
-
-/// The state a running server and every [`Sandbox`] handle share.
-#[derive(Debug)]
-struct Shared(Mutex<Core>);
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock leaves plain data behind: keep serving it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 /// A running sandbox: its address and a window on its state.
 ///
@@ -323,19 +321,4 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: one
     };
     // Accept errors are retried inside; the only way out is the shutdown, so nothing to report.
     let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-}
-
-/// Serializes a [`std::time::Duration`] as whole milliseconds.
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(duration.as_millis().try_into().unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        u64::deserialize(deserializer).map(Duration::from_millis)
-    }
 }

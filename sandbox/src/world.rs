@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::seed::{Seed, SeedError};
+use crate::handle::{canonical_handle, Service};
+use crate::seed::CheckedSeed;
 
 /// The smallest group Linq keeps working: your own line and two others.
 pub const MIN_PARTICIPANTS: usize = 3;
@@ -19,35 +20,6 @@ pub const MIN_PARTICIPANTS: usize = 3;
 /// When every seeded participant joined and every seeded chat was created:
 /// 2025-01-06T09:00:00Z, fixed so that seeded reads are reproducible.
 const SEEDED_AT_UNIX: u64 = 1_736_154_000;
-
-/// The messaging service of a chat or a handle, spelled as Linq spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    IMessage,
-    Rcs,
-    Sms,
-}
-
-impl Service {
-    /// Parses Linq's spelling (`iMessage`, `RCS`, `SMS`).
-    pub fn parse(text: &str) -> Option<Service> {
-        match text {
-            "iMessage" => Some(Service::IMessage),
-            "RCS" => Some(Service::Rcs),
-            "SMS" => Some(Service::Sms),
-            _ => None,
-        }
-    }
-
-    /// Linq's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::IMessage => "iMessage",
-            Service::Rcs => "RCS",
-            Service::Sms => "SMS",
-        }
-    }
-}
 
 /// A participant's status, as `ChatHandle.status` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,21 +257,6 @@ impl ApiError {
     }
 }
 
-/// The canonical spelling of a handle as the API accepts it, or `None` when it is neither an
-/// E.164 phone number (`^\+[1-9][0-9]{1,14}$`, nothing else) nor an email address. Emails compare
-/// without case, so they are kept lower-cased.
-pub fn canonical_handle(text: &str) -> Option<String> {
-    if let Some(digits) = text.strip_prefix('+') {
-        let ok =
-            (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
-        ok.then(|| text.to_owned())
-    } else {
-        let (local, domain) = text.rsplit_once('@')?;
-        let ok = !local.is_empty() && !domain.is_empty() && !text.chars().any(char::is_whitespace);
-        ok.then(|| text.to_lowercase())
-    }
-}
-
 /// The chats and what happened to them.
 #[derive(Debug)]
 pub struct World {
@@ -316,15 +273,14 @@ pub struct World {
 }
 
 impl World {
-    /// Builds the world a seed describes; `started` anchors every later timestamp.
-    pub fn new(seed: &Seed, started: Instant, started_wall: SystemTime) -> Result<World, SeedError> {
-        let seed = seed.validated()?;
+    /// Builds the world a checked seed describes; `started` anchors every later timestamp.
+    pub fn new(seed: &CheckedSeed, started: Instant, started_wall: SystemTime) -> World {
         let seeded_at = SystemTime::UNIX_EPOCH + Duration::from_secs(SEEDED_AT_UNIX);
         let mut ids = fastrand::Rng::with_seed(0x11_4e_5a_4d);
         let mut chats = Vec::with_capacity(seed.chats.len());
         let mut index = HashMap::with_capacity(seed.chats.len());
         for chat in &seed.chats {
-            let service = Service::parse(&chat.service).expect("validated seed service");
+            let service = chat.service;
             let participant = |ids: &mut fastrand::Rng, handle: &str, is_me: bool, status| Participant {
                 id: uuid(ids),
                 handle: handle.to_owned(),
@@ -357,9 +313,9 @@ impl World {
         let handle_services = seed
             .handle_services
             .iter()
-            .map(|(handle, service)| (handle.clone(), Service::parse(service).expect("validated seed service")))
+            .map(|(handle, service)| (handle.clone(), *service))
             .collect();
-        Ok(World {
+        World {
             me: seed.me.clone(),
             chats,
             index,
@@ -369,7 +325,7 @@ impl World {
             ids,
             started,
             started_wall,
-        })
+        }
     }
 
     /// Time since the sandbox started, for logs.
@@ -667,7 +623,7 @@ fn uuid(rng: &mut fastrand::Rng) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seed::SeedChat;
+    use crate::seed::{Seed, SeedChat};
 
     const CHAT: &str = "550e8400-e29b-41d4-a716-446655440000";
 
@@ -679,25 +635,7 @@ mod tests {
             handle_services: Default::default(),
         };
         let now = Instant::now();
-        (World::new(&seed, now, SystemTime::now()).unwrap(), now)
-    }
-
-    #[test]
-    fn handles_are_strict_e164_or_email() {
-        assert_eq!(canonical_handle("+12055550101").as_deref(), Some("+12055550101"));
-        assert_eq!(canonical_handle("Bob@Example.com").as_deref(), Some("bob@example.com"));
-        for bad in [
-            "+1 205 555 0101",
-            "12055550101",
-            "+0123",
-            "+1",
-            "+1234567890123456",
-            "bob",
-            "@x",
-            "a b@x",
-        ] {
-            assert_eq!(canonical_handle(bad), None, "{bad}");
-        }
+        (World::new(&seed.validated().unwrap(), now, SystemTime::now()), now)
     }
 
     #[test]

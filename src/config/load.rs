@@ -20,8 +20,8 @@ use super::messages::{self, SyntaxPlace};
 use super::nesting;
 use super::raw::{RawChat, RawFile, RawSettings};
 use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
+use crate::chat_id::check_chat_id;
 use crate::handle::Handle;
-use crate::linq::check_chat_id;
 
 /// Loads and validates the config named by `paths`: files, or directories meaning every
 /// `*.yaml` / `*.yml` below them (recursively, hidden entries skipped, in sorted path order).
@@ -351,7 +351,8 @@ fn chat_path(entry: usize) -> Vec<Seg> {
     vec![Seg::key("chats"), Seg::Entry(entry)]
 }
 
-fn with(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
+/// The path of a node below the one at `path`.
+fn below(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
     path.extend_from_slice(more);
     path
 }
@@ -377,10 +378,10 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
         let Some(entries) = &raw.chats else { continue };
         for (entry, (id, chat)) in entries.0.iter().enumerate() {
             let chat_members = std::mem::take(&mut members[entry]);
-            let key = Place::Path(chat_path(entry), Part::Key);
+            let key = Unlocated::Path(chat_path(entry), Part::Key);
             let duplicate = match first_chat.get(id.as_str()) {
                 Some(&(first_file, first_entry)) => {
-                    let first = Place::Path(chat_path(first_entry), Part::Key);
+                    let first = Unlocated::Path(chat_path(first_entry), Part::Key);
                     let text = if first_file == *file {
                         format!("duplicate key `{id}` in `chats`; first defined at ")
                     } else {
@@ -389,7 +390,7 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
                     problems.push(
                         *file,
                         key.clone(),
-                        vec![Piece::Text(text), Piece::Ref(first_file, first)],
+                        vec![MessagePart::Text(text), MessagePart::Ref(first_file, first)],
                     );
                     true
                 }
@@ -436,7 +437,7 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
             if Handle::looks_like_handle(name) || name.trim().is_empty() {
                 problems.text(
                     *file,
-                    Place::Path(people_path(entry), Part::Key),
+                    Unlocated::Path(people_path(entry), Part::Key),
                     format!("`{name}` cannot be a person's name: a name is neither empty nor a handle (no leading `+`, no `@`)"),
                 );
             }
@@ -445,7 +446,7 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
                 Err(error) => {
                     problems.text(
                         *file,
-                        Place::Path(people_path(entry), Part::Value),
+                        Unlocated::Path(people_path(entry), Part::Value),
                         format!("person `{name}`: {error}"),
                     );
                     None
@@ -468,11 +469,11 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
                     } else {
                         continue;
                     };
-                    let first_place = Place::Path(people_path(first.entry), Part::Key);
+                    let first_place = Unlocated::Path(people_path(first.entry), Part::Key);
                     problems.push(
                         *file,
-                        Place::Path(people_path(entry), Part::Key),
-                        vec![Piece::Text(text), Piece::Ref(first.file, first_place)],
+                        Unlocated::Path(people_path(entry), Part::Key),
+                        vec![MessagePart::Text(text), MessagePart::Ref(first.file, first_place)],
                     );
                 }
             }
@@ -497,12 +498,12 @@ fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &m
             None => holder = Some((*file, settings)),
             Some((first, _)) => problems.push(
                 *file,
-                Place::Path(vec![Seg::key("settings")], Part::Key),
+                Unlocated::Path(vec![Seg::key("settings")], Part::Key),
                 vec![
-                    Piece::Text(
+                    MessagePart::Text(
                         "`settings` is defined again (one file at most may hold them); first defined at ".to_owned(),
                     ),
-                    Piece::Ref(first, Place::Path(vec![Seg::key("settings")], Part::Key)),
+                    MessagePart::Ref(first, Unlocated::Path(vec![Seg::key("settings")], Part::Key)),
                 ],
             ),
         }
@@ -512,7 +513,7 @@ fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &m
         return (settings, true);
     };
     let before = problems.list.len();
-    let at = |key: &'static str| Place::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
+    let at = |key: &'static str| Unlocated::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
 
     settings.min_members = raw.min_members.unwrap_or(settings.min_members);
     settings.max_members = raw.max_members.unwrap_or(settings.max_members);
@@ -572,7 +573,7 @@ fn resolve_protected(
             }
             Err(Unresolved::Reported) => {}
             Err(Unresolved::Problem(text)) => {
-                let place = Place::Path(with(base.to_vec(), &[Seg::Index(index)]), Part::Value);
+                let place = Unlocated::Path(below(base.to_vec(), &[Seg::Index(index)]), Part::Value);
                 problems.text(file, place, format!("in `protected`: {text}"));
             }
         }
@@ -599,7 +600,7 @@ fn check_chat(
             counts_ok = false;
             problems.text(
                 file,
-                Place::Path(with(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
+                Unlocated::Path(below(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
                 format!(
                     "`max_members` (`{own}`) of chat `{id}` is below `min_members` (`{}`)",
                     settings.min_members
@@ -610,13 +611,13 @@ fn check_chat(
 
     let mut protected = settings.protected.clone();
     if !chat.protected.is_empty() {
-        let base = with(chat_path(entry), &[Seg::key("protected")]);
+        let base = below(chat_path(entry), &[Seg::key("protected")]);
         protected.extend(resolve_protected(file, &base, &chat.protected, people, problems));
     }
 
     let member_at = |index| {
-        Place::Path(
-            with(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
+        Unlocated::Path(
+            below(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
             Part::Value,
         )
     };
@@ -642,7 +643,7 @@ fn check_chat(
 
     if counts_ok {
         let count = members.len();
-        let members_key = Place::Path(with(chat_path(entry), &[Seg::key("members")]), Part::Key);
+        let members_key = Unlocated::Path(below(chat_path(entry), &[Seg::key("members")]), Part::Key);
         let noun = if count == 1 { "member" } else { "members" };
         if count < settings.min_members {
             problems.text(
@@ -682,7 +683,7 @@ fn report_duplicate_members(
     texts: &[String],
     people: &People<'_>,
     problems: &mut Problems,
-    member_at: &dyn Fn(usize) -> Place,
+    member_at: &dyn Fn(usize) -> Unlocated,
 ) {
     let mut first_of: HashMap<Handle, usize> = HashMap::new();
     for (index, text) in texts.iter().enumerate() {
@@ -700,14 +701,14 @@ fn report_duplicate_members(
         problems.push(
             file,
             member_at(index),
-            vec![Piece::Text(text), Piece::Ref(file, member_at(first))],
+            vec![MessagePart::Text(text), MessagePart::Ref(file, member_at(first))],
         );
     }
 }
 
-/// Where a problem is, before positions are known.
+/// Where a problem is, before positions are known: a place not yet located.
 #[derive(Debug, Clone)]
-enum Place {
+enum Unlocated {
     /// The file as a whole.
     File,
     /// A node of the file, by path.
@@ -716,18 +717,19 @@ enum Place {
     Syntax(SyntaxPlace),
 }
 
-/// A part of a problem's message: text, or a reference to another place (`file:line:column`).
+/// A part of a problem's message: text, or a reference to another place, shown as
+/// `file:line:column` once located.
 #[derive(Debug, Clone)]
-enum Piece {
+enum MessagePart {
     Text(String),
-    Ref(usize, Place),
+    Ref(usize, Unlocated),
 }
 
 #[derive(Debug)]
 struct Problem {
     file: usize,
-    place: Place,
-    message: Vec<Piece>,
+    place: Unlocated,
+    message: Vec<MessagePart>,
 }
 
 /// The problems of one load, collected until the end.
@@ -737,66 +739,66 @@ struct Problems {
 }
 
 impl Problems {
-    fn push(&mut self, file: usize, place: Place, message: Vec<Piece>) {
+    fn push(&mut self, file: usize, place: Unlocated, message: Vec<MessagePart>) {
         self.list.push(Problem { file, place, message });
     }
 
-    fn text(&mut self, file: usize, place: Place, message: String) {
-        self.push(file, place, vec![Piece::Text(message)]);
+    fn text(&mut self, file: usize, place: Unlocated, message: String) {
+        self.push(file, place, vec![MessagePart::Text(message)]);
     }
 
     fn file(&mut self, file: usize, message: String) {
-        self.text(file, Place::File, message);
+        self.text(file, Unlocated::File, message);
     }
 
     fn syntax(&mut self, file: usize, error: messages::SyntaxError) {
-        let mut message = vec![Piece::Text(error.message)];
+        let mut message = vec![MessagePart::Text(error.message)];
         if let Some(first) = error.first {
-            message.push(Piece::Text("; first at ".to_owned()));
-            message.push(Piece::Ref(file, Place::Syntax(first)));
+            message.push(MessagePart::Text("; first at ".to_owned()));
+            message.push(MessagePart::Ref(file, Unlocated::Syntax(first)));
         }
-        self.push(file, Place::Syntax(error.place), message);
+        self.push(file, Unlocated::Syntax(error.place), message);
     }
 
     /// True when a problem about the file as a whole was already found (it could not be read).
     fn file_failed(&self, file: usize) -> bool {
         self.list
             .iter()
-            .any(|p| p.file == file && matches!(p.place, Place::File))
+            .any(|p| p.file == file && matches!(p.place, Unlocated::File))
     }
 
     /// Turns places into positions (parsing again only the files that need it) and renders
     /// every problem, sorted by file and position.
     fn render(self, sources: &[PathBuf], texts: &[String]) -> ConfigErrors {
         let mut locators: BTreeMap<usize, Locator> = BTreeMap::new();
-        let mut ask = |file: usize, place: &Place| -> Spot {
+        let mut locate = |file: usize, place: &Unlocated| -> Lookup {
             let target = match place {
-                Place::File => return Spot::Fixed(None),
-                Place::Syntax(SyntaxPlace::At(position)) => return Spot::Fixed(*position),
-                Place::Path(path, part) => locator(&mut locators, file).path(path, *part),
-                Place::Syntax(SyntaxPlace::KeyIn {
+                Unlocated::File => return Lookup::Known(None),
+                Unlocated::Syntax(SyntaxPlace::At(position)) => return Lookup::Known(*position),
+                Unlocated::Path(path, part) => locator(&mut locators, file).path(path, *part),
+                Unlocated::Syntax(SyntaxPlace::KeyIn {
                     mapping_at,
                     key,
                     nth,
                     part,
                 }) => locator(&mut locators, file).key_in(*mapping_at, key, *nth, *part),
-                Place::Syntax(SyntaxPlace::FirstAlias) => locator(&mut locators, file).first_alias(),
-                Place::Syntax(SyntaxPlace::SecondDocument) => locator(&mut locators, file).second_document(),
+                Unlocated::Syntax(SyntaxPlace::FirstAlias) => locator(&mut locators, file).first_alias(),
+                Unlocated::Syntax(SyntaxPlace::SecondDocument) => locator(&mut locators, file).second_document(),
             };
-            Spot::Target(file, target)
+            Lookup::Deferred(file, target)
         };
-        let asked: Vec<Asked<'_>> = self
+        let locating: Vec<Locating<'_>> = self
             .list
             .iter()
-            .map(|problem| Asked {
+            .map(|problem| Locating {
                 file: problem.file,
-                spot: ask(problem.file, &problem.place),
-                pieces: problem
+                at: locate(problem.file, &problem.place),
+                parts: problem
                     .message
                     .iter()
-                    .map(|piece| match piece {
-                        Piece::Text(text) => AskedPiece::Text(text),
-                        Piece::Ref(file, place) => AskedPiece::Ref(*file, ask(*file, place)),
+                    .map(|part| match part {
+                        MessagePart::Text(text) => LocatingPart::Text(text),
+                        MessagePart::Ref(file, place) => LocatingPart::Ref(*file, locate(*file, place)),
                     })
                     .collect(),
             })
@@ -805,29 +807,29 @@ impl Problems {
             .into_iter()
             .map(|(file, locator)| (file, locator.resolve(&texts[file])))
             .collect();
-        let position = |spot: &Spot| match *spot {
-            Spot::Fixed(position) => position,
-            Spot::Target(file, target) => located[&file].get(target),
+        let position = |at: &Lookup| match *at {
+            Lookup::Known(position) => position,
+            Lookup::Deferred(file, target) => located[&file].get(target),
         };
 
-        let mut errors: Vec<ConfigError> = asked
+        let mut errors: Vec<ConfigError> = locating
             .iter()
-            .map(|asked| {
+            .map(|problem| {
                 let mut message = String::new();
-                for piece in &asked.pieces {
-                    match piece {
-                        AskedPiece::Text(text) => message.push_str(text),
-                        AskedPiece::Ref(other, spot) => {
+                for part in &problem.parts {
+                    match part {
+                        LocatingPart::Text(text) => message.push_str(text),
+                        LocatingPart::Ref(other, at) => {
                             message.push_str(&sources[*other].display().to_string());
-                            if let Some((line, column)) = position(spot) {
+                            if let Some((line, column)) = position(at) {
                                 message.push_str(&format!(":{line}:{column}"));
                             }
                         }
                     }
                 }
                 ConfigError {
-                    file: sources[asked.file].clone(),
-                    position: position(&asked.spot),
+                    file: sources[problem.file].clone(),
+                    position: position(&problem.at),
                     message,
                 }
             })
@@ -843,20 +845,21 @@ fn locator(locators: &mut BTreeMap<usize, Locator>, file: usize) -> &mut Locator
 }
 
 /// A problem whose places have been handed to the locators.
-struct Asked<'p> {
+struct Locating<'p> {
     file: usize,
-    spot: Spot,
-    pieces: Vec<AskedPiece<'p>>,
+    at: Lookup,
+    parts: Vec<LocatingPart<'p>>,
 }
 
-enum AskedPiece<'p> {
+/// A [`MessagePart`] whose place has been handed to the locators.
+enum LocatingPart<'p> {
     Text(&'p str),
-    Ref(usize, Spot),
+    Ref(usize, Lookup),
 }
 
-/// A position to be read once the locators have run.
+/// A problem's position: known already, or to be read once the locators have run.
 #[derive(Debug, Clone, Copy)]
-enum Spot {
-    Fixed(Option<Pos>),
-    Target(usize, Target),
+enum Lookup {
+    Known(Option<Pos>),
+    Deferred(usize, Target),
 }

@@ -88,6 +88,19 @@ pub enum Service {
     Sms,
 }
 
+impl Service {
+    /// The service Linq calls `name` (`iMessage`, `RCS`, `SMS`, in any case); `None` for one the
+    /// config does not know.
+    pub fn from_linq(name: &str) -> Option<Service> {
+        match name.to_ascii_lowercase().as_str() {
+            "imessage" => Some(Service::IMessage),
+            "rcs" => Some(Service::Rcs),
+            "sms" => Some(Service::Sms),
+            _ => None,
+        }
+    }
+}
+
 /// One problem in the config, at a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

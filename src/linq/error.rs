@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ChatIdError;
+use crate::chat_id::ChatIdError;
 use crate::escape::Escaped;
 
 /// Linq code for "the chat is still being created": retried.

@@ -14,8 +14,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::op::Op;
 
 /// A chat as `GET /v3/chats/{id}` returns it (the fields roster uses), checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,7 +162,7 @@ impl ChatPage {
             .into_iter()
             .map(|chat| {
                 let id = chat.id.clone();
-                super::check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
+                check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
                 Chat::checked(chat).map_err(|e| format!("listed chat `{id}`: {e}"))
             })
             .collect::<Result<_, String>>()?;
@@ -232,6 +234,11 @@ impl Chat {
     /// True when `handle` is an active participant.
     pub fn has_member(&self, handle: &Handle) -> bool {
         self.handles.iter().any(|h| h.is_active() && &h.handle == handle)
+    }
+
+    /// True when the chat shows the effect of `op` on `handle`: Linq has applied it.
+    pub fn shows(&self, op: Op, handle: &Handle) -> bool {
+        op.shown_by(self.has_member(handle))
     }
 }
 

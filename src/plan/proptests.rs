@@ -470,7 +470,8 @@ impl Scene {
                 .collect(),
             handle_services: Default::default(),
         };
-        let mut world = World::new(&seed, now, SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?;
+        let seed = seed.validated().map_err(|e| e.to_string())?;
+        let mut world = World::new(&seed, now, SystemTime::UNIX_EPOCH);
         for (i, chat) in self.chats.iter().enumerate() {
             for handle in &chat.pending_add {
                 world.add(&chat_id(i), handle.as_str(), now).map_err(|e| e.message)?;

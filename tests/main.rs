@@ -13,4 +13,5 @@ mod pending;
 mod release;
 mod saved;
 mod stop;
+mod targeting;
 mod wire;

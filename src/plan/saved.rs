@@ -202,7 +202,7 @@ fn selection_difference(file: &super::Selection, ours: &super::Selection) -> Str
         for (a, b) in file.iter().zip(ours) {
             if a.chats != b.chats {
                 return format!(
-                    "{flag} `{}`: the file has it select {}, roster resolves {}",
+                    "{flag} `{}`: the file says it selects {}, roster resolves it to {}",
                     a.given,
                     chats_text(&a.chats),
                     chats_text(&b.chats)

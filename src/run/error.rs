@@ -108,8 +108,12 @@ fn not_managed(given: &str, chats: &[String]) -> String {
             "chat `{}` is not in the state, so roster does not manage it yet",
             Escaped(id)
         ),
+        [_] => format!(
+            "target `{}` names 1 chat of the config that is not in the state, so roster does not manage it yet",
+            Escaped(given)
+        ),
         _ => format!(
-            "target `{}` names no chat in the state ({} of the config only), so roster manages none of them yet",
+            "target `{}` names {} chats of the config, none in the state, so roster manages none of them yet",
             Escaped(given),
             chats.len()
         ),

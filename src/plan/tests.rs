@@ -602,3 +602,30 @@ fn ten_thousand_chats_plan_in_one_pass() {
     assert_eq!(plan.summary.remove, 2_000);
     assert_eq!(plan.summary.wait, 0);
 }
+
+#[test]
+fn a_saved_plan_from_before_selections_applies_with_its_bare_targets() {
+    let desired = config(&[("c1", &["a", "b", "d"]), ("c2", &["a", "b", "d"])]);
+    let state = state(&[("c1", &["a", "b", "c"]), ("c2", &["a", "b", "c"])]);
+    let options = PlanOptions {
+        selection: selection(&desired, &state, &["c1"], &[]),
+        ..PlanOptions::default()
+    };
+    let made = plan(&desired, &state, &options).unwrap();
+    // As an older roster wrote it: the target's id beside the plan, no selection in it.
+    let older = Plan {
+        selection: Selection::default(),
+        ..made
+    };
+    let mut saved = SavedPlan::new(older, &options, String::new(), Vec::new(), "s".into());
+    saved.targets = vec!["c1".to_owned()];
+    let check = |saved: &SavedPlan| saved.check_derived(&desired, &state, PendingTimeout::default(), &|_| None);
+    assert_eq!(check(&saved), Ok(()));
+    // Without it, roster derives both chats: the file leaves one out.
+    saved.targets.clear();
+    assert!(
+        matches!(check(&saved), Err(SavedPlanError::Differs(_))),
+        "{:?}",
+        check(&saved)
+    );
+}

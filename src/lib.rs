@@ -13,7 +13,8 @@
 //!   with `file:line:column`).
 //! - [`state`]: the last applied state; [`state::StateStore`], the interface its backends
 //!   implement (load with the journal folded in, atomic save, lock, journal); the file store.
-//! - [`plan`]: pure functions `(Desired, State) → Plan`: diff, safe ordering, guards.
+//! - [`plan`]: pure functions `(Desired, State) → Plan`: the chats in scope, diff, safe ordering,
+//!   guards.
 //! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries.
 //! - [`sync`]: stored versus live: every comparison of the state with what Linq shows (is this
 //!   chat drifted? did this change land?), settling and the poller.

@@ -605,6 +605,26 @@ fn the_spec_example_loads() {
     assert_eq!(desired.chats.len(), 1);
 }
 
+/// The config example under "The config" in the README.
+fn readme_example() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("## The config")
+        .nth(1)
+        .expect("the README has a config section");
+    let block = section.split("```yaml\n").nth(1).expect("a YAML block");
+    block.split("```").next().unwrap().to_owned()
+}
+
+#[test]
+fn the_readme_example_loads_and_validates_against_the_schema() {
+    let example = readme_example();
+    let desired = load_from_memory(&[(PathBuf::from("README.md"), example.clone().into_bytes())]).unwrap();
+    let chat = &desired.chats["550e8400-e29b-41d4-a716-446655440000"];
+    assert_eq!((desired.settings.max_removals, chat.max_removals), (Some(20), Some(2)));
+    assert_eq!(check_against_schema(&example), Vec::<String>::new());
+}
+
 // ---- JSON Schema ----
 
 #[test]

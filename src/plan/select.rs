@@ -276,16 +276,16 @@ impl Resolver<'_> {
             }
             return Err(unmatched(Unmatched::Nothing, self.close_to(given)));
         };
-        let files: Vec<usize> = (self.real_files().iter().enumerate())
-            .filter(|(_, file)| file.as_ref().is_some_and(|file| file.starts_with(&path)))
-            .map(|(index, _)| index)
+        // By file index: whether the file is `path` or lies below it.
+        let within: Vec<bool> = (self.real_files().iter())
+            .map(|file| file.as_ref().is_some_and(|file| file.starts_with(&path)))
             .collect();
-        if files.is_empty() {
+        if !within.contains(&true) {
             return Err(unmatched(Unmatched::NotConfig, self.close_files(given)));
         }
         let chats: Vec<String> = (self.desired.iter())
             .flat_map(|desired| desired.chats.iter())
-            .filter(|(_, chat)| files.contains(&chat.file))
+            .filter(|(_, chat)| within.get(chat.file).copied().unwrap_or(false))
             .map(|(id, _)| id.clone())
             .collect();
         if chats.is_empty() {

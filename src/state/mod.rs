@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
 
@@ -122,6 +123,23 @@ pub struct LockInfo {
     pub pid: u32,
     /// RFC 3339 time the lock was taken.
     pub since: String,
+}
+
+/// `` `apply` (who@host, pid 42, since 2026-…) ``: the holder as messages name it. Every field
+/// is shown escaped: a lock file is plain JSON that anything with access to the folder can
+/// write, and its text must not reach a terminal as control sequences.
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` ({}@{}, pid {}, since {})",
+            Escaped(&self.operation),
+            Escaped(&self.who),
+            Escaped(&self.host),
+            self.pid,
+            Escaped(&self.since)
+        )
+    }
 }
 
 /// Where the state lives. The file store is the one backend today; a shared one (PostgreSQL)

@@ -480,7 +480,9 @@ fn a_lock_holder_is_shown_escaped() {
         }
     }
     assert!(
-        unlock.stdout().starts_with("Removed lock `9e1f\\x1b]0;owned\\x07` held by `apply\\x1b[2J`"),
+        unlock
+            .stdout()
+            .starts_with("Removed lock `9e1f\\x1b]0;owned\\x07` held by `apply\\x1b[2J`"),
         "{}",
         unlock.combined()
     );

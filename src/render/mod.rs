@@ -9,6 +9,7 @@ use crate::clock::Timestamp;
 use crate::escape::{escape, Escaped};
 
 mod drift;
+mod history;
 mod json;
 mod markdown;
 mod report;
@@ -17,6 +18,7 @@ mod text;
 pub use drift::{
     drift_text, ChatDrift, DriftReport, DriftStatus, DriftSummary, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
+pub use history::{history_json, history_text, HISTORY_FORMAT_VERSION};
 pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;

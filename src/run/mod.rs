@@ -16,12 +16,14 @@ use crate::linq::Token;
 use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
 use crate::render::{self, TextOptions};
 use crate::state::{
-    FileStore, JournalRecord, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, State, StateStore,
+    postgres, FileStore, JournalRecord, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout,
+    PostgresStore, State, StateStore,
 };
 
 mod generate;
 mod online;
 mod signals;
+mod state;
 
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
@@ -41,6 +43,10 @@ pub struct Env {
     pub stderr_terminal: bool,
     /// The wall clock: when Linq accepted a change, and how long ago.
     pub clock: Clock,
+    /// `ROSTER_STATE`: where the state is when `--state` is not given.
+    pub state: Option<String>,
+    /// `PGPASSWORD` and the password file, for a PostgreSQL state.
+    pub passwords: postgres::PasswordSources,
 }
 
 /// How roster ends; see the exit codes in the README.
@@ -125,8 +131,29 @@ impl Context {
         Ok(config::load(&self.config_paths())?)
     }
 
-    pub fn store(&self) -> FileStore {
-        FileStore::new(&self.global.state)
+    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`.
+    pub fn state_location(&self) -> PathBuf {
+        (self.global.state.clone())
+            .or_else(|| self.env.state.clone().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("roster.state.json"))
+    }
+
+    /// The store of the state: its file, or its database (connected, its schema up to date).
+    pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
+        let location = self.state_location();
+        match location.to_str().filter(|text| postgres::is_url(text)) {
+            Some(url) => Ok(Box::new(PostgresStore::connect(url, &self.env.user, &self.env.passwords)?)),
+            None => Ok(Box::new(FileStore::new(location))),
+        }
+    }
+
+    /// Where the state is, as a saved plan records it: a URL without its password.
+    pub fn state_for_plan(&self) -> PathBuf {
+        let location = self.state_location();
+        match location.to_str().filter(|text| postgres::is_url(text)) {
+            Some(url) => PathBuf::from(postgres::redact(url)),
+            None => location,
+        }
     }
 
     /// Text options, with the clock's now for how long ago pending changes were accepted.
@@ -191,8 +218,14 @@ impl Context {
         )?;
         if let Some(stale) = guard.broke() {
             self.ui.status(format!(
-                "note: broke the stale lock `{}` of `{}` ({}@{}, pid {}, since {}): its process no longer runs",
-                stale.id, stale.operation, stale.who, stale.host, stale.pid, stale.since
+                "note: broke the stale lock `{}` of `{}` ({}@{}, pid {}, since {}): {}",
+                stale.id,
+                stale.operation,
+                stale.who,
+                stale.host,
+                stale.pid,
+                stale.since,
+                guard.broke_because()
             ));
         }
         Ok(signals.hold(guard))
@@ -211,6 +244,7 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
         Command::Plan(args) => plan_command(&mut cx, &args),
         Command::Show(args) => show(&mut cx, &args),
         Command::ForceUnlock(args) => force_unlock(&mut cx, &args.id),
+        Command::State(command) => state::run(&mut cx, &command),
         Command::Apply(args) => online::apply(&mut cx, &args),
         Command::Import(args) => online::import(&mut cx, &args),
         Command::Refresh(args) => online::refresh(&mut cx, &args),
@@ -320,7 +354,8 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     };
     let mut timings = Timings::new(cx.global.timings);
     let mut load = config::LoadTimings::default();
-    let store = cx.store();
+    let store = cx.store()?;
+    let store = &*store;
     let paths = cx.config_paths();
     // The state does not depend on the config, and for a large setup both are big parses: read
     // the state on another thread meanwhile. Config errors still come first, as before.
@@ -328,7 +363,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
         let stored = (!args.refresh).then(|| {
             scope.spawn(|| {
                 let start = std::time::Instant::now();
-                (read_state(&store), start.elapsed())
+                (read_state(store), start.elapsed())
             })
         });
         let desired = config::load_timed(&paths, &mut load);
@@ -349,7 +384,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     let (state, drift) = match stored {
         None => {
             let (runtime, signals) = online.as_ref().expect("`--refresh` watches for signals");
-            online::refreshed_state(cx, &desired, &store, args, runtime, signals)?
+            online::refreshed_state(cx, &desired, store, args, runtime, signals)?
         }
         Some(stored) => {
             let (state, records) = stored?;
@@ -372,7 +407,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
             &options,
             desired.digest.clone(),
             cx.config_paths(),
-            cx.global.state.clone(),
+            cx.state_for_plan(),
         );
         crate::state::write_atomic(out, saved.to_json().as_bytes())
             .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
@@ -459,7 +494,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
         write_plan(cx, &saved.plan, args.format)?;
         return Ok(Exit::Success);
     }
-    let store = cx.store();
+    let store = cx.store()?;
     let Some(state) = store.load()? else {
         cx.ui.status(format!(
             "No state yet at `{}`: run `roster import` to adopt existing chats.",
@@ -478,7 +513,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
 }
 
 fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
-    let holder = cx.store().force_unlock(id)?;
+    let holder = cx.store()?.force_unlock(id)?;
     let _ = writeln!(
         cx.ui.out,
         "Removed lock `{}` held by `{}` ({}@{}, pid {}, since {}).",

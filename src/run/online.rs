@@ -12,7 +12,7 @@ use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, StateRef};
 use crate::render::{self, TextOptions};
 use crate::state::journal::{self, SettleOptions};
-use crate::state::{FileStore, State, StateStore};
+use crate::state::{postgres, State, StateStore};
 
 mod adopt;
 
@@ -39,7 +39,7 @@ pub(super) fn seconds(value: f64) -> Duration {
 }
 
 /// A runtime for the API commands: I/O bound, so two worker threads are plenty.
-pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -53,7 +53,7 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// the journal stays.
 pub(super) async fn settle_journal(
     cx: &mut Context,
-    store: &FileStore,
+    store: &dyn StateStore,
     state: &mut State,
     client: &Client,
     api: &ApiArgs,
@@ -139,12 +139,21 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             bail!("a saved plan is applied exactly as made: `--config` and `--target` cannot be given with PLANFILE");
         }
         cx.global.config = saved.config_paths.clone();
-        cx.global.state = saved.state_path.clone();
+        // A plan keeps a URL without its password: the same URL given now may bring it.
+        let given = cx.state_location();
+        let same_url = given
+            .to_str()
+            .zip(saved.state_path.to_str())
+            .is_some_and(|(given, saved)| postgres::is_url(given) && postgres::redact(given) == saved);
+        if !same_url {
+            cx.global.state = Some(saved.state_path.clone());
+        }
     }
     let desired = cx.load_desired()?;
     let client = client(cx, args.rate)?;
-    let store = cx.store();
-    let _lock = cx.lock(&store, "apply", &signals)?;
+    let store = cx.store()?;
+    let store = &*store;
+    let _lock = cx.lock(store, "apply", &signals)?;
     runtime.block_on(async {
         let mut state = match store.load()? {
             Some(state) => state,
@@ -158,8 +167,8 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
             if !store.read_journal()?.is_empty() {
                 bail!(
-                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again",
-                    store.journal_path().display()
+                    "plan is stale: an interrupted apply left calls to settle in {}; nothing was sent\nhint: run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again",
+                    store.describe_journal()
                 );
             }
             // Its checksum is unkeyed: trust no step of it that the config and state do not give.
@@ -169,7 +178,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             })?;
             saved.plan
         } else {
-            settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
+            settle_journal(cx, store, &mut state, &client, &args.api, &signals).await?;
             let plan = plan::plan(&desired, &state, &plan_options(&args.scope, pending))?;
             if !cx.ui.quiet || !plan.is_empty() {
                 if args.format == Format::Json {
@@ -208,7 +217,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         } else {
             Box::new(LineProgress::new(std::io::stderr()))
         };
-        let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
+        let report = apply::apply(&plan, &mut state, store, &client, &options, progress.as_ref(), signals.stop()).await;
         match args.format {
             Format::Json => render::write_json(&mut cx.ui.out, &report)?,
             Format::Text | Format::Markdown => {

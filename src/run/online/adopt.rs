@@ -24,7 +24,7 @@ use crate::linq::{Chat, Client, LinqError};
 use crate::plan::{PendingChat, StateRef};
 use crate::render::{self, ChatDrift, DriftReport, DriftStatus, Paint, ReadFailure, Recorded};
 use crate::state::{
-    write_atomic, write_new, ChatState, FileStore, PendingChange, PendingChanges, PendingTimeout, State, StateStore,
+    write_atomic, write_new, ChatState, PendingChange, PendingChanges, PendingTimeout, State, StateStore,
 };
 
 /// Linq's code for "this chat is unavailable": reported, and the chat kept as the state has it.
@@ -60,13 +60,14 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         })
         .transpose()?;
     let client = client(cx, None)?;
-    let store = cx.store();
-    let _lock = cx.lock(&store, "import", &signals)?;
+    let store = cx.store()?;
+    let store = &*store;
+    let _lock = cx.lock(store, "import", &signals)?;
     runtime.block_on(async {
         let existing = store.load()?;
         let created = existing.is_none();
         let mut state = existing.unwrap_or_default();
-        settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
+        settle_journal(cx, store, &mut state, &client, &args.api, &signals).await?;
 
         let reads = read_import(cx, &client, args, from.as_deref());
         let chats = signals.unless_stopped(IMPORT_STOPPED, reads).await??;
@@ -185,8 +186,9 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
     let runtime = runtime()?;
     let signals = Signals::watch(&runtime, cx.ui.quiet)?;
     let client = client(cx, None)?;
-    let store = cx.store();
-    let _lock = cx.lock(&store, "refresh", &signals)?;
+    let store = cx.store()?;
+    let store = &*store;
+    let _lock = cx.lock(store, "refresh", &signals)?;
     runtime.block_on(async {
         let Some(mut state) = store.load()? else {
             cx.ui.status(format!(
@@ -195,7 +197,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             ));
             return Ok(Exit::Success);
         };
-        settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
+        settle_journal(cx, store, &mut state, &client, &args.api, &signals).await?;
 
         let targets = &args.scope.targets;
         let unknown: Vec<&String> = targets.iter().filter(|t| !state.chats.contains_key(*t)).collect();
@@ -278,7 +280,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
 pub fn refreshed_state(
     cx: &mut Context,
     desired: &Desired,
-    store: &FileStore,
+    store: &dyn StateStore,
     args: &PlanArgs,
     runtime: &tokio::runtime::Runtime,
     signals: &Signals,

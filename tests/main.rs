@@ -7,6 +7,7 @@ mod files;
 mod install;
 mod offline;
 mod pending;
+mod postgres;
 mod release;
 mod saved;
 mod stop;

@@ -357,17 +357,18 @@ impl Db {
 /// Connects, and runs the connection on the current runtime, noting why it ends.
 async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>>>) -> anyhow::Result<Client> {
     let connect_error = |e: tokio_postgres::Error| {
+        let text = describe_error(&e);
         let hint = match e.code() {
             Some(code) if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
                 "check the user and password (from the URL, `PGPASSWORD` or `~/.pgpass`)"
             }
             Some(_) => "check the URL: host, port, database and user",
+            None if text.contains("TLS") || text.contains("certificate") => {
+                "check `sslmode` and `sslrootcert` (the authority that signed the server's certificate)"
+            }
             None => "check that the server runs and the URL's host and port; nothing was changed",
         };
-        anyhow!(
-            "cannot connect to the PostgreSQL state `{target}`: {}\nhint: {hint}",
-            describe_error(&e)
-        )
+        anyhow!("cannot connect to the PostgreSQL state `{target}`: {text}\nhint: {hint}")
     };
     let client = match target.ssl_mode {
         SslMode::Disable => {

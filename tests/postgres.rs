@@ -188,7 +188,7 @@ fn assert_no_change_accepted_twice(sandbox: &Sandbox) {
 }
 
 /// A scenario whose state is pushed into `url`, its file removed: the database is the state.
-fn scenario_in(db: &Database, ws: &Workspace, url: &str, seed: u64, chats: usize) -> Scenario {
+fn scenario_in(ws: &Workspace, url: &str, seed: u64, chats: usize) -> Scenario {
     let scenario = Scenario::random(seed, chats);
     scenario.write(ws);
     let pushed = roster_pg(ws, None, url, &["state", "push", "roster.state.json"]);
@@ -212,7 +212,7 @@ fn apply_converges_with_the_state_in_postgres_and_every_serial_is_kept() {
     let Some(db) = Database::new("apply") else { return };
     let ws = Workspace::new();
     let url = db.url("team");
-    let scenario = scenario_in(&db, &ws, &url, 3, 5);
+    let scenario = scenario_in(&ws, &url, 3, 5);
     let sandbox = Sandbox::spawn(scenario.seed(), slow(0));
     let plan = roster_pg(&ws, Some(&sandbox), &url, &["plan", "--out", "plan.json"]);
     assert_eq!(plan.code(), 0, "{}", plan.combined());
@@ -459,7 +459,7 @@ fn a_connection_lost_during_apply_stops_new_calls_and_the_rerun_converges() {
     let Some(db) = Database::new("lost") else { return };
     let ws = Workspace::new();
     let url = format!("{}&application_name=roster-lost", db.url("lost"));
-    let scenario = scenario_in(&db, &ws, &url, 11, 6);
+    let scenario = scenario_in(&ws, &url, 11, 6);
     let sandbox = Sandbox::spawn(scenario.seed(), slow(60));
     let apply = spawn_pg_apply(&ws, &sandbox, &url, &["--parallelism", "1"]);
     wait_until("a change accepted", || accepted_calls(&sandbox) > 0);
@@ -493,7 +493,7 @@ fn of_two_applies_one_runs_and_the_other_fails_naming_the_holder_or_waits() {
     let Some(db) = Database::new("two") else { return };
     let ws = Workspace::new();
     let url = db.url("two");
-    let scenario = scenario_in(&db, &ws, &url, 12, 4);
+    let scenario = scenario_in(&ws, &url, 12, 4);
     let sandbox = Sandbox::spawn(scenario.seed(), slow(40));
     let first = spawn_pg_apply(&ws, &sandbox, &url, &["--parallelism", "1"]);
     wait_until("the lock taken", || db.value("SELECT count(*) FROM roster.locks") == Some("1".into()));
@@ -521,7 +521,7 @@ fn after_kill_9_the_lease_or_force_unlock_lets_the_next_run_settle_and_converge(
     for (round, lease) in [(0, "1"), (1, "600")] {
         let ws = Workspace::new();
         let url = format!("{}&lease={lease}", db.url(&format!("kill{round}")));
-        let scenario = scenario_in(&db, &ws, &url, 20 + round, 6);
+        let scenario = scenario_in(&ws, &url, 20 + round, 6);
         let sandbox = Sandbox::spawn(scenario.seed(), slow(60));
         let mut apply = spawn_pg_apply(&ws, &sandbox, &url, &["--parallelism", "1"]);
         wait_until("a change accepted", || accepted_calls(&sandbox) > 0);
@@ -558,7 +558,7 @@ fn a_run_whose_lock_was_broken_cannot_write() {
     let Some(db) = Database::new("fence") else { return };
     let ws = Workspace::new();
     let url = db.url("fence");
-    let scenario = scenario_in(&db, &ws, &url, 13, 6);
+    let scenario = scenario_in(&ws, &url, 13, 6);
     let sandbox = Sandbox::spawn(scenario.seed(), slow(80));
     let apply = spawn_pg_apply(&ws, &sandbox, &url, &["--parallelism", "1"]);
     wait_until("a change accepted", || accepted_calls(&sandbox) > 0);

@@ -42,7 +42,10 @@ impl Database {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let database = Database { server, name, runtime };
         database.admin_on_server(&format!("CREATE DATABASE {}", database.name));
         Some(database)
@@ -277,7 +280,11 @@ fn state_commands_behave_alike_on_both_backends_and_a_state_moves_with_one_push_
         let mut text = String::new();
         for args in steps {
             let run = roster_pg(&ws, None, &location, args);
-            text.push_str(&format!("$ roster {}\n{}\n", args.join(" "), db.filter(&run.combined())));
+            text.push_str(&format!(
+                "$ roster {}\n{}\n",
+                args.join(" "),
+                db.filter(&run.combined())
+            ));
         }
         let history = roster_pg(&ws, None, &location, &["state", "history", "--format", "json"]);
         let history: serde_json::Value = serde_json::from_str(&history.stdout()).unwrap();
@@ -290,7 +297,11 @@ fn state_commands_behave_alike_on_both_backends_and_a_state_moves_with_one_push_
         // A file keeps the state and its backup; PostgreSQL every serial.
         let expected: &[u64] = if backend == "file" { &[6, 5] } else { &[6, 5, 3] };
         assert_eq!(serials, expected, "{backend}");
-        outputs.push((backend, text.replace("moved.state.json", "[STATE]").replace("[SERVER]/[DB]?name=moved", "[STATE]")));
+        outputs.push((
+            backend,
+            text.replace("moved.state.json", "[STATE]")
+                .replace("[SERVER]/[DB]?name=moved", "[STATE]"),
+        ));
     }
     // Same cases, same answers, but for the kept serials listed when one is missing.
     let file = outputs[0].1.replace("(kept: 6, 5)", "(kept: …)");
@@ -314,7 +325,10 @@ fn state_commands_behave_alike_on_both_backends_and_a_state_moves_with_one_push_
 
 /// Two texts are equal; on failure both are shown whole.
 fn similar_asserts(file: &str, postgres: &str) {
-    assert!(file == postgres, "the backends differ:\n--- file\n{file}\n--- postgres\n{postgres}");
+    assert!(
+        file == postgres,
+        "the backends differ:\n--- file\n{file}\n--- postgres\n{postgres}"
+    );
 }
 
 /// Runs that find no schema create it exactly once, however many start at once.
@@ -355,20 +369,29 @@ fn a_role_without_create_uses_the_schema_an_administrator_made() {
     let role = format!("{}_ci", db.name);
     db.admin(&format!("CREATE ROLE {role} LOGIN PASSWORD 'ci-secret-42'"));
     let ws = Workspace::new();
-    let passfile = ws.write("pgpass", format!("127.0.0.1:{}:{}:{role}:ci-secret-42\n", db.port(), db.name));
+    let passfile = ws.write(
+        "pgpass",
+        format!("127.0.0.1:{}:{}:{role}:ci-secret-42\n", db.port(), db.name),
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let url = format!("postgres://{role}@127.0.0.1:{}/{}?name=ci", db.port(), db.name);
-    let env = [("ROSTER_STATE", url.as_str()), ("PGPASSFILE", passfile.to_str().unwrap())];
+    let env = [
+        ("ROSTER_STATE", url.as_str()),
+        ("PGPASSFILE", passfile.to_str().unwrap()),
+    ];
     let refused = ws.roster_with(&["state", "history"], &env);
     assert_eq!(refused.code(), 1, "{}", refused.combined());
     insta::assert_snapshot!(db.filter(&refused.combined().replace(&role, "[ROLE]")));
     // The README's SQL, as an administrator.
     db.admin(&format!("CREATE SCHEMA roster AUTHORIZATION {role}"));
-    ws.write("s.json", "{\"version\": 1, \"lineage\": \"l\", \"serial\": 1, \"chats\": {}}");
+    ws.write(
+        "s.json",
+        "{\"version\": 1, \"lineage\": \"l\", \"serial\": 1, \"chats\": {}}",
+    );
     for args in [&["state", "push", "s.json"][..], &["state", "history"]] {
         let run = ws.roster_with(args, &env);
         assert_eq!(run.code(), 0, "{}", run.combined());
@@ -380,10 +403,28 @@ fn a_role_without_create_uses_the_schema_an_administrator_made() {
     // A wrong password in PGPASSWORD comes first, and is never shown.
     let wrong = ws.roster_with(&["state", "history"], &[env[0], env[1], ("PGPASSWORD", "not-it-77")]);
     assert_eq!(wrong.code(), 1);
-    assert!(wrong.stderr().contains("password authentication failed"), "{}", wrong.combined());
+    assert!(
+        wrong.stderr().contains("password authentication failed"),
+        "{}",
+        wrong.combined()
+    );
     assert!(!wrong.combined().contains("not-it-77"), "{}", wrong.combined());
+    // A role that may only read, for pull-request plans: the README's grants.
+    let reader = format!("{}_pr", db.name);
+    db.admin(&format!("CREATE ROLE {reader} LOGIN PASSWORD 'pr-secret-43'"));
+    db.admin(&format!(
+        "GRANT USAGE ON SCHEMA roster TO {reader}; GRANT SELECT ON ALL TABLES IN SCHEMA roster TO {reader}"
+    ));
+    let url = format!("postgres://{reader}@127.0.0.1:{}/{}?name=ci", db.port(), db.name);
+    let env = [("ROSTER_STATE", url.as_str()), ("PGPASSWORD", "pr-secret-43")];
+    let pulled = ws.roster_with(&["state", "pull"], &env);
+    assert_eq!(pulled.code(), 0, "{}", pulled.combined());
+    assert!(pulled.stdout().contains("\"lineage\": \"l\""), "{}", pulled.combined());
+    let refused = ws.roster_with(&["state", "push", "s.json", "--force"], &env);
+    assert_eq!(refused.code(), 1, "{}", refused.combined());
+    assert!(refused.stderr().contains("permission denied"), "{}", refused.combined());
     db.admin("DROP SCHEMA roster CASCADE");
-    db.admin(&format!("DROP ROLE {role}"));
+    db.admin(&format!("DROP OWNED BY {reader}; DROP ROLE {reader}; DROP ROLE {role}"));
 }
 
 /// `verify-full` checks the server's certificate against `sslrootcert` (and fails without the
@@ -397,7 +438,10 @@ fn tls_verify_full_checks_the_certificate_and_require_encrypts() {
     let ws = Workspace::new();
     let base = db.url("tls");
     for (mode, ok) in [
-        (format!("&sslmode=verify-full&sslrootcert={ca}&application_name=roster-tls"), true),
+        (
+            format!("&sslmode=verify-full&sslrootcert={ca}&application_name=roster-tls"),
+            true,
+        ),
         ("&sslmode=require&application_name=roster-tls".to_owned(), true),
         ("&sslmode=verify-full".to_owned(), false),
     ] {
@@ -406,15 +450,26 @@ fn tls_verify_full_checks_the_certificate_and_require_encrypts() {
             assert_eq!(run.code(), 0, "{mode}: {}", run.combined());
         } else {
             assert_eq!(run.code(), 1, "{mode}: {}", run.combined());
-            assert!(run.stderr().contains("invalid peer certificate: UnknownIssuer"), "{}", run.combined());
-            assert!(run.stderr().contains("hint: check `sslmode` and `sslrootcert`"), "{}", run.combined());
+            assert!(
+                run.stderr().contains("invalid peer certificate: UnknownIssuer"),
+                "{}",
+                run.combined()
+            );
+            assert!(
+                run.stderr().contains("hint: check `sslmode` and `sslrootcert`"),
+                "{}",
+                run.combined()
+            );
         }
     }
     // While a run holds its connection open (waiting for a lock), the server says it is TLS.
     db.admin(&format!(
         "INSERT INTO roster.locks VALUES ('tls', 'held', 'apply', 'x', 'y', 1, 'now', now() + interval '1 hour')"
     ));
-    ws.write("s.json", "{\"version\": 1, \"lineage\": \"l\", \"serial\": 1, \"chats\": {}}");
+    ws.write(
+        "s.json",
+        "{\"version\": 1, \"lineage\": \"l\", \"serial\": 1, \"chats\": {}}",
+    );
     let url = format!("{base}&sslmode=verify-full&sslrootcert={ca}&application_name=roster-tls");
     let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
         .args(["state", "push", "s.json", "--lock-timeout", "60"])
@@ -442,7 +497,11 @@ fn an_unreachable_database_fails_before_any_call() {
     let ws = Workspace::new();
     scenario.write(&ws);
     // A port nothing listens on: taken, then let go.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("postgres://roster:{}@127.0.0.1:{port}/roster?name=x", db.password());
     let run = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
@@ -474,13 +533,33 @@ fn a_connection_lost_during_apply_stops_new_calls_and_the_rerun_converges() {
     assert!(text.contains("run the command again"), "{text}");
     // At most the one call in flight went out after the loss.
     let sent = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
-    assert!(sent <= sent_at_loss + 1, "{sent} calls sent, {sent_at_loss} at the loss");
-    assert_eq!(db.value("SELECT count(*) FROM roster.locks"), Some("0".into()), "released");
-    assert_ne!(db.value("SELECT count(*) FROM roster.journal"), Some("0".into()), "journal kept");
+    assert!(
+        sent <= sent_at_loss + 1,
+        "{sent} calls sent, {sent_at_loss} at the loss"
+    );
+    assert_eq!(
+        db.value("SELECT count(*) FROM roster.locks"),
+        Some("0".into()),
+        "released"
+    );
+    assert_ne!(
+        db.value("SELECT count(*) FROM roster.journal"),
+        Some("0".into()),
+        "journal kept"
+    );
 
-    let rerun = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve", "--settle-timeout", "1"]);
+    let rerun = roster_pg(
+        &ws,
+        Some(&sandbox),
+        &url,
+        &["apply", "--auto-approve", "--settle-timeout", "1"],
+    );
     assert_eq!(rerun.code(), 0, "{}", rerun.combined());
-    assert!(rerun.stderr().contains("Settled the journal of an interrupted run"), "{}", rerun.combined());
+    assert!(
+        rerun.stderr().contains("Settled the journal of an interrupted run"),
+        "{}",
+        rerun.combined()
+    );
     scenario.assert_converged(&sandbox);
     assert_no_change_accepted_twice(&sandbox);
     assert_eq!(db.value("SELECT count(*) FROM roster.journal"), Some("0".into()));
@@ -496,18 +575,31 @@ fn of_two_applies_one_runs_and_the_other_fails_naming_the_holder_or_waits() {
     let scenario = scenario_in(&ws, &url, 12, 4);
     let sandbox = Sandbox::spawn(scenario.seed(), slow(40));
     let first = spawn_pg_apply(&ws, &sandbox, &url, &["--parallelism", "1"]);
-    wait_until("the lock taken", || db.value("SELECT count(*) FROM roster.locks") == Some("1".into()));
+    wait_until("the lock taken", || {
+        db.value("SELECT count(*) FROM roster.locks") == Some("1".into())
+    });
     let second = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve"]);
     assert_eq!(second.code(), 1, "{}", second.combined());
     let id = db.value("SELECT id FROM roster.locks").unwrap();
     let shown = db.filter(&second.stderr());
     assert!(shown.contains("state is locked by `apply` (tester@"), "{shown}");
     assert!(shown.contains(&format!("roster force-unlock {id}")), "{shown}");
-    let waiting = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve", "--lock-timeout", "60"]);
+    let waiting = roster_pg(
+        &ws,
+        Some(&sandbox),
+        &url,
+        &["apply", "--auto-approve", "--lock-timeout", "60"],
+    );
     let (code, text) = finish(first);
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(waiting.code(), 0, "{}", waiting.combined());
-    assert!(waiting.stderr().contains("Waiting up to 60s for the state lock held by `apply`"), "{}", waiting.combined());
+    assert!(
+        waiting
+            .stderr()
+            .contains("Waiting up to 60s for the state lock held by `apply`"),
+        "{}",
+        waiting.combined()
+    );
     assert!(waiting.stdout().contains("No changes"), "{}", waiting.combined());
     scenario.assert_converged(&sandbox);
 }
@@ -527,16 +619,35 @@ fn after_kill_9_the_lease_or_force_unlock_lets_the_next_run_settle_and_converge(
         wait_until("a change accepted", || accepted_calls(&sandbox) > 0);
         apply.kill().unwrap(); // SIGKILL
         apply.wait().unwrap();
-        let holder = db.value(&format!("SELECT id FROM roster.locks WHERE name = 'kill{round}'")).unwrap();
+        let holder = db
+            .value(&format!("SELECT id FROM roster.locks WHERE name = 'kill{round}'"))
+            .unwrap();
         let rerun = if round == 0 {
             // The lease (1 s) runs out while this run waits for the lock.
-            roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve", "--settle-timeout", "1", "--lock-timeout", "60"])
+            roster_pg(
+                &ws,
+                Some(&sandbox),
+                &url,
+                &[
+                    "apply",
+                    "--auto-approve",
+                    "--settle-timeout",
+                    "1",
+                    "--lock-timeout",
+                    "60",
+                ],
+            )
         } else {
             let locked = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve"]);
             assert_eq!(locked.code(), 1, "{}", locked.combined());
             let unlock = roster_pg(&ws, None, &url, &["force-unlock", &holder]);
             assert_eq!(unlock.code(), 0, "{}", unlock.combined());
-            roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve", "--settle-timeout", "1"])
+            roster_pg(
+                &ws,
+                Some(&sandbox),
+                &url,
+                &["apply", "--auto-approve", "--settle-timeout", "1"],
+            )
         };
         assert_eq!(rerun.code(), 0, "{}", rerun.combined());
         if round == 0 {
@@ -566,19 +677,35 @@ fn a_run_whose_lock_was_broken_cannot_write() {
     let unlock = roster_pg(&ws, None, &url, &["force-unlock", &id]);
     assert_eq!(unlock.code(), 0, "{}", unlock.combined());
     // Another run takes the lock while the first still runs.
-    db.admin("INSERT INTO roster.locks VALUES ('fence', 'other', 'apply', 'x', 'y', 1, 'now', now() + interval '1 hour')");
+    db.admin(
+        "INSERT INTO roster.locks VALUES ('fence', 'other', 'apply', 'x', 'y', 1, 'now', now() + interval '1 hour')",
+    );
     let sent_at_break = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
     let (code, text) = finish(apply);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("cannot record progress, so no further calls are made"), "{text}");
-    assert!(text.contains(&format!("this run no longer holds the state lock `{id}`")), "{text}");
+    assert!(
+        text.contains("cannot record progress, so no further calls are made"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("this run no longer holds the state lock `{id}`")),
+        "{text}"
+    );
     let sent = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
-    assert!(sent <= sent_at_break + 1, "{sent} calls sent, {sent_at_break} when the lock was broken");
+    assert!(
+        sent <= sent_at_break + 1,
+        "{sent} calls sent, {sent_at_break} when the lock was broken"
+    );
     // The fenced run wrote no version, and the other run's lock stands.
     assert_eq!(db.value("SELECT max(serial) FROM roster.versions"), Some("1".into()));
     assert_eq!(db.value("SELECT id FROM roster.locks"), Some("other".into()));
     db.admin("DELETE FROM roster.locks");
-    let rerun = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve", "--settle-timeout", "1"]);
+    let rerun = roster_pg(
+        &ws,
+        Some(&sandbox),
+        &url,
+        &["apply", "--auto-approve", "--settle-timeout", "1"],
+    );
     assert_eq!(rerun.code(), 0, "{}", rerun.combined());
     scenario.assert_converged(&sandbox);
     assert_no_change_accepted_twice(&sandbox);

@@ -33,7 +33,13 @@ pub fn history_text(state: &str, versions: &[Version], w: &mut dyn Write) -> io:
         .collect();
     let header = ["SERIAL", "WRITTEN", "BY", "OPERATION", ""];
     let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |w: &mut dyn Write, cells: [&str; 5]| {
         let text: Vec<String> = cells.iter().zip(&widths).map(|(c, n)| format!("{c:<n$}")).collect();
@@ -47,7 +53,15 @@ pub fn history_text(state: &str, versions: &[Version], w: &mut dyn Write) -> io:
     if lineages.len() == 1 {
         writeln!(w, "Lineage `{}`.", Escaped(&versions[0].lineage))?;
     } else {
-        writeln!(w, "Lineages (newest first): {}.", versions.iter().map(|v| format!("{} `{}`", v.serial, Escaped(&v.lineage))).collect::<Vec<_>>().join(", "))?;
+        writeln!(
+            w,
+            "Lineages (newest first): {}.",
+            versions
+                .iter()
+                .map(|v| format!("{} `{}`", v.serial, Escaped(&v.lineage)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
     }
     Ok(())
 }

@@ -142,7 +142,11 @@ impl Context {
     pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
         let location = self.state_location();
         match location.to_str().filter(|text| postgres::is_url(text)) {
-            Some(url) => Ok(Box::new(PostgresStore::connect(url, &self.env.user, &self.env.passwords)?)),
+            Some(url) => Ok(Box::new(PostgresStore::connect(
+                url,
+                &self.env.user,
+                &self.env.passwords,
+            )?)),
             None => Ok(Box::new(FileStore::new(location))),
         }
     }

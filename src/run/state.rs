@@ -33,7 +33,10 @@ fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
     let store = cx.store()?;
     let state = match serial {
         None => store.load()?.with_context(|| {
-            format!("no state yet at `{}`\nhint: `roster import` adopts existing chats", store.describe())
+            format!(
+                "no state yet at `{}`\nhint: `roster import` adopts existing chats",
+                store.describe()
+            )
         })?,
         Some(serial) => store.version(serial)?.with_context(|| {
             let kept: Vec<String> = store
@@ -45,25 +48,35 @@ fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
             format!(
                 "serial {serial} is not kept in `{}`{}\nhint: `roster state history` lists the kept versions",
                 store.describe(),
-                if kept.is_empty() { String::new() } else { format!(" (kept: {})", kept.join(", ")) }
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (kept: {})", kept.join(", "))
+                }
             )
         })?,
     };
     let mut bytes = serde_json::to_vec_pretty(&state)?;
     bytes.push(b'\n');
-    cx.ui.out.write_all(&bytes).context("failed to write the state to stdout")?;
+    cx.ui
+        .out
+        .write_all(&bytes)
+        .context("failed to write the state to stdout")?;
     Ok(Exit::Success)
 }
 
 fn push(cx: &mut Context, file: &std::path::Path, force: bool) -> anyhow::Result<Exit> {
     let bytes = if file == std::path::Path::new("-") {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("failed to read the state from standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("failed to read the state from standard input")?;
         bytes
     } else {
         std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
     };
-    let pushed = parse_state(&bytes).with_context(|| format!("`{}` was refused; nothing was written", file.display()))?;
+    let pushed =
+        parse_state(&bytes).with_context(|| format!("`{}` was refused; nothing was written", file.display()))?;
     let runtime = super::online::runtime()?;
     let signals = Signals::watch(&runtime, cx.ui.quiet)?;
     let store = cx.store()?;

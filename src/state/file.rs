@@ -37,9 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{
-    JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION,
-};
+use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION};
 
 /// How many symbolic links a state path may go through (Linux's own limit).
 const MAX_LINKS: usize = 40;

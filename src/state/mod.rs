@@ -18,9 +18,9 @@ pub mod postgres;
 mod push;
 
 pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError};
+pub use pending::{shows, PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
 pub use postgres::PostgresStore;
 pub use push::{check_push, Push};
-pub use pending::{shows, PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
 
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;

@@ -76,14 +76,23 @@ mod tests {
 
     #[test]
     fn a_push_into_an_empty_store_or_of_a_newer_serial_keeps_lineage_and_serial() {
-        assert_eq!(check_push(None, state("a", 12, &[]), false).unwrap(), Push::Write(state("a", 12, &[])));
-        assert_eq!(check_push(None, state("a", 0, &[]), false).unwrap(), Push::Write(state("a", 1, &[])));
+        assert_eq!(
+            check_push(None, state("a", 12, &[]), false).unwrap(),
+            Push::Write(state("a", 12, &[]))
+        );
+        assert_eq!(
+            check_push(None, state("a", 0, &[]), false).unwrap(),
+            Push::Write(state("a", 1, &[]))
+        );
         let stored = state("a", 3, &["x"]);
         assert_eq!(
             check_push(Some(&stored), state("a", 7, &[]), false).unwrap(),
             Push::Write(state("a", 7, &[]))
         );
-        assert_eq!(check_push(Some(&stored), stored.clone(), false).unwrap(), Push::Unchanged);
+        assert_eq!(
+            check_push(Some(&stored), stored.clone(), false).unwrap(),
+            Push::Unchanged
+        );
     }
 
     #[test]
@@ -94,7 +103,9 @@ mod tests {
             (state("a", 4, &[]), "serial 4, older than the stored serial 5"),
             (state("a", 5, &["y"]), "the stored serial 5 but other contents"),
         ] {
-            let error = check_push(Some(&stored), pushed.clone(), false).unwrap_err().to_string();
+            let error = check_push(Some(&stored), pushed.clone(), false)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(reason), "{error}");
             assert!(error.contains("nothing was written\nhint:"), "{error}");
             let forced = check_push(Some(&stored), pushed.clone(), true).unwrap();

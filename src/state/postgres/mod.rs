@@ -41,8 +41,7 @@ use tokio_postgres::{Client, Config, NoTls};
 pub use target::{is_url, redact, PasswordSources, SslMode, Target, DEFAULT_LEASE, DEFAULT_NAME};
 
 use super::{
-    parse_state, JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, LockedError, State, StateStore,
-    Version,
+    parse_state, JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, LockedError, State, StateStore, Version,
 };
 
 /// How often a run waiting for the lock looks again.
@@ -139,7 +138,11 @@ impl PostgresStore {
         F: Future<Output = anyhow::Result<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let runtime = self.db.runtime.as_ref().expect("the runtime lives as long as the store");
+        let runtime = self
+            .db
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
         block(runtime, work(self.db.clone()))?
     }
 
@@ -359,7 +362,9 @@ async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>
     let connect_error = |e: tokio_postgres::Error| {
         let text = describe_error(&e);
         let hint = match e.code() {
-            Some(code) if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            Some(code)
+                if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
                 "check the user and password (from the URL, `PGPASSWORD` or `~/.pgpass`)"
             }
             Some(_) => "check the URL: host, port, database and user",
@@ -395,7 +400,10 @@ async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>
 }
 
 /// Drives a connection to its end and notes why it ended.
-async fn watch<F: Future<Output = Result<(), tokio_postgres::Error>>>(connection: F, closed: Arc<Mutex<Option<String>>>) {
+async fn watch<F: Future<Output = Result<(), tokio_postgres::Error>>>(
+    connection: F,
+    closed: Arc<Mutex<Option<String>>>,
+) {
     let why = match connection.await {
         Ok(()) => "closed".to_owned(),
         Err(error) => describe_error(&error),
@@ -680,7 +688,11 @@ impl PostgresStore {
     fn renew(&self, info: &LockInfo) -> tokio::task::JoinHandle<()> {
         let db = self.db.clone();
         let id = info.id.clone();
-        let runtime = self.db.runtime.as_ref().expect("the runtime lives as long as the store");
+        let runtime = self
+            .db
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
         runtime.spawn(async move {
             let every = db.target.lease / 3;
             loop {

@@ -15,8 +15,8 @@ use anyhow::{anyhow, bail};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::target::Target;
 use super::describe_error;
+use super::target::Target;
 
 /// The schema roster's tables live in.
 pub const SCHEMA: &str = "roster";
@@ -73,12 +73,18 @@ pub async fn migrate(client: &mut Client, target: &Target) -> anyhow::Result<()>
         .await
         .map_err(context)?;
     let exists: bool = transaction
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&SCHEMA])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&SCHEMA],
+        )
         .await
         .map_err(context)?
         .get(0);
     if !exists {
-        transaction.batch_execute("CREATE SCHEMA roster").await.map_err(context)?;
+        transaction
+            .batch_execute("CREATE SCHEMA roster")
+            .await
+            .map_err(context)?;
     }
     transaction
         .batch_execute(
@@ -149,5 +155,8 @@ fn migration_error(error: &tokio_postgres::Error, target: &Target) -> anyhow::Er
             target.user
         );
     }
-    anyhow!("failed to set up the schema `roster` in `{target}`: {}", describe_error(error))
+    anyhow!(
+        "failed to set up the schema `roster` in `{target}`: {}",
+        describe_error(error)
+    )
 }

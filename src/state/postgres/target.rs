@@ -106,10 +106,11 @@ impl Target {
     /// Checks `text`; `user` is the default user name (libpq's: the login name).
     pub fn parse(text: &str, user: &str) -> anyhow::Result<Target> {
         let context = || format!("invalid PostgreSQL state URL `{}`", redact(text));
-        let url = url::Url::parse(text).map_err(|e| anyhow!("{e}")).with_context(context)?;
-        let decode = |part: &str| {
-            percent_decode(part).ok_or_else(|| anyhow!("`{part}` is not valid percent-encoded UTF-8"))
-        };
+        let url = url::Url::parse(text)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(context)?;
+        let decode =
+            |part: &str| percent_decode(part).ok_or_else(|| anyhow!("`{part}` is not valid percent-encoded UTF-8"));
         let host = match url.host() {
             Some(url::Host::Domain(domain)) => decode(domain).with_context(context)?,
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -304,17 +305,29 @@ mod tests {
         assert_eq!(target.ssl_mode, SslMode::VerifyFull);
         assert_eq!(target.ssl_root_cert.as_deref(), Some(Path::new("/ca.pem")));
         assert_eq!(target.lease, Duration::from_millis(12_500));
-        assert_eq!(target.password(&PasswordSources::default()).unwrap().as_deref(), Some("s:cret"));
+        assert_eq!(
+            target.password(&PasswordSources::default()).unwrap().as_deref(),
+            Some("s:cret")
+        );
         let shown = format!("{target} {target:?}");
         assert!(!shown.contains("cret"), "{shown}");
-        assert!(shown.contains("postgresql://ci@db.example.com:6543/roster?name=sales"), "{shown}");
+        assert!(
+            shown.contains("postgresql://ci@db.example.com:6543/roster?name=sales"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn defaults_follow_libpq() {
         let target = Target::parse("postgres://db", "me").unwrap();
         assert_eq!(
-            (&*target.user, &*target.database, target.port, &*target.name, target.ssl_mode),
+            (
+                &*target.user,
+                &*target.database,
+                target.port,
+                &*target.name,
+                target.ssl_mode
+            ),
             ("me", "me", 5432, "default", SslMode::Prefer)
         );
         let target = Target::parse("postgres://[::1]:5433/x", "me").unwrap();
@@ -326,9 +339,15 @@ mod tests {
     #[test]
     fn bad_urls_say_what_is_wrong_and_never_show_the_password() {
         for (url, reason) in [
-            ("postgres://u:hunter2@h/db?sslmode=verify-ca", "`sslmode=verify-ca` is not supported"),
+            (
+                "postgres://u:hunter2@h/db?sslmode=verify-ca",
+                "`sslmode=verify-ca` is not supported",
+            ),
             ("postgres://u:hunter2@h/db?name=a%20b", "`name=a b` is not a state name"),
-            ("postgres://u:hunter2@h/db?lease=0", "`lease=0` is not a number of seconds from 1"),
+            (
+                "postgres://u:hunter2@h/db?lease=0",
+                "`lease=0` is not a number of seconds from 1",
+            ),
             ("postgres://u:hunter2@h/db?nmae=x", "unknown parameter `nmae`"),
             ("postgres://u:hunter2@h/a/b", "has a `/`"),
             ("postgres://u:hunter2@h:99999/db", "invalid port number"),
@@ -358,9 +377,16 @@ mod tests {
             password: None,
             passfile: Some(file.clone()),
         };
-        let lookup = |url: &str, sources: &PasswordSources| Target::parse(url, "me").unwrap().password(sources).unwrap();
-        assert_eq!(lookup("postgres://u@h/db", &sources).as_deref(), Some("from\\file:with:colons"));
-        assert_eq!(lookup("postgres://u%3Ax@h/db", &sources).as_deref(), Some("escaped:colon"));
+        let lookup =
+            |url: &str, sources: &PasswordSources| Target::parse(url, "me").unwrap().password(sources).unwrap();
+        assert_eq!(
+            lookup("postgres://u@h/db", &sources).as_deref(),
+            Some("from\\file:with:colons")
+        );
+        assert_eq!(
+            lookup("postgres://u%3Ax@h/db", &sources).as_deref(),
+            Some("escaped:colon")
+        );
         assert_eq!(lookup("postgres://u@h/other", &sources), None);
         assert_eq!(lookup("postgres://u:url@h/db", &sources).as_deref(), Some("url"));
         let env = PasswordSources {
@@ -372,7 +398,11 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-            assert_eq!(lookup("postgres://u@h/db", &sources), None, "readable by others: ignored");
+            assert_eq!(
+                lookup("postgres://u@h/db", &sources),
+                None,
+                "readable by others: ignored"
+            );
         }
     }
 

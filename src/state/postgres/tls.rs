@@ -85,8 +85,12 @@ where
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
-        let name = ServerName::try_from(domain.to_owned())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("`{domain}` is not a valid server name")))?;
+        let name = ServerName::try_from(domain.to_owned()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{domain}` is not a valid server name"),
+            )
+        })?;
         Ok(RustlsConnect {
             config: self.config.clone(),
             name,

@@ -463,9 +463,7 @@ fn tls_verify_full_checks_the_certificate_and_require_encrypts() {
         }
     }
     // While a run holds its connection open (waiting for a lock), the server says it is TLS.
-    db.admin(&format!(
-        "INSERT INTO roster.locks VALUES ('tls', 'held', 'apply', 'x', 'y', 1, 'now', now() + interval '1 hour')"
-    ));
+    db.admin("INSERT INTO roster.locks VALUES ('tls', 'held', 'apply', 'x', 'y', 1, 'now', now() + interval '1 hour')");
     ws.write(
         "s.json",
         "{\"version\": 1, \"lineage\": \"l\", \"serial\": 1, \"chats\": {}}",
@@ -530,7 +528,11 @@ fn a_connection_lost_during_apply_stops_new_calls_and_the_rerun_converges() {
     let (code, text) = finish(apply);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("the connection to the database was lost"), "{text}");
-    assert!(text.contains("run the command again"), "{text}");
+    assert!(
+        text.contains("run the command again, and it settles the calls in flight"),
+        "{text}"
+    );
+    assert!(!text.contains("\\n"), "one line, no escaped line break: {text}");
     // At most the one call in flight went out after the loss.
     let sent = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
     assert!(
@@ -709,4 +711,72 @@ fn a_run_whose_lock_was_broken_cannot_write() {
     assert_eq!(rerun.code(), 0, "{}", rerun.combined());
     scenario.assert_converged(&sandbox);
     assert_no_change_accepted_twice(&sandbox);
+}
+
+/// A run that takes longer than its lease keeps the lock by renewing it: with a one-second lease,
+/// an apply of several seconds converges and writes its state.
+#[test]
+fn a_run_longer_than_its_lease_keeps_the_lock_by_renewing_it() {
+    let Some(db) = Database::new("renew") else { return };
+    let ws = Workspace::new();
+    let url = format!("{}&lease=1", db.url("renew"));
+    let scenario = scenario_in(&ws, &url, 14, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), slow(120));
+    let started = std::time::Instant::now();
+    let run = roster_pg(
+        &ws,
+        Some(&sandbox),
+        &url,
+        &["apply", "--auto-approve", "--parallelism", "1"],
+    );
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    // Not a timing assertion: the premise of the test, that the run outlived several leases.
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "the apply was too quick to need a renewal"
+    );
+    scenario.assert_converged(&sandbox);
+    assert_eq!(db.value("SELECT max(serial) FROM roster.versions"), Some("2".into()));
+}
+
+/// Fencing on the serial: a run that holds the lock but read a serial that is no longer the
+/// stored one (written behind its back) cannot save over it.
+#[test]
+fn a_save_from_a_serial_no_longer_current_is_refused() {
+    use roster::state::{LockInfo, LockWait, PostgresStore, StateStore};
+    let Some(db) = Database::new("serial") else { return };
+    let ws = Workspace::new();
+    ws.write(
+        "s.json",
+        "{\"version\": 1, \"lineage\": \"l\", \"serial\": 1, \"chats\": {}}",
+    );
+    let pushed = roster_pg(&ws, None, &db.url("serial"), &["state", "push", "s.json"]);
+    assert_eq!(pushed.code(), 0, "{}", pushed.combined());
+    let store = PostgresStore::connect(&db.url("serial"), "tester", &Default::default()).unwrap();
+    let info = LockInfo {
+        id: "mine".into(),
+        operation: "apply".into(),
+        who: "tester".into(),
+        host: "here".into(),
+        pid: 1,
+        since: "now".into(),
+    };
+    let lock = store.lock(info, &LockWait::timeout(Duration::ZERO)).unwrap();
+    let mut state = store.load().unwrap().unwrap();
+    // Written behind the lock's back, as a run whose lock was broken might have.
+    db.admin("UPDATE roster.states SET serial = 7");
+    let error = format!("{:#}", store.save(&mut state).unwrap_err());
+    assert!(
+        error.contains("it read serial 1, and the stored serial is now 7; nothing was written"),
+        "{error}"
+    );
+    assert_eq!(state.serial, 1, "the serial in memory is put back");
+    assert_eq!(db.value("SELECT count(*) FROM roster.versions"), Some("1".into()));
+    // Other writes of a run holding the lock go through.
+    store
+        .append_journal(&[roster::state::JournalRecord::Failed { id: 1 }])
+        .unwrap();
+    assert_eq!(store.read_journal().unwrap().len(), 1);
+    drop(lock);
+    assert_eq!(db.value("SELECT count(*) FROM roster.locks"), Some("0".into()));
 }

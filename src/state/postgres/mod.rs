@@ -194,7 +194,7 @@ impl PostgresStore {
                         .map_err(fail)?
                         .map(|row| row.get(0));
                     bail!(
-                        "the state `{}` moved on while this run held it: it read {}, and the stored serial is now {}; nothing was written\nhint: another run wrote it; run the command again",
+                        "the state `{}` moved on while this run held it: it read {}, and the stored serial is now {}; nothing was written (another run wrote it: run the command again)",
                         db.target,
                         current.map_or("no state".to_owned(), |s| format!("serial {s}")),
                         now.map_or("gone".to_owned(), |s| s.to_string())
@@ -325,7 +325,7 @@ impl Db {
         if self.client.is_closed() || error.is_closed() {
             let why = lock(&self.closed).clone().unwrap_or_else(|| describe_error(error));
             return anyhow!(
-                "{doing} in `{}`: the connection to the database was lost ({why})\nhint: the journal holds every call made so far; once the database is reachable, run the command again: it settles the calls in flight and converges",
+                "{doing} in `{}`: the connection to the database was lost ({why}); the journal holds every call made so far: once the database is reachable, run the command again, and it settles the calls in flight and converges",
                 self.target
             );
         }
@@ -351,7 +351,7 @@ impl Db {
 
     fn lost(&self, id: &str) -> anyhow::Error {
         anyhow!(
-            "this run no longer holds the state lock `{id}` on `{}`: its lease expired, or `roster force-unlock` cleared it; nothing was written\nhint: another run may be working on the state; run the command again once it is done",
+            "this run no longer holds the state lock `{id}` on `{}`: its lease expired, or `roster force-unlock` cleared it; nothing was written (another run may be working on the state: run the command again once it is done)",
             self.target
         )
     }

@@ -532,10 +532,13 @@ class Postgres:
         script = 'printf "%s\\n" "$ROSTER_TEST_POSTGRES"; exec cat >/dev/null'
         self.proc = subprocess.Popen(["bash", str(ROOT / ".ci" / "postgres"), "bash", "-c", script],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("postgres://"):
-            self.proc.kill()
-            raise RuntimeError(f"no PostgreSQL: {line!r}")
+        line = ""
+        while not line.startswith("postgres://"):
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                self.proc.kill()
+                raise RuntimeError("no PostgreSQL: .ci/postgres ended")
+            line = line.strip()
         self.url = line
         return self
 

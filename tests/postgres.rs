@@ -245,6 +245,18 @@ fn apply_converges_with_the_state_in_postgres_and_every_serial_is_kept() {
     // The journal is empty and no lock is left.
     assert_eq!(db.value("SELECT count(*) FROM roster.journal"), Some("0".into()));
     assert_eq!(db.value("SELECT count(*) FROM roster.locks"), Some("0".into()));
+    // `import` starts a new state in the database: its first version.
+    let imported = roster_pg(
+        &ws,
+        Some(&sandbox),
+        &db.url("imported"),
+        &["import", "--all", "--write", "imported.yaml"],
+    );
+    assert_eq!(imported.code(), 0, "{}", imported.combined());
+    assert_eq!(
+        db.value("SELECT string_agg(serial || ' ' || operation, ',') FROM roster.versions WHERE name = 'imported'"),
+        Some("1 import".into())
+    );
     let everything = [plan.combined(), applied.combined(), ws.read("plan.json")].join("\n");
     assert!(!everything.contains(&db.password()), "{everything}");
     assert!(everything.contains(&db.url_without_password("team")), "{everything}");

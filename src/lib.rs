@@ -6,7 +6,8 @@
 //!
 //! - [`config`]: YAML files → validated, canonical [`config::Desired`] (handles, people, errors
 //!   with `file:line:column`).
-//! - [`state`]: the last applied state, its atomic file store, lock and journal.
+//! - [`state`]: the last applied state behind a small store interface: an atomic file with its
+//!   lock and journal, or PostgreSQL (kept versions, fenced writes, a leased lock row).
 //! - [`plan`]: pure functions `(Desired, State) → Plan`: diff, safe ordering, guards.
 //! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries.
 //! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.

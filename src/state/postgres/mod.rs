@@ -66,6 +66,9 @@ struct Db {
     closed: Arc<Mutex<Option<String>>>,
     /// The lock this run holds, for fenced writes and for who wrote a version.
     held: Mutex<Option<LockInfo>>,
+    /// Held by each operation and each lease renewal: they share one connection, and a
+    /// statement sent while another operation's transaction is open would run inside it.
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Db {
@@ -123,6 +126,7 @@ impl PostgresStore {
                 client,
                 closed,
                 held: Mutex::new(None),
+                one_at_a_time: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -143,7 +147,11 @@ impl PostgresStore {
             .runtime
             .as_ref()
             .expect("the runtime lives as long as the store");
-        block(runtime, work(self.db.clone()))?
+        let (db, work) = (self.db.clone(), work(self.db.clone()));
+        block(runtime, async move {
+            let _alone = db.one_at_a_time.lock().await;
+            work.await
+        })?
     }
 
     /// The lock this run holds, or an error for a write without one.
@@ -419,18 +427,15 @@ pub(crate) fn describe_error(error: &tokio_postgres::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text = format!("{text}: {cause}");
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
         }
-        source = cause_of(source);
+        source = cause.source();
     }
     text
 }
 
-fn cause_of<'a>(error: Option<&'a (dyn std::error::Error + 'static)>) -> Option<&'a (dyn std::error::Error + 'static)> {
-    error.and_then(|e| e.source())
-}
 
 /// Runs `work` on `runtime` from any thread, within another runtime or not, and waits for it.
 fn block<T: Send + 'static>(
@@ -697,6 +702,7 @@ impl PostgresStore {
             let every = db.target.lease / 3;
             loop {
                 tokio::time::sleep(every).await;
+                let _alone = db.one_at_a_time.lock().await;
                 let renewed = db
                     .client
                     .execute(
@@ -747,6 +753,7 @@ impl Drop for PostgresLock {
         };
         let (db, id) = (self.db.clone(), self.info.id.clone());
         let _ = block(runtime, async move {
+            let _alone = db.one_at_a_time.lock().await;
             const DELETE: &str = "DELETE FROM roster.locks WHERE name = $1 AND id = $2";
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&db.target.name, &id];
             if db.client.execute(DELETE, &params).await.is_ok() {

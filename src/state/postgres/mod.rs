@@ -436,7 +436,6 @@ pub(crate) fn describe_error(error: &tokio_postgres::Error) -> String {
     text
 }
 
-
 /// Runs `work` on `runtime` from any thread, within another runtime or not, and waits for it.
 fn block<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,

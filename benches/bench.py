@@ -536,7 +536,7 @@ class Postgres:
         while not line.startswith("postgres://"):
             line = self.proc.stdout.readline().decode()
             if not line:
-                self.proc.kill()
+                self.proc.wait(timeout=60)
                 raise RuntimeError("no PostgreSQL: .ci/postgres ended")
             line = line.strip()
         self.url = line

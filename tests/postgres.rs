@@ -245,6 +245,9 @@ fn apply_converges_with_the_state_in_postgres_and_every_serial_is_kept() {
     // The journal is empty and no lock is left.
     assert_eq!(db.value("SELECT count(*) FROM roster.journal"), Some("0".into()));
     assert_eq!(db.value("SELECT count(*) FROM roster.locks"), Some("0".into()));
+    // `--state` wins over `ROSTER_STATE`.
+    let flag = roster_pg(&ws, None, &url, &["--state", "other.json", "state", "history"]);
+    assert_eq!(flag.stdout(), "No state yet at `other.json`.\n", "{}", flag.combined());
     // `import` starts a new state in the database: its first version.
     let imported = roster_pg(
         &ws,

@@ -110,13 +110,21 @@ impl PostgresStore {
             .build()
             .context("failed to start the database thread")?;
         let closed = Arc::new(Mutex::new(None));
-        let (client, config) = {
+        let opened = {
             let (target, closed) = (target.clone(), closed.clone());
             block(&runtime, async move {
                 let mut client = open(&config, &target, closed).await?;
                 schema::migrate(&mut client, &target).await?;
                 Ok::<_, anyhow::Error>((client, config))
-            })??
+            })
+        };
+        let (client, config) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(error)) | Err(error) => {
+                // Never waits: this may run where blocking is not allowed.
+                runtime.shutdown_background();
+                return Err(error);
+            }
         };
         Ok(PostgresStore {
             db: Arc::new(Db {

@@ -69,6 +69,8 @@ struct Db {
     /// Held by each operation and each lease renewal: they share one connection, and a
     /// statement sent while another operation's transaction is open would run inside it.
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// The journal append, prepared on first use.
+    append: tokio::sync::OnceCell<tokio_postgres::Statement>,
 }
 
 impl Drop for Db {
@@ -135,6 +137,7 @@ impl PostgresStore {
                 closed,
                 held: Mutex::new(None),
                 one_at_a_time: tokio::sync::Mutex::new(()),
+                append: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -570,19 +573,27 @@ impl StateStore for PostgresStore {
             .collect::<Result<Vec<String>, _>>()?;
         let count = lines.len() as u64;
         self.run(move |db| async move {
+            let fail = |e: tokio_postgres::Error| db.error("failed to write the journal", &e);
+            // Prepared once per run: then each batch is one round trip.
+            let append = db
+                .append
+                .get_or_try_init(|| {
+                    db.client.prepare(
+                        "WITH held AS (
+                            SELECT 1 FROM roster.locks WHERE name = $1 AND id = $2 AND expires_at > now() FOR SHARE
+                         )
+                         INSERT INTO roster.journal (name, record)
+                         SELECT $1, r.record FROM unnest($3::text[]) WITH ORDINALITY AS r(record, n)
+                         WHERE EXISTS (SELECT 1 FROM held) ORDER BY r.n",
+                    )
+                })
+                .await
+                .map_err(fail)?;
             let written = db
                 .client
-                .execute(
-                    "WITH held AS (
-                        SELECT 1 FROM roster.locks WHERE name = $1 AND id = $2 AND expires_at > now() FOR SHARE
-                     )
-                     INSERT INTO roster.journal (name, record)
-                     SELECT $1, r.record FROM unnest($3::text[]) WITH ORDINALITY AS r(record, n)
-                     WHERE EXISTS (SELECT 1 FROM held) ORDER BY r.n",
-                    &[&db.target.name, &holder.id, &lines],
-                )
+                .execute(append, &[&db.target.name, &holder.id, &lines])
                 .await
-                .map_err(|e| db.error("failed to write the journal", &e))?;
+                .map_err(fail)?;
             if written != count {
                 return Err(db.lost(&holder.id));
             }

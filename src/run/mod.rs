@@ -140,14 +140,16 @@ impl Context {
 
     /// The store of the state: its file, or its database (connected, its schema up to date).
     pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
-        let location = self.state_location();
-        match location.to_str().filter(|text| postgres::is_url(text)) {
-            Some(url) => Ok(Box::new(PostgresStore::connect(
-                url,
-                &self.env.user,
-                &self.env.passwords,
-            )?)),
-            None => Ok(Box::new(FileStore::new(location))),
+        self.store_opener()()
+    }
+
+    /// Opens the store when called, on any thread: `plan` connects to a database while it
+    /// parses the config.
+    pub fn store_opener(&self) -> impl Fn() -> anyhow::Result<Box<dyn StateStore>> + Send + Sync {
+        let (location, user, passwords) = (self.state_location(), self.env.user.clone(), self.env.passwords.clone());
+        move || match location.to_str().filter(|text| postgres::is_url(text)) {
+            Some(url) => Ok(Box::new(PostgresStore::connect(url, &user, &passwords)?)),
+            None => Ok(Box::new(FileStore::new(&location))),
         }
     }
 
@@ -358,16 +360,16 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     };
     let mut timings = Timings::new(cx.global.timings);
     let mut load = config::LoadTimings::default();
-    let store = cx.store()?;
-    let store = &*store;
+    let open_store = cx.store_opener();
     let paths = cx.config_paths();
     // The state does not depend on the config, and for a large setup both are big parses: read
-    // the state on another thread meanwhile. Config errors still come first, as before.
+    // the state (connecting to its database, if any) on another thread meanwhile. Config errors
+    // still come first, as before.
     let (desired, stored, waited) = std::thread::scope(|scope| {
         let stored = (!args.refresh).then(|| {
             scope.spawn(|| {
                 let start = std::time::Instant::now();
-                (read_state(store), start.elapsed())
+                (open_store().and_then(|store| read_state(&*store)), start.elapsed())
             })
         });
         let desired = config::load_timed(&paths, &mut load);
@@ -388,7 +390,8 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     let (state, drift) = match stored {
         None => {
             let (runtime, signals) = online.as_ref().expect("`--refresh` watches for signals");
-            online::refreshed_state(cx, &desired, store, args, runtime, signals)?
+            let store = open_store()?;
+            online::refreshed_state(cx, &desired, &*store, args, runtime, signals)?
         }
         Some(stored) => {
             let (state, records) = stored?;

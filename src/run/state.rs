@@ -75,8 +75,10 @@ fn push(cx: &mut Context, file: &std::path::Path, force: bool) -> anyhow::Result
     } else {
         std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
     };
-    let pushed =
-        parse_state(&bytes).with_context(|| format!("`{}` was refused; nothing was written", file.display()))?;
+    let pushed = parse_state(&bytes).with_context(|| match file.to_str() {
+        Some("-") => "the state on standard input was refused; nothing was written".to_owned(),
+        _ => format!("`{}` was refused; nothing was written", file.display()),
+    })?;
     let runtime = super::online::runtime()?;
     let signals = Signals::watch(&runtime, cx.ui.quiet)?;
     let store = cx.store()?;

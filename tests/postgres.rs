@@ -278,8 +278,10 @@ fn state_commands_behave_alike_on_both_backends_and_a_state_moves_with_one_push_
     ws.write("a5.json", state("aaaa", 5, "c2"));
     ws.write("a4.json", state("aaaa", 4, "c3"));
     ws.write("b9.json", state("bbbb", 9, "c4"));
+    ws.write("torn.json", "{\"version\": 1, \"lineage\": \"aaaa\", \"ser");
     let steps: &[&[&str]] = &[
         &["state", "pull"],
+        &["state", "push", "torn.json"],
         &["state", "push", "a3.json"],
         &["state", "push", "a3.json"],
         &["state", "push", "a5.json"],

@@ -4,15 +4,17 @@ PostgreSQL state backend side by side with the file.
 
 Run from the repository root:
 
-    python3 benches/bench.py                 # everything, a few minutes on 2 cores
+    python3 benches/bench.py                 # everything, about 10 minutes on 2 cores
     python3 benches/bench.py --only plan,startup --runs 3
     python3 benches/bench.py --only postgres    # starts a throwaway cluster with .ci/postgres
 
 It builds the release binaries (roster, the linq-sandbox server, the `generate` example), writes
 its data under `target/bench/`, talks only to sandboxes it starts on 127.0.0.1, and prints a
 report (also saved as `target/bench/results.json`). Times are whole-process wall times measured
-with `time.perf_counter`; peak RSS comes from `os.wait4`. Each figure is the median of several
-runs; ratios compare runs made in the same invocation. Standard library only.
+with `time.perf_counter`; peak RSS comes from `os.wait4`. Every figure, the one-call-at-a-time
+baseline, the rate and the memory figures included, is the median of at least 3 runs, and every
+figure of a report comes from one invocation (recorded in `results.json`); ratios compare runs
+made in that invocation. Standard library only.
 """
 
 from __future__ import annotations
@@ -106,8 +108,19 @@ def run(argv: list[str], env: dict[str, str] | None = None, capture: bool = Fals
         return Run(seconds, rss_mb, code, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
+# Every figure is the median of at least this many runs, all made by one invocation.
+MIN_RUNS = 3
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
+
+
+def at_least_runs(text: str) -> int:
+    runs = int(text)
+    if runs < MIN_RUNS:
+        raise argparse.ArgumentTypeError(f"every figure is a median of at least {MIN_RUNS} runs, not {runs}")
+    return runs
 
 
 def log(message: str) -> None:
@@ -316,7 +329,7 @@ def bench_plan(results: dict, runs: int, sizes: list[int]) -> None:
         argv = [str(ROSTER), "plan", "-c", str(folder / "config"), "--state", str(folder / "roster.state.json")]
         config_mb = sum(f.stat().st_size for f in (folder / "config").iterdir()) / 1e6
         state_mb = (folder / "roster.state.json").stat().st_size / 1e6
-        n = runs if chats <= 10_000 else max(3, runs // 2)
+        n = runs if chats <= 10_000 else max(MIN_RUNS, runs // 2)
         run(argv)  # warm the page cache
         measured = [run(argv) for _ in range(n)]
         if any(r.code != 0 for r in measured):
@@ -467,58 +480,73 @@ def bench_apply(results: dict, runs: int, chats: int, baseline_runs: int) -> Non
     results["apply"] = out
 
 
-def bench_rate(results: dict, chats: int) -> None:
+def bench_rate(results: dict, runs: int, chats: int) -> None:
     limit = 100
-    log(f"== rate limit: sandbox answers 429 above {limit} requests/s; roster --parallelism 32")
+    log(f"== rate limit: sandbox answers 429 above {limit} requests/s; roster --parallelism 32; {runs} runs")
     folder = WORK / "rate"
     scenario = throughput_scenario(folder / "data", chats)
     seed = seed_from_state(scenario["state"])
-    with Sandbox(seed, folder / "sandbox", "--rate-limit", str(limit), "--land-delay-ms", "100") as sandbox:
-        result = roster_apply(scenario, folder / "run", sandbox, "--parallelism", "32")
-        calls = sandbox.control("GET", "/calls")
-        violations = sandbox.control("GET", "/violations")
-    limited = [c for c in calls if c["status"] == 429]
-    served = [c for c in calls if c["status"] != 429]
-    failed = [c for c in served if c["status"] >= 400]
-    span = (max(c["at_ms"] for c in calls) - min(c["at_ms"] for c in calls)) / 1e3
-    achieved = len(served) / span
-    # The bucket starts full, one second's worth of requests: without that burst, the rate
-    # roster sustained.
-    sustained = (len(served) - limit) / span
-    out = {
-        "limit": limit,
-        "requests": len(calls),
-        "answered_429": len(limited),
-        "share_429": len(limited) / len(calls),
-        "failed": len(failed),
-        "exit_code": result.code,
-        "violations": len(violations),
-        "span_s": span,
-        "achieved_per_s": achieved,
-        "sustained_per_s": sustained,
-        "share_of_limit": sustained / limit,
-        "wall_s": result.seconds,
-    }
+    each = []
+    for i in range(runs):
+        with Sandbox(seed, folder / "sandbox", "--rate-limit", str(limit), "--land-delay-ms", "100") as sandbox:
+            result = roster_apply(scenario, folder / f"run-{i}", sandbox, "--parallelism", "32")
+            calls = sandbox.control("GET", "/calls")
+            violations = sandbox.control("GET", "/violations")
+        limited = [c for c in calls if c["status"] == 429]
+        served = [c for c in calls if c["status"] != 429]
+        failed = [c for c in served if c["status"] >= 400]
+        span = (max(c["at_ms"] for c in calls) - min(c["at_ms"] for c in calls)) / 1e3
+        # The bucket starts full, one second's worth of requests: without that burst, the rate
+        # roster sustained.
+        sustained = (len(served) - limit) / span
+        each.append({
+            "requests": len(calls),
+            "answered_429": len(limited),
+            "share_429": len(limited) / len(calls),
+            "failed": len(failed),
+            "exit_code": result.code,
+            "violations": len(violations),
+            "span_s": span,
+            "achieved_per_s": len(served) / span,
+            "sustained_per_s": sustained,
+            "share_of_limit": sustained / limit,
+            "wall_s": result.seconds,
+        })
+        log(f"  run {i + 1}: {len(calls)} requests in {span:.1f} s, {sustained:.1f}/s sustained, "
+            f"{len(limited)} answered 429, {len(failed)} failed, exit {result.code}")
+    # Medians of each figure; failures, violations and exit codes as the worst run had them.
+    out = {key: median([e[key] for e in each]) for key in each[0]}
+    for key in ("failed", "violations", "exit_code"):
+        out[key] = max(e[key] for e in each)
+    out.update({"limit": limit, "runs": runs, "all": each})
     results["rate"] = out
-    log(f"  {len(calls)} requests in {span:.1f} s: {achieved:.1f}/s, {sustained:.1f}/s without the first "
-        f"second's burst ({out['share_of_limit']:.0%} of the limit), "
-        f"{len(limited)} answered 429 ({out['share_429']:.1%}), {len(failed)} failed, exit {result.code}")
+    log(f"  median: {out['requests']:.0f} requests in {out['span_s']:.1f} s: {out['achieved_per_s']:.1f}/s, "
+        f"{out['sustained_per_s']:.1f}/s without the first second's burst ({out['share_of_limit']:.0%} of the limit), "
+        f"{out['answered_429']:.0f} answered 429 ({out['share_429']:.1%}); worst run: {out['failed']} failed, "
+        f"exit {out['exit_code']}")
 
 
-def bench_apply_memory(results: dict, chats: int) -> None:
-    log(f"== apply memory: {chats} chats x 20 members, 5% of memberships changed (the plan data set)")
+def bench_apply_memory(results: dict, runs: int, chats: int) -> None:
+    log(f"== apply memory: {chats} chats x 20 members, 5% of memberships changed (the plan data set); "
+        f"{runs} runs")
     folder = generate(f"plan-{chats}", chats, 20, 0.05)
     scenario = {"config": folder / "config", "state": folder / "roster.state.json"}
     seed = seed_from_state(scenario["state"])
-    with Sandbox(seed, WORK / f"apply-{chats}-sandbox", "--land-delay-ms", "0") as sandbox:
-        result = roster_apply(scenario, WORK / f"apply-{chats}-run", sandbox, "--parallelism", "32", "-q")
-        requests = len(sandbox.control("GET", "/calls"))
-        violations = sandbox.control("GET", "/violations")
-    if result.code != 0 or violations:
-        raise RuntimeError(f"apply of {chats} chats failed: {result.stderr[-2000:]}")
-    results["apply_memory"] = {"chats": chats, "rss_mb": result.rss_mb, "wall_s": result.seconds,
-                               "requests": requests}
-    log(f"  peak RSS {result.rss_mb:.0f} MB, {result.seconds:.1f} s, {requests} requests")
+    each = []
+    for i in range(runs):
+        # A fresh sandbox and state each run: every run makes the same calls.
+        with Sandbox(seed, WORK / f"apply-{chats}-sandbox", "--land-delay-ms", "0") as sandbox:
+            result = roster_apply(scenario, WORK / f"apply-{chats}-run-{i}", sandbox, "--parallelism", "32", "-q")
+            requests = len(sandbox.control("GET", "/calls"))
+            violations = sandbox.control("GET", "/violations")
+        if result.code != 0 or violations:
+            raise RuntimeError(f"apply of {chats} chats failed: {result.stderr[-2000:]}")
+        each.append({"rss_mb": result.rss_mb, "wall_s": result.seconds, "requests": requests})
+        log(f"  run {i + 1}: peak RSS {result.rss_mb:.0f} MB, {result.seconds:.1f} s, {requests} requests")
+    out = {key: median([e[key] for e in each]) for key in each[0]}
+    out.update({"chats": chats, "runs": runs, "rss_all_mb": [round(e["rss_mb"], 1) for e in each]})
+    results["apply_memory"] = out
+    log(f"  median: peak RSS {out['rss_mb']:.0f} MB, {out['wall_s']:.1f} s, {out['requests']:.0f} requests")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,9 +742,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="plan,startup,apply,rate,memory,postgres",
                         help="comma-separated: plan, startup, apply, rate, memory, postgres")
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure (startup: 6x this)")
-    parser.add_argument("--baseline-runs", type=int, default=1,
-                        help="runs of the one-call-at-a-time baseline (about a minute each)")
+    parser.add_argument("--runs", type=at_least_runs, default=5,
+                        help=f"runs per figure, at least {MIN_RUNS} (startup: 6x this; apply, rate, memory and "
+                             f"postgres: about half, at least {MIN_RUNS})")
+    parser.add_argument("--baseline-runs", type=at_least_runs, default=MIN_RUNS,
+                        help=f"runs of the one-call-at-a-time baseline, at least {MIN_RUNS} (about a minute each)")
     parser.add_argument("--sizes", default="1000,10000,100000", help="chat counts of the plan benchmark")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     args = parser.parse_args()
@@ -729,7 +759,10 @@ def main() -> int:
         if build.returncode != 0:
             return build.returncode
     WORK.mkdir(parents=True, exist_ok=True)
-    results = {"machine": machine()}
+    # One invocation makes every figure of the report: record how, so a partial or mixed report
+    # cannot pass for a whole one.
+    results = {"machine": machine(), "invocation": {"argv": sys.argv[1:], "only": sorted(only), "runs": args.runs,
+                                                    "baseline_runs": args.baseline_runs}}
     log(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
         f"load {results['machine']['load'][0]:.2f}")
     if "plan" in only:
@@ -737,13 +770,13 @@ def main() -> int:
     if "startup" in only:
         bench_startup(results, args.runs * 6)
     if "apply" in only:
-        bench_apply(results, max(1, args.runs // 2 + 1), 400, args.baseline_runs)
+        bench_apply(results, max(MIN_RUNS, args.runs // 2 + 1), 400, args.baseline_runs)
     if "rate" in only:
-        bench_rate(results, 300)
+        bench_rate(results, max(MIN_RUNS, args.runs // 2 + 1), 300)
     if "memory" in only:
-        bench_apply_memory(results, 10_000)
+        bench_apply_memory(results, max(MIN_RUNS, args.runs // 2 + 1), 10_000)
     if "postgres" in only:
-        bench_postgres(results, args.runs // 2 + 1, 400)
+        bench_postgres(results, max(MIN_RUNS, args.runs // 2 + 1), 400)
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
     report(results)
     return 0

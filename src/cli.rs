@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::render::Format;
 
 /// Declarative membership for Linq group chats: plan and apply the smallest safe set of
 /// add/remove calls from YAML files kept in git.
@@ -66,18 +68,6 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page, or write one page per command to a folder
     Man(ManArgs),
-}
-
-/// How a plan or report is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// For people, in a terminal
-    #[default]
-    Text,
-    /// For scripts: stable, versioned by `format_version`
-    Json,
-    /// For pull-request comments
-    Markdown,
 }
 
 /// Flags shared by the commands that plan.

@@ -58,5 +58,5 @@ fn main() -> ExitCode {
         verbose: cli.global.verbose,
         interactive: env.stderr_terminal,
     };
-    ExitCode::from(run::run(cli, env, ui).code())
+    ExitCode::from(run::execute(cli, env, ui).code())
 }

@@ -317,6 +317,8 @@ fn drift_is_reported_recorded_and_planned_back() {
     assert_eq!(plan["chats"][1]["id"], SHIFTS);
     assert_eq!(steps(1), ["remove +12055550299"]);
 
+    // The drift above took SALES to 2 members; what follows is roster's doing alone.
+    linq.sandbox.restart_member_ranges();
     linq.expect(0, &["apply", "--auto-approve"]);
     assert_eq!(
         linq.sandbox.members(SALES).unwrap(),
@@ -335,6 +337,11 @@ fn drift_is_reported_recorded_and_planned_back() {
         settled.combined()
     );
     assert!(linq.sandbox.violations().is_empty());
+    // The imported config keeps the default floor (3) and cap (31).
+    for chat in [SALES, SHIFTS] {
+        let range = linq.sandbox.member_range(chat).unwrap();
+        assert!(range.lowest >= 3 && range.highest <= 31, "{chat}: {range:?}");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::{Document, TextOptions};
 use crate::escape::Escaped;
 use crate::state::Version;
 
@@ -12,7 +13,7 @@ pub const HISTORY_FORMAT_VERSION: &str = "1";
 
 /// One line per version, newest first, the current one marked; a lineage column when the
 /// versions are of more than one lineage (a forced push), else one line naming it.
-pub fn history_text(state: &str, versions: &[Version], w: &mut dyn Write) -> io::Result<()> {
+fn history_text(state: &str, versions: &[Version], w: &mut dyn Write) -> io::Result<()> {
     if versions.is_empty() {
         return writeln!(w, "No state yet at `{}`.", Escaped(state));
     }
@@ -66,22 +67,30 @@ pub fn history_text(state: &str, versions: &[Version], w: &mut dyn Write) -> io:
     Ok(())
 }
 
-/// `{"format_version": "1", "state": …, "versions": [...]}`, newest first.
-pub fn history_json(state: &str, versions: &[Version], w: &mut dyn Write) -> io::Result<()> {
-    #[derive(Serialize)]
-    struct History<'a> {
-        format_version: &'static str,
-        state: &'a str,
-        versions: &'a [Version],
-    }
-    super::write_json(
-        w,
-        &History {
+/// The kept versions of a state: `{"format_version": "1", "state": …, "versions": [...]}` in
+/// JSON, newest first.
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub format_version: &'static str,
+    /// Where the state is (a URL without its password).
+    pub state: String,
+    pub versions: Vec<Version>,
+}
+
+impl History {
+    pub fn new(state: String, versions: Vec<Version>) -> History {
+        History {
             format_version: HISTORY_FORMAT_VERSION,
             state,
             versions,
-        },
-    )
+        }
+    }
+}
+
+impl Document for History {
+    fn text(&self, _options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        history_text(&self.state, &self.versions, w)
+    }
 }
 
 #[cfg(test)]
@@ -115,7 +124,8 @@ mod tests {
         out.push(b'\n');
         history_text("roster.state.json", &[], &mut out).unwrap();
         out.push(b'\n');
-        history_json("roster.state.json", &file[..1], &mut out).unwrap();
+        let json = History::new("roster.state.json".into(), file[..1].to_vec());
+        super::super::write_json(&mut out, &json).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
     }
 }

@@ -1,12 +1,14 @@
 //! `roster state history|pull|push`: the kept versions of the state, on either backend.
 
 use std::io::{Read, Write};
+use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{Context, Exit, Signals};
-use crate::cli::{Format, StateCommand};
-use crate::render;
+use super::online::Online;
+use super::{Context, Error, Exit};
+use crate::cli::StateCommand;
+use crate::render::{Format, History};
 use crate::state::{check_push, parse_state, Push};
 
 pub fn run(cx: &mut Context, command: &StateCommand) -> anyhow::Result<Exit> {
@@ -17,44 +19,32 @@ pub fn run(cx: &mut Context, command: &StateCommand) -> anyhow::Result<Exit> {
     }
 }
 
+/// `roster state history`: the kept versions, newest first.
 fn history(cx: &mut Context, format: Format) -> anyhow::Result<Exit> {
     let store = cx.store()?;
-    let versions = store.history()?;
-    let out = &mut *cx.ui.out;
-    match format {
-        Format::Json => render::history_json(&store.describe(), &versions, out),
-        Format::Text | Format::Markdown => render::history_text(&store.describe(), &versions, out),
-    }
-    .context("failed to write the history to stdout")?;
+    let history = History::new(store.describe(), store.history()?);
+    cx.write(&history, format)
+        .context("failed to write the history to stdout")?;
     Ok(Exit::Success)
 }
 
+/// `roster state pull [--serial N]`: the state, or a kept version, as JSON.
 fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
     let store = cx.store()?;
     let state = match serial {
-        None => store.load()?.with_context(|| {
-            format!(
-                "no state yet at `{}`\nhint: `roster import` adopts existing chats",
-                store.describe()
-            )
-        })?,
-        Some(serial) => store.version(serial)?.with_context(|| {
-            let kept: Vec<String> = store
-                .history()
-                .unwrap_or_default()
-                .iter()
-                .map(|v| v.serial.to_string())
-                .collect();
-            format!(
-                "serial {serial} is not kept in `{}`{}\nhint: `roster state history` lists the kept versions",
-                store.describe(),
-                if kept.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (kept: {})", kept.join(", "))
+        None => store.load()?.ok_or_else(|| Error::NoState(store.describe()))?,
+        Some(serial) => match store.version(serial)? {
+            Some(state) => state,
+            None => {
+                let kept = store.history()?.iter().map(|v| v.serial).collect();
+                return Err(Error::NotKept {
+                    serial,
+                    state: store.describe(),
+                    kept,
                 }
-            )
-        })?,
+                .into());
+            }
+        },
     };
     let mut bytes = serde_json::to_vec_pretty(&state)?;
     bytes.push(b'\n');
@@ -65,8 +55,11 @@ fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn push(cx: &mut Context, file: &std::path::Path, force: bool) -> anyhow::Result<Exit> {
-    let bytes = if file == std::path::Path::new("-") {
+/// `roster state push FILE [--force]`: replaces the state, under the lock (see
+/// [`crate::state::check_push`] for when).
+fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
+    let stdin = file == Path::new("-");
+    let bytes = if stdin {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
@@ -75,20 +68,18 @@ fn push(cx: &mut Context, file: &std::path::Path, force: bool) -> anyhow::Result
     } else {
         std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
     };
-    let pushed = parse_state(&bytes).with_context(|| match file.to_str() {
-        Some("-") => "the state on standard input was refused; nothing was written".to_owned(),
-        _ => format!("`{}` was refused; nothing was written", file.display()),
+    let pushed = parse_state(&bytes).with_context(|| match stdin {
+        true => "the state on standard input was refused; nothing was written".to_owned(),
+        false => format!("`{}` was refused; nothing was written", file.display()),
     })?;
-    let runtime = super::online::runtime()?;
-    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
+    let online = Online::start(cx)?;
     let store = cx.store()?;
-    let store = &*store;
-    let _lock = cx.lock(store, "push", &signals)?;
+    let _lock = online.lock(cx, store.as_ref(), "push")?;
     if !store.read_journal()?.is_empty() {
-        anyhow::bail!(
-            "an interrupted apply left calls to settle in {}; nothing was written\nhint: run `roster refresh` to settle them first (it applies nothing)",
-            store.describe_journal()
-        );
+        return Err(Error::PushUnsettled {
+            journal: store.describe_journal(),
+        }
+        .into());
     }
     let current = store.load()?;
     match check_push(current.as_ref(), pushed, force)? {

@@ -103,9 +103,7 @@ impl FileStore {
     /// Refuses a state path that is a symbolic link leading nowhere.
     fn usable(&self) -> anyhow::Result<()> {
         match &self.broken_link {
-            Some(problem) => Err(anyhow!(
-                "state file {problem}; nothing was changed\nhint: fix the link, or remove it to start a new state in its place"
-            )),
+            Some(problem) => Err(anyhow!(StoreError::BrokenLink(problem.clone()))),
             None => Ok(()),
         }
     }
@@ -363,10 +361,6 @@ impl StateStore for FileStore {
         self.given.display().to_string()
     }
 
-    fn describe_journal(&self) -> String {
-        format!("`{}`", self.journal_path().display())
-    }
-
     fn load(&self) -> anyhow::Result<Option<State>> {
         self.usable()?;
         let bytes = match fs::read(&self.path) {
@@ -539,15 +533,20 @@ impl StateStore for FileStore {
                     if let Some(at) = reason.rfind(" at line ") {
                         reason.truncate(at);
                     }
-                    bail!(
-                        "journal `{}` line {number} is corrupt at column {}: {reason}; nothing was changed\nhint: the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {number}, or move the journal aside and run `roster refresh` to record what Linq shows",
-                        path.display(),
-                        error.column()
-                    )
+                    bail!(StoreError::CorruptJournal {
+                        path,
+                        line: number,
+                        column: error.column(),
+                        reason
+                    })
                 }
             }
         }
         Ok(records)
+    }
+
+    fn describe_journal(&self) -> String {
+        self.journal_path().display().to_string()
     }
 
     fn clear_journal(&self) -> anyhow::Result<()> {
@@ -615,27 +614,86 @@ pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
             }) if n.as_u64().is_some_and(|v| v != u64::from(STATE_VERSION)) => {
                 Err(version_error(n.as_u64().unwrap_or_default() as u32))
             }
-            _ if bytes.is_empty() => Err(anyhow!("the file is empty")),
-            _ => Err(anyhow!("not a valid roster state ({error})")),
+            _ if bytes.is_empty() => Err("the file is empty".to_owned()),
+            _ => Err(format!("not a valid roster state ({error})")),
         },
     }
-    .map_err(|error| anyhow!("{error}\nhint: restore it from its `.backup` or from version control, or fix it by hand"))
+    .map_err(|reason| anyhow!(StoreError::Unreadable(reason)))
 }
 
-fn version_error(version: u32) -> anyhow::Error {
+fn version_error(version: u32) -> String {
     if version > STATE_VERSION {
-        anyhow!("its format version {version} is newer than this roster understands ({STATE_VERSION}); upgrade roster")
+        format!("its format version {version} is newer than this roster understands ({STATE_VERSION}); upgrade roster")
     } else {
-        anyhow!("its format version {version} is not supported (expected {STATE_VERSION})")
+        format!("its format version {version} is not supported (expected {STATE_VERSION})")
     }
 }
 
-/// The lock could not be taken: someone else holds it.
+/// A state or journal file roster will not use as it is; each says how to mend it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The state path is a symbolic link that leads nowhere, or never ends.
+    #[error("state file {0}; nothing was changed")]
+    BrokenLink(String),
+    /// A line of the journal that is not its last is not a record.
+    #[error("journal `{}` line {line} is corrupt at column {column}: {reason}; nothing was changed", path.display())]
+    CorruptJournal {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    /// The state document does not parse, or has another format version.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+impl StoreError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            StoreError::BrokenLink(_) => "fix the link, or remove it to start a new state in its place".to_owned(),
+            StoreError::CorruptJournal { line, .. } => format!(
+                "the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {line}, or move the journal aside and run `roster refresh` to record what Linq shows"
+            ),
+            StoreError::Unreadable(_) => {
+                "restore it from its `.backup` or from version control, or fix it by hand".to_owned()
+            }
+        }
+    }
+}
+
+/// The lock could not be taken: someone else holds it. Shown whole, it ends with its hint, so
+/// that it says what to do wherever it is printed.
 #[derive(Debug, thiserror::Error)]
-#[error("state is locked by `{}` ({}@{}, pid {}, since {}) via `{}`\nhint: if that run was killed, clear the lock with `roster force-unlock {}`", holder.operation, holder.who, holder.host, holder.pid, holder.since, path.display(), holder.id)]
+#[error("{}\nhint: {}", self.message(), self.hint())]
 pub struct LockedError {
     pub path: PathBuf,
     pub holder: LockInfo,
+}
+
+impl LockedError {
+    /// Who holds the lock, and since when.
+    pub fn message(&self) -> String {
+        let holder = &self.holder;
+        format!(
+            "state is locked by `{}` ({}@{}, pid {}, since {}) via `{}`",
+            holder.operation,
+            holder.who,
+            holder.host,
+            holder.pid,
+            holder.since,
+            self.path.display()
+        )
+    }
+
+    /// How to clear a lock its run left behind.
+    pub fn hint(&self) -> String {
+        format!(
+            "if that run was killed, clear the lock with `roster force-unlock {}`",
+            self.holder.id
+        )
+    }
 }
 
 /// Holds the lock: the lock file, and the OS lock on it for as long as this run lives.
@@ -672,7 +730,8 @@ impl Drop for FileLock {
 mod tests {
     use super::*;
     use crate::handle::Handle;
-    use crate::state::{ChatState, Op};
+    use crate::op::Op;
+    use crate::state::ChatState;
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let dir = tempfile::tempdir().unwrap();

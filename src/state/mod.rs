@@ -2,7 +2,10 @@
 //!
 //! [`State`] is the versioned document; [`StateStore`] is the small interface behind which its
 //! two backends live: the file store (atomic writes, backup, lock, journal) and PostgreSQL
-//! (every version kept, fenced writes, a lock row with a lease, journal rows).
+//! (every version kept, fenced writes, a lock row with a lease, journal rows; [`postgres`]).
+//! The store owns the journal: [`StateStore::load_with_journal`] is the one way the state is
+//! read with an interrupted run's calls folded in ([`journal`]); comparing it with what Linq
+//! shows is [`crate::sync`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::handle::Handle;
+use crate::op::Op;
 
 mod file;
 pub mod journal;
@@ -17,10 +21,10 @@ pub mod pending;
 pub mod postgres;
 mod push;
 
-pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError};
-pub use pending::{shows, PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
-pub use postgres::PostgresStore;
-pub use push::{check_push, Push};
+pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError, StoreError};
+pub use pending::{PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
+pub use postgres::{PostgresError, PostgresStore};
+pub use push::{check_push, Push, PushRefused};
 
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;
@@ -111,14 +115,6 @@ pub enum JournalRecord {
     Failed { id: u64 },
 }
 
-/// The two mutating operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Add,
-    Remove,
-}
-
 /// Who holds the lock, written into the lock so a waiting run can name the holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -152,10 +148,6 @@ pub struct Version {
 pub trait StateStore: Send + Sync {
     /// A human name for messages, e.g. the file path; never a password.
     fn describe(&self) -> String;
-    /// Where the journal is, for messages.
-    fn describe_journal(&self) -> String {
-        format!("the journal of `{}`", self.describe())
-    }
     /// Reads the state; `None` when none exists yet. A corrupt or newer state is an error.
     fn load(&self) -> anyhow::Result<Option<State>>;
     /// Writes `state` durably and atomically after bumping its serial by one.
@@ -179,6 +171,39 @@ pub trait StateStore: Send + Sync {
     /// is the serial this run read (`None`: there was no state). The caller holds the lock and
     /// has checked the replacement with [`check_push`].
     fn push(&self, state: &State, current: Option<u64>) -> anyhow::Result<()>;
+    /// A human name for the journal, e.g. its path.
+    fn describe_journal(&self) -> String {
+        format!("the journal of `{}`", self.describe())
+    }
+
+    /// Reads the state (empty when none exists yet) with the journal of an interrupted run
+    /// folded in, in memory: every call Linq accepted is in it, and the calls whose outcome is
+    /// unknown are listed. Nothing is written; the journal stays until a run settles it.
+    fn load_with_journal(&self) -> anyhow::Result<Loaded> {
+        let saved = self.load()?;
+        let records = self.read_journal()?;
+        let existed = saved.is_some();
+        let mut state = saved.unwrap_or_default();
+        let journal = journal::Folded::fold(&mut state, &records);
+        Ok(Loaded {
+            state,
+            existed,
+            journal,
+        })
+    }
+}
+
+/// The state as the last run left it: the saved document with the journal of an interrupted run
+/// folded in (see [`journal`]).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The state, with every call Linq accepted in it; empty, with a fresh lineage, when none
+    /// was saved yet.
+    pub state: State,
+    /// False when no state was saved yet.
+    pub existed: bool,
+    /// What the journal held.
+    pub journal: journal::Folded,
 }
 
 /// Holds the lock while alive.

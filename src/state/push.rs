@@ -8,9 +8,18 @@
 //!    forced. Forced, it takes the next serial after the stored one, so the serial still grows
 //!    with every write and every saved plan made before it becomes stale.
 
-use anyhow::bail;
-
 use super::State;
+
+/// A push refused: another lineage, an older serial, or other contents at the same serial.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}; nothing was written")]
+pub struct PushRefused {
+    pub reason: String,
+}
+
+impl PushRefused {
+    pub const HINT: &'static str = "`roster state pull` shows the stored state; `--force` replaces it anyway";
+}
 
 /// What a push writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +31,7 @@ pub enum Push {
 }
 
 /// Decides a push of `pushed` over `current` (the rules of the module doc).
-pub fn check_push(current: Option<&State>, mut pushed: State, force: bool) -> anyhow::Result<Push> {
-    const HINT: &str = "hint: `roster state pull` shows the stored state; `--force` replaces it anyway";
+pub fn check_push(current: Option<&State>, mut pushed: State, force: bool) -> Result<Push, PushRefused> {
     let Some(current) = current else {
         // A state never written has serial 0; stored, it is the first write.
         pushed.serial = pushed.serial.max(1);
@@ -51,7 +59,7 @@ pub fn check_push(current: Option<&State>, mut pushed: State, force: bool) -> an
         None
     };
     match refused {
-        Some(reason) if !force => bail!("{reason}; nothing was written\n{HINT}"),
+        Some(reason) if !force => Err(PushRefused { reason }),
         Some(_) => {
             pushed.serial = current.serial + 1;
             Ok(Push::Write(pushed))
@@ -107,7 +115,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains(reason), "{error}");
-            assert!(error.contains("nothing was written\nhint:"), "{error}");
+            assert!(error.ends_with("; nothing was written"), "{error}");
             let forced = check_push(Some(&stored), pushed.clone(), true).unwrap();
             assert_eq!(forced, Push::Write(State { serial: 6, ..pushed }));
         }

@@ -44,6 +44,64 @@ use super::{
     parse_state, JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, LockedError, State, StateStore, Version,
 };
 
+/// What goes wrong reaching the database, each with its next step ([`PostgresError::hint`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("cannot connect to the PostgreSQL state `{target}`: {reason}")]
+    Connect {
+        target: String,
+        reason: String,
+        cause: ConnectCause,
+    },
+    /// Creating the schema or its tables failed; `role` is set when for want of privilege.
+    #[error("failed to set up the schema `roster` in `{target}`: {reason}")]
+    Schema {
+        target: String,
+        reason: String,
+        role: Option<String>,
+    },
+    #[error("the state database was migrated by a newer roster (schema version {found}; this one knows {known})")]
+    Newer { found: i32, known: i32 },
+}
+
+/// Why a connection failed, for the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectCause {
+    /// The server refused the user or its password.
+    Authentication,
+    /// The server answered with another error (no such database, say).
+    Refused,
+    /// The TLS handshake failed (the certificate, most often).
+    Tls,
+    /// No server answered.
+    Unreachable,
+}
+
+impl PostgresError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            PostgresError::Connect { cause, .. } => match cause {
+                ConnectCause::Authentication => {
+                    "check the user and password (from the URL, `PGPASSWORD` or `~/.pgpass`)".to_owned()
+                }
+                ConnectCause::Refused => "check the URL: host, port, database and user".to_owned(),
+                ConnectCause::Tls => {
+                    "check `sslmode` and `sslrootcert` (the authority that signed the server's certificate)".to_owned()
+                }
+                ConnectCause::Unreachable => {
+                    "check that the server runs and the URL's host and port; nothing was changed".to_owned()
+                }
+            },
+            PostgresError::Schema { role: Some(role), .. } => format!(
+                "have an administrator create it for this role: `CREATE SCHEMA roster AUTHORIZATION {role};` (see \"Shared state\" in the README)"
+            ),
+            PostgresError::Schema { role: None, .. } => return None,
+            PostgresError::Newer { .. } => "upgrade roster".to_owned(),
+        })
+    }
+}
+
 /// How often a run waiting for the lock looks again.
 const LOCK_POLL: Duration = Duration::from_millis(100);
 
@@ -379,20 +437,22 @@ impl Db {
 /// Connects, and runs the connection on the current runtime, noting why it ends.
 async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>>>) -> anyhow::Result<Client> {
     let connect_error = |e: tokio_postgres::Error| {
-        let text = describe_error(&e);
-        let hint = match e.code() {
+        let reason = describe_error(&e);
+        let cause = match e.code() {
             Some(code)
                 if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
             {
-                "check the user and password (from the URL, `PGPASSWORD` or `~/.pgpass`)"
+                ConnectCause::Authentication
             }
-            Some(_) => "check the URL: host, port, database and user",
-            None if text.contains("TLS") || text.contains("certificate") => {
-                "check `sslmode` and `sslrootcert` (the authority that signed the server's certificate)"
-            }
-            None => "check that the server runs and the URL's host and port; nothing was changed",
+            Some(_) => ConnectCause::Refused,
+            None if reason.contains("TLS") || reason.contains("certificate") => ConnectCause::Tls,
+            None => ConnectCause::Unreachable,
         };
-        anyhow!("cannot connect to the PostgreSQL state `{target}`: {text}\nhint: {hint}")
+        anyhow::Error::new(PostgresError::Connect {
+            target: target.to_string(),
+            reason,
+            cause,
+        })
     };
     let client = match target.ssl_mode {
         SslMode::Disable => {

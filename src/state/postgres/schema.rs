@@ -11,12 +11,12 @@
 //!    role`), and every statement is idempotent, so a failed migration can simply run again.
 //! 5. A database migrated by a newer roster is refused rather than written in an old shape.
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::describe_error;
 use super::target::Target;
+use super::{describe_error, PostgresError};
 
 /// The schema roster's tables live in.
 pub const SCHEMA: &str = "roster";
@@ -143,24 +143,20 @@ async fn current_version(client: &Client) -> anyhow::Result<Option<i32>> {
 
 fn check_not_newer(version: i32) -> anyhow::Result<()> {
     if version > latest() {
-        bail!(
-            "the state database was migrated by a newer roster (schema version {version}; this one knows {})\nhint: upgrade roster",
-            latest()
-        );
+        return Err(PostgresError::Newer {
+            found: version,
+            known: latest(),
+        }
+        .into());
     }
     Ok(())
 }
 
 fn migration_error(error: &tokio_postgres::Error, target: &Target) -> anyhow::Error {
-    if error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
-        return anyhow!(
-            "failed to set up the schema `roster` in `{target}`: {}\nhint: have an administrator create it for this role: `CREATE SCHEMA roster AUTHORIZATION {};` (see \"Shared state\" in the README)",
-            describe_error(error),
-            target.user
-        );
-    }
-    anyhow!(
-        "failed to set up the schema `roster` in `{target}`: {}",
-        describe_error(error)
-    )
+    let privilege = error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE);
+    anyhow::Error::new(PostgresError::Schema {
+        target: target.to_string(),
+        reason: describe_error(error),
+        role: privilege.then(|| target.user.clone()),
+    })
 }

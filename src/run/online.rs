@@ -14,6 +14,7 @@ use super::{
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
 use crate::config::{self, Desired};
+use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, Plan, SavedPlan, StateRef};
 use crate::render::{self, Format};
@@ -108,15 +109,10 @@ impl Online {
         let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
             Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
                 if let Some(locked) = error.downcast_ref::<LockedError>() {
-                    let holder = &locked.holder;
                     cx.ui.status(format!(
-                        "Waiting up to {}s for the state lock held by `{}` ({}@{}, pid {}, since {})...",
+                        "Waiting up to {}s for the state lock held by {}...",
                         timeout.as_secs_f64(),
-                        holder.operation,
-                        holder.who,
-                        holder.host,
-                        holder.pid,
-                        holder.since
+                        locked.holder
                     ));
                 }
                 store.lock(info, &LockWait { timeout, stop: &stop })
@@ -134,13 +130,8 @@ impl Online {
         )?;
         if let Some(stale) = guard.broke() {
             cx.ui.status(format!(
-                "note: broke the stale lock `{}` of `{}` ({}@{}, pid {}, since {}): {}",
-                stale.id,
-                stale.operation,
-                stale.who,
-                stale.host,
-                stale.pid,
-                stale.since,
+                "note: broke the stale lock `{}` of {stale}: {}",
+                Escaped(&stale.id),
                 guard.broke_because()
             ));
         }

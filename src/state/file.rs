@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 
 use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION};
+use crate::escape::Escaped;
 
 /// How many symbolic links a state path may go through (Linux's own limit).
 const MAX_LINKS: usize = 40;
@@ -675,23 +676,14 @@ pub struct LockedError {
 impl LockedError {
     /// Who holds the lock, and since when.
     pub fn message(&self) -> String {
-        let holder = &self.holder;
-        format!(
-            "state is locked by `{}` ({}@{}, pid {}, since {}) via `{}`",
-            holder.operation,
-            holder.who,
-            holder.host,
-            holder.pid,
-            holder.since,
-            self.path.display()
-        )
+        format!("state is locked by {} via `{}`", self.holder, self.path.display())
     }
 
     /// How to clear a lock its run left behind.
     pub fn hint(&self) -> String {
         format!(
             "if that run was killed, clear the lock with `roster force-unlock {}`",
-            self.holder.id
+            Escaped(&self.holder.id)
         )
     }
 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
 
@@ -142,6 +143,23 @@ pub struct Version {
     pub operation: Option<String>,
     /// The version a plan starts from now.
     pub current: bool,
+}
+
+/// `` `apply` (who@host, pid 42, since 2026-…) ``: the holder as messages name it. Every field
+/// is shown escaped: a lock file is plain JSON that anything with access to the folder can
+/// write, and its text must not reach a terminal as control sequences.
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` ({}@{}, pid {}, since {})",
+            Escaped(&self.operation),
+            Escaped(&self.who),
+            Escaped(&self.host),
+            self.pid,
+            Escaped(&self.since)
+        )
+    }
 }
 
 /// Where the state lives: a local file, or a database shared by a team.

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""roster's benchmarks: plan scale, startup, apply throughput, rate limit and apply memory.
+"""roster's benchmarks: plan scale, startup, apply throughput, rate limit, apply memory, and the
+PostgreSQL state backend side by side with the file.
 
 Run from the repository root:
 
     python3 benches/bench.py                 # everything, about 10 minutes on 2 cores
     python3 benches/bench.py --only plan,startup --runs 3
+    python3 benches/bench.py --only postgres    # starts a throwaway cluster with .ci/postgres
 
 It builds the release binaries (roster, the linq-sandbox server, the `generate` example), writes
 its data under `target/bench/`, talks only to sandboxes it starts on 127.0.0.1, and prints a
@@ -52,6 +54,8 @@ GOALS = {
     "rate_share": 0.90,
     "rate_429_share": 0.05,
     "apply_10k_mb": 200,
+    "pg_apply_vs_file": 1.15,
+    "pg_load_vs_file": 1.5,
 }
 
 
@@ -546,6 +550,125 @@ def bench_apply_memory(results: dict, runs: int, chats: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The PostgreSQL state backend, side by side with the file
+
+
+class Postgres:
+    """A throwaway cluster from `.ci/postgres`, stopped on exit from the `with` block."""
+
+    def __enter__(self) -> "Postgres":
+        script = 'printf "%s\\n" "$ROSTER_TEST_POSTGRES"; exec cat >/dev/null'
+        self.proc = subprocess.Popen(["bash", str(ROOT / ".ci" / "postgres"), "bash", "-c", script],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        line = ""
+        while not line.startswith("postgres://"):
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                self.proc.wait(timeout=60)
+                raise RuntimeError("no PostgreSQL: .ci/postgres ended")
+            line = line.strip()
+        self.url = line
+        return self
+
+    def state(self, name: str) -> str:
+        return f"{self.url}?name={name}&sslmode=disable"
+
+    def __exit__(self, *exc) -> None:
+        # End of input ends `cat`, and `.ci/postgres` stops the cluster on its way out.
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def push(state: str, source: Path) -> None:
+    pushed = run([str(ROSTER), "--state", state, "state", "push", str(source)], capture=True, rss=False)
+    if pushed.code != 0:
+        raise RuntimeError(f"state push failed: {pushed.stderr}")
+
+
+def bench_postgres(results: dict, runs: int, chats: int) -> None:
+    """The 2,000-call apply and loading a 10,000-chat state, each with the file and with
+    PostgreSQL, alternating run by run; and the startup of a command that does not use the state,
+    with `ROSTER_STATE` naming a database and without."""
+    runs = max(3, runs)
+    out = {"runs": runs}
+    with Postgres() as pg:
+        log(f"== postgres: {chats}-chat apply, file vs PostgreSQL ({runs} runs each, alternating)")
+        latency, land = 0.020, 0.100
+        folder = WORK / "postgres"
+        scenario = throughput_scenario(folder / "data", chats)
+        seed = seed_from_state(scenario["state"])
+        flags = ("--latency-ms", str(int(latency * 1e3)), "--land-delay-ms", str(int(land * 1e3)))
+        times = {"file": [], "postgres": []}
+        for i in range(runs):
+            for backend in ("file", "postgres"):
+                with Sandbox(seed, folder / "sandbox", *flags) as sandbox:
+                    if backend == "file":
+                        result = roster_apply(scenario, folder / "run-file", sandbox)
+                    else:
+                        state = pg.state(f"apply-{i}")
+                        push(state, scenario["state"])
+                        result = run([str(ROSTER), "apply", "--auto-approve", "-c", str(scenario["config"]),
+                                      "--state", state], env=sandbox.env(), capture=True)
+                    if result.code != 0:
+                        raise RuntimeError(f"apply ({backend}) failed: {result.stderr[-2000:]}")
+                    calls = sum(1 for c in sandbox.control("GET", "/calls") if c["method"] in ("POST", "DELETE"))
+                    if calls < 2 * chats:
+                        raise RuntimeError(f"apply ({backend}) made {calls} calls")
+                times[backend].append(result.seconds)
+        file_s, pg_s = median(times["file"]), median(times["postgres"])
+        out["apply"] = {"file_s": file_s, "postgres_s": pg_s, "ratio": pg_s / file_s,
+                        "file_all_s": [round(t, 3) for t in times["file"]],
+                        "postgres_all_s": [round(t, 3) for t in times["postgres"]]}
+        log(f"  file {file_s:.2f} s, PostgreSQL {pg_s:.2f} s: {pg_s / file_s:.2f}x "
+            f"(file {times['file']}, PostgreSQL {times['postgres']})")
+
+        log("== postgres: loading a 10,000-chat state (`roster state pull`), file vs PostgreSQL")
+        data = generate("plan-10000", 10_000, 20, 0.05)
+        state_file = data / "roster.state.json"
+        push(pg.state("load-10k"), state_file)
+        argv = {"file": [str(ROSTER), "--state", str(state_file), "state", "pull"],
+                "postgres": [str(ROSTER), "--state", pg.state("load-10k"), "state", "pull"]}
+        plan_argv = {backend: [str(ROSTER), "plan", "-c", str(data / "config"), "--state", a[2]]
+                     for backend, a in argv.items()}
+        loads = {"file": [], "postgres": []}
+        plans = {"file": [], "postgres": []}
+        for backend in argv:
+            run(argv[backend], rss=False)  # warm the caches
+        for _ in range(runs * 2):
+            for backend in argv:
+                loaded = run(argv[backend], rss=False)
+                if loaded.code != 0:
+                    raise RuntimeError(f"state pull ({backend}) failed")
+                loads[backend].append(loaded.seconds)
+        for _ in range(runs):
+            for backend in argv:
+                planned = run(plan_argv[backend], rss=False)
+                if planned.code != 0:
+                    raise RuntimeError(f"plan ({backend}) failed")
+                plans[backend].append(planned.seconds)
+        load_file, load_pg = median(loads["file"]), median(loads["postgres"])
+        plan_file, plan_pg = median(plans["file"]), median(plans["postgres"])
+        out["load"] = {"state_mb": round(state_file.stat().st_size / 1e6, 1), "file_s": load_file,
+                       "postgres_s": load_pg, "ratio": load_pg / load_file,
+                       "plan_file_s": plan_file, "plan_postgres_s": plan_pg, "plan_ratio": plan_pg / plan_file}
+        log(f"  state pull: file {load_file * 1e3:.0f} ms, PostgreSQL {load_pg * 1e3:.0f} ms: "
+            f"{load_pg / load_file:.2f}x; plan: file {plan_file * 1e3:.0f} ms, PostgreSQL {plan_pg * 1e3:.0f} ms: "
+            f"{plan_pg / plan_file:.2f}x")
+
+        log("== postgres: startup of `roster validate`, with and without ROSTER_STATE naming a database")
+        validate = [str(ROSTER), "validate", "-c", str(ROOT / "examples" / "team" / "config")]
+        starts = {"without": [], "with": []}
+        run(validate, rss=False)
+        for _ in range(runs * 10):
+            starts["without"].append(run(validate, rss=False).seconds)
+            starts["with"].append(run(validate, env={"ROSTER_STATE": pg.state("x")}, rss=False).seconds)
+        out["startup"] = {name: median(v) * 1e3 for name, v in starts.items()}
+        log(f"  validate: {out['startup']['without']:.2f} ms without, {out['startup']['with']:.2f} ms with "
+            f"ROSTER_STATE (median of {runs * 10})")
+    results["postgres"] = out
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 
@@ -588,6 +711,16 @@ def report(results: dict) -> None:
         m = results["apply_memory"]
         lines.append(f"apply {m['chats']:,} chats: peak RSS {m['rss_mb']:.0f} MB "
                      f"(goal <= {GOALS['apply_10k_mb']} MB: {verdict(m['rss_mb'] <= GOALS['apply_10k_mb'])})")
+    if "postgres" in results:
+        p = results["postgres"]
+        a, ld = p["apply"], p["load"]
+        lines.append(f"apply with PostgreSQL: {a['postgres_s']:.2f} s vs file {a['file_s']:.2f} s = {a['ratio']:.2f}x "
+                     f"(goal <= {GOALS['pg_apply_vs_file']}x: {verdict(a['ratio'] <= GOALS['pg_apply_vs_file'])})")
+        lines.append(f"load 10,000 chats from PostgreSQL: {ld['postgres_s'] * 1e3:.0f} ms vs file "
+                     f"{ld['file_s'] * 1e3:.0f} ms = {ld['ratio']:.2f}x "
+                     f"(goal <= {GOALS['pg_load_vs_file']}x: {verdict(ld['ratio'] <= GOALS['pg_load_vs_file'])})")
+        lines.append(f"validate startup: {p['startup']['without']:.2f} ms, {p['startup']['with']:.2f} ms "
+                     f"with ROSTER_STATE=postgres://...")
     print("\n".join(lines))
 
 
@@ -607,11 +740,11 @@ def machine() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="plan,startup,apply,rate,memory",
-                        help="comma-separated: plan, startup, apply, rate, memory")
+    parser.add_argument("--only", default="plan,startup,apply,rate,memory,postgres",
+                        help="comma-separated: plan, startup, apply, rate, memory, postgres")
     parser.add_argument("--runs", type=at_least_runs, default=5,
-                        help=f"runs per figure, at least {MIN_RUNS} (startup: 6x this; apply, rate and memory: "
-                             f"about half, at least {MIN_RUNS})")
+                        help=f"runs per figure, at least {MIN_RUNS} (startup: 6x this; apply, rate, memory and "
+                             f"postgres: about half, at least {MIN_RUNS})")
     parser.add_argument("--baseline-runs", type=at_least_runs, default=MIN_RUNS,
                         help=f"runs of the one-call-at-a-time baseline, at least {MIN_RUNS} (about a minute each)")
     parser.add_argument("--sizes", default="1000,10000,100000", help="chat counts of the plan benchmark")
@@ -642,6 +775,8 @@ def main() -> int:
         bench_rate(results, max(MIN_RUNS, args.runs // 2 + 1), 300)
     if "memory" in only:
         bench_apply_memory(results, max(MIN_RUNS, args.runs // 2 + 1), 10_000)
+    if "postgres" in only:
+        bench_postgres(results, max(MIN_RUNS, args.runs // 2 + 1), 400)
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
     report(results)
     return 0

@@ -12,7 +12,8 @@
 //! - [`config`]: YAML files → validated, canonical [`config::Desired`] (handles, people, errors
 //!   with `file:line:column`).
 //! - [`state`]: the last applied state; [`state::StateStore`], the interface its backends
-//!   implement (load with the journal folded in, atomic save, lock, journal); the file store.
+//!   implement (load with the journal folded in, atomic save, lock, journal, kept versions); the
+//!   file store, and PostgreSQL (every version kept, fenced writes, a leased lock row).
 //! - [`plan`]: pure functions `(Desired, State) → Plan`: the chats in scope, diff, safe ordering,
 //!   guards.
 //! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries.

@@ -225,9 +225,12 @@ fn plan_json(ws: &Workspace) -> serde_json::Value {
     serde_json::from_str(&run.stdout()).unwrap()
 }
 
+/// Changes land within 60 ms of being accepted, out of order: a remove sent before the add it
+/// relies on has landed may land first, so a missing wait shows as a dip under the floor.
 fn quick_land() -> Options {
     Options {
         land_delay: Duration::from_millis(30),
+        scramble_landing: true,
         ..Options::default()
     }
 }
@@ -334,6 +337,7 @@ fn faults_still_converge_in_one_apply_with_no_duplicate_effect() {
         scenario.seed(),
         Options {
             land_delay: Duration::from_millis(30),
+            scramble_landing: true,
             rate_limit: Some(60.0),
             error_rate: 0.2,
             applied_error_rate: 0.05,
@@ -547,6 +551,7 @@ fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
             Options {
                 latency: Duration::from_millis(4),
                 land_delay: Duration::from_millis(20),
+                scramble_landing: true,
                 ..Options::default()
             },
         );

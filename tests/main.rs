@@ -10,6 +10,7 @@ mod install;
 mod layers;
 mod offline;
 mod pending;
+mod postgres;
 mod release;
 mod saved;
 mod stop;

@@ -200,7 +200,12 @@ impl Core {
             call.fault = Some(Fault::ServerError);
             return fail(call, error);
         }
-        let due = now + self.options.land_delay;
+        let due = match &endpoint {
+            Endpoint::AddParticipant(..) | Endpoint::RemoveParticipant(..) => {
+                now + self.faults.landing_delay(&self.options)
+            }
+            _ => now,
+        };
         let lost = match &endpoint {
             Endpoint::AddParticipant(_, Ok(handle)) | Endpoint::RemoveParticipant(_, Ok(handle)) => {
                 draw == Draw::Lose

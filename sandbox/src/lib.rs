@@ -15,8 +15,9 @@
 //!   plans through the same rules on a clock of their own.
 //! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator; among them
 //!   participant calls answered `202 accepted` that never land (a share of calls, or every
-//!   call for chosen handles), as a change Linq accepts and then loses, and a token revoked
-//!   after a number of requests.
+//!   call for chosen handles), as a change Linq accepts and then loses; landing times
+//!   scrambled so that a chat's changes land out of the order they were accepted in; and a
+//!   token revoked after a number of requests.
 //! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
 //!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
 //! - `api`: one request from arrival to answer, the call log, and the state every handle

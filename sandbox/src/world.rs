@@ -459,12 +459,14 @@ impl World {
         self.queued += 1;
     }
 
-    /// Lands, in order per chat, every queued change due by `now`.
+    /// Lands every queued change due by `now`, in the order of their landing times (which is
+    /// the order they were accepted in, unless they were given scrambled times).
     pub fn land_due(&mut self, now: Instant) {
         self.land(now, false);
     }
 
-    /// Lands every queued change at once, those not due yet as of `now`.
+    /// Lands every queued change at once, those not due yet as of `now`, in the order of their
+    /// landing times.
     pub fn land_all(&mut self, now: Instant) {
         self.land(now, true);
     }
@@ -474,11 +476,12 @@ impl World {
             return;
         }
         for i in 0..self.chats.len() {
-            while let Some(front) = self.chats[i].queue.front() {
-                if !all && front.due > now {
-                    break;
-                }
-                let queued = self.chats[i].queue.pop_front().expect("front exists");
+            // The earliest landing time first; of equal ones, the change accepted first.
+            while let Some((at, _)) = (self.chats[i].queue.iter().enumerate())
+                .filter(|(_, q)| all || q.due <= now)
+                .min_by_key(|(at, q)| (q.due, *at))
+            {
+                let queued = self.chats[i].queue.remove(at).expect("position is in the queue");
                 self.queued -= 1;
                 let at = queued.due.min(now);
                 match queued.change {
@@ -668,6 +671,25 @@ mod tests {
         w.land_due(later);
         assert_eq!(w.pending(CHAT), Some(0));
         assert!(w.members(CHAT).unwrap().contains("+12055550103"));
+    }
+
+    #[test]
+    fn queued_changes_land_in_the_order_of_their_landing_times() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        let (soon, later) = (now + Duration::from_secs(1), now + Duration::from_secs(5));
+        w.add(CHAT, "+12055550104", later).unwrap();
+        w.remove(CHAT, "+12055550101", soon).unwrap();
+        w.land_due(soon);
+        assert_eq!(w.pending(CHAT), Some(1), "the remove, accepted second, landed first");
+        assert!(!w.members(CHAT).unwrap().contains("+12055550101"));
+        assert!(!w.members(CHAT).unwrap().contains("+12055550104"));
+        assert_eq!(
+            w.member_range(CHAT).unwrap().lowest,
+            2,
+            "the chat dipped before the add landed"
+        );
+        w.land_all(now);
+        assert!(w.members(CHAT).unwrap().contains("+12055550104"));
     }
 
     #[test]

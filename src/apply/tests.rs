@@ -75,6 +75,16 @@ impl StateStore for MemoryStore {
         self.journal.lock().unwrap().clear();
         Ok(())
     }
+    fn history(&self) -> anyhow::Result<Vec<crate::state::Version>> {
+        Ok(Vec::new())
+    }
+    fn version(&self, _serial: u64) -> anyhow::Result<Option<State>> {
+        Ok(None)
+    }
+    fn push(&self, state: &State, _current: Option<u64>) -> anyhow::Result<()> {
+        *self.state.lock().unwrap() = Some(state.clone());
+        Ok(())
+    }
 }
 
 fn h(text: &str) -> Handle {

@@ -18,6 +18,7 @@ use crate::sync::DriftReport;
 
 mod config;
 mod drift;
+mod history;
 mod json;
 mod markdown;
 mod report;
@@ -25,6 +26,7 @@ mod text;
 
 pub use config::imported_config;
 pub use drift::drift_text;
+pub use history::{History, HISTORY_FORMAT_VERSION};
 pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;

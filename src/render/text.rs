@@ -212,11 +212,7 @@ pub fn validated(desired: &Desired, w: &mut dyn Write) -> io::Result<()> {
 
 /// The one line `roster force-unlock` prints for the lock it removed.
 pub fn unlocked(holder: &LockInfo, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        w,
-        "Removed lock `{}` held by `{}` ({}@{}, pid {}, since {}).",
-        holder.id, holder.operation, holder.who, holder.host, holder.pid, holder.since
-    )
+    writeln!(w, "Removed lock `{}` held by {holder}.", Escaped(&holder.id))
 }
 
 /// Writes the state: each chat with its member count, and with `verbose` its members.

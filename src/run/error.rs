@@ -11,7 +11,7 @@ use crate::escape::{escape, Escaped};
 use crate::handle::HandleError;
 use crate::linq::LinqError;
 use crate::plan::{PlanErrors, SavedPlanError, SelectErrors};
-use crate::state::{LockedError, StoreError};
+use crate::state::{LockedError, PostgresError, PushRefused, StoreError};
 use crate::sync::Conflict;
 
 /// A command's refusal. Each variant knows its message and, where there is an obvious next
@@ -46,6 +46,21 @@ pub enum Error {
     NotManaged { given: String, chats: Vec<String> },
     #[error("cannot write man pages to `{}`: it is not a folder", .0.display())]
     ManDirIsAFile(PathBuf),
+    #[error("no state yet at `{0}`")]
+    NoState(String),
+    #[error("serial {serial} is not kept in `{state}`{}", kept_list(.kept))]
+    NotKept { serial: u64, state: String, kept: Vec<u64> },
+    #[error("an interrupted apply left calls to settle in `{journal}`; nothing was written")]
+    PushUnsettled { journal: String },
+}
+
+/// ` (kept: 6, 5)`, or nothing when none is.
+fn kept_list(kept: &[u64]) -> String {
+    if kept.is_empty() {
+        return String::new();
+    }
+    let kept: Vec<String> = kept.iter().map(u64::to_string).collect();
+    format!(" (kept: {})", kept.join(", "))
 }
 
 impl Error {
@@ -72,6 +87,9 @@ impl Error {
                 return Some(format!("`roster import {}` adopts {them}", ids.join(" ")));
             }
             Error::ManDirIsAFile(_) => "`--dir` takes a folder, and creates it when missing",
+            Error::NoState(_) => "`roster import` adopts existing chats",
+            Error::NotKept { .. } => "`roster state history` lists the kept versions",
+            Error::PushUnsettled { .. } => "run `roster refresh` to settle them first (it applies nothing)",
             Error::SavedPlanScoped | Error::NotALine { .. } | Error::NotImportable(_) => return None,
         };
         Some(hint.to_owned())
@@ -206,6 +224,10 @@ fn message_and_hint(error: &anyhow::Error) -> (String, Option<String>) {
             (e.to_string(), Some(e.hint()))
         } else if let Some(e) = link.downcast_ref::<SavedPlanError>() {
             (e.to_string(), e.hint().map(str::to_owned))
+        } else if let Some(e) = link.downcast_ref::<PostgresError>() {
+            (e.to_string(), e.hint())
+        } else if let Some(e) = link.downcast_ref::<PushRefused>() {
+            (e.to_string(), Some(PushRefused::HINT.to_owned()))
         } else {
             (link.to_string(), None)
         };

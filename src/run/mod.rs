@@ -20,12 +20,13 @@ use crate::escape::Escaped;
 use crate::linq::Token;
 use crate::plan::{self, PlanOptions, SavedPlan, SelectErrors, Selection};
 use crate::render::{self, Document, Format, Paint, TextOptions};
-use crate::state::{FileStore, Loaded, PendingTimeout, State, StateStore};
+use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateStore};
 
 mod error;
 mod generate;
 mod online;
 mod signals;
+mod state;
 mod timings;
 
 pub use error::{Error, Unimportable};
@@ -49,6 +50,10 @@ pub struct Env {
     pub stderr_terminal: bool,
     /// The wall clock: when Linq accepted a change, and how long ago.
     pub clock: Clock,
+    /// `ROSTER_STATE`: where the state is when `--state` is not given.
+    pub state: Option<String>,
+    /// `PGPASSWORD` and the password file, for a PostgreSQL state.
+    pub passwords: postgres::PasswordSources,
 }
 
 /// How roster ends; see the exit codes in the README.
@@ -167,9 +172,32 @@ impl Context {
         Ok(config::load(&self.config_paths())?)
     }
 
-    /// The state `--state` names.
-    pub fn store(&self) -> Box<dyn StateStore> {
-        store_at(&self.global.state)
+    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`.
+    pub fn state_location(&self) -> PathBuf {
+        (self.global.state.clone())
+            .or_else(|| self.env.state.clone().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("roster.state.json"))
+    }
+
+    /// The state's store: its file, or its database (connected, its schema up to date).
+    pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
+        store_at(&self.state_location(), &self.env)
+    }
+
+    /// Opens the state's store when called, on any thread: `plan` connects to a database while
+    /// it parses the config.
+    pub fn store_opener(&self) -> impl Fn() -> anyhow::Result<Box<dyn StateStore>> + Send + Sync {
+        let (location, env) = (self.state_location(), self.env.clone());
+        move || store_at(&location, &env)
+    }
+
+    /// Where the state is, as a saved plan records it: a URL without its password.
+    pub fn state_for_plan(&self) -> PathBuf {
+        let location = self.state_location();
+        match location.to_str().filter(|text| postgres::is_url(text)) {
+            Some(url) => PathBuf::from(postgres::redact(url)),
+            None => location,
+        }
     }
 
     /// Text options, with the clock's now for how long ago pending changes were accepted.
@@ -213,9 +241,12 @@ fn config_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// The state at `path`: the one place a backend is chosen.
-pub fn store_at(path: &Path) -> Box<dyn StateStore> {
-    Box::new(FileStore::new(path))
+/// The state at `location`, a file or a `postgres://` URL: the one place a backend is chosen.
+pub fn store_at(location: &Path, env: &Env) -> anyhow::Result<Box<dyn StateStore>> {
+    match location.to_str().filter(|text| postgres::is_url(text)) {
+        Some(url) => Ok(Box::new(PostgresStore::connect(url, &env.user, &env.passwords)?)),
+        None => Ok(Box::new(FileStore::new(location))),
+    }
 }
 
 /// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
@@ -235,6 +266,7 @@ pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
         Command::Plan(args) => plan_command(&mut cx, &args),
         Command::Show(args) => show(&mut cx, &args),
         Command::ForceUnlock(args) => force_unlock(&mut cx, &args.id),
+        Command::State(command) => state::run(&mut cx, &command),
         Command::Apply(args) => online::apply(&mut cx, &args),
         Command::Import(args) => online::import(&mut cx, &args),
         Command::Refresh(args) => online::refresh(&mut cx, &args),
@@ -288,14 +320,14 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     // `--refresh` talks to Linq: watch for signals from the start, as the other such commands.
     let online = args.refresh.then(|| online::Online::start(cx)).transpose()?;
     let mut timings = Timings::new(cx.global.timings);
-    let store = cx.store();
-    let (desired, stored) = config_and_state(cx, store.as_ref(), !args.refresh, &mut timings);
+    let open_store = cx.store_opener();
+    let (desired, stored) = config_and_state(cx, &open_store, !args.refresh, &mut timings);
     let desired = desired?;
     // With `--refresh`, a missing token is named before the state is read.
     let client = online.as_ref().map(|online| online.client(cx, None)).transpose()?;
     let stored = match stored {
         Some(stored) => stored?,
-        None => store.load_with_journal()?,
+        None => open_store()?.load_with_journal()?,
     };
     let mut state = noted(cx, stored);
     let selection = select(&args.scope, Some(&desired), &state)?;
@@ -322,7 +354,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
             &options,
             desired.digest.clone(),
             cx.config_paths(),
-            cx.global.state.clone(),
+            cx.state_for_plan(),
         );
         save_plan(cx, &saved, out)?;
     }
@@ -341,10 +373,11 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
 
 /// Loads the config and, unless `read_state` is false, the state with its journal. The state
 /// does not depend on the config, and for a large setup both are big parses: the state is read
-/// on another thread meanwhile. Config errors still come first.
+/// on another thread meanwhile (its database connected there too). Config errors still come
+/// first.
 fn config_and_state(
     cx: &Context,
-    store: &dyn StateStore,
+    open_store: &(dyn Fn() -> anyhow::Result<Box<dyn StateStore>> + Sync),
     read_state: bool,
     timings: &mut Timings,
 ) -> (anyhow::Result<Desired>, Option<anyhow::Result<Loaded>>) {
@@ -354,7 +387,10 @@ fn config_and_state(
         let stored = read_state.then(|| {
             scope.spawn(|| {
                 let start = std::time::Instant::now();
-                (store.load_with_journal(), start.elapsed())
+                (
+                    open_store().and_then(|store| store.load_with_journal()),
+                    start.elapsed(),
+                )
             })
         });
         let desired = config::load_timed(&paths, &mut load);
@@ -397,7 +433,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
             .context("failed to write the plan to stdout")?;
         return Ok(Exit::Success);
     }
-    let store = cx.store();
+    let store = cx.store()?;
     let Some(state) = store.load()? else {
         cx.ui.status(format!(
             "No state yet at `{}`: run `roster import` to adopt existing chats.",
@@ -411,7 +447,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
 }
 
 fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
-    let holder = cx.store().force_unlock(id)?;
+    let holder = cx.store()?.force_unlock(id)?;
     let _ = render::unlocked(&holder, &mut *cx.ui.out);
     Ok(Exit::Success)
 }

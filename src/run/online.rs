@@ -14,10 +14,11 @@ use super::{
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
 use crate::config::{self, Desired};
+use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, Plan, SavedPlan, StateRef};
 use crate::render::{self, Format};
-use crate::state::{Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, StateStore};
+use crate::state::{postgres, Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, StateStore};
 use crate::sync::{self, Read, SettleOptions};
 
 mod adopt;
@@ -90,7 +91,7 @@ impl Online {
     /// Takes the state lock for `operation`, waiting up to `--lock-timeout` unless a signal
     /// ends the wait, and hands it to the signal watch so that a second signal can release it.
     /// A stale lock of this host that was broken to take it is named in a note.
-    fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> anyhow::Result<HeldLock> {
+    pub fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> anyhow::Result<HeldLock> {
         const STOPPED: &str = "Stopped before taking the state lock; nothing was changed.";
         let signals = &self.signals;
         signals.check(STOPPED)?;
@@ -108,15 +109,10 @@ impl Online {
         let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
             Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
                 if let Some(locked) = error.downcast_ref::<LockedError>() {
-                    let holder = &locked.holder;
                     cx.ui.status(format!(
-                        "Waiting up to {}s for the state lock held by `{}` ({}@{}, pid {}, since {})...",
+                        "Waiting up to {}s for the state lock held by {}...",
                         timeout.as_secs_f64(),
-                        holder.operation,
-                        holder.who,
-                        holder.host,
-                        holder.pid,
-                        holder.since
+                        locked.holder
                     ));
                 }
                 store.lock(info, &LockWait { timeout, stop: &stop })
@@ -134,8 +130,9 @@ impl Online {
         )?;
         if let Some(stale) = guard.broke() {
             cx.ui.status(format!(
-                "note: broke the stale lock `{}` of `{}` ({}@{}, pid {}, since {}): its process no longer runs",
-                stale.id, stale.operation, stale.who, stale.host, stale.pid, stale.since
+                "note: broke the stale lock `{}` of {stale}: {}",
+                Escaped(&stale.id),
+                guard.broke_because()
             ));
         }
         Ok(signals.hold(guard))
@@ -213,11 +210,11 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         {
             return Err(Error::SavedPlanScoped.into())
         }
-        Some(saved) => (config_paths(&saved.config_paths), saved.state_path.clone()),
-        None => (cx.config_paths(), cx.global.state.clone()),
+        Some(saved) => (config_paths(&saved.config_paths), saved_state(cx, saved)),
+        None => (cx.config_paths(), cx.state_location()),
     };
     let desired = config::load(&config)?;
-    let session = online.connect(cx, "apply", store_at(&state), args.rate)?;
+    let session = online.connect(cx, "apply", store_at(&state, &cx.env)?, args.rate)?;
     online.block_on(async {
         let mut loaded = session.store.load_with_journal()?;
         let pending = cx.pending_timeout(&args.pending);
@@ -249,6 +246,20 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             Exit::Error
         })
     })
+}
+
+/// Where a saved plan's state is. A plan keeps a URL without its password: the same URL given
+/// now (`--state`, `ROSTER_STATE`) may bring it.
+fn saved_state(cx: &Context, saved: &SavedPlan) -> std::path::PathBuf {
+    let given = cx.state_location();
+    let same_url = (given.to_str())
+        .zip(saved.state_path.to_str())
+        .is_some_and(|(given, saved)| postgres::is_url(given) && postgres::redact(given) == saved);
+    if same_url {
+        given
+    } else {
+        saved.state_path.clone()
+    }
 }
 
 /// How the engine runs, from apply's flags.

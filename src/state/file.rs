@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, STATE_VERSION};
+use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION};
+use crate::escape::Escaped;
 
 /// How many symbolic links a state path may go through (Linux's own limit).
 const MAX_LINKS: usize = 40;
@@ -213,6 +214,45 @@ impl FileStore {
         }
         Ok(Probe::Stale(file, holder))
     }
+
+    /// Writes `state` as it is, keeping the previous file as the backup.
+    fn replace_state(&self, state: &State) -> anyhow::Result<()> {
+        self.usable()?;
+        let context = || format!("failed to write state file `{}`", self.path.display());
+        let mut bytes = serde_json::to_vec_pretty(state).with_context(context)?;
+        bytes.push(b'\n');
+        let temp = self.write_temp("new", &bytes).with_context(context)?;
+        let result = (|| -> io::Result<()> {
+            if self.path.exists() {
+                // Link the current state to a temporary name, then rename it over the backup:
+                // the backup is replaced atomically and the state file never goes missing.
+                let backup_temp = sibling(&temp, ".backup");
+                fs::hard_link(&self.path, &backup_temp).or_else(|_| fs::copy(&self.path, &backup_temp).map(drop))?;
+                fs::rename(&backup_temp, self.backup_path())?;
+            }
+            fs::rename(&temp, &self.path)?;
+            self.sync_folder()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result.with_context(context)
+    }
+
+    /// The state in `path` and when it was written, if there is one.
+    fn read_kept(&self, path: &Path) -> anyhow::Result<Option<(State, Option<String>)>> {
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error).with_context(|| format!("failed to read state file `{}`", path.display())),
+        };
+        let state = parse_state(&bytes).with_context(|| format!("state file `{}` was refused", path.display()))?;
+        let written = fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|at| humantime::format_rfc3339_millis(at).to_string());
+        Ok(Some((state, written)))
+    }
 }
 
 /// What a run found in the lock file's place.
@@ -337,28 +377,12 @@ impl StateStore for FileStore {
     }
 
     fn save(&self, state: &mut State) -> anyhow::Result<()> {
-        self.usable()?;
-        let context = || format!("failed to write state file `{}`", self.path.display());
         state.serial += 1;
-        let mut bytes = serde_json::to_vec_pretty(&*state).with_context(context)?;
-        bytes.push(b'\n');
-        let temp = self.write_temp("new", &bytes).with_context(context)?;
-        let result = (|| -> io::Result<()> {
-            if self.path.exists() {
-                // Link the current state to a temporary name, then rename it over the backup:
-                // the backup is replaced atomically and the state file never goes missing.
-                let backup_temp = sibling(&temp, ".backup");
-                fs::hard_link(&self.path, &backup_temp).or_else(|_| fs::copy(&self.path, &backup_temp).map(drop))?;
-                fs::rename(&backup_temp, self.backup_path())?;
-            }
-            fs::rename(&temp, &self.path)?;
-            self.sync_folder()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
+        let written = self.replace_state(state);
+        if written.is_err() {
             state.serial -= 1;
         }
-        result.with_context(context)
+        written
     }
 
     fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
@@ -537,6 +561,43 @@ impl StateStore for FileStore {
             Err(error) => Err(error).with_context(|| format!("failed to remove journal `{}`", path.display())),
         }
     }
+    /// A file keeps two versions: the state and its `.backup`. Older ones live where the file
+    /// is versioned, such as git (the scheduled CI recipe commits every change).
+    fn history(&self) -> anyhow::Result<Vec<Version>> {
+        self.usable()?;
+        let mut versions = Vec::new();
+        for (path, current) in [(self.path.clone(), true), (self.backup_path(), false)] {
+            if let Some((state, written_at)) = self.read_kept(&path)? {
+                versions.push(Version {
+                    serial: state.serial,
+                    lineage: state.lineage,
+                    written_at,
+                    who: None,
+                    host: None,
+                    operation: None,
+                    current,
+                });
+            }
+        }
+        Ok(versions)
+    }
+
+    fn version(&self, serial: u64) -> anyhow::Result<Option<State>> {
+        self.usable()?;
+        for path in [self.path.clone(), self.backup_path()] {
+            if let Some((state, _)) = self.read_kept(&path)? {
+                if state.serial == serial {
+                    return Ok(Some(state));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The lock makes the file this run's alone: `current` was checked under it.
+    fn push(&self, state: &State, _current: Option<u64>) -> anyhow::Result<()> {
+        self.replace_state(state)
+    }
 }
 
 /// Parses a state document, refusing newer versions with a message that says so.
@@ -615,23 +676,14 @@ pub struct LockedError {
 impl LockedError {
     /// Who holds the lock, and since when.
     pub fn message(&self) -> String {
-        let holder = &self.holder;
-        format!(
-            "state is locked by `{}` ({}@{}, pid {}, since {}) via `{}`",
-            holder.operation,
-            holder.who,
-            holder.host,
-            holder.pid,
-            holder.since,
-            self.path.display()
-        )
+        format!("state is locked by {} via `{}`", self.holder, self.path.display())
     }
 
     /// How to clear a lock its run left behind.
     pub fn hint(&self) -> String {
         format!(
             "if that run was killed, clear the lock with `roster force-unlock {}`",
-            self.holder.id
+            Escaped(&self.holder.id)
         )
     }
 }

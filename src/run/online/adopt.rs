@@ -36,7 +36,7 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
         }
     }
     let from = args.from.as_deref().map(own_line).transpose()?;
-    let store = cx.store();
+    let store = cx.store()?;
     let session = online.connect(cx, "import", store, None)?;
     online.block_on(async {
         let mut loaded = session.store.load_with_journal()?;
@@ -182,7 +182,7 @@ fn write_config(path: &std::path::Path, yaml: &str, force: bool) -> anyhow::Resu
 /// write, only when something changed) and reports the drift.
 pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
     let online = Online::start(cx)?;
-    let store = cx.store();
+    let store = cx.store()?;
     let session = online.connect(cx, "refresh", store, None)?;
     online.block_on(async {
         let mut loaded = session.store.load_with_journal()?;

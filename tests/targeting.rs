@@ -218,7 +218,7 @@ fn apply_refuses_a_selector_that_matches_nothing_before_any_call() {
 }
 
 #[test]
-fn apply_changes_only_the_selected_chats() {
+fn apply_changes_only_the_selected_chats_by_folder_name_file_and_id() {
     let team = Team::new();
     team.expect(
         0,
@@ -239,6 +239,16 @@ fn apply_changes_only_the_selected_chats() {
         9,
         "the chat excluded is unchanged"
     );
+
+    // Then the file of the chat left out, and the forgotten chat by its id.
+    team.expect(0, &["apply", "--auto-approve", "--target", "config/support.yaml"]);
+    assert_eq!(team.changed(), ids(&[SALES_WEST, SUPPORT]));
+    team.expect(0, &["apply", "--auto-approve", "--target", OLD]);
+    assert_eq!(team.changed(), ids(&[SALES_WEST, SUPPORT]), "forgetting calls nothing");
+    let state: Value = serde_json::from_str(&team.ws.read("roster.state.json")).unwrap();
+    assert!(state["chats"].get(OLD).is_none(), "{state}");
+    team.sandbox.land_all();
+    assert!(team.sandbox.violations().is_empty());
 }
 
 /// Writes `saved` to `file` sealed as roster seals it: anyone can, the checksum has no key.

@@ -6,10 +6,10 @@
 //!
 //! - [`seed`]: the token, your own line and the chats a sandbox starts with.
 //! - `world`: chats, landed participants, queued changes, Linq's rules, violations.
-//! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator; among them
-//!   participant calls answered `202 accepted` that never land (a share of calls, or every
-//!   call for chosen handles), as a change Linq accepts and then loses, and a token revoked
-//!   after a number of requests.
+//! - [`faults`]: latency, a rate limit, a cap on requests in flight and failures, drawn from a
+//!   seeded generator; among them participant calls answered `202 accepted` that never land (a
+//!   share of calls, or every call for chosen handles), as a change Linq accepts and then
+//!   loses, and a token revoked after a number of requests.
 //! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
 //!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
 //! - `api`: one request from arrival to answer, and the call log.
@@ -25,7 +25,8 @@
 //! [`Sandbox::violations`]. As a process (`linq-sandbox --seed FILE`), the same is served with
 //! a control API beside it, without auth:
 //!
-//! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`at_ms` since start).
+//! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`arrived_at_ms` and `at_ms` since
+//!   start, and the requests `in_flight` when each arrived).
 //! - `GET /_sandbox/violations`: [`Violation`]s.
 //! - `GET /_sandbox/chats`: chat id → landed active members, your own line excluded.
 //! - `POST /_sandbox/chats/{id}/outside-add|outside-remove|leave` with `{"handle": ...}`:
@@ -46,7 +47,8 @@
 //!   or a removal that would leave fewer than 3 (your own line counts; removals already queued
 //!   are subtracted), as for adding an active or already-queued member or removing a non-member.
 //! - 409 `2017` for a cross-service add (a handle whose service is known differs from the chat's).
-//! - injected server errors: 500 `3006` or 503 `3003`; rate limiting: 429 `1007`.
+//! - injected server errors: 500 `3006` or 503 `3003`; rate limiting and requests past the cap
+//!   on requests in flight: 429 `1007` (the cap's with `Retry-After: 1`).
 
 mod api;
 pub mod faults;
@@ -65,7 +67,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 pub use api::CallRecord;
-pub use faults::{Fault, Options};
+pub use faults::{Fault, Options, IN_FLIGHT_RETRY_AFTER};
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
 pub use tamper::{Calls, Edit, Tamper};
@@ -197,6 +199,12 @@ impl Sandbox {
     /// Every API request received so far, in order.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.shared.lock().calls.clone()
+    }
+
+    /// The most API requests that were ever in flight at the sandbox at once (requests refused
+    /// for [`Options::max_in_flight`] not counted).
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.lock().peak_in_flight
     }
 
     /// How many participant calls were accepted into the queue, whatever their clients saw.

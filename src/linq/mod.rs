@@ -6,6 +6,7 @@
 //! in a [`ClientConfig`]; nothing here reads the environment.
 
 mod client;
+mod concurrency;
 mod error;
 #[cfg(test)]
 pub(crate) mod http_tests;
@@ -22,6 +23,9 @@ use reqwest::Url;
 use crate::escape::{is_hidden, Escaped};
 
 pub use client::Client;
+pub use concurrency::{
+    Cause, Controller, Limiter, Permit, Sample, Snapshot, Verdict, DEFAULT_PARALLELISM, INITIAL_LIMIT,
+};
 pub use error::{
     ApiError, LinqError, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };

@@ -20,13 +20,14 @@
 //! 3. Latency. A window that used at least half the limit and whose latency is past
 //!    [`TOLERANCE`] × base + 2 ms means requests queue at the server: more in flight only adds
 //!    latency. `L` shrinks in proportion to the excess, by half at most.
-//! 4. Rejection (`429`, `503`, a timeout): the server takes fewer than `n` at once. The first
-//!    rejection of a request sent after the last decrease sets `L` to `n − 1`, within 90% and
-//!    50% of `L`; a rejection of a request sent before it is old news, but still lowers `L` to
-//!    its own `n − 1`, down to half the limit before that decrease. Growth then pauses for the
-//!    `Retry-After` (at least [`MIN_HOLD`]), doubled for each rejection in a row at the same
-//!    level, and near that level `L` grows by one at a time: a server with a fixed cap is probed
-//!    rarely, each probe costing one `429`.
+//! 4. A `429`: the server takes fewer than `n` at once. The first `429` to a request sent after
+//!    the last decrease sets `L` to `n − 1`, within 90% and 50% of `L`; one to a request sent
+//!    before it is old news, but still lowers `L` to its own `n − 1`, down to half the limit
+//!    before that decrease. Growth then pauses for the `Retry-After` (at least [`MIN_HOLD`]),
+//!    doubled for each `429` in a row at the same level, and near that level `L` grows by one at
+//!    a time: a server with a fixed cap is probed rarely, each probe costing one `429`. A `503`
+//!    or a request that got no answer in time says the server is overloaded but not how much:
+//!    `L` drops by a tenth, once for the requests sent before the drop.
 //! 5. A `429` to a request sent after a decrease, within the limit that decrease set, shows that
 //!    fewer requests in flight did not cure it: a rate limit ([`Verdict::RateLimit`]), which the
 //!    pacer takes over (see `pacer`). Any other `429` asks only for fewer in flight
@@ -62,6 +63,15 @@ const GROWN_SLACK: Duration = Duration::from_millis(2);
 pub const MIN_HOLD: Duration = Duration::from_secs(1);
 const MAX_HOLD: Duration = Duration::from_secs(30);
 
+/// How the server rejected a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// `429 Too Many Requests`, with its `Retry-After` if any.
+    TooMany(Option<Duration>),
+    /// `503 Service Unavailable`, or no answer in time.
+    Overloaded,
+}
+
 /// What a rejected request says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -82,7 +92,7 @@ pub enum Cause {
     Growth,
     /// Latency grew past the tolerance.
     Latency,
-    /// The server rejected a request (`429`, `503` or a timeout).
+    /// The server rejected a request (`429`, `503`) or did not answer in time.
     Rejected,
 }
 
@@ -322,15 +332,24 @@ impl Controller {
         self.set(next, Cause::Growth);
     }
 
-    /// A rejection (`429`, `503` or a timeout) at `now` of a request sent as `sample`, with the
-    /// server's `Retry-After` if any. See rules 4 and 5 of the module doc.
-    pub fn rejected(&mut self, sample: Sample, retry_after: Option<Duration>, now: Instant) -> Verdict {
+    /// A rejection at `now` of a request sent as `sample`. See rules 4 and 5 of the module doc.
+    pub fn rejected(&mut self, sample: Sample, rejection: Rejection, now: Instant) -> Verdict {
         if !self.adaptive {
             return Verdict::RateLimit;
         }
         self.decisions += 1;
-        let n = sample.in_flight.max(1);
         let fresh = self.last_decrease.is_none_or(|at| sample.sent > at);
+        let Rejection::TooMany(retry_after) = rejection else {
+            // Overloaded, without saying how much it takes: a tenth less, once a round.
+            if fresh {
+                self.set(self.limit * 0.9, Cause::Rejected);
+                self.last_decrease = Some(now);
+                self.slow_start = false;
+                self.window = Window::new(now);
+            }
+            return Verdict::Concurrency;
+        };
+        let n = sample.in_flight.max(1);
         let cured = fresh && self.cured.is_some_and(|cured| n <= cured);
         if fresh {
             let limit = self.limit;
@@ -352,6 +371,7 @@ impl Controller {
             self.probed_at = None;
             self.last_decrease = Some(now);
             self.slow_start = false;
+            self.window = Window::new(now);
         } else {
             let lowered = self.limit.min((n - 1) as f64).max(self.round_floor);
             if lowered < self.limit {
@@ -540,14 +560,14 @@ impl Permit<'_> {
         }
     }
 
-    /// The server rejected it at `now` (`429`, `503`, a timeout), with its `Retry-After` if any.
-    pub fn rejected(mut self, retry_after: Option<Duration>, now: Instant) -> Verdict {
+    /// The server rejected it at `now`.
+    pub fn rejected(mut self, rejection: Rejection, now: Instant) -> Verdict {
         let Some(sample) = self.sample.take() else {
             return Verdict::Concurrency;
         };
         let mut state = self.limiter.lock();
         state.sent -= 1;
-        let verdict = state.controller.rejected(sample, retry_after, now);
+        let verdict = state.controller.rejected(sample, rejection, now);
         self.limiter.resize(&mut state);
         verdict
     }

@@ -77,7 +77,7 @@ impl Server {
         };
         let Some(n) = arrived else {
             let retry_after = Duration::from_secs(1);
-            let verdict = permit.rejected(Some(retry_after), Instant::now());
+            let verdict = permit.rejected(Rejection::TooMany(Some(retry_after)), Instant::now());
             self.log.lock().unwrap().verdicts.push(verdict);
             if let (Verdict::RateLimit, Some(pacer)) = (verdict, pacer) {
                 pacer.rate_limited(sent, Some(retry_after));
@@ -227,22 +227,46 @@ fn a_429_within_the_limit_that_cured_nothing_is_a_rate_limit() {
     let sample = |sent: Instant, in_flight| Sample { sent, in_flight };
     let at = |n| t0 + ms(n);
     // The first 429: fewer in flight, by a tenth at most.
-    let verdict = c.rejected(sample(t0, 16), Some(Duration::from_secs(1)), at(5));
+    let verdict = c.rejected(sample(t0, 16), Rejection::TooMany(Some(Duration::from_secs(1))), at(5));
     assert_eq!((verdict, c.limit()), (Verdict::Concurrency, 14));
     // Old news (sent before that decrease) still tells where the server refused.
-    let verdict = c.rejected(sample(at(1), 12), None, at(6));
+    let verdict = c.rejected(sample(at(1), 12), Rejection::TooMany(None), at(6));
     assert_eq!((verdict, c.limit()), (Verdict::Concurrency, 11));
     // Old news never takes it under half the limit before the decrease.
-    c.rejected(sample(at(1), 2), None, at(6));
+    c.rejected(sample(at(1), 2), Rejection::TooMany(None), at(6));
     assert_eq!(c.limit(), 8);
     // Sent after the decrease, within its limit, and refused all the same: a rate limit.
-    let verdict = c.rejected(sample(at(7), 5), Some(Duration::from_secs(1)), at(8));
+    let verdict = c.rejected(
+        sample(at(7), 5),
+        Rejection::TooMany(Some(Duration::from_secs(1))),
+        at(8),
+    );
     assert_eq!(verdict, Verdict::RateLimit);
     assert_eq!(c.limit(), 4, "by half at most");
     // A request sent past the limit the last decrease set is a probe: concurrency again.
-    let verdict = c.rejected(sample(at(9), 6), None, at(10));
+    let verdict = c.rejected(sample(at(9), 6), Rejection::TooMany(None), at(10));
     assert_eq!(verdict, Verdict::Concurrency);
     assert_eq!(c.snapshot(0).cause, Cause::Rejected);
+}
+
+#[test]
+fn a_503_or_a_timeout_lowers_the_limit_by_a_tenth_once_a_round_and_growth_resumes() {
+    let t0 = Instant::now();
+    let mut c = Controller::new(256, true, t0);
+    let sample = |sent: Instant, in_flight| Sample { sent, in_flight };
+    c.rejected(sample(t0, 2), Rejection::Overloaded, t0 + ms(20));
+    assert_eq!(c.limit(), 14, "not to n - 1: a 503 says nothing about how many");
+    c.rejected(sample(t0 + ms(1), 16), Rejection::Overloaded, t0 + ms(21));
+    assert_eq!(c.limit(), 14, "once a round");
+    // The next window at the limit, latency holding: growth by a tenth, no pause.
+    let sent = t0 + ms(22);
+    for i in 1..=14 {
+        c.sent(sample(sent, i));
+    }
+    for i in 1..=14 {
+        c.answered(sample(sent, i), t0 + ms(42));
+    }
+    assert_eq!(c.limit(), 15);
 }
 
 #[test]
@@ -255,7 +279,7 @@ fn a_fixed_limit_is_the_ceiling_and_every_429_a_rate_limit() {
         let sent = t0 + ms(i * 100);
         c.answered(Sample { sent, in_flight: 8 }, sent + ms(10 + i * 50));
     }
-    let verdict = c.rejected(Sample { sent: t0, in_flight: 8 }, None, t0);
+    let verdict = c.rejected(Sample { sent: t0, in_flight: 8 }, Rejection::TooMany(None), t0);
     assert_eq!((verdict, c.limit()), (Verdict::RateLimit, 8));
     let snapshot = c.snapshot(0);
     assert_eq!((snapshot.peak, snapshot.adaptive, snapshot.decisions), (8, false, 0));

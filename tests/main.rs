@@ -3,6 +3,7 @@
 mod adopt;
 mod apply;
 mod common;
+mod concurrency;
 mod files;
 mod install;
 mod offline;

@@ -190,6 +190,7 @@ fn client(sandbox: &Sandbox, attempts: u32) -> Client {
 fn options() -> ApplyOptions {
     ApplyOptions {
         parallelism: 8,
+        adaptive: true,
         rate: None,
         wait_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(20),

@@ -35,6 +35,8 @@ struct Inner {
     backoff: Backoff,
     limiter: Limiter,
     pacer: Pacer,
+    /// Linq's `401`, once it answered one: no request goes out after it.
+    unauthorized: std::sync::OnceLock<ApiError>,
 }
 
 /// How long a `429` that names no `Retry-After` waits before its retry.
@@ -99,6 +101,7 @@ impl Client {
                 backoff: Backoff::new(config.jitter_seed),
                 limiter: Limiter::new(config.parallelism, config.adaptive),
                 pacer: Pacer::new(config.rate),
+                unauthorized: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -334,6 +337,11 @@ impl Client {
         }
         let mut permit = inner.limiter.acquire().await;
         let sent = inner.pacer.acquire().await;
+        // A task that waited here while another's request was refused `401` sends nothing: the
+        // token is bad for every call.
+        if let Some(refused) = inner.unauthorized.get() {
+            return Err(LinqError::Api(refused.clone()));
+        }
         permit.sent(sent);
         let response = match request.send().await {
             Ok(response) => response,
@@ -373,6 +381,13 @@ impl Client {
                 inner.pacer.rate_limited(sent, error.retry_after);
             }
             return Err(LinqError::Api(error));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // Recorded before this permit frees a waiting task, which must see the refusal.
+            let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let _ = inner
+                .unauthorized
+                .set(ApiError::from_answer(401, retry_after.as_deref(), &text));
         }
         match status {
             StatusCode::SERVICE_UNAVAILABLE => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use super::{plan_options, read_saved_plan, write_plan, Context, Exit, Signal, Signals, Stopped};
-use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress};
+use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress, TimingsProgress};
 use crate::cli::{ApiArgs, ApplyArgs, Format};
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, StateRef};
@@ -195,18 +195,24 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         signals.check(CANCELLED)?;
         let options = ApplyOptions {
             parallelism: args.parallelism.max(1),
+            adaptive: !args.fixed_parallelism,
             rate: args.rate,
             wait_timeout: seconds(args.wait_timeout),
             pending_timeout: seconds(args.pending.pending_timeout),
             clock: cx.env.clock.clone(),
             ..ApplyOptions::default()
         };
-        let progress: Box<dyn Progress> = if cx.ui.quiet {
-            Box::new(NoProgress)
-        } else if cx.ui.interactive {
-            Box::new(BarProgress::new())
-        } else {
-            Box::new(LineProgress::new(std::io::stderr()))
+        let verbose = cx.ui.verbose;
+        let progress: Box<dyn Progress> = match (cx.ui.quiet, cx.ui.interactive, cx.global.timings) {
+            (true, _, false) => Box::new(NoProgress),
+            (true, _, true) => Box::new(TimingsProgress::new(NoProgress, std::io::stderr())),
+            (false, true, false) => Box::new(BarProgress::new().verbose(verbose)),
+            (false, true, true) => Box::new(TimingsProgress::new(BarProgress::new().verbose(verbose), std::io::stderr())),
+            (false, false, false) => Box::new(LineProgress::new(std::io::stderr()).verbose(verbose)),
+            (false, false, true) => Box::new(TimingsProgress::new(
+                LineProgress::new(std::io::stderr()).verbose(verbose),
+                std::io::stderr(),
+            )),
         };
         let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
         match args.format {

@@ -11,9 +11,10 @@
 //! 1. Answers are gathered into windows of about one round trip (at least [`MIN_WINDOW`] and a
 //!    few answers). A window's latency is the mean of its answers'; the base latency is the
 //!    lowest window latency of the last [`BASE_HORIZON`].
-//! 2. Growth. A window that used the whole limit (a request went out with `L` in flight) and
-//!    whose latency holds (at most [`HOLDS`] × base + 1 ms) grows `L`: it doubles at first
-//!    (slow start), and grows by a tenth (at least one) once the server has pushed back. With the
+//! 2. Growth. A window that used the whole limit (a request went out with `L` in flight during
+//!    it) and whose latency holds (at most [`HOLDS`] × base + 1 ms) grows `L`: at first it doubles
+//!    every [`MIN_WINDOW`] of the window (slow start: twice to four times a window), and once the
+//!    server has pushed back it grows by a tenth (at least one) a window. With the
 //!    same latency, more requests in flight finish more requests per second (Little's law:
 //!    throughput = in flight / latency), so the limit grows while throughput rises. A window
 //!    that left the limit unused says nothing about more: no change.
@@ -47,8 +48,10 @@ use tokio::time::Instant;
 pub const DEFAULT_PARALLELISM: usize = 256;
 /// Where the adaptive limit starts (the ceiling, when lower).
 pub const INITIAL_LIMIT: usize = 16;
-/// The shortest window of answers.
-pub const MIN_WINDOW: Duration = Duration::from_millis(10);
+/// The shortest window of answers. Against a fast server, slow start doubles at most this often:
+/// faster, it would reach a high limit before a rate limit's first `429` (a token bucket of a
+/// second's worth) came back, and every request then in flight would be refused.
+pub const MIN_WINDOW: Duration = Duration::from_millis(100);
 /// Answers a window needs at least (fewer when the limit is lower).
 const MIN_SAMPLES: usize = 8;
 /// How long the lowest window latency stays the base.
@@ -308,7 +311,10 @@ impl Controller {
     fn grow(&mut self, window_start: Instant, now: Instant) {
         let limit = self.limit();
         let mut next = if self.slow_start {
-            self.limit * 2.0
+            // Doubling for every [`MIN_WINDOW`] the window lasted (two at most): the limit grows
+            // as fast in time against a distant server as against a near one.
+            let windows = now.saturating_duration_since(window_start).as_secs_f64() / MIN_WINDOW.as_secs_f64();
+            self.limit * 2f64.powf(windows.clamp(1.0, 2.0))
         } else {
             self.limit + (self.limit * 0.1).max(1.0)
         };

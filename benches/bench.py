@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""roster's benchmarks: plan scale, startup, apply throughput, rate limit, apply memory, and
-adaptive concurrency against four servers.
+"""roster's benchmarks: plan scale, startup, apply throughput, rate limit, apply memory, the
+PostgreSQL state backend side by side with the file, and adaptive concurrency against four
+servers.
 
 Run from the repository root:
 
-    python3 benches/bench.py                 # everything, about 20 minutes on 2 cores
+    python3 benches/bench.py                 # everything, about 25 minutes on 2 cores
     python3 benches/bench.py --only plan,startup --runs 3
+    python3 benches/bench.py --only postgres    # starts a throwaway cluster with .ci/postgres
     python3 benches/bench.py --only adaptive --servers cap8,rate50
 
 It builds the release binaries (roster, the linq-sandbox server, the `generate` example), writes
 its data under `target/bench/`, talks only to sandboxes it starts on 127.0.0.1, and prints a
 report (also saved as `target/bench/results.json`). Times are whole-process wall times measured
-with `time.perf_counter`; peak RSS comes from `os.wait4`. Each figure is the median of several
-runs; ratios compare runs made in the same invocation. Standard library only, except the plot
-of the adaptive benchmark (`benches/plot.py`), which needs matplotlib: the harness installs it
-from PyPI into `target/bench/venv` when the running Python lacks it (`--no-plot` skips it).
+with `time.perf_counter`; peak RSS comes from `os.wait4`. Every figure, the one-call-at-a-time
+baseline, the rate and the memory figures included, is the median of at least 3 runs (in the
+adaptive benchmark, a fixed setting whose first run takes over 20 s runs once), and every figure
+of a report comes from one invocation (recorded in `results.json`); ratios compare runs made in
+that invocation. Standard library only, except the plot of the adaptive benchmark
+(`benches/plot.py`), which needs matplotlib: the harness installs it from PyPI into
+`target/bench/venv` when the running Python lacks it (`--no-plot` skips it).
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ GOALS = {
     "rate_share": 0.90,
     "rate_429_share": 0.05,
     "apply_10k_mb": 200,
+    "pg_apply_vs_file": 1.15,
+    "pg_load_vs_file": 1.5,
 }
 
 
@@ -106,8 +113,19 @@ def run(argv: list[str], env: dict[str, str] | None = None, capture: bool = Fals
         return Run(seconds, rss_mb, code, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
+# Every figure is the median of at least this many runs, all made by one invocation.
+MIN_RUNS = 3
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
+
+
+def at_least_runs(text: str) -> int:
+    runs = int(text)
+    if runs < MIN_RUNS:
+        raise argparse.ArgumentTypeError(f"every figure is a median of at least {MIN_RUNS} runs, not {runs}")
+    return runs
 
 
 def log(message: str) -> None:
@@ -316,7 +334,7 @@ def bench_plan(results: dict, runs: int, sizes: list[int]) -> None:
         argv = [str(ROSTER), "plan", "-c", str(folder / "config"), "--state", str(folder / "roster.state.json")]
         config_mb = sum(f.stat().st_size for f in (folder / "config").iterdir()) / 1e6
         state_mb = (folder / "roster.state.json").stat().st_size / 1e6
-        n = runs if chats <= 10_000 else max(3, runs // 2)
+        n = runs if chats <= 10_000 else max(MIN_RUNS, runs // 2)
         run(argv)  # warm the page cache
         measured = [run(argv) for _ in range(n)]
         if any(r.code != 0 for r in measured):
@@ -467,58 +485,192 @@ def bench_apply(results: dict, runs: int, chats: int, baseline_runs: int) -> Non
     results["apply"] = out
 
 
-def bench_rate(results: dict, chats: int) -> None:
+def bench_rate(results: dict, runs: int, chats: int) -> None:
     limit = 100
-    log(f"== rate limit: sandbox answers 429 above {limit} requests/s; roster --parallelism 32")
+    log(f"== rate limit: sandbox answers 429 above {limit} requests/s; roster --parallelism 32; {runs} runs")
     folder = WORK / "rate"
     scenario = throughput_scenario(folder / "data", chats)
     seed = seed_from_state(scenario["state"])
-    with Sandbox(seed, folder / "sandbox", "--rate-limit", str(limit), "--land-delay-ms", "100") as sandbox:
-        result = roster_apply(scenario, folder / "run", sandbox, "--parallelism", "32")
-        calls = sandbox.control("GET", "/calls")
-        violations = sandbox.control("GET", "/violations")
-    limited = [c for c in calls if c["status"] == 429]
-    served = [c for c in calls if c["status"] != 429]
-    failed = [c for c in served if c["status"] >= 400]
-    span = (max(c["at_ms"] for c in calls) - min(c["at_ms"] for c in calls)) / 1e3
-    achieved = len(served) / span
-    # The bucket starts full, one second's worth of requests: without that burst, the rate
-    # roster sustained.
-    sustained = (len(served) - limit) / span
-    out = {
-        "limit": limit,
-        "requests": len(calls),
-        "answered_429": len(limited),
-        "share_429": len(limited) / len(calls),
-        "failed": len(failed),
-        "exit_code": result.code,
-        "violations": len(violations),
-        "span_s": span,
-        "achieved_per_s": achieved,
-        "sustained_per_s": sustained,
-        "share_of_limit": sustained / limit,
-        "wall_s": result.seconds,
-    }
+    each = []
+    for i in range(runs):
+        with Sandbox(seed, folder / "sandbox", "--rate-limit", str(limit), "--land-delay-ms", "100") as sandbox:
+            result = roster_apply(scenario, folder / f"run-{i}", sandbox, "--parallelism", "32")
+            calls = sandbox.control("GET", "/calls")
+            violations = sandbox.control("GET", "/violations")
+        limited = [c for c in calls if c["status"] == 429]
+        served = [c for c in calls if c["status"] != 429]
+        failed = [c for c in served if c["status"] >= 400]
+        span = (max(c["at_ms"] for c in calls) - min(c["at_ms"] for c in calls)) / 1e3
+        # The bucket starts full, one second's worth of requests: without that burst, the rate
+        # roster sustained.
+        sustained = (len(served) - limit) / span
+        each.append({
+            "requests": len(calls),
+            "answered_429": len(limited),
+            "share_429": len(limited) / len(calls),
+            "failed": len(failed),
+            "exit_code": result.code,
+            "violations": len(violations),
+            "span_s": span,
+            "achieved_per_s": len(served) / span,
+            "sustained_per_s": sustained,
+            "share_of_limit": sustained / limit,
+            "wall_s": result.seconds,
+        })
+        log(f"  run {i + 1}: {len(calls)} requests in {span:.1f} s, {sustained:.1f}/s sustained, "
+            f"{len(limited)} answered 429, {len(failed)} failed, exit {result.code}")
+    # Medians of each figure; failures, violations and exit codes as the worst run had them.
+    out = {key: median([e[key] for e in each]) for key in each[0]}
+    for key in ("failed", "violations", "exit_code"):
+        out[key] = max(e[key] for e in each)
+    out.update({"limit": limit, "runs": runs, "all": each})
     results["rate"] = out
-    log(f"  {len(calls)} requests in {span:.1f} s: {achieved:.1f}/s, {sustained:.1f}/s without the first "
-        f"second's burst ({out['share_of_limit']:.0%} of the limit), "
-        f"{len(limited)} answered 429 ({out['share_429']:.1%}), {len(failed)} failed, exit {result.code}")
+    log(f"  median: {out['requests']:.0f} requests in {out['span_s']:.1f} s: {out['achieved_per_s']:.1f}/s, "
+        f"{out['sustained_per_s']:.1f}/s without the first second's burst ({out['share_of_limit']:.0%} of the limit), "
+        f"{out['answered_429']:.0f} answered 429 ({out['share_429']:.1%}); worst run: {out['failed']} failed, "
+        f"exit {out['exit_code']}")
 
 
-def bench_apply_memory(results: dict, chats: int) -> None:
-    log(f"== apply memory: {chats} chats x 20 members, 5% of memberships changed (the plan data set)")
+def bench_apply_memory(results: dict, runs: int, chats: int) -> None:
+    log(f"== apply memory: {chats} chats x 20 members, 5% of memberships changed (the plan data set); "
+        f"{runs} runs")
     folder = generate(f"plan-{chats}", chats, 20, 0.05)
     scenario = {"config": folder / "config", "state": folder / "roster.state.json"}
     seed = seed_from_state(scenario["state"])
-    with Sandbox(seed, WORK / f"apply-{chats}-sandbox", "--land-delay-ms", "0") as sandbox:
-        result = roster_apply(scenario, WORK / f"apply-{chats}-run", sandbox, "--parallelism", "32", "-q")
-        requests = len(sandbox.control("GET", "/calls"))
-        violations = sandbox.control("GET", "/violations")
-    if result.code != 0 or violations:
-        raise RuntimeError(f"apply of {chats} chats failed: {result.stderr[-2000:]}")
-    results["apply_memory"] = {"chats": chats, "rss_mb": result.rss_mb, "wall_s": result.seconds,
-                               "requests": requests}
-    log(f"  peak RSS {result.rss_mb:.0f} MB, {result.seconds:.1f} s, {requests} requests")
+    each = []
+    for i in range(runs):
+        # A fresh sandbox and state each run: every run makes the same calls.
+        with Sandbox(seed, WORK / f"apply-{chats}-sandbox", "--land-delay-ms", "0") as sandbox:
+            result = roster_apply(scenario, WORK / f"apply-{chats}-run-{i}", sandbox, "--parallelism", "32", "-q")
+            requests = len(sandbox.control("GET", "/calls"))
+            violations = sandbox.control("GET", "/violations")
+        if result.code != 0 or violations:
+            raise RuntimeError(f"apply of {chats} chats failed: {result.stderr[-2000:]}")
+        each.append({"rss_mb": result.rss_mb, "wall_s": result.seconds, "requests": requests})
+        log(f"  run {i + 1}: peak RSS {result.rss_mb:.0f} MB, {result.seconds:.1f} s, {requests} requests")
+    out = {key: median([e[key] for e in each]) for key in each[0]}
+    out.update({"chats": chats, "runs": runs, "rss_all_mb": [round(e["rss_mb"], 1) for e in each]})
+    results["apply_memory"] = out
+    log(f"  median: peak RSS {out['rss_mb']:.0f} MB, {out['wall_s']:.1f} s, {out['requests']:.0f} requests")
+
+
+# ---------------------------------------------------------------------------------------------
+# The PostgreSQL state backend, side by side with the file
+
+
+class Postgres:
+    """A throwaway cluster from `.ci/postgres`, stopped on exit from the `with` block."""
+
+    def __enter__(self) -> "Postgres":
+        script = 'printf "%s\\n" "$ROSTER_TEST_POSTGRES"; exec cat >/dev/null'
+        self.proc = subprocess.Popen(["bash", str(ROOT / ".ci" / "postgres"), "bash", "-c", script],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        line = ""
+        while not line.startswith("postgres://"):
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                self.proc.wait(timeout=60)
+                raise RuntimeError("no PostgreSQL: .ci/postgres ended")
+            line = line.strip()
+        self.url = line
+        return self
+
+    def state(self, name: str) -> str:
+        return f"{self.url}?name={name}&sslmode=disable"
+
+    def __exit__(self, *exc) -> None:
+        # End of input ends `cat`, and `.ci/postgres` stops the cluster on its way out.
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def push(state: str, source: Path) -> None:
+    pushed = run([str(ROSTER), "--state", state, "state", "push", str(source)], capture=True, rss=False)
+    if pushed.code != 0:
+        raise RuntimeError(f"state push failed: {pushed.stderr}")
+
+
+def bench_postgres(results: dict, runs: int, chats: int) -> None:
+    """The 2,000-call apply and loading a 10,000-chat state, each with the file and with
+    PostgreSQL, alternating run by run; and the startup of a command that does not use the state,
+    with `ROSTER_STATE` naming a database and without."""
+    runs = max(3, runs)
+    out = {"runs": runs}
+    with Postgres() as pg:
+        log(f"== postgres: {chats}-chat apply, file vs PostgreSQL ({runs} runs each, alternating)")
+        latency, land = 0.020, 0.100
+        folder = WORK / "postgres"
+        scenario = throughput_scenario(folder / "data", chats)
+        seed = seed_from_state(scenario["state"])
+        flags = ("--latency-ms", str(int(latency * 1e3)), "--land-delay-ms", str(int(land * 1e3)))
+        times = {"file": [], "postgres": []}
+        for i in range(runs):
+            for backend in ("file", "postgres"):
+                with Sandbox(seed, folder / "sandbox", *flags) as sandbox:
+                    if backend == "file":
+                        result = roster_apply(scenario, folder / "run-file", sandbox)
+                    else:
+                        state = pg.state(f"apply-{i}")
+                        push(state, scenario["state"])
+                        result = run([str(ROSTER), "apply", "--auto-approve", "-c", str(scenario["config"]),
+                                      "--state", state], env=sandbox.env(), capture=True)
+                    if result.code != 0:
+                        raise RuntimeError(f"apply ({backend}) failed: {result.stderr[-2000:]}")
+                    calls = sum(1 for c in sandbox.control("GET", "/calls") if c["method"] in ("POST", "DELETE"))
+                    if calls < 2 * chats:
+                        raise RuntimeError(f"apply ({backend}) made {calls} calls")
+                times[backend].append(result.seconds)
+        file_s, pg_s = median(times["file"]), median(times["postgres"])
+        out["apply"] = {"file_s": file_s, "postgres_s": pg_s, "ratio": pg_s / file_s,
+                        "file_all_s": [round(t, 3) for t in times["file"]],
+                        "postgres_all_s": [round(t, 3) for t in times["postgres"]]}
+        log(f"  file {file_s:.2f} s, PostgreSQL {pg_s:.2f} s: {pg_s / file_s:.2f}x "
+            f"(file {times['file']}, PostgreSQL {times['postgres']})")
+
+        log("== postgres: loading a 10,000-chat state (`roster state pull`), file vs PostgreSQL")
+        data = generate("plan-10000", 10_000, 20, 0.05)
+        state_file = data / "roster.state.json"
+        push(pg.state("load-10k"), state_file)
+        argv = {"file": [str(ROSTER), "--state", str(state_file), "state", "pull"],
+                "postgres": [str(ROSTER), "--state", pg.state("load-10k"), "state", "pull"]}
+        plan_argv = {backend: [str(ROSTER), "plan", "-c", str(data / "config"), "--state", a[2]]
+                     for backend, a in argv.items()}
+        loads = {"file": [], "postgres": []}
+        plans = {"file": [], "postgres": []}
+        for backend in argv:
+            run(argv[backend], rss=False)  # warm the caches
+        for _ in range(runs * 2):
+            for backend in argv:
+                loaded = run(argv[backend], rss=False)
+                if loaded.code != 0:
+                    raise RuntimeError(f"state pull ({backend}) failed")
+                loads[backend].append(loaded.seconds)
+        for _ in range(runs):
+            for backend in argv:
+                planned = run(plan_argv[backend], rss=False)
+                if planned.code != 0:
+                    raise RuntimeError(f"plan ({backend}) failed")
+                plans[backend].append(planned.seconds)
+        load_file, load_pg = median(loads["file"]), median(loads["postgres"])
+        plan_file, plan_pg = median(plans["file"]), median(plans["postgres"])
+        out["load"] = {"state_mb": round(state_file.stat().st_size / 1e6, 1), "file_s": load_file,
+                       "postgres_s": load_pg, "ratio": load_pg / load_file,
+                       "plan_file_s": plan_file, "plan_postgres_s": plan_pg, "plan_ratio": plan_pg / plan_file}
+        log(f"  state pull: file {load_file * 1e3:.0f} ms, PostgreSQL {load_pg * 1e3:.0f} ms: "
+            f"{load_pg / load_file:.2f}x; plan: file {plan_file * 1e3:.0f} ms, PostgreSQL {plan_pg * 1e3:.0f} ms: "
+            f"{plan_pg / plan_file:.2f}x")
+
+        log("== postgres: startup of `roster validate`, with and without ROSTER_STATE naming a database")
+        validate = [str(ROSTER), "validate", "-c", str(ROOT / "examples" / "team" / "config")]
+        starts = {"without": [], "with": []}
+        run(validate, rss=False)
+        for _ in range(runs * 10):
+            starts["without"].append(run(validate, rss=False).seconds)
+            starts["with"].append(run(validate, env={"ROSTER_STATE": pg.state("x")}, rss=False).seconds)
+        out["startup"] = {name: median(v) * 1e3 for name, v in starts.items()}
+        log(f"  validate: {out['startup']['without']:.2f} ms without, {out['startup']['with']:.2f} ms with "
+            f"ROSTER_STATE (median of {runs * 10})")
+    results["postgres"] = out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -737,6 +889,16 @@ def report(results: dict) -> None:
         m = results["apply_memory"]
         lines.append(f"apply {m['chats']:,} chats: peak RSS {m['rss_mb']:.0f} MB "
                      f"(goal <= {GOALS['apply_10k_mb']} MB: {verdict(m['rss_mb'] <= GOALS['apply_10k_mb'])})")
+    if "postgres" in results:
+        p = results["postgres"]
+        a, ld = p["apply"], p["load"]
+        lines.append(f"apply with PostgreSQL: {a['postgres_s']:.2f} s vs file {a['file_s']:.2f} s = {a['ratio']:.2f}x "
+                     f"(goal <= {GOALS['pg_apply_vs_file']}x: {verdict(a['ratio'] <= GOALS['pg_apply_vs_file'])})")
+        lines.append(f"load 10,000 chats from PostgreSQL: {ld['postgres_s'] * 1e3:.0f} ms vs file "
+                     f"{ld['file_s'] * 1e3:.0f} ms = {ld['ratio']:.2f}x "
+                     f"(goal <= {GOALS['pg_load_vs_file']}x: {verdict(ld['ratio'] <= GOALS['pg_load_vs_file'])})")
+        lines.append(f"validate startup: {p['startup']['without']:.2f} ms, {p['startup']['with']:.2f} ms "
+                     f"with ROSTER_STATE=postgres://...")
     print("\n".join(lines))
 
 
@@ -756,16 +918,16 @@ def machine() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="plan,startup,apply,rate,memory,adaptive",
-                        help="comma-separated: plan, startup, apply, rate, memory, adaptive")
+    parser.add_argument("--only", default="plan,startup,apply,rate,memory,postgres,adaptive",
+                        help="comma-separated: plan, startup, apply, rate, memory, postgres, adaptive")
+    parser.add_argument("--runs", type=at_least_runs, default=5,
+                        help=f"runs per figure, at least {MIN_RUNS} (startup: 6x this; apply, rate, memory and "
+                             f"postgres: about half, at least {MIN_RUNS})")
+    parser.add_argument("--baseline-runs", type=at_least_runs, default=MIN_RUNS,
+                        help=f"runs of the one-call-at-a-time baseline, at least {MIN_RUNS} (about a minute each)")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help=f"servers of the adaptive benchmark: {', '.join(SERVERS)}")
-    parser.add_argument("--adaptive-runs", type=int, default=3,
-                        help="runs per variant of the adaptive benchmark (one for a fixed variant over 20 s)")
     parser.add_argument("--no-plot", action="store_true", help="skip the adaptive benchmark's plot")
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure (startup: 6x this)")
-    parser.add_argument("--baseline-runs", type=int, default=1,
-                        help="runs of the one-call-at-a-time baseline (about a minute each)")
     parser.add_argument("--sizes", default="1000,10000,100000", help="chat counts of the plan benchmark")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     args = parser.parse_args()
@@ -778,7 +940,10 @@ def main() -> int:
         if build.returncode != 0:
             return build.returncode
     WORK.mkdir(parents=True, exist_ok=True)
-    results = {"machine": machine()}
+    # One invocation makes every figure of the report: record how, so a partial or mixed report
+    # cannot pass for a whole one.
+    results = {"machine": machine(), "invocation": {"argv": sys.argv[1:], "only": sorted(only), "runs": args.runs,
+                                                    "baseline_runs": args.baseline_runs}}
     log(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
         f"load {results['machine']['load'][0]:.2f}")
     if "plan" in only:
@@ -786,13 +951,15 @@ def main() -> int:
     if "startup" in only:
         bench_startup(results, args.runs * 6)
     if "apply" in only:
-        bench_apply(results, max(1, args.runs // 2 + 1), 400, args.baseline_runs)
+        bench_apply(results, max(MIN_RUNS, args.runs // 2 + 1), 400, args.baseline_runs)
     if "rate" in only:
-        bench_rate(results, 300)
+        bench_rate(results, max(MIN_RUNS, args.runs // 2 + 1), 300)
     if "memory" in only:
-        bench_apply_memory(results, 10_000)
+        bench_apply_memory(results, max(MIN_RUNS, args.runs // 2 + 1), 10_000)
+    if "postgres" in only:
+        bench_postgres(results, max(MIN_RUNS, args.runs // 2 + 1), 400)
     if "adaptive" in only:
-        bench_adaptive(results, args.adaptive_runs, args.servers.split(","), not args.no_plot)
+        bench_adaptive(results, max(MIN_RUNS, args.runs // 2 + 1), args.servers.split(","), not args.no_plot)
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
     report(results)
     return 0

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::render::Format;
 
 /// Declarative membership for Linq group chats: plan and apply the smallest safe set of
 /// add/remove calls from YAML files kept in git.
@@ -21,9 +23,10 @@ pub struct GlobalArgs {
     /// Config file or directory (every *.yaml/*.yml below it); repeatable [default: roster.yaml]
     #[arg(short = 'c', long = "config", value_name = "PATH", global = true)]
     pub config: Vec<PathBuf>,
-    /// State file
-    #[arg(long, value_name = "FILE", global = true, default_value = "roster.state.json")]
-    pub state: PathBuf,
+    /// State file, or a PostgreSQL URL `postgres://USER@HOST/DB?name=STATE` (also: the
+    /// ROSTER_STATE environment variable) [default: roster.state.json]
+    #[arg(long, value_name = "FILE|URL", global = true)]
+    pub state: Option<PathBuf>,
     /// How long to wait for the state lock, in seconds
     #[arg(long, value_name = "SECONDS", global = true, default_value_t = 0.0, value_parser = seconds)]
     pub lock_timeout: f64,
@@ -57,22 +60,14 @@ pub enum Command {
     Show(ShowArgs),
     /// Clear a lock left by a killed run
     ForceUnlock(ForceUnlockArgs),
+    /// List the state's kept versions, print one, or replace the state (to move it between
+    /// backends)
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the shell completion script for SHELL
     Completions(CompletionsArgs),
     /// Print the man page, or write one page per command to a folder
     Man(ManArgs),
-}
-
-/// How a plan or report is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// For people, in a terminal
-    #[default]
-    Text,
-    /// For scripts: stable, versioned by `format_version`
-    Json,
-    /// For pull-request comments
-    Markdown,
 }
 
 /// Flags shared by the commands that plan.
@@ -230,6 +225,29 @@ pub struct ForceUnlockArgs {
     /// The lock id, as printed by the run that failed to take the lock
     #[arg(value_name = "LOCK_ID")]
     pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the kept versions, newest first (a file keeps itself and its `.backup`)
+    History {
+        /// Output format
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print the state as JSON: the current one, or the kept version SERIAL
+    Pull {
+        #[arg(long, value_name = "SERIAL")]
+        serial: Option<u64>,
+    },
+    /// Replace the state with the one in FILE (`-`: standard input)
+    Push {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace a state of another lineage, or a newer one
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

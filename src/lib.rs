@@ -2,28 +2,38 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: **config → state → plan → apply → render**.
+//! Data flows one way, leaves first: **config → state → plan → linq → sync → apply → render
+//! → run**. No module imports one after it (`tests/layers.rs` checks); ARCHITECTURE.md says
+//! what each owns and which rules hold across them.
 //!
+//! - [`escape`], [`clock`], [`handle`], [`op`] and [`chat_id`], used throughout: text from Linq
+//!   or a config shown as data, the injectable clock, canonical handles, the two changes and
+//!   what each means, and which text can name a chat.
 //! - [`config`]: YAML files → validated, canonical [`config::Desired`] (handles, people, errors
 //!   with `file:line:column`).
-//! - [`state`]: the last applied state, its atomic file store, lock and journal.
+//! - [`state`]: the last applied state; [`state::StateStore`], the interface its backends
+//!   implement (load with the journal folded in, atomic save, lock, journal, kept versions); the
+//!   file store, and PostgreSQL (every version kept, fenced writes, a leased lock row).
 //! - [`plan`]: pure functions `(Desired, State) → Plan`: diff, safe ordering, guards.
 //! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries.
+//! - [`sync`]: stored versus live: every comparison of the state with what Linq shows (is this
+//!   chat drifted? did this change land?), settling and the poller.
 //! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.
 //! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
-//! - [`cli`] and [`run`]: raw arguments, and the commands that wire the parts together.
-//! - [`clock`]: the wall clock, in one injectable place, and the times roster records.
-//! - [`handle`] and [`escape`], used throughout: canonical handles, and text from Linq or a
-//!   config shown as data (control and bidi characters escaped).
+//! - [`cli`] and [`run`]: raw arguments, and the commands: options in, one library call, a
+//!   renderer out.
 
 pub mod apply;
+pub mod chat_id;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod escape;
 pub mod handle;
 pub mod linq;
+pub mod op;
 pub mod plan;
 pub mod render;
 pub mod run;
 pub mod state;
+pub mod sync;

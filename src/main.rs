@@ -7,6 +7,7 @@ use clap::Parser;
 use roster::cli::Cli;
 use roster::linq::Token;
 use roster::run::{self, Env, Exit, Ui};
+use roster::state::postgres::PasswordSources;
 
 /// A large plan allocates millions of small strings and set nodes; with mimalloc instead of the
 /// system allocator, planning 10,000 chats takes about a quarter less time (BENCHMARKS.md).
@@ -38,6 +39,14 @@ fn main() -> ExitCode {
         stdout_terminal: std::io::stdout().is_terminal(),
         stderr_terminal: std::io::stderr().is_terminal(),
         clock: roster::clock::Clock::system(),
+        state: var("ROSTER_STATE"),
+        passwords: PasswordSources {
+            password: var("PGPASSWORD"),
+            // libpq's rule: `PGPASSFILE`, else `.pgpass` in the home folder.
+            passfile: var("PGPASSFILE")
+                .map(std::path::PathBuf::from)
+                .or_else(|| var("HOME").map(|home| std::path::Path::new(&home).join(".pgpass"))),
+        },
     };
     let color = !cli.global.no_color && !env.no_color;
     let ui = Ui {
@@ -49,5 +58,5 @@ fn main() -> ExitCode {
         verbose: cli.global.verbose,
         interactive: env.stderr_terminal,
     };
-    ExitCode::from(run::run(cli, env, ui).code())
+    ExitCode::from(run::execute(cli, env, ui).code())
 }

@@ -317,6 +317,8 @@ fn drift_is_reported_recorded_and_planned_back() {
     assert_eq!(plan["chats"][1]["id"], SHIFTS);
     assert_eq!(steps(1), ["remove +12055550299"]);
 
+    // The drift above took SALES to 2 members; what follows is roster's doing alone.
+    linq.sandbox.restart_member_ranges();
     linq.expect(0, &["apply", "--auto-approve"]);
     assert_eq!(
         linq.sandbox.members(SALES).unwrap(),
@@ -335,6 +337,11 @@ fn drift_is_reported_recorded_and_planned_back() {
         settled.combined()
     );
     assert!(linq.sandbox.violations().is_empty());
+    // The imported config keeps the default floor (3) and cap (31).
+    for chat in [SALES, SHIFTS] {
+        let range = linq.sandbox.member_range(chat).unwrap();
+        assert!(range.lowest >= 3 && range.highest <= 31, "{chat}: {range:?}");
+    }
 }
 
 #[test]
@@ -442,6 +449,7 @@ fn the_ci_recipes_are_workflows_that_run_roster() {
     let recipes = [
         ("plan-on-pull-request.yml", "roster plan"),
         ("apply-on-schedule.yml", "roster apply"),
+        ("apply-on-schedule-postgres.yml", "roster apply"),
     ];
     for (file, command) in recipes {
         let path = repo().join("examples/ci").join(file);
@@ -464,6 +472,27 @@ fn the_ci_recipes_are_workflows_that_run_roster() {
             runs.iter().any(|run| run.contains("--detailed-exitcode")),
             "{file} does not tell changes from errors"
         );
+    }
+}
+
+/// The PostgreSQL recipe keeps the state out of the repository: it takes the URL and password
+/// from the settings, and never commits, pushes or keeps credentials to push.
+#[test]
+fn the_postgres_ci_recipe_commits_no_state() {
+    let text = std::fs::read_to_string(repo().join("examples/ci/apply-on-schedule-postgres.yml")).unwrap();
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let env = &workflow["jobs"]["apply"]["env"];
+    assert_eq!(env["ROSTER_STATE"].as_str(), Some("${{ secrets.ROSTER_STATE }}"));
+    assert_eq!(env["PGPASSWORD"].as_str(), Some("${{ secrets.ROSTER_STATE_PASSWORD }}"));
+    assert_eq!(workflow["permissions"]["contents"].as_str(), Some("read"));
+    let runs: Vec<&str> = workflow["jobs"]["apply"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .collect();
+    for word in ["git commit", "git push", "--state", "roster.state.json"] {
+        assert!(runs.iter().all(|run| !run.contains(word)), "the recipe runs `{word}`");
     }
 }
 

@@ -12,6 +12,10 @@ use crate::common::{repo, Run, Workspace};
 
 pub(crate) const TOKEN: &str = "sandbox-token-5b1e9c";
 const ME: &str = "+15550009999";
+/// The floor the scenarios' configs keep: roster's default `min_members`.
+const FLOOR: usize = 3;
+/// The cap of a chat without `max_members`: roster's default.
+const DEFAULT_CAP: usize = 31;
 
 /// Scenarios are random but fixed by their seed.
 struct Rng(fastrand::Rng);
@@ -34,9 +38,38 @@ pub(crate) struct ChatSpec {
     cap: Option<usize>,
 }
 
+impl ChatSpec {
+    fn cap(&self) -> usize {
+        self.cap.unwrap_or(DEFAULT_CAP)
+    }
+}
+
 /// Chats whose live membership equals the state, and a config that wants something else.
 pub(crate) struct Scenario {
     pub(crate) chats: Vec<ChatSpec>,
+}
+
+/// Why a chat's landed member count left the configured floor and cap, one line per chat.
+fn limit_problems(sandbox: &Sandbox, chats: &[(&str, usize, usize)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for &(id, floor, cap) in chats {
+        let range = sandbox
+            .member_range(id)
+            .unwrap_or_else(|| panic!("the sandbox has no chat {id}"));
+        if range.lowest < floor {
+            problems.push(format!(
+                "chat {id} fell to {} members, under its floor of {floor}",
+                range.lowest
+            ));
+        }
+        if range.highest > cap {
+            problems.push(format!(
+                "chat {id} rose to {} members, over its cap of {cap}",
+                range.highest
+            ));
+        }
+    }
+    problems
 }
 
 impl Scenario {
@@ -70,14 +103,36 @@ impl Scenario {
                 }
                 desired.insert(handle.clone());
             }
-            chats.push(ChatSpec {
+            let chat = ChatSpec {
                 id: format!("00000000-0000-4000-8000-{c:012}"),
                 current,
                 desired,
                 cap,
-            });
+            };
+            assert!(
+                (FLOOR..=chat.cap()).contains(&chat.current.len()),
+                "chats start within their limits"
+            );
+            chats.push(chat);
         }
         Scenario { chats }
+    }
+
+    /// The calls a correct apply makes: one per changed membership, the size of each chat's
+    /// symmetric difference between what Linq holds and what the config wants.
+    fn changes(&self) -> usize {
+        self.chats
+            .iter()
+            .map(|chat| chat.current.symmetric_difference(&chat.desired).count())
+            .sum()
+    }
+
+    /// Each chat's configured floor and cap, for [`limit_problems`].
+    fn limits(&self) -> Vec<(&str, usize, usize)> {
+        self.chats
+            .iter()
+            .map(|chat| (chat.id.as_str(), FLOOR, chat.cap()))
+            .collect()
     }
 
     pub(crate) fn seed(&self) -> Seed {
@@ -117,6 +172,8 @@ impl Scenario {
         ws.write("roster.state.json", serde_json::to_vec_pretty(&state).unwrap());
     }
 
+    /// Every chat holds what the config wants, and none ever left its floor and cap on the way
+    /// (nor fell under Linq's 3 participants).
     pub(crate) fn assert_converged(&self, sandbox: &Sandbox) {
         sandbox.land_all();
         for chat in &self.chats {
@@ -127,6 +184,8 @@ impl Scenario {
             "a chat fell under 3 participants: {:?}",
             sandbox.violations()
         );
+        let problems = limit_problems(sandbox, &self.limits());
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
 
@@ -159,17 +218,19 @@ pub(crate) fn mutating_calls(sandbox: &Sandbox) -> BTreeMap<(String, String, Str
     calls
 }
 
-/// The plan's add and remove counts, from `plan --format json`.
-fn planned_calls(ws: &Workspace) -> usize {
+/// The plan `roster plan --format json` shows.
+fn plan_json(ws: &Workspace) -> serde_json::Value {
     let run = ws.roster(&["plan", "--format", "json"]);
     assert_eq!(run.code(), 0, "{}", run.combined());
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    (plan["summary"]["add"].as_u64().unwrap() + plan["summary"]["remove"].as_u64().unwrap()) as usize
+    serde_json::from_str(&run.stdout()).unwrap()
 }
 
+/// Changes land within 60 ms of being accepted, out of order: a remove sent before the add it
+/// relies on has landed may land first, so a missing wait shows as a dip under the floor.
 fn quick_land() -> Options {
     Options {
         land_delay: Duration::from_millis(30),
+        scramble_landing: true,
         ..Options::default()
     }
 }
@@ -208,6 +269,16 @@ fn the_examples_converge() {
         10
     );
     assert!(sandbox.violations().is_empty(), "{:?}", sandbox.violations());
+    // The floor and caps the example's config sets held at every landing.
+    let config = roster::config::load(&[ws.path().join("config")]).unwrap();
+    let limits: Vec<(&str, usize, usize)> = config
+        .chats
+        .iter()
+        .map(|(id, chat)| (id.as_str(), config.settings.min_members, chat.max_members))
+        .collect();
+    assert_eq!(limits.len(), 4, "{limits:?}");
+    let problems = limit_problems(&sandbox, &limits);
+    assert!(problems.is_empty(), "{problems:#?}");
     // The forgotten chat left the state; nothing was sent to it.
     assert!(!ws
         .read("roster.state.json")
@@ -235,21 +306,24 @@ fn the_examples_converge() {
 }
 
 #[test]
-fn random_scenarios_converge_with_exactly_the_planned_calls_and_never_break_the_floor() {
+fn random_scenarios_converge_with_one_call_per_change_within_floor_and_cap() {
     for seed in 1..=4 {
         let scenario = Scenario::random(seed, 25);
         let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
         let ws = Workspace::new();
         scenario.write(&ws);
-        let planned = planned_calls(&ws);
         let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "8"]);
         assert_eq!(run.code(), 0, "seed {seed}: {}", run.combined());
         scenario.assert_converged(&sandbox);
         let calls = mutating_calls(&sandbox);
+        assert!(
+            calls.values().all(|statuses| statuses.len() == 1),
+            "seed {seed}: {calls:?}"
+        );
         assert_eq!(
-            calls.values().map(Vec::len).sum::<usize>(),
-            planned,
-            "seed {seed}: one call per planned step"
+            calls.len(),
+            scenario.changes(),
+            "seed {seed}: one call per changed membership"
         );
         let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
         assert_eq!(after.code(), 0, "seed {seed}: {}", after.combined());
@@ -263,6 +337,7 @@ fn faults_still_converge_in_one_apply_with_no_duplicate_effect() {
         scenario.seed(),
         Options {
             land_delay: Duration::from_millis(30),
+            scramble_landing: true,
             rate_limit: Some(60.0),
             error_rate: 0.2,
             applied_error_rate: 0.05,
@@ -462,7 +537,7 @@ pub(crate) fn spawn_apply(ws: &Workspace, sandbox: &Sandbox, extra: &[&str]) -> 
 }
 
 /// `kill -9` at random moments: the state always parses, a re-run after `force-unlock`
-/// converges, and no accepted call is sent twice.
+/// converges, no change takes effect twice, and every request sent is accounted for.
 #[test]
 fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
     let mut rng = Rng::new(2024);
@@ -476,12 +551,12 @@ fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
             Options {
                 latency: Duration::from_millis(4),
                 land_delay: Duration::from_millis(20),
+                scramble_landing: true,
                 ..Options::default()
             },
         );
         let ws = Workspace::new();
         scenario.write(&ws);
-        let planned = planned_calls(&ws);
         let mut kills_here = 0;
         for _attempt in 0..8 {
             let mut child = spawn_apply(&ws, &sandbox, &["--parallelism", "4"]);
@@ -511,19 +586,37 @@ fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
         scenario.assert_converged(&sandbox);
         let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
         assert_eq!(after.code(), 0, "{}", after.combined());
-        // Accepted calls are never repeated; a call in flight at a kill may be (at most
-        // `parallelism` per kill).
+        // Every mutating request counts, whatever its answer: a change is sent once, plus at
+        // most once more per kill that caught it in flight (its outcome unknown, settled by
+        // reading the chat, and sent again only when it does not show). Each takes effect once.
         let calls = mutating_calls(&sandbox);
         for (key, statuses) in &calls {
             assert!(
-                statuses.iter().filter(|s| **s == 202).count() <= 1,
-                "{key:?} accepted twice: {statuses:?}"
+                statuses.len() <= 1 + kills_here,
+                "{key:?} sent {} times with {kills_here} kills: {statuses:?}",
+                statuses.len()
             );
         }
-        let sent: usize = calls.values().map(Vec::len).sum();
+        let mut applied: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for call in sandbox.calls().into_iter().filter(|c| c.applied) {
+            let key = (
+                call.method,
+                call.chat.unwrap_or_default(),
+                call.handle.unwrap_or_default(),
+            );
+            *applied.entry(key).or_default() += 1;
+        }
         assert!(
-            sent <= planned + 4 * kills_here,
-            "sent {sent} calls for {planned} planned with {kills_here} kills"
+            applied.values().all(|n| *n == 1),
+            "a change took effect twice: {applied:?}"
+        );
+        assert_eq!(applied.len(), scenario.changes(), "every change took effect");
+        // With 4 chats at once, a kill catches at most 4 calls in flight.
+        let sent: usize = calls.values().map(Vec::len).sum();
+        let changes = scenario.changes();
+        assert!(
+            sent <= changes + 4 * kills_here,
+            "sent {sent} requests for {changes} changes with {kills_here} kills"
         );
     }
 }
@@ -548,6 +641,7 @@ fn the_token_never_appears_in_output_or_files() {
         "{}",
         wrong.combined()
     );
+    assert!(mutating_calls(&sandbox).is_empty(), "a refused token changes nothing");
     let mut outputs = String::new();
     for args in [
         &["plan", "-v"][..],
@@ -557,8 +651,11 @@ fn the_token_never_appears_in_output_or_files() {
         &["show", "-v"],
     ] {
         let run = roster(&ws, &sandbox, args);
+        // Each ran for real: a run that failed early would have had little chance to leak.
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.combined());
         outputs.push_str(&run.combined());
     }
+    scenario.assert_converged(&sandbox);
     assert!(!outputs.contains(TOKEN), "{outputs}");
     for (path, bytes) in ws.snapshot_files() {
         assert!(
@@ -567,6 +664,130 @@ fn the_token_never_appears_in_output_or_files() {
             path.display()
         );
     }
+}
+
+/// Runs plan steps (`{"op": ...}` from `plan --format json`) straight at the sandbox with
+/// roster's own client, a `wait` meaning what apply makes of it: everything sent so far lands.
+fn drive(sandbox: &Sandbox, chat: &str, steps: &[serde_json::Value]) {
+    use roster::handle::Handle;
+    use roster::linq::{Client, ClientConfig, Token};
+    use roster::op::Op;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = Client::new(ClientConfig::new(sandbox.base_url(), Token::new(TOKEN))).unwrap();
+    runtime.block_on(async {
+        for step in steps {
+            let op = match step["op"].as_str().unwrap() {
+                "wait" => {
+                    sandbox.land_all();
+                    continue;
+                }
+                "add" => Op::Add,
+                "remove" => Op::Remove,
+                other => panic!("unknown step `{other}`"),
+            };
+            let handle = Handle::parse(step["handle"].as_str().unwrap()).unwrap();
+            client.change(op, chat, &handle).await.unwrap();
+        }
+    });
+}
+
+/// The floor-and-cap check can fail. A swap at the floor plans `+d`, `wait`, `-c`; driven at
+/// the sandbox without its wait, the remove may land before the add (Linq promises no order,
+/// which is why the planner counts queued adds for nothing), and the chat dips to 2 members:
+/// Linq's own rule (3 participants) still holds, so only the configured floor catches it. The
+/// same goes for a swap at the cap (`-c`, `wait`, `+d`). With their waits, the same adversary
+/// cannot break either.
+#[test]
+fn a_plan_without_its_wait_breaks_the_floor_or_the_cap_and_the_check_catches_it() {
+    let handles = |ids: &[u32]| -> BTreeSet<String> { ids.iter().map(|i| format!("+1555000{i:04}")).collect() };
+    let chat = "00000000-0000-4000-8000-0000000000c1";
+    let at_floor = ChatSpec {
+        id: chat.into(),
+        current: handles(&[1, 2, 3]),
+        desired: handles(&[1, 2, 4]),
+        cap: None,
+    };
+    let at_cap = ChatSpec {
+        id: chat.into(),
+        current: handles(&[1, 2, 3, 4]),
+        desired: handles(&[1, 2, 3, 5]),
+        cap: Some(4),
+    };
+    for (spec, ops, broken) in [
+        (
+            at_floor,
+            ["add", "wait", "remove"],
+            "fell to 2 members, under its floor of 3",
+        ),
+        (
+            at_cap,
+            ["remove", "wait", "add"],
+            "rose to 5 members, over its cap of 4",
+        ),
+    ] {
+        let scenario = Scenario { chats: vec![spec] };
+        let ws = Workspace::new();
+        scenario.write(&ws);
+        let plan = plan_json(&ws);
+        let steps = plan["chats"][0]["steps"].as_array().unwrap().clone();
+        let planned: Vec<&str> = steps.iter().map(|s| s["op"].as_str().unwrap()).collect();
+        assert_eq!(planned, ops);
+        let without_wait: Vec<_> = steps.iter().filter(|s| s["op"] != "wait").cloned().collect();
+        for (steps, expect) in [(&without_wait, vec![format!("chat {chat} {broken}")]), (&steps, vec![])] {
+            // Changes land only when the test says so, the last one sent first.
+            let sandbox = Sandbox::spawn(
+                scenario.seed(),
+                Options {
+                    land_delay: Duration::from_secs(600),
+                    ..Options::default()
+                },
+            );
+            drive(&sandbox, chat, steps);
+            let last = steps.last().unwrap()["handle"].as_str().unwrap();
+            assert!(sandbox.land_ahead(chat, last), "the last step is queued");
+            sandbox.land_all();
+            assert_eq!(sandbox.members(chat).unwrap(), scenario.chats[0].desired);
+            assert!(sandbox.violations().is_empty(), "{:?}", sandbox.violations());
+            assert_eq!(limit_problems(&sandbox, &scenario.limits()), expect, "{planned:?}");
+        }
+    }
+}
+
+/// A plan removing more than `max_removal_ratio` of the memberships is refused, nothing sent,
+/// unless `--allow-mass-removal` is given.
+#[test]
+fn a_mass_removal_is_refused_without_the_flag_and_applied_with_it() {
+    let handles = |ids: std::ops::Range<u32>| -> BTreeSet<String> { ids.map(|i| format!("+1555000{i:04}")).collect() };
+    // 4 of 12 memberships removed: a third, over the default share of a quarter.
+    let scenario = Scenario {
+        chats: vec![ChatSpec {
+            id: "00000000-0000-4000-8000-0000000000d1".into(),
+            current: handles(0..12),
+            desired: handles(0..8),
+            cap: None,
+        }],
+    };
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let config = ws
+        .read("roster.yaml")
+        .replace("max_removal_ratio: 1.0", "max_removal_ratio: 0.25");
+    ws.write("roster.yaml", config);
+    let before = ws.snapshot_files();
+    let refused = roster(&ws, &sandbox, &["apply", "--auto-approve"]);
+    assert_eq!(refused.code(), 1, "{}", refused.combined());
+    insta::assert_snapshot!(refused.combined());
+    assert!(sandbox.calls().is_empty(), "nothing was sent, not even a read");
+    assert_eq!(ws.snapshot_files(), before, "nothing was written");
+
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--allow-mass-removal"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    assert_eq!(mutating_calls(&sandbox).len(), scenario.changes());
 }
 
 #[test]

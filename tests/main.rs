@@ -1,13 +1,17 @@
-//! End-to-end tests: the real `roster` binary in a temporary folder, its output snapshotted.
+//! End-to-end tests: the real `roster` binary in a temporary folder, its output snapshotted; and
+//! the fuzz corpus, replayed through the fuzz targets' checks.
 
 mod adopt;
 mod apply;
 mod common;
 mod concurrency;
 mod files;
+mod fuzz_corpus;
 mod install;
+mod layers;
 mod offline;
 mod pending;
+mod postgres;
 mod release;
 mod saved;
 mod stop;

@@ -201,3 +201,43 @@ fn detailed_exitcode_with_an_error_exits_1_never_2() {
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(run.stderr().contains("LINQ_API_V3_API_KEY"), "{}", run.combined());
 }
+
+/// `plan` and an error on a pseudo-terminal (from `script`), as a person sees them.
+fn on_terminal(ws: &Workspace, args: &str, env: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_roster")), "/dev/null"])
+        .current_dir(ws.path())
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .expect("`script` (util-linux) runs roster on a pseudo-terminal");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Colour on a terminal; none at all with `NO_COLOR` set, the text otherwise the same.
+#[test]
+fn no_color_in_the_environment_turns_colour_off_on_a_terminal() {
+    let ws = Workspace::team();
+    for args in ["plan -c config", "validate -c missing.yaml"] {
+        let coloured = on_terminal(&ws, args, &[]);
+        assert!(coloured.contains("\x1b["), "{args}: colour on a terminal: {coloured:?}");
+        let plain = on_terminal(&ws, args, &[("NO_COLOR", "1")]);
+        assert!(!plain.contains('\x1b'), "{args}: {plain:?}");
+        assert_eq!(strip_ansi(&coloured), plain, "{args}");
+    }
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("\x1b[") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start + 2..];
+        let end = tail.find('m').expect("a colour sequence ends with `m`");
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -397,7 +397,11 @@ fn cargo_binstall_finds_the_archive_and_the_binary_in_it() {
 
 #[test]
 fn the_ci_recipes_install_roster_with_the_action() {
-    for file in ["plan-on-pull-request.yml", "apply-on-schedule.yml"] {
+    for file in [
+        "plan-on-pull-request.yml",
+        "apply-on-schedule.yml",
+        "apply-on-schedule-postgres.yml",
+    ] {
         let text = std::fs::read_to_string(repo().join("examples/ci").join(file)).unwrap();
         let workflow: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
         let steps: Vec<&serde_yaml::Value> = workflow["jobs"]

@@ -444,6 +444,50 @@ fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names
     scenario.assert_converged(&sandbox);
 }
 
+/// A lock file is plain JSON that anything with access to the folder can write: its fields
+/// reach the terminal escaped, in the refusal and in `force-unlock`'s report, never as control
+/// sequences.
+#[test]
+fn a_lock_holder_is_shown_escaped() {
+    let scenario = Scenario::random(39, 2);
+    let sandbox = Sandbox::spawn(scenario.seed(), Options::default());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let lock = serde_json::json!({
+        "id": "9e1f\u{1b}]0;owned\u{7}", "operation": "apply\u{1b}[2J", "who": "ci\r\u{202e}evil",
+        "host": "build-7.elsewhere\u{7}", "pid": 4242, "since": "2026-11-25T10:00:00Z\u{1b}[1A",
+    });
+    ws.write("roster.state.json.lock", lock.to_string());
+    let blocked = roster(&ws, &sandbox, &["apply", "--auto-approve"]);
+    assert_eq!(blocked.code(), 1, "{}", blocked.combined());
+    let stderr = blocked.stderr();
+    assert!(
+        stderr.contains(
+            "error: state is locked by `apply\\x1b[2J` (ci\\r\\u{202e}evil@build-7.elsewhere\\x07, pid 4242, since 2026-11-25T10:00:00Z\\x1b[1A)"
+        ),
+        "{stderr}"
+    );
+    let id = "9e1f\u{1b}]0;owned\u{7}";
+    let unlock = ws.roster(&["force-unlock", id]);
+    assert_eq!(unlock.code(), 0, "{}", unlock.combined());
+    for output in [&blocked.output, &unlock.output] {
+        for stream in [&output.stdout, &output.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}']),
+                "a control character reached the terminal: {text:?}"
+            );
+        }
+    }
+    assert!(
+        unlock
+            .stdout()
+            .starts_with("Removed lock `9e1f\\x1b]0;owned\\x07` held by `apply\\x1b[2J`"),
+        "{}",
+        unlock.combined()
+    );
+}
+
 /// `--lock-timeout` end to end: with a short one, a second apply fails naming the running
 /// holder; with a long one it says whom it waits for, and runs once the first apply ends.
 /// A signal while waiting ends the wait, changing nothing.

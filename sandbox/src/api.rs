@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{Draw, Fault, Faults, Options, IN_FLIGHT_RETRY_AFTER};
+use crate::handle::canonical_handle;
 use crate::seed::{Seed, SeedError};
 use crate::tamper::Tamper;
 use crate::wire;
-use crate::world::{canonical_handle, ApiError, World};
+use crate::world::{ApiError, World};
 
 /// Default and largest page size of `GET /v3/chats`.
 const DEFAULT_LIMIT: usize = 20;
@@ -94,6 +95,17 @@ impl Reply {
     }
 }
 
+/// The state a running server and every [`crate::Sandbox`] handle share.
+#[derive(Debug)]
+pub struct Shared(pub Mutex<Core>);
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock leaves plain data behind: keep serving it.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Everything the sandbox knows, behind one lock.
 #[derive(Debug)]
 pub struct Core {
@@ -114,9 +126,11 @@ pub struct Core {
 }
 
 impl Core {
+    /// Checks `seed` (once: the world takes it as checked) and builds its world.
     pub fn new(seed: &Seed, options: Options) -> Result<Core, SeedError> {
+        let seed = seed.validated()?;
         let now = Instant::now();
-        let world = World::new(seed, now, SystemTime::now())?;
+        let world = World::new(&seed, now, SystemTime::now());
         Ok(Core {
             token: seed.token.clone(),
             faults: Faults::new(&options, now),
@@ -234,7 +248,12 @@ impl Core {
             call.fault = Some(Fault::ServerError);
             return fail(call, error);
         }
-        let due = now + self.options.land_delay;
+        let due = match &endpoint {
+            Endpoint::AddParticipant(..) | Endpoint::RemoveParticipant(..) => {
+                now + self.faults.landing_delay(&self.options)
+            }
+            _ => now,
+        };
         let lost = match &endpoint {
             Endpoint::AddParticipant(_, Ok(handle)) | Endpoint::RemoveParticipant(_, Ok(handle)) => {
                 draw == Draw::Lose

@@ -34,6 +34,11 @@ pub struct Options {
     pub lost_rate: f64,
     /// Handles (canonical) whose participant calls are always lost, as with `lost_rate`.
     pub lost_handles: BTreeSet<String>,
+    /// Give each accepted change a landing time drawn between none and twice `land_delay`,
+    /// instead of exactly `land_delay`: the changes of one chat then land out of the order Linq
+    /// accepted them, as a queue that does not keep order might land them. A remove sent
+    /// without waiting for the add it relies on then lands first, and the chat dips.
+    pub scramble_landing: bool,
     /// Seed of the fault generator.
     pub seed: u64,
     /// Once this many API requests have been answered, the token stops working: every later
@@ -54,6 +59,7 @@ impl Default for Options {
             drop_rate: 0.0,
             lost_rate: 0.0,
             lost_handles: BTreeSet::new(),
+            scramble_landing: false,
             seed: 0,
             revoke_token_after: None,
         }
@@ -118,6 +124,16 @@ impl Faults {
         match &mut self.bucket {
             Some(bucket) => bucket.take(now).map_err(ApiError::rate_limited),
             None => Ok(()),
+        }
+    }
+
+    /// How long an accepted change stays queued: `land_delay`, or with `scramble_landing` a
+    /// time drawn between none and twice it.
+    pub fn landing_delay(&mut self, options: &Options) -> Duration {
+        if options.scramble_landing {
+            options.land_delay.mul_f64(2.0 * self.rng.f64())
+        } else {
+            options.land_delay
         }
     }
 

@@ -17,10 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::api::{participant_body, Endpoint, Reply};
+use crate::api::{participant_body, Endpoint, Reply, Shared};
 use crate::tamper::Tamper;
 use crate::world::{ApiError, Outside};
-use crate::Shared;
 
 /// Where the Linq routes live, as on the real host.
 pub const BASE_PATH: &str = "/api/partner";
@@ -40,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/violations", get(violations))
         .route("/chats", get(chats))
         .route("/chats/{id}/tamper", post(set_tamper).delete(clear_tamper))
+        .route("/member-ranges", get(member_ranges))
         .route("/chats/{id}/{change}", post(outside_change))
         .route("/land", post(land));
     Router::new()
@@ -261,6 +261,13 @@ async fn chats(State(shared): State<Arc<Shared>>) -> Response {
     Json(members).into_response()
 }
 
+async fn member_ranges(State(shared): State<Arc<Shared>>) -> Response {
+    let mut core = shared.lock();
+    core.world.land_due(Instant::now());
+    let ranges: std::collections::BTreeMap<_, _> = core.world.chats().iter().map(|c| (c.id.clone(), c.range)).collect();
+    Json(ranges).into_response()
+}
+
 async fn land(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.lock().world.land_all(Instant::now());
     StatusCode::NO_CONTENT
@@ -277,13 +284,14 @@ async fn outside_change(
     body: Bytes,
 ) -> Response {
     let change = match change.as_str() {
-        "outside-add" => Outside::Add,
-        "outside-remove" => Outside::Remove,
-        "leave" => Outside::Leave,
+        "outside-add" => Some(Outside::Add),
+        "outside-remove" => Some(Outside::Remove),
+        "leave" => Some(Outside::Leave),
+        "land-ahead" => None,
         _ => {
             return control_error(
                 StatusCode::NOT_FOUND,
-                format!("no change `{change}`: use `outside-add`, `outside-remove` or `leave`"),
+                format!("no change `{change}`: use `outside-add`, `outside-remove`, `leave` or `land-ahead`"),
             )
         }
     };
@@ -296,6 +304,16 @@ async fn outside_change(
     let mut core = shared.lock();
     let now = Instant::now();
     core.world.land_due(now);
+    let Some(change) = change else {
+        return if core.world.land_ahead(&id, &handle, now) {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            control_error(
+                StatusCode::NOT_FOUND,
+                format!("no queued change of `{handle}` in chat `{id}`"),
+            )
+        };
+    };
     match core.world.outside(&id, &handle, change, now) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(message) if core.world.chat(&id).is_none() => control_error(StatusCode::NOT_FOUND, message),

@@ -4,15 +4,24 @@
 //!
 //! # Layout
 //!
-//! - [`seed`]: the token, your own line and the chats a sandbox starts with.
-//! - `world`: chats, landed participants, queued changes, Linq's rules, violations.
+//! Leaves first; no module imports one after it (a test in the workspace checks this):
+//!
+//! - `millis` and `handle`: durations as milliseconds; handles and services as Linq spells
+//!   them ([`canonical_handle`]).
+//! - [`seed`]: the token, your own line and the chats a sandbox starts with, checked once into
+//!   a [`seed::CheckedSeed`].
+//! - [`world`]: chats, landed participants, queued changes, Linq's rules, violations and each
+//!   chat's lowest and highest landed member count; public so that property tests can replay
+//!   plans through the same rules on a clock of their own.
 //! - [`faults`]: latency, a rate limit, a cap on requests in flight and failures, drawn from a
 //!   seeded generator; among them participant calls answered `202 accepted` that never land (a
 //!   share of calls, or every call for chosen handles), as a change Linq accepts and then
-//!   loses, and a token revoked after a number of requests.
+//!   loses; landing times scrambled so that a chat's changes land out of the order they were
+//!   accepted in; and a token revoked after a number of requests.
 //! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
 //!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
-//! - `api`: one request from arrival to answer, and the call log.
+//! - `api`: one request from arrival to answer, the call log, and the state every handle
+//!   shares.
 //! - `wire`: the JSON shapes of Linq's OpenAPI schemas.
 //! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
 //!   (`/_sandbox/...`).
@@ -22,15 +31,19 @@
 //! In tests, [`Sandbox::start`] (async, on a listener you bound) or [`Sandbox::spawn`] (its own
 //! thread) serve a [`Seed`] with [`Options`]; point the client at [`Sandbox::base_url`] with the
 //! seed's token, then ask the handle what happened: [`Sandbox::members`], [`Sandbox::calls`],
-//! [`Sandbox::violations`]. As a process (`linq-sandbox --seed FILE`), the same is served with
-//! a control API beside it, without auth:
+//! [`Sandbox::violations`], [`Sandbox::member_range`]. As a process (`linq-sandbox --seed FILE`),
+//! the same is served with a control API beside it, without auth:
 //!
 //! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`arrived_at_ms` and `at_ms` since
 //!   start, and the requests `in_flight` when each arrived).
 //! - `GET /_sandbox/violations`: [`Violation`]s.
 //! - `GET /_sandbox/chats`: chat id → landed active members, your own line excluded.
+//! - `GET /_sandbox/member-ranges`: chat id → [`MemberRange`], the lowest and highest landed
+//!   member count over the chat's life, to check against a configured floor and cap.
 //! - `POST /_sandbox/chats/{id}/outside-add|outside-remove|leave` with `{"handle": ...}`:
 //!   drift, applied at once (204; 400 or 404 with `{"error": ...}`).
+//! - `POST /_sandbox/chats/{id}/land-ahead` with `{"handle": ...}`: land that handle's queued
+//!   change now, ahead of changes accepted before it (204; 404 when none is queued).
 //! - `POST /_sandbox/land`: land every queued change now.
 //! - `POST /_sandbox/chats/{id}/tamper` with a [`Tamper`] as JSON (e.g.
 //!   `{"kind": "fail", "status": 409, "code": 2013, "message": "This chat is unavailable"}`,
@@ -52,11 +65,13 @@
 
 mod api;
 pub mod faults;
+mod handle;
 mod http;
+mod millis;
 pub mod seed;
 pub mod tamper;
 mod wire;
-mod world;
+pub mod world;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -68,24 +83,14 @@ use tokio::sync::oneshot;
 
 pub use api::CallRecord;
 pub use faults::{Fault, Options, IN_FLIGHT_RETRY_AFTER};
+pub use handle::canonical_handle;
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
 pub use tamper::{Calls, Edit, Tamper};
-pub use world::{canonical_handle, Cause, Violation, MIN_PARTICIPANTS};
+pub use world::{Cause, MemberRange, Violation, MIN_PARTICIPANTS};
 
-use api::Core;
+use api::{Core, Shared};
 use world::Outside;
-
-/// The state a running server and every [`Sandbox`] handle share.
-#[derive(Debug)]
-struct Shared(Mutex<Core>);
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock leaves plain data behind: keep serving it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 /// A running sandbox: its address and a window on its state.
 ///
@@ -212,6 +217,24 @@ impl Sandbox {
         self.shared.lock().calls.iter().filter(|c| c.applied).count()
     }
 
+    /// The lowest and highest landed member count of a chat so far (your own line excluded),
+    /// to check against the floor and cap a config sets; `None` for an unknown chat.
+    pub fn member_range(&self, chat: &str) -> Option<MemberRange> {
+        self.landed().world.member_range(chat)
+    }
+
+    /// Starts every chat's member range afresh at its landed count (after drift made outside
+    /// roster, say, so that the ranges then tell of roster's own calls).
+    pub fn restart_member_ranges(&self) {
+        self.landed().world.restart_member_ranges();
+    }
+
+    /// Lands the queued change of `handle` in `chat` now, ahead of changes accepted before it,
+    /// as a queue that does not keep order could; false when none is queued.
+    pub fn land_ahead(&self, chat: &str, handle: &str) -> bool {
+        self.landed().world.land_ahead(chat, handle, Instant::now())
+    }
+
     /// Every moment a group chat had fewer than 3 landed participants, your own line included.
     pub fn violations(&self) -> Vec<Violation> {
         self.landed().world.violations().to_vec()
@@ -307,19 +330,4 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: one
     };
     // Accept errors are retried inside; the only way out is the shutdown, so nothing to report.
     let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-}
-
-/// Serializes a [`std::time::Duration`] as whole milliseconds.
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(duration.as_millis().try_into().unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        u64::deserialize(deserializer).map(Duration::from_millis)
-    }
 }

@@ -53,6 +53,10 @@ struct Args {
     /// A handle whose participant calls are answered 202 accepted but never applied; repeatable.
     #[arg(long, value_name = "HANDLE", value_parser = handle)]
     lost_handle: Vec<String>,
+    /// Land each accepted change after a random time up to twice the landing delay, so that a
+    /// chat's changes land out of the order they were accepted in.
+    #[arg(long)]
+    scramble_landing: bool,
     /// Seed of the fault generator.
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         drop_rate: args.drop_rate,
         lost_rate: args.lost_rate,
         lost_handles: args.lost_handle.into_iter().collect(),
+        scramble_landing: args.scramble_landing,
         seed: args.fault_seed,
         revoke_token_after: args.revoke_token_after,
     };

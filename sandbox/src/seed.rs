@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::world::{canonical_handle, Service};
+use crate::handle::{canonical_handle, Service};
 
 /// What a sandbox starts with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +70,29 @@ impl SeedChat {
     }
 }
 
+/// A seed that passed [`Seed::validated`]: every handle canonical and every service known. The
+/// world is built from it and checks nothing again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedSeed {
+    pub token: String,
+    /// Your own line, canonical.
+    pub me: String,
+    pub chats: Vec<CheckedChat>,
+    pub handle_services: BTreeMap<String, Service>,
+}
+
+/// One chat of a [`CheckedSeed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedChat {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub service: Service,
+    pub is_group: bool,
+    /// Canonical, your own line not among them, none twice.
+    pub members: Vec<String>,
+    pub left: Vec<String>,
+}
+
 /// Everything wrong with a seed, one problem a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedError(pub Vec<String>);
@@ -105,8 +128,9 @@ impl Seed {
         Ok(seed)
     }
 
-    /// The seed with every handle canonical, or every problem found in it.
-    pub fn validated(&self) -> Result<Seed, SeedError> {
+    /// The seed checked, every handle canonical and every service known, or every problem
+    /// found in it.
+    pub fn validated(&self) -> Result<CheckedSeed, SeedError> {
         let mut problems = Vec::new();
         if self.token.is_empty() {
             problems.push("`token` is empty".to_owned());
@@ -120,12 +144,13 @@ impl Seed {
             } else if !ids.insert(chat.id.as_str()) {
                 problems.push(format!("chat `{}` appears twice", chat.id));
             }
-            if Service::parse(&chat.service).is_none() {
+            let service = Service::parse(&chat.service).unwrap_or_else(|| {
                 problems.push(format!(
                     "chat `{}` has service `{}`; expected `iMessage`, `RCS` or `SMS`",
                     chat.id, chat.service
                 ));
-            }
+                Service::IMessage
+            });
             let members: Vec<String> = chat.members.iter().map(|m| handle(m, &mut problems)).collect();
             let left: Vec<String> = chat.left.iter().map(|m| handle(m, &mut problems)).collect();
             let mut seen = BTreeSet::from([me.as_str()]);
@@ -140,25 +165,32 @@ impl Seed {
                     chat.id
                 ));
             }
-            chats.push(SeedChat {
+            chats.push(CheckedChat {
+                id: chat.id.clone(),
+                display_name: chat.display_name.clone(),
+                service,
+                is_group: chat.is_group,
                 members,
                 left,
-                ..chat.clone()
             });
         }
         let mut handle_services = BTreeMap::new();
         for (h, service) in &self.handle_services {
-            if Service::parse(service).is_none() {
+            let parsed = Service::parse(service);
+            if parsed.is_none() {
                 problems.push(format!(
                     "handle `{h}` has service `{service}`; expected `iMessage`, `RCS` or `SMS`"
                 ));
             }
-            handle_services.insert(handle(h, &mut problems), service.clone());
+            let canonical = handle(h, &mut problems);
+            if let Some(service) = parsed {
+                handle_services.insert(canonical, service);
+            }
         }
         if !problems.is_empty() {
             return Err(SeedError(problems));
         }
-        Ok(Seed {
+        Ok(CheckedSeed {
             token: self.token.clone(),
             me,
             chats,

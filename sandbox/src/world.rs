@@ -1,15 +1,18 @@
 //! The sandbox's world: chats with their landed participants and queued changes, Linq's
-//! membership rules, and the record of every moment a group fell under 3 participants.
+//! membership rules, the record of every moment a group fell under 3 participants, and each
+//! chat's lowest and highest landed member count.
 //!
 //! Plain data without I/O or clock of its own: callers pass the instant a request arrived, and
-//! queued changes land lazily, in order per chat, whenever the world is looked at.
+//! queued changes land lazily, in order per chat, whenever the world is looked at. Public so
+//! that property tests can replay plans through Linq's rules on a clock of their own.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::seed::{Seed, SeedError};
+use crate::handle::{canonical_handle, Service};
+use crate::seed::CheckedSeed;
 
 /// The smallest group Linq keeps working: your own line and two others.
 pub const MIN_PARTICIPANTS: usize = 3;
@@ -17,35 +20,6 @@ pub const MIN_PARTICIPANTS: usize = 3;
 /// When every seeded participant joined and every seeded chat was created:
 /// 2025-01-06T09:00:00Z, fixed so that seeded reads are reproducible.
 const SEEDED_AT_UNIX: u64 = 1_736_154_000;
-
-/// The messaging service of a chat or a handle, spelled as Linq spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    IMessage,
-    Rcs,
-    Sms,
-}
-
-impl Service {
-    /// Parses Linq's spelling (`iMessage`, `RCS`, `SMS`).
-    pub fn parse(text: &str) -> Option<Service> {
-        match text {
-            "iMessage" => Some(Service::IMessage),
-            "RCS" => Some(Service::Rcs),
-            "SMS" => Some(Service::Sms),
-            _ => None,
-        }
-    }
-
-    /// Linq's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::IMessage => "iMessage",
-            Service::Rcs => "RCS",
-            Service::Sms => "SMS",
-        }
-    }
-}
 
 /// A participant's status, as `ChatHandle.status` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +80,46 @@ pub struct ChatRecord {
     pub updated_at: SystemTime,
     /// Your own line first, then everyone who ever took part, in order of first joining.
     pub participants: Vec<Participant>,
+    /// The fewest and the most landed members the chat has had.
+    pub range: MemberRange,
     queue: VecDeque<Queued>,
+}
+
+/// The lowest and highest landed member count of a chat over its life. Members are the
+/// active participants other than your own line, as roster counts them, so these are what a
+/// configured floor (`min_members`) and cap (`max_members`) are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRange {
+    pub lowest: usize,
+    pub highest: usize,
+}
+
+impl MemberRange {
+    fn at(count: usize) -> MemberRange {
+        MemberRange {
+            lowest: count,
+            highest: count,
+        }
+    }
+
+    fn include(&mut self, count: usize) {
+        self.lowest = self.lowest.min(count);
+        self.highest = self.highest.max(count);
+    }
 }
 
 impl ChatRecord {
     /// Landed active participants, your own line included.
     pub fn active_count(&self) -> usize {
         self.participants.iter().filter(|p| p.status == Status::Active).count()
+    }
+
+    /// Landed active members, your own line excluded.
+    pub fn member_count(&self) -> usize {
+        self.participants
+            .iter()
+            .filter(|p| !p.is_me && p.status == Status::Active)
+            .count()
     }
 
     fn is_active(&self, handle: &str) -> bool {
@@ -250,21 +257,6 @@ impl ApiError {
     }
 }
 
-/// The canonical spelling of a handle as the API accepts it, or `None` when it is neither an
-/// E.164 phone number (`^\+[1-9][0-9]{1,14}$`, nothing else) nor an email address. Emails compare
-/// without case, so they are kept lower-cased.
-pub fn canonical_handle(text: &str) -> Option<String> {
-    if let Some(digits) = text.strip_prefix('+') {
-        let ok =
-            (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
-        ok.then(|| text.to_owned())
-    } else {
-        let (local, domain) = text.rsplit_once('@')?;
-        let ok = !local.is_empty() && !domain.is_empty() && !text.chars().any(char::is_whitespace);
-        ok.then(|| text.to_lowercase())
-    }
-}
-
 /// The chats and what happened to them.
 #[derive(Debug)]
 pub struct World {
@@ -281,15 +273,14 @@ pub struct World {
 }
 
 impl World {
-    /// Builds the world a seed describes; `started` anchors every later timestamp.
-    pub fn new(seed: &Seed, started: Instant, started_wall: SystemTime) -> Result<World, SeedError> {
-        let seed = seed.validated()?;
+    /// Builds the world a checked seed describes; `started` anchors every later timestamp.
+    pub fn new(seed: &CheckedSeed, started: Instant, started_wall: SystemTime) -> World {
         let seeded_at = SystemTime::UNIX_EPOCH + Duration::from_secs(SEEDED_AT_UNIX);
         let mut ids = fastrand::Rng::with_seed(0x11_4e_5a_4d);
         let mut chats = Vec::with_capacity(seed.chats.len());
         let mut index = HashMap::with_capacity(seed.chats.len());
         for chat in &seed.chats {
-            let service = Service::parse(&chat.service).expect("validated seed service");
+            let service = chat.service;
             let participant = |ids: &mut fastrand::Rng, handle: &str, is_me: bool, status| Participant {
                 id: uuid(ids),
                 handle: handle.to_owned(),
@@ -315,15 +306,16 @@ impl World {
                 created_at: seeded_at,
                 updated_at: seeded_at,
                 participants,
+                range: MemberRange::at(chat.members.len()),
                 queue: VecDeque::new(),
             });
         }
         let handle_services = seed
             .handle_services
             .iter()
-            .map(|(handle, service)| (handle.clone(), Service::parse(service).expect("validated seed service")))
+            .map(|(handle, service)| (handle.clone(), *service))
             .collect();
-        Ok(World {
+        World {
             me: seed.me.clone(),
             chats,
             index,
@@ -333,7 +325,7 @@ impl World {
             ids,
             started,
             started_wall,
-        })
+        }
     }
 
     /// Time since the sandbox started, for logs.
@@ -373,6 +365,19 @@ impl World {
     /// Changes accepted for `chat` that have not landed yet.
     pub fn pending(&self, chat: &str) -> Option<usize> {
         self.chat(chat).map(|c| c.queue.len())
+    }
+
+    /// The lowest and highest landed member count of `chat` so far.
+    pub fn member_range(&self, chat: &str) -> Option<MemberRange> {
+        self.chat(chat).map(|c| c.range)
+    }
+
+    /// Starts every chat's member range afresh at its landed count, so that the ranges tell of
+    /// what happens from now on (say, roster's calls after drift made outside it).
+    pub fn restart_member_ranges(&mut self) {
+        for chat in &mut self.chats {
+            chat.range = MemberRange::at(chat.member_count());
+        }
     }
 
     pub fn violations(&self) -> &[Violation] {
@@ -454,12 +459,14 @@ impl World {
         self.queued += 1;
     }
 
-    /// Lands, in order per chat, every queued change due by `now`.
+    /// Lands every queued change due by `now`, in the order of their landing times (which is
+    /// the order they were accepted in, unless they were given scrambled times).
     pub fn land_due(&mut self, now: Instant) {
         self.land(now, false);
     }
 
-    /// Lands every queued change at once, those not due yet as of `now`.
+    /// Lands every queued change at once, those not due yet as of `now`, in the order of their
+    /// landing times.
     pub fn land_all(&mut self, now: Instant) {
         self.land(now, true);
     }
@@ -469,11 +476,12 @@ impl World {
             return;
         }
         for i in 0..self.chats.len() {
-            while let Some(front) = self.chats[i].queue.front() {
-                if !all && front.due > now {
-                    break;
-                }
-                let queued = self.chats[i].queue.pop_front().expect("front exists");
+            // The earliest landing time first; of equal ones, the change accepted first.
+            while let Some((at, _)) = (self.chats[i].queue.iter().enumerate())
+                .filter(|(_, q)| all || q.due <= now)
+                .min_by_key(|(at, q)| (q.due, *at))
+            {
+                let queued = self.chats[i].queue.remove(at).expect("position is in the queue");
                 self.queued -= 1;
                 let at = queued.due.min(now);
                 match queued.change {
@@ -482,6 +490,26 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Lands the queued change of `handle` in `chat` now, ahead of changes accepted before it:
+    /// the worst order a queue that does not keep order could choose. False when no change of
+    /// that handle is queued.
+    pub fn land_ahead(&mut self, chat: &str, handle: &str, now: Instant) -> bool {
+        let Some(&i) = self.index.get(chat) else {
+            return false;
+        };
+        let handle = canonical_handle(handle).unwrap_or_else(|| handle.to_owned());
+        let Some(at) = self.chats[i].queue.iter().position(|q| q.handle == handle) else {
+            return false;
+        };
+        let queued = self.chats[i].queue.remove(at).expect("position is in the queue");
+        self.queued -= 1;
+        match queued.change {
+            Change::Add => self.join(i, &queued.handle, now),
+            Change::Remove => self.depart(i, &queued.handle, Status::Removed, Cause::QueuedRemoval, now),
+        }
+        true
     }
 
     /// A change made outside the API, applied at once.
@@ -521,6 +549,8 @@ impl World {
                 p.joined_at = wall;
                 p.left_at = None;
                 record.updated_at = wall;
+                let count = record.member_count();
+                record.range.include(count);
             }
             return;
         }
@@ -536,6 +566,8 @@ impl World {
             left_at: None,
         });
         record.updated_at = wall;
+        let count = record.member_count();
+        record.range.include(count);
     }
 
     fn depart(&mut self, chat: usize, handle: &str, status: Status, cause: Cause, at: Instant) {
@@ -552,6 +584,8 @@ impl World {
         p.status = status;
         p.left_at = Some(wall);
         record.updated_at = wall;
+        let members = record.member_count();
+        record.range.include(members);
         let count = record.active_count();
         if record.is_group && count < MIN_PARTICIPANTS {
             self.violations.push(Violation {
@@ -592,7 +626,7 @@ fn uuid(rng: &mut fastrand::Rng) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seed::SeedChat;
+    use crate::seed::{Seed, SeedChat};
 
     const CHAT: &str = "550e8400-e29b-41d4-a716-446655440000";
 
@@ -604,25 +638,7 @@ mod tests {
             handle_services: Default::default(),
         };
         let now = Instant::now();
-        (World::new(&seed, now, SystemTime::now()).unwrap(), now)
-    }
-
-    #[test]
-    fn handles_are_strict_e164_or_email() {
-        assert_eq!(canonical_handle("+12055550101").as_deref(), Some("+12055550101"));
-        assert_eq!(canonical_handle("Bob@Example.com").as_deref(), Some("bob@example.com"));
-        for bad in [
-            "+1 205 555 0101",
-            "12055550101",
-            "+0123",
-            "+1",
-            "+1234567890123456",
-            "bob",
-            "@x",
-            "a b@x",
-        ] {
-            assert_eq!(canonical_handle(bad), None, "{bad}");
-        }
+        (World::new(&seed.validated().unwrap(), now, SystemTime::now()), now)
     }
 
     #[test]
@@ -655,6 +671,58 @@ mod tests {
         w.land_due(later);
         assert_eq!(w.pending(CHAT), Some(0));
         assert!(w.members(CHAT).unwrap().contains("+12055550103"));
+    }
+
+    #[test]
+    fn queued_changes_land_in_the_order_of_their_landing_times() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        let (soon, later) = (now + Duration::from_secs(1), now + Duration::from_secs(5));
+        w.add(CHAT, "+12055550104", later).unwrap();
+        w.remove(CHAT, "+12055550101", soon).unwrap();
+        w.land_due(soon);
+        assert_eq!(w.pending(CHAT), Some(1), "the remove, accepted second, landed first");
+        assert!(!w.members(CHAT).unwrap().contains("+12055550101"));
+        assert!(!w.members(CHAT).unwrap().contains("+12055550104"));
+        assert_eq!(
+            w.member_range(CHAT).unwrap().lowest,
+            2,
+            "the chat dipped before the add landed"
+        );
+        w.land_all(now);
+        assert!(w.members(CHAT).unwrap().contains("+12055550104"));
+    }
+
+    #[test]
+    fn member_ranges_follow_every_landing() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        let at = |w: &World| w.member_range(CHAT).map(|r| (r.lowest, r.highest));
+        assert_eq!(at(&w), Some((3, 3)));
+        w.add(CHAT, "+12055550104", now).unwrap();
+        w.add(CHAT, "+12055550105", now).unwrap();
+        w.land_due(now);
+        assert_eq!(at(&w), Some((3, 5)));
+        w.remove(CHAT, "+12055550101", now).unwrap();
+        w.remove(CHAT, "+12055550102", now).unwrap();
+        w.remove(CHAT, "+12055550103", now).unwrap();
+        w.land_due(now);
+        assert_eq!(at(&w), Some((2, 5)), "your own line is not a member");
+        assert!(w.violations().is_empty(), "3 participants is still a group");
+        w.restart_member_ranges();
+        assert_eq!(at(&w), Some((2, 2)));
+    }
+
+    #[test]
+    fn a_change_can_land_ahead_of_one_accepted_before_it() {
+        let (mut w, now) = world(&["+12055550101", "+12055550102", "+12055550103"]);
+        let later = now + Duration::from_secs(60);
+        w.add(CHAT, "+12055550104", later).unwrap();
+        w.remove(CHAT, "+12055550101", later).unwrap();
+        assert!(w.land_ahead(CHAT, "+12055550101", now));
+        assert!(!w.land_ahead(CHAT, "+12055550101", now), "landed once");
+        assert_eq!(w.members(CHAT).unwrap().len(), 2);
+        assert_eq!(w.pending(CHAT), Some(1));
+        w.land_due(later);
+        assert_eq!(w.member_range(CHAT).map(|r| (r.lowest, r.highest)), Some((2, 3)));
     }
 
     #[test]

@@ -6,49 +6,59 @@
 //! `--parallelism` ceiling), and a chat starts whenever fewer chats want to send than that
 //! limit allows, so a chat waiting for its changes to land holds no capacity. Each chat:
 //!
-//! 1. Read the chat. Changes accepted by earlier runs that are overdue and do not show never
-//!    landed (see [`crate::state::pending`]): the chat is not changed, they are dropped from the
-//!    state, and the next plan makes them again. Changes still within `--pending-timeout` are
-//!    waited for. If the members then differ from the plan's `before`, skip the chat as drift:
-//!    roster does not act on a stale picture.
+//! 1. Read the chat and hold it against the plan's picture ([`crate::sync::before_change`]).
+//!    Changes accepted by earlier runs that are overdue and do not show never landed: the chat
+//!    is not changed, they are dropped from the state, and the next plan makes them again.
+//!    Changes still within `--pending-timeout` are waited for. If the members then differ from
+//!    the plan's `before`, skip the chat as drift: roster does not act on a stale picture.
 //! 2. For each add or remove: journal an `Intent` (durable before the call goes out), make the
 //!    call, journal its outcome (durable before the chat's next step). A `wait` step polls the
 //!    chat until every earlier change of this chat shows.
 //! 3. A failure stops that chat's remaining steps (a remove must never run when an add it relied
-//!    on failed); other chats go on. A `401` stops the whole run.
+//!    on failed); other chats go on. A `401`, or a journal that cannot be written, stops the
+//!    whole run.
 //! 4. Read each changed chat back: accepted changes not visible yet are reported as pending.
 //!
 //! At the end the accepted changes are folded into the state (see [`crate::state::journal`]),
 //! the state is saved and the journal cleared; calls whose outcome stayed unknown are journaled
 //! again so the next run settles them by reading the chat.
+//!
+//! The parts, in the order a run meets them: `Work` (the chats with steps), `run_chats` (the
+//! chats at once, beside the journal writer in `recorder`), `chat` (steps 1 to 4 for one chat,
+//! on the `Engine` the chats share), `record` (the outcome folded into the state) and `save`.
 
+mod chat;
 mod progress;
+mod recorder;
 mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::time::Instant;
 
+pub use crate::sync::Drift;
 pub use progress::{
     describe, describe_concurrency, BarProgress, ConcurrencyChange, LineProgress, NoProgress, Progress, TimingsProgress,
 };
 pub use report::{
-    ApplyReport, CallCounts, ChatReport, ChatStatus, ConcurrencyReport, Drift, Failure, Pending, REPORT_FORMAT_VERSION,
+    ApplyReport, CallCounts, ChatReport, ChatStatus, ConcurrencyReport, Failure, Pending, REPORT_FORMAT_VERSION,
 };
 
 use crate::clock::Clock;
 use crate::handle::Handle;
 use crate::linq::{Client, Limiter, LinqError, DEFAULT_PARALLELISM};
+use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
-use crate::state::journal::{fold, visible};
-use crate::state::{JournalRecord, Op, PendingChanges, PendingTimeout, State, StateStore, DEFAULT_PENDING_TIMEOUT};
+use crate::state::journal::{fold, Unsettled};
+use crate::state::{JournalRecord, PendingChanges, State, StateStore, DEFAULT_PENDING_TIMEOUT};
+use recorder::Recorder;
 
 /// How apply runs.
 #[derive(Debug, Clone)]
@@ -107,84 +117,17 @@ pub async fn apply(
     progress: &dyn Progress,
     stop: watch::Receiver<bool>,
 ) -> ApplyReport {
-    let mut report = ApplyReport::new();
     if options.rate.is_some() {
         client.pacer().set_cap(options.rate);
     }
     let limiter = client.limiter();
     limiter.set_ceiling(options.parallelism, options.adaptive);
-    let work: Vec<&ChatPlan> = plan
-        .chats
-        .iter()
-        .filter(|c| c.action == Action::Update && !c.steps.is_empty())
-        .collect();
-    let calls = work
-        .iter()
-        .flat_map(|c| &c.steps)
-        .filter(|s| !matches!(s, Step::Wait))
-        .count();
-    progress.start(work.len(), calls);
-
-    // Changes earlier runs had accepted but not yet seen land, per chat.
-    let known_pending: HashMap<&str, PendingChanges> = work
-        .iter()
-        .filter_map(|c| {
-            state
-                .chats
-                .get(&c.id)
-                .map(|known| (c.id.as_str(), known.pending.clone()))
-        })
-        .filter(|(_, pending)| !pending.is_empty())
-        .collect();
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let run = Run {
-        client,
-        options,
-        progress,
-        stop,
-        halt: Mutex::new(None),
-        next_id: AtomicU64::new(1),
-        journal: sender,
-        records: Mutex::new(Vec::new()),
-    };
-    let begin = JournalRecord::Begin {
-        lineage: state.lineage.clone(),
-        serial: state.serial,
-    };
-    let (finished, ended) = oneshot::channel::<()>();
-    let chats = async {
-        let run = run;
-        if !work.is_empty() {
-            if let Err(e) = run.append(begin).await {
-                run.halt(e);
-            }
-        }
-        // Futures are lazy: building them all up front starts nothing. (Mapping inside the
-        // stream instead would keep a closure in the future and make it lose `Send`.)
-        let pending: Vec<_> = (work.iter().enumerate())
-            .map(|(index, c)| {
-                let queued = known_pending.get(c.id.as_str()).cloned().unwrap_or_default();
-                let chat = run.chat(c, queued);
-                async move { (index, chat.await) }
-            })
-            .collect();
-        // Chats end in any order; reports keep plan order.
-        let mut chats = admit(pending, limiter, run.stop.clone(), || run.should_stop()).await;
-        chats.sort_unstable_by_key(|(index, _)| *index);
-        let chats: Vec<(ChatReport, bool)> = chats.into_iter().map(|(_, chat)| chat).collect();
-        let records = run.records.into_inner().unwrap_or_else(|p| p.into_inner());
-        let halt = run.halt.into_inner().unwrap_or_else(|p| p.into_inner());
-        let interrupted = *run.stop.borrow();
-        let _ = finished.send(());
-        // `run` (and with it the journal sender) is dropped here, which ends the writer.
-        (chats, records, halt, interrupted)
-    };
-    let ((), (chats, records, halt, interrupted), ()) = futures_util::future::join3(
-        write_journal(store, receiver),
-        chats,
-        watch_concurrency(limiter, progress, ended),
-    )
-    .await;
+    let work = Work::of(plan, state);
+    progress.start(work.chats.len(), work.calls);
+    let ran = run_chats(&work, state, store, client, options, progress, stop).await;
+    let mut report = ApplyReport::new();
+    report.interrupted = ran.interrupted;
+    report.error = ran.halt;
     let concurrency = limiter.snapshot();
     report.concurrency = Some(ConcurrencyReport {
         peak: concurrency.peak,
@@ -192,17 +135,152 @@ pub async fn apply(
         ceiling: concurrency.ceiling,
         adaptive: concurrency.adaptive,
     });
+    let original = state.clone();
+    let unsettled = record(state, plan, ran.chats, &ran.records, &mut report);
+    save(state, &original, store, unsettled, &mut report);
+    progress.finish();
+    report
+}
 
+/// The chats a plan changes, and what they hold from earlier runs.
+struct Work<'p> {
+    /// Chats with steps, in plan order.
+    chats: Vec<&'p ChatPlan>,
+    /// Their adds and removes, in all.
+    calls: usize,
+    /// Changes earlier runs had accepted but not yet seen land, per chat.
+    queued: HashMap<&'p str, PendingChanges>,
+}
+
+impl<'p> Work<'p> {
+    fn of(plan: &'p Plan, state: &State) -> Work<'p> {
+        let chats: Vec<&ChatPlan> = plan
+            .chats
+            .iter()
+            .filter(|c| c.action == Action::Update && !c.steps.is_empty())
+            .collect();
+        let calls = chats
+            .iter()
+            .flat_map(|c| &c.steps)
+            .filter(|s| !matches!(s, Step::Wait))
+            .count();
+        let queued = chats
+            .iter()
+            .filter_map(|c| {
+                state
+                    .chats
+                    .get(&c.id)
+                    .map(|known| (c.id.as_str(), known.pending.clone()))
+            })
+            .filter(|(_, pending)| !pending.is_empty())
+            .collect();
+        Work { chats, calls, queued }
+    }
+}
+
+/// Shared by the chats of one run.
+struct Engine<'a> {
+    client: &'a Client,
+    options: &'a ApplyOptions,
+    progress: &'a dyn Progress,
+    stop: watch::Receiver<bool>,
+    /// Why the whole run stops (a `401`, a journal that cannot be written).
+    halt: Mutex<Option<String>>,
+    next_id: AtomicU64,
+    recorder: Recorder,
+}
+
+/// What the chats of a run did.
+struct Ran {
+    /// Each chat's report, in plan order, and whether it passed its check.
+    chats: Vec<(ChatReport, bool)>,
+    /// Every journal record of the run.
+    records: Vec<JournalRecord>,
+    halt: Option<String>,
+    interrupted: bool,
+}
+
+/// Runs the chats, as many at once as want fewer requests than the limiter allows (see
+/// [`admit`]), beside the journal writer and the watch on the limiter.
+async fn run_chats(
+    work: &Work<'_>,
+    state: &State,
+    store: &dyn StateStore,
+    client: &Client,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    stop: watch::Receiver<bool>,
+) -> Ran {
+    let (recorder, receiver) = Recorder::new();
+    let engine = Engine {
+        client,
+        options,
+        progress,
+        stop,
+        halt: Mutex::new(None),
+        next_id: AtomicU64::new(1),
+        recorder,
+    };
+    let begin = JournalRecord::Begin {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+    };
+    let (finished, ended) = oneshot::channel::<()>();
+    let chats = async {
+        let engine = engine;
+        if !work.chats.is_empty() {
+            if let Err(e) = engine.recorder.append(begin).await {
+                engine.halt(e);
+            }
+        }
+        // Futures are lazy: building them all up front starts nothing. (Mapping inside the
+        // stream instead would keep a closure in the future and make it lose `Send`.)
+        let pending: Vec<_> = (work.chats.iter().enumerate())
+            .map(|(index, c)| {
+                let queued = work.queued.get(c.id.as_str()).cloned().unwrap_or_default();
+                let chat = engine.chat(c, queued);
+                async move { (index, chat.await) }
+            })
+            .collect();
+        // Chats end in any order; reports keep plan order.
+        let mut chats = admit(pending, client.limiter(), engine.stop.clone(), || engine.should_stop()).await;
+        chats.sort_unstable_by_key(|(index, _)| *index);
+        let interrupted = *engine.stop.borrow();
+        let _ = finished.send(());
+        // The recorder is dropped here, which ends the writer.
+        Ran {
+            chats: chats.into_iter().map(|(_, chat)| chat).collect(),
+            halt: engine.halt.into_inner().unwrap_or_else(|p| p.into_inner()),
+            records: engine.recorder.into_records(),
+            interrupted,
+        }
+    };
+    let ((), ran, ()) = futures_util::future::join3(
+        recorder::write(store, receiver),
+        chats,
+        watch_concurrency(client.limiter(), progress, ended),
+    )
+    .await;
+    ran
+}
+
+/// Folds what the run did into `state` and `report`: the accepted changes (see
+/// [`crate::state::journal`]), the changes still pending with when Linq accepted them, the
+/// changes that never landed dropped, and forgotten chats removed. Returns the calls whose
+/// outcome stayed unknown.
+fn record(
+    state: &mut State,
+    plan: &Plan,
+    chats: Vec<(ChatReport, bool)>,
+    records: &[JournalRecord],
+    report: &mut ApplyReport,
+) -> Vec<Unsettled> {
     let (chats, checked): (Vec<ChatReport>, Vec<bool>) = chats.into_iter().unzip();
     for chat in &chats {
         report.calls.add += chat.calls.add;
         report.calls.remove += chat.calls.remove;
     }
-    report.interrupted = interrupted;
-    report.error = halt;
-
-    let original = state.clone();
-    let unsettled = fold(state, &records);
+    let unsettled = fold(state, records);
     // A chat that passed its check had every earlier pending change landed; what is pending
     // now is what its read-back did not show, since the time the journal says Linq accepted it.
     // A chat whose earlier changes never landed was not changed: they are dropped.
@@ -230,11 +308,23 @@ pub async fn apply(
             report.forgotten.push(chat.id.clone());
         }
     }
-    if *state != original {
+    unsettled
+}
+
+/// Saves `state` when the run changed it from `original`, then clears the journal, journaling
+/// again the calls whose outcome stayed unknown so that the next run settles them. A failure is
+/// the run's error.
+fn save(
+    state: &mut State,
+    original: &State,
+    store: &dyn StateStore,
+    unsettled: Vec<Unsettled>,
+    report: &mut ApplyReport,
+) {
+    if state != original {
         if let Err(e) = store.save(state) {
             report.error.get_or_insert_with(|| format!("{e:#}"));
-            progress.finish();
-            return report;
+            return;
         }
     }
     let cleared = store.clear_journal().and_then(|()| {
@@ -261,8 +351,6 @@ pub async fn apply(
     if let Err(e) = cleared {
         report.error.get_or_insert_with(|| format!("{e:#}"));
     }
-    progress.finish();
-    report
 }
 
 /// Runs `chats`, starting them in order while fewer requests are held or asked for than the
@@ -277,7 +365,7 @@ async fn admit<T>(
     stopping: impl Fn() -> bool,
 ) -> Vec<T> {
     let started = Notify::new();
-    let fresh = std::sync::atomic::AtomicBool::new(false);
+    let fresh = AtomicBool::new(false);
     let mut queue = chats.into_iter();
     let mut next = queue.next();
     let mut running = FuturesUnordered::new();
@@ -350,31 +438,9 @@ async fn watch_concurrency(limiter: &Limiter, progress: &dyn Progress, mut ended
     }
 }
 
-type JournalRequest = (JournalRecord, oneshot::Sender<Result<(), String>>);
-
-/// Shared by the chats of one run.
-struct Run<'a> {
-    client: &'a Client,
-    options: &'a ApplyOptions,
-    progress: &'a dyn Progress,
-    stop: watch::Receiver<bool>,
-    /// Why the whole run stops (a `401`, a journal that cannot be written).
-    halt: Mutex<Option<String>>,
-    next_id: AtomicU64,
-    journal: mpsc::UnboundedSender<JournalRequest>,
-    /// Every record of this run, durable or not: what roster knows happened.
-    records: Mutex<Vec<JournalRecord>>,
-}
-
-/// How a wait step ended early.
-enum WaitEnd {
-    Stopped,
-    Failed(Failure),
-}
-
-impl Run<'_> {
+impl Engine<'_> {
     fn should_stop(&self) -> bool {
-        *self.stop.borrow() || self.halt.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        *self.stop.borrow() || self.halted()
     }
 
     /// True once the whole run stops (a `401`, a journal that cannot be written): from then on
@@ -396,308 +462,15 @@ impl Run<'_> {
         }
     }
 
-    /// Journals `record`; returns once it is durable.
-    async fn append(&self, record: JournalRecord) -> Result<(), String> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(record.clone());
-        let (reply, answer) = oneshot::channel();
-        self.journal
-            .send((record, reply))
-            .map_err(|_| "the journal writer stopped".to_owned())?;
-        answer.await.map_err(|_| "the journal writer stopped".to_owned())?
-    }
-
-    /// Carries out one chat's steps; the flag says whether the chat passed its check against
-    /// the state (so every change pending from earlier runs has landed).
-    async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
-        let mut out = ChatReport {
-            id: plan.id.clone(),
-            name: plan.name.clone(),
-            status: ChatStatus::Stopped,
-            calls: CallCounts::default(),
-            drift: None,
-            failure: None,
-            pending: Pending::default(),
-            never_landed: Vec::new(),
-            steps_left: plan.steps.len(),
-        };
-        if self.should_stop() {
-            self.progress.chat(&out);
-            return (out, false);
-        }
-        let live = match self.client.get_chat(&plan.id).await {
-            Ok(chat) => chat,
+    /// Journals `record`: true once it is durable. A journal that cannot be written halts the
+    /// whole run, since progress past that point could not be recovered after a crash.
+    async fn record(&self, record: JournalRecord) -> bool {
+        match self.recorder.append(record).await {
+            Ok(()) => true,
             Err(e) => {
-                self.check_fatal(&e);
-                out.status = ChatStatus::Failed;
-                out.failure = Some(Failure::from_error(None, &e));
-                self.progress.chat(&out);
-                return (out, false);
-            }
-        };
-        let members = live.members();
-        let timeout = PendingTimeout {
-            now: self.options.clock.now(),
-            timeout: self.options.pending_timeout,
-        };
-        let never_landed = queued.never_landed(&members, &timeout);
-        if !never_landed.is_empty() {
-            // The plan counted on them: not changed in this run; the next plan makes them again.
-            out.status = ChatStatus::NeverLanded;
-            out.never_landed = never_landed;
-            self.progress.chat(&out);
-            return (out, false);
-        }
-        let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
-        if members != before {
-            let missing: Vec<Handle> = before.difference(&members).cloned().collect();
-            let unexpected: Vec<Handle> = members.difference(&before).cloned().collect();
-            // Only roster's own accepted changes still landing: wait for them, as a wait step
-            // would. Anything else changed outside roster: skip the chat.
-            let own = missing.iter().all(|h| queued.contains(Op::Add, h))
-                && unexpected.iter().all(|h| queued.contains(Op::Remove, h));
-            let landing: Vec<(Op, Handle)> = (missing.iter().map(|h| (Op::Add, h.clone())))
-                .chain(unexpected.iter().map(|h| (Op::Remove, h.clone())))
-                .collect();
-            let landed = own
-                && match self.wait(&plan.id, &landing).await {
-                    Ok(()) => true,
-                    Err(WaitEnd::Stopped) => {
-                        self.progress.chat(&out);
-                        return (out, false);
-                    }
-                    Err(WaitEnd::Failed(_)) => false,
-                };
-            if !landed {
-                out.status = ChatStatus::Drift;
-                out.drift = Some(Drift { missing, unexpected });
-                self.progress.chat(&out);
-                return (out, false);
-            }
-        }
-
-        let mut accepted: Vec<(Op, Handle)> = Vec::new();
-        let mut unknown: Vec<(u64, Op, Handle)> = Vec::new();
-        out.status = ChatStatus::Done;
-        out.steps_left = 0;
-        for (index, step) in plan.steps.iter().enumerate() {
-            let left = plan.steps.len() - index;
-            if self.should_stop() {
-                out.status = ChatStatus::Stopped;
-                out.steps_left = left;
-                break;
-            }
-            let (op, handle) = match step {
-                Step::Add { handle, .. } => (Op::Add, handle),
-                Step::Remove { handle, .. } => (Op::Remove, handle),
-                Step::Wait => match self.wait(&plan.id, &accepted).await {
-                    Ok(()) => continue,
-                    Err(WaitEnd::Stopped) => {
-                        out.status = ChatStatus::Stopped;
-                        out.steps_left = left;
-                        break;
-                    }
-                    Err(WaitEnd::Failed(failure)) => {
-                        out.status = ChatStatus::Failed;
-                        out.failure = Some(failure);
-                        out.steps_left = left;
-                        break;
-                    }
-                },
-            };
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let intent = JournalRecord::Intent {
-                id,
-                chat: plan.id.clone(),
-                op,
-                handle: handle.clone(),
-            };
-            if let Err(e) = self.append(intent).await {
-                // The intent may be on disk even so; the call does not go out.
                 self.halt(format!("cannot record progress, so no further calls are made: {e}"));
-                self.note_outcome(JournalRecord::Failed { id });
-                out.status = ChatStatus::Stopped;
-                out.steps_left = left;
-                break;
-            }
-            match self.client.change(op, &plan.id, handle).await {
-                Ok(answer) => {
-                    let record = JournalRecord::Accepted {
-                        id,
-                        trace_id: answer.trace_id,
-                        at: Some(self.options.clock.now()),
-                    };
-                    let durable = self.append(record).await;
-                    accepted.push((op, handle.clone()));
-                    match op {
-                        Op::Add => out.calls.add += 1,
-                        Op::Remove => out.calls.remove += 1,
-                    }
-                    self.progress.call(&plan.id, step);
-                    if let Err(e) = durable {
-                        self.halt(format!("cannot record progress, so no further calls are made: {e}"));
-                        out.status = ChatStatus::Stopped;
-                        out.steps_left = left - 1;
-                        break;
-                    }
-                }
-                Err(e) => {
-                    if e.may_have_taken_effect() {
-                        unknown.push((id, op, handle.clone()));
-                    } else if let Err(write) = self.append(JournalRecord::Failed { id }).await {
-                        self.halt(format!("cannot record progress, so no further calls are made: {write}"));
-                    }
-                    self.check_fatal(&e);
-                    out.status = ChatStatus::Failed;
-                    out.failure = Some(Failure::from_error(Some(step.clone()), &e));
-                    out.steps_left = left;
-                    break;
-                }
+                false
             }
         }
-
-        if self.halted() {
-            // No read back: what was accepted counts as pending, and calls of unknown outcome
-            // are journaled again for the next run to settle.
-            for (op, handle) in &accepted {
-                pend(&mut out.pending, *op, handle);
-            }
-        } else if !accepted.is_empty() || !unknown.is_empty() {
-            self.read_back(&plan.id, &accepted, unknown, &mut out).await;
-        }
-        self.progress.chat(&out);
-        (out, true)
-    }
-
-    /// Records an outcome in memory only (the journal cannot be written).
-    fn note_outcome(&self, record: JournalRecord) {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
-    }
-
-    /// Polls the chat until every accepted change of it shows.
-    async fn wait(&self, chat: &str, accepted: &[(Op, Handle)]) -> Result<(), WaitEnd> {
-        let deadline = Instant::now() + self.options.wait_timeout;
-        let mut stop = self.stop.clone();
-        let mut pause = FIRST_POLL_INTERVAL.min(self.options.poll_interval);
-        loop {
-            if self.should_stop() {
-                return Err(WaitEnd::Stopped);
-            }
-            // Linq queues changes, so they never show at once (and the chat was just read or
-            // changed): pause before each read rather than after.
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = stop.changed() => return Err(WaitEnd::Stopped),
-            }
-            // The run may have been halted (a 401 elsewhere) while this chat slept.
-            if self.should_stop() {
-                return Err(WaitEnd::Stopped);
-            }
-            let live = self.client.get_chat(chat).await.map_err(|e| {
-                self.check_fatal(&e);
-                WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e))
-            })?;
-            let waiting: Vec<&Handle> = accepted
-                .iter()
-                .filter(|(op, handle)| !visible(&live, *op, handle))
-                .map(|(_, h)| h)
-                .collect();
-            if waiting.is_empty() {
-                return Ok(());
-            }
-            pause = pause.mul_f64(POLL_BACKOFF).min(self.options.poll_interval);
-            if Instant::now() + pause > deadline {
-                let list: Vec<String> = waiting.iter().map(|h| format!("`{h}`")).collect();
-                return Err(WaitEnd::Failed(Failure {
-                    step: Some(Step::Wait),
-                    status: None,
-                    code: None,
-                    message: format!(
-                        "timed out after {}s waiting for the change of {} to land",
-                        self.options.wait_timeout.as_secs_f64(),
-                        list.join(", ")
-                    ),
-                    trace_id: None,
-                }));
-            }
-        }
-    }
-
-    /// Reads the chat after its steps: accepted changes not visible are pending; calls whose
-    /// outcome was unknown and whose effect shows are accepted after all.
-    async fn read_back(
-        &self,
-        chat: &str,
-        accepted: &[(Op, Handle)],
-        unknown: Vec<(u64, Op, Handle)>,
-        out: &mut ChatReport,
-    ) {
-        let live = match self.client.get_chat(chat).await {
-            Ok(live) => live,
-            Err(e) => {
-                self.check_fatal(&e);
-                for (op, handle) in accepted {
-                    pend(&mut out.pending, *op, handle);
-                }
-                return;
-            }
-        };
-        for (op, handle) in accepted {
-            if !visible(&live, *op, handle) {
-                pend(&mut out.pending, *op, handle);
-            }
-        }
-        for (id, op, handle) in unknown {
-            if visible(&live, op, &handle) {
-                let record = JournalRecord::Accepted {
-                    id,
-                    trace_id: None,
-                    at: Some(self.options.clock.now()),
-                };
-                if let Err(e) = self.append(record).await {
-                    self.halt(format!("cannot record progress, so no further calls are made: {e}"));
-                }
-                match op {
-                    Op::Add => out.calls.add += 1,
-                    Op::Remove => out.calls.remove += 1,
-                }
-            }
-        }
-    }
-}
-
-fn pend(pending: &mut Pending, op: Op, handle: &Handle) {
-    match op {
-        Op::Add => pending.add.push(handle.clone()),
-        Op::Remove => pending.remove.push(handle.clone()),
-    }
-}
-
-/// Appends journal records as chats send them, batching whatever arrived meanwhile into one
-/// write and one sync, so concurrent chats do not queue up behind each other's fsync.
-async fn write_journal(store: &dyn StateStore, mut receiver: mpsc::UnboundedReceiver<JournalRequest>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while let Ok(more) = receiver.try_recv() {
-            batch.push(more);
-        }
-        let records: Vec<JournalRecord> = batch.iter().map(|(record, _)| record.clone()).collect();
-        let result = blocking(|| store.append_journal(&records)).map_err(|e| format!("{e:#}"));
-        for (_, reply) in batch {
-            let _ = reply.send(result.clone());
-        }
-    }
-}
-
-/// Runs a blocking write without stalling the runtime's other tasks where the runtime allows.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
     }
 }

@@ -298,7 +298,7 @@ pub fn describe(report: &ChatReport) -> String {
             let changes: Vec<String> = report
                 .never_landed
                 .iter()
-                .map(|change| format!("{} `{}`", op_word(change.op), change.handle))
+                .map(|change| format!("{} `{}`", change.op.verb(), change.handle))
                 .collect();
             format!(
                 "{name}: not changed: Linq accepted {} from an earlier run but never applied {}; dropped from the state, the next plan makes {} again",
@@ -307,12 +307,5 @@ pub fn describe(report: &ChatReport) -> String {
                 if changes.len() == 1 { "it" } else { "them" },
             )
         }
-    }
-}
-
-fn op_word(op: crate::state::Op) -> &'static str {
-    match op {
-        crate::state::Op::Add => "add",
-        crate::state::Op::Remove => "remove",
     }
 }

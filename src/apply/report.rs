@@ -4,8 +4,10 @@ use serde::Serialize;
 
 use crate::handle::Handle;
 use crate::linq::LinqError;
-use crate::plan::Step;
+use crate::op::Op;
+use crate::plan::{ChatPlan, Step};
 use crate::state::PendingChange;
+use crate::sync::Drift;
 
 /// Version of the JSON report; fields are only ever added within one version.
 pub const REPORT_FORMAT_VERSION: &str = "1";
@@ -96,15 +98,6 @@ pub enum ChatStatus {
     NeverLanded,
 }
 
-/// How a chat's live members differ from the state the plan was made from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Drift {
-    /// In the state but not in the chat.
-    pub missing: Vec<Handle>,
-    /// In the chat but not in the state.
-    pub unexpected: Vec<Handle>,
-}
-
 /// Why a chat stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
@@ -128,6 +121,41 @@ pub struct Pending {
 impl Pending {
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Lists `op` on `handle` as not landed yet.
+    pub(crate) fn push(&mut self, op: Op, handle: &Handle) {
+        match op {
+            Op::Add => self.add.push(handle.clone()),
+            Op::Remove => self.remove.push(handle.clone()),
+        }
+    }
+}
+
+impl CallCounts {
+    /// Counts one accepted `op`.
+    pub(crate) fn count(&mut self, op: Op) {
+        match op {
+            Op::Add => self.add += 1,
+            Op::Remove => self.remove += 1,
+        }
+    }
+}
+
+impl ChatReport {
+    /// A chat of `plan` before anything was done to it: stopped, every step left.
+    pub(crate) fn untouched(plan: &ChatPlan) -> ChatReport {
+        ChatReport {
+            id: plan.id.clone(),
+            name: plan.name.clone(),
+            status: ChatStatus::Stopped,
+            calls: CallCounts::default(),
+            drift: None,
+            failure: None,
+            pending: Pending::default(),
+            never_landed: Vec::new(),
+            steps_left: plan.steps.len(),
+        }
     }
 }
 

@@ -75,6 +75,16 @@ impl StateStore for MemoryStore {
         self.journal.lock().unwrap().clear();
         Ok(())
     }
+    fn history(&self) -> anyhow::Result<Vec<crate::state::Version>> {
+        Ok(Vec::new())
+    }
+    fn version(&self, _serial: u64) -> anyhow::Result<Option<State>> {
+        Ok(None)
+    }
+    fn push(&self, state: &State, _current: Option<u64>) -> anyhow::Result<()> {
+        *self.state.lock().unwrap() = Some(state.clone());
+        Ok(())
+    }
 }
 
 fn h(text: &str) -> Handle {
@@ -788,7 +798,7 @@ async fn an_unknown_outcome_stays_in_the_journal_and_the_next_run_settles_it() {
     sandbox.set_options(Options::default());
     let mut next = store.load().unwrap().unwrap_or(state);
     let unsettled = crate::state::journal::fold(&mut next, &journal);
-    let settled = crate::state::journal::settle(&mut next, &unsettled, &client(&sandbox, 3), &Default::default())
+    let settled = crate::sync::settle(&mut next, &unsettled, &client(&sandbox, 3), &Default::default())
         .await
         .unwrap();
     assert_eq!(settled.landed.len(), 1);
@@ -820,11 +830,11 @@ async fn settling_takes_an_invisible_change_as_not_made() {
         },
     ];
     let unsettled = crate::state::journal::fold(&mut state, &journal);
-    let options = crate::state::journal::SettleOptions {
+    let options = crate::sync::SettleOptions {
         grace: Duration::from_millis(100),
         poll_interval: Duration::from_millis(20),
     };
-    let settled = crate::state::journal::settle(&mut state, &unsettled, &client(&sandbox, 3), &options)
+    let settled = crate::sync::settle(&mut state, &unsettled, &client(&sandbox, 3), &options)
         .await
         .unwrap();
     assert_eq!(settled.landed.len(), 1, "removing a non-member is already so");

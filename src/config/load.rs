@@ -17,10 +17,11 @@ use sha2::{Digest, Sha256};
 
 use super::locate::{Located, Locator, Part, Pos, Seg, Target};
 use super::messages::{self, SyntaxPlace};
+use super::nesting;
 use super::raw::{RawChat, RawFile, RawSettings};
 use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
+use crate::chat_id::check_chat_id;
 use crate::handle::Handle;
-use crate::linq::check_chat_id;
 
 /// Loads and validates the config named by `paths`: files, or directories meaning every
 /// `*.yaml` / `*.yml` below them (recursively, hidden entries skipped, in sorted path order).
@@ -44,23 +45,41 @@ pub struct LoadTimings {
 
 /// [`load`], recording how long each phase took in `timings`.
 pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desired, ConfigErrors> {
+    let started = Instant::now();
+    let mut problems = Problems::default();
+    let sources = collect(paths, &mut problems);
+    timings.read += started.elapsed();
+    load_sources(sources, problems, |_, path| fs::read(path), timings)
+}
+
+/// Loads config files given as their paths and contents, exactly as [`load`] loads the same
+/// files from disk (the paths only name them in errors and the digest): for the fuzz targets.
+pub fn load_from_memory(files: &[(PathBuf, Vec<u8>)]) -> Result<Desired, ConfigErrors> {
+    let sources = files.iter().map(|(path, _)| path.clone()).collect();
+    let contents = |file: usize, _: &Path| Ok(files[file].1.clone());
+    load_sources(sources, Problems::default(), contents, &mut LoadTimings::default())
+}
+
+/// Reads, parses and checks `sources`, whose bytes `contents` gives (by index and path).
+fn load_sources(
+    sources: Vec<PathBuf>,
+    mut problems: Problems,
+    mut contents: impl FnMut(usize, &Path) -> io::Result<Vec<u8>>,
+    timings: &mut LoadTimings,
+) -> Result<Desired, ConfigErrors> {
     let mut clock = Instant::now();
     let mut lap = |phase: &mut Duration| {
         let now = Instant::now();
         *phase += now - clock;
         clock = now;
     };
-    let mut problems = Problems::default();
-    let sources = collect(paths, &mut problems);
-    lap(&mut timings.read);
-
     let mut hasher = Sha256::new();
     let texts: Vec<String> = (sources.iter().enumerate())
         .map(|(file, path)| {
             let text = if problems.file_failed(file) {
                 None
             } else {
-                read(file, path, &mut hasher, &mut problems)
+                read(file, path, contents(file, path), &mut hasher, &mut problems)
             };
             text.unwrap_or_default()
         })
@@ -70,7 +89,15 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     for (file, result) in parse_all(&texts).into_iter().enumerate() {
         match result {
             Some(Ok(raw)) => parsed.push((file, raw)),
-            Some(Err(error)) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::Yaml(error))) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::TooDeep(deep))) => problems.syntax(
+                file,
+                messages::SyntaxError {
+                    place: SyntaxPlace::At(Some(deep.at)),
+                    message: deep.message,
+                    first: None,
+                },
+            ),
             None => {}
         }
     }
@@ -90,12 +117,24 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
     })
 }
 
+/// Why a file's text did not parse.
+enum Unparsed {
+    Yaml(serde_yaml::Error),
+    /// Refused before parsing: it nests too deep to parse in reasonable time.
+    TooDeep(nesting::TooDeep),
+}
+
 /// Parses each file's text (`None` for an empty one, which was reported when read).
 ///
 /// Parsing is most of a large config's load time and files parse independently, so they are
 /// shared out over as many threads as there are cores (and files); results keep file order.
-fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, serde_yaml::Error>>> {
-    let parse = |text: &String| (!text.is_empty()).then(|| serde_yaml::from_str::<RawFile>(text));
+fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, Unparsed>>> {
+    let parse = |text: &String| {
+        (!text.is_empty()).then(|| {
+            nesting::check(text).map_err(Unparsed::TooDeep)?;
+            serde_yaml::from_str::<RawFile>(text).map_err(Unparsed::Yaml)
+        })
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(texts.len());
@@ -194,10 +233,16 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads one file as UTF-8 text and adds it to the digest; `None` when there is nothing to
+/// Takes one file's bytes as UTF-8 text and adds them to the digest; `None` when there is nothing to
 /// parse (the problem is recorded).
-fn read(file: usize, path: &Path, hasher: &mut Sha256, problems: &mut Problems) -> Option<String> {
-    let bytes = match fs::read(path) {
+fn read(
+    file: usize,
+    path: &Path,
+    contents: io::Result<Vec<u8>>,
+    hasher: &mut Sha256,
+    problems: &mut Problems,
+) -> Option<String> {
+    let bytes = match contents {
         Ok(bytes) => bytes,
         Err(error) => {
             problems.file(file, io_words(&error));
@@ -306,7 +351,8 @@ fn chat_path(entry: usize) -> Vec<Seg> {
     vec![Seg::key("chats"), Seg::Entry(entry)]
 }
 
-fn with(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
+/// The path of a node below the one at `path`.
+fn below(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
     path.extend_from_slice(more);
     path
 }
@@ -332,10 +378,10 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
         let Some(entries) = &raw.chats else { continue };
         for (entry, (id, chat)) in entries.0.iter().enumerate() {
             let chat_members = std::mem::take(&mut members[entry]);
-            let key = Place::Path(chat_path(entry), Part::Key);
+            let key = Unlocated::Path(chat_path(entry), Part::Key);
             let duplicate = match first_chat.get(id.as_str()) {
                 Some(&(first_file, first_entry)) => {
-                    let first = Place::Path(chat_path(first_entry), Part::Key);
+                    let first = Unlocated::Path(chat_path(first_entry), Part::Key);
                     let text = if first_file == *file {
                         format!("duplicate key `{id}` in `chats`; first defined at ")
                     } else {
@@ -344,7 +390,7 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
                     problems.push(
                         *file,
                         key.clone(),
-                        vec![Piece::Text(text), Piece::Ref(first_file, first)],
+                        vec![MessagePart::Text(text), MessagePart::Ref(first_file, first)],
                     );
                     true
                 }
@@ -391,7 +437,7 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
             if Handle::looks_like_handle(name) || name.trim().is_empty() {
                 problems.text(
                     *file,
-                    Place::Path(people_path(entry), Part::Key),
+                    Unlocated::Path(people_path(entry), Part::Key),
                     format!("`{name}` cannot be a person's name: a name is neither empty nor a handle (no leading `+`, no `@`)"),
                 );
             }
@@ -400,7 +446,7 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
                 Err(error) => {
                     problems.text(
                         *file,
-                        Place::Path(people_path(entry), Part::Value),
+                        Unlocated::Path(people_path(entry), Part::Value),
                         format!("person `{name}`: {error}"),
                     );
                     None
@@ -423,11 +469,11 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
                     } else {
                         continue;
                     };
-                    let first_place = Place::Path(people_path(first.entry), Part::Key);
+                    let first_place = Unlocated::Path(people_path(first.entry), Part::Key);
                     problems.push(
                         *file,
-                        Place::Path(people_path(entry), Part::Key),
-                        vec![Piece::Text(text), Piece::Ref(first.file, first_place)],
+                        Unlocated::Path(people_path(entry), Part::Key),
+                        vec![MessagePart::Text(text), MessagePart::Ref(first.file, first_place)],
                     );
                 }
             }
@@ -452,12 +498,12 @@ fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &m
             None => holder = Some((*file, settings)),
             Some((first, _)) => problems.push(
                 *file,
-                Place::Path(vec![Seg::key("settings")], Part::Key),
+                Unlocated::Path(vec![Seg::key("settings")], Part::Key),
                 vec![
-                    Piece::Text(
+                    MessagePart::Text(
                         "`settings` is defined again (one file at most may hold them); first defined at ".to_owned(),
                     ),
-                    Piece::Ref(first, Place::Path(vec![Seg::key("settings")], Part::Key)),
+                    MessagePart::Ref(first, Unlocated::Path(vec![Seg::key("settings")], Part::Key)),
                 ],
             ),
         }
@@ -467,7 +513,7 @@ fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &m
         return (settings, true);
     };
     let before = problems.list.len();
-    let at = |key: &'static str| Place::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
+    let at = |key: &'static str| Unlocated::Path(vec![Seg::key("settings"), Seg::key(key)], Part::Value);
 
     settings.min_members = raw.min_members.unwrap_or(settings.min_members);
     settings.max_members = raw.max_members.unwrap_or(settings.max_members);
@@ -527,7 +573,7 @@ fn resolve_protected(
             }
             Err(Unresolved::Reported) => {}
             Err(Unresolved::Problem(text)) => {
-                let place = Place::Path(with(base.to_vec(), &[Seg::Index(index)]), Part::Value);
+                let place = Unlocated::Path(below(base.to_vec(), &[Seg::Index(index)]), Part::Value);
                 problems.text(file, place, format!("in `protected`: {text}"));
             }
         }
@@ -554,7 +600,7 @@ fn check_chat(
             counts_ok = false;
             problems.text(
                 file,
-                Place::Path(with(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
+                Unlocated::Path(below(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
                 format!(
                     "`max_members` (`{own}`) of chat `{id}` is below `min_members` (`{}`)",
                     settings.min_members
@@ -565,13 +611,13 @@ fn check_chat(
 
     let mut protected = settings.protected.clone();
     if !chat.protected.is_empty() {
-        let base = with(chat_path(entry), &[Seg::key("protected")]);
+        let base = below(chat_path(entry), &[Seg::key("protected")]);
         protected.extend(resolve_protected(file, &base, &chat.protected, people, problems));
     }
 
     let member_at = |index| {
-        Place::Path(
-            with(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
+        Unlocated::Path(
+            below(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
             Part::Value,
         )
     };
@@ -597,7 +643,7 @@ fn check_chat(
 
     if counts_ok {
         let count = members.len();
-        let members_key = Place::Path(with(chat_path(entry), &[Seg::key("members")]), Part::Key);
+        let members_key = Unlocated::Path(below(chat_path(entry), &[Seg::key("members")]), Part::Key);
         let noun = if count == 1 { "member" } else { "members" };
         if count < settings.min_members {
             problems.text(
@@ -637,7 +683,7 @@ fn report_duplicate_members(
     texts: &[String],
     people: &People<'_>,
     problems: &mut Problems,
-    member_at: &dyn Fn(usize) -> Place,
+    member_at: &dyn Fn(usize) -> Unlocated,
 ) {
     let mut first_of: HashMap<Handle, usize> = HashMap::new();
     for (index, text) in texts.iter().enumerate() {
@@ -655,14 +701,14 @@ fn report_duplicate_members(
         problems.push(
             file,
             member_at(index),
-            vec![Piece::Text(text), Piece::Ref(file, member_at(first))],
+            vec![MessagePart::Text(text), MessagePart::Ref(file, member_at(first))],
         );
     }
 }
 
-/// Where a problem is, before positions are known.
+/// Where a problem is, before positions are known: a place not yet located.
 #[derive(Debug, Clone)]
-enum Place {
+enum Unlocated {
     /// The file as a whole.
     File,
     /// A node of the file, by path.
@@ -671,18 +717,19 @@ enum Place {
     Syntax(SyntaxPlace),
 }
 
-/// A part of a problem's message: text, or a reference to another place (`file:line:column`).
+/// A part of a problem's message: text, or a reference to another place, shown as
+/// `file:line:column` once located.
 #[derive(Debug, Clone)]
-enum Piece {
+enum MessagePart {
     Text(String),
-    Ref(usize, Place),
+    Ref(usize, Unlocated),
 }
 
 #[derive(Debug)]
 struct Problem {
     file: usize,
-    place: Place,
-    message: Vec<Piece>,
+    place: Unlocated,
+    message: Vec<MessagePart>,
 }
 
 /// The problems of one load, collected until the end.
@@ -692,66 +739,66 @@ struct Problems {
 }
 
 impl Problems {
-    fn push(&mut self, file: usize, place: Place, message: Vec<Piece>) {
+    fn push(&mut self, file: usize, place: Unlocated, message: Vec<MessagePart>) {
         self.list.push(Problem { file, place, message });
     }
 
-    fn text(&mut self, file: usize, place: Place, message: String) {
-        self.push(file, place, vec![Piece::Text(message)]);
+    fn text(&mut self, file: usize, place: Unlocated, message: String) {
+        self.push(file, place, vec![MessagePart::Text(message)]);
     }
 
     fn file(&mut self, file: usize, message: String) {
-        self.text(file, Place::File, message);
+        self.text(file, Unlocated::File, message);
     }
 
     fn syntax(&mut self, file: usize, error: messages::SyntaxError) {
-        let mut message = vec![Piece::Text(error.message)];
+        let mut message = vec![MessagePart::Text(error.message)];
         if let Some(first) = error.first {
-            message.push(Piece::Text("; first at ".to_owned()));
-            message.push(Piece::Ref(file, Place::Syntax(first)));
+            message.push(MessagePart::Text("; first at ".to_owned()));
+            message.push(MessagePart::Ref(file, Unlocated::Syntax(first)));
         }
-        self.push(file, Place::Syntax(error.place), message);
+        self.push(file, Unlocated::Syntax(error.place), message);
     }
 
     /// True when a problem about the file as a whole was already found (it could not be read).
     fn file_failed(&self, file: usize) -> bool {
         self.list
             .iter()
-            .any(|p| p.file == file && matches!(p.place, Place::File))
+            .any(|p| p.file == file && matches!(p.place, Unlocated::File))
     }
 
     /// Turns places into positions (parsing again only the files that need it) and renders
     /// every problem, sorted by file and position.
     fn render(self, sources: &[PathBuf], texts: &[String]) -> ConfigErrors {
         let mut locators: BTreeMap<usize, Locator> = BTreeMap::new();
-        let mut ask = |file: usize, place: &Place| -> Spot {
+        let mut locate = |file: usize, place: &Unlocated| -> Lookup {
             let target = match place {
-                Place::File => return Spot::Fixed(None),
-                Place::Syntax(SyntaxPlace::At(position)) => return Spot::Fixed(*position),
-                Place::Path(path, part) => locator(&mut locators, file).path(path, *part),
-                Place::Syntax(SyntaxPlace::KeyIn {
+                Unlocated::File => return Lookup::Known(None),
+                Unlocated::Syntax(SyntaxPlace::At(position)) => return Lookup::Known(*position),
+                Unlocated::Path(path, part) => locator(&mut locators, file).path(path, *part),
+                Unlocated::Syntax(SyntaxPlace::KeyIn {
                     mapping_at,
                     key,
                     nth,
                     part,
                 }) => locator(&mut locators, file).key_in(*mapping_at, key, *nth, *part),
-                Place::Syntax(SyntaxPlace::FirstAlias) => locator(&mut locators, file).first_alias(),
-                Place::Syntax(SyntaxPlace::SecondDocument) => locator(&mut locators, file).second_document(),
+                Unlocated::Syntax(SyntaxPlace::FirstAlias) => locator(&mut locators, file).first_alias(),
+                Unlocated::Syntax(SyntaxPlace::SecondDocument) => locator(&mut locators, file).second_document(),
             };
-            Spot::Target(file, target)
+            Lookup::Deferred(file, target)
         };
-        let asked: Vec<Asked<'_>> = self
+        let locating: Vec<Locating<'_>> = self
             .list
             .iter()
-            .map(|problem| Asked {
+            .map(|problem| Locating {
                 file: problem.file,
-                spot: ask(problem.file, &problem.place),
-                pieces: problem
+                at: locate(problem.file, &problem.place),
+                parts: problem
                     .message
                     .iter()
-                    .map(|piece| match piece {
-                        Piece::Text(text) => AskedPiece::Text(text),
-                        Piece::Ref(file, place) => AskedPiece::Ref(*file, ask(*file, place)),
+                    .map(|part| match part {
+                        MessagePart::Text(text) => LocatingPart::Text(text),
+                        MessagePart::Ref(file, place) => LocatingPart::Ref(*file, locate(*file, place)),
                     })
                     .collect(),
             })
@@ -760,29 +807,29 @@ impl Problems {
             .into_iter()
             .map(|(file, locator)| (file, locator.resolve(&texts[file])))
             .collect();
-        let position = |spot: &Spot| match *spot {
-            Spot::Fixed(position) => position,
-            Spot::Target(file, target) => located[&file].get(target),
+        let position = |at: &Lookup| match *at {
+            Lookup::Known(position) => position,
+            Lookup::Deferred(file, target) => located[&file].get(target),
         };
 
-        let mut errors: Vec<ConfigError> = asked
+        let mut errors: Vec<ConfigError> = locating
             .iter()
-            .map(|asked| {
+            .map(|problem| {
                 let mut message = String::new();
-                for piece in &asked.pieces {
-                    match piece {
-                        AskedPiece::Text(text) => message.push_str(text),
-                        AskedPiece::Ref(other, spot) => {
+                for part in &problem.parts {
+                    match part {
+                        LocatingPart::Text(text) => message.push_str(text),
+                        LocatingPart::Ref(other, at) => {
                             message.push_str(&sources[*other].display().to_string());
-                            if let Some((line, column)) = position(spot) {
+                            if let Some((line, column)) = position(at) {
                                 message.push_str(&format!(":{line}:{column}"));
                             }
                         }
                     }
                 }
                 ConfigError {
-                    file: sources[asked.file].clone(),
-                    position: position(&asked.spot),
+                    file: sources[problem.file].clone(),
+                    position: position(&problem.at),
                     message,
                 }
             })
@@ -798,20 +845,21 @@ fn locator(locators: &mut BTreeMap<usize, Locator>, file: usize) -> &mut Locator
 }
 
 /// A problem whose places have been handed to the locators.
-struct Asked<'p> {
+struct Locating<'p> {
     file: usize,
-    spot: Spot,
-    pieces: Vec<AskedPiece<'p>>,
+    at: Lookup,
+    parts: Vec<LocatingPart<'p>>,
 }
 
-enum AskedPiece<'p> {
+/// A [`MessagePart`] whose place has been handed to the locators.
+enum LocatingPart<'p> {
     Text(&'p str),
-    Ref(usize, Spot),
+    Ref(usize, Lookup),
 }
 
-/// A position to be read once the locators have run.
+/// A problem's position: known already, or to be read once the locators have run.
 #[derive(Debug, Clone, Copy)]
-enum Spot {
-    Fixed(Option<Pos>),
-    Target(usize, Target),
+enum Lookup {
+    Known(Option<Pos>),
+    Deferred(usize, Target),
 }

@@ -54,115 +54,167 @@ pub(crate) fn syntax_error(error: &serde_yaml::Error, text: &str) -> SyntaxError
             full.replace_range(at..at + suffix.len(), "");
         }
     }
-    let at = SyntaxPlace::At(location);
-    let plain = |message: String| SyntaxError {
-        place: at.clone(),
+    match split_path(&full) {
+        Some((path, rest)) => data_error(path, rest, location),
+        None => yaml_error(&full, location, text),
+    }
+}
+
+/// An error at `location` that says nothing more about where.
+fn plain(location: Option<(usize, usize)>, message: String) -> SyntaxError {
+    SyntaxError {
+        place: SyntaxPlace::At(location),
         message,
         first: None,
-    };
+    }
+}
 
-    let Some((path, rest)) = split_path(&full) else {
-        return match full.as_str() {
-            "recursion limit exceeded" => plain("the document is nested too deeply".to_owned()),
-            "repetition limit exceeded" => SyntaxError {
-                place: SyntaxPlace::FirstAlias,
-                message: "aliases expand to too much data (a \"billion laughs\" alias bomb?)".to_owned(),
-                first: None,
-            },
-            "deserializing from YAML containing more than one document is not supported" => SyntaxError {
-                place: SyntaxPlace::SecondDocument,
-                message: "a config file holds one YAML document, but this one has more (`---`)".to_owned(),
-                first: None,
-            },
-            "unknown anchor" => {
-                plain("YAML syntax error: this alias (`*name`) refers to no anchor (`&name`)".to_owned())
-            }
-            _ => {
-                let tab = full.contains("tab") || location.and_then(|pos| char_at(text, pos)) == Some('\t');
-                let hint = if tab { "; indent with spaces, not tabs" } else { "" };
-                plain(format!("YAML syntax error: {full}{hint}"))
-            }
-        };
-    };
-    let inside = path.map(|p| format!(" in `{p}`")).unwrap_or_default();
-
-    if let Some(rest) = rest.strip_prefix("unknown field `") {
-        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let candidates = backticked(expected);
-        let advice = match suggest(key, candidates.iter().copied()) {
-            Some(best) => format!("; did you mean `{best}`?"),
-            None if candidates.is_empty() => String::new(),
-            None => format!("; expected one of {}", list(&candidates)),
-        };
-        return plain(format!("unknown key `{key}`{inside}{advice}"));
-    }
-    if let Some(rest) = rest.strip_prefix("missing field `") {
-        let key = rest.trim_end_matches('`');
-        let advice = if key == "version" && path.is_none() {
-            "; a config file starts with `version: 1`"
-        } else {
-            ""
-        };
-        return plain(format!("missing key `{key}`{inside}{advice}"));
-    }
-    if let Some(rest) = rest.strip_prefix("duplicate field `") {
-        let key = rest.trim_end_matches('`');
-        let Some(mapping_at) = location else {
-            return plain(format!("duplicate key `{key}`{inside}"));
-        };
-        let key_in = |nth| SyntaxPlace::KeyIn {
-            mapping_at,
-            key: key.to_owned(),
-            nth,
-            part: Part::Key,
-        };
-        return SyntaxError {
-            place: key_in(1),
-            message: format!("duplicate key `{key}`{inside}"),
-            first: Some(key_in(0)),
-        };
-    }
-    if let Some(rest) = rest.strip_prefix("unknown variant `") {
-        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let candidates = backticked(expected);
-        let advice = match suggest(value, candidates.iter().copied()) {
-            Some(best) => format!("; did you mean `{best}`?"),
-            None => format!("; expected one of {}", list(&candidates)),
-        };
-        let of = path.map(|p| format!(" for `{p}`")).unwrap_or_default();
-        return plain(format!("unknown value `{value}`{of}{advice}"));
-    }
-    if rest.starts_with("unsupported `version`") {
-        return SyntaxError {
-            place: match location {
-                Some(mapping_at) => SyntaxPlace::KeyIn {
-                    mapping_at,
-                    key: "version".to_owned(),
-                    nth: 0,
-                    part: Part::Value,
-                },
-                None => at,
-            },
-            message: rest.to_owned(),
+/// An error of the YAML itself, before any field was read: syntax, nesting, aliases, documents.
+fn yaml_error(full: &str, location: Option<(usize, usize)>, text: &str) -> SyntaxError {
+    match full {
+        "recursion limit exceeded" => plain(location, "the document is nested too deeply".to_owned()),
+        "repetition limit exceeded" => SyntaxError {
+            place: SyntaxPlace::FirstAlias,
+            message: "aliases expand to too much data (a \"billion laughs\" alias bomb?)".to_owned(),
             first: None,
-        };
-    }
-    for (prefix, what) in [("invalid type: ", "wrong type"), ("invalid value: ", "invalid value")] {
-        if let Some(rest) = rest.strip_prefix(prefix) {
-            if let Some((found, expected)) = rest.rsplit_once(", expected ") {
-                let of = path.map(|p| format!(" for `{p}`")).unwrap_or_default();
-                return plain(format!(
-                    "{what}{of}: expected {}, found {}",
-                    expected_words(expected),
-                    found_words(found)
-                ));
-            }
+        },
+        "deserializing from YAML containing more than one document is not supported" => SyntaxError {
+            place: SyntaxPlace::SecondDocument,
+            message: "a config file holds one YAML document, but this one has more (`---`)".to_owned(),
+            first: None,
+        },
+        "unknown anchor" => plain(
+            location,
+            "YAML syntax error: this alias (`*name`) refers to no anchor (`&name`)".to_owned(),
+        ),
+        _ => {
+            let tab = full.contains("tab") || location.and_then(|pos| char_at(text, pos)) == Some('\t');
+            let hint = if tab { "; indent with spaces, not tabs" } else { "" };
+            plain(location, format!("YAML syntax error: {full}{hint}"))
         }
     }
-    plain(match path {
-        Some(path) => format!("`{path}`: {rest}"),
-        None => rest.to_owned(),
-    })
+}
+
+/// An error of the data at `path` (the document's top when `None`): `rest` is serde's words.
+fn data_error(path: Option<&str>, rest: &str, location: Option<(usize, usize)>) -> SyntaxError {
+    if let Some(rest) = rest.strip_prefix("unknown field `") {
+        return plain(location, unknown_key(rest, path));
+    }
+    if let Some(rest) = rest.strip_prefix("missing field `") {
+        return plain(location, missing_key(rest, path));
+    }
+    if let Some(rest) = rest.strip_prefix("duplicate field `") {
+        return duplicate_key(rest.trim_end_matches('`'), path, location);
+    }
+    if let Some(rest) = rest.strip_prefix("unknown variant `") {
+        return plain(location, unknown_value(rest, path));
+    }
+    if rest.starts_with("unsupported `version`") {
+        return unsupported_version(rest, location);
+    }
+    if let Some(message) = wrong_type(rest, path) {
+        return plain(location, message);
+    }
+    plain(
+        location,
+        match path {
+            Some(path) => format!("`{path}`: {rest}"),
+            None => rest.to_owned(),
+        },
+    )
+}
+
+/// ` in `path``, naming where a key is; nothing at the document's top.
+fn inside(path: Option<&str>) -> String {
+    path.map(|p| format!(" in `{p}`")).unwrap_or_default()
+}
+
+/// ` for `path``, naming whose value it is; nothing at the document's top.
+fn of(path: Option<&str>) -> String {
+    path.map(|p| format!(" for `{p}`")).unwrap_or_default()
+}
+
+/// `unknown field `key`, expected ...`: a typo, with the closest key suggested.
+fn unknown_key(rest: &str, path: Option<&str>) -> String {
+    let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    let candidates = backticked(expected);
+    let advice = match suggest(key, candidates.iter().copied()) {
+        Some(best) => format!("; did you mean `{best}`?"),
+        None if candidates.is_empty() => String::new(),
+        None => format!("; expected one of {}", list(&candidates)),
+    };
+    format!("unknown key `{key}`{}{advice}", inside(path))
+}
+
+fn missing_key(rest: &str, path: Option<&str>) -> String {
+    let key = rest.trim_end_matches('`');
+    let advice = if key == "version" && path.is_none() {
+        "; a config file starts with `version: 1`"
+    } else {
+        ""
+    };
+    format!("missing key `{key}`{}{advice}", inside(path))
+}
+
+/// serde reports a duplicate key at the start of its mapping: the second and the first
+/// occurrence are found there on the error path.
+fn duplicate_key(key: &str, path: Option<&str>, location: Option<(usize, usize)>) -> SyntaxError {
+    let Some(mapping_at) = location else {
+        return plain(location, format!("duplicate key `{key}`{}", inside(path)));
+    };
+    let key_in = |nth| SyntaxPlace::KeyIn {
+        mapping_at,
+        key: key.to_owned(),
+        nth,
+        part: Part::Key,
+    };
+    SyntaxError {
+        place: key_in(1),
+        message: format!("duplicate key `{key}`{}", inside(path)),
+        first: Some(key_in(0)),
+    }
+}
+
+fn unknown_value(rest: &str, path: Option<&str>) -> String {
+    let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    let candidates = backticked(expected);
+    let advice = match suggest(value, candidates.iter().copied()) {
+        Some(best) => format!("; did you mean `{best}`?"),
+        None => format!("; expected one of {}", list(&candidates)),
+    };
+    format!("unknown value `{value}`{}{advice}", of(path))
+}
+
+/// serde reports a bad `version` at the start of the document: the value is found there.
+fn unsupported_version(rest: &str, location: Option<(usize, usize)>) -> SyntaxError {
+    SyntaxError {
+        place: match location {
+            Some(mapping_at) => SyntaxPlace::KeyIn {
+                mapping_at,
+                key: "version".to_owned(),
+                nth: 0,
+                part: Part::Value,
+            },
+            None => SyntaxPlace::At(location),
+        },
+        message: rest.to_owned(),
+        first: None,
+    }
+}
+
+/// `invalid type: X, expected Y` (or value) in the words of a YAML file.
+fn wrong_type(rest: &str, path: Option<&str>) -> Option<String> {
+    for (prefix, what) in [("invalid type: ", "wrong type"), ("invalid value: ", "invalid value")] {
+        if let Some((found, expected)) = rest.strip_prefix(prefix).and_then(|r| r.rsplit_once(", expected ")) {
+            return Some(format!(
+                "{what}{}: expected {}, found {}",
+                of(path),
+                expected_words(expected),
+                found_words(found)
+            ));
+        }
+    }
+    None
 }
 
 /// Splits `path: message` when the message is a data error; `None` for a YAML syntax error.

@@ -13,9 +13,10 @@ use crate::handle::Handle;
 mod load;
 mod locate;
 mod messages;
+mod nesting;
 mod raw;
 
-pub use load::{load, load_timed, LoadTimings};
+pub use load::{load, load_from_memory, load_timed, LoadTimings};
 
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;
@@ -85,6 +86,19 @@ pub enum Service {
     Rcs,
     #[serde(rename = "SMS")]
     Sms,
+}
+
+impl Service {
+    /// The service Linq calls `name` (`iMessage`, `RCS`, `SMS`, in any case); `None` for one the
+    /// config does not know.
+    pub fn from_linq(name: &str) -> Option<Service> {
+        match name.to_ascii_lowercase().as_str() {
+            "imessage" => Some(Service::IMessage),
+            "rcs" => Some(Service::Rcs),
+            "sms" => Some(Service::Sms),
+            _ => None,
+        }
+    }
 }
 
 /// One problem in the config, at a place in a file.

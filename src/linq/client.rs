@@ -15,9 +15,10 @@ use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
 use super::pacer::{Pacer, MAX_RETRY_AFTER};
 use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
+use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
-use crate::state::Op;
+use crate::op::Op;
 
 /// The Linq Partner API v3 client. Cheap to clone; clones share the connection pool, the limit
 /// on requests in flight and the pacer.
@@ -168,10 +169,21 @@ impl Client {
 
     /// Every chat, following `next_cursor` until Linq says there is no more.
     pub async fn list_all_chats(&self, from: Option<&str>) -> Result<Vec<Chat>, LinqError> {
+        self.list_all_chats_with(from, |_| {}).await
+    }
+
+    /// [`Client::list_all_chats`], showing `on_page` each page's chats as it arrives (for a
+    /// progress count). Pages are as long as Linq allows.
+    pub async fn list_all_chats_with(
+        &self,
+        from: Option<&str>,
+        mut on_page: impl FnMut(&[Chat]),
+    ) -> Result<Vec<Chat>, LinqError> {
         let mut chats = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = self.list_chats(cursor.as_deref(), Some(100), from).await?;
+            on_page(&page.chats);
             chats.extend(page.chats);
             match page.next_cursor {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
@@ -204,7 +216,7 @@ impl Client {
     /// `…/v3/chats/{chat}` or `…/v3/chats/{chat}/{below}`; refuses an id that is not one path
     /// segment (the config refuses those already: this is the last line of defence).
     fn chat_url(&self, chat: &str, below: Option<&str>) -> Result<Url, LinqError> {
-        super::check_chat_id(chat).map_err(LinqError::ChatId)?;
+        check_chat_id(chat).map_err(LinqError::ChatId)?;
         Ok(match below {
             Some(below) => self.url(&["v3", "chats", chat, below]),
             None => self.url(&["v3", "chats", chat]),
@@ -294,11 +306,7 @@ impl Client {
     }
 
     async fn effect_visible(&self, op: Op, chat: &str, handle: &Handle) -> Result<bool, LinqError> {
-        let live = self.get_chat(chat).await?;
-        Ok(match op {
-            Op::Add => live.has_member(handle),
-            Op::Remove => !live.has_member(handle),
-        })
+        Ok(self.get_chat(chat).await?.shows(op, handle))
     }
 
     /// Sleeps before the next attempt; false when the attempts are used up. A `429` waits its

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ChatIdError;
+use crate::chat_id::ChatIdError;
 use crate::escape::Escaped;
 
 /// Linq code for "the chat is still being created": retried.
@@ -74,21 +74,14 @@ impl ApiError {
     pub fn from_answer(status: u16, retry_after_header: Option<&str>, body: &str) -> ApiError {
         let header = retry_after_header
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+            .and_then(seconds);
         match serde_json::from_str::<Envelope>(body) {
             Ok(envelope) => ApiError {
                 status,
                 code: envelope.error.code,
                 message: envelope.error.message.unwrap_or_else(|| "no message".to_owned()),
                 trace_id: envelope.trace_id,
-                retry_after: header.or_else(|| {
-                    envelope
-                        .error
-                        .retry_after
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(Duration::from_secs_f64)
-                }),
+                retry_after: header.or_else(|| envelope.error.retry_after.and_then(seconds)),
                 doc_url: envelope.error.doc_url,
             },
             Err(_) => {
@@ -268,9 +261,29 @@ impl LinqError {
     }
 }
 
+/// A number of seconds from an answer as a duration: `None` when negative or not finite, the
+/// longest duration when too long for one (the pacer caps any pause).
+fn seconds(value: f64) -> Option<Duration> {
+    (value.is_finite() && value >= 0.0).then(|| Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `linq_answer` fuzz target: `Retry-After: 777777777777777777777777.` (or as
+    /// large an `error.retry_after`) panicked converting the seconds to a duration.
+    #[test]
+    fn a_retry_after_too_long_for_a_duration_is_the_longest_one() {
+        let e = ApiError::from_answer(429, Some("777777777777777777777777."), "");
+        assert_eq!(e.retry_after, Some(Duration::MAX));
+        let body = r#"{"success":false,"error":{"status":429,"code":1007,"retry_after":1e300}}"#;
+        assert_eq!(ApiError::from_answer(429, None, body).retry_after, Some(Duration::MAX));
+        for bad in ["-1", "NaN", "inf", "-inf", "soon"] {
+            let e = ApiError::from_answer(429, Some(bad), "");
+            assert_eq!(e.retry_after, None, "{bad}");
+        }
+    }
 
     #[test]
     fn envelope_is_parsed_with_header_retry_after_first() {

@@ -14,8 +14,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::op::Op;
 
 /// A chat as `GET /v3/chats/{id}` returns it (the fields roster uses), checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +105,7 @@ fn nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>
 impl Chat {
     /// Reads and checks the body of `GET /v3/chats/{id}`. The error says what is wrong; the
     /// caller names the chat.
-    pub(crate) fn parse(body: &[u8]) -> Result<Chat, String> {
+    pub fn parse(body: &[u8]) -> Result<Chat, String> {
         let wire: WireChat =
             serde_json::from_slice(body).map_err(|e| format!("the answer breaks Linq's schema: {e}"))?;
         Chat::checked(wire)
@@ -152,7 +154,7 @@ impl Chat {
 
 impl ChatPage {
     /// Reads and checks a page of `GET /v3/chats`; the error names the chat at fault.
-    pub(crate) fn parse(body: &[u8]) -> Result<ChatPage, String> {
+    pub fn parse(body: &[u8]) -> Result<ChatPage, String> {
         let wire: WirePage =
             serde_json::from_slice(body).map_err(|e| format!("a page of chats breaks Linq's schema: {e}"))?;
         let chats = wire
@@ -160,7 +162,7 @@ impl ChatPage {
             .into_iter()
             .map(|chat| {
                 let id = chat.id.clone();
-                super::check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
+                check_chat_id(&id).map_err(|e| format!("Linq listed a chat roster cannot address: {e}"))?;
                 Chat::checked(chat).map_err(|e| format!("listed chat `{id}`: {e}"))
             })
             .collect::<Result<_, String>>()?;
@@ -216,18 +218,27 @@ impl Chat {
             .collect()
     }
 
-    /// Participants who left on their own (`status: left`), your own line excluded.
+    /// Participants who left on their own (`status: left`), your own line excluded. Someone who
+    /// left and came back may be listed twice, once as left and once as active: a member now,
+    /// they have not left.
     pub fn left(&self) -> BTreeSet<Handle> {
+        let members = self.members();
         self.handles
             .iter()
             .filter(|h| h.status == ParticipantStatus::Left && !h.is_me)
             .map(|h| h.handle.clone())
+            .filter(|handle| !members.contains(handle))
             .collect()
     }
 
     /// True when `handle` is an active participant.
     pub fn has_member(&self, handle: &Handle) -> bool {
         self.handles.iter().any(|h| h.is_active() && &h.handle == handle)
+    }
+
+    /// True when the chat shows the effect of `op` on `handle`: Linq has applied it.
+    pub fn shows(&self, op: Op, handle: &Handle) -> bool {
+        op.shown_by(self.has_member(handle))
     }
 }
 
@@ -385,5 +396,26 @@ mod tests {
         assert_eq!(left, ["+15550000003"]);
         assert!(chat.has_member(&Handle::parse("bob@example.com").unwrap()));
         assert!(!chat.has_member(&Handle::parse("+15550000004").unwrap()));
+    }
+
+    /// Found by the `linq_answer` fuzz target: a handle listed as left and again as active (left,
+    /// then came back) was both a member and one who left, so a later plan would have taken them
+    /// for someone who left on their own.
+    #[test]
+    fn someone_listed_as_left_and_as_active_is_a_member_only() {
+        let body = serde_json::json!({
+            "id": "c1", "display_name": null, "is_group": true,
+            "handles": [
+                {"handle": "+15550000099", "is_me": true},
+                {"handle": "+15550000001", "status": "left"},
+                {"handle": "+1 555 000 0001", "status": "active"},
+                {"handle": "+15550000002", "status": "left"}
+            ]
+        });
+        let chat = Chat::parse(body.to_string().as_bytes()).unwrap();
+        let members: Vec<String> = chat.members().iter().map(|h| h.to_string()).collect();
+        let left: Vec<String> = chat.left().iter().map(|h| h.to_string()).collect();
+        assert_eq!(members, ["+15550000001"]);
+        assert_eq!(left, ["+15550000002"]);
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
+use crate::op::Op;
 use crate::state::{PendingChange, PendingTimeout};
 
 mod error;
@@ -125,6 +126,25 @@ pub enum Step {
     },
     /// Wait until every earlier step of this chat has landed.
     Wait,
+}
+
+impl Step {
+    /// The call this step makes; `None` for a wait.
+    pub fn change(&self) -> Option<(Op, &Handle)> {
+        match self {
+            Step::Add { handle, .. } => Some((Op::Add, handle)),
+            Step::Remove { handle, .. } => Some((Op::Remove, handle)),
+            Step::Wait => None,
+        }
+    }
+
+    /// The person the config names for the step's handle, if any.
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            Step::Add { person, .. } | Step::Remove { person, .. } => person.as_deref(),
+            Step::Wait => None,
+        }
+    }
 }
 
 /// Counts over the whole plan.

@@ -291,3 +291,297 @@ proptest! {
         }
     }
 }
+
+// ---- replaying plans through the sandbox's world ----
+
+use std::time::{Duration, Instant, SystemTime};
+
+use linq_sandbox::world::World;
+use linq_sandbox::{Seed, SeedChat};
+
+use crate::state::PendingChanges;
+
+/// Handles of the wider cases, so that several chats share some.
+const WIDE: usize = 16;
+/// Your own line in the sandbox's world.
+const ME: &str = "+12055550100";
+/// Longer than any landing delay drawn: a wait moves the clock this far, so everything lands.
+const LAND_ALL: Duration = Duration::from_secs(3600);
+
+/// A random seed for the wider cases, printed so that a failure can be replayed with
+/// `PROPTEST_RNG_SEED=…`, which wins when set; few cases, so the suite stays fast.
+fn random_config(cases: u32) -> Config {
+    let mut config = Config::with_cases(cases);
+    let seed = match config.rng_seed {
+        RngSeed::Fixed(seed) => seed,
+        RngSeed::Random => fastrand::u64(..),
+    };
+    eprintln!("proptest seed {seed}: rerun with PROPTEST_RNG_SEED={seed}");
+    config.rng_seed = RngSeed::Fixed(seed);
+    config.failure_persistence = None;
+    config
+}
+
+/// One chat of a wider case: what the state holds (and what of it Linq has not applied yet),
+/// what the config wants, and its cap.
+#[derive(Debug, Clone)]
+struct WideChat {
+    current: BTreeSet<Handle>,
+    desired: BTreeSet<Handle>,
+    left: BTreeSet<Handle>,
+    /// Accepted by Linq, in the state's members, not landed yet.
+    pending_add: BTreeSet<Handle>,
+    /// Accepted by Linq, out of the state's members, not landed yet.
+    pending_remove: BTreeSet<Handle>,
+    cap: usize,
+}
+
+/// Several chats in one plan, a floor Linq can keep (2 or more), protected members, pending
+/// changes, and an adversary: how far the clock moves after each call and how long each
+/// accepted change takes to land.
+#[derive(Debug, Clone)]
+struct Scene {
+    chats: Vec<WideChat>,
+    floor: usize,
+    protected: BTreeSet<Handle>,
+    readd_left: bool,
+    /// Which chat sends its next step, in turn (steps of one chat stay in order).
+    turns: Vec<usize>,
+    /// Milliseconds each accepted change takes to land, in turn.
+    delays: Vec<u64>,
+    /// Milliseconds the clock moves after each call, in turn.
+    advances: Vec<u64>,
+}
+
+fn wide_chat() -> impl Strategy<Value = WideChat> {
+    let set = || prop::collection::btree_set(0..WIDE, 0..=10);
+    (set(), set(), set(), set(), set(), 2..=14usize).prop_map(|(current, desired, left, pa, pr, cap)| {
+        let current: BTreeSet<Handle> = current.into_iter().map(member).collect();
+        let pending_add = pa.into_iter().map(member).filter(|h| current.contains(h)).collect();
+        let left: BTreeSet<Handle> = left.into_iter().map(member).filter(|h| !current.contains(h)).collect();
+        let pending_remove = (pr.into_iter().map(member))
+            .filter(|h| !current.contains(h) && !left.contains(h))
+            .collect();
+        WideChat {
+            desired: desired.into_iter().map(member).collect(),
+            current,
+            left,
+            pending_add,
+            pending_remove,
+            cap,
+        }
+    })
+}
+
+fn scene() -> impl Strategy<Value = Scene> {
+    (
+        prop::collection::vec(wide_chat(), 1..=3),
+        2..=5usize,
+        prop::collection::btree_set(0..WIDE, 0..=2),
+        any::<bool>(),
+        prop::collection::vec(0..3usize, 64),
+        // Most changes take far longer to land than the next call takes to go out.
+        prop::collection::vec(0..2000u64, 64),
+        prop::collection::vec(0..100u64, 64),
+    )
+        .prop_map(|(chats, floor, protected, readd_left, turns, delays, advances)| Scene {
+            chats,
+            floor,
+            protected: protected.into_iter().map(member).collect(),
+            readd_left,
+            turns,
+            delays,
+            advances,
+        })
+}
+
+fn chat_id(i: usize) -> String {
+    format!("chat-{i}")
+}
+
+impl Scene {
+    fn inputs(&self) -> (Desired, State) {
+        let mut desired = BTreeMap::new();
+        let mut known = BTreeMap::new();
+        for (i, chat) in self.chats.iter().enumerate() {
+            desired.insert(
+                chat_id(i),
+                DesiredChat {
+                    name: None,
+                    service: None,
+                    max_members: chat.cap,
+                    protected: self.protected.clone(),
+                    members: chat.desired.clone(),
+                },
+            );
+            known.insert(
+                chat_id(i),
+                ChatState {
+                    members: chat.current.clone(),
+                    left: chat.left.clone(),
+                    pending: PendingChanges {
+                        // Accepted at an unknown time: overdue, which changes no step.
+                        add: chat.pending_add.iter().map(|h| (h.clone(), None)).collect(),
+                        remove: chat.pending_remove.iter().map(|h| (h.clone(), None)).collect(),
+                    },
+                    ..ChatState::default()
+                },
+            );
+        }
+        let desired = Desired {
+            settings: Settings {
+                min_members: self.floor,
+                readd_left: self.readd_left,
+                protected: self.protected.clone(),
+                ..Settings::default()
+            },
+            chats: desired,
+            names: BTreeMap::new(),
+            digest: String::new(),
+            files: Vec::new(),
+        };
+        let state = State {
+            version: 1,
+            lineage: "l".into(),
+            serial: 1,
+            chats: known,
+        };
+        (desired, state)
+    }
+
+    /// What Linq holds before the plan: the state's members less its pending adds, plus its
+    /// pending removes, which are then accepted again as queued changes.
+    fn world(&self, now: Instant) -> Result<World, String> {
+        let handles = |set: BTreeSet<&Handle>| set.into_iter().map(|h| h.as_str().to_owned()).collect::<Vec<_>>();
+        let seed = Seed {
+            token: "t".into(),
+            me: ME.into(),
+            chats: (self.chats.iter().enumerate())
+                .map(|(i, chat)| SeedChat {
+                    left: handles(chat.left.iter().collect()),
+                    ..SeedChat::group(&chat_id(i), &[])
+                })
+                .map(|mut seed| {
+                    let chat = &self.chats[seed.id["chat-".len()..].parse::<usize>().unwrap()];
+                    let landed = chat.current.difference(&chat.pending_add).chain(&chat.pending_remove);
+                    seed.members = handles(landed.collect());
+                    seed
+                })
+                .collect(),
+            handle_services: Default::default(),
+        };
+        let seed = seed.validated().map_err(|e| e.to_string())?;
+        let mut world = World::new(&seed, now, SystemTime::UNIX_EPOCH);
+        for (i, chat) in self.chats.iter().enumerate() {
+            for handle in &chat.pending_add {
+                world.add(&chat_id(i), handle.as_str(), now).map_err(|e| e.message)?;
+            }
+            for handle in &chat.pending_remove {
+                world.remove(&chat_id(i), handle.as_str(), now).map_err(|e| e.message)?;
+            }
+        }
+        Ok(world)
+    }
+}
+
+/// Runs `plan` through the sandbox's world from `start` as apply would (each chat's steps in
+/// order, chats interleaved as `scene.turns` says), with every
+/// accepted change landing after its own adversarial delay, in order per chat. Returns the
+/// first call Linq's rules refuse.
+fn replay(scene: &Scene, plan: &Plan, world: &mut World, start: Instant) -> Result<(), String> {
+    let mut now = start;
+    let mut next: Vec<usize> = vec![0; plan.chats.len()];
+    let (mut turns, mut delays, mut advances) = (
+        scene.turns.iter().cycle(),
+        scene.delays.iter().cycle(),
+        scene.advances.iter().cycle(),
+    );
+    loop {
+        let open: Vec<usize> = (0..plan.chats.len())
+            .filter(|&c| next[c] < plan.chats[c].steps.len())
+            .collect();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let chat = &plan.chats[open[turns.next().copied().unwrap_or(0) % open.len()]];
+        let c = plan
+            .chats
+            .iter()
+            .position(|p| p.id == chat.id)
+            .expect("the chat is in the plan");
+        let due = now + Duration::from_millis(*delays.next().unwrap_or(&0));
+        let sent = match &chat.steps[next[c]] {
+            Step::Add { handle, .. } => world.add(&chat.id, handle.as_str(), due),
+            Step::Remove { handle, .. } => world.remove(&chat.id, handle.as_str(), due),
+            Step::Wait => {
+                now += LAND_ALL;
+                Ok(())
+            }
+        };
+        sent.map_err(|e| {
+            format!(
+                "{} step {} ({:?}) refused: {}",
+                chat.id, next[c], chat.steps[next[c]], e.message
+            )
+        })?;
+        next[c] += 1;
+        now += Duration::from_millis(*advances.next().unwrap_or(&0));
+        world.land_due(now);
+    }
+}
+
+proptest! {
+    #![proptest_config(random_config(96))]
+
+    /// Plans replayed through the sandbox's world, whatever the landing times: Linq refuses no
+    /// call, each chat stays within its floor and cap (or the bounds it started outside), and
+    /// ends as planned. A plan is refused only for a protected member or a chat with no order.
+    #[test]
+    fn plans_keep_linqs_rules_floor_and_cap_whenever_changes_land(scene in scene()) {
+        let (desired, state) = scene.inputs();
+        let start = Instant::now();
+        let world = scene.world(start);
+        prop_assume!(world.is_ok(), "Linq would not have accepted the pending changes");
+        let mut world = world.unwrap();
+        let removes_protected = (scene.chats.iter())
+            .any(|chat| chat.current.difference(&chat.desired).any(|h| scene.protected.contains(h)));
+        let plan = match plan(&desired, &state, &options()) {
+            Ok(plan) => plan,
+            Err(errors) => {
+                let protected = errors.0.iter().any(|e| matches!(e, PlanError::ProtectedRemoval { .. }));
+                prop_assert_eq!(protected, removes_protected, "{}", errors);
+                prop_assert!(
+                    errors.0.iter().all(|e| matches!(e, PlanError::ProtectedRemoval { .. } | PlanError::NoValidOrder { .. })),
+                    "unexpected errors: {}", errors
+                );
+                return Ok(());
+            }
+        };
+        prop_assert!(!removes_protected, "a protected member is removed");
+        // Apply waits for the pending changes to land before it touches a chat. How far they
+        // took each chat on the way is history, not the plan's doing.
+        world.land_due(start + LAND_ALL);
+        let before: Vec<_> = (0..scene.chats.len()).map(|i| world.member_range(&chat_id(i)).unwrap()).collect();
+        replay(&scene, &plan, &mut world, start + LAND_ALL).map_err(TestCaseError::fail)?;
+        world.land_all(start + LAND_ALL * 1000);
+        for (i, chat) in scene.chats.iter().enumerate() {
+            let id = chat_id(i);
+            let members: BTreeSet<Handle> = (world.members(&id).unwrap().iter())
+                .map(|h| Handle::parse(h).unwrap())
+                .collect();
+            let target: BTreeSet<Handle> = (chat.desired.iter())
+                .filter(|h| scene.readd_left || chat.current.contains(*h) || !chat.left.contains(*h))
+                .cloned()
+                .collect();
+            let planned = plan.chats.iter().any(|p| p.id == id && !p.steps.is_empty());
+            let expected = if planned || members == chat.current { &target } else { &chat.current };
+            prop_assert_eq!(&members, expected, "chat {}", id);
+            // The plan keeps the floor and cap, or, for a chat that was already outside them,
+            // takes it no further out.
+            let range = world.member_range(&id).unwrap();
+            prop_assert!(range.lowest >= scene.floor.min(before[i].lowest), "chat {} fell to {} members", id, range.lowest);
+            prop_assert!(range.highest <= chat.cap.max(before[i].highest), "chat {} rose to {} members", id, range.highest);
+        }
+        prop_assert!(world.violations().is_empty(), "{:?}", world.violations());
+    }
+}

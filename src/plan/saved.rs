@@ -53,14 +53,24 @@ pub enum SavedPlanError {
     Stale(String),
     /// A chat or a step differs from the plan derived from the config and the state: the first
     /// difference, named by chat and step.
-    #[error("it does not match what roster derives from its config and state ({0}); nothing was sent\n{HINT_REPLAN}")]
+    #[error("it does not match what roster derives from its config and state ({0}); nothing was sent")]
     Differs(String),
     /// No plan can be derived from the config and the state at all.
-    #[error("it does not match what roster derives from its config and state, from which no plan can be made ({}); nothing was sent\n{HINT_REPLAN}", one_line(.0))]
+    #[error("it does not match what roster derives from its config and state, from which no plan can be made ({}); nothing was sent", one_line(.0))]
     Underivable(PlanErrors),
 }
 
-const HINT_REPLAN: &str = "hint: re-run `roster plan --out FILE` and review the new plan";
+impl SavedPlanError {
+    /// What to do about it, where there is an obvious next step.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SavedPlanError::Differs(_) | SavedPlanError::Underivable(_) => {
+                Some("re-run `roster plan --out FILE` and review the new plan")
+            }
+            _ => None,
+        }
+    }
+}
 
 fn one_line(errors: &PlanErrors) -> String {
     errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
@@ -262,14 +272,12 @@ fn chat_difference(file: &ChatPlan, ours: &ChatPlan) -> String {
 }
 
 fn step_text(step: &Step) -> String {
-    let (op, handle, person) = match step {
-        Step::Add { handle, person } => ("add", handle, person),
-        Step::Remove { handle, person } => ("remove", handle, person),
-        Step::Wait => return "wait".to_owned(),
+    let Some((op, handle)) = step.change() else {
+        return "wait".to_owned();
     };
-    match person {
-        Some(person) => format!("{op} {handle} ({person})"),
-        None => format!("{op} {handle}"),
+    match step.person() {
+        Some(person) => format!("{} {handle} ({person})", op.verb()),
+        None => format!("{} {handle}", op.verb()),
     }
 }
 
@@ -327,8 +335,9 @@ mod tests {
     #[test]
     fn a_plan_listing_pending_changes_keeps_its_seal_and_one_without_seals_as_before() {
         use crate::clock::Timestamp;
+        use crate::op::Op;
         use crate::plan::PendingChat;
-        use crate::state::{Op, PendingChange};
+        use crate::state::PendingChange;
 
         let mut with = plan(vec![chat("b", vec![add("+15550000001", None)])]);
         with.pending.push(PendingChat {

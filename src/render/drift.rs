@@ -1,167 +1,18 @@
-//! Drift: how the chats Linq holds differ from what the state records, as text for people; the
-//! report itself serializes to the JSON that `roster refresh --format json` prints.
+//! Drift as text for people: how the chats Linq holds differ from what the state records. The
+//! report itself ([`crate::sync::DriftReport`]) serializes to the JSON that
+//! `roster refresh --format json` prints.
 
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 use super::{count, pending_lines, Paint};
-use crate::clock::Timestamp;
 use crate::escape::Escaped;
-use crate::handle::Handle;
-use crate::plan::{PendingChat, StateRef};
+use crate::sync::{ChatDrift, DriftReport, DriftStatus, ReadFailure};
 
-/// Version of the JSON drift report; fields are only ever added within one version.
-pub const DRIFT_FORMAT_VERSION: &str = "1";
-
-/// What reading the chats from Linq found, compared with the state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DriftReport {
-    pub format_version: String,
-    /// How many chats were read.
-    pub chats_read: usize,
-    /// Chats with drift, or that could not be read (gone or unavailable), sorted by id.
-    pub chats: Vec<ChatDrift>,
-    pub summary: DriftSummary,
-    /// Changes roster made that Linq accepted and has not applied yet, still within
-    /// `--pending-timeout`: kept in the state. (`plan --refresh` lists them in its plan.)
-    pub pending: Vec<PendingChat>,
-    /// Changes Linq accepted that were not seen within `--pending-timeout`: accepted but never
-    /// landed, so taken as not made (dropped from the recorded members by `roster refresh`);
-    /// the next plan makes them again.
-    pub never_landed: Vec<PendingChat>,
-    /// The state once the live membership was recorded (`roster refresh`); absent when nothing
-    /// is recorded (`roster plan --refresh`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded: Option<Recorded>,
-    /// When the chats were read, to say how long ago pending changes were accepted.
-    #[serde(skip)]
-    pub read_at: Option<Timestamp>,
-}
-
-/// Where `roster refresh` left the state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Recorded {
-    /// False when the state already matched Linq, so it was not rewritten.
-    pub written: bool,
-    pub state: StateRef,
-}
-
-/// One chat that differs from the state, or that Linq would not show.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatDrift {
-    pub id: String,
-    /// The chat's display name, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub status: DriftStatus,
-    /// Active now, not in the state: added outside roster.
-    pub joined: Vec<Handle>,
-    /// In the state, no longer active, and not by their own choice: removed outside roster.
-    pub removed: Vec<Handle>,
-    /// In the state, and left the chat on their own (`status: left`): not re-added by default.
-    pub left: Vec<Handle>,
-    /// Why the chat could not be read (`gone`, `unavailable`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ReadFailure>,
-}
-
-/// The state of one chat in a drift report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftStatus {
-    /// Its members changed outside roster.
-    Drifted,
-    /// Linq answered 404: the chat no longer exists (or this token cannot see it).
-    Gone,
-    /// Linq answered 409 with code 2013, "this chat is unavailable".
-    Unavailable,
-}
-
-/// Linq's answer to a read that failed, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReadFailure {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<i64>,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-}
-
-/// Counts over the whole report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct DriftSummary {
-    pub drifted: usize,
-    pub joined: usize,
-    pub removed: usize,
-    pub left: usize,
-    pub gone: usize,
-    pub unavailable: usize,
-    /// Changes still pending, over all chats.
-    pub pending: usize,
-    /// Changes that never landed, over all chats.
-    pub never_landed: usize,
-}
-
-impl DriftReport {
-    /// A report over `chats_read` chats; the summary is counted from `chats`.
-    pub fn new(chats_read: usize, mut chats: Vec<ChatDrift>) -> DriftReport {
-        chats.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut summary = DriftSummary::default();
-        for chat in &chats {
-            match chat.status {
-                DriftStatus::Drifted => summary.drifted += 1,
-                DriftStatus::Gone => summary.gone += 1,
-                DriftStatus::Unavailable => summary.unavailable += 1,
-            }
-            summary.joined += chat.joined.len();
-            summary.removed += chat.removed.len();
-            summary.left += chat.left.len();
-        }
-        DriftReport {
-            format_version: DRIFT_FORMAT_VERSION.to_owned(),
-            chats_read,
-            chats,
-            summary,
-            pending: Vec::new(),
-            never_landed: Vec::new(),
-            recorded: None,
-            read_at: None,
-        }
-    }
-
-    /// Adds the changes still pending and those that never landed, as of `read_at`.
-    pub fn with_pending(
-        mut self,
-        mut pending: Vec<PendingChat>,
-        mut never_landed: Vec<PendingChat>,
-        read_at: Timestamp,
-    ) -> DriftReport {
-        pending.sort_by(|a, b| a.id.cmp(&b.id));
-        never_landed.sort_by(|a, b| a.id.cmp(&b.id));
-        self.summary.pending = PendingChat::count(&pending);
-        self.summary.never_landed = PendingChat::count(&never_landed);
-        self.pending = pending;
-        self.never_landed = never_landed;
-        self.read_at = Some(read_at);
-        self
-    }
-
-    /// True when every chat read matches the state and no change is pending or lost.
-    pub fn is_empty(&self) -> bool {
-        self.chats.is_empty() && self.pending.is_empty() && self.never_landed.is_empty()
-    }
-}
-
-impl ChatDrift {
-    /// Name and id, escaped: the name is whatever a member of the group set.
-    fn label(&self) -> String {
-        match &self.name {
-            Some(name) => format!("{} ({})", Escaped(name), Escaped(&self.id)),
-            None => Escaped(&self.id).to_string(),
-        }
+/// Name and id, escaped: the name is whatever a member of the group set.
+fn label(chat: &ChatDrift) -> String {
+    match &chat.name {
+        Some(name) => format!("{} ({})", Escaped(name), Escaped(&chat.id)),
+        None => Escaped(&chat.id).to_string(),
     }
 }
 
@@ -229,7 +80,7 @@ fn chats_text(report: &DriftReport, paint: Paint, w: &mut dyn Write) -> io::Resu
         writeln!(w)?;
         match chat.status {
             DriftStatus::Drifted => {
-                writeln!(w, "{} {}", paint.note("~"), paint.bold(chat.label()))?;
+                writeln!(w, "{} {}", paint.note("~"), paint.bold(label(chat)))?;
                 let lines = [
                     (paint.add("+ joined outside roster "), &chat.joined),
                     (paint.remove("- removed outside roster"), &chat.removed),
@@ -247,7 +98,7 @@ fn chats_text(report: &DriftReport, paint: Paint, w: &mut dyn Write) -> io::Resu
                 } else {
                     "unavailable"
                 };
-                writeln!(w, "{} {}: {what}", paint.remove("!"), paint.bold(chat.label()))?;
+                writeln!(w, "{} {}: {what}", paint.remove("!"), paint.bold(label(chat)))?;
                 if let Some(error) = &chat.error {
                     writeln!(w, "    {}", failure(error))?;
                 }
@@ -296,6 +147,8 @@ fn failure(error: &ReadFailure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handle::Handle;
+    use crate::sync::DriftSummary;
 
     fn handles(list: &[&str]) -> Vec<Handle> {
         list.iter().map(|h| Handle::parse(h).unwrap()).collect()

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 
 use super::summary_line;
 use crate::escape::escape;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
-use crate::state::Op;
+use crate::op::Op;
+use crate::plan::{Action, ChatPlan, PendingChat, Plan};
 
 /// Forges reject comments above 65,536 characters; stay safely below.
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -68,10 +68,7 @@ fn pending_markdown(pending: &[PendingChat]) -> String {
             Some(name) => format!("{} ({})", code(name, true), code(&chat.id, true)),
             None => code(&chat.id, true),
         };
-        let op = match change.op {
-            Op::Add => "➕ add",
-            Op::Remove => "➖ remove",
-        };
+        let op = op_cell(change.op);
         let at = change
             .accepted_at
             .map_or_else(|| "unknown".to_owned(), |at| at.to_string());
@@ -105,26 +102,16 @@ fn chat_markdown(chat: &ChatPlan) -> String {
             let _ = writeln!(out, "#### {title}: {before} → {after} members\n");
             out.push_str("| # | step | handle | person |\n|---:|---|---|---|\n");
             for (i, step) in chat.steps.iter().enumerate() {
-                let _ = match step {
-                    Step::Add { handle, person } => {
-                        writeln!(
-                            out,
-                            "| {} | ➕ add | {} | {} |",
-                            i + 1,
-                            code(handle.as_str(), true),
-                            person.as_deref().map(|p| code(p, true)).unwrap_or_default()
-                        )
-                    }
-                    Step::Remove { handle, person } => {
-                        writeln!(
-                            out,
-                            "| {} | ➖ remove | {} | {} |",
-                            i + 1,
-                            code(handle.as_str(), true),
-                            person.as_deref().map(|p| code(p, true)).unwrap_or_default()
-                        )
-                    }
-                    Step::Wait => writeln!(out, "| {} | ⏳ wait | _until the steps above have landed_ | |", i + 1),
+                let _ = match step.change() {
+                    Some((op, handle)) => writeln!(
+                        out,
+                        "| {} | {} | {} | {} |",
+                        i + 1,
+                        op_cell(op),
+                        code(handle.as_str(), true),
+                        step.person().map(|p| code(p, true)).unwrap_or_default()
+                    ),
+                    None => writeln!(out, "| {} | ⏳ wait | _until the steps above have landed_ | |", i + 1),
                 };
             }
         }
@@ -175,11 +162,19 @@ fn code(text: &str, in_table: bool) -> String {
     format!("{fence}{pad}{text}{pad}{fence}")
 }
 
+/// An add or a remove in a table cell.
+fn op_cell(op: Op) -> &'static str {
+    match op {
+        Op::Add => "➕ add",
+        Op::Remove => "➖ remove",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::handle::Handle;
-    use crate::plan::{StateRef, Summary};
+    use crate::plan::{StateRef, Step, Summary};
 
     fn big_plan(chats: usize) -> Plan {
         let chats: Vec<ChatPlan> = (0..chats)

@@ -1,26 +1,96 @@
 //! Renderers: plans, states and reports to text (people), JSON (scripts) and markdown (pull
-//! requests), each written to any `impl Write` so tests snapshot them directly.
+//! requests), each written to any `impl Write` so tests snapshot them directly. [`write()`] is
+//! the one place a format is chosen.
 
 use std::fmt::Display;
+use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
+use serde::Serialize;
 
+use crate::apply::ApplyReport;
 use crate::clock::Timestamp;
 use crate::escape::{escape, Escaped};
+use crate::op::Op;
+use crate::plan::Plan;
+use crate::state::State;
+use crate::sync::DriftReport;
 
+mod config;
 mod drift;
+mod history;
 mod json;
 mod markdown;
 mod report;
 mod text;
 
-pub use drift::{
-    drift_text, ChatDrift, DriftReport, DriftStatus, DriftSummary, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
-};
+pub use config::imported_config;
+pub use drift::drift_text;
+pub use history::{History, HISTORY_FORMAT_VERSION};
 pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;
-pub use text::{plan_text, state_text};
+pub use text::{plan_text, state_text, unlocked, validated};
+
+/// How a plan or report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    /// For people, in a terminal
+    #[default]
+    Text,
+    /// For scripts: stable, versioned by `format_version`
+    Json,
+    /// For pull-request comments
+    Markdown,
+}
+
+/// Something roster shows in every [`Format`]: text for people, its JSON for scripts, and
+/// markdown for a pull-request comment.
+pub trait Document: Serialize {
+    fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()>;
+
+    /// Markdown of its own; the text where it has none.
+    fn markdown(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        self.text(options, w)
+    }
+}
+
+/// Writes `document` in `format`.
+pub fn write(document: &impl Document, format: Format, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Text => document.text(options, w),
+        Format::Markdown => document.markdown(options, w),
+        Format::Json => write_json(w, document),
+    }
+}
+
+impl Document for Plan {
+    fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        plan_text(self, options, w)
+    }
+
+    fn markdown(&self, _options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        plan_markdown(self, w)
+    }
+}
+
+impl Document for State {
+    fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        state_text(self, options, w)
+    }
+}
+
+impl Document for ApplyReport {
+    fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        apply_report_text(self, options, w)
+    }
+}
+
+impl Document for DriftReport {
+    fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        drift_text(self, options.color, w)
+    }
+}
 
 /// How text output looks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -101,10 +171,7 @@ pub(crate) fn pending_lines(
             None => Escaped(&chat.id).to_string(),
         };
         for change in &chat.changes {
-            let op = match change.op {
-                crate::state::Op::Add => paint.add("+ add   "),
-                crate::state::Op::Remove => paint.remove("- remove"),
-            };
+            let op = op_label(change.op, paint);
             let overdue = if mark_overdue && change.overdue {
                 format!(", {}", paint.note("overdue"))
             } else {
@@ -119,6 +186,14 @@ pub(crate) fn pending_lines(
         }
     }
     Ok(())
+}
+
+/// `+ add   ` or `- remove`, in green or red: one width, so handles line up after either.
+pub(crate) fn op_label(op: Op, paint: Paint) -> String {
+    match op {
+        Op::Add => paint.add("+ add   "),
+        Op::Remove => paint.remove("- remove"),
+    }
 }
 
 /// `accepted 12s ago`, `accepted at 2026-01-05T09:30:00Z` without a clock, or at an unknown time.
@@ -148,21 +223,21 @@ pub(crate) fn summary_line(summary: &crate::plan::Summary) -> String {
     parts.join("; ")
 }
 
-/// Prints an error the one way roster prints errors: `error: ` + message, `hint:` lines apart.
-/// Control characters within a line are shown escaped, whatever put them there.
-pub fn error(w: &mut dyn std::io::Write, color: bool, message: &str) -> std::io::Result<()> {
+/// Prints an error the one way roster prints errors: `error: ` + the message (its further lines
+/// below it as they are), then `hint: ` + the next step, when there is one. Control characters
+/// within a line are shown escaped, whatever put them there.
+pub fn error(w: &mut dyn std::io::Write, color: bool, message: &str, hint: Option<&str>) -> std::io::Result<()> {
     let paint = Paint::new(color);
-    let mut first = true;
-    for line in message.lines() {
-        let line = &*escape(line);
-        if let Some(hint) = line.strip_prefix("hint: ") {
-            writeln!(w, "{} {hint}", paint.hint("hint:"))?;
-        } else if first {
+    for (index, line) in message.lines().enumerate() {
+        let line = escape(line);
+        if index == 0 {
             writeln!(w, "{} {line}", paint.error("error:"))?;
-            first = false;
         } else {
             writeln!(w, "{line}")?;
         }
+    }
+    if let Some(hint) = hint {
+        writeln!(w, "{} {}", paint.hint("hint:"), escape(hint))?;
     }
     Ok(())
 }

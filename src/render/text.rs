@@ -1,14 +1,17 @@
-//! The plan and the state as text for people in a terminal.
+//! The plan, the state and the short answers of `validate` and `force-unlock`, as text for
+//! people in a terminal.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{count, pending_lines, summary_line, Paint, TextOptions};
+use super::{count, op_label, pending_lines, summary_line, Paint, TextOptions};
+use crate::config::Desired;
 use crate::escape::Escaped;
 use crate::handle::Handle;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan, Step};
-use crate::state::State;
+use crate::plan::{Action, ChatPlan, PendingChat, Plan};
+use crate::state::{LockInfo, State};
 
 /// Writes the plan: each chat with its name, member counts and numbered steps, the changes
 /// still pending, then a summary.
@@ -80,14 +83,14 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
             let width = chat.steps.len().to_string().len();
             for (i, step) in chat.steps.iter().enumerate() {
                 let n = format!("{:>width$}.", i + 1);
-                match step {
-                    Step::Add { handle, person } => {
-                        writeln!(w, "    {n} {} {}", paint.add("+ add   "), who(handle, person, paint))?
-                    }
-                    Step::Remove { handle, person } => {
-                        writeln!(w, "    {n} {} {}", paint.remove("- remove"), who(handle, person, paint))?
-                    }
-                    Step::Wait => writeln!(w, "    {n} {}", paint.note("… wait until the steps above have landed"))?,
+                match step.change() {
+                    Some((op, handle)) => writeln!(
+                        w,
+                        "    {n} {} {}",
+                        op_label(op, paint),
+                        who(handle, step.person(), paint)
+                    )?,
+                    None => writeln!(w, "    {n} {}", paint.note("… wait until the steps above have landed"))?,
                 }
             }
             if options.verbose {
@@ -128,7 +131,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
     Ok(())
 }
 
-fn who(handle: &Handle, person: &Option<String>, paint: Paint) -> String {
+fn who(handle: &Handle, person: Option<&str>, paint: Paint) -> String {
     match person {
         Some(person) => format!("{handle} {}", paint.dim(format!("({})", Escaped(person)))),
         None => handle.to_string(),
@@ -151,6 +154,25 @@ fn membership_diff(chat: &ChatPlan, paint: Paint, w: &mut dyn Write) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// The one line `roster validate` prints for a valid config.
+pub fn validated(desired: &Desired, w: &mut dyn Write) -> io::Result<()> {
+    let memberships: usize = desired.chats.values().map(|chat| chat.members.len()).sum();
+    let people: BTreeSet<&String> = desired.names.values().collect();
+    writeln!(
+        w,
+        "The config is valid: {} with {} in {}, {} named.",
+        count(desired.chats.len(), "chat", "chats"),
+        count(memberships, "membership", "memberships"),
+        count(desired.files.len(), "file", "files"),
+        count(people.len(), "person", "people"),
+    )
+}
+
+/// The one line `roster force-unlock` prints for the lock it removed.
+pub fn unlocked(holder: &LockInfo, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "Removed lock `{}` held by {holder}.", Escaped(&holder.id))
 }
 
 /// Writes the state: each chat with its member count, and with `verbose` its members.
@@ -193,8 +215,9 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
+    use crate::op::Op;
     use crate::plan::{StateRef, Summary};
-    use crate::state::{Op, PendingChange};
+    use crate::state::PendingChange;
 
     fn change(op: Op, handle: &str, accepted_at: Option<Timestamp>, overdue: bool) -> PendingChange {
         PendingChange {

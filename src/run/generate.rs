@@ -58,10 +58,7 @@ pub fn man(cx: &mut Context, args: &ManArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     };
     if dir.exists() && !dir.is_dir() {
-        anyhow::bail!(
-            "cannot write man pages to `{}`: it is not a folder\nhint: `--dir` takes a folder, and creates it when missing",
-            dir.display()
-        );
+        return Err(super::Error::ManDirIsAFile(dir.clone()).into());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create folder `{}`", dir.display()))?;
     let written = write_pages(dir)?;

@@ -1,29 +1,38 @@
-//! The commands: checked arguments in, work done through the library, an exit code out.
+//! The commands: options in, one call into the library, a renderer out, and an exit code.
 //!
 //! Everything that touches the outside world arrives here from `main` ([`Env`], [`Ui`]), so
-//! the library below reads no environment variables and prints nothing on its own.
+//! the library below reads no environment variables and prints nothing on its own. The
+//! commands that talk to Linq share one prologue (`online::Online`); errors are printed in
+//! one place (`error::report`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Command, Format, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
+use crate::apply::{BarProgress, LineProgress, NoProgress, Progress, TimingsProgress};
+use crate::cli::{Cli, Command, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::clock::Clock;
-use crate::config::{self, ConfigErrors, Desired};
-use crate::escape::escape;
+use crate::config::{self, Desired};
+use crate::escape::Escaped;
 use crate::linq::Token;
-use crate::plan::{self, Plan, PlanErrors, PlanOptions, SavedPlan};
-use crate::render::{self, TextOptions};
-use crate::state::{
-    FileStore, JournalRecord, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, State, StateStore,
-};
+use crate::plan::{self, PlanOptions, SavedPlan};
+use crate::render::{self, Document, Format, Paint, TextOptions};
+use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateStore};
 
+mod error;
 mod generate;
 mod online;
 mod signals;
+mod state;
+mod timings;
 
+pub use error::{Error, Unimportable};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
+
+use timings::Timings;
 
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +50,10 @@ pub struct Env {
     pub stderr_terminal: bool,
     /// The wall clock: when Linq accepted a change, and how long ago.
     pub clock: Clock,
+    /// `ROSTER_STATE`: where the state is when `--state` is not given.
+    pub state: Option<String>,
+    /// `PGPASSWORD` and the password file, for a PostgreSQL state.
+    pub passwords: postgres::PasswordSources,
 }
 
 /// How roster ends; see the exit codes in the README.
@@ -89,9 +102,56 @@ impl Ui {
         }
     }
 
+    /// A warning on stderr, shown even with `--quiet`: it is about the result.
+    pub fn warn(&mut self, message: &str) {
+        let paint = Paint::new(self.err_color);
+        let _ = writeln!(self.err, "{} {}", paint.note("warning:"), Escaped(message));
+    }
+
     /// An error in the one style roster uses (`error: …`, `hint: …`).
-    pub fn error(&mut self, message: &str) {
-        let _ = render::error(&mut *self.err, self.err_color, message);
+    pub fn error(&mut self, message: &str, hint: Option<&str>) {
+        let _ = render::error(&mut *self.err, self.err_color, message, hint);
+    }
+
+    /// A progress bar on stderr counting to `len` (a spinner counting up without one), on a
+    /// terminal only and not with `--quiet`.
+    pub fn progress(&self, len: Option<usize>, message: &'static str) -> ProgressBar {
+        if !self.interactive || self.quiet {
+            return ProgressBar::hidden();
+        }
+        let (bar, template) = match len {
+            Some(len) => (ProgressBar::new(len as u64), "{spinner} {msg} [{bar:30}] {pos}/{len}"),
+            None => (ProgressBar::new_spinner(), "{spinner} {msg}: {pos}"),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid progress template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// How apply shows its progress: a bar on a terminal, a line per chat in CI, nothing with
+    /// `--quiet`; with `--verbose` the limit on requests in flight as it changes, with `timings`
+    /// every decision of the limiter (on stderr, even when quiet).
+    pub fn apply_progress(&self, timings: bool) -> Box<dyn Progress> {
+        let verbose = self.verbose;
+        match (self.quiet, self.interactive, timings) {
+            (true, _, false) => Box::new(NoProgress),
+            (true, _, true) => Box::new(TimingsProgress::new(NoProgress, std::io::stderr())),
+            (false, true, false) => Box::new(BarProgress::new().verbose(verbose)),
+            (false, true, true) => Box::new(TimingsProgress::new(
+                BarProgress::new().verbose(verbose),
+                std::io::stderr(),
+            )),
+            (false, false, false) => Box::new(LineProgress::new(std::io::stderr()).verbose(verbose)),
+            (false, false, true) => Box::new(TimingsProgress::new(
+                LineProgress::new(std::io::stderr()).verbose(verbose),
+                std::io::stderr(),
+            )),
+        }
     }
 
     /// Text options without a clock: pending changes show when, not how long ago.
@@ -114,19 +174,39 @@ pub struct Context {
 impl Context {
     /// The config paths given, or `roster.yaml`.
     pub fn config_paths(&self) -> Vec<PathBuf> {
-        if self.global.config.is_empty() {
-            vec![PathBuf::from("roster.yaml")]
-        } else {
-            self.global.config.clone()
-        }
+        config_paths(&self.global.config)
     }
 
     pub fn load_desired(&self) -> anyhow::Result<Desired> {
         Ok(config::load(&self.config_paths())?)
     }
 
-    pub fn store(&self) -> FileStore {
-        FileStore::new(&self.global.state)
+    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`.
+    pub fn state_location(&self) -> PathBuf {
+        (self.global.state.clone())
+            .or_else(|| self.env.state.clone().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("roster.state.json"))
+    }
+
+    /// The state's store: its file, or its database (connected, its schema up to date).
+    pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
+        store_at(&self.state_location(), &self.env)
+    }
+
+    /// Opens the state's store when called, on any thread: `plan` connects to a database while
+    /// it parses the config.
+    pub fn store_opener(&self) -> impl Fn() -> anyhow::Result<Box<dyn StateStore>> + Send + Sync {
+        let (location, env) = (self.state_location(), self.env.clone());
+        move || store_at(&location, &env)
+    }
+
+    /// Where the state is, as a saved plan records it: a URL without its password.
+    pub fn state_for_plan(&self) -> PathBuf {
+        let location = self.state_location();
+        match location.to_str().filter(|text| postgres::is_url(text)) {
+            Some(url) => PathBuf::from(postgres::redact(url)),
+            None => location,
+        }
     }
 
     /// Text options, with the clock's now for how long ago pending changes were accepted.
@@ -141,66 +221,50 @@ impl Context {
     pub fn pending_timeout(&self, args: &PendingArgs) -> PendingTimeout {
         PendingTimeout {
             now: self.env.clock.now(),
-            timeout: online::seconds(args.pending_timeout),
+            timeout: seconds(args.pending_timeout),
         }
     }
 
-    /// Takes the state lock for `operation`, waiting up to `--lock-timeout` unless a signal
-    /// ends the wait, and hands it to `signals` so that a second signal can release it. A
-    /// stale lock of this host that was broken to take it is named in a note.
-    pub fn lock(&mut self, store: &dyn StateStore, operation: &str, signals: &Signals) -> anyhow::Result<HeldLock> {
-        const STOPPED: &str = "Stopped before taking the state lock; nothing was changed.";
-        signals.check(STOPPED)?;
-        let info = LockInfo {
-            id: uuid::Uuid::new_v4().to_string(),
-            operation: operation.to_owned(),
-            who: self.env.user.clone(),
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
-            pid: std::process::id(),
-            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    /// Writes `document` to stdout in `format`.
+    pub fn write(&mut self, document: &impl Document, format: Format) -> std::io::Result<()> {
+        let options = self.text_options();
+        render::write(document, format, options, &mut *self.ui.out)
+    }
+
+    /// Writes `document` to stderr in `format`, for people while stdout carries JSON.
+    pub fn write_err(&mut self, document: &impl Document, format: Format) -> std::io::Result<()> {
+        let options = TextOptions {
+            color: self.ui.err_color,
+            ..self.text_options()
         };
-        let timeout = online::seconds(self.global.lock_timeout);
-        let stop = || signals.received().is_some();
-        // One look first, so that a run about to wait can say for whom.
-        let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
-            Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
-                if let Some(locked) = error.downcast_ref::<LockedError>() {
-                    let holder = &locked.holder;
-                    self.ui.status(format!(
-                        "Waiting up to {}s for the state lock held by `{}` ({}@{}, pid {}, since {})...",
-                        timeout.as_secs_f64(),
-                        holder.operation,
-                        holder.who,
-                        holder.host,
-                        holder.pid,
-                        holder.since
-                    ));
-                }
-                store.lock(info, &LockWait { timeout, stop: &stop })
-            }
-            taken => taken,
-        }
-        .map_err(
-            |error| match (error.downcast_ref::<LockWaitStopped>(), signals.received()) {
-                (Some(_), Some(signal)) => anyhow::Error::new(Stopped {
-                    signal,
-                    message: STOPPED.to_owned(),
-                }),
-                _ => error,
-            },
-        )?;
-        if let Some(stale) = guard.broke() {
-            self.ui.status(format!(
-                "note: broke the stale lock `{}` of `{}` ({}@{}, pid {}, since {}): its process no longer runs",
-                stale.id, stale.operation, stale.who, stale.host, stale.pid, stale.since
-            ));
-        }
-        Ok(signals.hold(guard))
+        render::write(document, format, options, &mut *self.ui.err)
     }
 }
 
+/// `paths`, or `roster.yaml` when there are none.
+fn config_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("roster.yaml")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+/// The state at `location`, a file or a `postgres://` URL: the one place a backend is chosen.
+pub fn store_at(location: &Path, env: &Env) -> anyhow::Result<Box<dyn StateStore>> {
+    match location.to_str().filter(|text| postgres::is_url(text)) {
+        Some(url) => Ok(Box::new(PostgresStore::connect(url, &env.user, &env.passwords)?)),
+        None => Ok(Box::new(FileStore::new(location))),
+    }
+}
+
+/// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
+pub(crate) fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 /// Runs the command and returns how roster ends; errors are printed here, once.
-pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
+pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
     let mut cx = Context {
         global: cli.global,
         env,
@@ -211,93 +275,32 @@ pub fn run(cli: Cli, env: Env, ui: Ui) -> Exit {
         Command::Plan(args) => plan_command(&mut cx, &args),
         Command::Show(args) => show(&mut cx, &args),
         Command::ForceUnlock(args) => force_unlock(&mut cx, &args.id),
+        Command::State(command) => state::run(&mut cx, &command),
         Command::Apply(args) => online::apply(&mut cx, &args),
         Command::Import(args) => online::import(&mut cx, &args),
         Command::Refresh(args) => online::refresh(&mut cx, &args),
         Command::Completions(args) => generate::completions(&mut cx, &args),
         Command::Man(args) => generate::man(&mut cx, &args),
     };
-    match result {
-        Ok(exit) => exit,
-        Err(error) => match error.downcast_ref::<Stopped>() {
-            // Not an error: what was done and what was not, shown even with `--quiet`.
-            Some(stopped) => {
-                let _ = cx.ui.out.flush();
-                let _ = writeln!(cx.ui.err, "{stopped}");
-                Exit::Interrupted(stopped.signal)
-            }
-            None => {
-                report_error(&mut cx.ui, &error);
-                Exit::Error
-            }
-        },
-    }
-}
-
-/// Prints an error; config and plan errors are lists, one `error:` line each.
-pub fn report_error(ui: &mut Ui, error: &anyhow::Error) {
-    // Config and plan errors are one line each, quoting names and ids from the config: a
-    // newline in one is shown escaped rather than starting a line of its own.
-    if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()));
-        }
-        let n = errors.0.len();
-        ui.error(&format!(
-            "the config has {n} {}; nothing was planned or written",
-            if n == 1 { "error" } else { "errors" }
-        ));
-    } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()));
-        }
-        ui.error("no plan was made; nothing was written");
-    } else {
-        ui.error(&format!("{error:#}"));
-    }
+    result.unwrap_or_else(|error| error::report(&mut cx.ui, &error))
 }
 
 fn validate(cx: &mut Context) -> anyhow::Result<Exit> {
     let desired = cx.load_desired()?;
-    let memberships: usize = desired.chats.values().map(|chat| chat.members.len()).sum();
-    let people: std::collections::BTreeSet<&String> = desired.names.values().collect();
-    let _ = writeln!(
-        cx.ui.out,
-        "The config is valid: {} with {} in {}, {} named.",
-        render::count(desired.chats.len(), "chat", "chats"),
-        render::count(memberships, "membership", "memberships"),
-        render::count(desired.files.len(), "file", "files"),
-        render::count(people.len(), "person", "people"),
-    );
+    let _ = render::validated(&desired, &mut *cx.ui.out);
     Ok(Exit::Success)
 }
 
-/// Loads the state (empty when there is none yet) with the journal of an interrupted run folded
-/// in, in memory: the plan then reflects every call Linq accepted.
-pub fn load_state(cx: &mut Context, store: &dyn StateStore) -> anyhow::Result<State> {
-    let (state, records) = read_state(store)?;
-    Ok(fold_journal(cx, state, &records))
-}
-
-/// Reads the state (empty when there is none yet) and the journal, without folding them.
-fn read_state(store: &dyn StateStore) -> anyhow::Result<(State, Vec<JournalRecord>)> {
-    let state = store.load()?.unwrap_or_default();
-    let records = store.read_journal()?;
-    Ok((state, records))
-}
-
-/// Folds the journal of an interrupted run into `state`, in memory, noting unsettled calls.
-fn fold_journal(cx: &mut Context, mut state: State, records: &[JournalRecord]) -> State {
-    if !records.is_empty() {
-        let unsettled = crate::state::journal::fold(&mut state, records);
-        if !unsettled.is_empty() {
-            cx.ui.status(format!(
-                "note: {} from an interrupted apply may or may not have taken effect; the next `roster apply` settles them",
-                render::count(unsettled.len(), "call", "calls")
-            ));
-        }
+/// The state loaded, after a note on the calls an interrupted run left unsettled.
+fn noted(cx: &mut Context, loaded: Loaded) -> State {
+    let unsettled = loaded.journal.unsettled.len();
+    if unsettled > 0 {
+        cx.ui.status(format!(
+            "note: {} from an interrupted apply may or may not have taken effect; the next `roster apply` settles them",
+            render::count(unsettled, "call", "calls")
+        ));
     }
-    state
+    loaded.state
 }
 
 /// The planner's options for `scope`, marking pending changes overdue per `pending`.
@@ -311,56 +314,25 @@ pub fn plan_options(scope: &PlanScope, pending: PendingTimeout) -> PlanOptions {
 
 fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     // `--refresh` talks to Linq: watch for signals from the start, as the other such commands.
-    let online = if args.refresh {
-        let runtime = online::runtime()?;
-        let signals = Signals::watch(&runtime, cx.ui.quiet)?;
-        Some((runtime, signals))
-    } else {
-        None
-    };
+    let online = args.refresh.then(|| online::Online::start(cx)).transpose()?;
     let mut timings = Timings::new(cx.global.timings);
-    let mut load = config::LoadTimings::default();
-    let store = cx.store();
-    let paths = cx.config_paths();
-    // The state does not depend on the config, and for a large setup both are big parses: read
-    // the state on another thread meanwhile. Config errors still come first, as before.
-    let (desired, stored, waited) = std::thread::scope(|scope| {
-        let stored = (!args.refresh).then(|| {
-            scope.spawn(|| {
-                let start = std::time::Instant::now();
-                (read_state(&store), start.elapsed())
-            })
-        });
-        let desired = config::load_timed(&paths, &mut load);
-        let loaded = std::time::Instant::now();
-        let stored = stored.map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        (desired, stored, loaded.elapsed())
-    });
+    let open_store = cx.store_opener();
+    let (desired, stored) = config_and_state(cx, &open_store, !args.refresh, &mut timings);
     let desired = desired?;
-    timings.add("read config", load.read);
-    timings.add("parse config", load.parse);
-    timings.add("validate config", load.check);
-    if let Some((_, took)) = &stored {
-        timings.add("load state (beside the config)", *took);
-        timings.add("wait for state", waited);
-    }
-    timings.lap(None);
-    let stored = stored.map(|(result, _)| result);
     let (state, drift) = match stored {
+        Some(stored) => (noted(cx, stored?), false),
         None => {
-            let (runtime, signals) = online.as_ref().expect("`--refresh` watches for signals");
-            online::refreshed_state(cx, &desired, &store, args, runtime, signals)?
-        }
-        Some(stored) => {
-            let (state, records) = stored?;
-            (fold_journal(cx, state, &records), false)
+            let online = online.as_ref().expect("`--refresh` watches for signals");
+            let store = open_store()?;
+            online::refreshed_state(cx, online, &desired, store.as_ref(), args)?
         }
     };
     timings.lap(Some("fold state"));
     let options = plan_options(&args.scope, cx.pending_timeout(&args.pending));
     let plan = plan::plan(&desired, &state, &options)?;
     timings.lap(Some("plan"));
-    write_plan(cx, &plan, args.format)?;
+    cx.write(&plan, args.format)
+        .context("failed to write the plan to stdout")?;
     if timings.enabled {
         // Count the bytes still buffered for stdout as rendering, not as exit.
         cx.ui.out.flush().context("failed to write the plan to stdout")?;
@@ -372,14 +344,9 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
             &options,
             desired.digest.clone(),
             cx.config_paths(),
-            cx.global.state.clone(),
+            cx.state_for_plan(),
         );
-        crate::state::write_atomic(out, saved.to_json().as_bytes())
-            .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
-        cx.ui.status(format!(
-            "Saved the plan to `{0}`; apply exactly it with `roster apply {0}`.",
-            out.display()
-        ));
+        save_plan(cx, &saved, out)?;
     }
     let exit = if args.detailed_exitcode && (plan.has_changes() || plan.has_pending() || drift) {
         Exit::Pending
@@ -394,61 +361,57 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-/// Phase durations for the hidden `--timings` flag, printed to stderr one `timings:` line each,
-/// so benchmarks can break a run's wall time down without a profiler.
-struct Timings {
-    enabled: bool,
-    clock: std::time::Instant,
-    phases: Vec<(&'static str, std::time::Duration)>,
+/// Loads the config and, unless `read_state` is false, the state with its journal. The state
+/// does not depend on the config, and for a large setup both are big parses: the state is read
+/// on another thread meanwhile (its database connected there too). Config errors still come
+/// first.
+fn config_and_state(
+    cx: &Context,
+    open_store: &(dyn Fn() -> anyhow::Result<Box<dyn StateStore>> + Sync),
+    read_state: bool,
+    timings: &mut Timings,
+) -> (anyhow::Result<Desired>, Option<anyhow::Result<Loaded>>) {
+    let mut load = config::LoadTimings::default();
+    let paths = cx.config_paths();
+    let (desired, stored, waited) = std::thread::scope(|scope| {
+        let stored = read_state.then(|| {
+            scope.spawn(|| {
+                let start = std::time::Instant::now();
+                (
+                    open_store().and_then(|store| store.load_with_journal()),
+                    start.elapsed(),
+                )
+            })
+        });
+        let desired = config::load_timed(&paths, &mut load);
+        let loaded = std::time::Instant::now();
+        let stored = stored.map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        (desired, stored, loaded.elapsed())
+    });
+    timings.add("read config", load.read);
+    timings.add("parse config", load.parse);
+    timings.add("validate config", load.check);
+    if let Some((_, took)) = &stored {
+        timings.add("load state (beside the config)", *took);
+        timings.add("wait for state", waited);
+    }
+    timings.lap(None);
+    (desired.map_err(anyhow::Error::from), stored.map(|(result, _)| result))
 }
 
-impl Timings {
-    fn new(enabled: bool) -> Timings {
-        Timings {
-            enabled,
-            clock: std::time::Instant::now(),
-            phases: Vec::new(),
-        }
-    }
-
-    /// Records a phase measured elsewhere.
-    fn add(&mut self, phase: &'static str, duration: std::time::Duration) {
-        self.phases.push((phase, duration));
-    }
-
-    /// Ends the current phase: records it under `phase`, or only restarts the clock on `None`.
-    fn lap(&mut self, phase: Option<&'static str>) {
-        let now = std::time::Instant::now();
-        if let Some(phase) = phase {
-            self.phases.push((phase, now - self.clock));
-        }
-        self.clock = now;
-    }
-
-    fn report(&self, err: &mut dyn Write) {
-        if !self.enabled {
-            return;
-        }
-        for (phase, duration) in &self.phases {
-            let _ = writeln!(err, "timings: {phase}: {:.3} ms", duration.as_secs_f64() * 1e3);
-        }
-    }
-}
-
-/// Writes a plan to stdout in `format`.
-pub fn write_plan(cx: &mut Context, plan: &Plan, format: Format) -> anyhow::Result<()> {
-    let options = cx.text_options();
-    let out = &mut *cx.ui.out;
-    match format {
-        Format::Text => render::plan_text(plan, options, out),
-        Format::Markdown => render::plan_markdown(plan, out),
-        Format::Json => render::write_json(out, plan),
-    }
-    .context("failed to write the plan to stdout")
+/// Writes a saved plan to `out`, for `roster apply`.
+fn save_plan(cx: &mut Context, saved: &SavedPlan, out: &Path) -> anyhow::Result<()> {
+    crate::state::write_atomic(out, saved.to_json().as_bytes())
+        .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
+    cx.ui.status(format!(
+        "Saved the plan to `{0}`; apply exactly it with `roster apply {0}`.",
+        out.display()
+    ));
+    Ok(())
 }
 
 /// Reads a saved plan file and checks its seal.
-pub fn read_saved_plan(path: &std::path::Path) -> anyhow::Result<SavedPlan> {
+pub fn read_saved_plan(path: &Path) -> anyhow::Result<SavedPlan> {
     let bytes = std::fs::read(path).with_context(|| format!("failed to read plan file `{}`", path.display()))?;
     SavedPlan::from_json(&bytes).with_context(|| format!("plan file `{}` was refused", path.display()))
 }
@@ -456,10 +419,11 @@ pub fn read_saved_plan(path: &std::path::Path) -> anyhow::Result<SavedPlan> {
 fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
     if let Some(path) = &args.plan_file {
         let saved = read_saved_plan(path)?;
-        write_plan(cx, &saved.plan, args.format)?;
+        cx.write(&saved.plan, args.format)
+            .context("failed to write the plan to stdout")?;
         return Ok(Exit::Success);
     }
-    let store = cx.store();
+    let store = cx.store()?;
     let Some(state) = store.load()? else {
         cx.ui.status(format!(
             "No state yet at `{}`: run `roster import` to adopt existing chats.",
@@ -467,23 +431,14 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
         ));
         return Ok(Exit::Success);
     };
-    let options = cx.text_options();
-    let out = &mut *cx.ui.out;
-    match args.format {
-        Format::Json => render::write_json(out, &state),
-        Format::Text | Format::Markdown => render::state_text(&state, options, out),
-    }
-    .context("failed to write the state to stdout")?;
+    cx.write(&state, args.format)
+        .context("failed to write the state to stdout")?;
     Ok(Exit::Success)
 }
 
 fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
-    let holder = cx.store().force_unlock(id)?;
-    let _ = writeln!(
-        cx.ui.out,
-        "Removed lock `{}` held by `{}` ({}@{}, pid {}, since {}).",
-        holder.id, holder.operation, holder.who, holder.host, holder.pid, holder.since
-    );
+    let holder = cx.store()?.force_unlock(id)?;
+    let _ = render::unlocked(&holder, &mut *cx.ui.out);
     Ok(Exit::Success)
 }
 

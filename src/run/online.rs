@@ -1,99 +1,356 @@
-//! The commands that talk to Linq: apply, import, refresh and `plan --refresh`.
+//! The commands that talk to Linq: `apply` here, `import`, `refresh` and `plan --refresh` in
+//! `adopt`; and the prologue they share, written once: [`Online`].
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::{BufRead, Write};
-use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
-use super::{plan_options, read_saved_plan, write_plan, Context, Exit, Signal, Signals, Stopped};
-use crate::apply::{self, ApplyOptions, ApplyReport, BarProgress, LineProgress, NoProgress, Progress, TimingsProgress};
-use crate::cli::{ApiArgs, ApplyArgs, Format};
+use super::{
+    config_paths, plan_options, read_saved_plan, seconds, store_at, Context, Error, Exit, HeldLock, Signal, Signals,
+    Stopped,
+};
+use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::cli::{ApiArgs, ApplyArgs};
+use crate::config::{self, Desired};
+use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
-use crate::plan::{self, StateRef};
-use crate::render::{self, TextOptions};
-use crate::state::journal::{self, SettleOptions};
-use crate::state::{FileStore, State, StateStore};
+use crate::plan::{self, Plan, SavedPlan, StateRef};
+use crate::render::{self, Format};
+use crate::state::{postgres, Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, StateStore};
+use crate::sync::{self, Read, SettleOptions};
 
 mod adopt;
 
 pub use adopt::{import, refresh, refreshed_state};
 
-/// Builds the Linq client from the token and base URL `main` read from the environment.
-pub(super) fn client(cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> {
-    let Some(token) = cx.env.token.clone() else {
-        bail!("no Linq API token: set `LINQ_API_V3_API_KEY`\nhint: `roster plan` works offline and needs no token");
-    };
-    let base_url = cx
-        .env
-        .base_url
-        .clone()
-        .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
-    let mut config = ClientConfig::new(base_url, token);
-    config.rate = rate;
-    Ok(Client::new(config)?)
+/// What every command that talks to Linq sets up: a runtime, and a watch for signals from the
+/// command's start (so that one that comes before the lock is taken still ends it cleanly).
+pub(super) struct Online {
+    runtime: tokio::runtime::Runtime,
+    pub signals: Signals,
 }
 
-/// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
-pub(super) fn seconds(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
+/// A command's connection to Linq and its hold on the state.
+pub(super) struct Session {
+    pub client: Client,
+    pub store: Box<dyn StateStore>,
+    _lock: HeldLock,
 }
 
-/// A runtime for the API commands: I/O bound, so two worker threads are plenty.
-pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")
-}
-
-/// Settles the journal an interrupted run left: accepted calls are folded into the state,
-/// calls of unknown outcome are settled by reading their chats; then the state is saved and the
-/// journal cleared. The caller holds the lock. A signal stops the reads: nothing is written and
-/// the journal stays.
-pub(super) async fn settle_journal(
-    cx: &mut Context,
-    store: &FileStore,
-    state: &mut State,
-    client: &Client,
-    api: &ApiArgs,
-    signals: &Signals,
-) -> anyhow::Result<()> {
-    let records = store.read_journal()?;
-    if records.is_empty() {
-        return Ok(());
+impl Online {
+    /// The runtime (I/O bound, so two worker threads are plenty) and the watch for signals.
+    pub fn start(cx: &Context) -> anyhow::Result<Online> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("failed to start the async runtime")?;
+        let signals = Signals::watch(&runtime, cx.ui.quiet)?;
+        Ok(Online { runtime, signals })
     }
-    let unsettled = journal::fold(state, &records);
-    let options = SettleOptions {
-        grace: seconds(api.settle_timeout),
-        ..SettleOptions::default()
-    };
-    let settled = signals
-        .unless_stopped(
-            "Stopped while settling the calls of an interrupted run; nothing was written, and the journal is kept for the next run.",
-            journal::settle(state, &unsettled, client, &options),
-        )
-        .await?
-        .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;
-    cx.ui.status(format!(
-        "Settled the journal of an interrupted run: {} landed, {} not made.",
-        render::count(
-            records
-                .iter()
-                .filter(|r| matches!(r, crate::state::JournalRecord::Accepted { .. }))
-                .count()
-                + settled.landed.len(),
-            "call",
-            "calls"
-        ),
-        settled.not_landed.len()
-    ));
-    store.save(state)?;
-    store.clear_journal()
+
+    pub fn block_on<F: Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
+
+    /// The Linq client, from the token and base URL `main` read from the environment; `rate`
+    /// caps its pace.
+    pub fn client(&self, cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> {
+        let Some(token) = cx.env.token.clone() else {
+            return Err(Error::NoToken.into());
+        };
+        let base_url = cx
+            .env
+            .base_url
+            .clone()
+            .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
+        let mut config = ClientConfig::new(base_url, token);
+        config.rate = rate;
+        Ok(Client::new(config)?)
+    }
+
+    /// The client, then `store`, locked for `operation`.
+    pub fn connect(
+        &self,
+        cx: &mut Context,
+        operation: &str,
+        store: Box<dyn StateStore>,
+        rate: Option<f64>,
+    ) -> anyhow::Result<Session> {
+        let client = self.client(cx, rate)?;
+        let lock = self.lock(cx, store.as_ref(), operation)?;
+        Ok(Session {
+            client,
+            store,
+            _lock: lock,
+        })
+    }
+
+    /// Takes the state lock for `operation`, waiting up to `--lock-timeout` unless a signal
+    /// ends the wait, and hands it to the signal watch so that a second signal can release it.
+    /// A stale lock of this host that was broken to take it is named in a note.
+    pub fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> anyhow::Result<HeldLock> {
+        const STOPPED: &str = "Stopped before taking the state lock; nothing was changed.";
+        let signals = &self.signals;
+        signals.check(STOPPED)?;
+        let info = LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_owned(),
+            who: cx.env.user.clone(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+            since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        let timeout = seconds(cx.global.lock_timeout);
+        let stop = || signals.received().is_some();
+        // One look first, so that a run about to wait can say for whom.
+        let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
+            Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
+                if let Some(locked) = error.downcast_ref::<LockedError>() {
+                    cx.ui.status(format!(
+                        "Waiting up to {}s for the state lock held by {}...",
+                        timeout.as_secs_f64(),
+                        locked.holder
+                    ));
+                }
+                store.lock(info, &LockWait { timeout, stop: &stop })
+            }
+            taken => taken,
+        }
+        .map_err(
+            |error| match (error.downcast_ref::<LockWaitStopped>(), signals.received()) {
+                (Some(_), Some(signal)) => anyhow::Error::new(Stopped {
+                    signal,
+                    message: STOPPED.to_owned(),
+                }),
+                _ => error,
+            },
+        )?;
+        if let Some(stale) = guard.broke() {
+            cx.ui.status(format!(
+                "note: broke the stale lock `{}` of {stale}: {}",
+                Escaped(&stale.id),
+                guard.broke_because()
+            ));
+        }
+        Ok(signals.hold(guard))
+    }
+
+    /// Settles the journal an interrupted run left (its accepted calls are in `loaded`
+    /// already): calls of unknown outcome are settled by reading their chats, then the state is
+    /// saved and the journal cleared. A signal stops the reads: nothing is written and the
+    /// journal stays.
+    pub async fn settle(
+        &self,
+        cx: &mut Context,
+        session: &Session,
+        loaded: &mut Loaded,
+        api: &ApiArgs,
+    ) -> anyhow::Result<()> {
+        if loaded.journal.is_empty() {
+            return Ok(());
+        }
+        let options = SettleOptions {
+            grace: seconds(api.settle_timeout),
+            ..SettleOptions::default()
+        };
+        let unsettled = std::mem::take(&mut loaded.journal.unsettled);
+        let settled = self
+            .signals
+            .unless_stopped(
+                "Stopped while settling the calls of an interrupted run; nothing was written, and the journal is kept for the next run.",
+                sync::settle(&mut loaded.state, &unsettled, &session.client, &options),
+            )
+            .await?
+            .context("failed to settle the calls of an interrupted run; the journal is kept for the next attempt")?;
+        cx.ui.status(format!(
+            "Settled the journal of an interrupted run: {} landed, {} not made.",
+            render::count(loaded.journal.accepted + settled.landed.len(), "call", "calls"),
+            settled.not_landed.len()
+        ));
+        session.store.save(&mut loaded.state)?;
+        session.store.clear_journal()?;
+        loaded.journal = Default::default();
+        Ok(())
+    }
+
+    /// Reads the chats `ids` with a progress bar; a signal stops the reads with `stopped`.
+    pub async fn read_chats(
+        &self,
+        cx: &Context,
+        client: &Client,
+        ids: Vec<String>,
+        parallelism: usize,
+        stopped: &str,
+    ) -> anyhow::Result<BTreeMap<String, Read>> {
+        let bar = cx.ui.progress(Some(ids.len()), "reading chats");
+        let reads = self
+            .signals
+            .unless_stopped(stopped, sync::read_chats(client, ids, parallelism, &|| bar.inc(1)))
+            .await;
+        bar.finish_and_clear();
+        reads?
+    }
 }
 
 /// What apply says when it stops before its first call.
 const CANCELLED: &str = "Apply cancelled; nothing was changed.";
+
+/// `roster apply [PLANFILE]`: the saved plan, checked, or a fresh one, shown and approved;
+/// carried out; and the report.
+pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let online = Online::start(cx)?;
+    let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
+    // A saved plan names the config and the state it was made from.
+    let (config, state) = match &saved {
+        Some(_) if !cx.global.config.is_empty() || !args.scope.targets.is_empty() => {
+            return Err(Error::SavedPlanScoped.into())
+        }
+        Some(saved) => (config_paths(&saved.config_paths), saved_state(cx, saved)),
+        None => (cx.config_paths(), cx.state_location()),
+    };
+    let desired = config::load(&config)?;
+    let session = online.connect(cx, "apply", store_at(&state, &cx.env)?, args.rate)?;
+    online.block_on(async {
+        let mut loaded = session.store.load_with_journal()?;
+        let pending = cx.pending_timeout(&args.pending);
+        let plan = match saved {
+            Some(saved) => checked_saved_plan(&session, &mut loaded, saved, &desired, pending, args)?,
+            None => match approved_fresh_plan(cx, &online, &session, &mut loaded, &desired, pending, args).await? {
+                Approved::Plan(plan) => plan,
+                Approved::Ends(exit) => return Ok(exit),
+            },
+        };
+        online.signals.check(CANCELLED)?;
+        let progress = cx.ui.apply_progress(cx.global.timings);
+        let report = apply::apply(
+            &plan,
+            &mut loaded.state,
+            session.store.as_ref(),
+            &session.client,
+            &apply_options(cx, args),
+            progress.as_ref(),
+            online.signals.stop(),
+        )
+        .await;
+        cx.write(&report, args.format)?;
+        Ok(if report.interrupted {
+            Exit::Interrupted(online.signals.received().unwrap_or(Signal::Interrupt))
+        } else if report.is_success() {
+            Exit::Success
+        } else {
+            Exit::Error
+        })
+    })
+}
+
+/// Where a saved plan's state is. A plan keeps a URL without its password: the same URL given
+/// now (`--state`, `ROSTER_STATE`) may bring it.
+fn saved_state(cx: &Context, saved: &SavedPlan) -> std::path::PathBuf {
+    let given = cx.state_location();
+    let same_url = (given.to_str())
+        .zip(saved.state_path.to_str())
+        .is_some_and(|(given, saved)| postgres::is_url(given) && postgres::redact(given) == saved);
+    if same_url {
+        given
+    } else {
+        saved.state_path.clone()
+    }
+}
+
+/// How the engine runs, from apply's flags.
+fn apply_options(cx: &Context, args: &ApplyArgs) -> ApplyOptions {
+    ApplyOptions {
+        parallelism: args.parallelism.max(1),
+        adaptive: !args.fixed_parallelism,
+        rate: args.rate,
+        wait_timeout: seconds(args.wait_timeout),
+        pending_timeout: seconds(args.pending.pending_timeout),
+        clock: cx.env.clock.clone(),
+        ..ApplyOptions::default()
+    }
+}
+
+/// The saved plan, once it is shown to be exactly what the config and the state give now.
+fn checked_saved_plan(
+    session: &Session,
+    loaded: &mut Loaded,
+    saved: SavedPlan,
+    desired: &Desired,
+    pending: PendingTimeout,
+    args: &ApplyArgs,
+) -> anyhow::Result<Plan> {
+    if !loaded.existed {
+        // A plan made before any state existed names the lineage the new state takes.
+        loaded.state.lineage = saved.plan.state.lineage.clone();
+    }
+    // The journal is settled only after the staleness check: a saved plan made while a journal
+    // was pending is stale once settling writes the state.
+    let state = &loaded.state;
+    saved.check_fresh(
+        &desired.digest,
+        &StateRef {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+        },
+    )?;
+    if !loaded.journal.is_empty() {
+        return Err(Error::SavedPlanUnsettled {
+            journal: session.store.describe_journal(),
+        }
+        .into());
+    }
+    // Its checksum is unkeyed: trust no step of it that the config and state do not give.
+    saved.check_derived(desired, state, pending).with_context(|| {
+        let path = args.plan_file.clone().unwrap_or_default();
+        format!("plan file `{}` was refused", path.display())
+    })?;
+    Ok(saved.plan)
+}
+
+/// A fresh plan to apply, or how apply ends without one.
+enum Approved {
+    Plan(Plan),
+    Ends(Exit),
+}
+
+/// Settles the journal, makes a fresh plan and shows it; an empty plan ends the apply, and
+/// any other is applied once approved.
+async fn approved_fresh_plan(
+    cx: &mut Context,
+    online: &Online,
+    session: &Session,
+    loaded: &mut Loaded,
+    desired: &Desired,
+    pending: PendingTimeout,
+    args: &ApplyArgs,
+) -> anyhow::Result<Approved> {
+    online.settle(cx, session, loaded, &args.api).await?;
+    let plan = plan::plan(desired, &loaded.state, &plan_options(&args.scope, pending))?;
+    if !cx.ui.quiet || !plan.is_empty() {
+        if args.format == Format::Json {
+            // Stdout carries the JSON report alone; people still see the plan.
+            cx.write_err(&plan, Format::Text)
+                .context("failed to write the plan to stderr")?;
+        } else {
+            cx.write(&plan, Format::Text)
+                .context("failed to write the plan to stdout")?;
+        }
+    }
+    if plan.is_empty() {
+        if args.format == Format::Json {
+            cx.write(&ApplyReport::new(), Format::Json)?;
+        }
+        return Ok(Approved::Ends(Exit::Success));
+    }
+    if !approve(cx, args, &online.signals).await? {
+        cx.ui.status(CANCELLED);
+        return Ok(Approved::Ends(Exit::Error));
+    }
+    Ok(Approved::Plan(plan))
+}
 
 /// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`. A signal while
 /// asking cancels the apply.
@@ -102,7 +359,7 @@ async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyho
         return Ok(true);
     }
     if !cx.env.stdin_terminal {
-        bail!("refusing to apply without approval: not on a terminal\nhint: review the plan and pass `--auto-approve`, or apply a saved plan with `roster apply PLANFILE`");
+        return Err(Error::NotApproved.into());
     }
     let _ = cx.ui.out.flush();
     let _ = write!(
@@ -128,106 +385,4 @@ async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyho
             Err(Stopped { signal, message: CANCELLED.to_owned() }.into())
         }
     }
-}
-
-pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
-    let runtime = runtime()?;
-    let signals = Signals::watch(&runtime, cx.ui.quiet)?;
-    let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
-    if let Some(saved) = &saved {
-        if !cx.global.config.is_empty() || !args.scope.targets.is_empty() {
-            bail!("a saved plan is applied exactly as made: `--config` and `--target` cannot be given with PLANFILE");
-        }
-        cx.global.config = saved.config_paths.clone();
-        cx.global.state = saved.state_path.clone();
-    }
-    let desired = cx.load_desired()?;
-    let client = client(cx, args.rate)?;
-    let store = cx.store();
-    let _lock = cx.lock(&store, "apply", &signals)?;
-    runtime.block_on(async {
-        let mut state = match store.load()? {
-            Some(state) => state,
-            // A plan made before any state existed names the lineage the new state takes.
-            None => State { lineage: saved.as_ref().map_or_else(|| State::new().lineage, |s| s.plan.state.lineage.clone()), ..State::new() },
-        };
-        let pending = cx.pending_timeout(&args.pending);
-        let plan = if let Some(saved) = saved {
-            // The journal is settled only after the staleness check: a saved plan made while a
-            // journal was pending is stale once settling writes the state.
-            saved.check_fresh(&desired.digest, &StateRef { lineage: state.lineage.clone(), serial: state.serial })?;
-            if !store.read_journal()?.is_empty() {
-                bail!(
-                    "plan is stale: an interrupted apply left calls to settle in `{}`; nothing was sent\nhint: run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again",
-                    store.journal_path().display()
-                );
-            }
-            // Its checksum is unkeyed: trust no step of it that the config and state do not give.
-            saved.check_derived(&desired, &state, pending).with_context(|| {
-                let path = args.plan_file.clone().unwrap_or_default();
-                format!("plan file `{}` was refused", path.display())
-            })?;
-            saved.plan
-        } else {
-            settle_journal(cx, &store, &mut state, &client, &args.api, &signals).await?;
-            let plan = plan::plan(&desired, &state, &plan_options(&args.scope, pending))?;
-            if !cx.ui.quiet || !plan.is_empty() {
-                if args.format == Format::Json {
-                    // Stdout carries the JSON report alone; people still see the plan.
-                    let options = TextOptions { color: cx.ui.err_color, ..cx.text_options() };
-                    render::plan_text(&plan, options, &mut *cx.ui.err).context("failed to write the plan to stderr")?;
-                } else {
-                    write_plan(cx, &plan, Format::Text)?;
-                }
-            }
-            if plan.is_empty() {
-                if args.format == Format::Json {
-                    render::write_json(&mut cx.ui.out, &ApplyReport::new())?;
-                }
-                return Ok(Exit::Success);
-            }
-            if !approve(cx, args, &signals).await? {
-                cx.ui.status(CANCELLED);
-                return Ok(Exit::Error);
-            }
-            plan
-        };
-        signals.check(CANCELLED)?;
-        let options = ApplyOptions {
-            parallelism: args.parallelism.max(1),
-            adaptive: !args.fixed_parallelism,
-            rate: args.rate,
-            wait_timeout: seconds(args.wait_timeout),
-            pending_timeout: seconds(args.pending.pending_timeout),
-            clock: cx.env.clock.clone(),
-            ..ApplyOptions::default()
-        };
-        let verbose = cx.ui.verbose;
-        let progress: Box<dyn Progress> = match (cx.ui.quiet, cx.ui.interactive, cx.global.timings) {
-            (true, _, false) => Box::new(NoProgress),
-            (true, _, true) => Box::new(TimingsProgress::new(NoProgress, std::io::stderr())),
-            (false, true, false) => Box::new(BarProgress::new().verbose(verbose)),
-            (false, true, true) => Box::new(TimingsProgress::new(BarProgress::new().verbose(verbose), std::io::stderr())),
-            (false, false, false) => Box::new(LineProgress::new(std::io::stderr()).verbose(verbose)),
-            (false, false, true) => Box::new(TimingsProgress::new(
-                LineProgress::new(std::io::stderr()).verbose(verbose),
-                std::io::stderr(),
-            )),
-        };
-        let report = apply::apply(&plan, &mut state, &store, &client, &options, progress.as_ref(), signals.stop()).await;
-        match args.format {
-            Format::Json => render::write_json(&mut cx.ui.out, &report)?,
-            Format::Text | Format::Markdown => {
-                let options = cx.text_options();
-                render::apply_report_text(&report, options, &mut cx.ui.out)?
-            }
-        }
-        Ok(if report.interrupted {
-            Exit::Interrupted(signals.received().unwrap_or(Signal::Interrupt))
-        } else if report.is_success() {
-            Exit::Success
-        } else {
-            Exit::Error
-        })
-    })
 }

@@ -54,7 +54,7 @@ impl Signal {
     }
 }
 
-/// A command stopped by a signal before its end. Not an error: [`super::run`] prints the
+/// A command stopped by a signal before its end. Not an error: [`super::execute`] prints the
 /// message (what was done and what was not) and exits with the signal's code.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, STATE_VERSION};
+use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION};
+use crate::escape::Escaped;
 
 /// How many symbolic links a state path may go through (Linux's own limit).
 const MAX_LINKS: usize = 40;
@@ -103,9 +104,7 @@ impl FileStore {
     /// Refuses a state path that is a symbolic link leading nowhere.
     fn usable(&self) -> anyhow::Result<()> {
         match &self.broken_link {
-            Some(problem) => Err(anyhow!(
-                "state file {problem}; nothing was changed\nhint: fix the link, or remove it to start a new state in its place"
-            )),
+            Some(problem) => Err(anyhow!(StoreError::BrokenLink(problem.clone()))),
             None => Ok(()),
         }
     }
@@ -214,6 +213,45 @@ impl FileStore {
             return Ok(Probe::Held);
         }
         Ok(Probe::Stale(file, holder))
+    }
+
+    /// Writes `state` as it is, keeping the previous file as the backup.
+    fn replace_state(&self, state: &State) -> anyhow::Result<()> {
+        self.usable()?;
+        let context = || format!("failed to write state file `{}`", self.path.display());
+        let mut bytes = serde_json::to_vec_pretty(state).with_context(context)?;
+        bytes.push(b'\n');
+        let temp = self.write_temp("new", &bytes).with_context(context)?;
+        let result = (|| -> io::Result<()> {
+            if self.path.exists() {
+                // Link the current state to a temporary name, then rename it over the backup:
+                // the backup is replaced atomically and the state file never goes missing.
+                let backup_temp = sibling(&temp, ".backup");
+                fs::hard_link(&self.path, &backup_temp).or_else(|_| fs::copy(&self.path, &backup_temp).map(drop))?;
+                fs::rename(&backup_temp, self.backup_path())?;
+            }
+            fs::rename(&temp, &self.path)?;
+            self.sync_folder()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result.with_context(context)
+    }
+
+    /// The state in `path` and when it was written, if there is one.
+    fn read_kept(&self, path: &Path) -> anyhow::Result<Option<(State, Option<String>)>> {
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error).with_context(|| format!("failed to read state file `{}`", path.display())),
+        };
+        let state = parse_state(&bytes).with_context(|| format!("state file `{}` was refused", path.display()))?;
+        let written = fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|at| humantime::format_rfc3339_millis(at).to_string());
+        Ok(Some((state, written)))
     }
 }
 
@@ -339,28 +377,12 @@ impl StateStore for FileStore {
     }
 
     fn save(&self, state: &mut State) -> anyhow::Result<()> {
-        self.usable()?;
-        let context = || format!("failed to write state file `{}`", self.path.display());
         state.serial += 1;
-        let mut bytes = serde_json::to_vec_pretty(&*state).with_context(context)?;
-        bytes.push(b'\n');
-        let temp = self.write_temp("new", &bytes).with_context(context)?;
-        let result = (|| -> io::Result<()> {
-            if self.path.exists() {
-                // Link the current state to a temporary name, then rename it over the backup:
-                // the backup is replaced atomically and the state file never goes missing.
-                let backup_temp = sibling(&temp, ".backup");
-                fs::hard_link(&self.path, &backup_temp).or_else(|_| fs::copy(&self.path, &backup_temp).map(drop))?;
-                fs::rename(&backup_temp, self.backup_path())?;
-            }
-            fs::rename(&temp, &self.path)?;
-            self.sync_folder()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
+        let written = self.replace_state(state);
+        if written.is_err() {
             state.serial -= 1;
         }
-        result.with_context(context)
+        written
     }
 
     fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
@@ -512,15 +534,20 @@ impl StateStore for FileStore {
                     if let Some(at) = reason.rfind(" at line ") {
                         reason.truncate(at);
                     }
-                    bail!(
-                        "journal `{}` line {number} is corrupt at column {}: {reason}; nothing was changed\nhint: the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {number}, or move the journal aside and run `roster refresh` to record what Linq shows",
-                        path.display(),
-                        error.column()
-                    )
+                    bail!(StoreError::CorruptJournal {
+                        path,
+                        line: number,
+                        column: error.column(),
+                        reason
+                    })
                 }
             }
         }
         Ok(records)
+    }
+
+    fn describe_journal(&self) -> String {
+        self.journal_path().display().to_string()
     }
 
     fn clear_journal(&self) -> anyhow::Result<()> {
@@ -533,6 +560,43 @@ impl StateStore for FileStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(error).with_context(|| format!("failed to remove journal `{}`", path.display())),
         }
+    }
+    /// A file keeps two versions: the state and its `.backup`. Older ones live where the file
+    /// is versioned, such as git (the scheduled CI recipe commits every change).
+    fn history(&self) -> anyhow::Result<Vec<Version>> {
+        self.usable()?;
+        let mut versions = Vec::new();
+        for (path, current) in [(self.path.clone(), true), (self.backup_path(), false)] {
+            if let Some((state, written_at)) = self.read_kept(&path)? {
+                versions.push(Version {
+                    serial: state.serial,
+                    lineage: state.lineage,
+                    written_at,
+                    who: None,
+                    host: None,
+                    operation: None,
+                    current,
+                });
+            }
+        }
+        Ok(versions)
+    }
+
+    fn version(&self, serial: u64) -> anyhow::Result<Option<State>> {
+        self.usable()?;
+        for path in [self.path.clone(), self.backup_path()] {
+            if let Some((state, _)) = self.read_kept(&path)? {
+                if state.serial == serial {
+                    return Ok(Some(state));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The lock makes the file this run's alone: `current` was checked under it.
+    fn push(&self, state: &State, _current: Option<u64>) -> anyhow::Result<()> {
+        self.replace_state(state)
     }
 }
 
@@ -551,27 +615,77 @@ pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
             }) if n.as_u64().is_some_and(|v| v != u64::from(STATE_VERSION)) => {
                 Err(version_error(n.as_u64().unwrap_or_default() as u32))
             }
-            _ if bytes.is_empty() => Err(anyhow!("the file is empty")),
-            _ => Err(anyhow!("not a valid roster state ({error})")),
+            _ if bytes.is_empty() => Err("the file is empty".to_owned()),
+            _ => Err(format!("not a valid roster state ({error})")),
         },
     }
-    .map_err(|error| anyhow!("{error}\nhint: restore it from its `.backup` or from version control, or fix it by hand"))
+    .map_err(|reason| anyhow!(StoreError::Unreadable(reason)))
 }
 
-fn version_error(version: u32) -> anyhow::Error {
+fn version_error(version: u32) -> String {
     if version > STATE_VERSION {
-        anyhow!("its format version {version} is newer than this roster understands ({STATE_VERSION}); upgrade roster")
+        format!("its format version {version} is newer than this roster understands ({STATE_VERSION}); upgrade roster")
     } else {
-        anyhow!("its format version {version} is not supported (expected {STATE_VERSION})")
+        format!("its format version {version} is not supported (expected {STATE_VERSION})")
     }
 }
 
-/// The lock could not be taken: someone else holds it.
+/// A state or journal file roster will not use as it is; each says how to mend it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The state path is a symbolic link that leads nowhere, or never ends.
+    #[error("state file {0}; nothing was changed")]
+    BrokenLink(String),
+    /// A line of the journal that is not its last is not a record.
+    #[error("journal `{}` line {line} is corrupt at column {column}: {reason}; nothing was changed", path.display())]
+    CorruptJournal {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    /// The state document does not parse, or has another format version.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+impl StoreError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            StoreError::BrokenLink(_) => "fix the link, or remove it to start a new state in its place".to_owned(),
+            StoreError::CorruptJournal { line, .. } => format!(
+                "the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {line}, or move the journal aside and run `roster refresh` to record what Linq shows"
+            ),
+            StoreError::Unreadable(_) => {
+                "restore it from its `.backup` or from version control, or fix it by hand".to_owned()
+            }
+        }
+    }
+}
+
+/// The lock could not be taken: someone else holds it. Shown whole, it ends with its hint, so
+/// that it says what to do wherever it is printed.
 #[derive(Debug, thiserror::Error)]
-#[error("state is locked by `{}` ({}@{}, pid {}, since {}) via `{}`\nhint: if that run was killed, clear the lock with `roster force-unlock {}`", holder.operation, holder.who, holder.host, holder.pid, holder.since, path.display(), holder.id)]
+#[error("{}\nhint: {}", self.message(), self.hint())]
 pub struct LockedError {
     pub path: PathBuf,
     pub holder: LockInfo,
+}
+
+impl LockedError {
+    /// Who holds the lock, and since when.
+    pub fn message(&self) -> String {
+        format!("state is locked by {} via `{}`", self.holder, self.path.display())
+    }
+
+    /// How to clear a lock its run left behind.
+    pub fn hint(&self) -> String {
+        format!(
+            "if that run was killed, clear the lock with `roster force-unlock {}`",
+            Escaped(&self.holder.id)
+        )
+    }
 }
 
 /// Holds the lock: the lock file, and the OS lock on it for as long as this run lives.
@@ -608,7 +722,8 @@ impl Drop for FileLock {
 mod tests {
     use super::*;
     use crate::handle::Handle;
-    use crate::state::{ChatState, Op};
+    use crate::op::Op;
+    use crate::state::ChatState;
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! Folding the journal into the state, and settling the calls whose outcome it does not know.
+//! Folding the journal into the state, and finding the calls whose outcome it does not know.
 //!
 //! Apply writes an `Intent` before each add or remove goes out and an `Accepted` (or `Failed`)
 //! once its outcome is known; a crash leaves a journal that says what roster did. The rules:
@@ -11,8 +11,8 @@
 //!    accepted. A chat that is not in the state is left alone.
 //! 3. An intent with a `Failed` outcome changes nothing: the call surely did not take effect.
 //! 4. An intent with no outcome is *unsettled*: the call may or may not have gone out, or have
-//!    taken effect. [`fold`] returns these; [`settle`] reads their chats and applies the ones
-//!    whose effect shows, so a change roster made is never mistaken for drift.
+//!    taken effect. [`fold`] returns these; [`crate::sync::settle`] reads their chats and
+//!    applies the ones whose effect shows, so a change roster made is never mistaken for drift.
 //! 5. An unsettled change whose effect does not show within the grace period counts as not
 //!    made: the next plan proposes it again. (Linq queues changes; if it lands later after
 //!    all, the next apply sees the chat differ from the state and skips it as drift, and
@@ -22,15 +22,14 @@
 //! are already in a saved state (a crash between saving the state and clearing the journal)
 //! does no harm.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{JournalRecord, Op, State};
+use super::{JournalRecord, State};
 use crate::clock::Timestamp;
 use crate::handle::Handle;
-use crate::linq::{Chat, Client, LinqError};
+use crate::op::Op;
 
 /// A change whose intent is journaled but whose outcome is not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,6 +39,36 @@ pub struct Unsettled {
     pub handle: Handle,
 }
 
+/// What the journal of an interrupted run held, once folded into the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// Records in the journal; none when the last run ended cleanly.
+    pub records: usize,
+    /// `Accepted` records: calls Linq took, now in the state as pending changes.
+    pub accepted: usize,
+    /// Calls whose outcome the journal does not know (rule 4), in journal order.
+    pub unsettled: Vec<Unsettled>,
+}
+
+impl Folded {
+    /// Folds `records` into `state` ([`fold`]) and says what they held.
+    pub fn fold(state: &mut State, records: &[JournalRecord]) -> Folded {
+        Folded {
+            records: records.len(),
+            accepted: records
+                .iter()
+                .filter(|r| matches!(r, JournalRecord::Accepted { .. }))
+                .count(),
+            unsettled: fold(state, records),
+        }
+    }
+
+    /// True when there was no journal to fold: the last run ended cleanly.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+}
+
 /// Applies one change Linq accepted at `at` to the state and marks it pending until it is seen
 /// to land; false when the chat is not in the state.
 pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle, at: Option<Timestamp>) -> bool {
@@ -47,14 +76,9 @@ pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle, at: 
         return false;
     };
     chat.pending.record(op, handle, at);
-    match op {
-        Op::Add => {
-            chat.members.insert(handle.clone());
-            chat.left.remove(handle);
-        }
-        Op::Remove => {
-            chat.members.remove(handle);
-        }
+    op.make(&mut chat.members, handle);
+    if op == Op::Add {
+        chat.left.remove(handle);
     }
     true
 }
@@ -105,89 +129,6 @@ pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
         }
     }
     unsettled
-}
-
-/// How long [`settle`] waits for a queued change to show.
-#[derive(Debug, Clone)]
-pub struct SettleOptions {
-    /// Linq applies queued changes after a delay; a change not visible after this long counts
-    /// as not made.
-    pub grace: Duration,
-    pub poll_interval: Duration,
-}
-
-impl Default for SettleOptions {
-    fn default() -> Self {
-        SettleOptions {
-            grace: Duration::from_secs(10),
-            poll_interval: Duration::from_millis(500),
-        }
-    }
-}
-
-/// What [`settle`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Settled {
-    /// Visible in Linq: applied to the state.
-    pub landed: Vec<Unsettled>,
-    /// Not visible within the grace period: taken as not made.
-    pub not_landed: Vec<Unsettled>,
-}
-
-/// Reads the chats of `unsettled` changes and applies to `state` the ones whose effect shows
-/// (rule 4). A chat Linq no longer knows (`404`) settles its changes as not made. Any other
-/// read failure is returned, and the caller should keep the journal for a later attempt.
-pub async fn settle(
-    state: &mut State,
-    unsettled: &[Unsettled],
-    client: &Client,
-    options: &SettleOptions,
-) -> Result<Settled, LinqError> {
-    let mut by_chat: BTreeMap<&str, Vec<&Unsettled>> = BTreeMap::new();
-    for change in unsettled {
-        by_chat.entry(change.chat.as_str()).or_default().push(change);
-    }
-    let mut settled = Settled::default();
-    for (chat_id, changes) in by_chat {
-        let deadline = tokio::time::Instant::now() + options.grace;
-        let mut waiting = changes;
-        loop {
-            let chat = match client.get_chat(chat_id).await {
-                Ok(chat) => chat,
-                Err(e) if e.status() == Some(404) => {
-                    settled.not_landed.extend(waiting.into_iter().cloned());
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            let (shown, hidden): (Vec<&Unsettled>, Vec<&Unsettled>) = waiting
-                .into_iter()
-                .partition(|change| visible(&chat, change.op, &change.handle));
-            for change in shown {
-                // Seen to land: no longer pending, so when it was accepted does not matter.
-                apply_change(state, &change.chat, change.op, &change.handle, None);
-                if let Some(known) = state.chats.get_mut(&change.chat) {
-                    known.pending.landed(change.op, &change.handle);
-                }
-                settled.landed.push(change.clone());
-            }
-            waiting = hidden;
-            if waiting.is_empty() || tokio::time::Instant::now() + options.poll_interval > deadline {
-                settled.not_landed.extend(waiting.into_iter().cloned());
-                break;
-            }
-            tokio::time::sleep(options.poll_interval).await;
-        }
-    }
-    Ok(settled)
-}
-
-/// True when `chat` shows the effect of `op` on `handle`.
-pub fn visible(chat: &Chat, op: Op, handle: &Handle) -> bool {
-    match op {
-        Op::Add => chat.has_member(handle),
-        Op::Remove => !chat.has_member(handle),
-    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,31 @@
 //! The last applied state: what roster believes each managed chat holds.
 //!
-//! [`State`] is the versioned document; [`StateStore`] is the small interface behind which the
-//! file store (atomic writes, backup, lock, journal) lives, so a shared backend can come later.
+//! [`State`] is the versioned document; [`StateStore`] is the small interface behind which its
+//! two backends live: the file store (atomic writes, backup, lock, journal) and PostgreSQL
+//! (every version kept, fenced writes, a lock row with a lease, journal rows; [`postgres`]).
+//! The store owns the journal: [`StateStore::load_with_journal`] is the one way the state is
+//! read with an interrupted run's calls folded in ([`journal`]); comparing it with what Linq
+//! shows is [`crate::sync`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::op::Op;
 
 mod file;
 pub mod journal;
 pub mod pending;
+pub mod postgres;
+mod push;
 
-pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError};
-pub use pending::{shows, PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
+pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError, StoreError};
+pub use pending::{PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
+pub use postgres::{PostgresError, PostgresStore};
+pub use push::{check_push, Push, PushRefused};
 
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;
@@ -106,14 +116,6 @@ pub enum JournalRecord {
     Failed { id: u64 },
 }
 
-/// The two mutating operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Add,
-    Remove,
-}
-
 /// Who holds the lock, written into the lock so a waiting run can name the holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -128,10 +130,41 @@ pub struct LockInfo {
     pub since: String,
 }
 
-/// Where the state lives. The file store is the one backend today; a shared one (PostgreSQL)
-/// implements the same operations.
+/// One kept version of the state, as `roster state history` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Version {
+    pub serial: u64,
+    pub lineage: String,
+    /// When it was written, RFC 3339 in UTC.
+    pub written_at: Option<String>,
+    /// Who wrote it, from which host, in which operation; unknown for a file.
+    pub who: Option<String>,
+    pub host: Option<String>,
+    pub operation: Option<String>,
+    /// The version a plan starts from now.
+    pub current: bool,
+}
+
+/// `` `apply` (who@host, pid 42, since 2026-…) ``: the holder as messages name it. Every field
+/// is shown escaped: a lock file is plain JSON that anything with access to the folder can
+/// write, and its text must not reach a terminal as control sequences.
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` ({}@{}, pid {}, since {})",
+            Escaped(&self.operation),
+            Escaped(&self.who),
+            Escaped(&self.host),
+            self.pid,
+            Escaped(&self.since)
+        )
+    }
+}
+
+/// Where the state lives: a local file, or a database shared by a team.
 pub trait StateStore: Send + Sync {
-    /// A human name for messages, e.g. the file path.
+    /// A human name for messages, e.g. the file path; never a password.
     fn describe(&self) -> String;
     /// Reads the state; `None` when none exists yet. A corrupt or newer state is an error.
     fn load(&self) -> anyhow::Result<Option<State>>;
@@ -148,6 +181,47 @@ pub trait StateStore: Send + Sync {
     fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>>;
     /// Empties the journal once its records are folded into a saved state.
     fn clear_journal(&self) -> anyhow::Result<()>;
+    /// The versions kept, newest first.
+    fn history(&self) -> anyhow::Result<Vec<Version>>;
+    /// A kept version by its serial; `None` when it is not kept.
+    fn version(&self, serial: u64) -> anyhow::Result<Option<State>>;
+    /// Replaces the state with `state` exactly as it is (its serial included), where `current`
+    /// is the serial this run read (`None`: there was no state). The caller holds the lock and
+    /// has checked the replacement with [`check_push`].
+    fn push(&self, state: &State, current: Option<u64>) -> anyhow::Result<()>;
+    /// A human name for the journal, e.g. its path.
+    fn describe_journal(&self) -> String {
+        format!("the journal of `{}`", self.describe())
+    }
+
+    /// Reads the state (empty when none exists yet) with the journal of an interrupted run
+    /// folded in, in memory: every call Linq accepted is in it, and the calls whose outcome is
+    /// unknown are listed. Nothing is written; the journal stays until a run settles it.
+    fn load_with_journal(&self) -> anyhow::Result<Loaded> {
+        let saved = self.load()?;
+        let records = self.read_journal()?;
+        let existed = saved.is_some();
+        let mut state = saved.unwrap_or_default();
+        let journal = journal::Folded::fold(&mut state, &records);
+        Ok(Loaded {
+            state,
+            existed,
+            journal,
+        })
+    }
+}
+
+/// The state as the last run left it: the saved document with the journal of an interrupted run
+/// folded in (see [`journal`]).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The state, with every call Linq accepted in it; empty, with a fresh lineage, when none
+    /// was saved yet.
+    pub state: State,
+    /// False when no state was saved yet.
+    pub existed: bool,
+    /// What the journal held.
+    pub journal: journal::Folded,
 }
 
 /// Holds the lock while alive.
@@ -156,6 +230,10 @@ pub trait LockGuard: Send {
     /// The lock of a run that was gone, which taking this one broke; the caller names it.
     fn broke(&self) -> Option<&LockInfo> {
         None
+    }
+    /// Why [`LockGuard::broke`]'s lock counted as gone.
+    fn broke_because(&self) -> &'static str {
+        "its process no longer runs"
     }
 }
 

@@ -10,23 +10,25 @@
 //!    One accepted at an unknown time (recorded by an older roster) counts as older than any
 //!    timeout.
 //! 3. A read of the chat that shows a pending change ends it: it landed.
-//! 4. A read that does not show an overdue change drops it: accepted by Linq but never landed.
-//!    It is undone in the recorded members (an add taken out, a remove put back), so the next
-//!    plan makes the call again instead of calling the chat drifted.
+//! 4. A read that does not show an overdue change drops it: accepted by Linq but never landed
+//!    (see [`crate::sync::never_landed`]). It is undone in the recorded members (an add taken
+//!    out, a remove put back), so the next plan makes the call again instead of calling the chat
+//!    drifted.
 //! 5. A read that does not show a change still within the timeout keeps it pending and in the
 //!    members: roster's own queued work is neither drift nor lost.
 //!
 //! Offline, nothing shows whether a change landed: plans list the pending changes, mark the
 //! overdue ones, and `plan --detailed-exitcode` exits 2 while any is pending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatState, Op};
+use super::ChatState;
 use crate::clock::Timestamp;
 use crate::handle::Handle;
+use crate::op::Op;
 
 /// How long a pending change may go unseen by default (`--pending-timeout`).
 pub const DEFAULT_PENDING_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -113,11 +115,7 @@ impl PendingChanges {
     /// Records a change as accepted at `at` and not yet seen (a later change of the same handle
     /// replaces an earlier one).
     pub fn record(&mut self, op: Op, handle: &Handle, at: Option<Timestamp>) {
-        let other = match op {
-            Op::Add => Op::Remove,
-            Op::Remove => Op::Add,
-        };
-        self.side_mut(other).remove(handle);
+        self.side_mut(op.opposite()).remove(handle);
         self.side_mut(op).insert(handle.clone(), at);
     }
 
@@ -140,22 +138,6 @@ impl PendingChanges {
             })
             .collect()
     }
-
-    /// The overdue changes that the chat's live `members` do not show: never landed (rule 4).
-    pub fn never_landed(&self, members: &BTreeSet<Handle>, timeout: &PendingTimeout) -> Vec<PendingChange> {
-        self.list(timeout)
-            .into_iter()
-            .filter(|change| change.overdue && !shows(members, change.op, &change.handle))
-            .collect()
-    }
-}
-
-/// True when a chat with active `members` shows the effect of `op` on `handle`.
-pub fn shows(members: &BTreeSet<Handle>, op: Op, handle: &Handle) -> bool {
-    match op {
-        Op::Add => members.contains(handle),
-        Op::Remove => !members.contains(handle),
-    }
 }
 
 impl ChatState {
@@ -163,10 +145,7 @@ impl ChatState {
     pub fn drop_never_landed(&mut self, changes: &[PendingChange]) {
         for change in changes {
             self.pending.landed(change.op, &change.handle);
-            match change.op {
-                Op::Add => self.members.remove(&change.handle),
-                Op::Remove => self.members.insert(change.handle.clone()),
-            };
+            change.op.opposite().make(&mut self.members, &change.handle);
         }
     }
 }
@@ -267,50 +246,6 @@ mod tests {
         assert!(
             !timeout.is_overdue(at(20_000)),
             "a time ahead of the clock is not overdue"
-        );
-    }
-
-    #[test]
-    fn only_overdue_changes_the_chat_does_not_show_never_landed_and_dropping_undoes_them() {
-        let timeout = PendingTimeout {
-            now: Timestamp::from_unix(10_000),
-            timeout: Duration::from_secs(60),
-        };
-        let mut chat = ChatState {
-            members: [
-                h("+15550000001"),
-                h("+15550000002"),
-                h("+15550000003"),
-                h("+15550000004"),
-            ]
-            .into(),
-            ..ChatState::default()
-        };
-        // Overdue and not shown: never landed. Overdue and shown: landed. Recent: still pending.
-        chat.pending.record(Op::Add, &h("+15550000003"), at(100));
-        chat.pending.record(Op::Add, &h("+15550000004"), None);
-        chat.pending.record(Op::Remove, &h("+15550000009"), at(100));
-        chat.pending.record(Op::Add, &h("+15550000002"), at(9_990));
-        let live: BTreeSet<Handle> = [h("+15550000001"), h("+15550000004"), h("+15550000009")].into();
-        let never = chat.pending.never_landed(&live, &timeout);
-        let listed: Vec<(Op, String)> = never.iter().map(|c| (c.op, c.handle.to_string())).collect();
-        assert_eq!(
-            listed,
-            [
-                (Op::Add, "+15550000003".to_owned()),
-                (Op::Remove, "+15550000009".to_owned())
-            ]
-        );
-        chat.drop_never_landed(&never);
-        let members: Vec<String> = chat.members.iter().map(Handle::to_string).collect();
-        assert_eq!(
-            members,
-            ["+15550000001", "+15550000002", "+15550000004", "+15550000009"]
-        );
-        assert_eq!(
-            chat.pending.len(),
-            2,
-            "the landed and the recent change stay until a read ends them"
         );
     }
 }

@@ -147,6 +147,57 @@ async fn the_control_api_reports_violations_and_lands_on_request() {
     assert_eq!(violations[0]["participants"], 2);
 }
 
+#[tokio::test]
+async fn the_control_api_lands_a_change_ahead_and_reports_member_ranges() {
+    let sandbox = start(
+        seed(),
+        Options {
+            land_delay: std::time::Duration::from_secs(60),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    let root = format!("http://{}", sandbox.addr());
+    let http = reqwest::Client::new();
+    // BIG has 4 members: add one, remove one; the removal lands first.
+    assert_eq!(client.add(BIG, NEW).await.status, 202);
+    assert_eq!(client.remove(BIG, A).await.status, 202);
+    let land_ahead = |handle: &'static str| {
+        let http = http.clone();
+        let url = format!("{root}/_sandbox/chats/{BIG}/land-ahead");
+        async move {
+            http.post(url)
+                .json(&json!({ "handle": handle }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(land_ahead(A).await, 204);
+    assert_eq!(land_ahead(A).await, 404, "nothing of `A` is queued any more");
+    assert_eq!(sandbox.members(BIG).unwrap().len(), 3);
+    sandbox.land_all();
+    let ranges: Value = http
+        .get(format!("{root}/_sandbox/member-ranges"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ranges[BIG], json!({ "lowest": 3, "highest": 4 }));
+    assert_eq!(
+        ranges[TRIO],
+        json!({ "lowest": 2, "highest": 2 }),
+        "your own line is not a member"
+    );
+    let range = sandbox.member_range(BIG).unwrap();
+    assert_eq!((range.lowest, range.highest), (3, 4));
+    assert!(sandbox.member_range(UNKNOWN).is_none());
+}
+
 #[test]
 fn spawn_serves_from_its_own_thread_and_stops_when_dropped() {
     let sandbox = Sandbox::spawn(seed(), Options::default());

@@ -1,4 +1,5 @@
-//! Checks answers against Linq's own OpenAPI schemas (`shared/linq/openapi.yaml`).
+//! Checks answers against Linq's own OpenAPI schemas (`sandbox/openapi/openapi.yaml`, a copy
+//! of the vendor's file; see the README beside it).
 //!
 //! A small checker rather than a JSON Schema crate: the schemas these endpoints use need only
 //! `$ref`, `type`, `nullable`, `required`, `properties`, `items`, `enum` and `format` (`uuid`,
@@ -14,7 +15,7 @@ use serde_json::Value;
 pub fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/linq/openapi.yaml");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
         let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("openapi.yaml parses");
         Spec {

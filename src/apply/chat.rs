@@ -1,0 +1,286 @@
+//! One chat of a run: checked against the plan's picture of it, its calls made in order, and
+//! read back (steps 1 to 4 of the module doc).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use super::report::{ChatReport, ChatStatus, Failure};
+use super::{Engine, FIRST_POLL_INTERVAL, POLL_BACKOFF};
+use crate::handle::Handle;
+use crate::op::Op;
+use crate::plan::{ChatPlan, Step};
+use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
+use crate::sync::{before_change, poll, Before, PollEnd, Schedule, Stop};
+
+/// What a chat's steps made: the calls Linq accepted, and those whose outcome is unknown (with
+/// their intent's id), to read back.
+#[derive(Default)]
+struct Made {
+    accepted: Vec<(Op, Handle)>,
+    unknown: Vec<(u64, Op, Handle)>,
+}
+
+/// Why a chat's steps ended before the last.
+struct Ended {
+    status: ChatStatus,
+    /// The step that ended them was carried out all the same.
+    carried_out: bool,
+    failure: Option<Failure>,
+}
+
+impl Ended {
+    fn stopped() -> Ended {
+        Ended {
+            status: ChatStatus::Stopped,
+            carried_out: false,
+            failure: None,
+        }
+    }
+
+    fn failed(failure: Failure) -> Ended {
+        Ended {
+            status: ChatStatus::Failed,
+            carried_out: false,
+            failure: Some(failure),
+        }
+    }
+}
+
+/// How a wait ended early.
+enum WaitEnd {
+    Stopped,
+    Failed(Failure),
+}
+
+impl Engine<'_> {
+    /// Carries out one chat; the flag says whether the chat passed its check against the state
+    /// (so every change pending from earlier runs has landed).
+    pub(super) async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
+        let mut out = ChatReport::untouched(plan);
+        let checked = !self.should_stop() && self.check(plan, &queued, &mut out).await;
+        if checked {
+            let made = self.steps(plan, &mut out).await;
+            self.finish(&plan.id, made, &mut out).await;
+        }
+        self.progress.chat(&out);
+        (out, checked)
+    }
+
+    /// Reads the chat and holds it against the plan's `before` ([`before_change`]), waiting for
+    /// roster's own earlier changes that are still landing: true to go ahead, or `out` says why
+    /// not.
+    async fn check(&self, plan: &ChatPlan, queued: &PendingChanges, out: &mut ChatReport) -> bool {
+        let live = match self.client.get_chat(&plan.id).await {
+            Ok(chat) => chat,
+            Err(e) => {
+                self.check_fatal(&e);
+                out.status = ChatStatus::Failed;
+                out.failure = Some(Failure::from_error(None, &e));
+                return false;
+            }
+        };
+        let timeout = PendingTimeout {
+            now: self.options.clock.now(),
+            timeout: self.options.pending_timeout,
+        };
+        let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
+        let drift = match before_change(&before, queued, &live.members(), &timeout) {
+            Before::AsPlanned => return true,
+            Before::NeverLanded(never_landed) => {
+                // The plan counted on them: not changed in this run; the next plan makes them again.
+                out.status = ChatStatus::NeverLanded;
+                out.never_landed = never_landed;
+                return false;
+            }
+            Before::Landing { landing, drift } => match self.wait(&plan.id, &landing).await {
+                Ok(()) => return true,
+                Err(WaitEnd::Stopped) => return false,
+                Err(WaitEnd::Failed(_)) => drift,
+            },
+            Before::Drifted(drift) => drift,
+        };
+        out.status = ChatStatus::Drift;
+        out.drift = Some(drift);
+        false
+    }
+
+    /// Carries out the steps in order, up to the first that fails or a stop.
+    async fn steps(&self, plan: &ChatPlan, out: &mut ChatReport) -> Made {
+        let mut made = Made::default();
+        out.status = ChatStatus::Done;
+        out.steps_left = 0;
+        for (index, step) in plan.steps.iter().enumerate() {
+            let ended = if self.should_stop() {
+                Err(Ended::stopped())
+            } else {
+                match step.change() {
+                    None => self.wait(&plan.id, &made.accepted).await.map_err(|end| match end {
+                        WaitEnd::Stopped => Ended::stopped(),
+                        WaitEnd::Failed(failure) => Ended::failed(failure),
+                    }),
+                    Some((op, handle)) => self.call(&plan.id, step, op, handle, &mut made, out).await,
+                }
+            };
+            if let Err(ended) = ended {
+                out.status = ended.status;
+                out.failure = ended.failure;
+                out.steps_left = plan.steps.len() - index - usize::from(ended.carried_out);
+                break;
+            }
+        }
+        made
+    }
+
+    /// One add or remove: its intent journaled (durable before the call goes out), the call,
+    /// and its outcome journaled (durable before the chat's next step).
+    async fn call(
+        &self,
+        chat: &str,
+        step: &Step,
+        op: Op,
+        handle: &Handle,
+        made: &mut Made,
+        out: &mut ChatReport,
+    ) -> Result<(), Ended> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let intent = JournalRecord::Intent {
+            id,
+            chat: chat.to_owned(),
+            op,
+            handle: handle.clone(),
+        };
+        if !self.record(intent).await {
+            // The intent may be on disk even so; the call does not go out.
+            self.recorder.note(JournalRecord::Failed { id });
+            return Err(Ended::stopped());
+        }
+        match self.client.change(op, chat, handle).await {
+            Ok(answer) => {
+                let record = JournalRecord::Accepted {
+                    id,
+                    trace_id: answer.trace_id,
+                    at: Some(self.options.clock.now()),
+                };
+                let durable = self.record(record).await;
+                made.accepted.push((op, handle.clone()));
+                out.calls.count(op);
+                self.progress.call(chat, step);
+                if !durable {
+                    return Err(Ended {
+                        carried_out: true,
+                        ..Ended::stopped()
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if e.may_have_taken_effect() {
+                    made.unknown.push((id, op, handle.clone()));
+                } else {
+                    self.record(JournalRecord::Failed { id }).await;
+                }
+                self.check_fatal(&e);
+                Err(Ended::failed(Failure::from_error(Some(step.clone()), &e)))
+            }
+        }
+    }
+
+    /// After the steps: what was made is read back, or, once the whole run has stopped (no call
+    /// starts then, not even a read), what was accepted counts as pending and calls of unknown
+    /// outcome are journaled again for the next run to settle.
+    async fn finish(&self, chat: &str, made: Made, out: &mut ChatReport) {
+        if self.halted() {
+            for (op, handle) in &made.accepted {
+                out.pending.push(*op, handle);
+            }
+        } else if !made.accepted.is_empty() || !made.unknown.is_empty() {
+            self.read_back(chat, &made.accepted, made.unknown, out).await;
+        }
+    }
+
+    /// Polls the chat until every accepted change of it shows.
+    async fn wait(&self, chat: &str, accepted: &[(Op, Handle)]) -> Result<(), WaitEnd> {
+        // Linq queues changes, so they never show at once (and the chat was just read or
+        // changed): pause before each read rather than after.
+        let schedule = Schedule {
+            read_at_once: false,
+            first: FIRST_POLL_INTERVAL.min(self.options.poll_interval),
+            growth: POLL_BACKOFF,
+            longest: self.options.poll_interval,
+            timeout: self.options.wait_timeout,
+        };
+        let mut stop = Stop {
+            asked: &|| self.should_stop(),
+            signal: Some(self.stop.clone()),
+        };
+        let mut waiting: Vec<&Handle> = Vec::new();
+        let polled = poll(self.client, chat, &schedule, &mut stop, |live| {
+            waiting = accepted
+                .iter()
+                .filter(|(op, handle)| !live.shows(*op, handle))
+                .map(|(_, h)| h)
+                .collect();
+            waiting.is_empty()
+        })
+        .await;
+        match polled {
+            Ok(()) => Ok(()),
+            Err(PollEnd::Stopped) => Err(WaitEnd::Stopped),
+            Err(PollEnd::Failed(e)) => {
+                self.check_fatal(&e);
+                Err(WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e)))
+            }
+            Err(PollEnd::TimedOut) => {
+                let list: Vec<String> = waiting.iter().map(|h| format!("`{h}`")).collect();
+                Err(WaitEnd::Failed(Failure {
+                    step: Some(Step::Wait),
+                    status: None,
+                    code: None,
+                    message: format!(
+                        "timed out after {}s waiting for the change of {} to land",
+                        self.options.wait_timeout.as_secs_f64(),
+                        list.join(", ")
+                    ),
+                    trace_id: None,
+                }))
+            }
+        }
+    }
+
+    /// Reads the chat after its steps: accepted changes not visible are pending; calls whose
+    /// outcome was unknown and whose effect shows are accepted after all.
+    async fn read_back(
+        &self,
+        chat: &str,
+        accepted: &[(Op, Handle)],
+        unknown: Vec<(u64, Op, Handle)>,
+        out: &mut ChatReport,
+    ) {
+        let live = match self.client.get_chat(chat).await {
+            Ok(live) => live,
+            Err(e) => {
+                self.check_fatal(&e);
+                for (op, handle) in accepted {
+                    out.pending.push(*op, handle);
+                }
+                return;
+            }
+        };
+        for (op, handle) in accepted {
+            if !live.shows(*op, handle) {
+                out.pending.push(*op, handle);
+            }
+        }
+        for (id, op, handle) in unknown {
+            if live.shows(op, &handle) {
+                let record = JournalRecord::Accepted {
+                    id,
+                    trace_id: None,
+                    at: Some(self.options.clock.now()),
+                };
+                self.record(record).await;
+                out.calls.count(op);
+            }
+        }
+    }
+}

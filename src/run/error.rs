@@ -1,0 +1,210 @@
+//! What a command refuses, each with the hint for the next step as data, and the one place
+//! where errors are printed.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use super::{Exit, Stopped, Ui};
+use crate::config::ConfigErrors;
+use crate::escape::{escape, Escaped};
+use crate::handle::HandleError;
+use crate::linq::LinqError;
+use crate::plan::{PlanErrors, SavedPlanError};
+use crate::state::{LockedError, PostgresError, PushRefused, StoreError};
+use crate::sync::Conflict;
+
+/// A command's refusal. Each variant knows its message and, where there is an obvious next
+/// step, its hint ([`Error::hint`]); `report` prints both.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Linq API token: set `LINQ_API_V3_API_KEY`")]
+    NoToken,
+    #[error("refusing to apply without approval: not on a terminal")]
+    NotApproved,
+    #[error("a saved plan is applied exactly as made: `--config` and `--target` cannot be given with PLANFILE")]
+    SavedPlanScoped,
+    #[error("plan is stale: an interrupted apply left calls to settle in `{journal}`; nothing was sent")]
+    SavedPlanUnsettled { journal: String },
+    #[error("the chats on Linq differ from the state, and a saved plan is checked against the state: apply would skip the chats that differ")]
+    SavedPlanOverDrift,
+    #[error("`{}` already exists; nothing was read or written", .0.display())]
+    ConfigExists(PathBuf),
+    #[error("`--from` takes your own Linq line, and `{line}` is not a handle")]
+    NotALine {
+        line: String,
+        #[source]
+        error: HandleError,
+    },
+    #[error("{}", not_importable(.0))]
+    NotImportable(Vec<Unimportable>),
+    #[error("{}", import_conflicts(.0))]
+    ImportConflicts(Vec<Conflict>),
+    #[error("chat `{}` is not in the state, so roster does not manage it yet", Escaped(.0))]
+    NotManaged(String),
+    #[error("cannot write man pages to `{}`: it is not a folder", .0.display())]
+    ManDirIsAFile(PathBuf),
+    #[error("no state yet at `{0}`")]
+    NoState(String),
+    #[error("serial {serial} is not kept in `{state}`{}", kept_list(.kept))]
+    NotKept { serial: u64, state: String, kept: Vec<u64> },
+    #[error("an interrupted apply left calls to settle in `{journal}`; nothing was written")]
+    PushUnsettled { journal: String },
+}
+
+/// ` (kept: 6, 5)`, or nothing when none is.
+fn kept_list(kept: &[u64]) -> String {
+    if kept.is_empty() {
+        return String::new();
+    }
+    let kept: Vec<String> = kept.iter().map(u64::to_string).collect();
+    format!(" (kept: {})", kept.join(", "))
+}
+
+impl Error {
+    /// The next step, where there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Error::NoToken => "`roster plan` works offline and needs no token",
+            Error::NotApproved => {
+                "review the plan and pass `--auto-approve`, or apply a saved plan with `roster apply PLANFILE`"
+            }
+            Error::SavedPlanUnsettled { .. } => {
+                "run `roster refresh` to settle them (it applies nothing), then `roster plan --out FILE` again"
+            }
+            Error::SavedPlanOverDrift => {
+                "record them first with `roster refresh` (and `roster import` for chats not in the state), then run `roster plan --out FILE`"
+            }
+            Error::ConfigExists(_) => "write the config to a new file, or pass `--force` to replace it",
+            Error::ImportConflicts(_) => {
+                "`roster refresh` records changes made outside roster as drift; `--force` overwrites the state with what Linq has"
+            }
+            Error::NotManaged(chat) => return Some(format!("`roster import {}` adopts it", Escaped(chat))),
+            Error::ManDirIsAFile(_) => "`--dir` takes a folder, and creates it when missing",
+            Error::NoState(_) => "`roster import` adopts existing chats",
+            Error::NotKept { .. } => "`roster state history` lists the kept versions",
+            Error::PushUnsettled { .. } => "run `roster refresh` to settle them first (it applies nothing)",
+            Error::SavedPlanScoped | Error::NotALine { .. } | Error::NotImportable(_) => return None,
+        };
+        Some(hint.to_owned())
+    }
+}
+
+/// Why a chat named to `roster import` cannot be imported.
+#[derive(Debug)]
+pub enum Unimportable {
+    DirectMessage(String),
+    NotFound(String, LinqError),
+    Unavailable(String, LinqError),
+}
+
+impl fmt::Display for Unimportable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unimportable::DirectMessage(id) => write!(
+                f,
+                "chat `{}` is a direct-message chat: Linq cannot change its members, so roster cannot manage it",
+                Escaped(id)
+            ),
+            Unimportable::NotFound(id, error) => write!(f, "chat `{}` was not found: {error}", Escaped(id)),
+            Unimportable::Unavailable(id, error) => write!(f, "chat `{}` is unavailable: {error}", Escaped(id)),
+        }
+    }
+}
+
+/// One problem on the error line; more, counted there and listed below it.
+fn not_importable(problems: &[Unimportable]) -> String {
+    match problems {
+        [one] => format!("{one}; nothing was imported"),
+        many => format!(
+            "{} chats cannot be imported; nothing was imported\n{}",
+            many.len(),
+            indented(many)
+        ),
+    }
+}
+
+fn import_conflicts(conflicts: &[Conflict]) -> String {
+    format!(
+        "{} already in the state with other members; nothing was written\n{}",
+        match conflicts.len() {
+            1 => "1 chat is".to_owned(),
+            n => format!("{n} chats are"),
+        },
+        indented(conflicts)
+    )
+}
+
+/// One item a line, indented below an error line.
+fn indented(items: &[impl fmt::Display]) -> String {
+    items
+        .iter()
+        .map(|item| format!("  {item}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How a command that failed ends: a signal's stop is not an error, and says what was done and
+/// what was not; every error is printed here, once.
+pub fn report(ui: &mut Ui, error: &anyhow::Error) -> Exit {
+    if let Some(stopped) = error.downcast_ref::<Stopped>() {
+        // Shown even with `--quiet`.
+        let _ = ui.out.flush();
+        let _ = writeln!(ui.err, "{stopped}");
+        return Exit::Interrupted(stopped.signal);
+    }
+    // Config and plan errors are lists, one line each, quoting names and ids from the config:
+    // a newline in one is shown escaped rather than starting a line of its own.
+    if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
+        for e in &errors.0 {
+            ui.error(&escape(&e.to_string()), None);
+        }
+        let n = errors.0.len();
+        ui.error(
+            &format!(
+                "the config has {n} {}; nothing was planned or written",
+                if n == 1 { "error" } else { "errors" }
+            ),
+            None,
+        );
+    } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
+        for e in &errors.0 {
+            ui.error(&escape(&e.to_string()), None);
+        }
+        ui.error("no plan was made; nothing was written", None);
+    } else {
+        let (message, hint) = message_and_hint(error);
+        ui.error(&message, hint.as_deref());
+    }
+    Exit::Error
+}
+
+/// The error's chain as one message, outermost first (as `{:#}` shows it), and the hint of the
+/// first link that has one.
+fn message_and_hint(error: &anyhow::Error) -> (String, Option<String>) {
+    let mut message = String::new();
+    let mut hint = None;
+    for link in error.chain() {
+        let (text, link_hint) = if let Some(e) = link.downcast_ref::<Error>() {
+            (e.to_string(), e.hint())
+        } else if let Some(e) = link.downcast_ref::<LockedError>() {
+            (e.message(), Some(e.hint()))
+        } else if let Some(e) = link.downcast_ref::<StoreError>() {
+            (e.to_string(), Some(e.hint()))
+        } else if let Some(e) = link.downcast_ref::<SavedPlanError>() {
+            (e.to_string(), e.hint().map(str::to_owned))
+        } else if let Some(e) = link.downcast_ref::<PostgresError>() {
+            (e.to_string(), e.hint())
+        } else if let Some(e) = link.downcast_ref::<PushRefused>() {
+            (e.to_string(), Some(PushRefused::HINT.to_owned()))
+        } else {
+            (link.to_string(), None)
+        };
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+        hint = hint.or(link_hint);
+    }
+    (message, hint)
+}

@@ -1,0 +1,106 @@
+//! `roster state history|pull|push`: the kept versions of the state, on either backend.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::online::Online;
+use super::{Context, Error, Exit};
+use crate::cli::StateCommand;
+use crate::render::{Format, History};
+use crate::state::{check_push, parse_state, Push};
+
+pub fn run(cx: &mut Context, command: &StateCommand) -> anyhow::Result<Exit> {
+    match command {
+        StateCommand::History { format } => history(cx, *format),
+        StateCommand::Pull { serial } => pull(cx, *serial),
+        StateCommand::Push { file, force } => push(cx, file, *force),
+    }
+}
+
+/// `roster state history`: the kept versions, newest first.
+fn history(cx: &mut Context, format: Format) -> anyhow::Result<Exit> {
+    let store = cx.store()?;
+    let history = History::new(store.describe(), store.history()?);
+    cx.write(&history, format)
+        .context("failed to write the history to stdout")?;
+    Ok(Exit::Success)
+}
+
+/// `roster state pull [--serial N]`: the state, or a kept version, as JSON.
+fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
+    let store = cx.store()?;
+    let state = match serial {
+        None => store.load()?.ok_or_else(|| Error::NoState(store.describe()))?,
+        Some(serial) => match store.version(serial)? {
+            Some(state) => state,
+            None => {
+                let kept = store.history()?.iter().map(|v| v.serial).collect();
+                return Err(Error::NotKept {
+                    serial,
+                    state: store.describe(),
+                    kept,
+                }
+                .into());
+            }
+        },
+    };
+    let mut bytes = serde_json::to_vec_pretty(&state)?;
+    bytes.push(b'\n');
+    cx.ui
+        .out
+        .write_all(&bytes)
+        .context("failed to write the state to stdout")?;
+    Ok(Exit::Success)
+}
+
+/// `roster state push FILE [--force]`: replaces the state, under the lock (see
+/// [`crate::state::check_push`] for when).
+fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
+    let stdin = file == Path::new("-");
+    let bytes = if stdin {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("failed to read the state from standard input")?;
+        bytes
+    } else {
+        std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
+    };
+    let pushed = parse_state(&bytes).with_context(|| match stdin {
+        true => "the state on standard input was refused; nothing was written".to_owned(),
+        false => format!("`{}` was refused; nothing was written", file.display()),
+    })?;
+    let online = Online::start(cx)?;
+    let store = cx.store()?;
+    let _lock = online.lock(cx, store.as_ref(), "push")?;
+    if !store.read_journal()?.is_empty() {
+        return Err(Error::PushUnsettled {
+            journal: store.describe_journal(),
+        }
+        .into());
+    }
+    let current = store.load()?;
+    match check_push(current.as_ref(), pushed, force)? {
+        Push::Unchanged => cx.ui.status(format!(
+            "`{}` holds this state already (serial {}); nothing was written.",
+            store.describe(),
+            current.as_ref().map_or(0, |s| s.serial)
+        )),
+        Push::Write(state) => {
+            store.push(&state, current.as_ref().map(|s| s.serial))?;
+            cx.ui.status(format!(
+                "Pushed the state (lineage `{}`, serial {}) to `{}`{}.",
+                state.lineage,
+                state.serial,
+                store.describe(),
+                match &current {
+                    Some(current) => format!(", replacing serial {}", current.serial),
+                    None => String::new(),
+                }
+            ));
+        }
+    }
+    Ok(Exit::Success)
+}

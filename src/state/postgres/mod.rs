@@ -1,0 +1,849 @@
+//! The PostgreSQL backend: one state, one lock and a history for every machine of a team.
+//!
+//! `--state postgres://…?name=STATE` keeps the state `STATE` in the schema `roster` (see
+//! [`schema`]): its versions in `versions` (every serial, with when, who, host and operation),
+//! which one is current in `states`, its lock in `locks`, its journal in `journal`.
+//!
+//! # The lock and fencing
+//!
+//! 1. The lock is a row: holder, operation, host, pid, since, and a lease that expires. It is
+//!    taken by inserting the row, or by replacing one whose lease expired (the run that did so
+//!    is named in a note). Times are the database's, so clocks of machines never disagree.
+//! 2. While the run lives, a task renews the lease every third of its length. A lease that
+//!    expired is never renewed: the run that held it has lost it for good.
+//! 3. Every write is one transaction that first checks, with the lock row locked, that the row
+//!    is still this run's and its lease unexpired; and a state write also that the stored
+//!    serial is the one this run read. So a run whose lock was broken (`force-unlock`) or
+//!    expired cannot write the state, nor journal a call it would then make.
+//! 4. Journal appends are one statement each: a batch of records, in order, only if the lock
+//!    holds. The apply engine sends one per batch, as it syncs the file journal once per batch.
+//!
+//! # Connections
+//!
+//! The store talks to the database on a thread of its own (a small runtime), so the trait
+//! stays synchronous like the file store's, and the lease is renewed while the caller works.
+//! A connection lost is not re-made for writes: the run stops making calls (its journal can no
+//! longer be written), and the next run settles what was in flight. Releasing the lock is the
+//! exception: it is tried on a fresh connection, so the next run need not wait for the lease.
+
+mod schema;
+mod target;
+mod tls;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+
+pub use target::{is_url, redact, PasswordSources, SslMode, Target, DEFAULT_LEASE, DEFAULT_NAME};
+
+use super::{
+    parse_state, JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, LockedError, State, StateStore, Version,
+};
+
+/// What goes wrong reaching the database, each with its next step ([`PostgresError::hint`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("cannot connect to the PostgreSQL state `{target}`: {reason}")]
+    Connect {
+        target: String,
+        reason: String,
+        cause: ConnectCause,
+    },
+    /// Creating the schema or its tables failed; `role` is set when for want of privilege.
+    #[error("failed to set up the schema `roster` in `{target}`: {reason}")]
+    Schema {
+        target: String,
+        reason: String,
+        role: Option<String>,
+    },
+    #[error("the state database was migrated by a newer roster (schema version {found}; this one knows {known})")]
+    Newer { found: i32, known: i32 },
+}
+
+/// Why a connection failed, for the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectCause {
+    /// The server refused the user or its password.
+    Authentication,
+    /// The server answered with another error (no such database, say).
+    Refused,
+    /// The TLS handshake failed (the certificate, most often).
+    Tls,
+    /// No server answered.
+    Unreachable,
+}
+
+impl PostgresError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            PostgresError::Connect { cause, .. } => match cause {
+                ConnectCause::Authentication => {
+                    "check the user and password (from the URL, `PGPASSWORD` or `~/.pgpass`)".to_owned()
+                }
+                ConnectCause::Refused => "check the URL: host, port, database and user".to_owned(),
+                ConnectCause::Tls => {
+                    "check `sslmode` and `sslrootcert` (the authority that signed the server's certificate)".to_owned()
+                }
+                ConnectCause::Unreachable => {
+                    "check that the server runs and the URL's host and port; nothing was changed".to_owned()
+                }
+            },
+            PostgresError::Schema { role: Some(role), .. } => format!(
+                "have an administrator create it for this role: `CREATE SCHEMA roster AUTHORIZATION {role};` (see \"Shared state\" in the README)"
+            ),
+            PostgresError::Schema { role: None, .. } => return None,
+            PostgresError::Newer { .. } => "upgrade roster".to_owned(),
+        })
+    }
+}
+
+/// How often a run waiting for the lock looks again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// The longest a run spends releasing its lock over a fresh connection when its own is gone.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The state kept in PostgreSQL.
+pub struct PostgresStore {
+    db: Arc<Db>,
+}
+
+/// The connection and the thread it runs on, shared by the store and its lock.
+struct Db {
+    target: Target,
+    config: Config,
+    /// The runtime the connection, the queries and the lease renewal run on.
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Client,
+    /// Why the connection ended, once it did.
+    closed: Arc<Mutex<Option<String>>>,
+    /// The lock this run holds, for fenced writes and for who wrote a version.
+    held: Mutex<Option<LockInfo>>,
+    /// Held by each operation and each lease renewal: they share one connection, and a
+    /// statement sent while another operation's transaction is open would run inside it.
+    one_at_a_time: tokio::sync::Mutex<()>,
+    /// The journal append, prepared on first use.
+    append: tokio::sync::OnceCell<tokio_postgres::Statement>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // Never waits: the store may be dropped where blocking is not allowed.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names and brings its schema up to date. `user` is the
+    /// default user name (libpq's: the login name).
+    pub fn connect(url: &str, user: &str, passwords: &PasswordSources) -> anyhow::Result<PostgresStore> {
+        let target = Target::parse(url, user)?;
+        let password = target.password(passwords)?;
+        let mut config = Config::new();
+        config
+            .host(&target.host)
+            .port(target.port)
+            .user(&target.user)
+            .dbname(&target.database)
+            .application_name(&target.application_name)
+            .connect_timeout(target.connect_timeout)
+            .keepalives(true)
+            .ssl_mode(match target.ssl_mode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+            });
+        if let Some(password) = &password {
+            config.password(password.as_bytes());
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("roster-postgres")
+            .enable_all()
+            .build()
+            .context("failed to start the database thread")?;
+        let closed = Arc::new(Mutex::new(None));
+        let opened = {
+            let (target, closed) = (target.clone(), closed.clone());
+            block(&runtime, async move {
+                let mut client = open(&config, &target, closed).await?;
+                schema::migrate(&mut client, &target).await?;
+                Ok::<_, anyhow::Error>((client, config))
+            })
+        };
+        let (client, config) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(error)) | Err(error) => {
+                // Never waits: this may run where blocking is not allowed.
+                runtime.shutdown_background();
+                return Err(error);
+            }
+        };
+        Ok(PostgresStore {
+            db: Arc::new(Db {
+                target,
+                config,
+                runtime: Some(runtime),
+                client,
+                closed,
+                held: Mutex::new(None),
+                one_at_a_time: tokio::sync::Mutex::new(()),
+                append: tokio::sync::OnceCell::new(),
+            }),
+        })
+    }
+
+    /// The URL, without its password.
+    pub fn target(&self) -> &Target {
+        &self.db.target
+    }
+
+    /// Runs `work` on the database thread and waits for it.
+    fn run<T, F>(&self, work: impl FnOnce(Arc<Db>) -> F) -> anyhow::Result<T>
+    where
+        F: Future<Output = anyhow::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let runtime = self
+            .db
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
+        let (db, work) = (self.db.clone(), work(self.db.clone()));
+        block(runtime, async move {
+            let _alone = db.one_at_a_time.lock().await;
+            work.await
+        })?
+    }
+
+    /// The lock this run holds, or an error for a write without one.
+    fn holder(&self) -> anyhow::Result<LockInfo> {
+        lock(&self.db.held)
+            .clone()
+            .ok_or_else(|| anyhow!("no state lock is held for `{}`, so nothing was written", self.db.target))
+    }
+
+    /// Writes `state` as the next current version, fenced (rule 3 of the module doc).
+    fn write(&self, state: &State, current: Option<u64>) -> anyhow::Result<()> {
+        let holder = self.holder()?;
+        let document = serde_json::to_string(state).context("failed to serialize the state")?;
+        let (lineage, serial) = (state.lineage.clone(), state.serial as i64);
+        self.run(move |db| async move {
+            let fail = |e: tokio_postgres::Error| db.error("failed to write the state", &e);
+            let name = &db.target.name;
+            let client = &db.client;
+            client.batch_execute("BEGIN").await.map_err(fail)?;
+            let result = async {
+                db.fence(&holder).await?;
+                let moved = match current {
+                    Some(read) => {
+                        client
+                            .execute(
+                                "UPDATE roster.states SET serial = $2, lineage = $3 WHERE name = $1 AND serial = $4",
+                                &[name, &serial, &lineage, &(read as i64)],
+                            )
+                            .await
+                            .map_err(fail)?
+                            == 0
+                    }
+                    None => {
+                        client
+                            .execute(
+                                "INSERT INTO roster.states (name, lineage, serial) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                                &[name, &lineage, &serial],
+                            )
+                            .await
+                            .map_err(fail)?
+                            == 0
+                    }
+                };
+                if moved {
+                    let now: Option<i64> = client
+                        .query_opt("SELECT serial FROM roster.states WHERE name = $1", &[name])
+                        .await
+                        .map_err(fail)?
+                        .map(|row| row.get(0));
+                    bail!(
+                        "the state `{}` moved on while this run held it: it read {}, and the stored serial is now {}; nothing was written (another run wrote it: run the command again)",
+                        db.target,
+                        current.map_or("no state".to_owned(), |s| format!("serial {s}")),
+                        now.map_or("gone".to_owned(), |s| s.to_string())
+                    );
+                }
+                client
+                    .execute(
+                        "INSERT INTO roster.versions (name, serial, lineage, document, written_by, host, operation) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[name, &serial, &lineage, &document, &holder.who, &holder.host, &holder.operation],
+                    )
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => client.batch_execute("COMMIT").await.map_err(fail),
+                Err(error) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    /// One try at the lock: `Ok(Ok(broke))` when taken, `Ok(Err(holder))` when held.
+    fn try_lock(&self, info: &LockInfo) -> anyhow::Result<Result<Option<LockInfo>, LockInfo>> {
+        let info = info.clone();
+        self.run(move |db| async move {
+            let fail = |e: tokio_postgres::Error| db.error("failed to take the state lock", &e);
+            let client = &db.client;
+            let name = &db.target.name;
+            let lease = db.target.lease.as_secs_f64();
+            let pid = i64::from(info.pid);
+            let values: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+                [name, &info.id, &info.operation, &info.who, &info.host, &pid, &info.since, &lease];
+            loop {
+                let inserted = client
+                    .execute(
+                        "INSERT INTO roster.locks (name, id, operation, who, host, pid, since, expires_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
+                         ON CONFLICT (name) DO NOTHING",
+                        &values,
+                    )
+                    .await
+                    .map_err(fail)?;
+                if inserted == 1 {
+                    return Ok(Ok(None));
+                }
+                client.batch_execute("BEGIN").await.map_err(fail)?;
+                let found = client
+                    .query_opt(
+                        "SELECT id, operation, who, host, pid, since, expires_at <= now() FROM roster.locks WHERE name = $1 FOR UPDATE",
+                        &[name],
+                    )
+                    .await;
+                let row = match found {
+                    Ok(Some(row)) => row,
+                    // Released meanwhile: try again.
+                    Ok(None) => {
+                        client.batch_execute("COMMIT").await.map_err(fail)?;
+                        continue;
+                    }
+                    Err(error) => {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        return Err(fail(error));
+                    }
+                };
+                let holder = LockInfo {
+                    id: row.get(0),
+                    operation: row.get(1),
+                    who: row.get(2),
+                    host: row.get(3),
+                    pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
+                    since: row.get(5),
+                };
+                let expired: bool = row.get(6);
+                if !expired {
+                    client.batch_execute("COMMIT").await.map_err(fail)?;
+                    return Ok(Err(holder));
+                }
+                let replaced = client
+                    .execute(
+                        "UPDATE roster.locks SET id = $2, operation = $3, who = $4, host = $5, pid = $6, since = $7,
+                         expires_at = now() + make_interval(secs => $8) WHERE name = $1",
+                        &values,
+                    )
+                    .await;
+                match replaced {
+                    Ok(_) => {
+                        client.batch_execute("COMMIT").await.map_err(fail)?;
+                        return Ok(Ok(Some(holder)));
+                    }
+                    Err(error) => {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                        return Err(fail(error));
+                    }
+                }
+            }
+        })
+    }
+
+    fn read_lock(&self) -> anyhow::Result<Option<LockInfo>> {
+        self.run(|db| async move {
+            let row = db
+                .client
+                .query_opt(
+                    "SELECT id, operation, who, host, pid, since FROM roster.locks WHERE name = $1",
+                    &[&db.target.name],
+                )
+                .await
+                .map_err(|e| db.error("failed to read the state lock", &e))?;
+            Ok(row.map(|row| LockInfo {
+                id: row.get(0),
+                operation: row.get(1),
+                who: row.get(2),
+                host: row.get(3),
+                pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
+                since: row.get(5),
+            }))
+        })
+    }
+}
+
+impl Db {
+    /// An error of `doing`, saying whether the connection was lost, with what to do next.
+    fn error(&self, doing: &str, error: &tokio_postgres::Error) -> anyhow::Error {
+        if self.client.is_closed() || error.is_closed() {
+            let why = lock(&self.closed).clone().unwrap_or_else(|| describe_error(error));
+            return anyhow!(
+                "{doing} in `{}`: the connection to the database was lost ({why}); the journal holds every call made so far: once the database is reachable, run the command again, and it settles the calls in flight and converges",
+                self.target
+            );
+        }
+        anyhow!("{doing} in `{}`: {}", self.target, describe_error(error))
+    }
+
+    /// Checks, inside the open transaction, that `holder` still holds the lock with an
+    /// unexpired lease, and keeps the lock row from changing until the transaction ends.
+    async fn fence(&self, holder: &LockInfo) -> anyhow::Result<()> {
+        let held = self
+            .client
+            .query_opt(
+                "SELECT 1 FROM roster.locks WHERE name = $1 AND id = $2 AND expires_at > now() FOR SHARE",
+                &[&self.target.name, &holder.id],
+            )
+            .await
+            .map_err(|e| self.error("failed to check the state lock", &e))?;
+        if held.is_none() {
+            return Err(self.lost(&holder.id));
+        }
+        Ok(())
+    }
+
+    fn lost(&self, id: &str) -> anyhow::Error {
+        anyhow!(
+            "this run no longer holds the state lock `{id}` on `{}`: its lease expired, or `roster force-unlock` cleared it; nothing was written (another run may be working on the state: run the command again once it is done)",
+            self.target
+        )
+    }
+}
+
+/// Connects, and runs the connection on the current runtime, noting why it ends.
+async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>>>) -> anyhow::Result<Client> {
+    let connect_error = |e: tokio_postgres::Error| {
+        let reason = describe_error(&e);
+        let cause = match e.code() {
+            Some(code)
+                if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
+                ConnectCause::Authentication
+            }
+            Some(_) => ConnectCause::Refused,
+            None if reason.contains("TLS") || reason.contains("certificate") => ConnectCause::Tls,
+            None => ConnectCause::Unreachable,
+        };
+        anyhow::Error::new(PostgresError::Connect {
+            target: target.to_string(),
+            reason,
+            cause,
+        })
+    };
+    let client = match target.ssl_mode {
+        SslMode::Disable => {
+            let (client, connection) = config.connect(NoTls).await.map_err(connect_error)?;
+            tokio::spawn(watch(connection, closed));
+            client
+        }
+        SslMode::Prefer | SslMode::Require => {
+            let (client, connection) = config
+                .connect(tls::MakeRustls::unverified()?)
+                .await
+                .map_err(connect_error)?;
+            tokio::spawn(watch(connection, closed));
+            client
+        }
+        SslMode::VerifyFull => {
+            let tls = tls::MakeRustls::verifying(target.ssl_root_cert.as_deref())?;
+            let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
+            tokio::spawn(watch(connection, closed));
+            client
+        }
+    };
+    Ok(client)
+}
+
+/// Drives a connection to its end and notes why it ended.
+async fn watch<F: Future<Output = Result<(), tokio_postgres::Error>>>(
+    connection: F,
+    closed: Arc<Mutex<Option<String>>>,
+) {
+    let why = match connection.await {
+        Ok(()) => "closed".to_owned(),
+        Err(error) => describe_error(&error),
+    };
+    *lock(&closed) = Some(why);
+}
+
+/// The server's message for a database error, else the error and its causes.
+pub(crate) fn describe_error(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return db.message().to_owned();
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Runs `work` on `runtime` from any thread, within another runtime or not, and waits for it.
+fn block<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    work: impl Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let (sender, answer) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = sender.send(work.await);
+    });
+    answer.recv().map_err(|_| anyhow!("the database thread stopped"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl StateStore for PostgresStore {
+    fn describe(&self) -> String {
+        self.db.target.to_string()
+    }
+
+    fn describe_journal(&self) -> String {
+        format!("the journal of `{}`", self.db.target)
+    }
+
+    fn load(&self) -> anyhow::Result<Option<State>> {
+        let document = self.run(|db| async move {
+            let row = db
+                .client
+                .query_opt(
+                    "SELECT v.document FROM roster.states s JOIN roster.versions v ON v.name = s.name AND v.serial = s.serial WHERE s.name = $1",
+                    &[&db.target.name],
+                )
+                .await
+                .map_err(|e| db.error("failed to read the state", &e))?;
+            Ok(row.map(|row| row.get::<_, String>(0)))
+        })?;
+        document
+            .map(|document| {
+                parse_state(document.as_bytes())
+                    .with_context(|| format!("the state in `{}` was refused and left untouched", self.db.target))
+            })
+            .transpose()
+    }
+
+    fn save(&self, state: &mut State) -> anyhow::Result<()> {
+        let read = state.serial;
+        state.serial += 1;
+        let written = self.write(state, (read > 0).then_some(read));
+        if written.is_err() {
+            state.serial = read;
+        }
+        written
+    }
+
+    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
+        let deadline = Instant::now() + wait.timeout;
+        loop {
+            if (wait.stop)() {
+                return Err(anyhow!(LockWaitStopped {
+                    path: self.describe().into()
+                }));
+            }
+            match self.try_lock(&info)? {
+                Ok(broke) => {
+                    *lock(&self.db.held) = Some(info.clone());
+                    let renewal = self.renew(&info);
+                    return Ok(Box::new(PostgresLock {
+                        db: self.db.clone(),
+                        info,
+                        broke,
+                        renewal,
+                    }));
+                }
+                Err(holder) if Instant::now() >= deadline => {
+                    return Err(anyhow!(LockedError {
+                        path: self.describe().into(),
+                        holder
+                    }))
+                }
+                Err(_) => std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now()))),
+            }
+        }
+    }
+
+    fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
+        let owned = id.to_owned();
+        let removed = self.run(move |db| async move {
+            let row = db
+                .client
+                .query_opt(
+                    "DELETE FROM roster.locks WHERE name = $1 AND id = $2 RETURNING id, operation, who, host, pid, since",
+                    &[&db.target.name, &owned],
+                )
+                .await
+                .map_err(|e| db.error("failed to clear the state lock", &e))?;
+            Ok(row.map(|row| LockInfo {
+                id: row.get(0),
+                operation: row.get(1),
+                who: row.get(2),
+                host: row.get(3),
+                pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
+                since: row.get(5),
+            }))
+        })?;
+        if let Some(holder) = removed {
+            return Ok(holder);
+        }
+        match self.read_lock()? {
+            None => bail!("state `{}` is not locked", self.describe()),
+            Some(holder) => bail!(
+                "lock id `{id}` does not match the lock on `{}`, which has id `{}`",
+                self.describe(),
+                holder.id
+            ),
+        }
+    }
+
+    fn append_journal(&self, records: &[JournalRecord]) -> anyhow::Result<()> {
+        let holder = self.holder()?;
+        let lines = records
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()?;
+        let count = lines.len() as u64;
+        self.run(move |db| async move {
+            let fail = |e: tokio_postgres::Error| db.error("failed to write the journal", &e);
+            // Prepared once per run: then each batch is one round trip.
+            let append = db
+                .append
+                .get_or_try_init(|| {
+                    db.client.prepare(
+                        "WITH held AS (
+                            SELECT 1 FROM roster.locks WHERE name = $1 AND id = $2 AND expires_at > now() FOR SHARE
+                         )
+                         INSERT INTO roster.journal (name, record)
+                         SELECT $1, r.record FROM unnest($3::text[]) WITH ORDINALITY AS r(record, n)
+                         WHERE EXISTS (SELECT 1 FROM held) ORDER BY r.n",
+                    )
+                })
+                .await
+                .map_err(fail)?;
+            let written = db
+                .client
+                .execute(append, &[&db.target.name, &holder.id, &lines])
+                .await
+                .map_err(fail)?;
+            if written != count {
+                return Err(db.lost(&holder.id));
+            }
+            Ok(())
+        })
+    }
+
+    fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
+        let rows = self.run(|db| async move {
+            let rows = db
+                .client
+                .query(
+                    "SELECT seq, record FROM roster.journal WHERE name = $1 ORDER BY seq",
+                    &[&db.target.name],
+                )
+                .await
+                .map_err(|e| db.error("failed to read the journal", &e))?;
+            Ok(rows
+                .into_iter()
+                .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(seq, record)| {
+                serde_json::from_str(&record).with_context(|| {
+                    format!(
+                        "journal record {seq} of `{}` is not readable; nothing was changed\nhint: delete that row of `roster.journal` by hand, then run `roster refresh` to record what Linq shows",
+                        self.describe()
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn clear_journal(&self) -> anyhow::Result<()> {
+        let holder = self.holder()?;
+        self.run(move |db| async move {
+            let fail = |e: tokio_postgres::Error| db.error("failed to clear the journal", &e);
+            db.client.batch_execute("BEGIN").await.map_err(fail)?;
+            let result = async {
+                db.fence(&holder).await?;
+                db.client
+                    .execute("DELETE FROM roster.journal WHERE name = $1", &[&db.target.name])
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => db.client.batch_execute("COMMIT").await.map_err(fail),
+                Err(error) => {
+                    let _ = db.client.batch_execute("ROLLBACK").await;
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    fn history(&self) -> anyhow::Result<Vec<Version>> {
+        self.run(|db| async move {
+            let rows = db
+                .client
+                .query(
+                    "SELECT v.serial, v.lineage,
+                        to_char(v.written_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                        v.written_by, v.host, v.operation, v.serial = s.serial
+                     FROM roster.versions v LEFT JOIN roster.states s ON s.name = v.name
+                     WHERE v.name = $1 ORDER BY v.serial DESC",
+                    &[&db.target.name],
+                )
+                .await
+                .map_err(|e| db.error("failed to read the history", &e))?;
+            Ok(rows
+                .into_iter()
+                .map(|row| Version {
+                    serial: row.get::<_, i64>(0) as u64,
+                    lineage: row.get(1),
+                    written_at: Some(row.get(2)),
+                    who: Some(row.get(3)),
+                    host: Some(row.get(4)),
+                    operation: Some(row.get(5)),
+                    current: row.get::<_, Option<bool>>(6).unwrap_or(false),
+                })
+                .collect())
+        })
+    }
+
+    fn version(&self, serial: u64) -> anyhow::Result<Option<State>> {
+        let document = self.run(move |db| async move {
+            let row = db
+                .client
+                .query_opt(
+                    "SELECT document FROM roster.versions WHERE name = $1 AND serial = $2",
+                    &[&db.target.name, &(serial as i64)],
+                )
+                .await
+                .map_err(|e| db.error("failed to read the history", &e))?;
+            Ok(row.map(|row| row.get::<_, String>(0)))
+        })?;
+        document
+            .map(|document| {
+                parse_state(document.as_bytes())
+                    .with_context(|| format!("serial {serial} in `{}` is not a readable state", self.db.target))
+            })
+            .transpose()
+    }
+
+    fn push(&self, state: &State, current: Option<u64>) -> anyhow::Result<()> {
+        self.write(state, current)
+    }
+}
+
+impl PostgresStore {
+    /// Starts renewing the lease of `info` (rule 2 of the module doc).
+    fn renew(&self, info: &LockInfo) -> tokio::task::JoinHandle<()> {
+        let db = self.db.clone();
+        let id = info.id.clone();
+        let runtime = self
+            .db
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
+        runtime.spawn(async move {
+            let every = db.target.lease / 3;
+            loop {
+                tokio::time::sleep(every).await;
+                let _alone = db.one_at_a_time.lock().await;
+                let renewed = db
+                    .client
+                    .execute(
+                        "UPDATE roster.locks SET expires_at = now() + make_interval(secs => $3)
+                         WHERE name = $1 AND id = $2 AND expires_at > now()",
+                        &[&db.target.name, &id, &db.target.lease.as_secs_f64()],
+                    )
+                    .await;
+                // Lost, or no connection: fenced writes now fail, and say why.
+                if !matches!(renewed, Ok(1)) {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// Holds the lock row; deleting it on drop.
+struct PostgresLock {
+    db: Arc<Db>,
+    info: LockInfo,
+    broke: Option<LockInfo>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl LockGuard for PostgresLock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    fn broke(&self) -> Option<&LockInfo> {
+        self.broke.as_ref()
+    }
+
+    fn broke_because(&self) -> &'static str {
+        "its lease expired"
+    }
+}
+
+impl Drop for PostgresLock {
+    /// Deletes the lock row if it is still this run's, over a fresh connection when this run's
+    /// was lost; a release that fails leaves the row to expire with its lease.
+    fn drop(&mut self) {
+        self.renewal.abort();
+        *lock(&self.db.held) = None;
+        let Some(runtime) = self.db.runtime.as_ref() else {
+            return;
+        };
+        let (db, id) = (self.db.clone(), self.info.id.clone());
+        let _ = block(runtime, async move {
+            let _alone = db.one_at_a_time.lock().await;
+            const DELETE: &str = "DELETE FROM roster.locks WHERE name = $1 AND id = $2";
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&db.target.name, &id];
+            if db.client.execute(DELETE, &params).await.is_ok() {
+                return;
+            }
+            let mut config = db.config.clone();
+            config.connect_timeout(RELEASE_TIMEOUT);
+            let fresh = tokio::time::timeout(RELEASE_TIMEOUT, async {
+                let client = open(&config, &db.target, Arc::new(Mutex::new(None))).await.ok()?;
+                client.execute(DELETE, &params).await.ok()
+            });
+            let _ = fresh.await;
+        });
+    }
+}

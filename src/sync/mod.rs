@@ -1,0 +1,35 @@
+//! Stored versus live: every comparison of the state with what Linq shows, in one place.
+//!
+//! The state records what roster last knew of each chat, with the changes Linq accepted that
+//! were not seen to land; a read of the chat says what is. Here the two are held side by side:
+//!
+//! - `drift.rs`: is this chat drifted? Decided before apply changes a chat
+//!   ([`before_change`]), when refresh records a read ([`observe`]) and when import adopts a
+//!   chat already in the state ([`conflict`]); the models they fill ([`DriftReport`],
+//!   [`Drift`], [`Conflict`]).
+//! - `landing.rs`: did roster's own changes land? [`never_landed`] finds the overdue changes a
+//!   chat does not show (rule 4 of [`crate::state::pending`]).
+//! - `poll.rs`: waiting for changes to show: the one loop ([`poll`]) behind apply's `wait`
+//!   steps and settling.
+//! - `settle.rs`: the calls an interrupted run left unsettled in the journal, settled by
+//!   reading their chats ([`settle`]).
+//! - `read.rs`: reading many chats at once, where a chat Linq will not show is an answer about
+//!   it ([`read_chats`]).
+//!
+//! Whether one change shows in a live chat is [`crate::linq::Chat::shows`], from the meaning of
+//! [`crate::op::Op`]: the client needs it too, to resolve a call whose answer was lost.
+
+mod drift;
+mod landing;
+mod poll;
+mod read;
+mod settle;
+
+pub use drift::{
+    adopt, before_change, conflict, label, observe, observe_all, Adopted, Before, ChatDrift, Conflict, Drift,
+    DriftReport, DriftStatus, DriftSummary, Observation, Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
+};
+pub use landing::never_landed;
+pub use poll::{poll, PollEnd, Schedule, Stop};
+pub use read::{read_chats, Read};
+pub use settle::{settle, SettleOptions, Settled};

@@ -562,9 +562,13 @@ async fn stopping_finishes_calls_in_flight_and_saves_what_was_accepted() {
         report.chats.iter().all(|c| c.status == ChatStatus::Stopped),
         "{report:#?}"
     );
-    assert_eq!(report.chats[2].steps_left, 3, "the third chat never began");
+    // The stop comes once the first accepted call is journaled; meanwhile its request was done,
+    // so two more may have been in flight (the third chat may have begun while the first two
+    // journaled). No step began after the stop.
     let accepted = report.calls.add;
-    assert!((1..=2).contains(&accepted), "only calls in flight finish: {accepted}");
+    assert!((1..=3).contains(&accepted), "only calls in flight finish: {accepted}");
+    let left: usize = report.chats.iter().map(|c| c.steps_left).sum();
+    assert_eq!(left, 9 - accepted, "every step not accepted is left: {report:#?}");
     assert_eq!(sandbox.mutating_calls_applied(), accepted);
     sandbox.land_all();
     for id in ["c1", "c2", "c3"] {

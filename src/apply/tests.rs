@@ -863,7 +863,10 @@ async fn the_pace_gets_most_of_a_rate_limit_with_few_refusals() {
         },
     );
     let client = client(&sandbox, 4);
-    let total = 420;
+    // The start costs up to two rounds of the requests in flight: the first 429s ask for fewer
+    // in flight, the next show that fewer was not the cure (a rate limit, for the pacer). Over
+    // 15 s of work that stays well under 5%.
+    let total = 900;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = std::time::Instant::now();
     let mut tasks = Vec::new();

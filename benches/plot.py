@@ -33,7 +33,7 @@ def main() -> int:
         ax.set_ylabel("requests in flight")
         ax.set_xlabel("seconds since apply began")
         d = server["variants"]["defaults"]
-        ax.set_title(f"{server['title']}: {d['wall_s']:.2f} s, {d['share_429']:.1%} answered 429",
+        ax.set_title(f"{server['title']}: the defaults' first run (median {d['wall_s']:.2f} s, {d['share_429']:.1%} answered 429)",
                      fontsize=10, loc="left")
         ax.set_ylim(bottom=0)
         right = ax.twinx()

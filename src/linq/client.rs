@@ -38,6 +38,8 @@ struct Inner {
     pacer: Pacer,
     /// Linq's `401`, once it answered one: no request goes out after it.
     unauthorized: std::sync::OnceLock<ApiError>,
+    /// See [`ClientConfig::stop`].
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// How long a `429` that names no `Retry-After` waits before its retry.
@@ -103,6 +105,7 @@ impl Client {
                 limiter: Limiter::new(config.parallelism, config.adaptive),
                 pacer: Pacer::new(config.rate),
                 unauthorized: std::sync::OnceLock::new(),
+                stop: config.stop,
             }),
         })
     }
@@ -321,15 +324,30 @@ impl Client {
                 return false;
             }
             let wait = error.api().and_then(|e| e.retry_after).unwrap_or(DEFAULT_RETRY_AFTER);
-            tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
-            return true;
+            return self.pause(wait.min(MAX_RETRY_AFTER)).await;
         }
         retries.failed += 1;
         if retries.failed >= policy.max_attempts {
             return false;
         }
-        tokio::time::sleep(self.inner.backoff.delay(policy, retries.failed)).await;
-        true
+        self.pause(self.inner.backoff.delay(policy, retries.failed)).await
+    }
+
+    /// Waits `wait` before another attempt; false, at once, when the run is asked to stop
+    /// before or during it: the attempt that failed is then the last.
+    async fn pause(&self, wait: Duration) -> bool {
+        let Some(mut stop) = self.inner.stop.clone() else {
+            tokio::time::sleep(wait).await;
+            return true;
+        };
+        if *stop.borrow_and_update() {
+            return false;
+        }
+        // A watch whose sender is gone never stops: that branch is then disabled.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            Ok(_) = stop.wait_for(|stopped| *stopped) => false,
+        }
     }
 
     /// One request, within the limit on requests in flight and paced; an error status becomes

@@ -83,6 +83,10 @@ pub struct ClientConfig {
     pub adaptive: bool,
     /// Seeds the backoff jitter, for reproducible tests; random when `None`.
     pub jitter_seed: Option<u64>,
+    /// Turns true when the run is asked to stop (a signal): from then on a failed attempt is not
+    /// tried again and a backoff in progress ends at once, so a storm of `429`s or `5xx`s cannot
+    /// hold a stop up for the minutes its retries would take.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl ClientConfig {
@@ -99,6 +103,7 @@ impl ClientConfig {
             parallelism: DEFAULT_PARALLELISM,
             adaptive: true,
             jitter_seed: None,
+            stop: None,
         }
     }
 }

@@ -68,6 +68,7 @@ impl Online {
             .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
         let mut config = ClientConfig::new(base_url, token);
         config.rate = rate;
+        config.stop = Some(self.signals.stop());
         Ok(Client::new(config)?)
     }
 

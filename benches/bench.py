@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""roster's benchmarks: plan scale, startup, apply throughput, rate limit, apply memory, and the
-PostgreSQL state backend side by side with the file.
+"""roster's benchmarks: plan scale, startup, apply throughput, rate limit, apply memory, the
+PostgreSQL state backend side by side with the file, and adaptive concurrency against four
+servers.
 
 Run from the repository root:
 
-    python3 benches/bench.py                 # everything, about 10 minutes on 2 cores
+    python3 benches/bench.py                 # everything, about 25 minutes on 2 cores
     python3 benches/bench.py --only plan,startup --runs 3
     python3 benches/bench.py --only postgres    # starts a throwaway cluster with .ci/postgres
+    python3 benches/bench.py --only adaptive --servers cap8,rate50
 
 It builds the release binaries (roster, the linq-sandbox server, the `generate` example), writes
 its data under `target/bench/`, talks only to sandboxes it starts on 127.0.0.1, and prints a
 report (also saved as `target/bench/results.json`). Times are whole-process wall times measured
 with `time.perf_counter`; peak RSS comes from `os.wait4`. Every figure, the one-call-at-a-time
-baseline, the rate and the memory figures included, is the median of at least 3 runs, and every
-figure of a report comes from one invocation (recorded in `results.json`); ratios compare runs
-made in that invocation. Standard library only.
+baseline, the rate and the memory figures included, is the median of at least 3 runs (in the
+adaptive benchmark, a fixed setting whose first run takes over 20 s runs once), and every figure
+of a report comes from one invocation (recorded in `results.json`); ratios compare runs made in
+that invocation. Standard library only, except the plot of the adaptive benchmark
+(`benches/plot.py`), which needs matplotlib: the harness installs it from PyPI into
+`target/bench/venv` when the running Python lacks it (`--no-plot` skips it).
 """
 
 from __future__ import annotations
@@ -669,6 +674,166 @@ def bench_postgres(results: dict, runs: int, chats: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Adaptive concurrency: the defaults against fixed --parallelism on four servers
+
+# name -> (what the issue calls it, sandbox flags, chats of the throughput scenario)
+SERVERS = {
+    "latency20": ("20 ms latency, no limit", ("--latency-ms", "20"), 400),
+    "latency200": ("200 ms latency, no limit", ("--latency-ms", "200"), 100),
+    "rate50": ("rate limit 50 requests/s (20 ms latency)", ("--rate-limit", "50", "--latency-ms", "20"), 150),
+    "cap8": ("at most 8 requests in flight (20 ms latency)", ("--max-in-flight", "8", "--latency-ms", "20"), 50),
+}
+FIXED = [4, 8, 16, 32, 64, 128]
+# A run past this is stopped (SIGINT, and a second one 5 s later) and reported as slower than it.
+ADAPTIVE_TIMEOUT_S = 60.0
+# A fixed variant whose first run took longer than this is not repeated (the defaults always are).
+REPEAT_UNDER_S = 20.0
+
+
+def roster_apply_timed(scenario: dict, folder: Path, sandbox: Sandbox, flags: tuple, timeout: float) -> Run:
+    """`roster apply` with `flags`, interrupted (SIGINT) after `timeout` seconds."""
+    state = fresh_state(folder, scenario["state"])
+    argv = [str(ROSTER), "apply", "--auto-approve", "-c", str(scenario["config"]), "--state", str(state), *flags]
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.update(sandbox.env())
+    with open(folder / "stdout.txt", "wb") as out, open(folder / "stderr.txt", "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                # Requests still retrying 429s finish first; a second signal exits at once.
+                proc.send_signal(signal.SIGINT)
+                code = proc.wait()
+        seconds = time.perf_counter() - start
+    return Run(seconds, 0.0, code, (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text())
+
+
+def concurrency_trace(stderr: str) -> list[dict]:
+    """The `timings: concurrency: T s: limit L, in flight N, latency X ms, base Y ms` lines."""
+    points = []
+    for line in stderr.splitlines():
+        if not line.startswith("timings: concurrency: "):
+            continue
+        at, rest = line.removeprefix("timings: concurrency: ").split(" s: ", 1)
+        fields = dict(part.rsplit(" ", 1) if not part.endswith(" ms") else part.removesuffix(" ms").rsplit(" ", 1)
+                      for part in rest.split(", "))
+        points.append({"at": float(at), "limit": int(fields["limit"]), "in_flight": int(fields["in flight"]),
+                       "latency_ms": float(fields["latency"]), "base_ms": float(fields["base"])})
+    return points
+
+
+def in_flight_over_time(calls: list[dict]) -> list[tuple[float, int]]:
+    """Requests in flight at the sandbox as a step function: (seconds, count) at every change."""
+    events = []
+    for c in calls:
+        if c["at_ms"] > c["arrived_at_ms"]:
+            events.append((c["arrived_at_ms"], 1))
+            events.append((c["at_ms"], -1))
+    events.sort()
+    steps, level = [], 0
+    for at, delta in events:
+        level += delta
+        steps.append((at / 1e3, level))
+    return steps
+
+
+def bench_adaptive(results: dict, runs: int, servers: list[str], plot: bool) -> None:
+    log("== adaptive concurrency: the defaults against fixed --parallelism on four servers")
+    out = {"fixed": FIXED, "servers": {}}
+    land = ("--land-delay-ms", "100")
+    for key in servers:
+        title, flags, chats = SERVERS[key]
+        folder = WORK / "adaptive" / key
+        scenario = throughput_scenario(folder / "data", chats)
+        seed = seed_from_state(scenario["state"])
+        planned = run([str(ROSTER), "plan", "--format", "json", "-c", str(scenario["config"]),
+                       "--state", str(scenario["state"])], capture=True)
+        plan = json.loads(planned.stdout)
+        log(f"  {title}: {chats} chats, {plan['summary']['add'] + plan['summary']['remove']} calls")
+        variants = {"defaults": ("--timings", "--format", "json")}
+        variants.update({f"fixed {n}": ("--parallelism", str(n), "--fixed-parallelism") for n in FIXED})
+        server = {"title": title, "chats": chats, "sandbox_flags": list(flags), "variants": {}}
+        for name, extra in variants.items():
+            measured = []
+            for i in range(runs):
+                with Sandbox(seed, folder / "sandbox", *flags, *land) as sandbox:
+                    result = roster_apply_timed(scenario, folder / f"run-{name.replace(' ', '-')}", sandbox,
+                                                extra, ADAPTIVE_TIMEOUT_S)
+                    calls = sandbox.control("GET", "/calls")
+                    problems = check_converged(sandbox, plan) if result.code == 0 else []
+                limited = sum(1 for c in calls if c["status"] == 429)
+                served = [c for c in calls if c["status"] != 429]
+                span = (max(c["at_ms"] for c in calls) - min(c["at_ms"] for c in calls)) / 1e3 if calls else 0
+                entry = {"wall_s": result.seconds, "code": result.code, "requests": len(calls),
+                         "answered_429": limited, "share_429": limited / max(1, len(calls)),
+                         "timed_out": result.seconds >= ADAPTIVE_TIMEOUT_S, "problems": problems[:3],
+                         "served_per_s": len(served) / span if span else 0.0}
+                if key == "rate50" and span:
+                    # Without the bucket's first second's worth, as in the rate benchmark.
+                    entry["sustained_per_s"] = (len(served) - 50) / span
+                if name == "defaults":
+                    report = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+                    entry["concurrency"] = report.get("concurrency")
+                    if i == 0:
+                        server["trace"] = {"roster": concurrency_trace(result.stderr),
+                                           "in_flight": in_flight_over_time(calls)}
+                measured.append(entry)
+                if result.code != 0 or problems or (name != "defaults" and result.seconds > REPEAT_UNDER_S):
+                    break
+            walls = [m["wall_s"] for m in measured]
+            summary = {
+                "runs": len(measured),
+                "wall_s": median(walls),
+                "all_s": [round(w, 2) for w in walls],
+                "share_429": median([m["share_429"] for m in measured]),
+                "requests": median([m["requests"] for m in measured]),
+                "ok": all(m["code"] == 0 and not m["problems"] for m in measured),
+                "timed_out": any(m["timed_out"] for m in measured),
+                "runs_detail": measured,
+            }
+            if key == "rate50":
+                summary["sustained_per_s"] = median([m.get("sustained_per_s", 0.0) for m in measured])
+            if name == "defaults":
+                summary["concurrency"] = [m.get("concurrency") for m in measured]
+            server["variants"][name] = summary
+            extra_text = f", {summary['sustained_per_s']:.1f}/s sustained" if key == "rate50" else ""
+            stopped = " (stopped at the timeout)" if summary["timed_out"] else ""
+            log(f"    {name:>9}: {summary['wall_s']:6.2f} s{stopped} (runs: {', '.join(f'{w:.2f}' for w in walls)}), "
+                f"{summary['share_429']:.1%} 429{extra_text}{'' if summary['ok'] else ', FAILED or stopped'}")
+        fixed = {n: server["variants"][f"fixed {n}"] for n in FIXED}
+        best = min((v["wall_s"], n) for n, v in fixed.items() if v["ok"])
+        server["best_fixed"] = best[1]
+        server["vs_best"] = server["variants"]["defaults"]["wall_s"] / best[0]
+        log(f"    defaults vs best fixed ({best[1]}): {server['vs_best']:.2f}x")
+        out["servers"][key] = server
+    results["adaptive"] = out
+    (WORK / "adaptive" / "results.json").write_text(json.dumps(out, indent=2))
+    if plot:
+        draw_plot(WORK / "adaptive" / "results.json", ROOT / "benches" / "adaptive.png")
+
+
+def draw_plot(data: Path, png: Path) -> None:
+    """Runs benches/plot.py with a Python that has matplotlib, installing it if need be."""
+    python = sys.executable
+    if subprocess.run([python, "-c", "import matplotlib"], capture_output=True).returncode != 0:
+        venv = WORK / "venv"
+        python = str(venv / "bin" / "python")
+        if not Path(python).exists() or subprocess.run([python, "-c", "import matplotlib"],
+                                                       capture_output=True).returncode != 0:
+            log("  installing matplotlib into target/bench/venv (for the plot)")
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([python, "-m", "pip", "install", "--quiet", "matplotlib"], check=True)
+    subprocess.run([python, str(ROOT / "benches" / "plot.py"), str(data), str(png)], check=True)
+    log(f"  plot: {png.relative_to(ROOT)}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 
@@ -707,6 +872,19 @@ def report(results: dict) -> None:
               and r["failed"] == 0 and r["exit_code"] == 0)
         lines.append(f"rate limit: {r['sustained_per_s']:.1f}/s sustained of {r['limit']}/s, {r['share_429']:.1%} 429, "
                      f"{r['failed']} failed (goal >= 90%, <= 5%, none: {verdict(ok)})")
+    if "adaptive" in results:
+        for key, server in results["adaptive"]["servers"].items():
+            d = server["variants"]["defaults"]
+            if key == "rate50":
+                share = d["sustained_per_s"] / 50
+                ok = share >= 0.90 and d["share_429"] <= 0.05
+                goal = f"{d['sustained_per_s']:.1f}/s = {share:.0%} of the limit, {d['share_429']:.1%} 429 " \
+                       f"(goal >= 90%, <= 5%: {verdict(ok)})"
+            else:
+                ok = server["vs_best"] <= 1.3 and (key != "cap8" or d["share_429"] <= 0.05)
+                goal = f"{server['vs_best']:.2f}x the best fixed ({server['best_fixed']}), {d['share_429']:.1%} 429 " \
+                       f"(goal <= 1.3x{', <= 5% 429' if key == 'cap8' else ''}: {verdict(ok)})"
+            lines.append(f"adaptive, {server['title']}: defaults {d['wall_s']:.2f} s, {goal}")
     if "apply_memory" in results:
         m = results["apply_memory"]
         lines.append(f"apply {m['chats']:,} chats: peak RSS {m['rss_mb']:.0f} MB "
@@ -740,13 +918,16 @@ def machine() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="plan,startup,apply,rate,memory,postgres",
-                        help="comma-separated: plan, startup, apply, rate, memory, postgres")
+    parser.add_argument("--only", default="plan,startup,apply,rate,memory,postgres,adaptive",
+                        help="comma-separated: plan, startup, apply, rate, memory, postgres, adaptive")
     parser.add_argument("--runs", type=at_least_runs, default=5,
                         help=f"runs per figure, at least {MIN_RUNS} (startup: 6x this; apply, rate, memory and "
                              f"postgres: about half, at least {MIN_RUNS})")
     parser.add_argument("--baseline-runs", type=at_least_runs, default=MIN_RUNS,
                         help=f"runs of the one-call-at-a-time baseline, at least {MIN_RUNS} (about a minute each)")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"servers of the adaptive benchmark: {', '.join(SERVERS)}")
+    parser.add_argument("--no-plot", action="store_true", help="skip the adaptive benchmark's plot")
     parser.add_argument("--sizes", default="1000,10000,100000", help="chat counts of the plan benchmark")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     args = parser.parse_args()
@@ -777,6 +958,8 @@ def main() -> int:
         bench_apply_memory(results, max(MIN_RUNS, args.runs // 2 + 1), 10_000)
     if "postgres" in only:
         bench_postgres(results, max(MIN_RUNS, args.runs // 2 + 1), 400)
+    if "adaptive" in only:
+        bench_adaptive(results, max(MIN_RUNS, args.runs // 2 + 1), args.servers.split(","), not args.no_plot)
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
     report(results)
     return 0

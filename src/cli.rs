@@ -118,9 +118,12 @@ pub struct ApplyArgs {
     /// Apply without asking (needed when not on a terminal)
     #[arg(long)]
     pub auto_approve: bool,
-    /// How many chats to change at once
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// The most requests in flight at once; under it the number adapts to how Linq answers
+    #[arg(long, value_name = "N", default_value_t = crate::linq::DEFAULT_PARALLELISM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub parallelism: usize,
+    /// Keep --parallelism requests in flight instead of adapting (for benchmarks)
+    #[arg(long, hide = true)]
+    pub fixed_parallelism: bool,
     /// Cap on requests per second, over all chats
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,

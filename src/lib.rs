@@ -16,7 +16,8 @@
 //!   file store, and PostgreSQL (every version kept, fenced writes, a leased lock row).
 //! - [`plan`]: pure functions `(Desired, State) → Plan`: the chats in scope, diff, safe ordering,
 //!   guards.
-//! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries.
+//! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries,
+//!   the adaptive limit on requests in flight and the pace.
 //! - [`sync`]: stored versus live: every comparison of the state with what Linq shows (is this
 //!   chat drifted? did this change land?), settling and the poller.
 //! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.

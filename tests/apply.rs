@@ -32,7 +32,7 @@ impl Rng {
 
 /// One chat of a scenario: what Linq (and the state) holds, and what the config wants.
 pub(crate) struct ChatSpec {
-    id: String,
+    pub(crate) id: String,
     current: BTreeSet<String>,
     desired: BTreeSet<String>,
     cap: Option<usize>,

@@ -4,6 +4,7 @@
 mod adopt;
 mod apply;
 mod common;
+mod concurrency;
 mod files;
 mod fuzz_corpus;
 mod install;

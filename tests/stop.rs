@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use linq_sandbox::{Options, Sandbox};
+use linq_sandbox::{Calls, Options, Sandbox, Tamper};
 
 use crate::apply::{api_env, mutating_calls, roster, spawn_apply, Scenario};
 use crate::common::Workspace;
@@ -442,6 +442,51 @@ fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names
     let run = roster(&ws, &sandbox, &["apply", "--auto-approve"]);
     assert_eq!(run.code(), 0, "{}", run.combined());
     scenario.assert_converged(&sandbox);
+}
+
+/// A stop is not held up by retries: once a signal came, the client tries no failed attempt
+/// again, so a chat whose every answer is a `429` stops at once rather than after the dozens
+/// of retries a rate limit otherwise gets.
+#[test]
+fn a_signal_ends_a_storm_of_retries_at_once() {
+    let scenario = Scenario::random(40, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), Options::default());
+    let stormy = scenario.chats[0].id.clone();
+    sandbox.tamper(
+        &stormy,
+        Tamper::Fail {
+            status: 429,
+            code: 1007,
+            message: "Rate limit exceeded, retry later".to_owned(),
+            calls: Calls::All,
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let refused = || {
+        let calls = sandbox.calls();
+        calls
+            .iter()
+            .filter(|c| c.chat.as_deref() == Some(stormy.as_str()) && c.status == 429)
+            .count()
+    };
+    let run = Background::start(&ws, &sandbox, &["apply", "--auto-approve"]);
+    wait_until("the chat's reads refused twice", || refused() >= 2);
+    run.kill("-INT");
+    let at_signal = refused();
+    let (code, stdout, stderr) = run.finish();
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        refused() <= at_signal + 1,
+        "retries went on after the signal: {at_signal} refusals then, {} at the end\n{stderr}",
+        refused()
+    );
+    assert!(stdout.contains("Apply interrupted"), "{stdout}");
+    assert!(
+        !stdout.contains("failed"),
+        "a chat cut short by the stop is stopped, not failed: {stdout}"
+    );
+    assert!(leftovers(&ws).is_empty(), "{:?}", leftovers(&ws));
 }
 
 /// A lock file is plain JSON that anything with access to the folder can write: its fields

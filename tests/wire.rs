@@ -562,7 +562,8 @@ fn an_unavailable_chat_is_reported_and_kept_and_other_chats_go_on() {
 fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
     const PARALLELISM: usize = 4;
     // Sorted as planned: one chat that only adds, three at the floor that swap a member (add,
-    // wait, remove), then four more that only add. The first four run at once.
+    // wait, remove), then four more that only add. At most four requests are in flight; the
+    // swapping chats wait for their adds to land, and other chats start meanwhile.
     let id = |i: usize| format!("00000000-0000-4000-8000-{i:012}");
     let seed = Seed {
         token: TOKEN.into(),
@@ -593,13 +594,13 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
     linq.ws.write("roster.yaml", yaml);
     let state = |linq: &Linq| -> serde_json::Value { serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap() };
     let serial = state(&linq)["serial"].as_u64().unwrap();
-    // Four reads and four adds go through; the token is revoked for whatever comes next (the
-    // first chat reading its add back) while the swapping chats wait for their adds to land.
+    // Ten calls go through, then the token is revoked. Each chat reads itself once before it
+    // adds (eight reads at most), so some adds are among them.
     let answered = linq.sandbox.calls().len();
     linq.sandbox.set_options(Options {
         latency: Duration::from_millis(20),
         land_delay: Duration::from_secs(600),
-        revoke_token_after: Some(answered + 8),
+        revoke_token_after: Some(answered + 10),
         ..Options::default()
     });
 
@@ -619,14 +620,13 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
         .map(|c| format!("{} {} {}", c.method, c.chat.as_deref().unwrap_or(""), c.status))
         .collect();
     assert!(after.len() < PARALLELISM, "calls after the first 401: {after:#?}");
-    assert!(
-        calls.iter().all(|c| ids[..4].contains(c.chat.as_ref().unwrap())),
-        "a chat started after the 401"
-    );
-    // The four accepted adds are in the saved state.
+    let chat = |c: &linq_sandbox::CallRecord| c.chat.clone().unwrap();
+    // The adds Linq accepted are in the saved state.
     let saved = state(&linq);
     assert_eq!(saved["serial"], serial + 1, "the state was saved once");
-    for id in &ids[..4] {
+    let added: Vec<String> = calls.iter().filter(|c| c.status == 202).map(chat).collect();
+    assert!(!added.is_empty(), "{calls:#?}");
+    for id in &added {
         let members = saved["chats"][id]["members"].as_array().unwrap();
         assert!(members.contains(&json!(NEWCOMER)), "{id}: {members:?}");
     }

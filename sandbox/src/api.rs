@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::{Draw, Fault, Faults, Options};
+use crate::faults::{Draw, Fault, Faults, Options, IN_FLIGHT_RETRY_AFTER};
 use crate::handle::canonical_handle;
 use crate::seed::{Seed, SeedError};
 use crate::tamper::Tamper;
@@ -39,9 +39,14 @@ pub struct CallRecord {
     /// The fault injected into this call, if any.
     pub fault: Option<Fault>,
     pub trace_id: String,
+    /// When the request arrived, since the sandbox started (before the injected latency).
+    #[serde(rename = "arrived_at_ms", with = "crate::millis")]
+    pub arrived: Duration,
     /// When the request was handled, since the sandbox started.
     #[serde(rename = "at_ms", with = "crate::millis")]
     pub at: Duration,
+    /// API requests in flight at the sandbox when this one arrived, itself included.
+    pub in_flight: usize,
 }
 
 /// An API request, parsed just enough to be logged.
@@ -113,6 +118,10 @@ pub struct Core {
     pub tampers: HashMap<String, Tamper>,
     /// Bytes of oversized answers handed to the connection so far, shared with their bodies.
     pub oversize_sent: Arc<AtomicU64>,
+    /// API requests arrived and not answered yet (those refused for the cap excluded).
+    pub in_flight: usize,
+    /// The most API requests ever in flight at once.
+    pub peak_in_flight: usize,
     traces: u64,
 }
 
@@ -130,6 +139,8 @@ impl Core {
             calls: Vec::new(),
             tampers: HashMap::new(),
             oversize_sent: Arc::new(AtomicU64::new(0)),
+            in_flight: 0,
+            peak_in_flight: 0,
             traces: 0,
         })
     }
@@ -145,12 +156,51 @@ impl Core {
         format!("trace_{:016x}", self.traces)
     }
 
-    /// Answers one API request that arrived (after the injected latency) at `now`.
-    pub fn serve(&mut self, endpoint: Endpoint, authorization: Option<&str>, now: Instant) -> Reply {
+    /// Counts in a request arriving at `now`: `Ok` with the requests now in flight, itself
+    /// included (the caller calls [`Core::leave`] once it is answered), or, past
+    /// [`Options::max_in_flight`], the 429 to answer at once, logged.
+    pub fn arrive(&mut self, endpoint: &Endpoint, now: Instant) -> Result<usize, Reply> {
+        if self.options.max_in_flight.is_some_and(|cap| self.in_flight >= cap) {
+            let mut call = self.record(endpoint, now, now, self.in_flight + 1);
+            call.fault = Some(Fault::TooManyInFlight);
+            let reply = fail(&mut call, ApiError::rate_limited(IN_FLIGHT_RETRY_AFTER));
+            call.status = reply.status;
+            self.calls.push(call);
+            return Err(reply);
+        }
+        self.in_flight += 1;
+        self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
+        Ok(self.in_flight)
+    }
+
+    /// A request counted in by [`Core::arrive`] was answered (or its connection closed).
+    pub fn leave(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Answers one API request that arrived at `arrived` with `in_flight` requests in flight,
+    /// and is handled (after the injected latency) at `now`.
+    pub fn serve(
+        &mut self,
+        endpoint: Endpoint,
+        authorization: Option<&str>,
+        arrived: Instant,
+        in_flight: usize,
+        now: Instant,
+    ) -> Reply {
         self.world.land_due(now);
+        let mut call = self.record(&endpoint, arrived, now, in_flight);
+        let reply = self.answer(endpoint, authorization, now, &mut call);
+        call.status = reply.status;
+        self.calls.push(call);
+        reply
+    }
+
+    /// A call log entry for `endpoint`, its answer still to fill in.
+    fn record(&mut self, endpoint: &Endpoint, arrived: Instant, now: Instant, in_flight: usize) -> CallRecord {
         let trace_id = self.next_trace();
-        let (method, path, chat, handle) = describe(&endpoint);
-        let mut call = CallRecord {
+        let (method, path, chat, handle) = describe(endpoint);
+        CallRecord {
             method: method.to_owned(),
             path,
             chat,
@@ -160,12 +210,10 @@ impl Core {
             applied: false,
             fault: None,
             trace_id,
+            arrived: self.world.since_start(arrived),
             at: self.world.since_start(now),
-        };
-        let reply = self.answer(endpoint, authorization, now, &mut call);
-        call.status = reply.status;
-        self.calls.push(call);
-        reply
+            in_flight,
+        }
     }
 
     fn answer(

@@ -18,6 +18,10 @@ pub struct Options {
     /// Requests per second above which API requests get 429 (a token bucket holding one
     /// second's worth); `None` for no limit.
     pub rate_limit: Option<f64>,
+    /// API requests the sandbox serves at once; one arriving while this many are in flight
+    /// (latency included) is answered 429 (code 1007) with `Retry-After:` [`IN_FLIGHT_RETRY_AFTER`]
+    /// at once, as a server or proxy capping concurrent requests does. `None` for no cap.
+    pub max_in_flight: Option<usize>,
     /// Share of API requests answered 5xx (code 3xxx) without being applied.
     pub error_rate: f64,
     /// Share of participant calls applied but answered 500 (code 3006).
@@ -49,6 +53,7 @@ impl Default for Options {
             land_delay: Duration::ZERO,
             latency: Duration::ZERO,
             rate_limit: None,
+            max_in_flight: None,
             error_rate: 0.0,
             applied_error_rate: 0.0,
             drop_rate: 0.0,
@@ -61,12 +66,18 @@ impl Default for Options {
     }
 }
 
+/// The `Retry-After` (seconds) of a request refused for [`Options::max_in_flight`].
+pub const IN_FLIGHT_RETRY_AFTER: u64 = 1;
+
 /// The fault a request met, as recorded in the call log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
-    /// Answered 429; nothing applied.
+    /// Answered 429 for the rate limit; nothing applied.
     RateLimited,
+    /// Answered 429 at once because [`Options::max_in_flight`] requests were in flight; nothing
+    /// applied.
+    TooManyInFlight,
     /// Answered 5xx; nothing applied.
     ServerError,
     /// Applied, then answered 500.

@@ -109,9 +109,20 @@ async fn wrong_method(State(shared): State<Arc<Shared>>, method: Method, uri: Ur
     serve(&shared, endpoint, &headers).await
 }
 
-/// Waits the injected latency, then answers under the lock.
+/// Counts the request in (or refuses it past the cap on requests in flight), waits the injected
+/// latency, then answers under the lock.
 async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Response {
-    let latency = shared.lock().options.latency;
+    let arrived = Instant::now();
+    let (latency, admitted) = {
+        let mut core = shared.lock();
+        (core.options.latency, core.arrive(&endpoint, arrived))
+    };
+    let in_flight = match admitted {
+        Ok(in_flight) => in_flight,
+        Err(refused) => return respond(refused, shared.lock().oversize_sent.clone()),
+    };
+    // Counted out however this ends, a client closing the connection included.
+    let _leave = Leave(shared);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -119,11 +130,21 @@ async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Resp
     let (reply, sent) = {
         let mut core = shared.lock();
         (
-            core.serve(endpoint, authorization, Instant::now()),
+            core.serve(endpoint, authorization, arrived, in_flight, Instant::now()),
             core.oversize_sent.clone(),
         )
     };
     respond(reply, sent)
+}
+
+/// Counts a request out of those in flight when dropped: once it is answered, or when its
+/// client gave up and the handler was cancelled.
+struct Leave<'a>(&'a Shared);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.lock().leave();
+    }
 }
 
 fn respond(reply: Reply, oversize_sent: Arc<AtomicU64>) -> Response {

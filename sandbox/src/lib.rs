@@ -13,11 +13,11 @@
 //! - [`world`]: chats, landed participants, queued changes, Linq's rules, violations and each
 //!   chat's lowest and highest landed member count; public so that property tests can replay
 //!   plans through the same rules on a clock of their own.
-//! - [`faults`]: latency, rate limit and failures, drawn from a seeded generator; among them
-//!   participant calls answered `202 accepted` that never land (a share of calls, or every
-//!   call for chosen handles), as a change Linq accepts and then loses; landing times
-//!   scrambled so that a chat's changes land out of the order they were accepted in; and a
-//!   token revoked after a number of requests.
+//! - [`faults`]: latency, a rate limit, a cap on requests in flight and failures, drawn from a
+//!   seeded generator; among them participant calls answered `202 accepted` that never land (a
+//!   share of calls, or every call for chosen handles), as a change Linq accepts and then
+//!   loses; landing times scrambled so that a chat's changes land out of the order they were
+//!   accepted in; and a token revoked after a number of requests.
 //! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
 //!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
 //! - `api`: one request from arrival to answer, the call log, and the state every handle
@@ -34,7 +34,8 @@
 //! [`Sandbox::violations`], [`Sandbox::member_range`]. As a process (`linq-sandbox --seed FILE`),
 //! the same is served with a control API beside it, without auth:
 //!
-//! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`at_ms` since start).
+//! - `GET /_sandbox/calls`: the call log, as [`CallRecord`]s (`arrived_at_ms` and `at_ms` since
+//!   start, and the requests `in_flight` when each arrived).
 //! - `GET /_sandbox/violations`: [`Violation`]s.
 //! - `GET /_sandbox/chats`: chat id → landed active members, your own line excluded.
 //! - `GET /_sandbox/member-ranges`: chat id → [`MemberRange`], the lowest and highest landed
@@ -59,7 +60,8 @@
 //!   or a removal that would leave fewer than 3 (your own line counts; removals already queued
 //!   are subtracted), as for adding an active or already-queued member or removing a non-member.
 //! - 409 `2017` for a cross-service add (a handle whose service is known differs from the chat's).
-//! - injected server errors: 500 `3006` or 503 `3003`; rate limiting: 429 `1007`.
+//! - injected server errors: 500 `3006` or 503 `3003`; rate limiting and requests past the cap
+//!   on requests in flight: 429 `1007` (the cap's with `Retry-After: 1`).
 
 mod api;
 pub mod faults;
@@ -80,7 +82,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 pub use api::CallRecord;
-pub use faults::{Fault, Options};
+pub use faults::{Fault, Options, IN_FLIGHT_RETRY_AFTER};
 pub use handle::canonical_handle;
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
@@ -202,6 +204,12 @@ impl Sandbox {
     /// Every API request received so far, in order.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.shared.lock().calls.clone()
+    }
+
+    /// The most API requests that were ever in flight at the sandbox at once (requests refused
+    /// for [`Options::max_in_flight`] not counted).
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.lock().peak_in_flight
     }
 
     /// How many participant calls were accepted into the queue, whatever their clients saw.

@@ -35,6 +35,9 @@ struct Args {
     /// Requests per second above which the API answers 429.
     #[arg(long, value_name = "N", value_parser = positive)]
     rate_limit: Option<f64>,
+    /// API requests served at once; one more is answered 429 with Retry-After: 1 at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_in_flight: Option<u64>,
     /// Share of API requests answered 5xx without being applied.
     #[arg(long, default_value_t = 0.0, value_parser = share)]
     error_rate: f64,
@@ -89,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         land_delay: Duration::from_millis(args.land_delay_ms),
         latency: Duration::from_millis(args.latency_ms),
         rate_limit: args.rate_limit,
+        max_in_flight: args.max_in_flight.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         error_rate: args.error_rate,
         applied_error_rate: args.applied_error_rate,
         drop_rate: args.drop_rate,

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use super::report::{ChatReport, ChatStatus, Failure};
 use super::{Engine, FIRST_POLL_INTERVAL, POLL_BACKOFF};
 use crate::handle::Handle;
+use crate::linq::LinqError;
 use crate::op::Op;
 use crate::plan::{ChatPlan, Step};
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
@@ -53,6 +54,13 @@ enum WaitEnd {
 }
 
 impl Engine<'_> {
+    /// True when `error` ended a call only because the run was asked to stop: the client
+    /// tries no failed attempt again once a signal came, and such a chat stopped rather than
+    /// failed.
+    fn cut_short(&self, error: &LinqError) -> bool {
+        *self.stop.borrow() && error.is_transient()
+    }
+
     /// Carries out one chat; the flag says whether the chat passed its check against the state
     /// (so every change pending from earlier runs has landed).
     pub(super) async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
@@ -72,6 +80,7 @@ impl Engine<'_> {
     async fn check(&self, plan: &ChatPlan, queued: &PendingChanges, out: &mut ChatReport) -> bool {
         let live = match self.client.get_chat(&plan.id).await {
             Ok(chat) => chat,
+            Err(e) if self.cut_short(&e) => return false,
             Err(e) => {
                 self.check_fatal(&e);
                 out.status = ChatStatus::Failed;
@@ -180,6 +189,9 @@ impl Engine<'_> {
                     self.record(JournalRecord::Failed { id }).await;
                 }
                 self.check_fatal(&e);
+                if self.cut_short(&e) {
+                    return Err(Ended::stopped());
+                }
                 Err(Ended::failed(Failure::from_error(Some(step.clone()), &e)))
             }
         }
@@ -226,6 +238,7 @@ impl Engine<'_> {
         match polled {
             Ok(()) => Ok(()),
             Err(PollEnd::Stopped) => Err(WaitEnd::Stopped),
+            Err(PollEnd::Failed(e)) if self.cut_short(&e) => Err(WaitEnd::Stopped),
             Err(PollEnd::Failed(e)) => {
                 self.check_fatal(&e);
                 Err(WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e)))

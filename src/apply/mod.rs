@@ -1,7 +1,10 @@
 //! The apply engine: carries out a [`Plan`] through the Linq client and records every accepted
 //! change durably, so that a crash loses at most the calls in flight and a re-run converges.
 //!
-//! Chats run concurrently (up to `parallelism`), the steps of one chat strictly in order:
+//! Chats run concurrently, the steps of one chat strictly in order. Requests, not chats, are
+//! what is limited: the client's limiter keeps at most its adaptive limit in flight (under the
+//! `--parallelism` ceiling), and a chat starts whenever fewer chats want to send than that
+//! limit allows, so a chat waiting for its changes to land holds no capacity. Each chat:
 //!
 //! 1. Read the chat and hold it against the plan's picture ([`crate::sync::before_change`]).
 //!    Changes accepted by earlier runs that are overdue and do not show never landed: the chat
@@ -32,20 +35,25 @@ mod report;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
-use tokio::sync::watch;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::time::Instant;
 
 pub use crate::sync::Drift;
-pub use progress::{describe, BarProgress, LineProgress, NoProgress, Progress};
-pub use report::{ApplyReport, CallCounts, ChatReport, ChatStatus, Failure, Pending, REPORT_FORMAT_VERSION};
+pub use progress::{
+    describe, describe_concurrency, BarProgress, ConcurrencyChange, LineProgress, NoProgress, Progress, TimingsProgress,
+};
+pub use report::{
+    ApplyReport, CallCounts, ChatReport, ChatStatus, ConcurrencyReport, Failure, Pending, REPORT_FORMAT_VERSION,
+};
 
 use crate::clock::Clock;
 use crate::handle::Handle;
-use crate::linq::{Client, LinqError};
+use crate::linq::{Client, Limiter, LinqError, DEFAULT_PARALLELISM};
 use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::journal::{fold, Unsettled};
@@ -55,8 +63,12 @@ use recorder::Recorder;
 /// How apply runs.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Chats changed at once.
+    /// The most requests in flight at once (`--parallelism`): the ceiling of the adaptive limit,
+    /// or the limit itself when not `adaptive`.
     pub parallelism: usize,
+    /// Whether the limit on requests in flight adapts to the server (the default) or stays at
+    /// `parallelism`.
+    pub adaptive: bool,
     /// A cap in requests per second over all chats (`--rate`); applied to the client's pacer.
     pub rate: Option<f64>,
     /// How long a `wait` step polls before the chat counts as failed.
@@ -72,8 +84,7 @@ pub struct ApplyOptions {
 }
 
 /// The first pause between two reads of a waiting chat. Changes usually land within a fraction
-/// of a second, and a chat that waits holds one of the `parallelism` slots: polling at once at
-/// the longest interval would keep most waits about that long.
+/// of a second: polling at once at the longest interval would keep most waits about that long.
 pub const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How much longer each pause gets while a change has not landed.
@@ -82,7 +93,8 @@ const POLL_BACKOFF: f64 = 1.5;
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
-            parallelism: 16,
+            parallelism: DEFAULT_PARALLELISM,
+            adaptive: true,
             rate: None,
             wait_timeout: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
@@ -108,12 +120,21 @@ pub async fn apply(
     if options.rate.is_some() {
         client.pacer().set_cap(options.rate);
     }
+    let limiter = client.limiter();
+    limiter.set_ceiling(options.parallelism, options.adaptive);
     let work = Work::of(plan, state);
     progress.start(work.chats.len(), work.calls);
     let ran = run_chats(&work, state, store, client, options, progress, stop).await;
     let mut report = ApplyReport::new();
     report.interrupted = ran.interrupted;
     report.error = ran.halt;
+    let concurrency = limiter.snapshot();
+    report.concurrency = Some(ConcurrencyReport {
+        peak: concurrency.peak,
+        last: concurrency.limit,
+        ceiling: concurrency.ceiling,
+        adaptive: concurrency.adaptive,
+    });
     let original = state.clone();
     let unsettled = record(state, plan, ran.chats, &ran.records, &mut report);
     save(state, &original, store, unsettled, &mut report);
@@ -179,7 +200,8 @@ struct Ran {
     interrupted: bool,
 }
 
-/// Runs the chats, up to `parallelism` at once, beside the journal writer.
+/// Runs the chats, as many at once as want fewer requests than the limiter allows (see
+/// [`admit`]), beside the journal writer and the watch on the limiter.
 async fn run_chats(
     work: &Work<'_>,
     state: &State,
@@ -203,6 +225,7 @@ async fn run_chats(
         lineage: state.lineage.clone(),
         serial: state.serial,
     };
+    let (finished, ended) = oneshot::channel::<()>();
     let chats = async {
         let engine = engine;
         if !work.chats.is_empty() {
@@ -219,14 +242,11 @@ async fn run_chats(
                 async move { (index, chat.await) }
             })
             .collect();
-        // Unordered: a slot freed by any chat starts the next one. (In order, a chat that waits
-        // for its changes to land would hold back every chat after it.) Reports keep plan order.
-        let mut chats: Vec<(usize, (ChatReport, bool))> = stream::iter(pending)
-            .buffer_unordered(options.parallelism.max(1))
-            .collect()
-            .await;
+        // Chats end in any order; reports keep plan order.
+        let mut chats = admit(pending, client.limiter(), engine.stop.clone(), || engine.should_stop()).await;
         chats.sort_unstable_by_key(|(index, _)| *index);
         let interrupted = *engine.stop.borrow();
+        let _ = finished.send(());
         // The recorder is dropped here, which ends the writer.
         Ran {
             chats: chats.into_iter().map(|(_, chat)| chat).collect(),
@@ -235,7 +255,12 @@ async fn run_chats(
             interrupted,
         }
     };
-    let ((), ran) = futures_util::future::join(recorder::write(store, receiver), chats).await;
+    let ((), ran, ()) = futures_util::future::join3(
+        recorder::write(store, receiver),
+        chats,
+        watch_concurrency(client.limiter(), progress, ended),
+    )
+    .await;
     ran
 }
 
@@ -325,6 +350,91 @@ fn save(
     });
     if let Err(e) = cleared {
         report.error.get_or_insert_with(|| format!("{e:#}"));
+    }
+}
+
+/// Runs `chats`, starting them in order while fewer requests are held or asked for than the
+/// limiter allows (so a chat waiting for its changes to land, or waiting out a `Retry-After`,
+/// leaves room for another). A chat counts as asking once it has run up to its first request:
+/// the next starts only after that. When `stopping`, the rest start at once (each ends at once,
+/// reported as stopped). Results come in the order chats end.
+async fn admit<T>(
+    chats: Vec<impl std::future::Future<Output = T>>,
+    limiter: &Limiter,
+    mut stop: watch::Receiver<bool>,
+    stopping: impl Fn() -> bool,
+) -> Vec<T> {
+    let started = Notify::new();
+    let fresh = AtomicBool::new(false);
+    let mut queue = chats.into_iter();
+    let mut next = queue.next();
+    let mut running = FuturesUnordered::new();
+    let mut done = Vec::new();
+    loop {
+        if next.is_some() && !fresh.load(Ordering::Acquire) && (running.is_empty() || stopping() || limiter.room() > 0)
+        {
+            let chat = next.take().expect("checked");
+            next = queue.next();
+            fresh.store(true, Ordering::Release);
+            let (fresh, started) = (&fresh, &started);
+            running.push(async move {
+                fresh.store(false, Ordering::Release);
+                started.notify_one();
+                chat.await
+            });
+        }
+        if running.is_empty() {
+            return done;
+        }
+        tokio::select! {
+            Some(result) = running.next() => done.push(result),
+            // The chat just started has asked for its first request (or ended).
+            () = started.notified() => {}
+            () = limiter.room_changed(), if next.is_some() => {}
+            Ok(()) = stop.changed(), if next.is_some() => {}
+        }
+    }
+}
+
+/// How often at most `-v` shows the limit on requests in flight changing.
+const CONCURRENCY_LINES_EVERY: Duration = Duration::from_secs(1);
+
+/// Tells `progress` about the limit on requests in flight until `ended` resolves: every decision
+/// as a sample, and a change of the limit at most once every [`CONCURRENCY_LINES_EVERY`],
+/// always the latest.
+async fn watch_concurrency(limiter: &Limiter, progress: &dyn Progress, mut ended: oneshot::Receiver<()>) {
+    let began = Instant::now();
+    let mut changes = limiter.subscribe();
+    let mut shown = changes.borrow_and_update().limit;
+    let mut last_line: Option<Instant> = None;
+    let mut unshown = false;
+    loop {
+        let due = last_line.map_or(began, |at| at + CONCURRENCY_LINES_EVERY);
+        tokio::select! {
+            _ = &mut ended => return,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = *changes.borrow_and_update();
+                progress.concurrency_sample(began.elapsed(), &now);
+                unshown |= now.limit != shown;
+            }
+            () = tokio::time::sleep_until(due), if unshown => {}
+        }
+        if unshown && Instant::now() >= due {
+            let now = *changes.borrow();
+            if now.limit != shown {
+                progress.concurrency(&ConcurrencyChange {
+                    at: began.elapsed(),
+                    from: shown,
+                    now,
+                });
+                shown = now.limit;
+                last_line = Some(Instant::now());
+            }
+            unshown = false;
+        }
     }
 }
 

@@ -1,10 +1,14 @@
-//! Progress while apply runs: a bar on a terminal, one plain line per chat in CI, or nothing.
+//! Progress while apply runs: a bar on a terminal, one plain line per chat in CI, or nothing;
+//! with `-v` the limit on requests in flight as it changes, with `--timings` every decision of
+//! the limiter.
 
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::report::{ChatReport, ChatStatus};
 use crate::escape::Escaped;
+use crate::linq::{Cause, Snapshot};
 use crate::plan::Step;
 
 /// Told about each call and each chat as the run goes. Called from concurrent chats.
@@ -17,6 +21,20 @@ pub trait Progress: Sync {
     fn chat(&self, report: &ChatReport);
     /// The run ended.
     fn finish(&self);
+    /// The limit on requests in flight changed (told at most about once a second, the latest).
+    fn concurrency(&self, _change: &ConcurrencyChange) {}
+    /// The limiter decided (a window of answers ended, or a request was rejected), whether or
+    /// not the limit changed.
+    fn concurrency_sample(&self, _at: Duration, _now: &Snapshot) {}
+}
+
+/// The limit on requests in flight, from what it was last shown as to what it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConcurrencyChange {
+    /// Since apply began.
+    pub at: Duration,
+    pub from: usize,
+    pub now: Snapshot,
 }
 
 /// Reports nothing (`--quiet`, tests).
@@ -31,10 +49,11 @@ impl Progress for NoProgress {
 }
 
 /// A progress bar on a terminal (stderr) counting calls; chats that did not finish cleanly get
-/// a line above it.
+/// a line above it, and so do changes of concurrency when verbose.
 #[derive(Debug)]
 pub struct BarProgress {
     bar: indicatif::ProgressBar,
+    verbose: bool,
 }
 
 impl BarProgress {
@@ -45,7 +64,13 @@ impl BarProgress {
                 .expect("valid progress template")
                 .progress_chars("=> "),
         );
-        BarProgress { bar }
+        BarProgress { bar, verbose: false }
+    }
+
+    /// Shows changes of the limit on requests in flight too (`-v`).
+    pub fn verbose(mut self, verbose: bool) -> BarProgress {
+        self.verbose = verbose;
+        self
     }
 }
 
@@ -74,17 +99,41 @@ impl Progress for BarProgress {
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    fn concurrency(&self, change: &ConcurrencyChange) {
+        if self.verbose {
+            self.bar.println(describe_concurrency(change));
+        }
+    }
 }
 
-/// One plain line per chat as it ends, for CI logs.
+/// One plain line per chat as it ends, for CI logs; when verbose, one per change of the limit
+/// on requests in flight.
 #[derive(Debug)]
 pub struct LineProgress<W> {
     out: Mutex<W>,
+    verbose: bool,
 }
 
 impl<W: Write + Send> LineProgress<W> {
     pub fn new(out: W) -> LineProgress<W> {
-        LineProgress { out: Mutex::new(out) }
+        LineProgress {
+            out: Mutex::new(out),
+            verbose: false,
+        }
+    }
+
+    /// Shows changes of the limit on requests in flight too (`-v`).
+    pub fn verbose(mut self, verbose: bool) -> LineProgress<W> {
+        self.verbose = verbose;
+        self
+    }
+
+    fn line(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Progress is best effort: a closed stderr must not stop the run.
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
     }
 
     /// The writer back, e.g. to inspect in a test.
@@ -99,13 +148,88 @@ impl<W: Write + Send> Progress for LineProgress<W> {
     fn call(&self, _chat: &str, _step: &Step) {}
 
     fn chat(&self, report: &ChatReport) {
-        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Progress is best effort: a closed stderr must not stop the run.
-        let _ = writeln!(out, "{}", describe(report));
-        let _ = out.flush();
+        self.line(&describe(report));
     }
 
     fn finish(&self) {}
+
+    fn concurrency(&self, change: &ConcurrencyChange) {
+        if self.verbose {
+            self.line(&describe_concurrency(change));
+        }
+    }
+}
+
+/// Another progress, plus a `timings: concurrency` line on stderr for every decision of the
+/// limiter (`--timings`, for benchmarks): seconds since apply began, limit, requests in flight,
+/// latency and base latency in milliseconds.
+pub struct TimingsProgress<P, W> {
+    inner: P,
+    out: Mutex<W>,
+}
+
+impl<P: Progress, W: Write + Send> TimingsProgress<P, W> {
+    pub fn new(inner: P, out: W) -> TimingsProgress<P, W> {
+        TimingsProgress {
+            inner,
+            out: Mutex::new(out),
+        }
+    }
+}
+
+impl<P: Progress, W: Write + Send> Progress for TimingsProgress<P, W> {
+    fn start(&self, chats: usize, calls: usize) {
+        self.inner.start(chats, calls);
+    }
+
+    fn call(&self, chat: &str, step: &Step) {
+        self.inner.call(chat, step);
+    }
+
+    fn chat(&self, report: &ChatReport) {
+        self.inner.chat(report);
+    }
+
+    fn finish(&self) {
+        self.inner.finish();
+    }
+
+    fn concurrency(&self, change: &ConcurrencyChange) {
+        self.inner.concurrency(change);
+    }
+
+    fn concurrency_sample(&self, at: Duration, now: &Snapshot) {
+        let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(
+            out,
+            "timings: concurrency: {:.3} s: limit {}, in flight {}, latency {:.1} ms, base {:.1} ms",
+            at.as_secs_f64(),
+            now.limit,
+            now.in_flight,
+            ms(now.latency),
+            ms(now.base)
+        );
+        self.inner.concurrency_sample(at, now);
+    }
+}
+
+/// One line saying how the limit on requests in flight changed, and why.
+pub fn describe_concurrency(change: &ConcurrencyChange) -> String {
+    let now = &change.now;
+    let ms = |d: Option<Duration>| d.map_or_else(|| "?".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1e3));
+    let why = match now.cause {
+        Cause::Growth => format!("latency holds at {}", ms(now.latency)),
+        Cause::Latency => format!("latency grew to {} from {}", ms(now.latency), ms(now.base)),
+        Cause::Rejected => "Linq refused requests or did not answer in time".to_owned(),
+        Cause::Start => "new ceiling".to_owned(),
+    };
+    format!(
+        "concurrency: {} → {} requests in flight at {:.1} s ({why})",
+        change.from,
+        now.limit,
+        change.at.as_secs_f64()
+    )
 }
 
 /// One line saying how a chat ended. Names, ids and Linq's messages are shown escaped.

@@ -28,6 +28,23 @@ pub struct ApplyReport {
     /// could not be written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How many requests were in flight at once; absent when nothing ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyReport>,
+}
+
+/// The limit on requests in flight over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConcurrencyReport {
+    /// The highest it reached.
+    pub peak: usize,
+    /// Where it ended.
+    #[serde(rename = "final")]
+    pub last: usize,
+    /// `--parallelism`.
+    pub ceiling: usize,
+    /// False when it was fixed at the ceiling.
+    pub adaptive: bool,
 }
 
 /// Accepted calls, by kind.
@@ -163,6 +180,7 @@ impl ApplyReport {
             forgotten: Vec::new(),
             interrupted: false,
             error: None,
+            concurrency: None,
         }
     }
 

@@ -201,6 +201,7 @@ fn client(sandbox: &Sandbox, attempts: u32) -> Client {
 fn options() -> ApplyOptions {
     ApplyOptions {
         parallelism: 8,
+        adaptive: true,
         rate: None,
         wait_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(20),
@@ -562,9 +563,13 @@ async fn stopping_finishes_calls_in_flight_and_saves_what_was_accepted() {
         report.chats.iter().all(|c| c.status == ChatStatus::Stopped),
         "{report:#?}"
     );
-    assert_eq!(report.chats[2].steps_left, 3, "the third chat never began");
+    // The stop comes once the first accepted call is journaled; meanwhile its request was done,
+    // so two more may have been in flight (the third chat may have begun while the first two
+    // journaled). No step began after the stop.
     let accepted = report.calls.add;
-    assert!((1..=2).contains(&accepted), "only calls in flight finish: {accepted}");
+    assert!((1..=3).contains(&accepted), "only calls in flight finish: {accepted}");
+    let left: usize = report.chats.iter().map(|c| c.steps_left).sum();
+    assert_eq!(left, 9 - accepted, "every step not accepted is left: {report:#?}");
     assert_eq!(sandbox.mutating_calls_applied(), accepted);
     sandbox.land_all();
     for id in ["c1", "c2", "c3"] {
@@ -859,7 +864,10 @@ async fn the_pace_gets_most_of_a_rate_limit_with_few_refusals() {
         },
     );
     let client = client(&sandbox, 4);
-    let total = 420;
+    // The start costs up to two rounds of the requests in flight: the first 429s ask for fewer
+    // in flight, the next show that fewer was not the cure (a rate limit, for the pacer). Over
+    // 15 s of work that stays well under 5%.
+    let total = 900;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = std::time::Instant::now();
     let mut tasks = Vec::new();

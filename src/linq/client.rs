@@ -3,13 +3,16 @@
 //! leaves the outcome unknown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
+use tokio::time::Instant;
 
+use super::concurrency::{Limiter, Rejection, Verdict};
 use super::error::{ApiError, LinqError, CODE_CONFLICT};
 use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
-use super::pacer::Pacer;
+use super::pacer::{Pacer, MAX_RETRY_AFTER};
 use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
 use crate::chat_id::check_chat_id;
@@ -17,7 +20,8 @@ use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
 
-/// The Linq Partner API v3 client. Cheap to clone; clones share the connection pool and pacer.
+/// The Linq Partner API v3 client. Cheap to clone; clones share the connection pool, the limit
+/// on requests in flight and the pacer.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -30,8 +34,16 @@ struct Inner {
     authorization: HeaderValue,
     retry: RetryPolicy,
     backoff: Backoff,
+    limiter: Limiter,
     pacer: Pacer,
+    /// Linq's `401`, once it answered one: no request goes out after it.
+    unauthorized: std::sync::OnceLock<ApiError>,
+    /// See [`ClientConfig::stop`].
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
+
+/// How long a `429` that names no `Retry-After` waits before its retry.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The most bytes of an answer roster reads.
 ///
@@ -90,7 +102,10 @@ impl Client {
                 authorization,
                 retry: config.retry,
                 backoff: Backoff::new(config.jitter_seed),
+                limiter: Limiter::new(config.parallelism, config.adaptive),
                 pacer: Pacer::new(config.rate),
+                unauthorized: std::sync::OnceLock::new(),
+                stop: config.stop,
             }),
         })
     }
@@ -98,6 +113,11 @@ impl Client {
     /// The pace shared by every call of this client (and its clones).
     pub fn pacer(&self) -> &Pacer {
         &self.inner.pacer
+    }
+
+    /// The limit on requests in flight shared by every call of this client (and its clones).
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     /// `GET /v3/chats/{id}`.
@@ -292,23 +312,46 @@ impl Client {
         Ok(self.get_chat(chat).await?.shows(op, handle))
     }
 
-    /// Sleeps before the next attempt; false when the attempts are used up. A `429` waits in
-    /// the pacer (its `Retry-After` holds back every task), so no extra sleep here.
+    /// Sleeps before the next attempt; false when the attempts are used up. A `429` waits its
+    /// `Retry-After` (1 s when it names none). Whether the other tasks wait too is the
+    /// limiter's verdict: not when fewer requests in flight is the cure, yes (in the pacer)
+    /// for a rate limit; both waits end together.
     async fn backoff(&self, retries: &mut Retries, error: &LinqError) -> bool {
         let policy = &self.inner.retry;
         if error.status() == Some(429) {
             retries.rate_limited += 1;
-            return retries.rate_limited < policy.max_rate_limited;
+            if retries.rate_limited >= policy.max_rate_limited {
+                return false;
+            }
+            let wait = error.api().and_then(|e| e.retry_after).unwrap_or(DEFAULT_RETRY_AFTER);
+            return self.pause(wait.min(MAX_RETRY_AFTER)).await;
         }
         retries.failed += 1;
         if retries.failed >= policy.max_attempts {
             return false;
         }
-        tokio::time::sleep(self.inner.backoff.delay(policy, retries.failed)).await;
-        true
+        self.pause(self.inner.backoff.delay(policy, retries.failed)).await
     }
 
-    /// One request, paced; an error status becomes an [`ApiError`].
+    /// Waits `wait` before another attempt; false, at once, when the run is asked to stop
+    /// before or during it: the attempt that failed is then the last.
+    async fn pause(&self, wait: Duration) -> bool {
+        let Some(mut stop) = self.inner.stop.clone() else {
+            tokio::time::sleep(wait).await;
+            return true;
+        };
+        if *stop.borrow_and_update() {
+            return false;
+        }
+        // A watch whose sender is gone never stops: that branch is then disabled.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            Ok(_) = stop.wait_for(|stopped| *stopped) => false,
+        }
+    }
+
+    /// One request, within the limit on requests in flight and paced; an error status becomes
+    /// an [`ApiError`]. How it ended teaches the limiter (see [`super::concurrency`]).
     async fn attempt(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, LinqError> {
         let inner = &self.inner;
         let mut request = inner
@@ -318,13 +361,28 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        let mut permit = inner.limiter.acquire().await;
         let sent = inner.pacer.acquire().await;
+        // A task that waited here while another's request was refused `401` sends nothing: the
+        // token is bad for every call.
+        if let Some(refused) = inner.unauthorized.get() {
+            return Err(LinqError::Api(refused.clone()));
+        }
+        permit.sent(sent);
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Err(LinqError::from_reqwest(e)),
+            Err(e) => {
+                let error = LinqError::from_reqwest(e);
+                if matches!(&error, LinqError::Transport(t) if t.timed_out) {
+                    // No answer in time: as much a sign of overload as a refusal.
+                    permit.rejected(Rejection::Overloaded, Instant::now());
+                }
+                return Err(error);
+            }
         };
         let status = response.status();
         if status.is_redirection() {
+            permit.answered(Instant::now());
             inner.pacer.answered(sent);
             let location = response
                 .headers()
@@ -344,8 +402,27 @@ impl Client {
         if status == StatusCode::TOO_MANY_REQUESTS {
             let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             let error = ApiError::from_answer(429, retry_after.as_deref(), &text);
-            inner.pacer.rate_limited(sent, error.retry_after);
+            let rejection = Rejection::TooMany(error.retry_after);
+            if permit.rejected(rejection, Instant::now()) == Verdict::RateLimit {
+                inner.pacer.rate_limited(sent, error.retry_after);
+            }
             return Err(LinqError::Api(error));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // Recorded before this permit frees a waiting task, which must see the refusal.
+            let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let _ = inner
+                .unauthorized
+                .set(ApiError::from_answer(401, retry_after.as_deref(), &text));
+        }
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                permit.rejected(Rejection::Overloaded, Instant::now());
+            }
+            // A server fault says nothing about load; the permit comes back untaught.
+            _ if status.is_server_error() => drop(permit),
+            _ if body.is_ok() => permit.answered(Instant::now()),
+            _ => drop(permit),
         }
         inner.pacer.answered(sent);
         match body {

@@ -30,7 +30,8 @@ struct Seen {
 /// What the server answers next.
 enum Reply {
     Json(u16, Value),
-    RateLimited(u64),
+    /// `429` with this `Retry-After`, in seconds.
+    RateLimited(f64),
     /// Answer after a pause (longer than the client's timeout: the client gives up).
     Slow(Duration, u16, Value),
     /// A redirect with this `Location` header (raw bytes).
@@ -309,8 +310,8 @@ async fn retries_give_up_after_max_attempts() {
 }
 
 #[tokio::test]
-async fn a_429_waits_its_retry_after_before_the_retry() {
-    let server = Server::start(sequence(vec![|| Reply::RateLimited(1), || {
+async fn a_429_waits_its_retry_after_before_the_retry_and_first_asks_for_fewer_in_flight() {
+    let server = Server::start(sequence(vec![|| Reply::RateLimited(1.0), || {
         Reply::Json(200, chat("c1", &[]))
     }]))
     .await;
@@ -323,7 +324,31 @@ async fn a_429_waits_its_retry_after_before_the_retry() {
         start.elapsed()
     );
     assert_eq!(server.seen().len(), 2);
-    assert!(client.pacer().rate().is_some(), "a 429 makes the pace adaptive");
+    assert_eq!(client.pacer().rate(), None, "one 429 does not slow every request down");
+    let limiter = client.limiter().snapshot();
+    assert_eq!(limiter.limit, INITIAL_LIMIT / 2, "but fewer are sent at once");
+    assert_eq!(limiter.cause, Cause::Rejected);
+}
+
+#[tokio::test]
+async fn a_429_that_fewer_in_flight_did_not_cure_slows_the_pace() {
+    let server = Server::start(sequence(vec![
+        || Reply::RateLimited(0.2),
+        || Reply::RateLimited(0.2),
+        || Reply::Json(200, chat("c1", &[])),
+    ]))
+    .await;
+    let client = server.client();
+    let start = Instant::now();
+    client.get_chat("c1").await.unwrap();
+    assert_eq!(server.seen().len(), 3);
+    assert!(start.elapsed() >= Duration::from_millis(390), "{:?}", start.elapsed());
+    // The retry went out alone, after the limit was cut, and was refused all the same: a rate
+    // limit, which the pacer now paces.
+    assert!(
+        client.pacer().rate().is_some(),
+        "the second 429 makes the pace adaptive"
+    );
 }
 
 #[tokio::test]
@@ -510,7 +535,7 @@ async fn the_pace_adapts_to_a_rate_limit() {
             window.pop_front();
         }
         if window.len() >= limit {
-            Reply::RateLimited(1)
+            Reply::RateLimited(1.0)
         } else {
             window.push_back(now);
             Reply::Json(200, chat("c1", &[]))

@@ -1,11 +1,13 @@
 //! The HTTP client for the Linq Partner API v3: typed calls for the chat endpoints roster uses,
-//! Linq's error envelope as a typed error, retries with jittered backoff, a pace shared by all
-//! tasks, and the resolution of calls whose outcome an answer left unknown.
+//! Linq's error envelope as a typed error, retries with jittered backoff, a limit on requests in
+//! flight that adapts to the server and a pace, both shared by all tasks, and the resolution of
+//! calls whose outcome an answer left unknown.
 //!
 //! The caller reads `LINQ_API_V3_BASE_URL` and `LINQ_API_V3_API_KEY` at the edge and passes them
 //! in a [`ClientConfig`]; nothing here reads the environment.
 
 mod client;
+mod concurrency;
 mod error;
 #[cfg(test)]
 pub(crate) mod http_tests;
@@ -20,6 +22,9 @@ use std::time::Duration;
 use reqwest::Url;
 
 pub use client::Client;
+pub use concurrency::{
+    Cause, Controller, Limiter, Permit, Rejection, Sample, Snapshot, Verdict, DEFAULT_PARALLELISM, INITIAL_LIMIT,
+};
 pub use error::{
     ApiError, LinqError, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };
@@ -72,8 +77,16 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// A fixed cap in requests per second over all tasks (`--rate`).
     pub rate: Option<f64>,
+    /// The most requests in flight at once (`--parallelism`), and whether the limit adapts to
+    /// the server under it (see [`Limiter`]) or stays there.
+    pub parallelism: usize,
+    pub adaptive: bool,
     /// Seeds the backoff jitter, for reproducible tests; random when `None`.
     pub jitter_seed: Option<u64>,
+    /// Turns true when the run is asked to stop (a signal): from then on a failed attempt is not
+    /// tried again and a backoff in progress ends at once, so a storm of `429`s or `5xx`s cannot
+    /// hold a stop up for the minutes its retries would take.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl ClientConfig {
@@ -87,7 +100,10 @@ impl ClientConfig {
             user_agent: concat!("roster/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryPolicy::default(),
             rate: None,
+            parallelism: DEFAULT_PARALLELISM,
+            adaptive: true,
             jitter_seed: None,
+            stop: None,
         }
     }
 }

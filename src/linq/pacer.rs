@@ -1,8 +1,11 @@
 //! The pace of requests, shared by every task of a run: an optional fixed cap (`--rate`) and
-//! an adaptive rate learnt from `429` answers.
+//! an adaptive rate learnt from `429` answers that are a rate limit.
 //!
-//! Until Linq first answers `429`, requests go out as fast as the callers send them (or at the
-//! cap). On a `429` every task pauses until its `Retry-After` has passed, and the rate drops to
+//! A `429` is first a sign of too many requests in flight: the limiter (`concurrency`) lowers
+//! that, and only the refused request waits its `Retry-After`. A `429` that fewer in flight
+//! did not cure is a rate limit, and comes here. Until then, requests go out as fast as the
+//! callers send them (or at the cap). On such a `429` every task pauses until its `Retry-After`
+//! has passed, and the rate drops to
 //! just under the number of requests Linq accepted in the last second: the best estimate of its
 //! limit. Then the rate creeps back up: quickly while well under that estimate, very slowly near
 //! it (so the limit is touched rarely, each touch costing one pause), and quickly again once past
@@ -17,7 +20,7 @@ use tokio::time::Instant;
 /// Pause when a `429` names no `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The longest pause a `Retry-After` may impose.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// After a `429`, the rate is this share of the requests accepted in the last second.
 const BACKOFF_SHARE: f64 = 0.95;
 /// Growth per second far from the estimated limit, and near it.

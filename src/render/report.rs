@@ -6,7 +6,8 @@ use super::{count, Paint, TextOptions};
 use crate::apply::{describe, ApplyReport, ChatStatus};
 use crate::escape::Escaped;
 
-/// Writes the apply summary for people. Each failure carries the API's code, message and trace id.
+/// Writes the apply summary for people. Each failure carries the API's code, message and trace id;
+/// the last line says how many requests were in flight at once.
 /// Chats with changes still landing are counted; `options.verbose` lists their changes.
 pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
@@ -84,5 +85,14 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     if !report.forgotten.is_empty() {
         write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
     }
-    writeln!(w, ".")
+    writeln!(w, ".")?;
+    match report.concurrency {
+        Some(c) if c.adaptive => writeln!(
+            w,
+            "Concurrency: peak {}, final {} requests in flight (ceiling {}).",
+            c.peak, c.last, c.ceiling
+        ),
+        Some(c) => writeln!(w, "Concurrency: fixed at {} requests in flight.", c.ceiling),
+        None => Ok(()),
+    }
 }

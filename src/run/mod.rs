@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::apply::{BarProgress, LineProgress, NoProgress, Progress};
+use crate::apply::{BarProgress, LineProgress, NoProgress, Progress, TimingsProgress};
 use crate::cli::{Cli, Command, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::clock::Clock;
 use crate::config::{self, Desired};
@@ -134,14 +134,23 @@ impl Ui {
     }
 
     /// How apply shows its progress: a bar on a terminal, a line per chat in CI, nothing with
-    /// `--quiet`.
-    pub fn apply_progress(&self) -> Box<dyn Progress> {
-        if self.quiet {
-            Box::new(NoProgress)
-        } else if self.interactive {
-            Box::new(BarProgress::new())
-        } else {
-            Box::new(LineProgress::new(std::io::stderr()))
+    /// `--quiet`; with `--verbose` the limit on requests in flight as it changes, with `timings`
+    /// every decision of the limiter (on stderr, even when quiet).
+    pub fn apply_progress(&self, timings: bool) -> Box<dyn Progress> {
+        let verbose = self.verbose;
+        match (self.quiet, self.interactive, timings) {
+            (true, _, false) => Box::new(NoProgress),
+            (true, _, true) => Box::new(TimingsProgress::new(NoProgress, std::io::stderr())),
+            (false, true, false) => Box::new(BarProgress::new().verbose(verbose)),
+            (false, true, true) => Box::new(TimingsProgress::new(
+                BarProgress::new().verbose(verbose),
+                std::io::stderr(),
+            )),
+            (false, false, false) => Box::new(LineProgress::new(std::io::stderr()).verbose(verbose)),
+            (false, false, true) => Box::new(TimingsProgress::new(
+                LineProgress::new(std::io::stderr()).verbose(verbose),
+                std::io::stderr(),
+            )),
         }
     }
 

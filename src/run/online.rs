@@ -68,6 +68,7 @@ impl Online {
             .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
         let mut config = ClientConfig::new(base_url, token);
         config.rate = rate;
+        config.stop = Some(self.signals.stop());
         Ok(Client::new(config)?)
     }
 
@@ -226,7 +227,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             },
         };
         online.signals.check(CANCELLED)?;
-        let progress = cx.ui.apply_progress();
+        let progress = cx.ui.apply_progress(cx.global.timings);
         let report = apply::apply(
             &plan,
             &mut loaded.state,
@@ -266,6 +267,7 @@ fn saved_state(cx: &Context, saved: &SavedPlan) -> std::path::PathBuf {
 fn apply_options(cx: &Context, args: &ApplyArgs) -> ApplyOptions {
     ApplyOptions {
         parallelism: args.parallelism.max(1),
+        adaptive: !args.fixed_parallelism,
         rate: args.rate,
         wait_timeout: seconds(args.wait_timeout),
         pending_timeout: seconds(args.pending.pending_timeout),

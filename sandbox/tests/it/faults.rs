@@ -289,3 +289,70 @@ async fn a_share_of_participant_calls_is_lost_the_same_way_for_a_seed() {
     assert!((10..=30).contains(&lost), "{lost} of 40 lost at 50%");
     assert_eq!(first, run().await, "the same seed loses the same calls");
 }
+
+#[tokio::test]
+async fn past_the_cap_on_requests_in_flight_the_answer_is_429_at_once() {
+    let sandbox = start(
+        seed(),
+        Options {
+            latency: Duration::from_millis(300),
+            max_in_flight: Some(2),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = std::sync::Arc::new(Client::new(&sandbox));
+    // Two reads hold the sandbox; three more arrive while they do.
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.chat(BIG).await.status })
+        })
+        .collect();
+    while sandbox.peak_in_flight() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        refused.push(client.add(BIG, NEW).await);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "refused at once, not after the latency: {:?}",
+        started.elapsed()
+    );
+    for answer in &refused {
+        assert_eq!(answer.error(), (429, Some(1007)), "{answer:?}");
+        assert_eq!(answer.retry_after.as_deref(), Some("1"));
+        assert_eq!(answer.body["error"]["retry_after"], 1);
+        spec().assert_component("ErrorResponse", &answer.body);
+    }
+    for task in slow {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(sandbox.mutating_calls_applied(), 0, "nothing applied while refused");
+    // Once they are answered, a request goes through again.
+    assert_eq!(client.add(BIG, NEW).await.status, 202);
+    assert_eq!(sandbox.peak_in_flight(), 2);
+    let log: Vec<_> = sandbox
+        .calls()
+        .iter()
+        .map(|c| (c.method.clone(), c.status, c.fault, c.in_flight))
+        .collect();
+    let refusal = ("POST".to_owned(), 429, Some(Fault::TooManyInFlight), 3);
+    assert_eq!(
+        log,
+        [
+            refusal.clone(),
+            refusal.clone(),
+            refusal,
+            ("GET".to_owned(), 200, None, 1),
+            ("GET".to_owned(), 200, None, 2),
+            ("POST".to_owned(), 202, None, 1),
+        ],
+        "refusals are logged when they are answered, the rest after their latency"
+    );
+    let read = &sandbox.calls()[3];
+    assert!(read.at - read.arrived >= Duration::from_millis(300), "{read:?}");
+}

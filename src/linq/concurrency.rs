@@ -1,0 +1,603 @@
+//! How many requests are in flight at once, shared by every task of a run: a ceiling
+//! (`--parallelism`) and under it a limit that adapts to the server, as TCP Vegas and Netflix's
+//! concurrency-limits (Vegas, Gradient2, AIMD) do.
+//!
+//! [`Controller`] is the rule, pure logic driven by the caller's clock; [`Limiter`] applies it:
+//! every attempt holds a [`Permit`] from before it is paced until its answer is read.
+//!
+//! The rule, for a limit `L` and a request sent while `n` requests were in flight (itself
+//! included):
+//!
+//! 1. Answers are gathered into windows of about one round trip (at least [`MIN_WINDOW`] and a
+//!    few answers). A window's latency is the mean of its answers'; the base latency is the
+//!    lowest window latency of the last [`BASE_HORIZON`].
+//! 2. Growth. A window that used the whole limit (a request went out with `L` in flight during
+//!    it) and whose latency holds (at most [`HOLDS`] × base + 1 ms) grows `L`: at first it doubles
+//!    every [`MIN_WINDOW`] of the window (slow start: twice to four times a window), and once the
+//!    server has pushed back it grows by a tenth (at least one) a window. With the
+//!    same latency, more requests in flight finish more requests per second (Little's law:
+//!    throughput = in flight / latency), so the limit grows while throughput rises. A window
+//!    that left the limit unused says nothing about more: no change.
+//! 3. Latency. A window that used at least half the limit and whose latency is past
+//!    [`TOLERANCE`] × base + 2 ms means requests queue at the server: more in flight only adds
+//!    latency. `L` shrinks in proportion to the excess, by half at most.
+//! 4. A `429`: the server takes fewer than `n` at once. The first `429` to a request sent after
+//!    the last decrease sets `L` to `n − 1`, within 90% and 50% of `L`; one to a request sent
+//!    before it is old news, but still lowers `L` to its own `n − 1`, down to half the limit
+//!    before that decrease. Growth then pauses for the `Retry-After` (at least [`MIN_HOLD`]),
+//!    doubled for each `429` in a row at the same level, and near that level `L` grows by one at
+//!    a time: a server with a fixed cap is probed rarely, each probe costing one `429`. A `503`
+//!    or a request that got no answer in time says the server is overloaded but not how much:
+//!    `L` drops by a tenth, once for the requests sent before the drop.
+//! 5. A `429` to a request sent after a decrease, within the limit that decrease set, shows that
+//!    fewer requests in flight did not cure it: a rate limit ([`Verdict::RateLimit`]), which the
+//!    pacer takes over (see `pacer`). Any other `429` asks only for fewer in flight
+//!    ([`Verdict::Concurrency`]): the request waits its own `Retry-After`, the others go on.
+//! 6. `1 ≤ L ≤ ceiling`. A fixed limit (not adaptive) is the ceiling, and every `429` to it is a
+//!    rate limit.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify, Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+/// `--parallelism` when not given: high enough that the adaptive limit, not the ceiling,
+/// decides on the servers of the benchmark (`BENCHMARKS.md`).
+pub const DEFAULT_PARALLELISM: usize = 256;
+/// Where the adaptive limit starts (the ceiling, when lower).
+pub const INITIAL_LIMIT: usize = 16;
+/// The shortest window of answers. Against a fast server, slow start doubles at most this often:
+/// faster, it would reach a high limit before a rate limit's first `429` (a token bucket of a
+/// second's worth) came back, and every request then in flight would be refused.
+pub const MIN_WINDOW: Duration = Duration::from_millis(100);
+/// Answers a window needs at least (fewer when the limit is lower).
+const MIN_SAMPLES: usize = 8;
+/// How long the lowest window latency stays the base.
+pub const BASE_HORIZON: Duration = Duration::from_secs(10);
+/// Latency holds while at most this multiple of the base (plus [`HOLD_SLACK`]).
+pub const HOLDS: f64 = 1.1;
+const HOLD_SLACK: Duration = Duration::from_millis(1);
+/// Latency has grown past this multiple of the base (plus [`GROWN_SLACK`]).
+pub const TOLERANCE: f64 = 1.5;
+const GROWN_SLACK: Duration = Duration::from_millis(2);
+/// The shortest pause in growth after a rejection, and the longest.
+pub const MIN_HOLD: Duration = Duration::from_secs(1);
+const MAX_HOLD: Duration = Duration::from_secs(30);
+
+/// How the server rejected a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// `429 Too Many Requests`, with its `Retry-After` if any.
+    TooMany(Option<Duration>),
+    /// `503 Service Unavailable`, or no answer in time.
+    Overloaded,
+}
+
+/// What a rejected request says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fewer requests in flight is the cure: the limit is lowered, the request waits its own
+    /// `Retry-After`, the other requests go on.
+    Concurrency,
+    /// Rejected although fewer were in flight: a rate limit, for the pacer.
+    RateLimit,
+}
+
+/// Why the limit last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// The starting limit, or a new ceiling.
+    #[default]
+    Start,
+    /// Latency held while the limit was used.
+    Growth,
+    /// Latency grew past the tolerance.
+    Latency,
+    /// The server rejected a request (`429`, `503`) or did not answer in time.
+    Rejected,
+}
+
+/// The limiter as the rest of roster sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    /// Requests allowed in flight now.
+    pub limit: usize,
+    /// The highest limit so far.
+    pub peak: usize,
+    /// `--parallelism`.
+    pub ceiling: usize,
+    pub adaptive: bool,
+    /// Requests sent and not yet answered.
+    pub in_flight: usize,
+    /// The latest window's mean latency, and the base it is compared with.
+    pub latency: Option<Duration>,
+    pub base: Option<Duration>,
+    /// Why the limit last changed.
+    pub cause: Cause,
+    /// Windows evaluated and rejections seen so far: changes with every decision, even one that
+    /// keeps the limit.
+    pub decisions: u64,
+}
+
+/// A request as the controller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// When it went out.
+    pub sent: Instant,
+    /// Requests in flight as it went out, itself included.
+    pub in_flight: usize,
+}
+
+/// The answers of one window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    samples: usize,
+    total: Duration,
+    max_in_flight: usize,
+}
+
+impl Window {
+    fn new(start: Instant) -> Window {
+        Window {
+            start,
+            samples: 0,
+            total: Duration::ZERO,
+            max_in_flight: 0,
+        }
+    }
+}
+
+/// The adaptive limit: pure logic, every moment passed in. See the module doc for the rule.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    ceiling: usize,
+    adaptive: bool,
+    limit: f64,
+    slow_start: bool,
+    window: Window,
+    /// Window latencies of the last [`BASE_HORIZON`], for the base.
+    recent: VecDeque<(Instant, Duration)>,
+    latency: Option<Duration>,
+    /// When the limit was last lowered for a rejection; rejections of requests sent before it
+    /// are old news.
+    last_decrease: Option<Instant>,
+    /// Old news lowers the limit down to this at most.
+    round_floor: f64,
+    /// The limit the last decrease left: a `429` within it, after it, is a rate limit.
+    cured: Option<usize>,
+    /// Requests in flight at the last rejection, while it holds; growth is careful near it.
+    level: Option<usize>,
+    /// Rejections in a row at about the same level.
+    strikes: u32,
+    hold_until: Option<Instant>,
+    /// When the limit first reached the level: a window begun after it, used and unrejected,
+    /// shows the level has moved.
+    probed_at: Option<Instant>,
+    peak: usize,
+    cause: Cause,
+    decisions: u64,
+}
+
+impl Controller {
+    /// A controller under `ceiling` (at least 1), adaptive or fixed at the ceiling.
+    pub fn new(ceiling: usize, adaptive: bool, now: Instant) -> Controller {
+        let ceiling = ceiling.max(1);
+        let limit = if adaptive { INITIAL_LIMIT.min(ceiling) } else { ceiling };
+        Controller {
+            ceiling,
+            adaptive,
+            limit: limit as f64,
+            slow_start: true,
+            window: Window::new(now),
+            recent: VecDeque::new(),
+            latency: None,
+            last_decrease: None,
+            round_floor: 1.0,
+            cured: None,
+            level: None,
+            strikes: 0,
+            hold_until: None,
+            probed_at: None,
+            peak: limit,
+            cause: Cause::Start,
+            decisions: 0,
+        }
+    }
+
+    /// Requests allowed in flight now.
+    pub fn limit(&self) -> usize {
+        (self.limit.floor() as usize).clamp(1, self.ceiling)
+    }
+
+    pub fn ceiling(&self) -> usize {
+        self.ceiling
+    }
+
+    pub fn adaptive(&self) -> bool {
+        self.adaptive
+    }
+
+    /// Sets a new ceiling and mode; the limit is kept under the ceiling (or set to it when fixed).
+    pub fn set_ceiling(&mut self, ceiling: usize, adaptive: bool) {
+        self.ceiling = ceiling.max(1);
+        self.adaptive = adaptive;
+        self.limit = if adaptive {
+            self.limit.min(self.ceiling as f64)
+        } else {
+            self.ceiling as f64
+        };
+        self.peak = self.limit();
+        self.cause = Cause::Start;
+    }
+
+    /// The state as [`Snapshot`], `in_flight` filled in by the caller.
+    pub fn snapshot(&self, in_flight: usize) -> Snapshot {
+        Snapshot {
+            limit: self.limit(),
+            peak: self.peak,
+            ceiling: self.ceiling,
+            adaptive: self.adaptive,
+            in_flight,
+            latency: self.latency,
+            base: self.base(),
+            cause: self.cause,
+            decisions: self.decisions,
+        }
+    }
+
+    fn base(&self) -> Option<Duration> {
+        self.recent.iter().map(|(_, latency)| *latency).min()
+    }
+
+    /// A request went out as `sample`: the window records how far the limit was used.
+    pub fn sent(&mut self, sample: Sample) {
+        self.window.max_in_flight = self.window.max_in_flight.max(sample.in_flight);
+    }
+
+    /// An answer (anything but a rejection) at `now` to a request sent as `sample` says. True
+    /// when a window ended, whatever was decided.
+    pub fn answered(&mut self, sample: Sample, now: Instant) -> bool {
+        if !self.adaptive {
+            return false;
+        }
+        let rtt = now.saturating_duration_since(sample.sent);
+        let length = self.latency.unwrap_or(rtt).max(MIN_WINDOW);
+        let needed = MIN_SAMPLES.min(self.limit());
+        let window = &mut self.window;
+        window.samples += 1;
+        window.total += rtt;
+        window.max_in_flight = window.max_in_flight.max(sample.in_flight);
+        if now.saturating_duration_since(window.start) < length || window.samples < needed {
+            return false;
+        }
+        let done = std::mem::replace(&mut self.window, Window::new(now));
+        self.evaluate(done, now);
+        true
+    }
+
+    /// Ends a window: see rules 1 to 3 of the module doc.
+    fn evaluate(&mut self, window: Window, now: Instant) {
+        self.decisions += 1;
+        let latency = window.total / window.samples as u32;
+        self.latency = Some(latency);
+        self.recent.push_back((now, latency));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > BASE_HORIZON)
+        {
+            self.recent.pop_front();
+        }
+        let base = self.base().unwrap_or(latency);
+        let limit = self.limit();
+        let used = window.max_in_flight >= limit;
+        let busy = window.max_in_flight * 2 >= limit;
+        let grown = base.mul_f64(TOLERANCE) + GROWN_SLACK;
+        if busy && latency > grown {
+            let factor = (grown.as_secs_f64() / latency.as_secs_f64()).max(0.5);
+            self.set(self.limit * factor, Cause::Latency);
+            self.slow_start = false;
+        } else if used && latency <= base.mul_f64(HOLDS) + HOLD_SLACK {
+            self.grow(window.start, now);
+        } else if used {
+            // A queue is forming, not yet past the tolerance: hold, and grow gently from now on.
+            self.slow_start = false;
+        }
+    }
+
+    fn grow(&mut self, window_start: Instant, now: Instant) {
+        let limit = self.limit();
+        let mut next = if self.slow_start {
+            // Doubling for every [`MIN_WINDOW`] the window lasted (two at most): the limit grows
+            // as fast in time against a distant server as against a near one.
+            let windows = now.saturating_duration_since(window_start).as_secs_f64() / MIN_WINDOW.as_secs_f64();
+            self.limit * 2f64.powf(windows.clamp(1.0, 2.0))
+        } else {
+            self.limit + (self.limit * 0.1).max(1.0)
+        };
+        if let Some(level) = self.level {
+            let holding = self.hold_until.is_some_and(|until| now < until);
+            if limit >= level && !holding && self.probed_at.is_some_and(|at| window_start >= at) {
+                // A whole window at the level without a rejection: the server takes more now.
+                self.level = None;
+                self.strikes = 0;
+                self.probed_at = None;
+            } else if limit + 1 >= level {
+                if holding || limit >= level {
+                    return;
+                }
+                next = (limit + 1) as f64;
+                self.probed_at = Some(now);
+            } else {
+                next = next.min((level - 1) as f64);
+            }
+        }
+        self.set(next, Cause::Growth);
+    }
+
+    /// A rejection at `now` of a request sent as `sample`. See rules 4 and 5 of the module doc.
+    pub fn rejected(&mut self, sample: Sample, rejection: Rejection, now: Instant) -> Verdict {
+        if !self.adaptive {
+            return Verdict::RateLimit;
+        }
+        self.decisions += 1;
+        let fresh = self.last_decrease.is_none_or(|at| sample.sent > at);
+        let Rejection::TooMany(retry_after) = rejection else {
+            // Overloaded, without saying how much it takes: a tenth less, once a round.
+            if fresh {
+                self.set(self.limit * 0.9, Cause::Rejected);
+                self.last_decrease = Some(now);
+                self.slow_start = false;
+                self.window = Window::new(now);
+            }
+            return Verdict::Concurrency;
+        };
+        let n = sample.in_flight.max(1);
+        let cured = fresh && self.cured.is_some_and(|cured| n <= cured);
+        if fresh {
+            let limit = self.limit;
+            self.round_floor = (limit * 0.5).max(1.0);
+            self.set((limit * 0.9).min((n - 1) as f64).max(self.round_floor), Cause::Rejected);
+            if !cured {
+                self.strikes = match self.level {
+                    Some(level) if n <= level + 1 => self.strikes + 1,
+                    _ => 0,
+                };
+                self.level = Some(n);
+            }
+            let hold = retry_after
+                .unwrap_or(MIN_HOLD)
+                .max(MIN_HOLD)
+                .saturating_mul(1 << self.strikes.min(5))
+                .min(MAX_HOLD);
+            self.hold_until = Some(now + hold);
+            self.probed_at = None;
+            self.last_decrease = Some(now);
+            self.slow_start = false;
+            self.window = Window::new(now);
+        } else {
+            let lowered = self.limit.min((n - 1) as f64).max(self.round_floor);
+            if lowered < self.limit {
+                self.set(lowered, Cause::Rejected);
+            }
+            if !cured {
+                self.level = Some(self.level.map_or(n, |level| level.min(n)));
+            }
+        }
+        self.cured = Some(self.limit());
+        if cured {
+            Verdict::RateLimit
+        } else {
+            Verdict::Concurrency
+        }
+    }
+
+    fn set(&mut self, limit: f64, cause: Cause) {
+        let limit = limit.clamp(1.0, self.ceiling as f64);
+        if limit.floor() != self.limit.floor() {
+            self.cause = cause;
+        }
+        self.limit = limit;
+        self.peak = self.peak.max(self.limit());
+    }
+}
+
+/// Applies a [`Controller`] to the requests of every task: at most its limit hold a [`Permit`].
+/// Shared by the clones of a client.
+#[derive(Debug)]
+pub struct Limiter {
+    semaphore: Semaphore,
+    state: Mutex<LimiterState>,
+    /// Told when the demand falls or the limit rises, so that apply can start another chat.
+    room: Notify,
+    changes: watch::Sender<Snapshot>,
+}
+
+#[derive(Debug)]
+struct LimiterState {
+    controller: Controller,
+    /// The limit the semaphore carries out: its permits, less `debt`.
+    allowed: usize,
+    /// Permits to retire as they come back (the limit fell while they were held).
+    debt: usize,
+    /// Permits held, and tasks waiting for one.
+    holders: usize,
+    waiting: usize,
+    /// Requests sent and not yet answered.
+    sent: usize,
+}
+
+impl Limiter {
+    /// A limiter under `ceiling`, adaptive or fixed.
+    pub fn new(ceiling: usize, adaptive: bool) -> Limiter {
+        let controller = Controller::new(ceiling, adaptive, Instant::now());
+        let allowed = controller.limit();
+        let (changes, _) = watch::channel(controller.snapshot(0));
+        Limiter {
+            semaphore: Semaphore::new(allowed),
+            state: Mutex::new(LimiterState {
+                controller,
+                allowed,
+                debt: 0,
+                holders: 0,
+                waiting: 0,
+                sent: 0,
+            }),
+            room: Notify::new(),
+            changes,
+        }
+    }
+
+    /// Sets the ceiling (`--parallelism`) and whether the limit adapts under it.
+    pub fn set_ceiling(&self, ceiling: usize, adaptive: bool) {
+        let mut state = self.lock();
+        state.controller.set_ceiling(ceiling, adaptive);
+        self.resize(&mut state);
+    }
+
+    /// The limiter's state now.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.lock();
+        state.controller.snapshot(state.sent)
+    }
+
+    /// Every change of the limiter's state (each decision), latest first.
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.changes.subscribe()
+    }
+
+    /// How many more tasks could hold a permit without waiting: the limit less the permits held
+    /// and asked for.
+    pub fn room(&self) -> usize {
+        let state = self.lock();
+        state.allowed.saturating_sub(state.holders + state.waiting)
+    }
+
+    /// Resolves once the room may have grown (a permit came back, a waiter left, the limit
+    /// rose) since the last time it resolved.
+    pub async fn room_changed(&self) {
+        self.room.notified().await;
+    }
+
+    /// Waits for a permit: at most the limit are held at once, granted in the order asked.
+    pub async fn acquire(&self) -> Permit<'_> {
+        self.lock().waiting += 1;
+        let waiting = Waiting(self);
+        let permit = self.semaphore.acquire().await.expect("the limiter never closes");
+        self.lock().holders += 1;
+        drop(waiting);
+        Permit {
+            limiter: self,
+            permit: Some(permit),
+            sample: None,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LimiterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the semaphore carry out the controller's limit, and tells who listens.
+    fn resize(&self, state: &mut LimiterState) {
+        let target = state.controller.limit();
+        if target > state.allowed {
+            let mut grow = target - state.allowed;
+            let paid = grow.min(state.debt);
+            state.debt -= paid;
+            grow -= paid;
+            self.semaphore.add_permits(grow);
+            self.room.notify_one();
+        } else if target < state.allowed {
+            let shrink = state.allowed - target;
+            let retired = self.semaphore.forget_permits(shrink);
+            state.debt += shrink - retired;
+        }
+        state.allowed = target;
+        self.changes.send_replace(state.controller.snapshot(state.sent));
+    }
+}
+
+/// Counts a task out of the waiting ones however its wait ends (granted or cancelled).
+struct Waiting<'a>(&'a Limiter);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.waiting = state.waiting.saturating_sub(1);
+        drop(state);
+        self.0.room.notify_one();
+    }
+}
+
+/// The right to have one request in flight; given back when dropped. Tell it when the request
+/// went out ([`Permit::sent`]) and how it ended ([`Permit::answered`], [`Permit::rejected`]);
+/// dropped without either, the request taught nothing (a connection error, a `500`).
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+    permit: Option<SemaphorePermit<'a>>,
+    sample: Option<Sample>,
+}
+
+impl Permit<'_> {
+    /// The request went out at `at`.
+    pub fn sent(&mut self, at: Instant) {
+        let mut state = self.limiter.lock();
+        state.sent += 1;
+        let sample = Sample {
+            sent: at,
+            in_flight: state.sent,
+        };
+        state.controller.sent(sample);
+        self.sample = Some(sample);
+    }
+
+    /// Its answer (anything but a rejection) was read at `now`.
+    pub fn answered(mut self, now: Instant) {
+        if let Some(sample) = self.sample.take() {
+            let mut state = self.limiter.lock();
+            state.sent -= 1;
+            if state.controller.answered(sample, now) {
+                self.limiter.resize(&mut state);
+            }
+        }
+    }
+
+    /// The server rejected it at `now`.
+    pub fn rejected(mut self, rejection: Rejection, now: Instant) -> Verdict {
+        let Some(sample) = self.sample.take() else {
+            return Verdict::Concurrency;
+        };
+        let mut state = self.limiter.lock();
+        state.sent -= 1;
+        let verdict = state.controller.rejected(sample, rejection, now);
+        self.limiter.resize(&mut state);
+        verdict
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut state = self.limiter.lock();
+        if self.sample.take().is_some() {
+            state.sent -= 1;
+        }
+        state.holders -= 1;
+        if let Some(permit) = self.permit.take() {
+            if state.debt > 0 {
+                state.debt -= 1;
+                permit.forget();
+            } else {
+                drop(permit);
+            }
+        }
+        drop(state);
+        self.limiter.room.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! How many requests apply keeps in flight: it adapts to the server under `--parallelism`, says
+//! so with `-v` and in its summary, and finds a cap on requests in flight without stalling.
+
+use std::time::Duration;
+
+use linq_sandbox::{Fault, Options, Sandbox};
+
+use crate::apply::{roster, Scenario};
+use crate::common::Workspace;
+
+/// The JSON report's `concurrency` object.
+fn concurrency(stdout: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(stdout).expect("stdout is the JSON report");
+    report["concurrency"].clone()
+}
+
+#[test]
+fn against_a_cap_of_8_in_flight_the_defaults_converge_with_few_429s_and_say_so() {
+    let scenario = Scenario::random(31, 40);
+    let sandbox = Sandbox::spawn(
+        scenario.seed(),
+        Options {
+            latency: Duration::from_millis(20),
+            land_delay: Duration::from_millis(30),
+            max_in_flight: Some(8),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "-v", "--format", "json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    let calls = sandbox.calls();
+    let refused = calls.iter().filter(|c| c.fault == Some(Fault::TooManyInFlight)).count();
+    assert!(refused > 0, "the defaults start above the cap");
+    assert!(
+        refused as f64 <= 0.05 * calls.len() as f64,
+        "{refused} of {} requests refused",
+        calls.len()
+    );
+    // A 429 made only the refused request wait its `Retry-After` (1 s): the other chats went
+    // on, so Linq was never left without a request for most of a second, as when every task
+    // waited out each 429.
+    let longest = calls.windows(2).map(|w| w[1].at.saturating_sub(w[0].at)).max().unwrap();
+    assert!(longest < Duration::from_millis(800), "Linq sat idle for {longest:?}");
+    // The limit came down to the cap and stayed near it.
+    let report = concurrency(&run.stdout());
+    assert_eq!(report["peak"], 16, "{report}");
+    let last = report["final"].as_u64().unwrap();
+    assert!((7..=9).contains(&last), "{report}");
+    assert_eq!(
+        (report["ceiling"].as_u64(), report["adaptive"].as_bool()),
+        (Some(256), Some(true))
+    );
+    // `-v` said when and why, on stderr.
+    let stderr = run.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("concurrency: 16 → "))
+        .unwrap_or_else(|| panic!("no line for the first change: {stderr}"));
+    assert!(
+        line.contains("requests in flight at") && line.ends_with("(Linq refused requests or did not answer in time)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_limit_grows_while_latency_holds_and_never_passes_parallelism() {
+    let scenario = Scenario::random(32, 60);
+    let options = Options {
+        latency: Duration::from_millis(40),
+        land_delay: Duration::from_millis(30),
+        ..Options::default()
+    };
+    let sandbox = Sandbox::spawn(scenario.seed(), options.clone());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "-v"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    assert!(
+        sandbox.peak_in_flight() > 16,
+        "more in flight than where the limit starts: {}",
+        sandbox.peak_in_flight()
+    );
+    let stderr = run.stderr();
+    let grew = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("concurrency: 16 → "))
+        .unwrap_or_else(|| panic!("no line for the first change: {stderr}"));
+    let to: usize = grew.split(' ').next().unwrap().parse().unwrap();
+    assert!(to > 16 && grew.contains("(latency holds at "), "{grew}");
+    let summary = run.stdout();
+    let line = summary.lines().last().unwrap();
+    assert!(
+        line.starts_with("Concurrency: peak ") && line.ends_with(" requests in flight (ceiling 256)."),
+        "{summary}"
+    );
+
+    // Under a ceiling of 3, never more than 3 in flight, and the summary says so.
+    let scenario = Scenario::random(33, 30);
+    let sandbox = Sandbox::spawn(scenario.seed(), options);
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "3"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    assert_eq!(sandbox.peak_in_flight(), 3);
+    assert!(
+        run.stdout()
+            .ends_with("Concurrency: peak 3, final 3 requests in flight (ceiling 3).\n"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn a_fixed_parallelism_keeps_it_and_zero_is_a_usage_error() {
+    let scenario = Scenario::random(34, 12);
+    let sandbox = Sandbox::spawn(
+        scenario.seed(),
+        Options {
+            land_delay: Duration::from_millis(30),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let before = ws.snapshot_files();
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "0"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stderr().contains("invalid value '0' for '--parallelism <N>'"),
+        "{}",
+        run.stderr()
+    );
+    assert!(sandbox.calls().is_empty());
+    assert_eq!(ws.snapshot_files(), before, "nothing was written");
+    let run = roster(
+        &ws,
+        &sandbox,
+        &[
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "5",
+            "--fixed-parallelism",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    let report = concurrency(&run.stdout());
+    assert_eq!(
+        report,
+        serde_json::json!({"peak": 5, "final": 5, "ceiling": 5, "adaptive": false})
+    );
+}

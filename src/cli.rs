@@ -73,10 +73,14 @@ pub enum Command {
 /// Flags shared by the commands that plan.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PlanScope {
-    /// Limit the run to this chat id; repeatable
+    /// Limit the run to these chats: a chat id, `name:GLOB` (chat names in the config, any case;
+    /// `*`, `?`, `[...]`) or a config file or folder (the chats it defines); repeatable
     #[arg(long = "target", value_name = "CHAT")]
     pub targets: Vec<String>,
-    /// Allow a plan that removes more than `max_removal_ratio` of all managed memberships
+    /// Leave these chats out of the run; takes what `--target` takes; repeatable
+    #[arg(long = "exclude", value_name = "CHAT")]
+    pub excludes: Vec<String>,
+    /// Allow a plan that removes more than `max_removal_ratio` or `max_removals` allow
     #[arg(long)]
     pub allow_mass_removal: bool,
 }

@@ -14,7 +14,8 @@
 //! - [`state`]: the last applied state; [`state::StateStore`], the interface its backends
 //!   implement (load with the journal folded in, atomic save, lock, journal, kept versions); the
 //!   file store, and PostgreSQL (every version kept, fenced writes, a leased lock row).
-//! - [`plan`]: pure functions `(Desired, State) → Plan`: diff, safe ordering, guards.
+//! - [`plan`]: pure functions `(Desired, State) → Plan`: the chats in scope, diff, safe ordering,
+//!   guards.
 //! - [`linq`]: the HTTP client for the Linq Partner API v3: typed calls, error envelope, retries,
 //!   the adaptive limit on requests in flight and the pace.
 //! - [`sync`]: stored versus live: every comparison of the state with what Linq shows (is this

@@ -15,4 +15,5 @@ mod postgres;
 mod release;
 mod saved;
 mod stop;
+mod targeting;
 mod wire;

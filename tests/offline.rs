@@ -58,7 +58,10 @@ fn detailed_exitcode_is_2_with_changes_and_0_without() {
         ],
     );
     assert_eq!(run.code(), 0, "{}", run.combined());
-    assert_eq!(run.stdout(), "No changes. The chats match the config.\n");
+    assert_eq!(
+        run.stdout(),
+        "Targeted:\n    16fd2706-8baf-433b-82eb-8c7fb5a1a2b3\n\nNo changes. The chats match the config.\n"
+    );
 }
 
 #[test]
@@ -82,7 +85,10 @@ fn markdown_of_an_empty_plan_says_no_changes() {
             "16fd2706-8baf-433b-82eb-8c7fb5a1a2b3",
         ],
     );
-    assert_eq!(run.stdout(), "### roster plan\n\nNo changes.\n");
+    assert_eq!(
+        run.stdout(),
+        "### roster plan\n\n_Limited to `16fd2706-8baf-433b-82eb-8c7fb5a1a2b3` (1 chat)._\n\nNo changes.\n"
+    );
 }
 
 #[test]

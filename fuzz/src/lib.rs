@@ -81,7 +81,7 @@ pub fn saved_plan(data: &[u8]) {
         return;
     };
     let options = PlanOptions {
-        targets: parsed.targets.iter().cloned().collect(),
+        selection: parsed.plan.selection.clone(),
         allow_mass_removal: parsed.allow_mass_removal,
         ..PlanOptions::default()
     };

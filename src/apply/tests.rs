@@ -178,6 +178,7 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
             lineage: state.lineage.clone(),
             serial: state.serial,
         },
+        selection: Default::default(),
         chats,
         pending: Vec::new(),
         summary: Summary::default(),

@@ -518,6 +518,7 @@ fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &m
     settings.min_members = raw.min_members.unwrap_or(settings.min_members);
     settings.max_members = raw.max_members.unwrap_or(settings.max_members);
     settings.readd_left = raw.readd_left;
+    settings.max_removals = raw.max_removals;
     let (min, max) = (settings.min_members, settings.max_members);
     if min < 2 {
         problems.text(
@@ -674,6 +675,8 @@ fn check_chat(
         max_members: cap,
         protected,
         members,
+        max_removals: chat.max_removals,
+        file,
     }
 }
 

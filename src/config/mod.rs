@@ -45,6 +45,8 @@ pub struct Settings {
     pub min_members: usize,
     pub max_members: usize,
     pub max_removal_ratio: f64,
+    /// The most members one plan may remove over all chats in scope; `None`: no such limit.
+    pub max_removals: Option<usize>,
     pub protected: BTreeSet<Handle>,
     /// Re-add members who left a chat on their own (default: leave them out, suggest a fix).
     pub readd_left: bool,
@@ -56,6 +58,7 @@ impl Default for Settings {
             min_members: DEFAULT_MIN_MEMBERS,
             max_members: DEFAULT_MAX_MEMBERS,
             max_removal_ratio: DEFAULT_MAX_REMOVAL_RATIO,
+            max_removals: None,
             protected: BTreeSet::new(),
             readd_left: false,
         }
@@ -73,6 +76,10 @@ pub struct DesiredChat {
     pub protected: BTreeSet<Handle>,
     /// Canonical members (your own line excluded).
     pub members: BTreeSet<Handle>,
+    /// The most members one plan may remove from this chat; `None`: no such limit.
+    pub max_removals: Option<usize>,
+    /// The file that defines it: an index into [`Desired::files`] (`--target FILE` selects by it).
+    pub file: usize,
 }
 
 /// The messaging service of a chat; additions across services are refused by Linq.

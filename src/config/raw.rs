@@ -48,6 +48,9 @@ pub(crate) struct RawSettings {
     /// unless `--allow-mass-removal` is given. Default 0.25.
     #[schemars(range(min = 0.0, max = 1.0), extend("default" = 0.25))]
     pub max_removal_ratio: Option<f64>,
+    /// A plan that removes more members than this over all chats is refused unless
+    /// `--allow-mass-removal` is given. No limit by default.
+    pub max_removals: Option<usize>,
     /// People (names from `people`) or handles that roster never removes from any chat.
     #[serde(default)]
     pub protected: Vec<String>,
@@ -68,6 +71,9 @@ pub(crate) struct RawChat {
     /// This chat's cap, instead of `settings.max_members` (SMS carriers often cap groups near
     /// 20, some at 10).
     pub max_members: Option<usize>,
+    /// A plan that removes more members than this from this chat is refused unless
+    /// `--allow-mass-removal` is given. No limit by default.
+    pub max_removals: Option<usize>,
     /// People or handles never removed from this chat, in addition to `settings.protected`.
     #[serde(default)]
     pub protected: Vec<String>,

@@ -108,6 +108,14 @@ fn wrong_types_name_the_key_and_both_types() {
         errors("version: 1\nsettings:\n  readd_left: maybe\n"),
         ["roster.yaml:3:15: wrong type for `settings.readd_left`: expected `true` or `false`, found string \"maybe\""]
     );
+    assert_eq!(
+        errors("version: 1\nsettings:\n  max_removals: -1\n"),
+        ["roster.yaml:3:17: wrong type for `settings.max_removals`: expected a whole number (0 or more), found integer `-1`"]
+    );
+    assert_eq!(
+        errors("version: 1\nchats:\n  x:\n    max_removals: all\n    members: [a@b.c, b@b.c, c@b.c]\n"),
+        ["roster.yaml:4:19: wrong type for `chats.x.max_removals`: expected a whole number (0 or more), found string \"all\""]
+    );
 }
 
 #[test]
@@ -465,9 +473,9 @@ fn a_good_config_loads_to_canonical_desired_state() {
         ),
         (
             "chats/sales.yaml",
-            "version: 1\nsettings:\n  min_members: 2\n  max_members: 10\n  max_removal_ratio: 0.5\n  protected: \
-             [ops]\n  readd_left: true\nchats:\n  sales:\n    name: Sales West\n    service: iMessage\n    \
-             max_members: 4\n    protected: [alice]\n    members: [alice, robert, ops, \"+1 205 555 0123\"]\n",
+            "version: 1\nsettings:\n  min_members: 2\n  max_members: 10\n  max_removal_ratio: 0.5\n  max_removals: 5\n  \
+             protected: [ops]\n  readd_left: true\nchats:\n  sales:\n    name: Sales West\n    service: iMessage\n    \
+             max_members: 4\n    max_removals: 1\n    protected: [alice]\n    members: [alice, robert, ops, \"+1 205 555 0123\"]\n",
         ),
         ("chats/.hidden/ignored.yaml", "not: [valid"),
         ("chats/notes.txt", "ignored too"),
@@ -481,6 +489,7 @@ fn a_good_config_loads_to_canonical_desired_state() {
             min_members: 2,
             max_members: 10,
             max_removal_ratio: 0.5,
+            max_removals: Some(5),
             protected: BTreeSet::from([ops.clone()]),
             readd_left: true
         }
@@ -496,6 +505,8 @@ fn a_good_config_loads_to_canonical_desired_state() {
                     max_members: 4,
                     protected: handles(&["+12052499136", "+12055550100"]),
                     members: handles(&["+12052499136", "bob@example.com", "+12055550100", "+12055550123"]),
+                    max_removals: Some(1),
+                    file: 1,
                 }
             ),
             (
@@ -506,6 +517,8 @@ fn a_good_config_loads_to_canonical_desired_state() {
                     max_members: 10,
                     protected: BTreeSet::from([ops]),
                     members: handles(&["bob@example.com", "carol@example.com"]),
+                    max_removals: None,
+                    file: 2,
                 }
             ),
         ])
@@ -590,6 +603,26 @@ fn good_fixture_loads() {
 fn the_spec_example_loads() {
     let desired = load(&[fixtures().join("spec-example.yaml")]).unwrap();
     assert_eq!(desired.chats.len(), 1);
+}
+
+/// The config example under "The config" in the README.
+fn readme_example() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("## The config")
+        .nth(1)
+        .expect("the README has a config section");
+    let block = section.split("```yaml\n").nth(1).expect("a YAML block");
+    block.split("```").next().unwrap().to_owned()
+}
+
+#[test]
+fn the_readme_example_loads_and_validates_against_the_schema() {
+    let example = readme_example();
+    let desired = load_from_memory(&[(PathBuf::from("README.md"), example.clone().into_bytes())]).unwrap();
+    let chat = &desired.chats["550e8400-e29b-41d4-a716-446655440000"];
+    assert_eq!((desired.settings.max_removals, chat.max_removals), (Some(20), Some(2)));
+    assert_eq!(check_against_schema(&example), Vec::<String>::new());
 }
 
 // ---- JSON Schema ----

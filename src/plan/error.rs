@@ -72,9 +72,6 @@ impl fmt::Display for Blocked {
 /// One reason a plan is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
-    /// A `--target` names a chat that is neither in the config nor in the state.
-    #[error("target `{0}` is not a chat in the config or the state")]
-    UnknownTarget(String),
     /// No order of this chat's adds and removes keeps the floor and the cap at every step.
     #[error("chat {chat} has no safe order of changes: {reason}")]
     NoValidOrder { chat: ChatRef, reason: Blocked },
@@ -95,6 +92,38 @@ pub enum PlanError {
         /// Removals per chat, most first, for the message.
         by_chat: Vec<(ChatRef, usize)>,
     },
+    /// The plan removes more members over all chats in scope than `settings.max_removals`.
+    #[error(
+        "the plan removes `{removals}` members, more than the `{limit}` that `settings.max_removals` allows{}",
+        most_removals(by_chat)
+    )]
+    TooManyRemovals {
+        removals: usize,
+        /// `settings.max_removals`.
+        limit: usize,
+        /// Removals per chat, most first, for the message.
+        by_chat: Vec<(ChatRef, usize)>,
+    },
+    /// The plan removes more members from one chat than the chat's `max_removals`.
+    #[error("chat {chat} would lose `{removals}` members, more than the `{limit}` its `max_removals` allows")]
+    ChatRemovals {
+        chat: ChatRef,
+        removals: usize,
+        /// The chat's `max_removals`.
+        limit: usize,
+    },
+}
+
+impl PlanError {
+    /// The setting to raise when this error is a removal guard; `None` for the others.
+    fn guard(&self) -> Option<&'static str> {
+        match self {
+            PlanError::MassRemoval { .. } => Some("`settings.max_removal_ratio`"),
+            PlanError::TooManyRemovals { .. } => Some("`settings.max_removals`"),
+            PlanError::ChatRemovals { .. } => Some("the chat's `max_removals`"),
+            PlanError::NoValidOrder { .. } | PlanError::ProtectedRemoval { .. } => None,
+        }
+    }
 }
 
 /// Every reason a plan is refused, in the order found.
@@ -115,6 +144,28 @@ impl fmt::Display for PlanErrors {
 
 impl std::error::Error for PlanErrors {}
 
+impl PlanErrors {
+    /// How to proceed when a removal guard stopped the plan: raise the settings that tripped,
+    /// narrow the run, or allow it once.
+    pub fn hint(&self) -> Option<String> {
+        let mut settings: Vec<&str> = Vec::new();
+        for setting in self.0.iter().filter_map(PlanError::guard) {
+            if !settings.contains(&setting) {
+                settings.push(setting);
+            }
+        }
+        let settings = match settings.as_slice() {
+            [] => return None,
+            [one] => (*one).to_owned(),
+            [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        };
+        Some(format!(
+            "if the removals are intended, raise {settings} in the config, narrow the run with \
+             `--target` or `--exclude`, or pass `--allow-mass-removal` for this run"
+        ))
+    }
+}
+
 fn protected_label(handle: &Handle, person: Option<&str>) -> String {
     match person {
         Some(person) => format!("`{handle}` ({person})"),
@@ -124,26 +175,32 @@ fn protected_label(handle: &Handle, person: Option<&str>) -> String {
 
 fn mass_removal_message(removals: usize, memberships: usize, limit: f64, by_chat: &[(ChatRef, usize)]) -> String {
     let share = removals as f64 / memberships as f64;
-    let mut message = format!(
-        "the plan removes `{removals}` of `{memberships}` current memberships ({}), more than \
-         the limit of {} (`max_removal_ratio`)",
+    format!(
+        "the plan removes `{removals}` of `{memberships}` current memberships ({}), more than the {} \
+         that `settings.max_removal_ratio` allows{}",
         percent(share),
-        percent(limit)
-    );
+        percent(limit),
+        most_removals(by_chat)
+    )
+}
+
+/// `; most removals: `a` (Sales): 4, `b`: 2 and 3 more chats`: the chats that weigh most.
+fn most_removals(by_chat: &[(ChatRef, usize)]) -> String {
     let listed: Vec<String> = by_chat
         .iter()
         .take(MASS_REMOVAL_LISTED)
         .map(|(chat, count)| format!("{chat}: {count}"))
         .collect();
-    if !listed.is_empty() {
-        message.push_str(&format!("; removals by chat: {}", listed.join(", ")));
-        let rest = by_chat.len().saturating_sub(MASS_REMOVAL_LISTED);
-        if rest > 0 {
-            message.push_str(&format!(" and {rest} more"));
-        }
+    if listed.is_empty() {
+        return String::new();
     }
-    message.push_str("; pass `--allow-mass-removal` if this is intended");
-    message
+    let mut text = format!("; most removals: {}", listed.join(", "));
+    match by_chat.len().saturating_sub(MASS_REMOVAL_LISTED) {
+        0 => {}
+        1 => text.push_str(" and 1 more chat"),
+        rest => text.push_str(&format!(" and {rest} more chats")),
+    }
+    text
 }
 
 /// `0.25` -> `25%`, `5/12` -> `41.7%`: one decimal at most.
@@ -164,16 +221,70 @@ mod tests {
         assert_eq!(percent(1.0), "100%");
     }
 
+    fn chat(id: &str) -> ChatRef {
+        ChatRef {
+            id: id.into(),
+            name: None,
+        }
+    }
+
     #[test]
     fn errors_print_one_a_line() {
         let errors = PlanErrors(vec![
-            PlanError::UnknownTarget("x".into()),
-            PlanError::UnknownTarget("y".into()),
+            PlanError::ChatRemovals {
+                chat: chat("x"),
+                removals: 3,
+                limit: 2,
+            },
+            PlanError::ChatRemovals {
+                chat: chat("y"),
+                removals: 4,
+                limit: 1,
+            },
         ]);
         assert_eq!(
             errors.to_string(),
-            "target `x` is not a chat in the config or the state\n\
-             target `y` is not a chat in the config or the state"
+            "chat `x` would lose `3` members, more than the `2` its `max_removals` allows\n\
+             chat `y` would lose `4` members, more than the `1` its `max_removals` allows"
         );
+    }
+
+    #[test]
+    fn the_heaviest_chats_are_listed_and_the_rest_counted() {
+        let by_chat: Vec<(ChatRef, usize)> = (1..=7).rev().map(|n| (chat(&format!("c{n}")), n)).collect();
+        assert_eq!(
+            most_removals(&by_chat),
+            "; most removals: `c7`: 7, `c6`: 6, `c5`: 5, `c4`: 4, `c3`: 3 and 2 more chats"
+        );
+        assert_eq!(
+            most_removals(&by_chat[..6]),
+            "; most removals: `c7`: 7, `c6`: 6, `c5`: 5, `c4`: 4, `c3`: 3 and 1 more chat"
+        );
+        assert_eq!(most_removals(&[]), "");
+    }
+
+    #[test]
+    fn the_hint_names_each_guard_that_tripped_once_and_only_for_guards() {
+        let ratio = PlanError::MassRemoval {
+            removals: 4,
+            memberships: 12,
+            limit: 0.25,
+            by_chat: Vec::new(),
+        };
+        let per_chat = |id| PlanError::ChatRemovals {
+            chat: chat(id),
+            removals: 3,
+            limit: 2,
+        };
+        let hint = PlanErrors(vec![per_chat("a"), per_chat("b"), ratio]).hint().unwrap();
+        assert!(
+            hint.starts_with("if the removals are intended, raise the chat's `max_removals` or `settings.max_removal_ratio` in the config"),
+            "{hint}"
+        );
+        let order = PlanError::NoValidOrder {
+            chat: chat("a"),
+            reason: Blocked::TooSmallToAdd { members: 1 },
+        };
+        assert_eq!(PlanErrors(vec![order]).hint(), None);
     }
 }

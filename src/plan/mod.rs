@@ -5,8 +5,6 @@
 //! for the floor and confirmed + queued members for the cap, with `wait` steps only where a
 //! later step needs earlier ones to have landed.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
@@ -14,11 +12,13 @@ use crate::op::Op;
 use crate::state::{PendingChange, PendingTimeout};
 
 mod error;
+mod glob;
 mod order;
 mod planner;
 #[cfg(test)]
 mod proptests;
 mod saved;
+mod select;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +26,7 @@ pub use error::{Blocked, ChatRef, PlanError, PlanErrors};
 pub use order::{schedule, Limits, Round, MIN_MEMBERS_TO_ADD};
 pub use planner::{plan, MASS_REMOVAL_MIN_MEMBERSHIPS};
 pub use saved::{SavedPlan, SavedPlanError};
+pub use select::{needs_config, select, Flag, SelectError, SelectErrors, Selected, Selection, Unmatched, NAME_PREFIX};
 
 /// Version of the JSON plan format; fields are only ever added within one version.
 pub const FORMAT_VERSION: &str = "1";
@@ -33,9 +34,10 @@ pub const FORMAT_VERSION: &str = "1";
 /// What the planner is asked to do besides diffing.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
-    /// Limit the plan to these chat ids (`--target`); empty means every chat.
-    pub targets: BTreeSet<String>,
-    /// Let a plan remove more than `max_removal_ratio` of all managed memberships.
+    /// The chats in scope (`--target`, `--exclude`), already resolved; by default every chat.
+    pub selection: Selection,
+    /// Let a plan remove more than the removal guards allow (`max_removal_ratio`,
+    /// `max_removals`).
     pub allow_mass_removal: bool,
     /// Which pending changes the plan marks overdue (the planner reads no clock).
     pub pending: PendingTimeout,
@@ -47,6 +49,9 @@ pub struct Plan {
     pub format_version: String,
     /// The state the plan was made from.
     pub state: StateRef,
+    /// What the plan was limited to (`--target`, `--exclude`); absent when it covers every chat.
+    #[serde(default, skip_serializing_if = "Selection::is_everything")]
+    pub selection: Selection,
     /// Chats with something to do, sorted by id.
     pub chats: Vec<ChatPlan>,
     /// Changes Linq accepted that were not seen to land yet, per chat in scope, sorted by id.

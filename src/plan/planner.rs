@@ -19,16 +19,12 @@ pub const MASS_REMOVAL_MIN_MEMBERSHIPS: usize = 10;
 /// Plans the calls that take the chats in `state` to `desired`: for each chat, exactly its adds
 /// and removes, ordered so that the floor and the cap hold at every step.
 ///
-/// Refuses with every problem at once: unknown `--target`s, chats with no safe order, removed
-/// protected handles, and a mass removal without `allow_mass_removal`.
+/// Only the chats `options.selection` includes are planned.
+///
+/// Refuses with every problem at once: chats with no safe order, removed protected handles,
+/// and, without `allow_mass_removal`, more removals than the removal guards allow.
 pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<Plan, PlanErrors> {
     let mut errors = Vec::new();
-    for target in &options.targets {
-        if !desired.chats.contains_key(target) && !state.chats.contains_key(target) {
-            errors.push(PlanError::UnknownTarget(target.clone()));
-        }
-    }
-    let in_scope = |id: &str| options.targets.is_empty() || options.targets.contains(id);
 
     let mut chats = Vec::new();
     let mut pending = Vec::new();
@@ -37,7 +33,7 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
     let mut memberships = 0;
     let mut removals_by_chat = Vec::new();
     for (id, sides) in merge(desired.chats.iter(), state.chats.iter()) {
-        if !in_scope(id) {
+        if !options.selection.includes(id) {
             continue;
         }
         match sides {
@@ -77,21 +73,9 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
         }
     }
 
-    let removals: usize = removals_by_chat.iter().map(|(_, count)| count).sum();
-    let limit = desired.settings.max_removal_ratio;
-    if !options.allow_mass_removal
-        && memberships >= MASS_REMOVAL_MIN_MEMBERSHIPS
-        && removals as f64 / memberships as f64 > limit
-    {
-        removals_by_chat.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.id.cmp(&b.id)));
-        errors.push(PlanError::MassRemoval {
-            removals,
-            memberships,
-            limit,
-            by_chat: removals_by_chat,
-        });
+    if !options.allow_mass_removal {
+        removal_guards(desired, memberships, removals_by_chat, &mut errors);
     }
-
     if !errors.is_empty() {
         return Err(PlanErrors(errors));
     }
@@ -102,10 +86,56 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
             lineage: state.lineage.clone(),
             serial: state.serial,
         },
+        selection: options.selection.clone(),
         chats,
         pending,
         summary,
     })
+}
+
+/// The removal guards over the whole plan: each chat's `max_removals`, the share of
+/// memberships (`max_removal_ratio`, from [`MASS_REMOVAL_MIN_MEMBERSHIPS`] on) and the number
+/// of removals (`settings.max_removals`). `removals_by_chat` holds the chats in scope that
+/// remove anyone.
+fn removal_guards(
+    desired: &Desired,
+    memberships: usize,
+    mut removals_by_chat: Vec<(ChatRef, usize)>,
+    errors: &mut Vec<PlanError>,
+) {
+    for (chat, removals) in &removals_by_chat {
+        let limit = desired.chats.get(&chat.id).and_then(|wanted| wanted.max_removals);
+        if let Some(limit) = limit.filter(|limit| removals > limit) {
+            errors.push(PlanError::ChatRemovals {
+                chat: chat.clone(),
+                removals: *removals,
+                limit,
+            });
+        }
+    }
+    let removals: usize = removals_by_chat.iter().map(|(_, count)| count).sum();
+    let ratio = desired.settings.max_removal_ratio;
+    let over_ratio = memberships >= MASS_REMOVAL_MIN_MEMBERSHIPS && removals as f64 / memberships as f64 > ratio;
+    let over_count = desired.settings.max_removals.filter(|limit| removals > *limit);
+    if !over_ratio && over_count.is_none() {
+        return;
+    }
+    removals_by_chat.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.id.cmp(&b.id)));
+    if over_ratio {
+        errors.push(PlanError::MassRemoval {
+            removals,
+            memberships,
+            limit: ratio,
+            by_chat: removals_by_chat.clone(),
+        });
+    }
+    if let Some(limit) = over_count {
+        errors.push(PlanError::TooManyRemovals {
+            removals,
+            limit,
+            by_chat: removals_by_chat,
+        });
+    }
 }
 
 /// What chats report besides their own plan, for the errors and the whole-plan guards.

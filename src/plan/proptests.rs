@@ -73,6 +73,8 @@ impl Case {
             max_members: self.cap,
             protected: BTreeSet::new(),
             members: self.desired.clone(),
+            max_removals: None,
+            file: 0,
         };
         let desired = Desired {
             settings: Settings {
@@ -412,6 +414,8 @@ impl Scene {
                     max_members: chat.cap,
                     protected: self.protected.clone(),
                     members: chat.desired.clone(),
+                    max_removals: None,
+                    file: 0,
                 },
             );
             known.insert(

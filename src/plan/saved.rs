@@ -3,16 +3,17 @@
 //!
 //! The checksum is unkeyed: it catches damage and careless edits, not a deliberate one. So
 //! `apply` trusts no step of the file: it re-derives the plan from the config and the state the
-//! file names, with the options the file records, and refuses unless every chat and step is
-//! the same. The floor, the cap, protected members and the removal guards then hold for a saved
-//! plan exactly as for a fresh one.
+//! file names, with the options the file records (its `--target`s and `--exclude`s resolved
+//! again), and refuses unless the selection and every chat and step are the same. The floor,
+//! the cap, protected members and the removal guards then hold for a saved plan exactly as for
+//! a fresh one.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::select::{select, SelectErrors};
 use super::{ChatPlan, ChatRef, Plan, PlanErrors, PlanOptions, StateRef, Step};
 use crate::config::Desired;
 use crate::state::{PendingTimeout, State};
@@ -30,7 +31,8 @@ pub struct SavedPlan {
     pub config_paths: Vec<PathBuf>,
     /// The state file it was made from.
     pub state_path: PathBuf,
-    /// The `--target`s it was made with; `apply` re-derives it with the same.
+    /// The `--target` chat ids of a plan saved before the plan recorded its selection
+    /// (`plan.selection`); read so that such a file still applies, never written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
     /// It was made with `--allow-mass-removal`; `apply` re-derives it with the same.
@@ -56,15 +58,18 @@ pub enum SavedPlanError {
     #[error("it does not match what roster derives from its config and state ({0}); nothing was sent")]
     Differs(String),
     /// No plan can be derived from the config and the state at all.
-    #[error("it does not match what roster derives from its config and state, from which no plan can be made ({}); nothing was sent", one_line(.0))]
+    #[error("it does not match what roster derives from its config and state, from which no plan can be made ({}); nothing was sent", one_line(&.0.0))]
     Underivable(PlanErrors),
+    /// Its `--target`s and `--exclude`s no longer resolve against the config and the state.
+    #[error("its `--target`s and `--exclude`s no longer resolve against its config and state ({}); nothing was sent", one_line(&.0.0))]
+    Unselectable(SelectErrors),
 }
 
 impl SavedPlanError {
     /// What to do about it, where there is an obvious next step.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            SavedPlanError::Differs(_) | SavedPlanError::Underivable(_) => {
+            SavedPlanError::Differs(_) | SavedPlanError::Underivable(_) | SavedPlanError::Unselectable(_) => {
                 Some("re-run `roster plan --out FILE` and review the new plan")
             }
             _ => None,
@@ -72,8 +77,8 @@ impl SavedPlanError {
     }
 }
 
-fn one_line(errors: &PlanErrors) -> String {
-    errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+fn one_line<E: ToString>(errors: &[E]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 impl SavedPlan {
@@ -91,7 +96,7 @@ impl SavedPlan {
             config_digest,
             config_paths,
             state_path,
-            targets: options.targets.iter().cloned().collect(),
+            targets: Vec::new(),
             allow_mass_removal: options.allow_mass_removal,
             checksum: String::new(),
         };
@@ -149,29 +154,70 @@ impl SavedPlan {
         Ok(())
     }
 
-    /// The options the plan was made with. Pending changes are marked overdue per `pending`,
-    /// which changes no step.
-    pub fn options(&self, pending: PendingTimeout) -> PlanOptions {
-        PlanOptions {
-            targets: self.targets.iter().cloned().collect::<BTreeSet<_>>(),
-            allow_mass_removal: self.allow_mass_removal,
-            pending,
-        }
-    }
-
     /// Re-derives the plan from `desired` and `state` (both already checked fresh) with the
-    /// options it was made with, and refuses it unless every chat and step is the same.
+    /// options it was made with, its selectors resolved again (`real_path` as for a fresh
+    /// plan), and refuses it unless the selection and every chat and step are the same.
+    /// Pending changes are marked overdue per `pending`, which changes no step.
     pub fn check_derived(
         &self,
         desired: &Desired,
         state: &State,
         pending: PendingTimeout,
+        real_path: &dyn Fn(&Path) -> Option<PathBuf>,
     ) -> Result<(), SavedPlanError> {
-        let derived = super::plan(desired, state, &self.options(pending)).map_err(SavedPlanError::Underivable)?;
+        let recorded = &self.plan.selection;
+        // A file from before selections were recorded names its targets, chat ids, apart.
+        let legacy = recorded.is_everything() && !self.targets.is_empty();
+        let targets = if legacy {
+            self.targets.clone()
+        } else {
+            recorded.given_targets()
+        };
+        let selection = select(&targets, &recorded.given_excludes(), Some(desired), state, real_path)
+            .map_err(SavedPlanError::Unselectable)?;
+        if !legacy && selection != *recorded {
+            return Err(SavedPlanError::Differs(selection_difference(recorded, &selection)));
+        }
+        let options = PlanOptions {
+            selection,
+            allow_mass_removal: self.allow_mass_removal,
+            pending,
+        };
+        let derived = super::plan(desired, state, &options).map_err(SavedPlanError::Underivable)?;
         match first_difference(&self.plan, &derived) {
             Some(difference) => Err(SavedPlanError::Differs(difference)),
             None => Ok(()),
         }
+    }
+}
+
+/// How the file's selection differs from the one its selectors resolve to now: the first
+/// selector whose chats differ.
+fn selection_difference(file: &super::Selection, ours: &super::Selection) -> String {
+    let lists = [
+        ("target", &file.targets, &ours.targets),
+        ("exclude", &file.excludes, &ours.excludes),
+    ];
+    for (flag, file, ours) in lists {
+        for (a, b) in file.iter().zip(ours) {
+            if a.chats != b.chats {
+                return format!(
+                    "{flag} `{}`: the file says it selects {}, roster resolves it to {}",
+                    a.given,
+                    chats_text(&a.chats),
+                    chats_text(&b.chats)
+                );
+            }
+        }
+    }
+    "its selection differs from what roster resolves".to_owned()
+}
+
+fn chats_text(chats: &[String]) -> String {
+    match chats {
+        [] => "no chat".to_owned(),
+        [one] => format!("`{one}`"),
+        many => format!("{} chats", many.len()),
     }
 }
 
@@ -319,6 +365,7 @@ mod tests {
                 lineage: "l".into(),
                 serial: 1,
             },
+            selection: Default::default(),
             chats,
             pending: Vec::new(),
             summary: Summary::default(),

@@ -24,6 +24,8 @@ fn chat(members: &[&str]) -> DesiredChat {
         max_members: 31,
         protected: BTreeSet::new(),
         members: handles(members),
+        max_removals: None,
+        file: 0,
     }
 }
 
@@ -258,9 +260,8 @@ fn mass_removal_over_the_limit_is_refused_with_the_numbers() {
     let (desired, state) = mass_fixture(4);
     assert_eq!(
         error_text(plan_all(&desired, &state)),
-        "the plan removes `4` of `12` current memberships (33.3%), more than the limit of 25% \
-         (`max_removal_ratio`); removals by chat: `c1`: 2, `c2`: 2; pass `--allow-mass-removal` \
-         if this is intended"
+        "the plan removes `4` of `12` current memberships (33.3%), more than the 25% that \
+         `settings.max_removal_ratio` allows; most removals: `c1`: 2, `c2`: 2"
     );
     let options = PlanOptions {
         allow_mass_removal: true,
@@ -278,19 +279,25 @@ fn mass_removal_guard_ignores_small_setups() {
     assert_eq!(plan_all(&desired, &state).unwrap().summary.remove, 2);
 }
 
+/// The selection of `targets` and `excludes`, chat ids only (no path leads anywhere).
+fn selection(desired: &Desired, state: &State, targets: &[&str], excludes: &[&str]) -> Selection {
+    let owned = |list: &[&str]| list.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+    select(&owned(targets), &owned(excludes), Some(desired), state, &|_| None).unwrap()
+}
+
 #[test]
 fn target_limits_the_plan_and_the_guards() {
     let (desired, state) = mass_fixture(4);
     // c3 alone: no removals in scope, so no mass removal either.
     let options = PlanOptions {
-        targets: ["c3".to_owned()].into(),
+        selection: selection(&desired, &state, &["c3"], &[]),
         ..PlanOptions::default()
     };
     let only_c3 = plan(&desired, &state, &options).unwrap();
     assert!(only_c3.chats.is_empty());
 
     let options = PlanOptions {
-        targets: ["c2".to_owned()].into(),
+        selection: selection(&desired, &state, &["c2"], &[]),
         ..PlanOptions::default()
     };
     // 2 of 4 memberships in scope: under the 10 memberships the guard needs.
@@ -300,20 +307,97 @@ fn target_limits_the_plan_and_the_guards() {
         ["c2"]
     );
     assert_eq!(steps(&plan, "c2"), ["-c", "-d"]);
+    assert_eq!(plan.selection, options.selection, "the plan records its selection");
 }
 
 #[test]
-fn unknown_target_is_refused() {
-    let desired = config(&[("c1", &["a", "b", "c"])]);
-    let state = state(&[("c2", &["a", "b", "c"])]);
+fn exclude_takes_chats_out_of_the_plan_and_the_guards() {
+    let (mut desired, state) = mass_fixture(4);
+    desired.settings.max_removals = Some(2);
+    // Without c1, 2 removals of 8 memberships: under every guard.
     let options = PlanOptions {
-        targets: ["c1".to_owned(), "c2".to_owned(), "nope".to_owned()].into(),
+        selection: selection(&desired, &state, &[], &["c1"]),
         ..PlanOptions::default()
     };
+    let plan = plan(&desired, &state, &options).unwrap();
     assert_eq!(
-        error_text(plan(&desired, &state, &options)),
-        "target `nope` is not a chat in the config or the state"
+        plan.chats.iter().map(|chat| chat.id.as_str()).collect::<Vec<_>>(),
+        ["c2"]
     );
+    // An exclude wins over a target.
+    let options = PlanOptions {
+        selection: selection(&desired, &state, &["c1", "c2"], &["c2"]),
+        allow_mass_removal: true,
+        ..PlanOptions::default()
+    };
+    let plan = super::plan(&desired, &state, &options).unwrap();
+    assert_eq!(
+        plan.chats.iter().map(|chat| chat.id.as_str()).collect::<Vec<_>>(),
+        ["c1"]
+    );
+}
+
+#[test]
+fn max_removals_over_all_chats_is_refused_with_the_heaviest_chats() {
+    // 3 of 12 removals: within the ratio, over an absolute limit of 2.
+    let (mut desired, state) = mass_fixture(3);
+    desired.chats.get_mut("c2").unwrap().name = Some("Sales".into());
+    desired.settings.max_removals = Some(2);
+    let errors = plan_all(&desired, &state).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "the plan removes `3` members, more than the `2` that `settings.max_removals` allows; \
+         most removals: `c1`: 2, `c2` (Sales): 1"
+    );
+    assert!(errors.hint().unwrap().contains("raise `settings.max_removals`"));
+    desired.settings.max_removals = Some(3);
+    assert_eq!(
+        plan_all(&desired, &state).unwrap().summary.remove,
+        3,
+        "at the limit is allowed"
+    );
+}
+
+#[test]
+fn a_chats_max_removals_is_refused_for_that_chat_only_and_small_setups_get_no_pass() {
+    // 2 of 4 memberships: under the 10 the ratio needs, but a chat's own limit always counts.
+    let mut desired = config(&[("c1", &["a", "b"]), ("c2", &["a", "b", "c"])]);
+    desired.settings.min_members = 2;
+    desired.chats.get_mut("c1").unwrap().max_removals = Some(1);
+    desired.chats.get_mut("c2").unwrap().max_removals = Some(0);
+    let state = state(&[("c1", &["a", "b", "c", "d"]), ("c2", &["a", "b", "c"])]);
+    let errors = plan_all(&desired, &state).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "chat `c1` would lose `2` members, more than the `1` its `max_removals` allows"
+    );
+    assert!(errors.hint().unwrap().contains("raise the chat's `max_removals`"));
+    let options = PlanOptions {
+        allow_mass_removal: true,
+        ..PlanOptions::default()
+    };
+    assert_eq!(plan(&desired, &state, &options).unwrap().summary.remove, 2);
+}
+
+#[test]
+fn every_guard_that_trips_is_reported_and_the_flag_lifts_them_all() {
+    let (mut desired, state) = mass_fixture(4);
+    desired.settings.max_removals = Some(1);
+    desired.chats.get_mut("c1").unwrap().max_removals = Some(1);
+    let errors = plan_all(&desired, &state).unwrap_err();
+    assert!(matches!(
+        errors.0.as_slice(),
+        [
+            PlanError::ChatRemovals { .. },
+            PlanError::MassRemoval { .. },
+            PlanError::TooManyRemovals { .. },
+        ]
+    ));
+    let options = PlanOptions {
+        allow_mass_removal: true,
+        ..PlanOptions::default()
+    };
+    assert_eq!(plan(&desired, &state, &options).unwrap().summary.remove, 4);
 }
 
 #[test]
@@ -429,20 +513,12 @@ fn every_error_is_reported_at_once() {
     desired.settings.protected = handles(&["a"]);
     desired.chats.get_mut("c1").unwrap().protected = handles(&["a"]);
     let state = state(&[("c1", &["a", "b", "c", "d"]), ("c2", &["a", "b", "c"])]);
-    let options = PlanOptions {
-        targets: ["c1".to_owned(), "c2".to_owned(), "c9".to_owned()].into(),
-        ..PlanOptions::default()
-    };
-    let errors = plan(&desired, &state, &options).unwrap_err();
+    let errors = plan_all(&desired, &state).unwrap_err();
     assert!(matches!(
         errors.0.as_slice(),
-        [
-            PlanError::UnknownTarget(_),
-            PlanError::ProtectedRemoval { .. },
-            PlanError::NoValidOrder { .. },
-        ]
+        [PlanError::ProtectedRemoval { .. }, PlanError::NoValidOrder { .. },]
     ));
-    assert_eq!(errors.to_string().lines().count(), 3);
+    assert_eq!(errors.to_string().lines().count(), 2);
 }
 
 #[test]
@@ -525,4 +601,31 @@ fn ten_thousand_chats_plan_in_one_pass() {
     assert_eq!(plan.summary.add, 2_000);
     assert_eq!(plan.summary.remove, 2_000);
     assert_eq!(plan.summary.wait, 0);
+}
+
+#[test]
+fn a_saved_plan_from_before_selections_applies_with_its_bare_targets() {
+    let desired = config(&[("c1", &["a", "b", "d"]), ("c2", &["a", "b", "d"])]);
+    let state = state(&[("c1", &["a", "b", "c"]), ("c2", &["a", "b", "c"])]);
+    let options = PlanOptions {
+        selection: selection(&desired, &state, &["c1"], &[]),
+        ..PlanOptions::default()
+    };
+    let made = plan(&desired, &state, &options).unwrap();
+    // As an older roster wrote it: the target's id beside the plan, no selection in it.
+    let older = Plan {
+        selection: Selection::default(),
+        ..made
+    };
+    let mut saved = SavedPlan::new(older, &options, String::new(), Vec::new(), "s".into());
+    saved.targets = vec!["c1".to_owned()];
+    let check = |saved: &SavedPlan| saved.check_derived(&desired, &state, PendingTimeout::default(), &|_| None);
+    assert_eq!(check(&saved), Ok(()));
+    // Without it, roster derives both chats: the file leaves one out.
+    saved.targets.clear();
+    assert!(
+        matches!(check(&saved), Err(SavedPlanError::Differs(_))),
+        "{:?}",
+        check(&saved)
+    );
 }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use super::summary_line;
 use crate::escape::escape;
 use crate::op::Op;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selected, Selection};
 
 /// Forges reject comments above 65,536 characters; stay safely below.
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -21,6 +21,7 @@ pub const MARKDOWN_LIMIT: usize = 65_000;
 /// shown.
 pub fn plan_markdown(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
     let mut out = String::from("### roster plan\n\n");
+    out.push_str(&selection_markdown(&plan.selection));
     let pending = pending_markdown(&plan.pending);
     if plan.is_empty() {
         out.push_str("No changes.\n");
@@ -44,6 +45,39 @@ pub fn plan_markdown(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
     }
     out.push_str(&pending);
     w.write_all(out.as_bytes())
+}
+
+/// One line on what the plan was limited to, each selector with its count of chats; empty when
+/// it covers every chat.
+fn selection_markdown(selection: &Selection) -> String {
+    let part = |flag: &str, list: &[Selected]| -> Option<String> {
+        let items: Vec<String> = (list.iter())
+            .map(|selected| {
+                let n = selected.chats.len();
+                format!(
+                    "{} ({n} {})",
+                    code(&selected.given, false),
+                    if n == 1 { "chat" } else { "chats" }
+                )
+            })
+            .collect();
+        (!items.is_empty()).then(|| format!("{flag} {}", items.join(", ")))
+    };
+    let parts: Vec<String> = [
+        part("Limited to", &selection.targets),
+        part("excluding", &selection.excludes),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    let mut line = parts.join(", ");
+    if let Some(first) = line.get(..1) {
+        line.replace_range(..1, &first.to_uppercase());
+    }
+    format!("_{line}._\n\n")
 }
 
 /// How many pending changes a comment lists before counting the rest.
@@ -207,6 +241,7 @@ mod tests {
                 lineage: "l".into(),
                 serial: 1,
             },
+            selection: Selection::default(),
             chats,
             pending: Vec::new(),
             summary,

@@ -10,13 +10,17 @@ use super::{count, op_label, pending_lines, summary_line, Paint, TextOptions};
 use crate::config::Desired;
 use crate::escape::Escaped;
 use crate::handle::Handle;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selection};
 use crate::state::{LockInfo, State};
 
-/// Writes the plan: each chat with its name, member counts and numbered steps, the changes
-/// still pending, then a summary.
+/// Writes the plan: what it was limited to, each chat with its name, member counts and numbered
+/// steps, the changes still pending, then a summary.
 pub fn plan_text(plan: &Plan, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
+    if !plan.selection.is_everything() {
+        selection_text(&plan.selection, paint, w)?;
+        writeln!(w)?;
+    }
     for chat in &plan.chats {
         chat_text(chat, options, paint, w)?;
         writeln!(w)?;
@@ -56,6 +60,42 @@ fn pending_text(pending: &[PendingChat], options: TextOptions, paint: Paint, w: 
             w,
             "    overdue: not seen within `--pending-timeout`; `roster refresh` drops it if it has not landed, and the next plan makes it again"
         )?;
+    }
+    Ok(())
+}
+
+/// How many chat ids a selector line lists before counting the rest.
+const SELECTED_LISTED: usize = 5;
+
+/// Each `--target` and `--exclude` as given, with the chats it resolved to (the first few ids,
+/// and how many).
+fn selection_text(selection: &Selection, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
+    for (heading, list) in [("Targeted:", &selection.targets), ("Excluded:", &selection.excludes)] {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(w, "{}", paint.bold(heading))?;
+        for selected in list {
+            if selected.chats == [selected.given.as_str()] {
+                // A chat id: it names itself.
+                writeln!(w, "    {}", Escaped(&selected.given))?;
+                continue;
+            }
+            let mut ids: Vec<String> = (selected.chats.iter().take(SELECTED_LISTED))
+                .map(|id| Escaped(id).to_string())
+                .collect();
+            let rest = selected.chats.len().saturating_sub(SELECTED_LISTED);
+            if rest > 0 {
+                ids.push(format!("and {rest} more"));
+            }
+            writeln!(
+                w,
+                "    {} → {}: {}",
+                Escaped(&selected.given),
+                count(selected.chats.len(), "chat", "chats"),
+                ids.join(", ")
+            )?;
+        }
     }
     Ok(())
 }
@@ -237,6 +277,7 @@ mod tests {
                 lineage: "l".into(),
                 serial: 1,
             },
+            selection: Default::default(),
             chats: Vec::new(),
             pending: vec![PendingChat {
                 id: "c1".into(),

@@ -10,7 +10,7 @@ use crate::config::ConfigErrors;
 use crate::escape::{escape, Escaped};
 use crate::handle::HandleError;
 use crate::linq::LinqError;
-use crate::plan::{PlanErrors, SavedPlanError};
+use crate::plan::{PlanErrors, SavedPlanError, SelectErrors};
 use crate::state::{LockedError, PostgresError, PushRefused, StoreError};
 use crate::sync::Conflict;
 
@@ -22,7 +22,9 @@ pub enum Error {
     NoToken,
     #[error("refusing to apply without approval: not on a terminal")]
     NotApproved,
-    #[error("a saved plan is applied exactly as made: `--config` and `--target` cannot be given with PLANFILE")]
+    #[error(
+        "a saved plan is applied exactly as made: `--config`, `--target` and `--exclude` cannot be given with PLANFILE"
+    )]
     SavedPlanScoped,
     #[error("plan is stale: an interrupted apply left calls to settle in `{journal}`; nothing was sent")]
     SavedPlanUnsettled { journal: String },
@@ -40,8 +42,8 @@ pub enum Error {
     NotImportable(Vec<Unimportable>),
     #[error("{}", import_conflicts(.0))]
     ImportConflicts(Vec<Conflict>),
-    #[error("chat `{}` is not in the state, so roster does not manage it yet", Escaped(.0))]
-    NotManaged(String),
+    #[error("{}", not_managed(given, chats))]
+    NotManaged { given: String, chats: Vec<String> },
     #[error("cannot write man pages to `{}`: it is not a folder", .0.display())]
     ManDirIsAFile(PathBuf),
     #[error("no state yet at `{0}`")]
@@ -79,7 +81,11 @@ impl Error {
             Error::ImportConflicts(_) => {
                 "`roster refresh` records changes made outside roster as drift; `--force` overwrites the state with what Linq has"
             }
-            Error::NotManaged(chat) => return Some(format!("`roster import {}` adopts it", Escaped(chat))),
+            Error::NotManaged { chats, .. } => {
+                let ids: Vec<String> = chats.iter().map(|id| Escaped(id).to_string()).collect();
+                let them = if chats.len() == 1 { "it" } else { "them" };
+                return Some(format!("`roster import {}` adopts {them}", ids.join(" ")));
+            }
             Error::ManDirIsAFile(_) => "`--dir` takes a folder, and creates it when missing",
             Error::NoState(_) => "`roster import` adopts existing chats",
             Error::NotKept { .. } => "`roster state history` lists the kept versions",
@@ -109,6 +115,26 @@ impl fmt::Display for Unimportable {
             Unimportable::NotFound(id, error) => write!(f, "chat `{}` was not found: {error}", Escaped(id)),
             Unimportable::Unavailable(id, error) => write!(f, "chat `{}` is unavailable: {error}", Escaped(id)),
         }
+    }
+}
+
+/// A `--target` of `refresh` that names no chat of the state: the chat, or the chats a name or
+/// a file selected.
+fn not_managed(given: &str, chats: &[String]) -> String {
+    match chats {
+        [id] if id == given => format!(
+            "chat `{}` is not in the state, so roster does not manage it yet",
+            Escaped(id)
+        ),
+        [_] => format!(
+            "target `{}` names 1 chat of the config that is not in the state, so roster does not manage it yet",
+            Escaped(given)
+        ),
+        _ => format!(
+            "target `{}` names {} chats of the config, none in the state, so roster manages none of them yet",
+            Escaped(given),
+            chats.len()
+        ),
     }
 }
 
@@ -171,7 +197,12 @@ pub fn report(ui: &mut Ui, error: &anyhow::Error) -> Exit {
         for e in &errors.0 {
             ui.error(&escape(&e.to_string()), None);
         }
-        ui.error("no plan was made; nothing was written", None);
+        ui.error("no plan was made; nothing was written", errors.hint().as_deref());
+    } else if let Some(errors) = error.downcast_ref::<SelectErrors>() {
+        for e in &errors.0 {
+            ui.error(&escape(&e.to_string()), None);
+        }
+        ui.error("no chat was read or planned; nothing was written", Some(errors.hint()));
     } else {
         let (message, hint) = message_and_hint(error);
         ui.error(&message, hint.as_deref());

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::{self, Desired};
 use crate::escape::Escaped;
 use crate::linq::Token;
-use crate::plan::{self, PlanOptions, SavedPlan};
+use crate::plan::{self, PlanOptions, SavedPlan, SelectErrors, Selection};
 use crate::render::{self, Document, Format, Paint, TextOptions};
 use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateStore};
 
@@ -303,10 +303,23 @@ fn noted(cx: &mut Context, loaded: Loaded) -> State {
     loaded.state
 }
 
-/// The planner's options for `scope`, marking pending changes overdue per `pending`.
-pub fn plan_options(scope: &PlanScope, pending: PendingTimeout) -> PlanOptions {
+/// The chats `scope`'s `--target`s and `--exclude`s select, resolved against the config (when
+/// loaded) and the state.
+pub fn select(scope: &PlanScope, desired: Option<&Desired>, state: &State) -> Result<Selection, SelectErrors> {
+    plan::select(&scope.targets, &scope.excludes, desired, state, &real_path)
+}
+
+/// Where `path` really leads (links followed, `.` and `..` resolved), or `None` when nothing is
+/// there: how a `--target` path is held against the config's files.
+pub(crate) fn real_path(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok()
+}
+
+/// The planner's options for `scope`, limited to `selection`, marking pending changes overdue
+/// per `pending`.
+pub fn plan_options(scope: &PlanScope, selection: Selection, pending: PendingTimeout) -> PlanOptions {
     PlanOptions {
-        targets: scope.targets.iter().cloned().collect(),
+        selection,
         allow_mass_removal: scope.allow_mass_removal,
         pending,
     }
@@ -319,16 +332,22 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
     let open_store = cx.store_opener();
     let (desired, stored) = config_and_state(cx, &open_store, !args.refresh, &mut timings);
     let desired = desired?;
-    let (state, drift) = match stored {
-        Some(stored) => (noted(cx, stored?), false),
-        None => {
-            let online = online.as_ref().expect("`--refresh` watches for signals");
-            let store = open_store()?;
-            online::refreshed_state(cx, online, &desired, store.as_ref(), args)?
+    // With `--refresh`, a missing token is named before the state is read.
+    let client = online.as_ref().map(|online| online.client(cx, None)).transpose()?;
+    let stored = match stored {
+        Some(stored) => stored?,
+        None => open_store()?.load_with_journal()?,
+    };
+    let mut state = noted(cx, stored);
+    let selection = select(&args.scope, Some(&desired), &state)?;
+    let drift = match (&online, client) {
+        (Some(online), Some(client)) => {
+            online::refresh_in_memory(cx, online, &client, &desired, &selection, &mut state, args)?
         }
+        _ => false,
     };
     timings.lap(Some("fold state"));
-    let options = plan_options(&args.scope, cx.pending_timeout(&args.pending));
+    let options = plan_options(&args.scope, selection, cx.pending_timeout(&args.pending));
     let plan = plan::plan(&desired, &state, &options)?;
     timings.lap(Some("plan"));
     cx.write(&plan, args.format)

@@ -8,8 +8,8 @@ use std::io::{BufRead, Write};
 use anyhow::Context as _;
 
 use super::{
-    config_paths, plan_options, read_saved_plan, seconds, store_at, Context, Error, Exit, HeldLock, Signal, Signals,
-    Stopped,
+    config_paths, plan_options, read_saved_plan, real_path, seconds, select, store_at, Context, Error, Exit, HeldLock,
+    Signal, Signals, Stopped,
 };
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
@@ -23,7 +23,7 @@ use crate::sync::{self, Read, SettleOptions};
 
 mod adopt;
 
-pub use adopt::{import, refresh, refreshed_state};
+pub use adopt::{import, refresh, refresh_in_memory};
 
 /// What every command that talks to Linq sets up: a runtime, and a watch for signals from the
 /// command's start (so that one that comes before the lock is taken still ends it cleanly).
@@ -206,7 +206,9 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
     // A saved plan names the config and the state it was made from.
     let (config, state) = match &saved {
-        Some(_) if !cx.global.config.is_empty() || !args.scope.targets.is_empty() => {
+        Some(_)
+            if !cx.global.config.is_empty() || !args.scope.targets.is_empty() || !args.scope.excludes.is_empty() =>
+        {
             return Err(Error::SavedPlanScoped.into())
         }
         Some(saved) => (config_paths(&saved.config_paths), saved_state(cx, saved)),
@@ -304,10 +306,12 @@ fn checked_saved_plan(
         .into());
     }
     // Its checksum is unkeyed: trust no step of it that the config and state do not give.
-    saved.check_derived(desired, state, pending).with_context(|| {
-        let path = args.plan_file.clone().unwrap_or_default();
-        format!("plan file `{}` was refused", path.display())
-    })?;
+    saved
+        .check_derived(desired, state, pending, &real_path)
+        .with_context(|| {
+            let path = args.plan_file.clone().unwrap_or_default();
+            format!("plan file `{}` was refused", path.display())
+        })?;
     Ok(saved.plan)
 }
 
@@ -328,8 +332,10 @@ async fn approved_fresh_plan(
     pending: PendingTimeout,
     args: &ApplyArgs,
 ) -> anyhow::Result<Approved> {
+    // Resolved before settling, which writes the state: a selection refused changes nothing.
+    let selection = select(&args.scope, Some(desired), &loaded.state)?;
     online.settle(cx, session, loaded, &args.api).await?;
-    let plan = plan::plan(desired, &loaded.state, &plan_options(&args.scope, pending))?;
+    let plan = plan::plan(desired, &loaded.state, &plan_options(&args.scope, selection, pending))?;
     if !cx.ui.quiet || !plan.is_empty() {
         if args.format == Format::Json {
             // Stdout carries the JSON report alone; people still see the plan.

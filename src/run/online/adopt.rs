@@ -10,15 +10,15 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
-use super::super::{noted, Context, Error, Exit, Unimportable};
+use super::super::{real_path, select, Context, Error, Exit, Unimportable};
 use super::{Online, Session};
 use crate::cli::{ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, DEFAULT_MIN_MEMBERS};
 use crate::handle::Handle;
 use crate::linq::{Chat, Client};
-use crate::plan::StateRef;
+use crate::plan::{needs_config, Selection, StateRef};
 use crate::render::{self, Format};
-use crate::state::{write_atomic, write_new, State, StateStore};
+use crate::state::{write_atomic, write_new, State};
 use crate::sync::{self, DriftStatus, Read, Recorded};
 
 /// What import and refresh say when a signal stops their reads.
@@ -193,10 +193,16 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
             ));
             return Ok(Exit::Success);
         }
+        // The config is read only to resolve names and files: refresh works on the state.
+        let scope = &args.scope;
+        let desired = needs_config(scope.targets.iter().chain(&scope.excludes), &loaded.state, &real_path)
+            .then(|| cx.load_desired())
+            .transpose()?;
+        let selection = select(scope, desired.as_ref(), &loaded.state)?;
+        let ids = managed_in_scope(&loaded.state, &selection)?;
         online.settle(cx, &session, &mut loaded, &args.api).await?;
         let mut state = loaded.state;
 
-        let ids = managed_in_scope(&state, &args.scope.targets)?;
         let reads = online
             .read_chats(cx, &session.client, ids, args.api.read_parallelism, REFRESH_STOPPED)
             .await?;
@@ -227,15 +233,18 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// The managed chats `--target` names, or every one; a target the state lacks is refused.
-fn managed_in_scope(state: &State, targets: &[String]) -> Result<Vec<String>, Error> {
-    if let Some(target) = targets.iter().find(|target| !state.chats.contains_key(*target)) {
-        return Err(Error::NotManaged(target.clone()));
+/// The managed chats in `selection`; a target that names no chat of the state is refused.
+fn managed_in_scope(state: &State, selection: &Selection) -> Result<Vec<String>, Error> {
+    let unmanaged =
+        (selection.targets.iter()).find(|target| !target.chats.iter().any(|id| state.chats.contains_key(id)));
+    if let Some(target) = unmanaged {
+        return Err(Error::NotManaged {
+            given: target.given.clone(),
+            chats: target.chats.clone(),
+        });
     }
-    Ok(state
-        .chats
-        .keys()
-        .filter(|id| targets.is_empty() || targets.contains(id))
+    Ok((state.chats.keys())
+        .filter(|id| selection.includes(id))
         .cloned()
         .collect())
 }
@@ -252,38 +261,36 @@ fn report_recorded(cx: &mut Context, session: &Session, state: &State, changed: 
     }
 }
 
-/// `roster plan --refresh`: the state with the live membership of the config's chats in scope
-/// read over it, in memory only (no lock, nothing written), and whether any drift was found.
+/// `roster plan --refresh`: reads the live membership of the config's chats in `selection`
+/// over `state`, in memory only (no lock, nothing written), and says whether any drift was
+/// found.
 ///
 /// Chats of the config missing from the state are read too, so they plan as updates rather
 /// than as unknown. The drift is printed above the plan for text, and on stderr for JSON and
 /// markdown so that stdout stays parseable.
-pub fn refreshed_state(
+pub fn refresh_in_memory(
     cx: &mut Context,
     online: &Online,
+    client: &Client,
     desired: &Desired,
-    store: &dyn StateStore,
+    selection: &Selection,
+    state: &mut State,
     args: &PlanArgs,
-) -> anyhow::Result<(State, bool)> {
-    let client = online.client(cx, None)?;
-    let mut state = noted(cx, store.load_with_journal()?);
+) -> anyhow::Result<bool> {
     let timeout = cx.pending_timeout(&args.pending);
-    let targets = &args.scope.targets;
     // Chats only in the state are forgotten without a call: no need to read them.
-    let ids: Vec<String> = desired
-        .chats
-        .keys()
-        .filter(|id| targets.is_empty() || targets.contains(*id))
+    let ids: Vec<String> = (desired.chats.keys())
+        .filter(|id| selection.includes(id))
         .cloned()
         .collect();
     let reads = online.block_on(online.read_chats(
         cx,
-        &client,
+        client,
         ids,
         args.api.read_parallelism,
         "Plan stopped while reading the chats from Linq; no plan was made.",
     ))?;
-    let mut observed = sync::observe_all(&mut state, &reads, &timeout, |id| desired.chats[id].name.clone());
+    let mut observed = sync::observe_all(state, &reads, &timeout, |id| desired.chats[id].name.clone());
     if args.out.is_some() && observed.changed > 0 {
         return Err(Error::SavedPlanOverDrift.into());
     }
@@ -296,5 +303,5 @@ pub fn refreshed_state(
     } else if !cx.ui.quiet {
         cx.write_err(&report, Format::Text)?;
     }
-    Ok((state, !report.is_empty()))
+    Ok(!report.is_empty())
 }

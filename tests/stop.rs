@@ -174,9 +174,16 @@ fn assert_no_change_accepted_twice(sandbox: &Sandbox) {
     }
 }
 
+/// How many adds and removes the sandbox has answered.
+fn changes_answered(sandbox: &Sandbox) -> usize {
+    mutating_calls(sandbox).values().map(Vec::len).sum()
+}
+
 /// SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal) stop apply as the first Ctrl-C
-/// does: the calls in flight finish, what Linq accepted is saved, the journal is settled and
-/// the lock released; the exit code names the signal, and a re-run converges.
+/// does: the calls in flight finish and no other starts, not even one whose turn was near
+/// (several chats run at once, their calls waiting for the one request in flight), what Linq
+/// accepted is saved, the journal is settled and the lock released; the exit code names the
+/// signal, and a re-run converges.
 #[test]
 fn sigterm_and_sighup_during_apply_save_settle_release_and_rerun_converges() {
     for (seed, signal, code, name) in [(31, "-TERM", 143, "SIGTERM"), (32, "-HUP", 129, "SIGHUP")] {
@@ -194,8 +201,15 @@ fn sigterm_and_sighup_during_apply_save_settle_release_and_rerun_converges() {
         let apply = Background::start(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "1"]);
         wait_until("a change accepted", || accepted(&sandbox));
         apply.kill(signal);
+        // The sandbox counts a call once it answers: the one in flight may come on top.
+        let answered_at_signal = changes_answered(&sandbox);
         let (exit, stdout, stderr) = apply.finish();
         assert_eq!(exit, Some(code), "{name}:\n{stdout}\n{stderr}");
+        let answered = changes_answered(&sandbox);
+        assert!(
+            answered <= answered_at_signal + 1,
+            "{name}: {answered} changes made, {answered_at_signal} at the signal:\n{stdout}\n{stderr}"
+        );
         assert!(stderr.contains(&format!("Stopping ({name})")), "{stderr}");
         assert!(stdout.contains("Apply interrupted"), "{stdout}");
         assert_eq!(leftovers(&ws), Vec::<String>::new(), "{name}: no lock, journal settled");

@@ -158,12 +158,10 @@ impl Engine<'_> {
             op,
             handle: handle.clone(),
         };
-        if !self.record(intent).await {
-            // The intent may be on disk even so; the call does not go out.
-            self.recorder.note(JournalRecord::Failed { id });
-            return Err(Ended::stopped());
-        }
-        match self.client.change(op, chat, handle).await {
+        // Journaled once the call has its turn, just before it goes out: a journal that cannot
+        // be written then halts the run before any call waiting for its turn is made.
+        let announce = self.record(intent);
+        match self.client.change_announced(op, chat, handle, announce).await {
             Ok(answer) => {
                 let record = JournalRecord::Accepted {
                     id,
@@ -181,6 +179,11 @@ impl Engine<'_> {
                     });
                 }
                 Ok(())
+            }
+            Err(LinqError::NotSent(_)) => {
+                // Not made: its intent was never journaled, or it may be on disk even so.
+                self.recorder.note(JournalRecord::Failed { id });
+                Err(Ended::stopped())
             }
             Err(e) => {
                 if e.may_have_taken_effect() {

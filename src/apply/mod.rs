@@ -449,11 +449,13 @@ impl Engine<'_> {
         self.halt.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
+    /// Halts the run: no request starts from now on, not even one already waiting for its turn.
     fn halt(&self, reason: String) {
         self.halt
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert(reason);
+        self.client.halt();
     }
 
     fn check_fatal(&self, error: &LinqError) {

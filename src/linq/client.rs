@@ -2,6 +2,9 @@
 //! [`RetryPolicy`], and for adds and removes, resolved by reading the chat when the answer
 //! leaves the outcome unknown.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +13,7 @@ use reqwest::{Method, StatusCode, Url};
 use tokio::time::Instant;
 
 use super::concurrency::{Limiter, Rejection, Verdict};
-use super::error::{ApiError, LinqError, CODE_CONFLICT};
+use super::error::{ApiError, LinqError, NotSent, CODE_CONFLICT};
 use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
 use super::pacer::{Pacer, MAX_RETRY_AFTER};
 use super::retry::{Backoff, RetryPolicy};
@@ -38,9 +41,14 @@ struct Inner {
     pacer: Pacer,
     /// Linq's `401`, once it answered one: no request goes out after it.
     unauthorized: std::sync::OnceLock<ApiError>,
+    /// Set by [`Client::halt`]: no request goes out after it.
+    halted: AtomicBool,
     /// See [`ClientConfig::stop`].
     stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
+
+/// See [`Client::change_announced`].
+type Announce<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 /// How long a `429` that names no `Retry-After` waits before its retry.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -105,6 +113,7 @@ impl Client {
                 limiter: Limiter::new(config.parallelism, config.adaptive),
                 pacer: Pacer::new(config.rate),
                 unauthorized: std::sync::OnceLock::new(),
+                halted: AtomicBool::new(false),
                 stop: config.stop,
             }),
         })
@@ -118,6 +127,13 @@ impl Client {
     /// The limit on requests in flight shared by every call of this client (and its clones).
     pub fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+
+    /// Sends nothing more: from now on every request, waiting for its turn or not yet made,
+    /// fails with [`LinqError::NotSent`] (the run halted: its progress can no longer be
+    /// recorded, say). Requests already sent finish.
+    pub fn halt(&self) {
+        self.inner.halted.store(true, Ordering::SeqCst);
     }
 
     /// `GET /v3/chats/{id}`.
@@ -203,17 +219,32 @@ impl Client {
 
     /// `POST /v3/chats/{chat}/participants`: queues an add.
     pub async fn add_participant(&self, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
-        self.mutate(Op::Add, chat, handle).await
+        self.mutate(Op::Add, chat, handle, None).await
     }
 
     /// `DELETE /v3/chats/{chat}/participants` (JSON body): queues a remove.
     pub async fn remove_participant(&self, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
-        self.mutate(Op::Remove, chat, handle).await
+        self.mutate(Op::Remove, chat, handle, None).await
     }
 
     /// Adds or removes per `op`.
     pub async fn change(&self, op: Op, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
-        self.mutate(op, chat, handle).await
+        self.mutate(op, chat, handle, None).await
+    }
+
+    /// Adds or removes per `op`, running `announce` once the call has its turn (within the
+    /// limit on requests in flight and the pace), just before it first goes out: the call is
+    /// made only when `announce` says true (apply journals its intent there). Holding the turn
+    /// meanwhile means that once `announce` fails, no call that was waiting goes out either:
+    /// only those already in flight finish. A call not made ends in [`LinqError::NotSent`].
+    pub async fn change_announced(
+        &self,
+        op: Op,
+        chat: &str,
+        handle: &Handle,
+        announce: impl Future<Output = bool> + Send,
+    ) -> Result<Accepted, LinqError> {
+        self.mutate(op, chat, handle, Some(Box::pin(announce))).await
     }
 
     /// `…/v3/chats/{chat}` or `…/v3/chats/{chat}/{below}`; refuses an id that is not one path
@@ -239,7 +270,7 @@ impl Client {
     async fn read(&self, url: Url) -> Result<Answer, LinqError> {
         let mut retries = Retries::default();
         loop {
-            match self.attempt(Method::GET, url.clone(), None).await {
+            match self.attempt(Method::GET, url.clone(), None, None).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) if e.is_transient() => {
                     if !self.backoff(&mut retries, &e).await {
@@ -254,7 +285,13 @@ impl Client {
     /// An add or a remove. A failure that may have taken effect makes the outcome unknown; it is
     /// retried, and a retry refused with `409 2015` ("conflicts with current state") is then
     /// read as the earlier attempt's success. Any other doubt is settled by reading the chat.
-    async fn mutate(&self, op: Op, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
+    async fn mutate(
+        &self,
+        op: Op,
+        chat: &str,
+        handle: &Handle,
+        mut announce: Option<Announce<'_>>,
+    ) -> Result<Accepted, LinqError> {
         let url = self.chat_url(chat, Some("participants"))?;
         let method = match op {
             Op::Add => Method::POST,
@@ -264,7 +301,8 @@ impl Client {
         let mut retries = Retries::default();
         let mut unknown = false;
         loop {
-            let error = match self.attempt(method.clone(), url.clone(), Some(&body)).await {
+            let attempt = self.attempt(method.clone(), url.clone(), Some(&body), announce.take());
+            let error = match attempt.await {
                 Ok(answer) => {
                     let trace_id = serde_json::from_slice::<AcceptedBody>(&answer.body)
                         .ok()
@@ -352,7 +390,13 @@ impl Client {
 
     /// One request, within the limit on requests in flight and paced; an error status becomes
     /// an [`ApiError`]. How it ended teaches the limiter (see [`super::concurrency`]).
-    async fn attempt(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, LinqError> {
+    async fn attempt(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        announce: Option<Announce<'_>>,
+    ) -> Result<Answer, LinqError> {
         let inner = &self.inner;
         let mut request = inner
             .http
@@ -368,7 +412,24 @@ impl Client {
         if let Some(refused) = inner.unauthorized.get() {
             return Err(LinqError::Api(refused.clone()));
         }
-        permit.sent(sent);
+        // Nor does one that waited while the run halted, nor an add or a remove that waited
+        // while the run was asked to stop: its intent is journaled, but it has not started, and
+        // no call starts after a stop. (Reads still may: they settle what was sent.)
+        if inner.halted.load(Ordering::SeqCst) {
+            return Err(LinqError::NotSent(NotSent::Halted));
+        }
+        if method != Method::GET && inner.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
+            return Err(LinqError::NotSent(NotSent::Stopped));
+        }
+        if let Some(announce) = announce {
+            if !announce.await {
+                return Err(LinqError::NotSent(NotSent::Halted));
+            }
+            // The latency the limiter learns from is the server's, not the announcement's.
+            permit.sent(Instant::now());
+        } else {
+            permit.sent(sent);
+        }
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {

@@ -167,6 +167,20 @@ pub enum LinqError {
     /// A mutating call may or may not have taken effect, and reading the chat did not tell.
     #[error("the outcome is unknown after retries ({last}); the next run settles it by reading the chat")]
     OutcomeUnknown { last: Box<LinqError> },
+    /// The request waited for its turn while the run stopped or halted, and was not made.
+    #[error("{0}")]
+    NotSent(NotSent),
+}
+
+/// Why a request was not made (see [`LinqError::NotSent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotSent {
+    /// The run was asked to stop (a signal) before the add or remove started.
+    #[error("not sent: the run was asked to stop before the call started")]
+    Stopped,
+    /// The run halted (its progress cannot be recorded, or the token was refused).
+    #[error("not sent: the run halted before the call started")]
+    Halted,
 }
 
 impl LinqError {
@@ -218,7 +232,7 @@ impl LinqError {
             LinqError::Transport(t) => t.maybe_sent,
             LinqError::Protocol { .. } | LinqError::OutcomeUnknown { .. } => true,
             // Answered by whatever redirected: the API did not handle the request.
-            LinqError::Redirect { .. } | LinqError::ChatId(_) => false,
+            LinqError::Redirect { .. } | LinqError::ChatId(_) | LinqError::NotSent(_) => false,
         }
     }
 
@@ -227,7 +241,10 @@ impl LinqError {
             LinqError::Api(e) => e.is_transient(),
             LinqError::Transport(_) => true,
             LinqError::Protocol { status, .. } => *status >= 500,
-            LinqError::OutcomeUnknown { .. } | LinqError::Redirect { .. } | LinqError::ChatId(_) => false,
+            LinqError::OutcomeUnknown { .. }
+            | LinqError::Redirect { .. }
+            | LinqError::ChatId(_)
+            | LinqError::NotSent(_) => false,
         }
     }
 

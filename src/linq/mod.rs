@@ -26,7 +26,7 @@ pub use concurrency::{
     Cause, Controller, Limiter, Permit, Rejection, Sample, Snapshot, Verdict, DEFAULT_PARALLELISM, INITIAL_LIMIT,
 };
 pub use error::{
-    ApiError, LinqError, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
+    ApiError, LinqError, NotSent, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };
 pub use model::{Accepted, AcceptedVia, Chat, ChatHandle, ChatPage};
 pub use pacer::Pacer;

@@ -77,6 +77,47 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Items shown one a line, in order: a list of errors, say.
+#[derive(Debug, Clone, Copy)]
+pub struct Lines<'a, T>(pub &'a [T]);
+
+impl<T: fmt::Display> fmt::Display for Lines<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{item}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Items as code spans, joined by commas: "`a`, `b`". (They are shown as they are: pass
+/// [`Escaped`] items where they come from outside roster.)
+pub fn code_list<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "`{item}`");
+    }
+    out
+}
+
+/// Alternatives in a sentence: "a", "a or b", "a, b or c"; empty for none.
+pub fn or_list<T: AsRef<str>>(items: &[T]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} or {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +131,17 @@ mod tests {
             escape("\u{2066}x\u{2069}\u{200b}\u{feff}\u{e0041}"),
             "\\u{2066}x\\u{2069}\\u{200b}\\u{feff}\\u{e0041}"
         );
+    }
+
+    #[test]
+    fn lists_read_as_sentences() {
+        assert_eq!(Lines(&["a", "b"]).to_string(), "a\nb");
+        assert_eq!(Lines::<&str>(&[]).to_string(), "");
+        assert_eq!(code_list(["a", "b"]), "`a`, `b`");
+        assert_eq!(code_list(Vec::<&str>::new()), "");
+        assert_eq!(or_list(&["a"]), "a");
+        assert_eq!(or_list(&["a", "b", "c"]), "a, b or c");
+        assert_eq!(or_list::<&str>(&[]), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::report::{ChatReport, ChatStatus, Failure};
 use super::{Engine, FIRST_POLL_INTERVAL, POLL_BACKOFF};
+use crate::escape::code_list;
 use crate::handle::Handle;
 use crate::linq::LinqError;
 use crate::op::Op;
@@ -246,20 +247,17 @@ impl Engine<'_> {
                 self.check_fatal(&e);
                 Err(WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e)))
             }
-            Err(PollEnd::TimedOut) => {
-                let list: Vec<String> = waiting.iter().map(|h| format!("`{h}`")).collect();
-                Err(WaitEnd::Failed(Failure {
-                    step: Some(Step::Wait),
-                    status: None,
-                    code: None,
-                    message: format!(
-                        "timed out after {}s waiting for the change of {} to land",
-                        self.options.wait_timeout.as_secs_f64(),
-                        list.join(", ")
-                    ),
-                    trace_id: None,
-                }))
-            }
+            Err(PollEnd::TimedOut) => Err(WaitEnd::Failed(Failure {
+                step: Some(Step::Wait),
+                status: None,
+                code: None,
+                message: format!(
+                    "timed out after {}s waiting for the change of {} to land",
+                    self.options.wait_timeout.as_secs_f64(),
+                    code_list(&waiting)
+                ),
+                trace_id: None,
+            })),
         }
     }
 

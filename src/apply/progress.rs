@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::report::{ChatReport, ChatStatus};
-use crate::escape::Escaped;
+use crate::escape::{code_list, Escaped};
 use crate::linq::{Cause, Snapshot};
 use crate::plan::Step;
 
@@ -251,11 +251,7 @@ pub fn describe(report: &ChatReport) -> String {
         ChatStatus::Done => format!("{name}: done, {calls}{pending}"),
         ChatStatus::Drift => {
             let drift = report.drift.as_ref();
-            let list = |handles: Option<&Vec<crate::handle::Handle>>| {
-                handles
-                    .map(|h| h.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default()
-            };
+            let list = |handles: Option<&Vec<crate::handle::Handle>>| handles.map(code_list).unwrap_or_default();
             let mut parts = Vec::new();
             let missing = list(drift.map(|d| &d.missing));
             if !missing.is_empty() {

@@ -2,6 +2,7 @@
 //! YAML rather than Rust, and "did you mean" suggestions for misspelt keys and names.
 
 use super::locate::Part;
+use crate::escape::code_list;
 
 /// Where a `serde_yaml` error points, refined on the error path by [`super::locate`].
 #[derive(Debug, Clone, PartialEq)]
@@ -243,11 +244,7 @@ fn backticked(text: &str) -> Vec<&str> {
 }
 
 fn list(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    code_list(names)
 }
 
 /// Serde's names of what a type expects, in the words of a YAML file.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::escape::{or_list, Lines};
 use crate::handle::Handle;
 
 /// How many chats a mass-removal error lists by name before summing up the rest.
@@ -132,13 +133,7 @@ pub struct PlanErrors(pub Vec<PlanError>);
 
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
+        Lines(&self.0).fmt(f)
     }
 }
 
@@ -154,11 +149,10 @@ impl PlanErrors {
                 settings.push(setting);
             }
         }
-        let settings = match settings.as_slice() {
-            [] => return None,
-            [one] => (*one).to_owned(),
-            [init @ .., last] => format!("{} or {last}", init.join(", ")),
-        };
+        if settings.is_empty() {
+            return None;
+        }
+        let settings = or_list(&settings);
         Some(format!(
             "if the removals are intended, raise {settings} in the config, narrow the run with \
              `--target` or `--exclude`, or pass `--allow-mass-removal` for this run"

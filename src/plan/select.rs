@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::glob::{Glob, GlobError};
 use crate::config::Desired;
+use crate::escape::{or_list, Lines};
 use crate::state::State;
 
 /// The prefix of a selector that matches chat names.
@@ -133,13 +134,7 @@ pub struct SelectErrors(pub Vec<SelectError>);
 
 impl fmt::Display for SelectErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
+        Lines(&self.0).fmt(f)
     }
 }
 
@@ -164,12 +159,7 @@ fn unmatched_message(flag: Flag, given: &str, why: &Unmatched, close: &[String])
     };
     if !close.is_empty() {
         let quoted: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
-        let list = match quoted.as_slice() {
-            [one] => one.clone(),
-            [init @ .., last] => format!("{} or {last}", init.join(", ")),
-            [] => String::new(),
-        };
-        message.push_str(&format!("; did you mean {list}?"));
+        message.push_str(&format!("; did you mean {}?", or_list(&quoted)));
     }
     message
 }

@@ -17,7 +17,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::escape::Escaped;
+use crate::escape::{code_list, Escaped};
 use crate::handle::Handle;
 use crate::linq::{Chat, LinqError};
 use crate::op::Op;
@@ -358,13 +358,7 @@ pub fn conflict(live: &Chat, known: &ChatState) -> Option<Conflict> {
 
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |handles: &[Handle]| {
-            handles
-                .iter()
-                .map(|handle| format!("`{handle}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = |handles: &[Handle]| code_list(handles);
         let mut parts = Vec::new();
         if !self.only_live.is_empty() {
             parts.push(format!("Linq has {} that the state lacks", list(&self.only_live)));

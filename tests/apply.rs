@@ -218,6 +218,21 @@ pub(crate) fn mutating_calls(sandbox: &Sandbox) -> BTreeMap<(String, String, Str
     calls
 }
 
+/// Each accepted change was sent once, whatever the stops and retries in between.
+pub(crate) fn assert_no_change_accepted_twice(sandbox: &Sandbox) {
+    for (key, statuses) in mutating_calls(sandbox) {
+        assert!(
+            statuses.iter().filter(|s| **s == 202).count() <= 1,
+            "{key:?} accepted twice: {statuses:?}"
+        );
+    }
+}
+
+/// How many adds and removes the sandbox has answered.
+pub(crate) fn changes_answered(sandbox: &Sandbox) -> usize {
+    mutating_calls(sandbox).values().map(Vec::len).sum()
+}
+
 /// The plan `roster plan --format json` shows.
 fn plan_json(ws: &Workspace) -> serde_json::Value {
     let run = ws.roster(&["plan", "--format", "json"]);

@@ -2,6 +2,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// How long a test waits for something that takes milliseconds before it fails instead of
+/// hanging: a bound for a broken build, not a timing assertion.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until `ready` holds, polling; panics naming `what` after [`PATIENCE`].
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// The repository root (where `examples/` lives).
 pub fn repo() -> PathBuf {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use linq_sandbox::{Options, Sandbox};
 
-use crate::apply::{api_env, mutating_calls, Scenario};
-use crate::common::{Run, Workspace};
+use crate::apply::{api_env, assert_no_change_accepted_twice, changes_answered, Scenario};
+use crate::common::{wait_until, Run, Workspace};
 
 /// A database of its own for one test, dropped at its end.
 struct Database {
@@ -165,29 +165,8 @@ fn finish(mut child: Child) -> (Option<i32>, String) {
     (status.code(), text)
 }
 
-/// How long a test waits for something that takes milliseconds before it fails instead of
-/// hanging: a bound for a broken build, not a timing assertion.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn accepted_calls(sandbox: &Sandbox) -> usize {
     sandbox.calls().iter().filter(|c| c.status == 202).count()
-}
-
-fn assert_no_change_accepted_twice(sandbox: &Sandbox) {
-    for (key, statuses) in mutating_calls(sandbox) {
-        assert!(
-            statuses.iter().filter(|s| **s == 202).count() <= 1,
-            "{key:?} accepted twice: {statuses:?}"
-        );
-    }
 }
 
 /// A scenario whose state is pushed into `url`, its file removed: the database is the state.
@@ -541,7 +520,7 @@ fn a_connection_lost_during_apply_stops_new_calls_and_the_rerun_converges() {
         "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE application_name = 'roster-lost'",
     );
     assert_eq!(ended, Some("1".into()));
-    let sent_at_loss = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
+    let sent_at_loss = changes_answered(&sandbox);
     let (code, text) = finish(apply);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("the connection to the database was lost"), "{text}");
@@ -551,7 +530,7 @@ fn a_connection_lost_during_apply_stops_new_calls_and_the_rerun_converges() {
     );
     assert!(!text.contains("\\n"), "one line, no escaped line break: {text}");
     // At most the one call in flight went out after the loss.
-    let sent = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
+    let sent = changes_answered(&sandbox);
     assert!(
         sent <= sent_at_loss + 1,
         "{sent} calls sent, {sent_at_loss} at the loss"
@@ -699,7 +678,7 @@ fn a_run_whose_lock_was_broken_cannot_write() {
     db.admin(
         "INSERT INTO roster.locks VALUES ('fence', 'other', 'apply', 'x', 'y', 1, 'now', now() + interval '1 hour')",
     );
-    let sent_at_break = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
+    let sent_at_break = changes_answered(&sandbox);
     let (code, text) = finish(apply);
     assert_eq!(code, Some(1), "{text}");
     assert!(
@@ -710,7 +689,7 @@ fn a_run_whose_lock_was_broken_cannot_write() {
         text.contains(&format!("this run no longer holds the state lock `{id}`")),
         "{text}"
     );
-    let sent = mutating_calls(&sandbox).values().map(Vec::len).sum::<usize>();
+    let sent = changes_answered(&sandbox);
     assert!(
         sent <= sent_at_break + 1,
         "{sent} calls sent, {sent_at_break} when the lock was broken"

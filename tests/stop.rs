@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use linq_sandbox::{Calls, Options, Sandbox, Tamper};
 
-use crate::apply::{api_env, mutating_calls, roster, spawn_apply, Scenario};
-use crate::common::Workspace;
+use crate::apply::{
+    api_env, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster, spawn_apply, Scenario,
+};
+use crate::common::{wait_until, Workspace, PATIENCE};
 
 /// A duration no clock can hold is a usage error (exit 1) before anything starts: no panic, no
 /// call, no file.
@@ -132,19 +134,6 @@ impl Background {
     }
 }
 
-/// How long a test waits for something that takes milliseconds, before it fails instead of
-/// hanging: a bound for a broken build, not a timing assertion.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Waits until `ready` holds, polling.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn accepted(sandbox: &Sandbox) -> bool {
     sandbox.calls().iter().any(|c| c.status == 202)
 }
@@ -162,21 +151,6 @@ fn leftovers(ws: &Workspace) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Each accepted change was sent once, whatever the stops in between.
-fn assert_no_change_accepted_twice(sandbox: &Sandbox) {
-    for (key, statuses) in mutating_calls(sandbox) {
-        assert!(
-            statuses.iter().filter(|s| **s == 202).count() <= 1,
-            "{key:?} accepted twice: {statuses:?}"
-        );
-    }
-}
-
-/// How many adds and removes the sandbox has answered.
-fn changes_answered(sandbox: &Sandbox) -> usize {
-    mutating_calls(sandbox).values().map(Vec::len).sum()
 }
 
 /// SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal) stop apply as the first Ctrl-C

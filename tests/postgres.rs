@@ -474,7 +474,7 @@ fn tls_verify_full_checks_the_certificate_and_require_encrypts() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let ssl = "SELECT bool_and(s.ssl)::text FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'roster-tls'";
+    let ssl = "SELECT bool_and(s.ssl)::text FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'roster-tls' AND a.datname = current_database()";
     wait_until("roster's connection", || db.value(ssl).is_some());
     assert_eq!(db.value(ssl), Some("true".into()));
     db.admin("DELETE FROM roster.locks");
@@ -517,7 +517,7 @@ fn a_connection_lost_during_apply_stops_new_calls_and_the_rerun_converges() {
     let apply = spawn_pg_apply(&ws, &sandbox, &url, &["--parallelism", "1"]);
     wait_until("a change accepted", || accepted_calls(&sandbox) > 0);
     let ended = db.value(
-        "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE application_name = 'roster-lost'",
+        "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE application_name = 'roster-lost' AND datname = current_database()",
     );
     assert_eq!(ended, Some("1".into()));
     let sent_at_loss = changes_answered(&sandbox);

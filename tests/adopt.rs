@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
 use serde_json::Value;
 
+use crate::apply::{expect_exit, roster};
 use crate::common::{repo, Run, Workspace};
 
 const ME: &str = "+12055550100";
@@ -57,22 +58,12 @@ impl Linq {
     }
 
     fn roster(&self, args: &[&str]) -> Run {
-        let url = self.sandbox.base_url();
-        let token = self.sandbox.token();
-        self.ws.roster_with(
-            args,
-            &[
-                ("LINQ_API_V3_BASE_URL", url.as_str()),
-                ("LINQ_API_V3_API_KEY", token.as_str()),
-            ],
-        )
+        roster(&self.ws, &self.sandbox, args)
     }
 
     /// Runs roster and insists it exits with `code`.
     fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.roster(args);
-        assert_eq!(run.code(), code, "roster {}\n{}", args.join(" "), run.combined());
-        run
+        expect_exit(&self.ws, &self.sandbox, code, args)
     }
 
     fn state(&self) -> Value {

@@ -189,17 +189,31 @@ impl Scenario {
     }
 }
 
+/// The environment that points roster at `sandbox`, with the token its seed takes.
 pub(crate) fn api_env(sandbox: &Sandbox) -> [(&'static str, String); 2] {
     [
         ("LINQ_API_V3_BASE_URL", sandbox.base_url()),
-        ("LINQ_API_V3_API_KEY", TOKEN.to_owned()),
+        ("LINQ_API_V3_API_KEY", sandbox.token()),
     ]
 }
 
-pub(crate) fn roster(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Run {
+/// `roster ARGS` in `ws` against `sandbox`, with `extra` set in its environment too.
+pub(crate) fn roster_with_env(ws: &Workspace, sandbox: &Sandbox, args: &[&str], extra: &[(&str, &str)]) -> Run {
     let env = api_env(sandbox);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
     ws.roster_with(args, &env)
+}
+
+pub(crate) fn roster(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Run {
+    roster_with_env(ws, sandbox, args, &[])
+}
+
+/// `roster ARGS` in `ws` against `sandbox`, insisting that it exits with `code`.
+pub(crate) fn expect_exit(ws: &Workspace, sandbox: &Sandbox, code: i32, args: &[&str]) -> Run {
+    let run = roster(ws, sandbox, args);
+    assert_eq!(run.code(), code, "roster {}\n{}", args.join(" "), run.combined());
+    run
 }
 
 /// Mutating calls the sandbox received, by (method, chat, handle).

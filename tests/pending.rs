@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use linq_sandbox::{Fault, Options, Sandbox, Seed, SeedChat};
 use serde_json::Value;
 
+use crate::apply::expect_exit;
 use crate::common::{Run, Workspace};
 
 const TOKEN: &str = "sandbox-token-pending";
@@ -69,19 +70,9 @@ impl Linq {
         self.ws.write("roster.yaml", yaml);
     }
 
-    fn roster(&self, args: &[&str]) -> Run {
-        let url = self.sandbox.base_url();
-        self.ws.roster_with(
-            args,
-            &[("LINQ_API_V3_BASE_URL", url.as_str()), ("LINQ_API_V3_API_KEY", TOKEN)],
-        )
-    }
-
     /// Runs roster and insists it exits with `code`.
     fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.roster(args);
-        assert_eq!(run.code(), code, "roster {}\n{}", args.join(" "), run.combined());
-        run
+        expect_exit(&self.ws, &self.sandbox, code, args)
     }
 
     fn state(&self) -> Value {

@@ -10,6 +10,7 @@ use roster::handle::Handle;
 use roster::plan::{Action, ChatPlan, SavedPlan, Step};
 use sha2::{Digest, Sha256};
 
+use crate::apply::expect_exit;
 use crate::common::{Run, Workspace};
 
 const TOKEN: &str = "sandbox-token-saved";
@@ -85,18 +86,8 @@ impl Setup {
         ])
     }
 
-    fn roster(&self, args: &[&str]) -> Run {
-        let url = self.sandbox.base_url();
-        self.ws.roster_with(
-            args,
-            &[("LINQ_API_V3_BASE_URL", url.as_str()), ("LINQ_API_V3_API_KEY", TOKEN)],
-        )
-    }
-
     fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.roster(args);
-        assert_eq!(run.code(), code, "roster {}\n{}", args.join(" "), run.combined());
-        run
+        expect_exit(&self.ws, &self.sandbox, code, args)
     }
 
     fn saved(&self, file: &str) -> SavedPlan {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use linq_sandbox::{Calls, Options, Sandbox, Seed, SeedChat, Tamper};
 use serde_json::json;
 
+use crate::apply::{expect_exit, roster_with_env};
 use crate::common::{Run, Workspace};
 
 const TOKEN: &str = "wire-token-4d2f81";
@@ -74,17 +75,12 @@ impl Linq {
     }
 
     fn roster(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let url = self.sandbox.base_url();
-        let mut env = vec![("LINQ_API_V3_BASE_URL", url.as_str()), ("LINQ_API_V3_API_KEY", TOKEN)];
-        env.extend_from_slice(extra);
-        self.ws.roster_with(args, &env)
+        roster_with_env(&self.ws, &self.sandbox, args, extra)
     }
 
     /// Runs roster and insists it exits with `code`.
     fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.roster(args, &[]);
-        assert_eq!(run.code(), code, "roster {}\n{}", args.join(" "), run.combined());
-        run
+        expect_exit(&self.ws, &self.sandbox, code, args)
     }
 }
 

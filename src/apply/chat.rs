@@ -12,7 +12,7 @@ use crate::linq::LinqError;
 use crate::op::Op;
 use crate::plan::{ChatPlan, Step};
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
-use crate::sync::{before_change, poll, Before, PollEnd, Schedule, Stop};
+use crate::sync::{before_change, poll, Before, PollEnd, Schedule};
 
 /// What a chat's steps made: the calls Linq accepted, and those whose outcome is unknown (with
 /// their intent's id), to read back.
@@ -55,18 +55,11 @@ enum WaitEnd {
 }
 
 impl Engine<'_> {
-    /// True when `error` ended a call only because the run was asked to stop: the client
-    /// tries no failed attempt again once a signal came, and such a chat stopped rather than
-    /// failed.
-    fn cut_short(&self, error: &LinqError) -> bool {
-        *self.stop.borrow() && error.is_transient()
-    }
-
     /// Carries out one chat; the flag says whether the chat passed its check against the state
     /// (so every change pending from earlier runs has landed).
     pub(super) async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
         let mut out = ChatReport::untouched(plan);
-        let checked = !self.should_stop() && self.check(plan, &queued, &mut out).await;
+        let checked = !self.stop.is_stopped() && self.check(plan, &queued, &mut out).await;
         if checked {
             let made = self.steps(plan, &mut out).await;
             self.finish(&plan.id, made, &mut out).await;
@@ -81,9 +74,9 @@ impl Engine<'_> {
     async fn check(&self, plan: &ChatPlan, queued: &PendingChanges, out: &mut ChatReport) -> bool {
         let live = match self.client.get_chat(&plan.id).await {
             Ok(chat) => chat,
-            Err(e) if self.cut_short(&e) => return false,
+            // Cut short by a signal: the chat stopped, untouched.
+            Err(e) if e.is_cut_short() => return false,
             Err(e) => {
-                self.check_fatal(&e);
                 out.status = ChatStatus::Failed;
                 out.failure = Some(Failure::from_error(None, &e));
                 return false;
@@ -120,7 +113,7 @@ impl Engine<'_> {
         out.status = ChatStatus::Done;
         out.steps_left = 0;
         for (index, step) in plan.steps.iter().enumerate() {
-            let ended = if self.should_stop() {
+            let ended = if self.stop.is_stopped() {
                 Err(Ended::stopped())
             } else {
                 match step.change() {
@@ -192,8 +185,7 @@ impl Engine<'_> {
                 } else {
                     self.record(JournalRecord::Failed { id }).await;
                 }
-                self.check_fatal(&e);
-                if self.cut_short(&e) {
+                if e.is_cut_short() {
                     return Err(Ended::stopped());
                 }
                 Err(Ended::failed(Failure::from_error(Some(step.clone()), &e)))
@@ -205,7 +197,7 @@ impl Engine<'_> {
     /// starts then, not even a read), what was accepted counts as pending and calls of unknown
     /// outcome are journaled again for the next run to settle.
     async fn finish(&self, chat: &str, made: Made, out: &mut ChatReport) {
-        if self.halted() {
+        if self.stop.is_halted() {
             for (op, handle) in &made.accepted {
                 out.pending.push(*op, handle);
             }
@@ -225,12 +217,8 @@ impl Engine<'_> {
             longest: self.options.poll_interval,
             timeout: self.options.wait_timeout,
         };
-        let mut stop = Stop {
-            asked: &|| self.should_stop(),
-            signal: Some(self.stop.clone()),
-        };
         let mut waiting: Vec<&Handle> = Vec::new();
-        let polled = poll(self.client, chat, &schedule, &mut stop, |live| {
+        let polled = poll(self.client, chat, &schedule, Some(self.stop), |live| {
             waiting = accepted
                 .iter()
                 .filter(|(op, handle)| !live.shows(*op, handle))
@@ -242,11 +230,8 @@ impl Engine<'_> {
         match polled {
             Ok(()) => Ok(()),
             Err(PollEnd::Stopped) => Err(WaitEnd::Stopped),
-            Err(PollEnd::Failed(e)) if self.cut_short(&e) => Err(WaitEnd::Stopped),
-            Err(PollEnd::Failed(e)) => {
-                self.check_fatal(&e);
-                Err(WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e)))
-            }
+            Err(PollEnd::Failed(e)) if e.is_cut_short() => Err(WaitEnd::Stopped),
+            Err(PollEnd::Failed(e)) => Err(WaitEnd::Failed(Failure::from_error(Some(Step::Wait), &e))),
             Err(PollEnd::TimedOut) => Err(WaitEnd::Failed(Failure {
                 step: Some(Step::Wait),
                 status: None,
@@ -272,8 +257,7 @@ impl Engine<'_> {
     ) {
         let live = match self.client.get_chat(chat).await {
             Ok(live) => live,
-            Err(e) => {
-                self.check_fatal(&e);
+            Err(_) => {
                 for (op, handle) in accepted {
                     out.pending.push(*op, handle);
                 }

@@ -36,11 +36,10 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 pub use crate::sync::Drift;
@@ -53,11 +52,12 @@ pub use report::{
 
 use crate::clock::Clock;
 use crate::handle::Handle;
-use crate::linq::{Client, Limiter, LinqError, DEFAULT_PARALLELISM};
+use crate::linq::{Client, Limiter, DEFAULT_PARALLELISM};
 use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
 use crate::state::journal::{fold, Unsettled};
 use crate::state::{JournalRecord, PendingChanges, State, StateStore, DEFAULT_PENDING_TIMEOUT};
+use crate::stop::{Halt, Stop};
 use recorder::Recorder;
 
 /// How apply runs.
@@ -106,8 +106,10 @@ impl Default for ApplyOptions {
 
 /// Carries out `plan`, which must have been made from `state`; folds the accepted changes into
 /// `state` and saves it through `store` (the caller holds the lock). Never panics on API or
-/// storage failures: everything that went wrong is in the report. When `stop` turns true, no new
-/// step starts; steps in flight finish, and the state is saved.
+/// storage failures: everything that went wrong is in the report. The run stops with the
+/// client's [`Stop`]: after a signal no new step starts, steps in flight finish, and the state
+/// is saved; a halt (a `401`, a journal that cannot be written) also ends the run, and is its
+/// error.
 pub async fn apply(
     plan: &Plan,
     state: &mut State,
@@ -115,7 +117,6 @@ pub async fn apply(
     client: &Client,
     options: &ApplyOptions,
     progress: &dyn Progress,
-    stop: watch::Receiver<bool>,
 ) -> ApplyReport {
     if options.rate.is_some() {
         client.pacer().set_cap(options.rate);
@@ -124,10 +125,10 @@ pub async fn apply(
     limiter.set_ceiling(options.parallelism, options.adaptive);
     let work = Work::of(plan, state);
     progress.start(work.chats.len(), work.calls);
-    let ran = run_chats(&work, state, store, client, options, progress, stop).await;
+    let ran = run_chats(&work, state, store, client, options, progress).await;
     let mut report = ApplyReport::new();
     report.interrupted = ran.interrupted;
-    report.error = ran.halt;
+    report.error = ran.halt.map(|halt| halt.to_string());
     let concurrency = limiter.snapshot();
     report.concurrency = Some(ConcurrencyReport {
         peak: concurrency.peak,
@@ -183,9 +184,9 @@ struct Engine<'a> {
     client: &'a Client,
     options: &'a ApplyOptions,
     progress: &'a dyn Progress,
-    stop: watch::Receiver<bool>,
-    /// Why the whole run stops (a `401`, a journal that cannot be written).
-    halt: Mutex<Option<String>>,
+    /// The client's: the engine halts it when the journal cannot be written, the client when
+    /// Linq refuses the token.
+    stop: &'a Stop,
     next_id: AtomicU64,
     recorder: Recorder,
 }
@@ -196,7 +197,7 @@ struct Ran {
     chats: Vec<(ChatReport, bool)>,
     /// Every journal record of the run.
     records: Vec<JournalRecord>,
-    halt: Option<String>,
+    halt: Option<Halt>,
     interrupted: bool,
 }
 
@@ -209,15 +210,13 @@ async fn run_chats(
     client: &Client,
     options: &ApplyOptions,
     progress: &dyn Progress,
-    stop: watch::Receiver<bool>,
 ) -> Ran {
     let (recorder, receiver) = Recorder::new();
     let engine = Engine {
         client,
         options,
         progress,
-        stop,
-        halt: Mutex::new(None),
+        stop: client.stop(),
         next_id: AtomicU64::new(1),
         recorder,
     };
@@ -230,7 +229,7 @@ async fn run_chats(
         let engine = engine;
         if !work.chats.is_empty() {
             if let Err(e) = engine.recorder.append(begin).await {
-                engine.halt(e);
+                engine.stop.halt(Halt::Unbegun(e));
             }
         }
         // Futures are lazy: building them all up front starts nothing. (Mapping inside the
@@ -243,14 +242,14 @@ async fn run_chats(
             })
             .collect();
         // Chats end in any order; reports keep plan order.
-        let mut chats = admit(pending, client.limiter(), engine.stop.clone(), || engine.should_stop()).await;
+        let mut chats = admit(pending, client.limiter(), engine.stop).await;
         chats.sort_unstable_by_key(|(index, _)| *index);
-        let interrupted = *engine.stop.borrow();
+        let interrupted = engine.stop.signalled().is_some();
         let _ = finished.send(());
         // The recorder is dropped here, which ends the writer.
         Ran {
             chats: chats.into_iter().map(|(_, chat)| chat).collect(),
-            halt: engine.halt.into_inner().unwrap_or_else(|p| p.into_inner()),
+            halt: engine.stop.halted(),
             records: engine.recorder.into_records(),
             interrupted,
         }
@@ -356,23 +355,20 @@ fn save(
 /// Runs `chats`, starting them in order while fewer requests are held or asked for than the
 /// limiter allows (so a chat waiting for its changes to land, or waiting out a `Retry-After`,
 /// leaves room for another). A chat counts as asking once it has run up to its first request:
-/// the next starts only after that. When `stopping`, the rest start at once (each ends at once,
-/// reported as stopped). Results come in the order chats end.
-async fn admit<T>(
-    chats: Vec<impl std::future::Future<Output = T>>,
-    limiter: &Limiter,
-    mut stop: watch::Receiver<bool>,
-    stopping: impl Fn() -> bool,
-) -> Vec<T> {
+/// the next starts only after that. Once the run stops, the rest start at once (each ends at
+/// once, reported as stopped). Results come in the order chats end.
+async fn admit<T>(chats: Vec<impl std::future::Future<Output = T>>, limiter: &Limiter, stop: &Stop) -> Vec<T> {
     let started = Notify::new();
     let fresh = AtomicBool::new(false);
     let mut queue = chats.into_iter();
     let mut next = queue.next();
     let mut running = FuturesUnordered::new();
     let mut done = Vec::new();
+    // Whether the stop has woken this loop: it does so once.
+    let mut woken = false;
     loop {
-        if next.is_some() && !fresh.load(Ordering::Acquire) && (running.is_empty() || stopping() || limiter.room() > 0)
-        {
+        let stopping = stop.is_stopped();
+        if next.is_some() && !fresh.load(Ordering::Acquire) && (running.is_empty() || stopping || limiter.room() > 0) {
             let chat = next.take().expect("checked");
             next = queue.next();
             fresh.store(true, Ordering::Release);
@@ -391,7 +387,7 @@ async fn admit<T>(
             // The chat just started has asked for its first request (or ended).
             () = started.notified() => {}
             () = limiter.room_changed(), if next.is_some() => {}
-            Ok(()) = stop.changed(), if next.is_some() => {}
+            () = stop.stopped(), if next.is_some() && !woken => woken = true,
         }
     }
 }
@@ -439,38 +435,14 @@ async fn watch_concurrency(limiter: &Limiter, progress: &dyn Progress, mut ended
 }
 
 impl Engine<'_> {
-    fn should_stop(&self) -> bool {
-        *self.stop.borrow() || self.halted()
-    }
-
-    /// True once the whole run stops (a `401`, a journal that cannot be written): from then on
-    /// no call starts, not even a read.
-    fn halted(&self) -> bool {
-        self.halt.lock().unwrap_or_else(|p| p.into_inner()).is_some()
-    }
-
-    /// Halts the run: no request starts from now on, not even one already waiting for its turn.
-    fn halt(&self, reason: String) {
-        self.halt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert(reason);
-        self.client.halt();
-    }
-
-    fn check_fatal(&self, error: &LinqError) {
-        if error.is_unauthorized() {
-            self.halt(format!("Linq refused the API token: {error}"));
-        }
-    }
-
     /// Journals `record`: true once it is durable. A journal that cannot be written halts the
-    /// whole run, since progress past that point could not be recovered after a crash.
+    /// whole run, since progress past that point could not be recovered after a crash: no
+    /// request starts from then on, not even one already waiting for its turn.
     async fn record(&self, record: JournalRecord) -> bool {
         match self.recorder.append(record).await {
             Ok(()) => true,
             Err(e) => {
-                self.halt(format!("cannot record progress, so no further calls are made: {e}"));
+                self.stop.halt(Halt::Unrecorded(e));
                 false
             }
         }

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
-use tokio::sync::watch;
 
 use super::*;
 use crate::clock::Timestamp;
 use crate::linq::{ClientConfig, RetryPolicy, Token};
 use crate::plan::{StateRef, Summary, FORMAT_VERSION};
 use crate::state::{ChatState, LockGuard, LockInfo, LockWait};
+use crate::stop::{Signal, Stop};
 
 const ME: &str = "+15550000000";
 
@@ -223,8 +223,7 @@ fn set(ns: &[u32]) -> BTreeSet<String> {
 }
 
 async fn run(plan: &Plan, state: &mut State, store: &MemoryStore, client: &Client) -> ApplyReport {
-    let (_stop, stopped) = watch::channel(false);
-    apply(plan, state, store, client, &options(), &NoProgress, stopped).await
+    apply(plan, state, store, client, &options(), &NoProgress).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,17 +354,7 @@ async fn an_overdue_change_the_chat_does_not_show_is_dropped_and_the_chat_left_a
         wait_timeout: Duration::from_millis(200),
         ..options()
     };
-    let (_stop, stopped) = watch::channel(false);
-    let report = apply(
-        &plan,
-        &mut state,
-        &store,
-        &client(&sandbox, 4),
-        &options,
-        &NoProgress,
-        stopped,
-    )
-    .await;
+    let report = apply(&plan, &mut state, &store, &client(&sandbox, 4), &options, &NoProgress).await;
 
     let c1 = &report.chats[0];
     assert_eq!(c1.status, ChatStatus::NeverLanded, "{report:#?}");
@@ -482,7 +471,6 @@ async fn a_refused_token_stops_the_whole_run() {
     config.retry.base_delay = Duration::from_millis(1);
     let mut state = state_of(chats);
     let plan = plan(&state, &[("c1", "+4"), ("c2", "+4")]);
-    let (_stop, stopped) = watch::channel(false);
     let options = ApplyOptions {
         parallelism: 1,
         ..options()
@@ -494,7 +482,6 @@ async fn a_refused_token_stops_the_whole_run() {
         &Client::new(config).unwrap(),
         &options,
         &NoProgress,
-        stopped,
     )
     .await;
     let error = report.error.as_deref().unwrap();
@@ -509,14 +496,14 @@ async fn a_refused_token_stops_the_whole_run() {
 
 /// Records each chat as it ends and asks the run to stop after the first accepted call.
 struct StopAfterFirstCall {
-    stop: watch::Sender<bool>,
+    stop: Stop,
     lines: Mutex<Vec<String>>,
 }
 
 impl Progress for StopAfterFirstCall {
     fn start(&self, _chats: usize, _calls: usize) {}
     fn call(&self, _chat: &str, _step: &Step) {
-        let _ = self.stop.send(true);
+        self.stop.signal(Signal::Interrupt);
     }
     fn chat(&self, report: &ChatReport) {
         self.lines.lock().unwrap().push(describe(report));
@@ -536,9 +523,9 @@ async fn stopping_finishes_calls_in_flight_and_saves_what_was_accepted() {
     );
     let mut state = state_of(chats);
     let plan = plan(&state, &[("c1", "+4 +5 +6"), ("c2", "+4 +5 +6"), ("c3", "+4 +5 +6")]);
-    let (stop, stopped) = watch::channel(false);
+    let client = client(&sandbox, 4);
     let progress = StopAfterFirstCall {
-        stop,
+        stop: client.stop().clone(),
         lines: Mutex::new(Vec::new()),
     };
     let store = MemoryStore::default();
@@ -546,16 +533,7 @@ async fn stopping_finishes_calls_in_flight_and_saves_what_was_accepted() {
         parallelism: 2,
         ..options()
     };
-    let report = apply(
-        &plan,
-        &mut state,
-        &store,
-        &client(&sandbox, 4),
-        &options,
-        &progress,
-        stopped,
-    )
-    .await;
+    let report = apply(&plan, &mut state, &store, &client, &options, &progress).await;
 
     assert!(report.interrupted);
     assert!(!report.is_success());
@@ -714,7 +692,6 @@ async fn the_report_serializes_for_scripts_and_lines_describe_each_chat() {
     let mut plan = plan(&state, &[("c1", "+4"), ("c2", "+7")]);
     plan.chats[0].name = Some("Sales West".into());
     let lines = LineProgress::new(Vec::new());
-    let (_stop, stopped) = watch::channel(false);
     let report = apply(
         &plan,
         &mut state,
@@ -722,7 +699,6 @@ async fn the_report_serializes_for_scripts_and_lines_describe_each_chat() {
         &client(&sandbox, 4),
         &options(),
         &lines,
-        stopped,
     )
     .await;
 
@@ -753,13 +729,12 @@ async fn the_report_serializes_for_scripts_and_lines_describe_each_chat() {
 #[test]
 fn the_apply_future_can_be_spawned() {
     fn assert_send<T: Send>(_: &T) {}
-    let (_stop, stopped) = watch::channel(false);
     let store = MemoryStore::default();
     let client = Client::new(ClientConfig::new("http://127.0.0.1:1/api/partner", Token::new("t"))).unwrap();
     let plan = plan(&State::new(), &[]);
     let mut state = State::new();
     let options = options();
-    let future = apply(&plan, &mut state, &store, &client, &options, &NoProgress, stopped);
+    let future = apply(&plan, &mut state, &store, &client, &options, &NoProgress);
     assert_send(&future);
 }
 

@@ -4,8 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
@@ -22,6 +21,7 @@ use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
+use crate::stop::{Halt, Reason, Request, Stop};
 
 /// The Linq Partner API v3 client. Cheap to clone; clones share the connection pool, the limit
 /// on requests in flight and the pacer.
@@ -39,12 +39,11 @@ struct Inner {
     backoff: Backoff,
     limiter: Limiter,
     pacer: Pacer,
-    /// Linq's `401`, once it answered one: no request goes out after it.
-    unauthorized: std::sync::OnceLock<ApiError>,
-    /// Set by [`Client::halt`]: no request goes out after it.
-    halted: AtomicBool,
+    /// Linq's `401`, once it answered one: the answer every request that waited for its turn
+    /// then gets (the run halts with it, in `stop`).
+    refusal: OnceLock<ApiError>,
     /// See [`ClientConfig::stop`].
-    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    stop: Stop,
 }
 
 /// See [`Client::change_announced`].
@@ -112,8 +111,7 @@ impl Client {
                 backoff: Backoff::new(config.jitter_seed),
                 limiter: Limiter::new(config.parallelism, config.adaptive),
                 pacer: Pacer::new(config.rate),
-                unauthorized: std::sync::OnceLock::new(),
-                halted: AtomicBool::new(false),
+                refusal: OnceLock::new(),
                 stop: config.stop,
             }),
         })
@@ -129,11 +127,11 @@ impl Client {
         &self.inner.limiter
     }
 
-    /// Sends nothing more: from now on every request, waiting for its turn or not yet made,
-    /// fails with [`LinqError::NotSent`] (the run halted: its progress can no longer be
-    /// recorded, say). Requests already sent finish.
-    pub fn halt(&self) {
-        self.inner.halted.store(true, Ordering::SeqCst);
+    /// The command's stop, shared by every call of this client (and its clones). Halting it
+    /// sends nothing more: from then on every request, waiting for its turn or not yet made,
+    /// fails with [`LinqError::NotSent`]; requests already sent finish.
+    pub fn stop(&self) -> &Stop {
+        &self.inner.stop
     }
 
     /// `GET /v3/chats/{id}`.
@@ -272,11 +270,11 @@ impl Client {
         loop {
             match self.attempt(Method::GET, url.clone(), None, None).await {
                 Ok(answer) => return Ok(answer),
-                Err(e) if e.is_transient() => {
-                    if !self.backoff(&mut retries, &e).await {
-                        return Err(e);
-                    }
-                }
+                Err(e) if e.is_transient() => match self.backoff(&mut retries, &e).await {
+                    Again::Retry => {}
+                    Again::GiveUp => return Err(e),
+                    Again::Stopped => return Err(LinqError::CutShort { last: Box::new(e) }),
+                },
                 Err(e) => return Err(e),
             }
         }
@@ -329,11 +327,15 @@ impl Client {
                 };
             }
             unknown |= error.is_transient() && error.may_have_taken_effect();
-            if error.is_transient() && self.backoff(&mut retries, &error).await {
-                continue;
-            }
-            if !unknown {
-                return Err(error);
+            let again = match error.is_transient() {
+                true => self.backoff(&mut retries, &error).await,
+                false => Again::GiveUp,
+            };
+            match again {
+                Again::Retry => continue,
+                Again::Stopped if !unknown => return Err(LinqError::CutShort { last: Box::new(error) }),
+                _ if !unknown => return Err(error),
+                _ => {}
             }
             return match self.effect_visible(op, chat, handle).await {
                 Ok(true) => Ok(Accepted {
@@ -350,42 +352,60 @@ impl Client {
         Ok(self.get_chat(chat).await?.shows(op, handle))
     }
 
-    /// Sleeps before the next attempt; false when the attempts are used up. A `429` waits its
-    /// `Retry-After` (1 s when it names none). Whether the other tasks wait too is the
-    /// limiter's verdict: not when fewer requests in flight is the cure, yes (in the pacer)
-    /// for a rate limit; both waits end together.
-    async fn backoff(&self, retries: &mut Retries, error: &LinqError) -> bool {
+    /// Sleeps before the next attempt, or says why there is none: the attempts are used up, or
+    /// the run was asked to stop (then the attempt that failed is the last, whether or not its
+    /// attempts were used up). A `429` waits its `Retry-After` (1 s when it names none).
+    /// Whether the other tasks wait too is the limiter's verdict: not when fewer requests in
+    /// flight is the cure, yes (in the pacer) for a rate limit; both waits end together.
+    async fn backoff(&self, retries: &mut Retries, error: &LinqError) -> Again {
+        if self.inner.stop.signalled().is_some() {
+            return Again::Stopped;
+        }
         let policy = &self.inner.retry;
         if error.status() == Some(429) {
             retries.rate_limited += 1;
             if retries.rate_limited >= policy.max_rate_limited {
-                return false;
+                return Again::GiveUp;
             }
             let wait = error.api().and_then(|e| e.retry_after).unwrap_or(DEFAULT_RETRY_AFTER);
             return self.pause(wait.min(MAX_RETRY_AFTER)).await;
         }
         retries.failed += 1;
         if retries.failed >= policy.max_attempts {
-            return false;
+            return Again::GiveUp;
         }
         self.pause(self.inner.backoff.delay(policy, retries.failed)).await
     }
 
-    /// Waits `wait` before another attempt; false, at once, when the run is asked to stop
-    /// before or during it: the attempt that failed is then the last.
-    async fn pause(&self, wait: Duration) -> bool {
-        let Some(mut stop) = self.inner.stop.clone() else {
-            tokio::time::sleep(wait).await;
-            return true;
-        };
-        if *stop.borrow_and_update() {
-            return false;
-        }
-        // A watch whose sender is gone never stops: that branch is then disabled.
+    /// Waits `wait` before another attempt; a stop ends the wait at once. After a signal the
+    /// attempt that failed is the last; after a halt the next attempt is tried, and refused
+    /// before it goes out (as [`LinqError::NotSent`], or Linq's `401` repeated).
+    async fn pause(&self, wait: Duration) -> Again {
+        let stop = &self.inner.stop;
         tokio::select! {
-            () = tokio::time::sleep(wait) => true,
-            Ok(_) = stop.wait_for(|stopped| *stopped) => false,
+            () = tokio::time::sleep(wait) => Again::Retry,
+            () = stop.stopped() => match stop.signalled() {
+                Some(_) => Again::Stopped,
+                None => Again::Retry,
+            },
         }
+    }
+
+    /// Why a request of `method` that has its turn may not go out, if it may not: Linq
+    /// refused the token (every request gets that answer), or the run stopped (see
+    /// [`crate::stop`]: after a signal reads still go out, after a halt nothing does).
+    fn refused(&self, method: &Method) -> Option<LinqError> {
+        if let Some(refusal) = self.inner.refusal.get() {
+            return Some(LinqError::Api(refusal.clone()));
+        }
+        let request = match *method {
+            Method::GET => Request::Read,
+            _ => Request::Change,
+        };
+        Some(LinqError::NotSent(match self.inner.stop.forbids(request)? {
+            Reason::Halt(_) => NotSent::Halted,
+            Reason::Signal(_) => NotSent::Stopped,
+        }))
     }
 
     /// One request, within the limit on requests in flight and paced; an error status becomes
@@ -407,19 +427,12 @@ impl Client {
         }
         let mut permit = inner.limiter.acquire().await;
         let sent = inner.pacer.acquire().await;
-        // A task that waited here while another's request was refused `401` sends nothing: the
-        // token is bad for every call.
-        if let Some(refused) = inner.unauthorized.get() {
-            return Err(LinqError::Api(refused.clone()));
-        }
-        // Nor does one that waited while the run halted, nor an add or a remove that waited
-        // while the run was asked to stop: its intent is journaled, but it has not started, and
-        // no call starts after a stop. (Reads still may: they settle what was sent.)
-        if inner.halted.load(Ordering::SeqCst) {
-            return Err(LinqError::NotSent(NotSent::Halted));
-        }
-        if method != Method::GET && inner.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
-            return Err(LinqError::NotSent(NotSent::Stopped));
+        // A task that waited here while another's request was refused `401` sends nothing (the
+        // token is bad for every call), nor does one that waited while the run halted, nor an
+        // add or a remove that waited while the run was asked to stop: its intent is journaled,
+        // but it has not started, and no call starts after a stop.
+        if let Some(refused) = self.refused(&method) {
+            return Err(refused);
         }
         if let Some(announce) = announce {
             if !announce.await {
@@ -472,9 +485,11 @@ impl Client {
         if status == StatusCode::UNAUTHORIZED {
             // Recorded before this permit frees a waiting task, which must see the refusal.
             let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            let _ = inner
-                .unauthorized
-                .set(ApiError::from_answer(401, retry_after.as_deref(), &text));
+            // The refusal first: a task that sees the halt must find it.
+            let refusal = ApiError::from_answer(401, retry_after.as_deref(), &text);
+            let halt = Halt::Unauthorized(refusal.to_string());
+            let _ = inner.refusal.set(refusal);
+            inner.stop.halt(halt);
         }
         match status {
             StatusCode::SERVICE_UNAVAILABLE => {
@@ -529,6 +544,15 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Whether a failed attempt is tried again (see [`Client::backoff`]).
+enum Again {
+    Retry,
+    /// The attempts are used up.
+    GiveUp,
+    /// The run was asked to stop: the call is cut short ([`LinqError::CutShort`]).
+    Stopped,
 }
 
 #[derive(Default)]

@@ -170,6 +170,10 @@ pub enum LinqError {
     /// The request waited for its turn while the run stopped or halted, and was not made.
     #[error("{0}")]
     NotSent(NotSent),
+    /// An attempt failed with `last` after the run was asked to stop (a signal), and was not
+    /// tried again: the call was cut short by the stop. Shows as `last`.
+    #[error("{last}")]
+    CutShort { last: Box<LinqError> },
 }
 
 /// Why a request was not made (see [`LinqError::NotSent`]).
@@ -189,11 +193,12 @@ impl LinqError {
         self.api().is_some_and(|e| e.status == 401)
     }
 
-    /// The API error, looking through [`LinqError::OutcomeUnknown`].
+    /// The API error, looking through [`LinqError::OutcomeUnknown`] and
+    /// [`LinqError::CutShort`].
     pub fn api(&self) -> Option<&ApiError> {
         match self {
             LinqError::Api(e) => Some(e),
-            LinqError::OutcomeUnknown { last } => last.api(),
+            LinqError::OutcomeUnknown { last } | LinqError::CutShort { last } => last.api(),
             _ => None,
         }
     }
@@ -201,8 +206,16 @@ impl LinqError {
     pub fn status(&self) -> Option<u16> {
         match self {
             LinqError::Protocol { status, .. } | LinqError::Redirect { status, .. } => Some(*status),
+            LinqError::CutShort { last } => last.status(),
             _ => self.api().map(|e| e.status),
         }
+    }
+
+    /// True when the call ended only because the run was asked to stop: its last attempt
+    /// failed and was not tried again ([`LinqError::CutShort`]). Such a chat stopped rather
+    /// than failed.
+    pub fn is_cut_short(&self) -> bool {
+        matches!(self, LinqError::CutShort { .. })
     }
 
     pub fn code(&self) -> Option<i64> {
@@ -221,6 +234,7 @@ impl LinqError {
             LinqError::Redirect { location, .. } => {
                 format!("unexpected answer from Linq: {}", redirect_message(location.as_deref()))
             }
+            LinqError::CutShort { last } => last.message(),
             other => other.to_string(),
         }
     }
@@ -231,6 +245,7 @@ impl LinqError {
             LinqError::Api(e) => e.outcome_unknown(),
             LinqError::Transport(t) => t.maybe_sent,
             LinqError::Protocol { .. } | LinqError::OutcomeUnknown { .. } => true,
+            LinqError::CutShort { last } => last.may_have_taken_effect(),
             // Answered by whatever redirected: the API did not handle the request.
             LinqError::Redirect { .. } | LinqError::ChatId(_) | LinqError::NotSent(_) => false,
         }
@@ -241,7 +256,9 @@ impl LinqError {
             LinqError::Api(e) => e.is_transient(),
             LinqError::Transport(_) => true,
             LinqError::Protocol { status, .. } => *status >= 500,
+            // Not tried again, whatever it was: the run stops.
             LinqError::OutcomeUnknown { .. }
+            | LinqError::CutShort { .. }
             | LinqError::Redirect { .. }
             | LinqError::ChatId(_)
             | LinqError::NotSent(_) => false,

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::stop::Stop;
+
 pub use client::Client;
 pub use concurrency::{
     Cause, Controller, Limiter, Permit, Rejection, Sample, Snapshot, Verdict, DEFAULT_PARALLELISM, INITIAL_LIMIT,
@@ -83,10 +85,11 @@ pub struct ClientConfig {
     pub adaptive: bool,
     /// Seeds the backoff jitter, for reproducible tests; random when `None`.
     pub jitter_seed: Option<u64>,
-    /// Turns true when the run is asked to stop (a signal): from then on a failed attempt is not
-    /// tried again and a backoff in progress ends at once, so a storm of `429`s or `5xx`s cannot
-    /// hold a stop up for the minutes its retries would take.
-    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The command's stop (see [`crate::stop`]), checked before each request goes out. After a
+    /// signal a failed attempt is not tried again and a backoff in progress ends at once, so a
+    /// storm of `429`s or `5xx`s cannot hold a stop up for the minutes its retries would take;
+    /// after a halt nothing goes out. The client halts it itself when Linq refuses the token.
+    pub stop: Stop,
 }
 
 impl ClientConfig {
@@ -103,7 +106,7 @@ impl ClientConfig {
             parallelism: DEFAULT_PARALLELISM,
             adaptive: true,
             jitter_seed: None,
-            stop: None,
+            stop: Stop::new(),
         }
     }
 }

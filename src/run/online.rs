@@ -68,7 +68,7 @@ impl Online {
             .unwrap_or_else(|| linq::DEFAULT_BASE_URL.to_owned());
         let mut config = ClientConfig::new(base_url, token);
         config.rate = rate;
-        config.stop = Some(self.signals.stop());
+        config.stop = self.signals.stop();
         Ok(Client::new(config)?)
     }
 
@@ -105,7 +105,7 @@ impl Online {
             since: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
         let timeout = seconds(cx.global.lock_timeout);
-        let stop = || signals.received().is_some();
+        let stop = signals.stop();
         // One look first, so that a run about to wait can say for whom.
         let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
             Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
@@ -116,7 +116,13 @@ impl Online {
                         locked.holder
                     ));
                 }
-                store.lock(info, &LockWait { timeout, stop: &stop })
+                store.lock(
+                    info,
+                    &LockWait {
+                        timeout,
+                        stop: Some(&stop),
+                    },
+                )
             }
             taken => taken,
         }
@@ -235,7 +241,6 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             &session.client,
             &apply_options(cx, args),
             progress.as_ref(),
-            online.signals.stop(),
         )
         .await;
         cx.write(&report, args.format)?;

@@ -9,48 +9,19 @@
 //! stays for the next run to settle the calls that were in flight.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
-use tokio::sync::watch;
 
 use crate::state::{LockGuard, LockInfo};
+pub use crate::stop::Signal;
+use crate::stop::Stop;
 
-/// A signal that stops roster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT, Ctrl-C.
-    Interrupt,
-    /// SIGTERM, as CI runners send to cancel a job.
-    Terminate,
-    /// SIGHUP: the terminal went away.
-    Hangup,
-}
-
-impl Signal {
-    /// 128 + the signal's number, as shells report a process the signal ended.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Interrupt => 130,
-            Signal::Terminate => 143,
-            Signal::Hangup => 129,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "SIGINT",
-            Signal::Terminate => "SIGTERM",
-            Signal::Hangup => "SIGHUP",
-        }
-    }
-
-    /// What a person does to send it again.
-    fn again(self) -> String {
-        match self {
-            Signal::Interrupt => "Press Ctrl-C again".to_owned(),
-            other => format!("Send {} again", other.name()),
-        }
+/// What a person does to send `signal` again.
+fn again(signal: Signal) -> String {
+    match signal {
+        Signal::Interrupt => "Press Ctrl-C again".to_owned(),
+        other => format!("Send {} again", other.name()),
     }
 }
 
@@ -66,10 +37,10 @@ pub struct Stopped {
 /// The lock a command holds, where a second signal can release it.
 type Held = Arc<Mutex<Option<Box<dyn LockGuard>>>>;
 
-/// Watches for signals while a command runs.
+/// Watches for signals while a command runs, and makes the command's [`Stop`]: the first
+/// signal is its reason.
 pub struct Signals {
-    stop: watch::Receiver<bool>,
-    first: Arc<OnceLock<Signal>>,
+    stop: Stop,
     held: Held,
 }
 
@@ -79,21 +50,19 @@ impl Signals {
     pub fn watch(runtime: &tokio::runtime::Runtime, quiet: bool) -> anyhow::Result<Signals> {
         let _entered = runtime.enter();
         let mut incoming = Incoming::new().context("failed to watch for signals")?;
-        let (sender, stop) = watch::channel(false);
-        let first = Arc::new(OnceLock::new());
+        let stop = Stop::new();
         let held: Held = Arc::new(Mutex::new(None));
-        let (noted, lock) = (first.clone(), held.clone());
+        let (asked, lock) = (stop.clone(), held.clone());
         runtime.spawn(async move {
             let Some(signal) = incoming.next().await else {
                 return;
             };
-            let _ = noted.set(signal);
-            let _ = sender.send(true);
+            asked.signal(signal);
             if !quiet {
                 eprintln!(
                     "Stopping ({}): no new call starts; the calls in flight finish, then the lock is released. {} to exit at once.",
                     signal.name(),
-                    signal.again()
+                    again(signal)
                 );
             }
             let Some(again) = incoming.next().await else {
@@ -107,27 +76,22 @@ impl Signals {
             );
             std::process::exit(again.exit_code().into());
         });
-        Ok(Signals { stop, first, held })
+        Ok(Signals { stop, held })
     }
 
     /// The first signal, once one came.
     pub fn received(&self) -> Option<Signal> {
-        self.first.get().copied()
+        self.stop.signalled()
     }
 
-    /// Turns true at the first signal: for the apply engine, which stops starting steps.
-    pub fn stop(&self) -> watch::Receiver<bool> {
+    /// The command's stop: for the client (and through it the apply engine) and the lock wait.
+    pub fn stop(&self) -> Stop {
         self.stop.clone()
     }
 
     /// Resolves at the first signal (at once when one came already).
     pub async fn first(&self) -> Signal {
-        let mut stop = self.stop.clone();
-        if stop.wait_for(|stopped| *stopped).await.is_err() {
-            // The watcher is gone (the runtime is shutting down): no signal will come.
-            std::future::pending::<()>().await;
-        }
-        self.received().unwrap_or(Signal::Interrupt)
+        self.stop.first_signal().await
     }
 
     /// Stops with `message` when a signal came already.

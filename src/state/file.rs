@@ -392,7 +392,7 @@ impl StateStore for FileStore {
         let bytes = serde_json::to_vec_pretty(&info)?;
         let deadline = Instant::now() + wait.timeout;
         loop {
-            if (wait.stop)() {
+            if wait.stopped() {
                 return Err(anyhow!(LockWaitStopped { path }));
             }
             let (temp, file) = self.new_lock_file(&bytes).with_context(context)?;
@@ -1000,11 +1000,11 @@ mod tests {
     fn a_stop_request_ends_the_wait_for_the_lock() {
         let (_dir, store) = store();
         let _held = store.lock(here("first"), &now()).unwrap();
-        let asked = std::sync::atomic::AtomicUsize::new(0);
-        let stop = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 2;
+        let stop = crate::stop::Stop::new();
+        stop.signal(crate::stop::Signal::Interrupt);
         let wait = LockWait {
             timeout: Duration::from_secs(600),
-            stop: &stop,
+            stop: Some(&stop),
         };
         let error = store.lock(here("second"), &wait).map(|_| ()).unwrap_err();
         assert!(error.is::<LockWaitStopped>(), "{error:#}");

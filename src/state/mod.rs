@@ -15,6 +15,7 @@ use crate::clock::Timestamp;
 use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
+use crate::stop::Stop;
 
 mod file;
 pub mod journal;
@@ -241,17 +242,20 @@ pub trait LockGuard: Send {
 pub struct LockWait<'a> {
     /// How long to wait before failing with the holder's name (`--lock-timeout`).
     pub timeout: std::time::Duration,
-    /// Asked while waiting: true ends the wait with [`LockWaitStopped`] (a signal arrived).
-    pub stop: &'a (dyn Fn() -> bool + Sync),
+    /// Asked while waiting: once stopped, the wait ends with [`LockWaitStopped`] (a signal
+    /// arrived).
+    pub stop: Option<&'a Stop>,
 }
 
 impl LockWait<'_> {
     /// Wait up to `timeout`, never stopped early.
     pub fn timeout(timeout: std::time::Duration) -> LockWait<'static> {
-        fn never() -> bool {
-            false
-        }
-        LockWait { timeout, stop: &never }
+        LockWait { timeout, stop: None }
+    }
+
+    /// True once the wait should end early.
+    pub fn stopped(&self) -> bool {
+        self.stop.is_some_and(Stop::is_stopped)
     }
 }
 

@@ -30,6 +30,6 @@ pub use drift::{
     DriftReport, DriftStatus, DriftSummary, Observation, Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
 pub use landing::never_landed;
-pub use poll::{poll, PollEnd, Schedule, Stop};
+pub use poll::{poll, PollEnd, Schedule};
 pub use read::{read_chats, Read};
 pub use settle::{settle, SettleOptions, Settled};

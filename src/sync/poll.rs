@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::linq::{Chat, Client, LinqError};
+use crate::stop::Stop;
 
 /// How a poll spaces its reads of the chat.
 #[derive(Debug, Clone, Copy)]
@@ -23,64 +23,45 @@ pub struct Schedule {
     pub timeout: Duration,
 }
 
-/// What ends a poll early, besides its timeout.
-pub struct Stop<'a> {
-    /// Asked before and after each pause: true ends the poll.
-    pub asked: &'a (dyn Fn() -> bool + Sync),
-    /// Ends a pause at once when it changes (a signal arrived).
-    pub signal: Option<watch::Receiver<bool>>,
-}
-
-impl Stop<'_> {
-    /// A poll that only its timeout ends.
-    pub fn never() -> Stop<'static> {
-        fn never() -> bool {
-            false
-        }
-        Stop {
-            asked: &never,
-            signal: None,
-        }
-    }
-}
-
 /// Why a poll ended before the chat showed enough.
 #[derive(Debug)]
 pub enum PollEnd {
     /// The timeout passed.
     TimedOut,
-    /// [`Stop`] asked it to end.
+    /// The run stopped (a signal or a halt).
     Stopped,
     /// A read failed.
     Failed(LinqError),
 }
 
 /// Reads `chat` until `enough` says what it shows is enough, pausing between reads as
-/// `schedule` says.
+/// `schedule` says. A `stop`, when given, ends the poll before a pause, during one (at once)
+/// and after it; without one only the timeout ends it.
 pub async fn poll(
     client: &Client,
     chat: &str,
     schedule: &Schedule,
-    stop: &mut Stop<'_>,
+    stop: Option<&Stop>,
     mut enough: impl FnMut(&Chat) -> bool,
 ) -> Result<(), PollEnd> {
     let deadline = Instant::now() + schedule.timeout;
     let mut pause = schedule.first;
     let mut pause_first = !schedule.read_at_once;
+    let stopped = || stop.is_some_and(Stop::is_stopped);
     loop {
         if pause_first {
-            if (stop.asked)() {
+            if stopped() {
                 return Err(PollEnd::Stopped);
             }
-            match &mut stop.signal {
-                Some(signal) => tokio::select! {
+            match stop {
+                Some(stop) => tokio::select! {
                     () = tokio::time::sleep(pause) => {}
-                    _ = signal.changed() => return Err(PollEnd::Stopped),
+                    () = stop.stopped() => return Err(PollEnd::Stopped),
                 },
                 None => tokio::time::sleep(pause).await,
             }
             // The whole run may have stopped while this chat slept.
-            if (stop.asked)() {
+            if stopped() {
                 return Err(PollEnd::Stopped);
             }
         }

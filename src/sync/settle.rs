@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::poll::{poll, PollEnd, Schedule, Stop};
+use super::poll::{poll, PollEnd, Schedule};
 use crate::linq::{Client, LinqError};
 use crate::state::journal::{apply_change, Unsettled};
 use crate::state::State;
@@ -64,7 +64,9 @@ pub async fn settle(
         // A change seen once has landed, whatever later reads show.
         let mut waiting = changes;
         let mut landed = Vec::new();
-        let polled = poll(client, chat, &schedule, &mut Stop::never(), |live| {
+        // Nothing stops this poll but its timeout: the caller drops the whole settling on a
+        // signal, and after a halt the reads fail.
+        let polled = poll(client, chat, &schedule, None, |live| {
             waiting.retain(|change| {
                 let shows = live.shows(change.op, &change.handle);
                 if shows {
@@ -84,8 +86,7 @@ pub async fn settle(
             settled.landed.push(change.clone());
         }
         match polled {
-            // Not seen within the grace period, or the chat is gone: not made. (Nothing stops
-            // this poll but its timeout; the caller drops the whole settling on a signal.)
+            // Not seen within the grace period, or the chat is gone: not made.
             Ok(()) | Err(PollEnd::TimedOut | PollEnd::Stopped) => {}
             Err(PollEnd::Failed(e)) if e.status() == Some(404) => {}
             Err(PollEnd::Failed(e)) => return Err(e),

@@ -565,7 +565,7 @@ impl StateStore for PostgresStore {
     fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
         let deadline = Instant::now() + wait.timeout;
         loop {
-            if (wait.stop)() {
+            if wait.stopped() {
                 return Err(anyhow!(LockWaitStopped {
                     path: self.describe().into()
                 }));

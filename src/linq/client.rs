@@ -11,7 +11,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use tokio::time::Instant;
 
-use super::concurrency::{Limiter, Rejection, Verdict};
+use super::concurrency::{Limiter, Permit, Rejection, Verdict};
 use super::error::{ApiError, LinqError, NotSent, CODE_CONFLICT};
 use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
 use super::pacer::{Pacer, MAX_RETRY_AFTER};
@@ -394,7 +394,7 @@ impl Client {
     /// Why a request of `method` that has its turn may not go out, if it may not: Linq
     /// refused the token (every request gets that answer), or the run stopped (see
     /// [`crate::stop`]: after a signal reads still go out, after a halt nothing does).
-    fn refused(&self, method: &Method) -> Option<LinqError> {
+    fn forbidden(&self, method: &Method) -> Option<LinqError> {
         if let Some(refusal) = self.inner.refusal.get() {
             return Some(LinqError::Api(refusal.clone()));
         }
@@ -409,7 +409,8 @@ impl Client {
     }
 
     /// One request, within the limit on requests in flight and paced; an error status becomes
-    /// an [`ApiError`]. How it ended teaches the limiter (see [`super::concurrency`]).
+    /// an [`ApiError`]. Its parts: the turn ([`Client::take_turn`]), the request, and what the
+    /// answer teaches the limiter and the pacer ([`Client::classify`]).
     async fn attempt(
         &self,
         method: Method,
@@ -425,25 +426,49 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        let turn = self.take_turn(&method, announce).await?;
+        let response = request.send().await;
+        self.classify(turn, &method, &url, response).await
+    }
+
+    /// Waits for a permit of the limiter, then for a slot of the pace, then checks the request
+    /// may still go out, and runs `announce` (which may refuse it). A refused request gives
+    /// its permit back untaught.
+    async fn take_turn(&self, method: &Method, announce: Option<Announce<'_>>) -> Result<Turn<'_>, LinqError> {
+        let inner = &self.inner;
         let mut permit = inner.limiter.acquire().await;
-        let sent = inner.pacer.acquire().await;
+        let paced = inner.pacer.acquire().await;
         // A task that waited here while another's request was refused `401` sends nothing (the
         // token is bad for every call), nor does one that waited while the run halted, nor an
         // add or a remove that waited while the run was asked to stop: its intent is journaled,
         // but it has not started, and no call starts after a stop.
-        if let Some(refused) = self.refused(&method) {
+        if let Some(refused) = self.forbidden(method) {
             return Err(refused);
         }
-        if let Some(announce) = announce {
-            if !announce.await {
-                return Err(LinqError::NotSent(NotSent::Halted));
+        match announce {
+            Some(announce) => {
+                if !announce.await {
+                    return Err(LinqError::NotSent(NotSent::Halted));
+                }
+                // The latency the limiter learns from is the server's, not the announcement's.
+                permit.sent(Instant::now());
             }
-            // The latency the limiter learns from is the server's, not the announcement's.
-            permit.sent(Instant::now());
-        } else {
-            permit.sent(sent);
+            None => permit.sent(paced),
         }
-        let response = match request.send().await {
+        Ok(Turn { permit, paced })
+    }
+
+    /// What one answer (or its absence) was: the result, with the limiter and the pacer taught
+    /// once by how it ended (see [`super::concurrency`]).
+    async fn classify(
+        &self,
+        turn: Turn<'_>,
+        method: &Method,
+        url: &Url,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<Answer, LinqError> {
+        let Turn { permit, paced } = turn;
+        let response = match response {
             Ok(response) => response,
             Err(e) => {
                 let error = LinqError::from_reqwest(e);
@@ -457,11 +482,8 @@ impl Client {
         let status = response.status();
         if status.is_redirection() {
             permit.answered(Instant::now());
-            inner.pacer.answered(sent);
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .map(|value| shown_location(&url, value));
+            self.inner.pacer.answered(paced);
+            let location = response.headers().get(LOCATION).map(|value| shown_location(url, value));
             return Err(LinqError::Redirect {
                 status: status.as_u16(),
                 location,
@@ -473,23 +495,18 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = read_body(response).await;
+        let text = || body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            let error = ApiError::from_answer(429, retry_after.as_deref(), &text);
+            let error = ApiError::from_answer(429, retry_after.as_deref(), &text());
             let rejection = Rejection::TooMany(error.retry_after);
             if permit.rejected(rejection, Instant::now()) == Verdict::RateLimit {
-                inner.pacer.rate_limited(sent, error.retry_after);
+                self.inner.pacer.rate_limited(paced, error.retry_after);
             }
             return Err(LinqError::Api(error));
         }
         if status == StatusCode::UNAUTHORIZED {
             // Recorded before this permit frees a waiting task, which must see the refusal.
-            let text = body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            // The refusal first: a task that sees the halt must find it.
-            let refusal = ApiError::from_answer(401, retry_after.as_deref(), &text);
-            let halt = Halt::Unauthorized(refusal.to_string());
-            let _ = inner.refusal.set(refusal);
-            inner.stop.halt(halt);
+            self.record_refusal(ApiError::from_answer(401, retry_after.as_deref(), &text()));
         }
         match status {
             StatusCode::SERVICE_UNAVAILABLE => {
@@ -500,29 +517,53 @@ impl Client {
             _ if body.is_ok() => permit.answered(Instant::now()),
             _ => drop(permit),
         }
-        inner.pacer.answered(sent);
-        match body {
-            Ok(body) if status.is_success() => Ok(Answer { status, body }),
-            Ok(body) => Err(LinqError::Api(ApiError::from_answer(
-                status.as_u16(),
-                retry_after.as_deref(),
-                &String::from_utf8_lossy(&body),
-            ))),
-            // The status line arrived, then the body broke off or ran past the cap. A
-            // mutating call answered `202` was accepted all the same; a read must be retried.
-            Err(_) if status == StatusCode::ACCEPTED && method != Method::GET => Ok(Answer {
-                status,
-                body: Vec::new(),
-            }),
-            Err(BodyError::TooLarge) => Err(LinqError::Protocol {
-                status: status.as_u16(),
-                message: format!(
-                    "the answer is larger than {} MiB, far beyond Linq's largest (a page of 100 chats); roster stopped reading it",
-                    MAX_ANSWER_BYTES >> 20
-                ),
-            }),
-            Err(BodyError::Broken(e)) => Err(LinqError::from_reqwest(e)),
-        }
+        self.inner.pacer.answered(paced);
+        answer(status, method, retry_after.as_deref(), body)
+    }
+
+    /// Linq refused the token: every request that waits for its turn gets `refusal`, and the
+    /// run halts. The refusal is kept first: a task that sees the halt must find it.
+    fn record_refusal(&self, refusal: ApiError) {
+        let halt = Halt::Unauthorized(refusal.to_string());
+        let _ = self.inner.refusal.set(refusal);
+        self.inner.stop.halt(halt);
+    }
+}
+
+/// A request's turn: its permit of the limiter and the pace slot it was given.
+struct Turn<'a> {
+    permit: Permit<'a>,
+    paced: Instant,
+}
+
+/// The result of an answer whose status line arrived, from its status and body.
+fn answer(
+    status: StatusCode,
+    method: &Method,
+    retry_after: Option<&str>,
+    body: Result<Vec<u8>, BodyError>,
+) -> Result<Answer, LinqError> {
+    match body {
+        Ok(body) if status.is_success() => Ok(Answer { status, body }),
+        Ok(body) => Err(LinqError::Api(ApiError::from_answer(
+            status.as_u16(),
+            retry_after,
+            &String::from_utf8_lossy(&body),
+        ))),
+        // The status line arrived, then the body broke off or ran past the cap. A mutating
+        // call answered `202` was accepted all the same; a read must be retried.
+        Err(_) if status == StatusCode::ACCEPTED && method != Method::GET => Ok(Answer {
+            status,
+            body: Vec::new(),
+        }),
+        Err(BodyError::TooLarge) => Err(LinqError::Protocol {
+            status: status.as_u16(),
+            message: format!(
+                "the answer is larger than {} MiB, far beyond Linq's largest (a page of 100 chats); roster stopped reading it",
+                MAX_ANSWER_BYTES >> 20
+            ),
+        }),
+        Err(BodyError::Broken(e)) => Err(LinqError::from_reqwest(e)),
     }
 }
 

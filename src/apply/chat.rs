@@ -12,7 +12,7 @@ use crate::linq::LinqError;
 use crate::op::Op;
 use crate::plan::{ChatPlan, Step};
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
-use crate::sync::{before_change, poll, Before, PollEnd, Schedule};
+use crate::sync::{before_change, landing, poll, resolve, Before, Known, Landing, PollEnd, Schedule, Seen};
 
 /// What a chat's steps made: the calls Linq accepted, and those whose outcome is unknown (with
 /// their intent's id), to read back.
@@ -155,7 +155,8 @@ impl Engine<'_> {
         // Journaled once the call has its turn, just before it goes out: a journal that cannot
         // be written then halts the run before any call waiting for its turn is made.
         let announce = self.record(intent);
-        match self.client.change_announced(op, chat, handle, announce).await {
+        let answer = self.client.change_announced(op, chat, handle, announce).await;
+        match resolve(self.client, op, chat, handle, answer).await {
             Ok(answer) => {
                 let record = JournalRecord::Accepted {
                     id,
@@ -190,19 +191,6 @@ impl Engine<'_> {
                 }
                 Err(Ended::failed(Failure::from_error(Some(step.clone()), &e)))
             }
-        }
-    }
-
-    /// After the steps: what was made is read back, or, once the whole run has stopped (no call
-    /// starts then, not even a read), what was accepted counts as pending and calls of unknown
-    /// outcome are journaled again for the next run to settle.
-    async fn finish(&self, chat: &str, made: Made, out: &mut ChatReport) {
-        if self.stop.is_halted() {
-            for (op, handle) in &made.accepted {
-                out.pending.push(*op, handle);
-            }
-        } else if !made.accepted.is_empty() || !made.unknown.is_empty() {
-            self.read_back(chat, &made.accepted, made.unknown, out).await;
         }
     }
 
@@ -246,31 +234,30 @@ impl Engine<'_> {
         }
     }
 
-    /// Reads the chat after its steps: accepted changes not visible are pending; calls whose
-    /// outcome was unknown and whose effect shows are accepted after all.
-    async fn read_back(
-        &self,
-        chat: &str,
-        accepted: &[(Op, Handle)],
-        unknown: Vec<(u64, Op, Handle)>,
-        out: &mut ChatReport,
-    ) {
-        let live = match self.client.get_chat(chat).await {
-            Ok(live) => live,
-            Err(_) => {
-                for (op, handle) in accepted {
-                    out.pending.push(*op, handle);
-                }
-                return;
-            }
+    /// After the steps, what was made is read back, and [`landing`] decides (rules 1 to 3):
+    /// accepted changes the chat does not show yet are pending, and calls of unknown outcome
+    /// whose effect shows are accepted after all. Once the whole run has halted no call starts,
+    /// not even a read: the chat counts as unread, so what was accepted is pending and calls of
+    /// unknown outcome are journaled again for the next run to settle.
+    async fn finish(&self, chat: &str, made: Made, out: &mut ChatReport) {
+        if made.accepted.is_empty() && made.unknown.is_empty() {
+            return;
+        }
+        let read = match self.stop.is_halted() {
+            true => None,
+            false => Some(self.client.get_chat(chat).await),
         };
-        for (op, handle) in accepted {
-            if !live.shows(*op, handle) {
+        let seen = |op, handle: &Handle| {
+            read.as_ref()
+                .map_or(Seen::Unread, |read| Seen::of_read(read, op, handle))
+        };
+        for (op, handle) in &made.accepted {
+            if landing(Known::Accepted { overdue: false }, seen(*op, handle)) == Landing::Pending {
                 out.pending.push(*op, handle);
             }
         }
-        for (id, op, handle) in unknown {
-            if live.shows(op, &handle) {
+        for (id, op, handle) in made.unknown {
+            if landing(Known::Unknown, seen(op, &handle)) == Landing::Landed {
                 let record = JournalRecord::Accepted {
                     id,
                     trace_id: None,

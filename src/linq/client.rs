@@ -1,6 +1,7 @@
-//! The client proper: one method per Linq call roster makes, each paced, retried per the
-//! [`RetryPolicy`], and for adds and removes, resolved by reading the chat when the answer
-//! leaves the outcome unknown.
+//! The client proper: one method per Linq call roster makes, each paced and retried per the
+//! [`RetryPolicy`]. An add or a remove ends in what Linq's answers said of it
+//! ([`ChangeAnswer`]); when they leave it open, whether it landed is [`crate::sync`]'s to
+//! decide, by reading the chat.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 
 use super::concurrency::{Limiter, Permit, Rejection, Verdict};
 use super::error::{ApiError, LinqError, NotSent, CODE_CONFLICT};
-use super::model::{Accepted, AcceptedBody, AcceptedVia, Chat, ChatPage};
+use super::model::{AcceptedBody, ChangeAnswer, Chat, ChatPage};
 use super::pacer::{Pacer, MAX_RETRY_AFTER};
 use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
@@ -216,17 +217,17 @@ impl Client {
     }
 
     /// `POST /v3/chats/{chat}/participants`: queues an add.
-    pub async fn add_participant(&self, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
+    pub async fn add_participant(&self, chat: &str, handle: &Handle) -> Result<ChangeAnswer, LinqError> {
         self.mutate(Op::Add, chat, handle, None).await
     }
 
     /// `DELETE /v3/chats/{chat}/participants` (JSON body): queues a remove.
-    pub async fn remove_participant(&self, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
+    pub async fn remove_participant(&self, chat: &str, handle: &Handle) -> Result<ChangeAnswer, LinqError> {
         self.mutate(Op::Remove, chat, handle, None).await
     }
 
     /// Adds or removes per `op`.
-    pub async fn change(&self, op: Op, chat: &str, handle: &Handle) -> Result<Accepted, LinqError> {
+    pub async fn change(&self, op: Op, chat: &str, handle: &Handle) -> Result<ChangeAnswer, LinqError> {
         self.mutate(op, chat, handle, None).await
     }
 
@@ -241,7 +242,7 @@ impl Client {
         chat: &str,
         handle: &Handle,
         announce: impl Future<Output = bool> + Send,
-    ) -> Result<Accepted, LinqError> {
+    ) -> Result<ChangeAnswer, LinqError> {
         self.mutate(op, chat, handle, Some(Box::pin(announce))).await
     }
 
@@ -280,16 +281,17 @@ impl Client {
         }
     }
 
-    /// An add or a remove. A failure that may have taken effect makes the outcome unknown; it is
-    /// retried, and a retry refused with `409 2015` ("conflicts with current state") is then
-    /// read as the earlier attempt's success. Any other doubt is settled by reading the chat.
+    /// An add or a remove, retried while the failure is transient. A failure that may have
+    /// taken effect makes the outcome unknown, and a retry refused with `409 2015` ("conflicts
+    /// with current state") may then be the earlier attempt's doing: the answer says so, and
+    /// whether the change landed is for [`crate::sync`] to decide by reading the chat.
     async fn mutate(
         &self,
         op: Op,
         chat: &str,
         handle: &Handle,
         mut announce: Option<Announce<'_>>,
-    ) -> Result<Accepted, LinqError> {
+    ) -> Result<ChangeAnswer, LinqError> {
         let url = self.chat_url(chat, Some("participants"))?;
         let method = match op {
             Op::Add => Method::POST,
@@ -305,26 +307,15 @@ impl Client {
                     let trace_id = serde_json::from_slice::<AcceptedBody>(&answer.body)
                         .ok()
                         .and_then(|b| b.trace_id);
-                    return Ok(Accepted {
-                        trace_id,
-                        via: AcceptedVia::Answer,
-                    });
+                    return Ok(ChangeAnswer::Accepted { trace_id });
                 }
                 Err(e) => e,
             };
             if error.code() == Some(CODE_CONFLICT) {
-                return match self.effect_visible(op, chat, handle).await {
-                    Ok(true) => Ok(Accepted {
-                        trace_id: None,
-                        via: AcceptedVia::AlreadySo,
-                    }),
-                    Ok(false) if unknown => Ok(Accepted {
-                        trace_id: None,
-                        via: AcceptedVia::EarlierAttempt,
-                    }),
-                    Ok(false) => Err(error),
-                    Err(read) => Err(unknown_or(unknown, error, read)),
-                };
+                return Ok(ChangeAnswer::Conflict {
+                    error,
+                    after_unknown: unknown,
+                });
             }
             unknown |= error.is_transient() && error.may_have_taken_effect();
             let again = match error.is_transient() {
@@ -332,24 +323,12 @@ impl Client {
                 false => Again::GiveUp,
             };
             match again {
-                Again::Retry => continue,
-                Again::Stopped if !unknown => return Err(LinqError::CutShort { last: Box::new(error) }),
-                _ if !unknown => return Err(error),
-                _ => {}
+                Again::Retry => {}
+                _ if unknown => return Ok(ChangeAnswer::Unknown { last: error }),
+                Again::Stopped => return Err(LinqError::CutShort { last: Box::new(error) }),
+                Again::GiveUp => return Err(error),
             }
-            return match self.effect_visible(op, chat, handle).await {
-                Ok(true) => Ok(Accepted {
-                    trace_id: None,
-                    via: AcceptedVia::AlreadySo,
-                }),
-                Ok(false) => Err(LinqError::OutcomeUnknown { last: Box::new(error) }),
-                Err(read) => Err(unknown_or(true, error, read)),
-            };
         }
-    }
-
-    async fn effect_visible(&self, op: Op, chat: &str, handle: &Handle) -> Result<bool, LinqError> {
-        Ok(self.get_chat(chat).await?.shows(op, handle))
     }
 
     /// Sleeps before the next attempt, or says why there is none: the attempts are used up, or
@@ -620,14 +599,4 @@ fn shown_location(request: &Url, value: &HeaderValue) -> String {
         shown.push('…');
     }
     shown
-}
-
-/// The error to report when a read meant to settle a doubtful call failed too.
-fn unknown_or(unknown: bool, call: LinqError, read: LinqError) -> LinqError {
-    let last = if read.is_unauthorized() { read } else { call };
-    if unknown {
-        LinqError::OutcomeUnknown { last: Box::new(last) }
-    } else {
-        last
-    }
 }

@@ -19,16 +19,16 @@ pub(crate) static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path_and_query: String,
-    authorization: String,
-    user_agent: String,
-    body: String,
+pub(crate) struct Seen {
+    pub method: Method,
+    pub path_and_query: String,
+    pub authorization: String,
+    pub user_agent: String,
+    pub body: String,
 }
 
 /// What the server answers next.
-enum Reply {
+pub(crate) enum Reply {
     Json(u16, Value),
     /// `429` with this `Retry-After`, in seconds.
     RateLimited(f64),
@@ -42,13 +42,13 @@ enum Reply {
 
 type Script = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
 
-struct Server {
+pub(crate) struct Server {
     base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Server {
-    async fn start(script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
+    pub async fn start(script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(script);
         let log = seen.clone();
@@ -84,11 +84,11 @@ impl Server {
         }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    fn client(&self) -> Client {
+    pub fn client(&self) -> Client {
         let mut config = ClientConfig::new(&self.base_url, Token::new(TOKEN));
         config.retry = RetryPolicy {
             max_attempts: 4,
@@ -132,11 +132,11 @@ async fn answer(reply: Reply) -> Response {
     }
 }
 
-fn envelope(status: u16, code: i64, message: &str) -> Value {
+pub(crate) fn envelope(status: u16, code: i64, message: &str) -> Value {
     json!({"success": false, "error": {"status": status, "code": code, "message": message}, "trace_id": format!("trace-{code}")})
 }
 
-fn chat(id: &str, members: &[&str]) -> Value {
+pub(crate) fn chat(id: &str, members: &[&str]) -> Value {
     let mut handles = vec![json!({"id": "me", "handle": "+15550000000", "service": "iMessage",
                                  "status": "active", "is_me": true, "joined_at": "2025-01-01T00:00:00Z"})];
     for (i, m) in members.iter().enumerate() {
@@ -149,11 +149,11 @@ fn chat(id: &str, members: &[&str]) -> Value {
            "is_archived": false, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
 }
 
-fn accepted(message: &str) -> Value {
+pub(crate) fn accepted(message: &str) -> Value {
     json!({"message": message, "status": "accepted", "trace_id": "trace-ok"})
 }
 
-fn handle(text: &str) -> Handle {
+pub(crate) fn handle(text: &str) -> Handle {
     Handle::parse(text).unwrap()
 }
 
@@ -378,117 +378,6 @@ async fn transport_errors_never_show_the_token() {
     };
     assert!(!transport.maybe_sent, "a refused connection sent nothing");
     assert!(!format!("{err} {err:?}").contains(TOKEN));
-}
-
-#[tokio::test]
-async fn remove_sends_a_json_body_on_delete() {
-    let server = Server::start(|_| Reply::Json(202, accepted("Participant removal queued"))).await;
-    let got = server
-        .client()
-        .remove_participant("c1", &handle("Ann@Example.com"))
-        .await
-        .unwrap();
-    assert_eq!(
-        got,
-        Accepted {
-            trace_id: Some("trace-ok".into()),
-            via: AcceptedVia::Answer
-        }
-    );
-    let seen = server.seen();
-    assert_eq!(seen[0].method, Method::DELETE);
-    assert_eq!(seen[0].path_and_query, "/api/partner/v3/chats/c1/participants");
-    assert_eq!(
-        serde_json::from_str::<Value>(&seen[0].body).unwrap(),
-        json!({"handle": "ann@example.com"})
-    );
-}
-
-#[tokio::test]
-async fn a_timed_out_add_then_a_duplicate_counts_as_the_earlier_attempt() {
-    // The first attempt is received (and, on a real server, queued) but answered too late;
-    // the retry is refused as a duplicate; the chat does not show the add yet.
-    let server = Server::start(
-        |seen: &Seen| match (seen.method.as_str(), seen.path_and_query.as_str()) {
-            ("GET", _) => Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"])),
-            _ => Reply::Json(409, envelope(409, 2015, "Operation conflicts with current state")),
-        },
-    )
-    .await;
-    let first = Arc::new(Mutex::new(true));
-    let slow = Server::start(move |seen: &Seen| {
-        let mut first = first.lock().unwrap();
-        if std::mem::take(&mut *first) {
-            Reply::Slow(Duration::from_millis(800), 202, accepted("Participant addition queued"))
-        } else if seen.method == Method::GET {
-            Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"]))
-        } else {
-            Reply::Json(409, envelope(409, 2015, "Operation conflicts with current state"))
-        }
-    })
-    .await;
-    let got = slow
-        .client()
-        .add_participant("c1", &handle("+15550000003"))
-        .await
-        .unwrap();
-    assert_eq!(got.via, AcceptedVia::EarlierAttempt);
-    let methods: Vec<_> = slow.seen().iter().map(|s| s.method.to_string()).collect();
-    assert_eq!(methods, ["POST", "POST", "GET"]);
-
-    // Without an earlier doubtful attempt, the same duplicate answer is a plain failure...
-    let err = server
-        .client()
-        .add_participant("c1", &handle("+15550000003"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some(2015));
-    assert!(!err.may_have_taken_effect());
-    // ...unless the chat shows the change is already so.
-    let got = server
-        .client()
-        .add_participant("c1", &handle("+15550000002"))
-        .await
-        .unwrap();
-    assert_eq!(
-        got,
-        Accepted {
-            trace_id: None,
-            via: AcceptedVia::AlreadySo
-        }
-    );
-    let got = server
-        .client()
-        .remove_participant("c1", &handle("+15550000009"))
-        .await
-        .unwrap();
-    assert_eq!(got.via, AcceptedVia::AlreadySo);
-}
-
-#[tokio::test]
-async fn server_errors_on_an_add_leave_the_outcome_unknown_unless_the_chat_shows_it() {
-    let server = Server::start(|seen: &Seen| match seen.method.as_str() {
-        "GET" => Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"])),
-        _ => Reply::Json(500, envelope(500, 3000, "Internal error")),
-    })
-    .await;
-    let err = server
-        .client()
-        .add_participant("c1", &handle("+15550000003"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, LinqError::OutcomeUnknown { .. }), "{err:?}");
-    assert!(err.may_have_taken_effect());
-    assert_eq!(err.status(), Some(500));
-    let posts = server.seen().iter().filter(|s| s.method == Method::POST).count();
-    assert_eq!(posts, 4);
-    // The change is visible: then it took effect after all.
-    let got = server
-        .client()
-        .add_participant("c1", &handle("+15550000002"))
-        .await
-        .unwrap();
-    assert_eq!(got.via, AcceptedVia::AlreadySo);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The HTTP client for the Linq Partner API v3: typed calls for the chat endpoints roster uses,
 //! Linq's error envelope as a typed error, retries with jittered backoff, a limit on requests in
-//! flight that adapts to the server and a pace, both shared by all tasks, and the resolution of
-//! calls whose outcome an answer left unknown.
+//! flight that adapts to the server and a pace, both shared by all tasks. An add or a remove
+//! ends in what Linq's answers said ([`ChangeAnswer`]); whether it landed when they leave that
+//! open is decided in [`crate::sync`], by reading the chat.
 //!
 //! The caller reads `LINQ_API_V3_BASE_URL` and `LINQ_API_V3_API_KEY` at the edge and passes them
 //! in a [`ClientConfig`]; nothing here reads the environment.
@@ -30,7 +31,7 @@ pub use concurrency::{
 pub use error::{
     ApiError, LinqError, NotSent, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };
-pub use model::{Accepted, AcceptedVia, Chat, ChatHandle, ChatPage};
+pub use model::{Accepted, AcceptedVia, ChangeAnswer, Chat, ChatHandle, ChatPage};
 pub use pacer::Pacer;
 pub use retry::RetryPolicy;
 

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::LinqError;
 use crate::chat_id::check_chat_id;
 use crate::escape::Escaped;
 use crate::handle::Handle;
@@ -193,6 +194,23 @@ pub enum AcceptedVia {
     AlreadySo,
     /// An earlier attempt whose answer was lost queued it: a retry was refused as a duplicate.
     EarlierAttempt,
+}
+
+/// What Linq's answers said of an add or a remove, before anything read the chat. Whether the
+/// change landed when they leave it open is decided in [`crate::sync`] (`sync/landing.rs`).
+/// A call that surely failed is an error instead.
+#[derive(Debug, Clone)]
+pub enum ChangeAnswer {
+    /// `202 accepted`: Linq queued it.
+    Accepted { trace_id: Option<String> },
+    /// `409 2015` ("conflicts with current state"): the chat may show the change already, or,
+    /// when an attempt before it failed in a way that may have taken effect (`after_unknown`),
+    /// that attempt may have queued it.
+    Conflict { error: LinqError, after_unknown: bool },
+    /// Attempts failed in ways that may have taken effect (answers lost, server faults), and no
+    /// more were made (the retries were used up, or the run was asked to stop); `last` is the
+    /// last failure.
+    Unknown { last: LinqError },
 }
 
 #[derive(Debug, Deserialize)]

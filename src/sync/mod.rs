@@ -7,8 +7,11 @@
 //!   ([`before_change`]), when refresh records a read ([`observe`]) and when import adopts a
 //!   chat already in the state ([`conflict`]); the models they fill ([`DriftReport`],
 //!   [`Drift`], [`Conflict`]).
-//! - `landing.rs`: did roster's own changes land? [`never_landed`] finds the overdue changes a
-//!   chat does not show (rule 4 of [`crate::state::pending`]).
+//! - `landing.rs`: did this change land? One decision, [`landing`], from what roster knew of a
+//!   change ([`Known`]) and what a read of its chat found ([`Seen`]), its rules numbered in the
+//!   module doc; [`resolve`] settles Linq's answer to an add or a remove by reading the chat
+//!   when the answer leaves it open, and [`never_landed`] finds the overdue changes a chat does
+//!   not show (rule 4 of [`crate::state::pending`]).
 //! - `poll.rs`: waiting for changes to show: the one loop ([`poll`]) behind apply's `wait`
 //!   steps and settling.
 //! - `settle.rs`: the calls an interrupted run left unsettled in the journal, settled by
@@ -17,7 +20,7 @@
 //!   it ([`read_chats`]).
 //!
 //! Whether one change shows in a live chat is [`crate::linq::Chat::shows`], from the meaning of
-//! [`crate::op::Op`]: the client needs it too, to resolve a call whose answer was lost.
+//! [`crate::op::Op`]; what that says about the change is [`landing`]'s.
 
 mod drift;
 mod landing;
@@ -29,7 +32,7 @@ pub use drift::{
     adopt, before_change, conflict, label, observe, observe_all, Adopted, Before, ChatDrift, Conflict, Drift,
     DriftReport, DriftStatus, DriftSummary, Observation, Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,
 };
-pub use landing::never_landed;
+pub use landing::{landing, never_landed, resolve, Known, Landing, Seen};
 pub use poll::{poll, PollEnd, Schedule};
 pub use read::{read_chats, Read};
 pub use settle::{settle, SettleOptions, Settled};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::landing::{landing, Known, Landing, Seen};
 use super::poll::{poll, PollEnd, Schedule};
 use crate::linq::{Client, LinqError};
 use crate::state::journal::{apply_change, Unsettled};
@@ -39,9 +40,10 @@ pub struct Settled {
 }
 
 /// Reads the chats of `unsettled` changes and applies to `state` the ones whose effect shows
-/// (rule 4 of the journal). A chat Linq no longer knows (`404`) settles its changes as not
-/// made. Any other read failure is returned, and the caller should keep the journal for a later
-/// attempt.
+/// (rule 4 of the journal). Whether each landed is [`landing`]'s (rules 1 and 6 of
+/// [`super::landing`]): one that a read showed landed; one not shown within the grace period,
+/// or whose chat Linq no longer knows (`404`), was not made. Any other read failure is
+/// returned, and the caller should keep the journal for a later attempt.
 pub async fn settle(
     state: &mut State,
     unsettled: &[Unsettled],
@@ -68,7 +70,8 @@ pub async fn settle(
         // signal, and after a halt the reads fail.
         let polled = poll(client, chat, &schedule, None, |live| {
             waiting.retain(|change| {
-                let shows = live.shows(change.op, &change.handle);
+                let seen = Seen::in_chat(live, change.op, &change.handle);
+                let shows = landing(Known::Unsettled, seen) == Landing::Landed;
                 if shows {
                     landed.push(*change);
                 }
@@ -85,11 +88,14 @@ pub async fn settle(
             }
             settled.landed.push(change.clone());
         }
-        match polled {
-            // Not seen within the grace period, or the chat is gone: not made.
-            Ok(()) | Err(PollEnd::TimedOut | PollEnd::Stopped) => {}
-            Err(PollEnd::Failed(e)) if e.status() == Some(404) => {}
-            Err(PollEnd::Failed(e)) => return Err(e),
+        // What the last read found of the changes still waiting (none are when the poll ended
+        // in success). A poll with no stop is never stopped.
+        let (seen, failure) = match polled {
+            Ok(()) | Err(PollEnd::TimedOut | PollEnd::Stopped) => (Seen::NotShown, None),
+            Err(PollEnd::Failed(e)) => (Seen::of_failure(&e), Some(e)),
+        };
+        if let (Landing::Unknown, Some(e)) = (landing(Known::Unsettled, seen), failure) {
+            return Err(e);
         }
         settled.not_landed.extend(waiting.into_iter().cloned());
     }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::handle::Handle;
 use crate::linq::client::MAX_ANSWER_BYTES;
+use crate::stop::{Halt, Signal};
 
 const TOKEN: &str = "sk-test-7f3a9c";
 
@@ -362,6 +363,51 @@ async fn unauthorized_is_not_retried_and_never_shows_the_token() {
     assert!(err.is_unauthorized());
     assert_eq!(server.seen().len(), 1);
     assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+/// A `401` halts the client's stop with Linq's answer: every later request gets the same
+/// refusal without going out.
+#[tokio::test]
+async fn a_401_halts_the_stop_and_every_later_request_gets_it_unsent() {
+    let server = Server::start(|_| Reply::Json(401, envelope(401, 2004, "Unauthorized"))).await;
+    let client = server.client();
+    let first = client.get_chat("c1").await.unwrap_err();
+    let Some(Halt::Unauthorized(answer)) = client.stop().halted() else {
+        panic!("{:?}", client.stop().halted())
+    };
+    assert_eq!(answer, first.to_string());
+    let later = client.add_participant("c2", &handle("+15550000009")).await.unwrap_err();
+    assert!(later.is_unauthorized(), "{later:?}");
+    assert_eq!(later.to_string(), first.to_string());
+    assert_eq!(server.seen().len(), 1, "nothing after the 401");
+}
+
+/// After a signal a read still goes out, but a failed one is not tried again (cut short by
+/// the stop) and no add or remove goes out; after a halt nothing goes out, not even a read.
+#[tokio::test]
+async fn after_a_signal_only_reads_go_out_untried_again_and_after_a_halt_nothing_does() {
+    let server = Server::start(|seen: &Seen| match seen.path_and_query.as_str() {
+        "/api/partner/v3/chats/c1" => Reply::Json(200, chat("c1", &["+15550000001"])),
+        "/api/partner/v3/chats/c2" => Reply::Json(503, envelope(503, 3001, "Service unavailable")),
+        _ => Reply::Json(202, accepted("Participant addition queued")),
+    })
+    .await;
+    let client = server.client();
+    client.stop().signal(Signal::Interrupt);
+    assert_eq!(client.get_chat("c1").await.unwrap().id, "c1");
+    let cut = client.get_chat("c2").await.unwrap_err();
+    assert!(cut.is_cut_short(), "{cut:?}");
+    assert_eq!(cut.status(), Some(503));
+    assert_eq!(cut.message(), "Service unavailable");
+    let add = client.add_participant("c1", &handle("+15550000009")).await.unwrap_err();
+    assert!(matches!(add, LinqError::NotSent(NotSent::Stopped)), "{add:?}");
+    let paths: Vec<_> = server.seen().iter().map(|s| s.path_and_query.clone()).collect();
+    assert_eq!(paths, ["/api/partner/v3/chats/c1", "/api/partner/v3/chats/c2"]);
+
+    client.stop().halt(Halt::Unrecorded("the disk is full".to_owned()));
+    let read = client.get_chat("c1").await.unwrap_err();
+    assert!(matches!(read, LinqError::NotSent(NotSent::Halted)), "{read:?}");
+    assert_eq!(server.seen().len(), 2, "nothing after the halt");
 }
 
 #[tokio::test]

@@ -37,11 +37,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION};
-use crate::escape::Escaped;
-
-/// How many symbolic links a state path may go through (Linux's own limit).
-const MAX_LINKS: usize = 40;
+use super::atomic::{self, resolve, sibling};
+use super::{
+    parse_state, JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, LockedError, State, StateStore,
+    StoreError, Version,
+};
 
 /// How often a run waiting for the lock looks again.
 const LOCK_POLL: Duration = Duration::from_millis(50);
@@ -109,48 +109,10 @@ impl FileStore {
         }
     }
 
-    /// Refuses a path that is a symbolic link leading nowhere, for a file other than the state.
-    fn usable_file(&self) -> anyhow::Result<()> {
-        match &self.broken_link {
-            Some(problem) => Err(anyhow!("{problem}")),
-            None => Ok(()),
-        }
-    }
-
-    fn folder(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    }
-
-    /// A fresh temporary path beside the state.
-    fn temp_path(&self, suffix: &str) -> PathBuf {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.folder()
-            .join(format!(".{name}.{suffix}.{}.tmp", uuid::Uuid::new_v4().simple()))
-    }
-
-    /// Writes `bytes` to a fresh temporary file beside the state and syncs it.
-    fn write_temp(&self, suffix: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        let temp = self.temp_path(suffix);
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        let written = file.write_all(bytes).and_then(|()| file.sync_all());
-        if let Err(error) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(error);
-        }
-        Ok(temp)
-    }
-
     /// A lock file holding `bytes`, written aside and already OS-locked (shared: readers of
     /// the holder's name are never blocked, and a breaker's exclusive lock fails).
     fn new_lock_file(&self, bytes: &[u8]) -> io::Result<(PathBuf, File)> {
-        let temp = self.temp_path("lock");
+        let temp = atomic::temp_path(&self.path, "lock");
         let mut file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp)?;
         // A file system without OS locks leaves the lock file to the force-unlock of old:
         // nobody can take an exclusive lock on it there either, so it never counts as stale.
@@ -163,17 +125,8 @@ impl FileStore {
         Ok((temp, file))
     }
 
-    /// Replaces the file at `self.path` with `bytes` via a synced temporary file and a rename.
-    fn replace_with(&self, bytes: &[u8]) -> io::Result<()> {
-        let temp = self.write_temp("new", bytes)?;
-        fs::rename(&temp, &self.path).inspect_err(|_| {
-            let _ = fs::remove_file(&temp);
-        })?;
-        self.sync_folder()
-    }
-
     fn sync_folder(&self) -> io::Result<()> {
-        File::open(self.folder())?.sync_all()
+        atomic::sync_folder(&self.path)
     }
 
     fn read_lock(&self) -> anyhow::Result<Option<LockInfo>> {
@@ -221,7 +174,7 @@ impl FileStore {
         let context = || format!("failed to write state file `{}`", self.path.display());
         let mut bytes = serde_json::to_vec_pretty(state).with_context(context)?;
         bytes.push(b'\n');
-        let temp = self.write_temp("new", &bytes).with_context(context)?;
+        let temp = atomic::write_temp(&self.path, "new", &bytes).with_context(context)?;
         let result = (|| -> io::Result<()> {
             if self.path.exists() {
                 // Link the current state to a temporary name, then rename it over the backup:
@@ -302,59 +255,6 @@ fn process_runs(pid: u32) -> bool {
         };
     }
     false
-}
-
-/// Where `path` leads through symbolic links: `path` itself when it is none, or a file that
-/// does not exist yet. A link that leads nowhere gives the place it led to and why.
-fn resolve(path: &Path) -> Result<PathBuf, (PathBuf, String)> {
-    let mut current = path.to_path_buf();
-    for _ in 0..MAX_LINKS {
-        match fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let Ok(target) = fs::read_link(&current) else {
-                    return Ok(current);
-                };
-                current = current.parent().unwrap_or(Path::new("")).join(target);
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound && current != path => {
-                let problem = format!(
-                    "`{}` is a symbolic link to `{}`, which does not exist",
-                    path.display(),
-                    current.display()
-                );
-                return Err((current, problem));
-            }
-            // A plain file, none yet, or one the operation itself reports on.
-            _ => return Ok(current),
-        }
-    }
-    let problem = format!("`{}` is a symbolic link that never ends (a loop)", path.display());
-    Err((current, problem))
-}
-
-/// Writes `bytes` to `path` atomically: a synced temporary file in the same folder, renamed.
-/// A `path` that is a symbolic link keeps it: the file it leads to is replaced.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let file = FileStore::new(path);
-    file.usable_file()?;
-    Ok(file.replace_with(bytes)?)
-}
-
-/// Writes `bytes` to a new file at `path`, atomically, and fails with `AlreadyExists` when
-/// anything (a file, a link) is already there: the file appears whole or not at all.
-pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file = FileStore::new(path);
-    let temp = file.write_temp("new", bytes)?;
-    let linked = fs::hard_link(&temp, path);
-    let _ = fs::remove_file(&temp);
-    linked?;
-    file.sync_folder()
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 impl StateStore for FileStore {
@@ -600,94 +500,6 @@ impl StateStore for FileStore {
     }
 }
 
-/// Parses a state document, refusing newer versions with a message that says so.
-pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        version: serde_json::Value,
-    }
-    match serde_json::from_slice::<State>(bytes) {
-        Ok(state) if state.version == STATE_VERSION => Ok(state),
-        Ok(state) => Err(version_error(state.version)),
-        Err(error) => match serde_json::from_slice::<Probe>(bytes) {
-            Ok(Probe {
-                version: serde_json::Value::Number(n),
-            }) if n.as_u64().is_some_and(|v| v != u64::from(STATE_VERSION)) => {
-                Err(version_error(n.as_u64().unwrap_or_default() as u32))
-            }
-            _ if bytes.is_empty() => Err("the file is empty".to_owned()),
-            _ => Err(format!("not a valid roster state ({error})")),
-        },
-    }
-    .map_err(|reason| anyhow!(StoreError::Unreadable(reason)))
-}
-
-fn version_error(version: u32) -> String {
-    if version > STATE_VERSION {
-        format!("its format version {version} is newer than this roster understands ({STATE_VERSION}); upgrade roster")
-    } else {
-        format!("its format version {version} is not supported (expected {STATE_VERSION})")
-    }
-}
-
-/// A state or journal file roster will not use as it is; each says how to mend it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The state path is a symbolic link that leads nowhere, or never ends.
-    #[error("state file {0}; nothing was changed")]
-    BrokenLink(String),
-    /// A line of the journal that is not its last is not a record.
-    #[error("journal `{}` line {line} is corrupt at column {column}: {reason}; nothing was changed", path.display())]
-    CorruptJournal {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        reason: String,
-    },
-    /// The state document does not parse, or has another format version.
-    #[error("{0}")]
-    Unreadable(String),
-}
-
-impl StoreError {
-    /// What to do about it.
-    pub fn hint(&self) -> String {
-        match self {
-            StoreError::BrokenLink(_) => "fix the link, or remove it to start a new state in its place".to_owned(),
-            StoreError::CorruptJournal { line, .. } => format!(
-                "the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {line}, or move the journal aside and run `roster refresh` to record what Linq shows"
-            ),
-            StoreError::Unreadable(_) => {
-                "restore it from its `.backup` or from version control, or fix it by hand".to_owned()
-            }
-        }
-    }
-}
-
-/// The lock could not be taken: someone else holds it. Shown whole, it ends with its hint, so
-/// that it says what to do wherever it is printed.
-#[derive(Debug, thiserror::Error)]
-#[error("{}\nhint: {}", self.message(), self.hint())]
-pub struct LockedError {
-    pub path: PathBuf,
-    pub holder: LockInfo,
-}
-
-impl LockedError {
-    /// Who holds the lock, and since when.
-    pub fn message(&self) -> String {
-        format!("state is locked by {} via `{}`", self.holder, self.path.display())
-    }
-
-    /// How to clear a lock its run left behind.
-    pub fn hint(&self) -> String {
-        format!(
-            "if that run was killed, clear the lock with `roster force-unlock {}`",
-            Escaped(&self.holder.id)
-        )
-    }
-}
-
 /// Holds the lock: the lock file, and the OS lock on it for as long as this run lives.
 struct FileLock {
     path: PathBuf,
@@ -757,7 +569,7 @@ mod tests {
         assert_eq!(fs::read(store.backup_path()).unwrap(), first);
         assert_eq!(store.load().unwrap(), Some(state.clone()));
         // No temporary file is left behind.
-        let names: Vec<String> = fs::read_dir(store.folder())
+        let names: Vec<String> = fs::read_dir(atomic::folder(store.path()))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -905,7 +717,7 @@ mod tests {
         drop(taken);
         assert!(!store.lock_path().exists(), "released as usual");
         // Nothing is left beside the state either.
-        assert_eq!(fs::read_dir(store.folder()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(atomic::folder(store.path())).unwrap().count(), 0);
     }
 
     #[test]

@@ -16,13 +16,19 @@ use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
 
+mod atomic;
+mod document;
+mod error;
 mod file;
 pub mod journal;
 pub mod pending;
 pub mod postgres;
 mod push;
 
-pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError, StoreError};
+pub use atomic::{write_atomic, write_new};
+pub use document::parse_state;
+pub use error::{LockWaitStopped, LockedError, StoreError};
+pub use file::FileStore;
 pub use pending::{PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
 pub use postgres::{PostgresError, PostgresStore};
 pub use push::{check_push, Push, PushRefused};
@@ -253,11 +259,4 @@ impl LockWait<'_> {
         }
         LockWait { timeout, stop: &never }
     }
-}
-
-/// The wait for the lock was stopped before the lock was taken; nothing was changed.
-#[derive(Debug, thiserror::Error)]
-#[error("stopped waiting for the state lock `{}`", path.display())]
-pub struct LockWaitStopped {
-    pub path: std::path::PathBuf,
 }

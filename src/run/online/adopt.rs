@@ -168,7 +168,7 @@ fn write_config(path: &std::path::Path, yaml: &str, force: bool) -> anyhow::Resu
     let written = if force {
         write_atomic(path, yaml.as_bytes())
     } else {
-        write_new(path, yaml.as_bytes()).map_err(anyhow::Error::from)
+        write_new(path, yaml.as_bytes())
     };
     written.with_context(|| {
         format!(

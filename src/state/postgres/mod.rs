@@ -236,13 +236,13 @@ impl PostgresStore {
         let document = serde_json::to_string(state).context("failed to serialize the state")?;
         let (lineage, serial) = (state.lineage.clone(), state.serial as i64);
         self.run(move |db| async move {
-            let fail = |e: tokio_postgres::Error| db.error("failed to write the state", &e);
+            const DOING: &str = "failed to write the state";
+            let fail = |e: tokio_postgres::Error| db.error(DOING, &e);
             let name = &db.target.name;
             let client = &db.client;
-            client.batch_execute("BEGIN").await.map_err(fail)?;
-            let result = async {
+            db.transaction(DOING, async {
                 db.fence(&holder).await?;
-                let moved = match current {
+                let changed = match current {
                     Some(read) => {
                         client
                             .execute(
@@ -250,8 +250,6 @@ impl PostgresStore {
                                 &[name, &serial, &lineage, &(read as i64)],
                             )
                             .await
-                            .map_err(fail)?
-                            == 0
                     }
                     None => {
                         client
@@ -260,10 +258,9 @@ impl PostgresStore {
                                 &[name, &lineage, &serial],
                             )
                             .await
-                            .map_err(fail)?
-                            == 0
                     }
                 };
+                let moved = changed.map_err(fail)? == 0;
                 if moved {
                     let now: Option<i64> = client
                         .query_opt("SELECT serial FROM roster.states WHERE name = $1", &[name])
@@ -285,15 +282,8 @@ impl PostgresStore {
                     .await
                     .map_err(fail)?;
                 Ok(())
-            }
-            .await;
-            match result {
-                Ok(()) => client.batch_execute("COMMIT").await.map_err(fail),
-                Err(error) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    Err(error)
-                }
-            }
+            })
+            .await
         })
     }
 
@@ -301,7 +291,8 @@ impl PostgresStore {
     fn try_lock(&self, info: &LockInfo) -> anyhow::Result<Result<Option<LockInfo>, LockInfo>> {
         let info = info.clone();
         self.run(move |db| async move {
-            let fail = |e: tokio_postgres::Error| db.error("failed to take the state lock", &e);
+            const DOING: &str = "failed to take the state lock";
+            let fail = |e: tokio_postgres::Error| db.error(DOING, &e);
             let client = &db.client;
             let name = &db.target.name;
             let lease = db.target.lease.as_secs_f64();
@@ -321,54 +312,35 @@ impl PostgresStore {
                 if inserted == 1 {
                     return Ok(Ok(None));
                 }
-                client.batch_execute("BEGIN").await.map_err(fail)?;
-                let found = client
-                    .query_opt(
-                        "SELECT id, operation, who, host, pid, since, expires_at <= now() FROM roster.locks WHERE name = $1 FOR UPDATE",
-                        &[name],
-                    )
-                    .await;
-                let row = match found {
-                    Ok(Some(row)) => row,
+                let found = db.transaction(DOING, async {
+                    let Some(row) = client
+                        .query_opt(
+                            "SELECT id, operation, who, host, pid, since, expires_at <= now() FROM roster.locks WHERE name = $1 FOR UPDATE",
+                            &[name],
+                        )
+                        .await
+                        .map_err(fail)?
+                    else {
+                        return Ok(None);
+                    };
+                    let (holder, expired) = (lock_info(&row), row.get::<_, bool>(6));
+                    if !expired {
+                        return Ok(Some(Err(holder)));
+                    }
+                    client
+                        .execute(
+                            "UPDATE roster.locks SET id = $2, operation = $3, who = $4, host = $5, pid = $6, since = $7,
+                             expires_at = now() + make_interval(secs => $8) WHERE name = $1",
+                            &values,
+                        )
+                        .await
+                        .map_err(fail)?;
+                    Ok(Some(Ok(Some(holder))))
+                });
+                match found.await? {
+                    Some(taken_or_held) => return Ok(taken_or_held),
                     // Released meanwhile: try again.
-                    Ok(None) => {
-                        client.batch_execute("COMMIT").await.map_err(fail)?;
-                        continue;
-                    }
-                    Err(error) => {
-                        let _ = client.batch_execute("ROLLBACK").await;
-                        return Err(fail(error));
-                    }
-                };
-                let holder = LockInfo {
-                    id: row.get(0),
-                    operation: row.get(1),
-                    who: row.get(2),
-                    host: row.get(3),
-                    pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                    since: row.get(5),
-                };
-                let expired: bool = row.get(6);
-                if !expired {
-                    client.batch_execute("COMMIT").await.map_err(fail)?;
-                    return Ok(Err(holder));
-                }
-                let replaced = client
-                    .execute(
-                        "UPDATE roster.locks SET id = $2, operation = $3, who = $4, host = $5, pid = $6, since = $7,
-                         expires_at = now() + make_interval(secs => $8) WHERE name = $1",
-                        &values,
-                    )
-                    .await;
-                match replaced {
-                    Ok(_) => {
-                        client.batch_execute("COMMIT").await.map_err(fail)?;
-                        return Ok(Ok(Some(holder)));
-                    }
-                    Err(error) => {
-                        let _ = client.batch_execute("ROLLBACK").await;
-                        return Err(fail(error));
-                    }
+                    None => continue,
                 }
             }
         })
@@ -384,19 +356,29 @@ impl PostgresStore {
                 )
                 .await
                 .map_err(|e| db.error("failed to read the state lock", &e))?;
-            Ok(row.map(|row| LockInfo {
-                id: row.get(0),
-                operation: row.get(1),
-                who: row.get(2),
-                host: row.get(3),
-                pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                since: row.get(5),
-            }))
+            Ok(row.as_ref().map(lock_info))
         })
     }
 }
 
 impl Db {
+    /// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails
+    /// (a failure to begin or commit is an error of `doing`).
+    async fn transaction<T>(&self, doing: &str, work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+        let fail = |e: tokio_postgres::Error| self.error(doing, &e);
+        self.client.batch_execute("BEGIN").await.map_err(fail)?;
+        match work.await {
+            Ok(done) => {
+                self.client.batch_execute("COMMIT").await.map_err(fail)?;
+                Ok(done)
+            }
+            Err(error) => {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                Err(error)
+            }
+        }
+    }
+
     /// An error of `doing`, saying whether the connection was lost, with what to do next.
     fn error(&self, doing: &str, error: &tokio_postgres::Error) -> anyhow::Error {
         if self.client.is_closed() || error.is_closed() {
@@ -431,6 +413,18 @@ impl Db {
             "this run no longer holds the state lock `{id}` on `{}`: its lease expired, or `roster force-unlock` cleared it; nothing was written (another run may be working on the state: run the command again once it is done)",
             self.target
         )
+    }
+}
+
+/// A lock row's holder: its first six columns, as every query of the lock selects them.
+fn lock_info(row: &tokio_postgres::Row) -> LockInfo {
+    LockInfo {
+        id: row.get(0),
+        operation: row.get(1),
+        who: row.get(2),
+        host: row.get(3),
+        pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
+        since: row.get(5),
     }
 }
 
@@ -603,14 +597,7 @@ impl StateStore for PostgresStore {
                 )
                 .await
                 .map_err(|e| db.error("failed to clear the state lock", &e))?;
-            Ok(row.map(|row| LockInfo {
-                id: row.get(0),
-                operation: row.get(1),
-                who: row.get(2),
-                host: row.get(3),
-                pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                since: row.get(5),
-            }))
+            Ok(row.as_ref().map(lock_info))
         })?;
         if let Some(holder) = removed {
             return Ok(holder);
@@ -691,24 +678,16 @@ impl StateStore for PostgresStore {
     fn clear_journal(&self) -> anyhow::Result<()> {
         let holder = self.holder()?;
         self.run(move |db| async move {
-            let fail = |e: tokio_postgres::Error| db.error("failed to clear the journal", &e);
-            db.client.batch_execute("BEGIN").await.map_err(fail)?;
-            let result = async {
+            const DOING: &str = "failed to clear the journal";
+            db.transaction(DOING, async {
                 db.fence(&holder).await?;
                 db.client
                     .execute("DELETE FROM roster.journal WHERE name = $1", &[&db.target.name])
                     .await
-                    .map_err(fail)?;
+                    .map_err(|e| db.error(DOING, &e))?;
                 Ok(())
-            }
-            .await;
-            match result {
-                Ok(()) => db.client.batch_execute("COMMIT").await.map_err(fail),
-                Err(error) => {
-                    let _ = db.client.batch_execute("ROLLBACK").await;
-                    Err(error)
-                }
-            }
+            })
+            .await
         })
     }
 

@@ -9,9 +9,10 @@ use super::{Exit, Stopped, Ui};
 use crate::config::ConfigErrors;
 use crate::escape::{escape, Escaped};
 use crate::handle::HandleError;
+use crate::hint::Hint;
 use crate::linq::LinqError;
 use crate::plan::{PlanErrors, SavedPlanError, SelectErrors};
-use crate::state::{LockedError, PostgresError, PushRefused, StoreError};
+use crate::state::StateError;
 use crate::sync::Conflict;
 
 /// A command's refusal. Each variant knows its message and, where there is an obvious next
@@ -218,16 +219,10 @@ fn message_and_hint(error: &anyhow::Error) -> (String, Option<String>) {
     for link in error.chain() {
         let (text, link_hint) = if let Some(e) = link.downcast_ref::<Error>() {
             (e.to_string(), e.hint())
-        } else if let Some(e) = link.downcast_ref::<LockedError>() {
-            (e.message(), Some(e.hint()))
-        } else if let Some(e) = link.downcast_ref::<StoreError>() {
-            (e.to_string(), Some(e.hint()))
+        } else if let Some(e) = link.downcast_ref::<StateError>() {
+            (e.to_string(), e.hint())
         } else if let Some(e) = link.downcast_ref::<SavedPlanError>() {
             (e.to_string(), e.hint().map(str::to_owned))
-        } else if let Some(e) = link.downcast_ref::<PostgresError>() {
-            (e.to_string(), e.hint())
-        } else if let Some(e) = link.downcast_ref::<PushRefused>() {
-            (e.to_string(), Some(PushRefused::HINT.to_owned()))
         } else {
             (link.to_string(), None)
         };

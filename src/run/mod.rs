@@ -397,7 +397,7 @@ fn config_and_state(
             scope.spawn(|| {
                 let start = std::time::Instant::now();
                 (
-                    open_store().and_then(|store| store.load_with_journal()),
+                    open_store().and_then(|store| Ok(store.load_with_journal()?)),
                     start.elapsed(),
                 )
             })

@@ -18,7 +18,7 @@ use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, Plan, SavedPlan, StateRef};
 use crate::render::{self, Format};
-use crate::state::{postgres, Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, StateStore};
+use crate::state::{postgres, Loaded, LockInfo, LockWait, PendingTimeout, StateError, StateStore};
 use crate::sync::{self, Read, SettleOptions};
 
 mod adopt;
@@ -108,27 +108,22 @@ impl Online {
         let stop = || signals.received().is_some();
         // One look first, so that a run about to wait can say for whom.
         let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
-            Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
-                if let Some(locked) = error.downcast_ref::<LockedError>() {
-                    cx.ui.status(format!(
-                        "Waiting up to {}s for the state lock held by {}...",
-                        timeout.as_secs_f64(),
-                        locked.holder
-                    ));
-                }
+            Err(StateError::Locked { holder, .. }) if !timeout.is_zero() => {
+                cx.ui.status(format!(
+                    "Waiting up to {}s for the state lock held by {holder}...",
+                    timeout.as_secs_f64(),
+                ));
                 store.lock(info, &LockWait { timeout, stop: &stop })
             }
             taken => taken,
         }
-        .map_err(
-            |error| match (error.downcast_ref::<LockWaitStopped>(), signals.received()) {
-                (Some(_), Some(signal)) => anyhow::Error::new(Stopped {
-                    signal,
-                    message: STOPPED.to_owned(),
-                }),
-                _ => error,
-            },
-        )?;
+        .map_err(|error| match (error, signals.received()) {
+            (StateError::LockWaitStopped { .. }, Some(signal)) => anyhow::Error::new(Stopped {
+                signal,
+                message: STOPPED.to_owned(),
+            }),
+            (error, _) => anyhow::Error::new(error),
+        })?;
         if let Some(stale) = guard.broke() {
             cx.ui.status(format!(
                 "note: broke the stale lock `{}` of {stale}: {}",

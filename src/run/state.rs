@@ -9,7 +9,7 @@ use super::online::Online;
 use super::{Context, Error, Exit};
 use crate::cli::StateCommand;
 use crate::render::{Format, History};
-use crate::state::{check_push, parse_state, Push};
+use crate::state::{check_push, parse_state, Push, StateError};
 
 pub fn run(cx: &mut Context, command: &StateCommand) -> anyhow::Result<Exit> {
     match command {
@@ -68,9 +68,12 @@ fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
     } else {
         std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
     };
-    let pushed = parse_state(&bytes).with_context(|| match stdin {
-        true => "the state on standard input was refused; nothing was written".to_owned(),
-        false => format!("`{}` was refused; nothing was written", file.display()),
+    let pushed = parse_state(&bytes).map_err(|reason| StateError::Refused {
+        what: match stdin {
+            true => "the state on standard input was refused; nothing was written".to_owned(),
+            false => format!("`{}` was refused; nothing was written", file.display()),
+        },
+        reason,
     })?;
     let online = Online::start(cx)?;
     let store = cx.store()?;
@@ -89,7 +92,7 @@ fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
             current.as_ref().map_or(0, |s| s.serial)
         )),
         Push::Write(state) => {
-            store.push(&state, current.as_ref().map(|s| s.serial))?;
+            store.replace(&state, current.as_ref().map(|s| s.serial))?;
             cx.ui.status(format!(
                 "Pushed the state (lineage `{}`, serial {}) to `{}`{}.",
                 state.lineage,

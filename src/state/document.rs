@@ -1,12 +1,15 @@
 //! Reading a state document, as both backends and `state push` do: a state of another format
 //! version is refused with a reason that says which, and what to do.
 
-use anyhow::anyhow;
+use super::{State, STATE_VERSION};
 
-use super::{State, StoreError, STATE_VERSION};
+/// Why bytes are not a state this roster reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAState(pub String);
 
 /// Parses a state document, refusing newer versions with a message that says so.
-pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
+pub fn parse_state(bytes: &[u8]) -> Result<State, NotAState> {
     #[derive(serde::Deserialize)]
     struct Probe {
         version: serde_json::Value,
@@ -24,7 +27,7 @@ pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
             _ => Err(format!("not a valid roster state ({error})")),
         },
     }
-    .map_err(|reason| anyhow!(StoreError::Unreadable(reason)))
+    .map_err(NotAState)
 }
 
 fn version_error(version: u32) -> String {

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::select::{select, SelectErrors};
 use super::{ChatPlan, ChatRef, Plan, PlanErrors, PlanOptions, StateRef, Step};
 use crate::config::Desired;
+use crate::hint::Hint;
 use crate::state::{PendingTimeout, State};
 
 /// A plan as written to disk.
@@ -65,14 +66,16 @@ pub enum SavedPlanError {
     Unselectable(SelectErrors),
 }
 
-impl SavedPlanError {
-    /// What to do about it, where there is an obvious next step.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for SavedPlanError {
+    fn hint(&self) -> Option<String> {
         match self {
             SavedPlanError::Differs(_) | SavedPlanError::Underivable(_) | SavedPlanError::Unselectable(_) => {
-                Some("re-run `roster plan --out FILE` and review the new plan")
+                Some("re-run `roster plan --out FILE` and review the new plan".to_owned())
             }
-            _ => None,
+            SavedPlanError::Unreadable(_)
+            | SavedPlanError::Checksum
+            | SavedPlanError::Version(_)
+            | SavedPlanError::Stale(_) => None,
         }
     }
 }

@@ -9,18 +9,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::apply::{BarProgress, LineProgress, NoProgress, Progress, TimingsProgress};
 use crate::cli::{Cli, Command, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
 use crate::clock::Clock;
-use crate::config::{self, Desired};
+use crate::config::{self, ConfigErrors, Desired};
 use crate::escape::Escaped;
 use crate::linq::Token;
 use crate::plan::{self, PlanOptions, SavedPlan, SelectErrors, Selection};
 use crate::render::{self, Document, Format, Paint, TextOptions};
-use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateStore};
+use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateError, StateStore};
 
 mod error;
 mod generate;
@@ -29,7 +28,7 @@ mod signals;
 mod state;
 mod timings;
 
-pub use error::{Error, Unimportable};
+pub use error::{Error, ErrorContext, Unimportable};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
 use timings::Timings;
@@ -177,8 +176,8 @@ impl Context {
         config_paths(&self.global.config)
     }
 
-    pub fn load_desired(&self) -> anyhow::Result<Desired> {
-        Ok(config::load(&self.config_paths())?)
+    pub fn load_desired(&self) -> Result<Desired, ConfigErrors> {
+        config::load(&self.config_paths())
     }
 
     /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`.
@@ -189,13 +188,13 @@ impl Context {
     }
 
     /// The state's store: its file, or its database (connected, its schema up to date).
-    pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
+    pub fn store(&self) -> Result<Box<dyn StateStore>, StateError> {
         store_at(&self.state_location(), &self.env)
     }
 
     /// Opens the state's store when called, on any thread: `plan` connects to a database while
     /// it parses the config.
-    pub fn store_opener(&self) -> impl Fn() -> anyhow::Result<Box<dyn StateStore>> + Send + Sync {
+    pub fn store_opener(&self) -> impl Fn() -> Result<Box<dyn StateStore>, StateError> + Send + Sync {
         let (location, env) = (self.state_location(), self.env.clone());
         move || store_at(&location, &env)
     }
@@ -251,7 +250,7 @@ fn config_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// The state at `location`, a file or a `postgres://` URL: the one place a backend is chosen.
-pub fn store_at(location: &Path, env: &Env) -> anyhow::Result<Box<dyn StateStore>> {
+pub fn store_at(location: &Path, env: &Env) -> Result<Box<dyn StateStore>, StateError> {
     match location.to_str().filter(|text| postgres::is_url(text)) {
         Some(url) => Ok(Box::new(PostgresStore::connect(url, &env.user, &env.passwords)?)),
         None => Ok(Box::new(FileStore::new(location))),
@@ -285,7 +284,7 @@ pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
     result.unwrap_or_else(|error| error::report(&mut cx.ui, &error))
 }
 
-fn validate(cx: &mut Context) -> anyhow::Result<Exit> {
+fn validate(cx: &mut Context) -> Result<Exit, Error> {
     let desired = cx.load_desired()?;
     let _ = render::validated(&desired, &mut *cx.ui.out);
     Ok(Exit::Success)
@@ -325,7 +324,7 @@ pub fn plan_options(scope: &PlanScope, selection: Selection, pending: PendingTim
     }
 }
 
-fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
+fn plan_command(cx: &mut Context, args: &PlanArgs) -> Result<Exit, Error> {
     // `--refresh` talks to Linq: watch for signals from the start, as the other such commands.
     let online = args.refresh.then(|| online::Online::start(cx)).transpose()?;
     let mut timings = Timings::new(cx.global.timings);
@@ -386,10 +385,10 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
 /// first.
 fn config_and_state(
     cx: &Context,
-    open_store: &(dyn Fn() -> anyhow::Result<Box<dyn StateStore>> + Sync),
+    open_store: &(dyn Fn() -> Result<Box<dyn StateStore>, StateError> + Sync),
     read_state: bool,
     timings: &mut Timings,
-) -> (anyhow::Result<Desired>, Option<anyhow::Result<Loaded>>) {
+) -> (Result<Desired, ConfigErrors>, Option<Result<Loaded, StateError>>) {
     let mut load = config::LoadTimings::default();
     let paths = cx.config_paths();
     let (desired, stored, waited) = std::thread::scope(|scope| {
@@ -397,7 +396,7 @@ fn config_and_state(
             scope.spawn(|| {
                 let start = std::time::Instant::now();
                 (
-                    open_store().and_then(|store| Ok(store.load_with_journal()?)),
+                    open_store().and_then(|store| store.load_with_journal()),
                     start.elapsed(),
                 )
             })
@@ -415,11 +414,11 @@ fn config_and_state(
         timings.add("wait for state", waited);
     }
     timings.lap(None);
-    (desired.map_err(anyhow::Error::from), stored.map(|(result, _)| result))
+    (desired, stored.map(|(result, _)| result))
 }
 
 /// Writes a saved plan to `out`, for `roster apply`.
-fn save_plan(cx: &mut Context, saved: &SavedPlan, out: &Path) -> anyhow::Result<()> {
+fn save_plan(cx: &mut Context, saved: &SavedPlan, out: &Path) -> Result<(), Error> {
     crate::state::write_atomic(out, saved.to_json().as_bytes())
         .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
     cx.ui.status(format!(
@@ -430,12 +429,12 @@ fn save_plan(cx: &mut Context, saved: &SavedPlan, out: &Path) -> anyhow::Result<
 }
 
 /// Reads a saved plan file and checks its seal.
-pub fn read_saved_plan(path: &Path) -> anyhow::Result<SavedPlan> {
+pub fn read_saved_plan(path: &Path) -> Result<SavedPlan, Error> {
     let bytes = std::fs::read(path).with_context(|| format!("failed to read plan file `{}`", path.display()))?;
     SavedPlan::from_json(&bytes).with_context(|| format!("plan file `{}` was refused", path.display()))
 }
 
-fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
+fn show(cx: &mut Context, args: &ShowArgs) -> Result<Exit, Error> {
     if let Some(path) = &args.plan_file {
         let saved = read_saved_plan(path)?;
         cx.write(&saved.plan, args.format)
@@ -455,7 +454,7 @@ fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
+fn force_unlock(cx: &mut Context, id: &str) -> Result<Exit, Error> {
     let holder = cx.store()?.force_unlock(id)?;
     let _ = render::unlocked(&holder, &mut *cx.ui.out);
     Ok(Exit::Success)

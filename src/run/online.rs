@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{BufRead, Write};
 
-use anyhow::Context as _;
-
 use super::{
-    config_paths, plan_options, read_saved_plan, real_path, seconds, select, store_at, Context, Error, Exit, HeldLock,
-    Signal, Signals, Stopped,
+    config_paths, plan_options, read_saved_plan, real_path, seconds, select, store_at, Context, Error,
+    ErrorContext as _, Exit, HeldLock, Signal, Signals, Stopped,
 };
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
@@ -41,7 +39,7 @@ pub(super) struct Session {
 
 impl Online {
     /// The runtime (I/O bound, so two worker threads are plenty) and the watch for signals.
-    pub fn start(cx: &Context) -> anyhow::Result<Online> {
+    pub fn start(cx: &Context) -> Result<Online, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -57,9 +55,9 @@ impl Online {
 
     /// The Linq client, from the token and base URL `main` read from the environment; `rate`
     /// caps its pace.
-    pub fn client(&self, cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> {
+    pub fn client(&self, cx: &Context, rate: Option<f64>) -> Result<Client, Error> {
         let Some(token) = cx.env.token.clone() else {
-            return Err(Error::NoToken.into());
+            return Err(Error::NoToken);
         };
         let base_url = cx
             .env
@@ -79,7 +77,7 @@ impl Online {
         operation: &str,
         store: Box<dyn StateStore>,
         rate: Option<f64>,
-    ) -> anyhow::Result<Session> {
+    ) -> Result<Session, Error> {
         let client = self.client(cx, rate)?;
         let lock = self.lock(cx, store.as_ref(), operation)?;
         Ok(Session {
@@ -92,7 +90,7 @@ impl Online {
     /// Takes the state lock for `operation`, waiting up to `--lock-timeout` unless a signal
     /// ends the wait, and hands it to the signal watch so that a second signal can release it.
     /// A stale lock of this host that was broken to take it is named in a note.
-    pub fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> anyhow::Result<HeldLock> {
+    pub fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> Result<HeldLock, Error> {
         const STOPPED: &str = "Stopped before taking the state lock; nothing was changed.";
         let signals = &self.signals;
         signals.check(STOPPED)?;
@@ -118,11 +116,11 @@ impl Online {
             taken => taken,
         }
         .map_err(|error| match (error, signals.received()) {
-            (StateError::LockWaitStopped { .. }, Some(signal)) => anyhow::Error::new(Stopped {
+            (StateError::LockWaitStopped { .. }, Some(signal)) => Error::Stopped(Stopped {
                 signal,
                 message: STOPPED.to_owned(),
             }),
-            (error, _) => anyhow::Error::new(error),
+            (error, _) => Error::State(error),
         })?;
         if let Some(stale) = guard.broke() {
             cx.ui.status(format!(
@@ -144,7 +142,7 @@ impl Online {
         session: &Session,
         loaded: &mut Loaded,
         api: &ApiArgs,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         if loaded.journal.is_empty() {
             return Ok(());
         }
@@ -180,14 +178,14 @@ impl Online {
         ids: Vec<String>,
         parallelism: usize,
         stopped: &str,
-    ) -> anyhow::Result<BTreeMap<String, Read>> {
+    ) -> Result<BTreeMap<String, Read>, Error> {
         let bar = cx.ui.progress(Some(ids.len()), "reading chats");
         let reads = self
             .signals
             .unless_stopped(stopped, sync::read_chats(client, ids, parallelism, &|| bar.inc(1)))
             .await;
         bar.finish_and_clear();
-        reads?
+        Ok(reads??)
     }
 }
 
@@ -196,7 +194,7 @@ const CANCELLED: &str = "Apply cancelled; nothing was changed.";
 
 /// `roster apply [PLANFILE]`: the saved plan, checked, or a fresh one, shown and approved;
 /// carried out; and the report.
-pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
+pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
     let online = Online::start(cx)?;
     let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
     // A saved plan names the config and the state it was made from.
@@ -204,7 +202,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         Some(_)
             if !cx.global.config.is_empty() || !args.scope.targets.is_empty() || !args.scope.excludes.is_empty() =>
         {
-            return Err(Error::SavedPlanScoped.into())
+            return Err(Error::SavedPlanScoped)
         }
         Some(saved) => (config_paths(&saved.config_paths), saved_state(cx, saved)),
         None => (cx.config_paths(), cx.state_location()),
@@ -279,7 +277,7 @@ fn checked_saved_plan(
     desired: &Desired,
     pending: PendingTimeout,
     args: &ApplyArgs,
-) -> anyhow::Result<Plan> {
+) -> Result<Plan, Error> {
     if !loaded.existed {
         // A plan made before any state existed names the lineage the new state takes.
         loaded.state.lineage = saved.plan.state.lineage.clone();
@@ -297,8 +295,7 @@ fn checked_saved_plan(
     if !loaded.journal.is_empty() {
         return Err(Error::SavedPlanUnsettled {
             journal: session.store.describe_journal(),
-        }
-        .into());
+        });
     }
     // Its checksum is unkeyed: trust no step of it that the config and state do not give.
     saved
@@ -326,7 +323,7 @@ async fn approved_fresh_plan(
     desired: &Desired,
     pending: PendingTimeout,
     args: &ApplyArgs,
-) -> anyhow::Result<Approved> {
+) -> Result<Approved, Error> {
     // Resolved before settling, which writes the state: a selection refused changes nothing.
     let selection = select(&args.scope, Some(desired), &loaded.state)?;
     online.settle(cx, session, loaded, &args.api).await?;
@@ -356,12 +353,12 @@ async fn approved_fresh_plan(
 
 /// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`. A signal while
 /// asking cancels the apply.
-async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyhow::Result<bool> {
+async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> Result<bool, Error> {
     if args.auto_approve {
         return Ok(true);
     }
     if !cx.env.stdin_terminal {
-        return Err(Error::NotApproved.into());
+        return Err(Error::NotApproved);
     }
     let _ = cx.ui.out.flush();
     let _ = write!(
@@ -379,7 +376,10 @@ async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyho
     });
     tokio::select! {
         answer = answer => {
-            let answer = answer.context("failed to read the answer")?.context("failed to read the answer")?;
+            let answer = answer
+                .map_err(anyhow::Error::new)
+                .context("failed to read the answer")?
+                .context("failed to read the answer")?;
             Ok(answer.trim() == "yes")
         }
         signal = signals.first() => {

@@ -19,7 +19,7 @@ use crate::escape::Escaped;
 use crate::linq::Token;
 use crate::plan::{self, PlanOptions, SavedPlan, SelectErrors, Selection};
 use crate::render::{self, Document, Format, Paint, TextOptions};
-use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateError, StateStore};
+use crate::state::{postgres, Loaded, PendingTimeout, State, StateError, StateLocation, StateStore};
 
 mod error;
 mod generate;
@@ -168,6 +168,9 @@ pub struct Context {
     pub global: GlobalArgs,
     pub env: Env,
     pub ui: Ui,
+    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`; told
+    /// apart (file or PostgreSQL) once, here at the edge.
+    pub state: StateLocation,
 }
 
 impl Context {
@@ -180,32 +183,21 @@ impl Context {
         config::load(&self.config_paths())
     }
 
-    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`.
-    pub fn state_location(&self) -> PathBuf {
-        (self.global.state.clone())
-            .or_else(|| self.env.state.clone().map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("roster.state.json"))
-    }
-
     /// The state's store: its file, or its database (connected, its schema up to date).
     pub fn store(&self) -> Result<Box<dyn StateStore>, StateError> {
-        store_at(&self.state_location(), &self.env)
+        self.store_at(&self.state)
+    }
+
+    /// The store of the state at `location`.
+    pub fn store_at(&self, location: &StateLocation) -> Result<Box<dyn StateStore>, StateError> {
+        location.open(&self.env.user, &self.env.passwords)
     }
 
     /// Opens the state's store when called, on any thread: `plan` connects to a database while
     /// it parses the config.
     pub fn store_opener(&self) -> impl Fn() -> Result<Box<dyn StateStore>, StateError> + Send + Sync {
-        let (location, env) = (self.state_location(), self.env.clone());
-        move || store_at(&location, &env)
-    }
-
-    /// Where the state is, as a saved plan records it: a URL without its password.
-    pub fn state_for_plan(&self) -> PathBuf {
-        let location = self.state_location();
-        match location.to_str().filter(|text| postgres::is_url(text)) {
-            Some(url) => PathBuf::from(postgres::redact(url)),
-            None => location,
-        }
+        let (location, user, passwords) = (self.state.clone(), self.env.user.clone(), self.env.passwords.clone());
+        move || location.open(&user, &passwords)
     }
 
     /// Text options, with the clock's now for how long ago pending changes were accepted.
@@ -249,14 +241,6 @@ fn config_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// The state at `location`, a file or a `postgres://` URL: the one place a backend is chosen.
-pub fn store_at(location: &Path, env: &Env) -> Result<Box<dyn StateStore>, StateError> {
-    match location.to_str().filter(|text| postgres::is_url(text)) {
-        Some(url) => Ok(Box::new(PostgresStore::connect(url, &env.user, &env.passwords)?)),
-        None => Ok(Box::new(FileStore::new(location))),
-    }
-}
-
 /// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
 pub(crate) fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
@@ -264,10 +248,14 @@ pub(crate) fn seconds(value: f64) -> Duration {
 
 /// Runs the command and returns how roster ends; errors are printed here, once.
 pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
+    let state = (cli.global.state.clone())
+        .or_else(|| env.state.clone().map(PathBuf::from))
+        .map_or_else(StateLocation::default, StateLocation::parse);
     let mut cx = Context {
         global: cli.global,
         env,
         ui,
+        state,
     };
     let result = match cli.command {
         Command::Validate => validate(&mut cx),
@@ -362,7 +350,7 @@ fn plan_command(cx: &mut Context, args: &PlanArgs) -> Result<Exit, Error> {
             &options,
             desired.digest.clone(),
             cx.config_paths(),
-            cx.state_for_plan(),
+            cx.state.without_password(),
         );
         save_plan(cx, &saved, out)?;
     }

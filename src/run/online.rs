@@ -6,8 +6,8 @@ use std::future::Future;
 use std::io::{BufRead, Write};
 
 use super::{
-    config_paths, plan_options, read_saved_plan, real_path, seconds, select, store_at, Context, Error,
-    ErrorContext as _, Exit, HeldLock, Signal, Signals, Stopped,
+    config_paths, plan_options, read_saved_plan, real_path, seconds, select, Context, Error, ErrorContext as _, Exit,
+    HeldLock, Signal, Signals, Stopped,
 };
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
@@ -16,7 +16,7 @@ use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, Plan, SavedPlan, StateRef};
 use crate::render::{self, Format};
-use crate::state::{postgres, Loaded, LockInfo, LockWait, PendingTimeout, StateError, StateStore};
+use crate::state::{Loaded, LockInfo, LockWait, PendingTimeout, StateError, StateLocation, StateStore};
 use crate::sync::{self, Read, SettleOptions};
 
 mod adopt;
@@ -205,10 +205,10 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
             return Err(Error::SavedPlanScoped)
         }
         Some(saved) => (config_paths(&saved.config_paths), saved_state(cx, saved)),
-        None => (cx.config_paths(), cx.state_location()),
+        None => (cx.config_paths(), cx.state.clone()),
     };
     let desired = config::load(&config)?;
-    let session = online.connect(cx, "apply", store_at(&state, &cx.env)?, args.rate)?;
+    let session = online.connect(cx, "apply", cx.store_at(&state)?, args.rate)?;
     online.block_on(async {
         let mut loaded = session.store.load_with_journal()?;
         let pending = cx.pending_timeout(&args.pending);
@@ -244,16 +244,8 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
 
 /// Where a saved plan's state is. A plan keeps a URL without its password: the same URL given
 /// now (`--state`, `ROSTER_STATE`) may bring it.
-fn saved_state(cx: &Context, saved: &SavedPlan) -> std::path::PathBuf {
-    let given = cx.state_location();
-    let same_url = (given.to_str())
-        .zip(saved.state_path.to_str())
-        .is_some_and(|(given, saved)| postgres::is_url(given) && postgres::redact(given) == saved);
-    if same_url {
-        given
-    } else {
-        saved.state_path.clone()
-    }
+fn saved_state(cx: &Context, saved: &SavedPlan) -> StateLocation {
+    cx.state.or_saved(&saved.state)
 }
 
 /// How the engine runs, from apply's flags.

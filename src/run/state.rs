@@ -75,12 +75,14 @@ fn push(cx: &mut Context, file: &Path, force: bool) -> Result<Exit, Error> {
     let online = Online::start(cx)?;
     let store = cx.store()?;
     let _lock = online.lock(cx, store.as_ref(), "push")?;
-    if !store.read_journal()?.is_empty() {
+    // The store alone reads the journal: an open one means calls to settle first.
+    let loaded = store.load_with_journal()?;
+    if !loaded.journal.is_empty() {
         return Err(Error::PushUnsettled {
             journal: store.describe_journal(),
         });
     }
-    let current = store.load()?;
+    let current = loaded.existed.then_some(loaded.state);
     match check_push(current.as_ref(), pushed, force)? {
         Push::Unchanged => cx.ui.status(format!(
             "`{}` holds this state already (serial {}); nothing was written.",

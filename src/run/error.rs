@@ -1,6 +1,6 @@
 //! How a command fails: [`Error`], the one error type every command returns: what the command
 //! refuses, each layer's typed error, and the context of I/O at the edge. Each variant knows
-//! its message and its hint ([`Hint`]); [`report`] is the one place errors are printed.
+//! its message and its hint ([`Hint`]); `report` is the one place errors are printed.
 
 use std::fmt;
 use std::io::{self, Write as _};
@@ -17,7 +17,7 @@ use crate::state::StateError;
 use crate::sync::Conflict;
 
 /// Why a command failed. Each variant knows its message and, where there is an obvious next
-/// step, its hint ([`Hint::hint`]); [`report`] prints both.
+/// step, its hint ([`Hint::hint`]); `report` prints both.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no Linq API token: set `LINQ_API_V3_API_KEY`")]
@@ -34,12 +34,8 @@ pub enum Error {
     SavedPlanOverDrift,
     #[error("`{}` already exists; nothing was read or written", .0.display())]
     ConfigExists(PathBuf),
-    #[error("`--from` takes your own Linq line, and `{line}` is not a handle")]
-    NotALine {
-        line: String,
-        #[source]
-        error: HandleError,
-    },
+    #[error("`--from` takes your own Linq line, and `{line}` is not a handle: {error}")]
+    NotALine { line: String, error: HandleError },
     #[error("{}", not_importable(.0))]
     NotImportable(Vec<Unimportable>),
     #[error("{}", import_conflicts(.0))]
@@ -72,7 +68,7 @@ pub enum Error {
     Linq(#[from] LinqError),
     #[error(transparent)]
     Client(#[from] ClientConfigError),
-    /// A signal stopped the command: not an error; [`report`] says what was done and what was
+    /// A signal stopped the command: not an error; `report` says what was done and what was
     /// not, and roster exits with the signal's code.
     #[error(transparent)]
     Stopped(#[from] Stopped),

@@ -6,6 +6,12 @@
 //! The store owns the journal: [`StateStore::load_with_journal`] is the one way the state is
 //! read with an interrupted run's calls folded in ([`journal`]); comparing it with what Linq
 //! shows is [`crate::sync`]'s.
+//!
+//! What the backends share lives here, each backend keeping only its storage: the one error
+//! type every store method returns ([`StateError`], `error.rs`), where the state is and which
+//! backend opens it ([`StateLocation`], `location.rs`), the wait for the lock and
+//! `force-unlock` (`lock.rs`), atomic file writes (`atomic.rs`) and parsing a state document
+//! (`document.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -6,10 +6,10 @@
 //! → run**. No module imports one after it (`tests/layers.rs` checks); ARCHITECTURE.md says
 //! what each owns and which rules hold across them.
 //!
-//! - [`escape`], [`clock`], [`handle`], [`op`], [`chat_id`] and [`stop`], used throughout: text
-//!   from Linq or a config shown as data, the injectable clock, canonical handles, the two
-//!   changes and what each means, which text can name a chat, and the one token a command
-//!   stops by (a signal, or a halt) with its reason.
+//! - [`escape`], [`clock`], [`handle`], [`op`], [`chat_id`], [`stop`] and [`hint`], used
+//!   throughout: text from Linq or a config shown as data, the injectable clock, canonical
+//!   handles, the two changes and what each means, which text can name a chat, the one token a
+//!   command stops by (a signal, or a halt) with its reason, and the next step an error suggests.
 //! - [`config`]: YAML files → validated, canonical [`config::Desired`] (handles, people, errors
 //!   with `file:line:column`).
 //! - [`state`]: the last applied state; [`state::StateStore`], the interface its backends
@@ -33,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod escape;
 pub mod handle;
+pub mod hint;
 pub mod linq;
 pub mod op;
 pub mod plan;

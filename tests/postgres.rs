@@ -327,6 +327,26 @@ fn similar_asserts(file: &str, postgres: &str) {
     );
 }
 
+/// A journal row that does not parse is refused as a corrupt journal line is: the row named,
+/// the reason in the message, and what to do as the hint, on a line of its own and last;
+/// nothing is changed.
+#[test]
+fn a_corrupt_journal_row_is_refused_naming_the_row_with_the_hint_last() {
+    let Some(db) = Database::new("corrupt") else { return };
+    let ws = Workspace::new();
+    let url = db.url("team");
+    scenario_in(&ws, &url, 45, 2);
+    db.admin(
+        "INSERT INTO roster.journal (name, record) VALUES
+         ('team', '{\"type\":\"begin\",\"lineage\":\"l\",\"serial\":1}'),
+         ('team', '{\"type\":\"accep')",
+    );
+    let run = roster_pg(&ws, None, &url, &["plan"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    insta::assert_snapshot!(db.filter(&run.combined()));
+    assert_eq!(db.value("SELECT count(*) FROM roster.journal"), Some("2".into()));
+}
+
 /// Runs that find no schema create it exactly once, however many start at once.
 #[test]
 fn many_first_runs_at_once_create_the_schema_once() {

@@ -90,7 +90,7 @@ pub fn saved_plan(data: &[u8]) {
         &options,
         parsed.config_digest,
         parsed.config_paths,
-        parsed.state_path,
+        parsed.state,
     );
     let read = SavedPlan::from_json(sealed.to_json().as_bytes());
     if sealed.plan.format_version == FORMAT_VERSION {

@@ -11,7 +11,7 @@ use super::*;
 use crate::clock::Timestamp;
 use crate::linq::{ClientConfig, RetryPolicy, Token};
 use crate::plan::{StateRef, Summary, FORMAT_VERSION};
-use crate::state::{ChatState, LockGuard, LockInfo, LockWait};
+use crate::state::{ChatState, LockGuard, LockInfo, LockWait, StateError};
 use crate::stop::{Signal, Stop};
 
 const ME: &str = "+15550000000";
@@ -46,21 +46,24 @@ impl StateStore for MemoryStore {
     fn describe(&self) -> String {
         "memory".to_owned()
     }
-    fn load(&self) -> anyhow::Result<Option<State>> {
+    fn load(&self) -> Result<Option<State>, StateError> {
         Ok(self.state.lock().unwrap().clone())
     }
-    fn save(&self, state: &mut State) -> anyhow::Result<()> {
+    fn save(&self, state: &mut State) -> Result<(), StateError> {
         state.serial += 1;
         *self.state.lock().unwrap() = Some(state.clone());
         Ok(())
     }
-    fn lock(&self, info: LockInfo, _wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
+    fn lock(&self, info: LockInfo, _wait: &LockWait<'_>) -> Result<Box<dyn LockGuard>, StateError> {
         Ok(Box::new(Guard(info)))
     }
-    fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
-        anyhow::bail!("no lock `{id}` in memory")
+    fn force_unlock(&self, _id: &str) -> Result<LockInfo, StateError> {
+        Err(StateError::NotLocked {
+            state: "memory".to_owned(),
+            lock_file: None,
+        })
     }
-    fn append_journal(&self, records: &[JournalRecord]) -> anyhow::Result<()> {
+    fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         if let Some(hook) = &self.hook {
             hook(records);
         }
@@ -68,20 +71,20 @@ impl StateStore for MemoryStore {
         self.batches.lock().unwrap().push(records.to_vec());
         Ok(())
     }
-    fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
+    fn read_journal(&self) -> Result<Vec<JournalRecord>, StateError> {
         Ok(self.journal.lock().unwrap().clone())
     }
-    fn clear_journal(&self) -> anyhow::Result<()> {
+    fn clear_journal(&self) -> Result<(), StateError> {
         self.journal.lock().unwrap().clear();
         Ok(())
     }
-    fn history(&self) -> anyhow::Result<Vec<crate::state::Version>> {
+    fn history(&self) -> Result<Vec<crate::state::Version>, StateError> {
         Ok(Vec::new())
     }
-    fn version(&self, _serial: u64) -> anyhow::Result<Option<State>> {
+    fn version(&self, _serial: u64) -> Result<Option<State>, StateError> {
         Ok(None)
     }
-    fn push(&self, state: &State, _current: Option<u64>) -> anyhow::Result<()> {
+    fn replace(&self, state: &State, _read: Option<u64>) -> Result<(), StateError> {
         *self.state.lock().unwrap() = Some(state.clone());
         Ok(())
     }

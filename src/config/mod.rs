@@ -140,6 +140,13 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+impl crate::hint::Hint for ConfigErrors {
+    /// Each error says its own next step (a "did you mean"); the list has none of its own.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
 /// The JSON Schema of the config format, generated from the serde types that parse it, so that
 /// editors validate configs as people type (pretty JSON with a trailing newline).
 pub fn schema_json() -> String {

@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::escape::{or_list, Lines};
 use crate::handle::Handle;
+use crate::hint::Hint;
 
 /// How many chats a mass-removal error lists by name before summing up the rest.
 const MASS_REMOVAL_LISTED: usize = 5;
@@ -139,10 +140,10 @@ impl fmt::Display for PlanErrors {
 
 impl std::error::Error for PlanErrors {}
 
-impl PlanErrors {
+impl Hint for PlanErrors {
     /// How to proceed when a removal guard stopped the plan: raise the settings that tripped,
     /// narrow the run, or allow it once.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         let mut settings: Vec<&str> = Vec::new();
         for setting in self.0.iter().filter_map(PlanError::guard) {
             if !settings.contains(&setting) {

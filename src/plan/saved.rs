@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use super::select::{select, SelectErrors};
 use super::{ChatPlan, ChatRef, Plan, PlanErrors, PlanOptions, StateRef, Step};
 use crate::config::Desired;
-use crate::state::{PendingTimeout, State};
+use crate::hint::Hint;
+use crate::state::{PendingTimeout, State, StateLocation};
 
 /// A plan as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +30,10 @@ pub struct SavedPlan {
     pub config_digest: String,
     /// The config paths it was made from, as given (relative to where `plan` ran).
     pub config_paths: Vec<PathBuf>,
-    /// The state file it was made from.
-    pub state_path: PathBuf,
+    /// Where the state it was made from is: a file, or a PostgreSQL URL without its password
+    /// (`state_path` in the file, as before PostgreSQL).
+    #[serde(rename = "state_path")]
+    pub state: StateLocation,
     /// The `--target` chat ids of a plan saved before the plan recorded its selection
     /// (`plan.selection`); read so that such a file still applies, never written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -65,14 +68,16 @@ pub enum SavedPlanError {
     Unselectable(SelectErrors),
 }
 
-impl SavedPlanError {
-    /// What to do about it, where there is an obvious next step.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for SavedPlanError {
+    fn hint(&self) -> Option<String> {
         match self {
             SavedPlanError::Differs(_) | SavedPlanError::Underivable(_) | SavedPlanError::Unselectable(_) => {
-                Some("re-run `roster plan --out FILE` and review the new plan")
+                Some("re-run `roster plan --out FILE` and review the new plan".to_owned())
             }
-            _ => None,
+            SavedPlanError::Unreadable(_)
+            | SavedPlanError::Checksum
+            | SavedPlanError::Version(_)
+            | SavedPlanError::Stale(_) => None,
         }
     }
 }
@@ -82,20 +87,21 @@ fn one_line<E: ToString>(errors: &[E]) -> String {
 }
 
 impl SavedPlan {
-    /// Seals `plan`, made with `options`, with the config digest and paths it was made from.
+    /// Seals `plan`, made with `options`, with the config digest and paths and the state it was
+    /// made from.
     pub fn new(
         plan: Plan,
         options: &PlanOptions,
         config_digest: String,
         config_paths: Vec<PathBuf>,
-        state_path: PathBuf,
+        state: StateLocation,
     ) -> SavedPlan {
         let mut saved = SavedPlan {
             plan,
             roster_version: env!("CARGO_PKG_VERSION").to_owned(),
             config_digest,
             config_paths,
-            state_path,
+            state,
             targets: Vec::new(),
             allow_mass_removal: options.allow_mass_removal,
             checksum: String::new(),

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::glob::{Glob, GlobError};
 use crate::config::Desired;
 use crate::escape::{or_list, Lines};
+use crate::hint::Hint;
 use crate::state::State;
 
 /// The prefix of a selector that matches chat names.
@@ -140,11 +141,14 @@ impl fmt::Display for SelectErrors {
 
 impl std::error::Error for SelectErrors {}
 
-impl SelectErrors {
+impl Hint for SelectErrors {
     /// What the selectors can be.
-    pub fn hint(&self) -> &'static str {
-        "`--target` and `--exclude` take a chat id, `name:GLOB` (a chat name in the config, in any \
-         case, where `*`, `?` and `[...]` match) or a config file or folder"
+    fn hint(&self) -> Option<String> {
+        Some(
+            "`--target` and `--exclude` take a chat id, `name:GLOB` (a chat name in the config, in any \
+             case, where `*`, `?` and `[...]` match) or a config file or folder"
+                .to_owned(),
+        )
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Desired, DesiredChat, Settings};
 use crate::handle::Handle;
+use crate::hint::Hint;
 use crate::state::{ChatState, State};
 
 use super::*;

@@ -1,21 +1,23 @@
-//! What a command refuses, each with the hint for the next step as data, and the one place
-//! where errors are printed.
+//! How a command fails: [`Error`], the one error type every command returns: what the command
+//! refuses, each layer's typed error, and the context of I/O at the edge. Each variant knows
+//! its message and its hint ([`Hint`]); `report` is the one place errors are printed.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 
 use super::{Exit, Stopped, Ui};
 use crate::config::ConfigErrors;
 use crate::escape::{escape, Escaped};
 use crate::handle::HandleError;
-use crate::linq::LinqError;
+use crate::hint::Hint;
+use crate::linq::{ClientConfigError, LinqError};
 use crate::plan::{PlanErrors, SavedPlanError, SelectErrors};
-use crate::state::{LockedError, PostgresError, PushRefused, StoreError};
+use crate::state::StateError;
 use crate::sync::Conflict;
 
-/// A command's refusal. Each variant knows its message and, where there is an obvious next
-/// step, its hint ([`Error::hint`]); `report` prints both.
+/// Why a command failed. Each variant knows its message and, where there is an obvious next
+/// step, its hint ([`Hint::hint`]); `report` prints both.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no Linq API token: set `LINQ_API_V3_API_KEY`")]
@@ -32,12 +34,8 @@ pub enum Error {
     SavedPlanOverDrift,
     #[error("`{}` already exists; nothing was read or written", .0.display())]
     ConfigExists(PathBuf),
-    #[error("`--from` takes your own Linq line, and `{line}` is not a handle")]
-    NotALine {
-        line: String,
-        #[source]
-        error: HandleError,
-    },
+    #[error("`--from` takes your own Linq line, and `{line}` is not a handle: {error}")]
+    NotALine { line: String, error: HandleError },
     #[error("{}", not_importable(.0))]
     NotImportable(Vec<Unimportable>),
     #[error("{}", import_conflicts(.0))]
@@ -52,6 +50,59 @@ pub enum Error {
     NotKept { serial: u64, state: String, kept: Vec<u64> },
     #[error("an interrupted apply left calls to settle in `{journal}`; nothing was written")]
     PushUnsettled { journal: String },
+
+    /// The config does not load: every error, one a line.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// No plan can be made: every reason, one a line.
+    #[error(transparent)]
+    Plan(#[from] PlanErrors),
+    /// `--target` and `--exclude` do not resolve: every reason, one a line.
+    #[error(transparent)]
+    Select(#[from] SelectErrors),
+    #[error(transparent)]
+    SavedPlan(#[from] SavedPlanError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Linq(#[from] LinqError),
+    #[error(transparent)]
+    Client(#[from] ClientConfigError),
+    /// A signal stopped the command: not an error; `report` says what was done and what was
+    /// not, and roster exits with the signal's code.
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+    /// Output that could not be written, and other I/O without more to say.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// What the command was doing when `error` happened ("failed to write plan file `x`"); the
+    /// hint is `error`'s.
+    #[error("{context}: {error}")]
+    Context { context: String, error: Box<Error> },
+    /// An error of a library call that has no type of its own (reading chats, the imported
+    /// config, the signal watch), shown with its causes.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+/// Adds what the command was doing to an error of any layer, as `anyhow`'s `context` does, but
+/// keeping the error's type (and so its hint).
+pub trait ErrorContext<T> {
+    fn context(self, context: &str) -> Result<T, Error>;
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T, E: Into<Error>> ErrorContext<T> for Result<T, E> {
+    fn context(self, context: &str) -> Result<T, Error> {
+        self.with_context(|| context.to_owned())
+    }
+
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|error| Error::Context {
+            context: context(),
+            error: Box::new(error.into()),
+        })
+    }
 }
 
 /// ` (kept: 6, 5)`, or nothing when none is.
@@ -63,9 +114,8 @@ fn kept_list(kept: &[u64]) -> String {
     format!(" (kept: {})", kept.join(", "))
 }
 
-impl Error {
-    /// The next step, where there is an obvious one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
         let hint = match self {
             Error::NoToken => "`roster plan` works offline and needs no token",
             Error::NotApproved => {
@@ -90,7 +140,20 @@ impl Error {
             Error::NoState(_) => "`roster import` adopts existing chats",
             Error::NotKept { .. } => "`roster state history` lists the kept versions",
             Error::PushUnsettled { .. } => "run `roster refresh` to settle them first (it applies nothing)",
-            Error::SavedPlanScoped | Error::NotALine { .. } | Error::NotImportable(_) => return None,
+            Error::Config(errors) => return errors.hint(),
+            Error::Plan(errors) => return errors.hint(),
+            Error::Select(errors) => return errors.hint(),
+            Error::SavedPlan(error) => return error.hint(),
+            Error::State(error) => return error.hint(),
+            Error::Context { error, .. } => return error.hint(),
+            Error::SavedPlanScoped
+            | Error::NotALine { .. }
+            | Error::NotImportable(_)
+            | Error::Linq(_)
+            | Error::Client(_)
+            | Error::Stopped(_)
+            | Error::Io(_)
+            | Error::Other(_) => return None,
         };
         Some(hint.to_owned())
     }
@@ -171,71 +234,41 @@ fn indented(items: &[impl fmt::Display]) -> String {
 }
 
 /// How a command that failed ends: a signal's stop is not an error, and says what was done and
-/// what was not; every error is printed here, once.
-pub fn report(ui: &mut Ui, error: &anyhow::Error) -> Exit {
-    if let Some(stopped) = error.downcast_ref::<Stopped>() {
-        // Shown even with `--quiet`.
-        let _ = ui.out.flush();
-        let _ = writeln!(ui.err, "{stopped}");
-        return Exit::Interrupted(stopped.signal);
-    }
-    // Config and plan errors are lists, one line each, quoting names and ids from the config:
-    // a newline in one is shown escaped rather than starting a line of its own.
-    if let Some(errors) = error.downcast_ref::<ConfigErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()), None);
+/// what was not; every error is printed here, once, as `error: …` and `hint: …`.
+pub fn report(ui: &mut Ui, error: &Error) -> Exit {
+    // Config, selection and plan errors are lists, one line each, quoting names and ids from
+    // the config: a newline in one is shown escaped rather than starting a line of its own.
+    match error {
+        Error::Stopped(stopped) => {
+            // Shown even with `--quiet`.
+            let _ = ui.out.flush();
+            let _ = writeln!(ui.err, "{stopped}");
+            return Exit::Interrupted(stopped.signal);
         }
-        let n = errors.0.len();
-        ui.error(
-            &format!(
+        Error::Config(errors) => {
+            let n = errors.0.len();
+            let summary = format!(
                 "the config has {n} {}; nothing was planned or written",
                 if n == 1 { "error" } else { "errors" }
-            ),
-            None,
-        );
-    } else if let Some(errors) = error.downcast_ref::<PlanErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()), None);
+            );
+            listed(ui, &errors.0, &summary, errors.hint());
         }
-        ui.error("no plan was made; nothing was written", errors.hint().as_deref());
-    } else if let Some(errors) = error.downcast_ref::<SelectErrors>() {
-        for e in &errors.0 {
-            ui.error(&escape(&e.to_string()), None);
-        }
-        ui.error("no chat was read or planned; nothing was written", Some(errors.hint()));
-    } else {
-        let (message, hint) = message_and_hint(error);
-        ui.error(&message, hint.as_deref());
+        Error::Plan(errors) => listed(ui, &errors.0, "no plan was made; nothing was written", errors.hint()),
+        Error::Select(errors) => listed(
+            ui,
+            &errors.0,
+            "no chat was read or planned; nothing was written",
+            errors.hint(),
+        ),
+        error => ui.error(&error.to_string(), error.hint().as_deref()),
     }
     Exit::Error
 }
 
-/// The error's chain as one message, outermost first (as `{:#}` shows it), and the hint of the
-/// first link that has one.
-fn message_and_hint(error: &anyhow::Error) -> (String, Option<String>) {
-    let mut message = String::new();
-    let mut hint = None;
-    for link in error.chain() {
-        let (text, link_hint) = if let Some(e) = link.downcast_ref::<Error>() {
-            (e.to_string(), e.hint())
-        } else if let Some(e) = link.downcast_ref::<LockedError>() {
-            (e.message(), Some(e.hint()))
-        } else if let Some(e) = link.downcast_ref::<StoreError>() {
-            (e.to_string(), Some(e.hint()))
-        } else if let Some(e) = link.downcast_ref::<SavedPlanError>() {
-            (e.to_string(), e.hint().map(str::to_owned))
-        } else if let Some(e) = link.downcast_ref::<PostgresError>() {
-            (e.to_string(), e.hint())
-        } else if let Some(e) = link.downcast_ref::<PushRefused>() {
-            (e.to_string(), Some(PushRefused::HINT.to_owned()))
-        } else {
-            (link.to_string(), None)
-        };
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-        hint = hint.or(link_hint);
+/// Each of `errors` on an `error:` line of its own, then `summary` with the hint.
+fn listed(ui: &mut Ui, errors: &[impl fmt::Display], summary: &str, hint: Option<String>) {
+    for e in errors {
+        ui.error(&escape(&e.to_string()), None);
     }
-    (message, hint)
+    ui.error(summary, hint.as_deref());
 }

@@ -4,17 +4,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 use clap_mangen::Man;
 use roff::{bold, roman, Roff};
 
-use super::{Context, Exit, Signal};
+use super::{Context, Error, ErrorContext as _, Exit, Signal};
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
 /// Prints the completion script for one shell to stdout.
-pub fn completions(cx: &mut Context, args: &CompletionsArgs) -> anyhow::Result<Exit> {
+pub fn completions(cx: &mut Context, args: &CompletionsArgs) -> Result<Exit, Error> {
     let mut command = Cli::command();
     clap_complete::generate(args.shell, &mut command, "roster", &mut *cx.ui.out);
     if args.shell == Shell::Fish {
@@ -52,13 +51,13 @@ fn fish_positional_values(root: &clap::Command, out: &mut dyn Write) -> std::io:
 }
 
 /// Prints the main page, or writes it and one page per command to `--dir`.
-pub fn man(cx: &mut Context, args: &ManArgs) -> anyhow::Result<Exit> {
+pub fn man(cx: &mut Context, args: &ManArgs) -> Result<Exit, Error> {
     let Some(dir) = &args.dir else {
         main_page(&mut *cx.ui.out).context("failed to write the man page to stdout")?;
         return Ok(Exit::Success);
     };
     if dir.exists() && !dir.is_dir() {
-        return Err(super::Error::ManDirIsAFile(dir.clone()).into());
+        return Err(super::Error::ManDirIsAFile(dir.clone()));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create folder `{}`", dir.display()))?;
     let written = write_pages(dir)?;
@@ -75,7 +74,7 @@ pub fn man(cx: &mut Context, args: &ManArgs) -> anyhow::Result<Exit> {
 }
 
 /// Writes `roster.1` and a page per visible command (`roster-plan.1`, …), returning their paths.
-fn write_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn write_pages(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut root = Cli::command().disable_help_subcommand(true);
     // Building sets each command's display name (`roster-plan`), which names its page.
     root.build();
@@ -93,7 +92,7 @@ fn write_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-fn write_file(path: &Path, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+fn write_file(path: &Path, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
     let mut bytes = Vec::new();
     render(&mut bytes)?;
     std::fs::write(path, bytes).with_context(|| format!("failed to write man page `{}`", path.display()))

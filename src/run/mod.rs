@@ -1,38 +1,42 @@
 //! The commands: options in, one call into the library, a renderer out, and an exit code.
 //!
 //! Everything that touches the outside world arrives here from `main` ([`Env`], [`Ui`]), so
-//! the library below reads no environment variables and prints nothing on its own. The
-//! commands that talk to Linq share one prologue (`online::Online`); errors are printed in
-//! one place (`error::report`).
+//! the library below reads no environment variables and prints nothing on its own; where the
+//! state is is told once ([`Context::state`]). The commands: `planning` (`plan`, and what
+//! `apply` shares with it), `online` (`apply`, `import`, `refresh`, and the prologue they
+//! share, `online::Online`), `offline` (`validate`, `show`, `force-unlock`), `state` (`state
+//! history|pull|push`) and `generate` (`completions`, `man`). Every one fails with one type,
+//! [`Error`], printed in one place (`error::report`).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::apply::{BarProgress, LineProgress, NoProgress, Progress, TimingsProgress};
-use crate::cli::{Cli, Command, GlobalArgs, PendingArgs, PlanArgs, PlanScope, ShowArgs};
+use crate::cli::{Cli, Command, GlobalArgs, PendingArgs};
 use crate::clock::Clock;
-use crate::config::{self, Desired};
+use crate::config::{self, ConfigErrors, Desired};
 use crate::escape::Escaped;
 use crate::linq::Token;
-use crate::plan::{self, PlanOptions, SavedPlan, SelectErrors, Selection};
 use crate::render::{self, Document, Format, Paint, TextOptions};
-use crate::state::{postgres, FileStore, Loaded, PendingTimeout, PostgresStore, State, StateStore};
+use crate::state::{postgres, PendingTimeout, StateError, StateLocation, StateStore};
 
 mod error;
 mod generate;
+mod offline;
 mod online;
+mod planning;
 mod signals;
 mod state;
 mod timings;
 
-pub use error::{Error, Unimportable};
+pub use error::{Error, ErrorContext, Unimportable};
+pub use planning::{plan_options, read_saved_plan, select};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
-use timings::Timings;
+pub(crate) use planning::real_path;
 
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]
@@ -169,6 +173,9 @@ pub struct Context {
     pub global: GlobalArgs,
     pub env: Env,
     pub ui: Ui,
+    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`; told
+    /// apart (file or PostgreSQL) once, here at the edge.
+    pub state: StateLocation,
 }
 
 impl Context {
@@ -177,36 +184,25 @@ impl Context {
         config_paths(&self.global.config)
     }
 
-    pub fn load_desired(&self) -> anyhow::Result<Desired> {
-        Ok(config::load(&self.config_paths())?)
-    }
-
-    /// Where the state is: `--state`, else `ROSTER_STATE`, else `roster.state.json`.
-    pub fn state_location(&self) -> PathBuf {
-        (self.global.state.clone())
-            .or_else(|| self.env.state.clone().map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("roster.state.json"))
+    pub fn load_desired(&self) -> Result<Desired, ConfigErrors> {
+        config::load(&self.config_paths())
     }
 
     /// The state's store: its file, or its database (connected, its schema up to date).
-    pub fn store(&self) -> anyhow::Result<Box<dyn StateStore>> {
-        store_at(&self.state_location(), &self.env)
+    pub fn store(&self) -> Result<Box<dyn StateStore>, StateError> {
+        self.store_at(&self.state)
+    }
+
+    /// The store of the state at `location`.
+    pub fn store_at(&self, location: &StateLocation) -> Result<Box<dyn StateStore>, StateError> {
+        location.open(&self.env.user, &self.env.passwords)
     }
 
     /// Opens the state's store when called, on any thread: `plan` connects to a database while
     /// it parses the config.
-    pub fn store_opener(&self) -> impl Fn() -> anyhow::Result<Box<dyn StateStore>> + Send + Sync {
-        let (location, env) = (self.state_location(), self.env.clone());
-        move || store_at(&location, &env)
-    }
-
-    /// Where the state is, as a saved plan records it: a URL without its password.
-    pub fn state_for_plan(&self) -> PathBuf {
-        let location = self.state_location();
-        match location.to_str().filter(|text| postgres::is_url(text)) {
-            Some(url) => PathBuf::from(postgres::redact(url)),
-            None => location,
-        }
+    pub fn store_opener(&self) -> impl Fn() -> Result<Box<dyn StateStore>, StateError> + Send + Sync {
+        let (location, user, passwords) = (self.state.clone(), self.env.user.clone(), self.env.passwords.clone());
+        move || location.open(&user, &passwords)
     }
 
     /// Text options, with the clock's now for how long ago pending changes were accepted.
@@ -250,14 +246,6 @@ fn config_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// The state at `location`, a file or a `postgres://` URL: the one place a backend is chosen.
-pub fn store_at(location: &Path, env: &Env) -> anyhow::Result<Box<dyn StateStore>> {
-    match location.to_str().filter(|text| postgres::is_url(text)) {
-        Some(url) => Ok(Box::new(PostgresStore::connect(url, &env.user, &env.passwords)?)),
-        None => Ok(Box::new(FileStore::new(location))),
-    }
-}
-
 /// A duration from a count of seconds that `cli::seconds` checked (finite, 0 to 30 days).
 pub(crate) fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
@@ -265,16 +253,20 @@ pub(crate) fn seconds(value: f64) -> Duration {
 
 /// Runs the command and returns how roster ends; errors are printed here, once.
 pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
+    let state = (cli.global.state.clone())
+        .or_else(|| env.state.clone().map(PathBuf::from))
+        .map_or_else(StateLocation::default, StateLocation::parse);
     let mut cx = Context {
         global: cli.global,
         env,
         ui,
+        state,
     };
     let result = match cli.command {
-        Command::Validate => validate(&mut cx),
-        Command::Plan(args) => plan_command(&mut cx, &args),
-        Command::Show(args) => show(&mut cx, &args),
-        Command::ForceUnlock(args) => force_unlock(&mut cx, &args.id),
+        Command::Validate => offline::validate(&mut cx),
+        Command::Plan(args) => planning::plan(&mut cx, &args),
+        Command::Show(args) => offline::show(&mut cx, &args),
+        Command::ForceUnlock(args) => offline::force_unlock(&mut cx, &args.id),
         Command::State(command) => state::run(&mut cx, &command),
         Command::Apply(args) => online::apply(&mut cx, &args),
         Command::Import(args) => online::import(&mut cx, &args),
@@ -283,182 +275,6 @@ pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
         Command::Man(args) => generate::man(&mut cx, &args),
     };
     result.unwrap_or_else(|error| error::report(&mut cx.ui, &error))
-}
-
-fn validate(cx: &mut Context) -> anyhow::Result<Exit> {
-    let desired = cx.load_desired()?;
-    let _ = render::validated(&desired, &mut *cx.ui.out);
-    Ok(Exit::Success)
-}
-
-/// The state loaded, after a note on the calls an interrupted run left unsettled.
-fn noted(cx: &mut Context, loaded: Loaded) -> State {
-    let unsettled = loaded.journal.unsettled.len();
-    if unsettled > 0 {
-        cx.ui.status(format!(
-            "note: {} from an interrupted apply may or may not have taken effect; the next `roster apply` settles them",
-            render::count(unsettled, "call", "calls")
-        ));
-    }
-    loaded.state
-}
-
-/// The chats `scope`'s `--target`s and `--exclude`s select, resolved against the config (when
-/// loaded) and the state.
-pub fn select(scope: &PlanScope, desired: Option<&Desired>, state: &State) -> Result<Selection, SelectErrors> {
-    plan::select(&scope.targets, &scope.excludes, desired, state, &real_path)
-}
-
-/// Where `path` really leads (links followed, `.` and `..` resolved), or `None` when nothing is
-/// there: how a `--target` path is held against the config's files.
-pub(crate) fn real_path(path: &Path) -> Option<PathBuf> {
-    std::fs::canonicalize(path).ok()
-}
-
-/// The planner's options for `scope`, limited to `selection`, marking pending changes overdue
-/// per `pending`.
-pub fn plan_options(scope: &PlanScope, selection: Selection, pending: PendingTimeout) -> PlanOptions {
-    PlanOptions {
-        selection,
-        allow_mass_removal: scope.allow_mass_removal,
-        pending,
-    }
-}
-
-fn plan_command(cx: &mut Context, args: &PlanArgs) -> anyhow::Result<Exit> {
-    // `--refresh` talks to Linq: watch for signals from the start, as the other such commands.
-    let online = args.refresh.then(|| online::Online::start(cx)).transpose()?;
-    let mut timings = Timings::new(cx.global.timings);
-    let open_store = cx.store_opener();
-    let (desired, stored) = config_and_state(cx, &open_store, !args.refresh, &mut timings);
-    let desired = desired?;
-    // With `--refresh`, a missing token is named before the state is read.
-    let client = online.as_ref().map(|online| online.client(cx, None)).transpose()?;
-    let stored = match stored {
-        Some(stored) => stored?,
-        None => open_store()?.load_with_journal()?,
-    };
-    let mut state = noted(cx, stored);
-    let selection = select(&args.scope, Some(&desired), &state)?;
-    let drift = match (&online, client) {
-        (Some(online), Some(client)) => {
-            online::refresh_in_memory(cx, online, &client, &desired, &selection, &mut state, args)?
-        }
-        _ => false,
-    };
-    timings.lap(Some("fold state"));
-    let options = plan_options(&args.scope, selection, cx.pending_timeout(&args.pending));
-    let plan = plan::plan(&desired, &state, &options)?;
-    timings.lap(Some("plan"));
-    cx.write(&plan, args.format)
-        .context("failed to write the plan to stdout")?;
-    if timings.enabled {
-        // Count the bytes still buffered for stdout as rendering, not as exit.
-        cx.ui.out.flush().context("failed to write the plan to stdout")?;
-    }
-    timings.lap(Some("render"));
-    if let Some(out) = &args.out {
-        let saved = SavedPlan::new(
-            plan.clone(),
-            &options,
-            desired.digest.clone(),
-            cx.config_paths(),
-            cx.state_for_plan(),
-        );
-        save_plan(cx, &saved, out)?;
-    }
-    let exit = if args.detailed_exitcode && (plan.has_changes() || plan.has_pending() || drift) {
-        Exit::Pending
-    } else {
-        Exit::Success
-    };
-    // The process ends right after this: leave these to the operating system rather than free
-    // their millions of small allocations one by one (tens of milliseconds at 10,000 chats).
-    std::mem::forget((plan, state, desired));
-    timings.lap(Some("free"));
-    timings.report(&mut *cx.ui.err);
-    Ok(exit)
-}
-
-/// Loads the config and, unless `read_state` is false, the state with its journal. The state
-/// does not depend on the config, and for a large setup both are big parses: the state is read
-/// on another thread meanwhile (its database connected there too). Config errors still come
-/// first.
-fn config_and_state(
-    cx: &Context,
-    open_store: &(dyn Fn() -> anyhow::Result<Box<dyn StateStore>> + Sync),
-    read_state: bool,
-    timings: &mut Timings,
-) -> (anyhow::Result<Desired>, Option<anyhow::Result<Loaded>>) {
-    let mut load = config::LoadTimings::default();
-    let paths = cx.config_paths();
-    let (desired, stored, waited) = std::thread::scope(|scope| {
-        let stored = read_state.then(|| {
-            scope.spawn(|| {
-                let start = std::time::Instant::now();
-                (
-                    open_store().and_then(|store| store.load_with_journal()),
-                    start.elapsed(),
-                )
-            })
-        });
-        let desired = config::load_timed(&paths, &mut load);
-        let loaded = std::time::Instant::now();
-        let stored = stored.map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        (desired, stored, loaded.elapsed())
-    });
-    timings.add("read config", load.read);
-    timings.add("parse config", load.parse);
-    timings.add("validate config", load.check);
-    if let Some((_, took)) = &stored {
-        timings.add("load state (beside the config)", *took);
-        timings.add("wait for state", waited);
-    }
-    timings.lap(None);
-    (desired.map_err(anyhow::Error::from), stored.map(|(result, _)| result))
-}
-
-/// Writes a saved plan to `out`, for `roster apply`.
-fn save_plan(cx: &mut Context, saved: &SavedPlan, out: &Path) -> anyhow::Result<()> {
-    crate::state::write_atomic(out, saved.to_json().as_bytes())
-        .with_context(|| format!("failed to write plan file `{}`", out.display()))?;
-    cx.ui.status(format!(
-        "Saved the plan to `{0}`; apply exactly it with `roster apply {0}`.",
-        out.display()
-    ));
-    Ok(())
-}
-
-/// Reads a saved plan file and checks its seal.
-pub fn read_saved_plan(path: &Path) -> anyhow::Result<SavedPlan> {
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read plan file `{}`", path.display()))?;
-    SavedPlan::from_json(&bytes).with_context(|| format!("plan file `{}` was refused", path.display()))
-}
-
-fn show(cx: &mut Context, args: &ShowArgs) -> anyhow::Result<Exit> {
-    if let Some(path) = &args.plan_file {
-        let saved = read_saved_plan(path)?;
-        cx.write(&saved.plan, args.format)
-            .context("failed to write the plan to stdout")?;
-        return Ok(Exit::Success);
-    }
-    let store = cx.store()?;
-    let Some(state) = store.load()? else {
-        cx.ui.status(format!(
-            "No state yet at `{}`: run `roster import` to adopt existing chats.",
-            store.describe()
-        ));
-        return Ok(Exit::Success);
-    };
-    cx.write(&state, args.format)
-        .context("failed to write the state to stdout")?;
-    Ok(Exit::Success)
-}
-
-fn force_unlock(cx: &mut Context, id: &str) -> anyhow::Result<Exit> {
-    let holder = cx.store()?.force_unlock(id)?;
-    let _ = render::unlocked(&holder, &mut *cx.ui.out);
-    Ok(Exit::Success)
 }
 
 #[cfg(test)]

@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{BufRead, Write};
 
-use anyhow::Context as _;
-
 use super::{
-    config_paths, plan_options, read_saved_plan, real_path, seconds, select, store_at, Context, Error, Exit, HeldLock,
-    Signal, Signals, Stopped,
+    config_paths, plan_options, read_saved_plan, real_path, seconds, select, Context, Error, ErrorContext as _, Exit,
+    HeldLock, Signal, Signals, Stopped,
 };
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApiArgs, ApplyArgs};
@@ -18,7 +16,7 @@ use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
 use crate::plan::{self, Plan, SavedPlan, StateRef};
 use crate::render::{self, Format};
-use crate::state::{postgres, Loaded, LockInfo, LockWait, LockWaitStopped, LockedError, PendingTimeout, StateStore};
+use crate::state::{Loaded, LockInfo, LockWait, PendingTimeout, StateError, StateLocation, StateStore};
 use crate::sync::{self, Read, SettleOptions};
 
 mod adopt;
@@ -41,7 +39,7 @@ pub(super) struct Session {
 
 impl Online {
     /// The runtime (I/O bound, so two worker threads are plenty) and the watch for signals.
-    pub fn start(cx: &Context) -> anyhow::Result<Online> {
+    pub fn start(cx: &Context) -> Result<Online, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -57,9 +55,9 @@ impl Online {
 
     /// The Linq client, from the token and base URL `main` read from the environment; `rate`
     /// caps its pace.
-    pub fn client(&self, cx: &Context, rate: Option<f64>) -> anyhow::Result<Client> {
+    pub fn client(&self, cx: &Context, rate: Option<f64>) -> Result<Client, Error> {
         let Some(token) = cx.env.token.clone() else {
-            return Err(Error::NoToken.into());
+            return Err(Error::NoToken);
         };
         let base_url = cx
             .env
@@ -79,7 +77,7 @@ impl Online {
         operation: &str,
         store: Box<dyn StateStore>,
         rate: Option<f64>,
-    ) -> anyhow::Result<Session> {
+    ) -> Result<Session, Error> {
         let client = self.client(cx, rate)?;
         let lock = self.lock(cx, store.as_ref(), operation)?;
         Ok(Session {
@@ -92,7 +90,7 @@ impl Online {
     /// Takes the state lock for `operation`, waiting up to `--lock-timeout` unless a signal
     /// ends the wait, and hands it to the signal watch so that a second signal can release it.
     /// A stale lock of this host that was broken to take it is named in a note.
-    pub fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> anyhow::Result<HeldLock> {
+    pub fn lock(&self, cx: &mut Context, store: &dyn StateStore, operation: &str) -> Result<HeldLock, Error> {
         const STOPPED: &str = "Stopped before taking the state lock; nothing was changed.";
         let signals = &self.signals;
         signals.check(STOPPED)?;
@@ -108,14 +106,11 @@ impl Online {
         let stop = signals.stop();
         // One look first, so that a run about to wait can say for whom.
         let guard = match store.lock(info.clone(), &LockWait::timeout(std::time::Duration::ZERO)) {
-            Err(error) if !timeout.is_zero() && error.is::<LockedError>() => {
-                if let Some(locked) = error.downcast_ref::<LockedError>() {
-                    cx.ui.status(format!(
-                        "Waiting up to {}s for the state lock held by {}...",
-                        timeout.as_secs_f64(),
-                        locked.holder
-                    ));
-                }
+            Err(StateError::Locked { holder, .. }) if !timeout.is_zero() => {
+                cx.ui.status(format!(
+                    "Waiting up to {}s for the state lock held by {holder}...",
+                    timeout.as_secs_f64(),
+                ));
                 store.lock(
                     info,
                     &LockWait {
@@ -126,15 +121,13 @@ impl Online {
             }
             taken => taken,
         }
-        .map_err(
-            |error| match (error.downcast_ref::<LockWaitStopped>(), signals.received()) {
-                (Some(_), Some(signal)) => anyhow::Error::new(Stopped {
-                    signal,
-                    message: STOPPED.to_owned(),
-                }),
-                _ => error,
-            },
-        )?;
+        .map_err(|error| match (error, signals.received()) {
+            (StateError::LockWaitStopped { .. }, Some(signal)) => Error::Stopped(Stopped {
+                signal,
+                message: STOPPED.to_owned(),
+            }),
+            (error, _) => Error::State(error),
+        })?;
         if let Some(stale) = guard.broke() {
             cx.ui.status(format!(
                 "note: broke the stale lock `{}` of {stale}: {}",
@@ -155,7 +148,7 @@ impl Online {
         session: &Session,
         loaded: &mut Loaded,
         api: &ApiArgs,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         if loaded.journal.is_empty() {
             return Ok(());
         }
@@ -191,14 +184,14 @@ impl Online {
         ids: Vec<String>,
         parallelism: usize,
         stopped: &str,
-    ) -> anyhow::Result<BTreeMap<String, Read>> {
+    ) -> Result<BTreeMap<String, Read>, Error> {
         let bar = cx.ui.progress(Some(ids.len()), "reading chats");
         let reads = self
             .signals
             .unless_stopped(stopped, sync::read_chats(client, ids, parallelism, &|| bar.inc(1)))
             .await;
         bar.finish_and_clear();
-        reads?
+        Ok(reads??)
     }
 }
 
@@ -207,7 +200,7 @@ const CANCELLED: &str = "Apply cancelled; nothing was changed.";
 
 /// `roster apply [PLANFILE]`: the saved plan, checked, or a fresh one, shown and approved;
 /// carried out; and the report.
-pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
+pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
     let online = Online::start(cx)?;
     let saved = args.plan_file.as_deref().map(read_saved_plan).transpose()?;
     // A saved plan names the config and the state it was made from.
@@ -215,13 +208,13 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
         Some(_)
             if !cx.global.config.is_empty() || !args.scope.targets.is_empty() || !args.scope.excludes.is_empty() =>
         {
-            return Err(Error::SavedPlanScoped.into())
+            return Err(Error::SavedPlanScoped)
         }
         Some(saved) => (config_paths(&saved.config_paths), saved_state(cx, saved)),
-        None => (cx.config_paths(), cx.state_location()),
+        None => (cx.config_paths(), cx.state.clone()),
     };
     let desired = config::load(&config)?;
-    let session = online.connect(cx, "apply", store_at(&state, &cx.env)?, args.rate)?;
+    let session = online.connect(cx, "apply", cx.store_at(&state)?, args.rate)?;
     online.block_on(async {
         let mut loaded = session.store.load_with_journal()?;
         let pending = cx.pending_timeout(&args.pending);
@@ -256,16 +249,8 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
 
 /// Where a saved plan's state is. A plan keeps a URL without its password: the same URL given
 /// now (`--state`, `ROSTER_STATE`) may bring it.
-fn saved_state(cx: &Context, saved: &SavedPlan) -> std::path::PathBuf {
-    let given = cx.state_location();
-    let same_url = (given.to_str())
-        .zip(saved.state_path.to_str())
-        .is_some_and(|(given, saved)| postgres::is_url(given) && postgres::redact(given) == saved);
-    if same_url {
-        given
-    } else {
-        saved.state_path.clone()
-    }
+fn saved_state(cx: &Context, saved: &SavedPlan) -> StateLocation {
+    cx.state.or_saved(&saved.state)
 }
 
 /// How the engine runs, from apply's flags.
@@ -289,7 +274,7 @@ fn checked_saved_plan(
     desired: &Desired,
     pending: PendingTimeout,
     args: &ApplyArgs,
-) -> anyhow::Result<Plan> {
+) -> Result<Plan, Error> {
     if !loaded.existed {
         // A plan made before any state existed names the lineage the new state takes.
         loaded.state.lineage = saved.plan.state.lineage.clone();
@@ -307,8 +292,7 @@ fn checked_saved_plan(
     if !loaded.journal.is_empty() {
         return Err(Error::SavedPlanUnsettled {
             journal: session.store.describe_journal(),
-        }
-        .into());
+        });
     }
     // Its checksum is unkeyed: trust no step of it that the config and state do not give.
     saved
@@ -336,7 +320,7 @@ async fn approved_fresh_plan(
     desired: &Desired,
     pending: PendingTimeout,
     args: &ApplyArgs,
-) -> anyhow::Result<Approved> {
+) -> Result<Approved, Error> {
     // Resolved before settling, which writes the state: a selection refused changes nothing.
     let selection = select(&args.scope, Some(desired), &loaded.state)?;
     online.settle(cx, session, loaded, &args.api).await?;
@@ -366,12 +350,12 @@ async fn approved_fresh_plan(
 
 /// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`. A signal while
 /// asking cancels the apply.
-async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyhow::Result<bool> {
+async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> Result<bool, Error> {
     if args.auto_approve {
         return Ok(true);
     }
     if !cx.env.stdin_terminal {
-        return Err(Error::NotApproved.into());
+        return Err(Error::NotApproved);
     }
     let _ = cx.ui.out.flush();
     let _ = write!(
@@ -389,7 +373,10 @@ async fn approve(cx: &mut Context, args: &ApplyArgs, signals: &Signals) -> anyho
     });
     tokio::select! {
         answer = answer => {
-            let answer = answer.context("failed to read the answer")?.context("failed to read the answer")?;
+            let answer = answer
+                .map_err(anyhow::Error::new)
+                .context("failed to read the answer")?
+                .context("failed to read the answer")?;
             Ok(answer.trim() == "yes")
         }
         signal = signals.first() => {

@@ -3,15 +3,13 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use super::online::Online;
-use super::{Context, Error, Exit};
+use super::{Context, Error, ErrorContext as _, Exit};
 use crate::cli::StateCommand;
 use crate::render::{Format, History};
-use crate::state::{check_push, parse_state, Push};
+use crate::state::{check_push, parse_state, Push, StateError};
 
-pub fn run(cx: &mut Context, command: &StateCommand) -> anyhow::Result<Exit> {
+pub fn run(cx: &mut Context, command: &StateCommand) -> Result<Exit, Error> {
     match command {
         StateCommand::History { format } => history(cx, *format),
         StateCommand::Pull { serial } => pull(cx, *serial),
@@ -20,7 +18,7 @@ pub fn run(cx: &mut Context, command: &StateCommand) -> anyhow::Result<Exit> {
 }
 
 /// `roster state history`: the kept versions, newest first.
-fn history(cx: &mut Context, format: Format) -> anyhow::Result<Exit> {
+fn history(cx: &mut Context, format: Format) -> Result<Exit, Error> {
     let store = cx.store()?;
     let history = History::new(store.describe(), store.history()?);
     cx.write(&history, format)
@@ -29,7 +27,7 @@ fn history(cx: &mut Context, format: Format) -> anyhow::Result<Exit> {
 }
 
 /// `roster state pull [--serial N]`: the state, or a kept version, as JSON.
-fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
+fn pull(cx: &mut Context, serial: Option<u64>) -> Result<Exit, Error> {
     let store = cx.store()?;
     let state = match serial {
         None => store.load()?.ok_or_else(|| Error::NoState(store.describe()))?,
@@ -41,12 +39,11 @@ fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
                     serial,
                     state: store.describe(),
                     kept,
-                }
-                .into());
+                });
             }
         },
     };
-    let mut bytes = serde_json::to_vec_pretty(&state)?;
+    let mut bytes = serde_json::to_vec_pretty(&state).map_err(std::io::Error::from)?;
     bytes.push(b'\n');
     cx.ui
         .out
@@ -57,7 +54,7 @@ fn pull(cx: &mut Context, serial: Option<u64>) -> anyhow::Result<Exit> {
 
 /// `roster state push FILE [--force]`: replaces the state, under the lock (see
 /// [`crate::state::check_push`] for when).
-fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
+fn push(cx: &mut Context, file: &Path, force: bool) -> Result<Exit, Error> {
     let stdin = file == Path::new("-");
     let bytes = if stdin {
         let mut bytes = Vec::new();
@@ -68,20 +65,24 @@ fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
     } else {
         std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
     };
-    let pushed = parse_state(&bytes).with_context(|| match stdin {
-        true => "the state on standard input was refused; nothing was written".to_owned(),
-        false => format!("`{}` was refused; nothing was written", file.display()),
+    let pushed = parse_state(&bytes).map_err(|reason| StateError::Refused {
+        what: match stdin {
+            true => "the state on standard input was refused; nothing was written".to_owned(),
+            false => format!("`{}` was refused; nothing was written", file.display()),
+        },
+        reason,
     })?;
     let online = Online::start(cx)?;
     let store = cx.store()?;
     let _lock = online.lock(cx, store.as_ref(), "push")?;
-    if !store.read_journal()?.is_empty() {
+    // The store alone reads the journal: an open one means calls to settle first.
+    let loaded = store.load_with_journal()?;
+    if !loaded.journal.is_empty() {
         return Err(Error::PushUnsettled {
             journal: store.describe_journal(),
-        }
-        .into());
+        });
     }
-    let current = store.load()?;
+    let current = loaded.existed.then_some(loaded.state);
     match check_push(current.as_ref(), pushed, force)? {
         Push::Unchanged => cx.ui.status(format!(
             "`{}` holds this state already (serial {}); nothing was written.",
@@ -89,7 +90,7 @@ fn push(cx: &mut Context, file: &Path, force: bool) -> anyhow::Result<Exit> {
             current.as_ref().map_or(0, |s| s.serial)
         )),
         Push::Write(state) => {
-            store.push(&state, current.as_ref().map(|s| s.serial))?;
+            store.replace(&state, current.as_ref().map(|s| s.serial))?;
             cx.ui.status(format!(
                 "Pushed the state (lineage `{}`, serial {}) to `{}`{}.",
                 state.lineage,

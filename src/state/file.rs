@@ -33,15 +33,12 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
-
-use super::{JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, State, StateStore, Version, STATE_VERSION};
-use crate::escape::Escaped;
-
-/// How many symbolic links a state path may go through (Linux's own limit).
-const MAX_LINKS: usize = 40;
+use super::atomic::{self, resolve, sibling};
+use super::error::JournalPlace;
+use super::lock::{self, Attempt, Locking, Unlock};
+use super::{parse_state, JournalRecord, LockGuard, LockInfo, LockWait, State, StateError, StateStore, Version};
 
 /// How often a run waiting for the lock looks again.
 const LOCK_POLL: Duration = Duration::from_millis(50);
@@ -102,55 +99,17 @@ impl FileStore {
     }
 
     /// Refuses a state path that is a symbolic link leading nowhere.
-    fn usable(&self) -> anyhow::Result<()> {
+    fn usable(&self) -> Result<(), StateError> {
         match &self.broken_link {
-            Some(problem) => Err(anyhow!(StoreError::BrokenLink(problem.clone()))),
+            Some(problem) => Err(StateError::BrokenLink(problem.clone())),
             None => Ok(()),
         }
-    }
-
-    /// Refuses a path that is a symbolic link leading nowhere, for a file other than the state.
-    fn usable_file(&self) -> anyhow::Result<()> {
-        match &self.broken_link {
-            Some(problem) => Err(anyhow!("{problem}")),
-            None => Ok(()),
-        }
-    }
-
-    fn folder(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
-    }
-
-    /// A fresh temporary path beside the state.
-    fn temp_path(&self, suffix: &str) -> PathBuf {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.folder()
-            .join(format!(".{name}.{suffix}.{}.tmp", uuid::Uuid::new_v4().simple()))
-    }
-
-    /// Writes `bytes` to a fresh temporary file beside the state and syncs it.
-    fn write_temp(&self, suffix: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        let temp = self.temp_path(suffix);
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        let written = file.write_all(bytes).and_then(|()| file.sync_all());
-        if let Err(error) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(error);
-        }
-        Ok(temp)
     }
 
     /// A lock file holding `bytes`, written aside and already OS-locked (shared: readers of
     /// the holder's name are never blocked, and a breaker's exclusive lock fails).
     fn new_lock_file(&self, bytes: &[u8]) -> io::Result<(PathBuf, File)> {
-        let temp = self.temp_path("lock");
+        let temp = atomic::temp_path(&self.path, "lock");
         let mut file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp)?;
         // A file system without OS locks leaves the lock file to the force-unlock of old:
         // nobody can take an exclusive lock on it there either, so it never counts as stale.
@@ -163,39 +122,21 @@ impl FileStore {
         Ok((temp, file))
     }
 
-    /// Replaces the file at `self.path` with `bytes` via a synced temporary file and a rename.
-    fn replace_with(&self, bytes: &[u8]) -> io::Result<()> {
-        let temp = self.write_temp("new", bytes)?;
-        fs::rename(&temp, &self.path).inspect_err(|_| {
-            let _ = fs::remove_file(&temp);
-        })?;
-        self.sync_folder()
-    }
-
     fn sync_folder(&self) -> io::Result<()> {
-        File::open(self.folder())?.sync_all()
+        atomic::sync_folder(&self.path)
     }
 
-    fn read_lock(&self) -> anyhow::Result<Option<LockInfo>> {
-        let path = self.lock_path();
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
-                format!(
-                    "lock file `{}` is not readable; remove it by hand if no run is active",
-                    path.display()
-                )
-            }),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error).with_context(|| format!("failed to read lock file `{}`", path.display())),
-        }
+    /// An I/O failure reading the lock file.
+    fn lock_read_error(path: &Path) -> impl Fn(io::Error) -> StateError + '_ {
+        move |error| StateError::io(format!("failed to read lock file `{}`", path.display()), error)
     }
 
     /// Looks at a lock file found in place (rules 2 and 3 of the module doc).
-    fn probe(&self, path: &Path, host: &str) -> anyhow::Result<Probe> {
+    fn probe(&self, path: &Path, host: &str) -> Result<Probe, StateError> {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Probe::Moved),
-            Err(error) => return Err(error).with_context(|| format!("failed to read lock file `{}`", path.display())),
+            Err(error) => return Err(Self::lock_read_error(path)(error)),
         };
         match file.try_lock() {
             Ok(()) => {}
@@ -215,13 +156,47 @@ impl FileStore {
         Ok(Probe::Stale(file, holder))
     }
 
+    /// One try at linking a lock file of ours into place, breaking a stale one (rules 1 to 3
+    /// of the module doc): the lock file taken and the holder it replaced, or `None` when held.
+    fn link_lock(&self, info: &LockInfo, bytes: &[u8]) -> Result<Option<(File, Option<LockInfo>)>, StateError> {
+        let path = self.lock_path();
+        let context = |error| StateError::io(format!("failed to create lock file `{}`", path.display()), error);
+        loop {
+            let (temp, file) = self.new_lock_file(bytes).map_err(context)?;
+            let taken = match fs::hard_link(&temp, &path) {
+                Ok(()) => Ok(Some(None)),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => match self.probe(&path, &info.host) {
+                    // Still holding the OS lock on the stale inode: replace exactly it.
+                    Ok(Probe::Stale(old, holder)) => {
+                        let replaced = fs::rename(&temp, &path);
+                        drop(old);
+                        replaced.map(|()| Some(Some(holder))).map_err(context)
+                    }
+                    Ok(Probe::Moved) => {
+                        let _ = fs::remove_file(&temp);
+                        continue;
+                    }
+                    Ok(Probe::Held) => Ok(None),
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(context(error)),
+            };
+            // Gone already when it was renamed into place.
+            let _ = fs::remove_file(&temp);
+            return Ok(taken?.map(|broke| (file, broke)));
+        }
+    }
+
     /// Writes `state` as it is, keeping the previous file as the backup.
-    fn replace_state(&self, state: &State) -> anyhow::Result<()> {
+    fn replace_state(&self, state: &State) -> Result<(), StateError> {
         self.usable()?;
         let context = || format!("failed to write state file `{}`", self.path.display());
-        let mut bytes = serde_json::to_vec_pretty(state).with_context(context)?;
+        let mut bytes = serde_json::to_vec_pretty(state).map_err(|error| StateError::Encode {
+            context: context(),
+            error,
+        })?;
         bytes.push(b'\n');
-        let temp = self.write_temp("new", &bytes).with_context(context)?;
+        let temp = atomic::write_temp(&self.path, "new", &bytes).map_err(|e| StateError::io(context(), e))?;
         let result = (|| -> io::Result<()> {
             if self.path.exists() {
                 // Link the current state to a temporary name, then rename it over the backup:
@@ -236,22 +211,59 @@ impl FileStore {
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
-        result.with_context(context)
+        result.map_err(|e| StateError::io(context(), e))
     }
 
-    /// The state in `path` and when it was written, if there is one.
-    fn read_kept(&self, path: &Path) -> anyhow::Result<Option<(State, Option<String>)>> {
+    /// The state in `path` and when it was written, if there is one; `refused` says what a
+    /// state that does not parse is called.
+    fn read_state(&self, path: &Path, refused: &str) -> Result<Option<(State, Option<String>)>, StateError> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error).with_context(|| format!("failed to read state file `{}`", path.display())),
+            Err(error) => {
+                return Err(StateError::io(
+                    format!("failed to read state file `{}`", path.display()),
+                    error,
+                ))
+            }
         };
-        let state = parse_state(&bytes).with_context(|| format!("state file `{}` was refused", path.display()))?;
+        let state = parse_state(&bytes).map_err(|reason| StateError::Refused {
+            what: format!("state file `{}` {refused}", path.display()),
+            reason,
+        })?;
         let written = fs::metadata(path)
             .and_then(|m| m.modified())
             .ok()
             .map(|at| humantime::format_rfc3339_millis(at).to_string());
         Ok(Some((state, written)))
+    }
+
+    /// The lines of the journal file, each parsed; a torn last line is left out.
+    fn parse_journal(path: &Path, text: &[u8]) -> Result<Vec<JournalRecord>, StateError> {
+        let mut records = Vec::new();
+        let mut lines = text.split(|&b| b == b'\n').peekable();
+        let mut number = 0;
+        while let Some(line) = lines.next() {
+            number += 1;
+            let last = lines.peek().is_none();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice(line) {
+                Ok(record) => records.push(record),
+                // A record torn by a crash mid-write is the last one and was never acted on:
+                // its call went out only after the record was durable.
+                Err(_) if last => break,
+                Err(error) => {
+                    let at = JournalPlace::Line {
+                        path: path.to_path_buf(),
+                        line: number,
+                    };
+                    return Err(corrupt_journal(at, &error));
+                }
+            }
+        }
+        Ok(records)
     }
 }
 
@@ -304,57 +316,78 @@ fn process_runs(pid: u32) -> bool {
     false
 }
 
-/// Where `path` leads through symbolic links: `path` itself when it is none, or a file that
-/// does not exist yet. A link that leads nowhere gives the place it led to and why.
-fn resolve(path: &Path) -> Result<PathBuf, (PathBuf, String)> {
-    let mut current = path.to_path_buf();
-    for _ in 0..MAX_LINKS {
-        match fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let Ok(target) = fs::read_link(&current) else {
-                    return Ok(current);
-                };
-                current = current.parent().unwrap_or(Path::new("")).join(target);
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound && current != path => {
-                let problem = format!(
-                    "`{}` is a symbolic link to `{}`, which does not exist",
-                    path.display(),
-                    current.display()
-                );
-                return Err((current, problem));
-            }
-            // A plain file, none yet, or one the operation itself reports on.
-            _ => return Ok(current),
+/// A journal record that does not parse, at `at`: serde's reason without its position (the
+/// place names it).
+pub(super) fn corrupt_journal(at: JournalPlace, error: &serde_json::Error) -> StateError {
+    let mut reason = error.to_string();
+    if let Some(cut) = reason.rfind(" at line ") {
+        reason.truncate(cut);
+    }
+    StateError::CorruptJournal {
+        at,
+        column: error.column(),
+        reason,
+    }
+}
+
+impl Locking for FileStore {
+    fn state_name(&self) -> String {
+        self.describe()
+    }
+
+    fn lock_place(&self) -> String {
+        self.lock_path().display().to_string()
+    }
+
+    fn lock_file(&self) -> Option<PathBuf> {
+        Some(self.lock_path())
+    }
+
+    fn poll(&self) -> Duration {
+        LOCK_POLL
+    }
+
+    fn try_lock(&self, info: &LockInfo) -> Result<Attempt, StateError> {
+        self.usable()?;
+        let bytes = serde_json::to_vec_pretty(info).map_err(|error| StateError::Encode {
+            context: format!("failed to create lock file `{}`", self.lock_path().display()),
+            error,
+        })?;
+        let Some((file, broke)) = self.link_lock(info, &bytes)? else {
+            return Ok(Attempt::Held(None));
+        };
+        let _ = self.sync_folder();
+        Ok(Attempt::Taken(Box::new(FileLock {
+            path: self.lock_path(),
+            info: info.clone(),
+            file,
+            broke,
+        })))
+    }
+
+    fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        let path = self.lock_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|error| StateError::LockUnreadable { path, error }),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(Self::lock_read_error(&path)(error)),
         }
     }
-    let problem = format!("`{}` is a symbolic link that never ends (a loop)", path.display());
-    Err((current, problem))
-}
 
-/// Writes `bytes` to `path` atomically: a synced temporary file in the same folder, renamed.
-/// A `path` that is a symbolic link keeps it: the file it leads to is replaced.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let file = FileStore::new(path);
-    file.usable_file()?;
-    Ok(file.replace_with(bytes)?)
-}
-
-/// Writes `bytes` to a new file at `path`, atomically, and fails with `AlreadyExists` when
-/// anything (a file, a link) is already there: the file appears whole or not at all.
-pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file = FileStore::new(path);
-    let temp = file.write_temp("new", bytes)?;
-    let linked = fs::hard_link(&temp, path);
-    let _ = fs::remove_file(&temp);
-    linked?;
-    file.sync_folder()
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+    fn remove_lock(&self, id: &str) -> Result<Unlock, StateError> {
+        let path = self.lock_path();
+        let Some(holder) = self.read_lock()? else {
+            return Ok(Unlock::Free);
+        };
+        if holder.id != id {
+            return Ok(Unlock::HeldBy(holder));
+        }
+        fs::remove_file(&path)
+            .map_err(|e| StateError::io(format!("failed to remove lock file `{}`", path.display()), e))?;
+        Ok(Unlock::Removed(holder))
+    }
 }
 
 impl StateStore for FileStore {
@@ -362,140 +395,52 @@ impl StateStore for FileStore {
         self.given.display().to_string()
     }
 
-    fn load(&self) -> anyhow::Result<Option<State>> {
+    fn load(&self) -> Result<Option<State>, StateError> {
         self.usable()?;
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => {
-                return Err(error).with_context(|| format!("failed to read state file `{}`", self.path.display()))
-            }
-        };
-        parse_state(&bytes)
-            .with_context(|| format!("state file `{}` was refused and left untouched", self.path.display()))
-            .map(Some)
+        let loaded = self.read_state(&self.path, "was refused and left untouched")?;
+        Ok(loaded.map(|(state, _)| state))
     }
 
-    fn save(&self, state: &mut State) -> anyhow::Result<()> {
-        state.serial += 1;
-        let written = self.replace_state(state);
-        if written.is_err() {
-            state.serial -= 1;
-        }
-        written
+    /// The lock makes the file this run's alone: `read` was checked under it.
+    fn replace(&self, state: &State, _read: Option<u64>) -> Result<(), StateError> {
+        self.replace_state(state)
     }
 
-    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
-        self.usable()?;
-        let path = self.lock_path();
-        let context = || format!("failed to create lock file `{}`", path.display());
-        let bytes = serde_json::to_vec_pretty(&info)?;
-        let deadline = Instant::now() + wait.timeout;
-        loop {
-            if wait.stopped() {
-                return Err(anyhow!(LockWaitStopped { path }));
-            }
-            let (temp, file) = self.new_lock_file(&bytes).with_context(context)?;
-            let taken = match fs::hard_link(&temp, &path) {
-                Ok(()) => Some(None),
-                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => match self.probe(&path, &info.host) {
-                    Ok(Probe::Stale(old, holder)) => {
-                        // Still holding the OS lock on the stale inode: replace exactly it.
-                        let replaced = fs::rename(&temp, &path);
-                        drop(old);
-                        if let Err(error) = replaced {
-                            let _ = fs::remove_file(&temp);
-                            return Err(error).with_context(context);
-                        }
-                        Some(Some(holder))
-                    }
-                    Ok(Probe::Moved) => {
-                        let _ = fs::remove_file(&temp);
-                        continue;
-                    }
-                    Ok(Probe::Held) => None,
-                    Err(error) => {
-                        let _ = fs::remove_file(&temp);
-                        return Err(error);
-                    }
-                },
-                Err(error) => {
-                    let _ = fs::remove_file(&temp);
-                    return Err(error).with_context(context);
-                }
-            };
-            // Gone already when it was renamed into place.
-            let _ = fs::remove_file(&temp);
-            if let Some(broke) = taken {
-                let _ = self.sync_folder();
-                return Ok(Box::new(FileLock {
-                    path,
-                    info,
-                    file,
-                    broke,
-                }));
-            }
-            drop(file);
-            if Instant::now() >= deadline {
-                let holder = self.read_lock()?;
-                return Err(match holder {
-                    Some(holder) => anyhow!(LockedError { path, holder }),
-                    None => anyhow!(
-                        "state lock `{}` was held and released while waiting; try again",
-                        path.display()
-                    ),
-                });
-            }
-            std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())));
-        }
+    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> Result<Box<dyn LockGuard>, StateError> {
+        lock::wait(self, &info, wait)
     }
 
-    fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
-        let path = self.lock_path();
-        let Some(holder) = self.read_lock()? else {
-            bail!(
-                "state `{}` is not locked (no `{}`)",
-                self.given.display(),
-                path.display()
-            );
-        };
-        if holder.id != id {
-            bail!(
-                "lock id `{id}` does not match the lock on `{}`, which has id `{}`",
-                self.given.display(),
-                holder.id
-            );
-        }
-        fs::remove_file(&path).with_context(|| format!("failed to remove lock file `{}`", path.display()))?;
-        Ok(holder)
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        lock::force_unlock(self, id)
     }
 
-    fn append_journal(&self, records: &[JournalRecord]) -> anyhow::Result<()> {
+    fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         let path = self.journal_path();
         let context = || format!("failed to write journal `{}`", path.display());
         let mut buffer = Vec::with_capacity(records.len() * 96);
         for record in records {
-            serde_json::to_writer(&mut buffer, record)?;
+            serde_json::to_writer(&mut buffer, record).map_err(|error| StateError::Encode {
+                context: context(),
+                error,
+            })?;
             buffer.push(b'\n');
         }
+        let io_error = |error| StateError::io(context(), error);
         let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if journal.torn {
-            bail!(
-                "journal `{}` ends in a record a failed write left half written; no record may follow it",
-                path.display()
-            );
+            return Err(StateError::TornJournal(path));
         }
         if journal.file.is_none() {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
-                .with_context(context)?;
-            self.sync_folder().with_context(context)?;
+                .map_err(io_error)?;
+            self.sync_folder().map_err(io_error)?;
             journal.file = Some(file);
         }
         let file = journal.file.as_mut().expect("journal opened above");
-        let length = file.metadata().with_context(context)?.len();
+        let length = file.metadata().map_err(io_error)?.len();
         let written = file.write_all(&buffer).and_then(|()| file.sync_data());
         if let Err(error) = written {
             // Part of the records may be on disk: cut them off, or a later record would turn
@@ -503,71 +448,45 @@ impl StateStore for FileStore {
             if file.set_len(length).and_then(|()| file.sync_data()).is_err() {
                 journal.torn = true;
             }
-            return Err(error).with_context(context);
+            return Err(io_error(error));
         }
         Ok(())
     }
 
-    fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
+    fn read_journal(&self) -> Result<Vec<JournalRecord>, StateError> {
         let path = self.journal_path();
-        let text = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(error).with_context(|| format!("failed to read journal `{}`", path.display())),
-        };
-        let mut records = Vec::new();
-        let mut lines = text.split(|&b| b == b'\n').peekable();
-        let mut number = 0;
-        while let Some(line) = lines.next() {
-            number += 1;
-            let last = lines.peek().is_none();
-            if line.is_empty() {
-                continue;
-            }
-            match serde_json::from_slice(line) {
-                Ok(record) => records.push(record),
-                // A record torn by a crash mid-write is the last one and was never acted on:
-                // its call went out only after the record was durable.
-                Err(_) if last => break,
-                Err(error) => {
-                    let mut reason = error.to_string();
-                    if let Some(at) = reason.rfind(" at line ") {
-                        reason.truncate(at);
-                    }
-                    bail!(StoreError::CorruptJournal {
-                        path,
-                        line: number,
-                        column: error.column(),
-                        reason
-                    })
-                }
-            }
+        match fs::read(&path) {
+            Ok(text) => Self::parse_journal(&path, &text),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(StateError::io(
+                format!("failed to read journal `{}`", path.display()),
+                error,
+            )),
         }
-        Ok(records)
     }
 
     fn describe_journal(&self) -> String {
         self.journal_path().display().to_string()
     }
 
-    fn clear_journal(&self) -> anyhow::Result<()> {
+    fn clear_journal(&self) -> Result<(), StateError> {
         let path = self.journal_path();
+        let context = |error| StateError::io(format!("failed to remove journal `{}`", path.display()), error);
         *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = JournalFile::default();
         match fs::remove_file(&path) {
-            Ok(()) => self
-                .sync_folder()
-                .with_context(|| format!("failed to remove journal `{}`", path.display())),
+            Ok(()) => self.sync_folder().map_err(context),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(error).with_context(|| format!("failed to remove journal `{}`", path.display())),
+            Err(error) => Err(context(error)),
         }
     }
+
     /// A file keeps two versions: the state and its `.backup`. Older ones live where the file
     /// is versioned, such as git (the scheduled CI recipe commits every change).
-    fn history(&self) -> anyhow::Result<Vec<Version>> {
+    fn history(&self) -> Result<Vec<Version>, StateError> {
         self.usable()?;
         let mut versions = Vec::new();
         for (path, current) in [(self.path.clone(), true), (self.backup_path(), false)] {
-            if let Some((state, written_at)) = self.read_kept(&path)? {
+            if let Some((state, written_at)) = self.read_state(&path, "was refused")? {
                 versions.push(Version {
                     serial: state.serial,
                     lineage: state.lineage,
@@ -582,109 +501,16 @@ impl StateStore for FileStore {
         Ok(versions)
     }
 
-    fn version(&self, serial: u64) -> anyhow::Result<Option<State>> {
+    fn version(&self, serial: u64) -> Result<Option<State>, StateError> {
         self.usable()?;
         for path in [self.path.clone(), self.backup_path()] {
-            if let Some((state, _)) = self.read_kept(&path)? {
+            if let Some((state, _)) = self.read_state(&path, "was refused")? {
                 if state.serial == serial {
                     return Ok(Some(state));
                 }
             }
         }
         Ok(None)
-    }
-
-    /// The lock makes the file this run's alone: `current` was checked under it.
-    fn push(&self, state: &State, _current: Option<u64>) -> anyhow::Result<()> {
-        self.replace_state(state)
-    }
-}
-
-/// Parses a state document, refusing newer versions with a message that says so.
-pub fn parse_state(bytes: &[u8]) -> anyhow::Result<State> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        version: serde_json::Value,
-    }
-    match serde_json::from_slice::<State>(bytes) {
-        Ok(state) if state.version == STATE_VERSION => Ok(state),
-        Ok(state) => Err(version_error(state.version)),
-        Err(error) => match serde_json::from_slice::<Probe>(bytes) {
-            Ok(Probe {
-                version: serde_json::Value::Number(n),
-            }) if n.as_u64().is_some_and(|v| v != u64::from(STATE_VERSION)) => {
-                Err(version_error(n.as_u64().unwrap_or_default() as u32))
-            }
-            _ if bytes.is_empty() => Err("the file is empty".to_owned()),
-            _ => Err(format!("not a valid roster state ({error})")),
-        },
-    }
-    .map_err(|reason| anyhow!(StoreError::Unreadable(reason)))
-}
-
-fn version_error(version: u32) -> String {
-    if version > STATE_VERSION {
-        format!("its format version {version} is newer than this roster understands ({STATE_VERSION}); upgrade roster")
-    } else {
-        format!("its format version {version} is not supported (expected {STATE_VERSION})")
-    }
-}
-
-/// A state or journal file roster will not use as it is; each says how to mend it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The state path is a symbolic link that leads nowhere, or never ends.
-    #[error("state file {0}; nothing was changed")]
-    BrokenLink(String),
-    /// A line of the journal that is not its last is not a record.
-    #[error("journal `{}` line {line} is corrupt at column {column}: {reason}; nothing was changed", path.display())]
-    CorruptJournal {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        reason: String,
-    },
-    /// The state document does not parse, or has another format version.
-    #[error("{0}")]
-    Unreadable(String),
-}
-
-impl StoreError {
-    /// What to do about it.
-    pub fn hint(&self) -> String {
-        match self {
-            StoreError::BrokenLink(_) => "fix the link, or remove it to start a new state in its place".to_owned(),
-            StoreError::CorruptJournal { line, .. } => format!(
-                "the journal lists the calls of an interrupted apply, one JSON record a line: repair or delete line {line}, or move the journal aside and run `roster refresh` to record what Linq shows"
-            ),
-            StoreError::Unreadable(_) => {
-                "restore it from its `.backup` or from version control, or fix it by hand".to_owned()
-            }
-        }
-    }
-}
-
-/// The lock could not be taken: someone else holds it. Shown whole, it ends with its hint, so
-/// that it says what to do wherever it is printed.
-#[derive(Debug, thiserror::Error)]
-#[error("{}\nhint: {}", self.message(), self.hint())]
-pub struct LockedError {
-    pub path: PathBuf,
-    pub holder: LockInfo,
-}
-
-impl LockedError {
-    /// Who holds the lock, and since when.
-    pub fn message(&self) -> String {
-        format!("state is locked by {} via `{}`", self.holder, self.path.display())
-    }
-
-    /// How to clear a lock its run left behind.
-    pub fn hint(&self) -> String {
-        format!(
-            "if that run was killed, clear the lock with `roster force-unlock {}`",
-            Escaped(&self.holder.id)
-        )
     }
 }
 
@@ -722,6 +548,7 @@ impl Drop for FileLock {
 mod tests {
     use super::*;
     use crate::handle::Handle;
+    use crate::hint::Hint;
     use crate::op::Op;
     use crate::state::ChatState;
 
@@ -757,7 +584,7 @@ mod tests {
         assert_eq!(fs::read(store.backup_path()).unwrap(), first);
         assert_eq!(store.load().unwrap(), Some(state.clone()));
         // No temporary file is left behind.
-        let names: Vec<String> = fs::read_dir(store.folder())
+        let names: Vec<String> = fs::read_dir(atomic::folder(store.path()))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -794,9 +621,12 @@ mod tests {
         let Err(error) = store.lock(info("second"), &LockWait::timeout(Duration::from_millis(120))) else {
             panic!("the lock is held")
         };
-        let locked = error.downcast_ref::<LockedError>().expect("a LockedError");
-        assert_eq!(locked.holder.id, "first");
-        assert!(error.to_string().contains("roster force-unlock first"), "{error}");
+        let StateError::Locked { holder, .. } = &error else {
+            panic!("a lock held: {error}")
+        };
+        assert_eq!(holder.id, "first");
+        let hint = error.hint().unwrap_or_default();
+        assert!(hint.contains("roster force-unlock first"), "{hint}");
         drop(held);
         assert!(!store.lock_path().exists());
         let again = store.lock(info("third"), &LockWait::timeout(Duration::ZERO)).unwrap();
@@ -905,7 +735,7 @@ mod tests {
         drop(taken);
         assert!(!store.lock_path().exists(), "released as usual");
         // Nothing is left beside the state either.
-        assert_eq!(fs::read_dir(store.folder()).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(atomic::folder(store.path())).unwrap().count(), 0);
     }
 
     #[test]
@@ -925,8 +755,10 @@ mod tests {
         for holder in holders {
             leave_lock(&store, &holder);
             let error = store.lock(here("new"), &now()).map(|_| ()).unwrap_err();
-            let locked = error.downcast_ref::<LockedError>().expect("a LockedError");
-            assert_eq!(locked.holder, holder);
+            let StateError::Locked { holder: locked, .. } = &error else {
+                panic!("a lock held: {error}")
+            };
+            assert_eq!(**locked, holder);
             assert_eq!(store.read_lock().unwrap(), Some(holder), "left in place");
         }
     }
@@ -951,10 +783,10 @@ mod tests {
         .unwrap();
         let other = FileStore::new(store.path());
         let error = other.lock(here("second"), &now()).map(|_| ()).unwrap_err();
-        assert_eq!(
-            error.downcast_ref::<LockedError>().expect("a LockedError").holder.id,
-            "live"
-        );
+        let StateError::Locked { holder, .. } = &error else {
+            panic!("a lock held: {error}")
+        };
+        assert_eq!(holder.id, "live");
         drop(held);
         assert!(!store.lock_path().exists());
     }
@@ -971,7 +803,7 @@ mod tests {
                 },
             );
             let start = std::sync::Barrier::new(4);
-            let results: Vec<anyhow::Result<Box<dyn LockGuard>>> = std::thread::scope(|scope| {
+            let results: Vec<Result<Box<dyn LockGuard>, StateError>> = std::thread::scope(|scope| {
                 let runs: Vec<_> = (0..4)
                     .map(|i| {
                         let (start, path) = (&start, store.path());
@@ -989,7 +821,7 @@ mod tests {
             assert_eq!(won[0].broke().map(|b| b.id.as_str()), Some("gone"));
             assert_eq!(store.read_lock().unwrap().unwrap().id, won[0].info().id);
             for lost in results.iter().filter_map(|r| r.as_ref().err()) {
-                assert!(lost.is::<LockedError>(), "round {round}: {lost:#}");
+                assert!(matches!(lost, StateError::Locked { .. }), "round {round}: {lost:#}");
             }
             drop(results);
             assert!(!store.lock_path().exists(), "round {round}");
@@ -1007,7 +839,7 @@ mod tests {
             stop: Some(&stop),
         };
         let error = store.lock(here("second"), &wait).map(|_| ()).unwrap_err();
-        assert!(error.is::<LockWaitStopped>(), "{error:#}");
+        assert!(matches!(error, StateError::LockWaitStopped { .. }), "{error:#}");
         assert_eq!(store.read_lock().unwrap().unwrap().id, "first");
     }
 

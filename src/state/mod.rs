@@ -6,6 +6,12 @@
 //! The store owns the journal: [`StateStore::load_with_journal`] is the one way the state is
 //! read with an interrupted run's calls folded in ([`journal`]); comparing it with what Linq
 //! shows is [`crate::sync`]'s.
+//!
+//! What the backends share lives here, each backend keeping only its storage: the one error
+//! type every store method returns ([`StateError`], `error.rs`), where the state is and which
+//! backend opens it ([`StateLocation`], `location.rs`), the wait for the lock and
+//! `force-unlock` (`lock.rs`), atomic file writes (`atomic.rs`) and parsing a state document
+//! (`document.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,16 +23,25 @@ use crate::handle::Handle;
 use crate::op::Op;
 use crate::stop::Stop;
 
+mod atomic;
+mod document;
+mod error;
 mod file;
 pub mod journal;
+mod location;
+mod lock;
 pub mod pending;
 pub mod postgres;
 mod push;
 
-pub use file::{parse_state, write_atomic, write_new, FileStore, LockedError, StoreError};
+pub use atomic::{write_atomic, write_new};
+pub use document::{parse_state, NotAState};
+pub use error::{ConnectCause, JournalPlace, StateError};
+pub use file::FileStore;
+pub use location::{PostgresUrl, StateLocation};
 pub use pending::{PendingChange, PendingChanges, PendingTimeout, DEFAULT_PENDING_TIMEOUT};
-pub use postgres::{PostgresError, PostgresStore};
-pub use push::{check_push, Push, PushRefused};
+pub use postgres::PostgresStore;
+pub use push::{check_push, Push};
 
 /// The state format this build reads and writes; a newer one is refused.
 pub const STATE_VERSION: u32 = 1;
@@ -163,33 +178,43 @@ impl std::fmt::Display for LockInfo {
     }
 }
 
-/// Where the state lives: a local file, or a database shared by a team.
+/// Where the state lives: a local file, or a database shared by a team. Every method fails
+/// with a [`StateError`], which says what went wrong where and what to do about it.
 pub trait StateStore: Send + Sync {
     /// A human name for messages, e.g. the file path; never a password.
     fn describe(&self) -> String;
     /// Reads the state; `None` when none exists yet. A corrupt or newer state is an error.
-    fn load(&self) -> anyhow::Result<Option<State>>;
-    /// Writes `state` durably and atomically after bumping its serial by one.
-    fn save(&self, state: &mut State) -> anyhow::Result<()>;
+    fn load(&self) -> Result<Option<State>, StateError>;
+    /// The one way the state is written: `state` replaces the stored one exactly as it is (its
+    /// serial included), durably and atomically, where `read` is the serial this run read
+    /// (`None`: there was no state). [`StateStore::save`] and `roster state push` (after
+    /// [`check_push`]) both write through it; the caller holds the lock.
+    fn replace(&self, state: &State, read: Option<u64>) -> Result<(), StateError>;
+    /// Writes `state` after bumping its serial by one (put back when the write fails).
+    fn save(&self, state: &mut State) -> Result<(), StateError> {
+        let read = state.serial;
+        state.serial += 1;
+        let written = self.replace(state, (read > 0).then_some(read));
+        if written.is_err() {
+            state.serial = read;
+        }
+        written
+    }
     /// Takes the exclusive lock, waiting as `wait` says; the lock is released on drop. A lock
     /// whose holder is known to be gone (see the backend) is broken and replaced.
-    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>>;
+    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> Result<Box<dyn LockGuard>, StateError>;
     /// Clears a lock by its id (left by a killed run).
-    fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo>;
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
     /// Appends records to the journal; durable when this returns.
-    fn append_journal(&self, records: &[JournalRecord]) -> anyhow::Result<()>;
+    fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError>;
     /// Every complete record in the journal (a torn last record is ignored).
-    fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>>;
+    fn read_journal(&self) -> Result<Vec<JournalRecord>, StateError>;
     /// Empties the journal once its records are folded into a saved state.
-    fn clear_journal(&self) -> anyhow::Result<()>;
+    fn clear_journal(&self) -> Result<(), StateError>;
     /// The versions kept, newest first.
-    fn history(&self) -> anyhow::Result<Vec<Version>>;
+    fn history(&self) -> Result<Vec<Version>, StateError>;
     /// A kept version by its serial; `None` when it is not kept.
-    fn version(&self, serial: u64) -> anyhow::Result<Option<State>>;
-    /// Replaces the state with `state` exactly as it is (its serial included), where `current`
-    /// is the serial this run read (`None`: there was no state). The caller holds the lock and
-    /// has checked the replacement with [`check_push`].
-    fn push(&self, state: &State, current: Option<u64>) -> anyhow::Result<()>;
+    fn version(&self, serial: u64) -> Result<Option<State>, StateError>;
     /// A human name for the journal, e.g. its path.
     fn describe_journal(&self) -> String {
         format!("the journal of `{}`", self.describe())
@@ -198,7 +223,7 @@ pub trait StateStore: Send + Sync {
     /// Reads the state (empty when none exists yet) with the journal of an interrupted run
     /// folded in, in memory: every call Linq accepted is in it, and the calls whose outcome is
     /// unknown are listed. Nothing is written; the journal stays until a run settles it.
-    fn load_with_journal(&self) -> anyhow::Result<Loaded> {
+    fn load_with_journal(&self) -> Result<Loaded, StateError> {
         let saved = self.load()?;
         let records = self.read_journal()?;
         let existed = saved.is_some();
@@ -242,7 +267,7 @@ pub trait LockGuard: Send {
 pub struct LockWait<'a> {
     /// How long to wait before failing with the holder's name (`--lock-timeout`).
     pub timeout: std::time::Duration,
-    /// Asked while waiting: once stopped, the wait ends with [`LockWaitStopped`] (a signal
+    /// Asked while waiting: once stopped, the wait ends with [`StateError::LockWaitStopped`] (a signal
     /// arrived).
     pub stop: Option<&'a Stop>,
 }
@@ -257,11 +282,4 @@ impl LockWait<'_> {
     pub fn stopped(&self) -> bool {
         self.stop.is_some_and(Stop::is_stopped)
     }
-}
-
-/// The wait for the lock was stopped before the lock was taken; nothing was changed.
-#[derive(Debug, thiserror::Error)]
-#[error("stopped waiting for the state lock `{}`", path.display())]
-pub struct LockWaitStopped {
-    pub path: std::path::PathBuf,
 }

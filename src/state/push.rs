@@ -8,18 +8,7 @@
 //!    forced. Forced, it takes the next serial after the stored one, so the serial still grows
 //!    with every write and every saved plan made before it becomes stale.
 
-use super::State;
-
-/// A push refused: another lineage, an older serial, or other contents at the same serial.
-#[derive(Debug, thiserror::Error)]
-#[error("{reason}; nothing was written")]
-pub struct PushRefused {
-    pub reason: String,
-}
-
-impl PushRefused {
-    pub const HINT: &'static str = "`roster state pull` shows the stored state; `--force` replaces it anyway";
-}
+use super::{State, StateError};
 
 /// What a push writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +19,10 @@ pub enum Push {
     Unchanged,
 }
 
-/// Decides a push of `pushed` over `current` (the rules of the module doc).
-pub fn check_push(current: Option<&State>, mut pushed: State, force: bool) -> Result<Push, PushRefused> {
+/// Decides a push of `pushed` over `current` (the rules of the module doc); a push refused is
+/// [`StateError::PushRefused`]: another lineage, an older serial, or other contents at the
+/// same serial.
+pub fn check_push(current: Option<&State>, mut pushed: State, force: bool) -> Result<Push, StateError> {
     let Some(current) = current else {
         // A state never written has serial 0; stored, it is the first write.
         pushed.serial = pushed.serial.max(1);
@@ -59,7 +50,7 @@ pub fn check_push(current: Option<&State>, mut pushed: State, force: bool) -> Re
         None
     };
     match refused {
-        Some(reason) if !force => Err(PushRefused { reason }),
+        Some(reason) if !force => Err(StateError::PushRefused { reason }),
         Some(_) => {
             pushed.serial = current.serial + 1;
             Ok(Push::Write(pushed))

@@ -8,9 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use anyhow::Context as _;
-
-use super::super::{real_path, select, Context, Error, Exit, Unimportable};
+use super::super::{real_path, select, Context, Error, ErrorContext as _, Exit, Unimportable};
 use super::{Online, Session};
 use crate::cli::{ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, DEFAULT_MIN_MEMBERS};
@@ -27,12 +25,12 @@ const REFRESH_STOPPED: &str = "Refresh stopped; nothing was written.";
 
 /// `roster import CHAT...` / `roster import --all`: reads the chats, records them in the state
 /// in one write, and prints (or writes) their config.
-pub fn import(cx: &mut Context, args: &ImportArgs) -> anyhow::Result<Exit> {
+pub fn import(cx: &mut Context, args: &ImportArgs) -> Result<Exit, Error> {
     let online = Online::start(cx)?;
     if let Some(path) = &args.write {
         // Checked before any call: a config people wrote by hand is not replaced unasked.
         if !args.force && std::fs::symlink_metadata(path).is_ok() {
-            return Err(Error::ConfigExists(path.clone()).into());
+            return Err(Error::ConfigExists(path.clone()));
         }
     }
     let from = args.from.as_deref().map(own_line).transpose()?;
@@ -104,7 +102,7 @@ async fn read_import(
     client: &Client,
     args: &ImportArgs,
     from: Option<&str>,
-) -> anyhow::Result<Vec<Chat>> {
+) -> Result<Vec<Chat>, Error> {
     if !args.all {
         return read_named(cx, client, &args.chats, args.api.read_parallelism).await;
     }
@@ -128,7 +126,7 @@ async fn read_import(
 
 /// Reads the chats named on the command line; any that cannot be imported (not found,
 /// unavailable, a direct-message chat) fails the import, all of them named at once.
-async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: usize) -> anyhow::Result<Vec<Chat>> {
+async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: usize) -> Result<Vec<Chat>, Error> {
     let ids: Vec<String> = ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
     let bar = cx.ui.progress(Some(ids.len()), "reading chats");
     let reads = sync::read_chats(client, ids, parallelism, &|| bar.inc(1)).await;
@@ -144,7 +142,7 @@ async fn read_named(cx: &Context, client: &Client, ids: &[String], parallelism: 
         }
     }
     if !problems.is_empty() {
-        return Err(Error::NotImportable(problems).into());
+        return Err(Error::NotImportable(problems));
     }
     Ok(chats)
 }
@@ -164,11 +162,11 @@ fn warn_below_the_floor(cx: &mut Context, chats: &[Chat], state: &State) {
 }
 
 /// Writes the imported config to `--write FILE`: a new file, or with `--force` in place of one.
-fn write_config(path: &std::path::Path, yaml: &str, force: bool) -> anyhow::Result<()> {
+fn write_config(path: &std::path::Path, yaml: &str, force: bool) -> Result<(), Error> {
     let written = if force {
         write_atomic(path, yaml.as_bytes())
     } else {
-        write_new(path, yaml.as_bytes()).map_err(anyhow::Error::from)
+        write_new(path, yaml.as_bytes())
     };
     written.with_context(|| {
         format!(
@@ -180,7 +178,7 @@ fn write_config(path: &std::path::Path, yaml: &str, force: bool) -> anyhow::Resu
 
 /// `roster refresh`: reads every managed chat, records its live membership in the state (one
 /// write, only when something changed) and reports the drift.
-pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> anyhow::Result<Exit> {
+pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> Result<Exit, Error> {
     let online = Online::start(cx)?;
     let store = cx.store()?;
     let session = online.connect(cx, "refresh", store, None)?;
@@ -276,7 +274,7 @@ pub fn refresh_in_memory(
     selection: &Selection,
     state: &mut State,
     args: &PlanArgs,
-) -> anyhow::Result<bool> {
+) -> Result<bool, Error> {
     let timeout = cx.pending_timeout(&args.pending);
     // Chats only in the state are forgotten without a call: no need to read them.
     let ids: Vec<String> = (desired.chats.keys())
@@ -292,7 +290,7 @@ pub fn refresh_in_memory(
     ))?;
     let mut observed = sync::observe_all(state, &reads, &timeout, |id| desired.chats[id].name.clone());
     if args.out.is_some() && observed.changed > 0 {
-        return Err(Error::SavedPlanOverDrift.into());
+        return Err(Error::SavedPlanOverDrift);
     }
     // Changes still pending stay in the state, and the plan lists them.
     observed.pending.clear();

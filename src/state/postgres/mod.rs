@@ -32,75 +32,19 @@ mod tls;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 pub use target::{is_url, redact, PasswordSources, SslMode, Target, DEFAULT_LEASE, DEFAULT_NAME};
 
+use super::error::JournalPlace;
+use super::file::corrupt_journal;
+use super::lock::{self, Attempt, Locking, Unlock};
 use super::{
-    parse_state, JournalRecord, LockGuard, LockInfo, LockWait, LockWaitStopped, LockedError, State, StateStore, Version,
+    parse_state, ConnectCause, JournalRecord, LockGuard, LockInfo, LockWait, State, StateError, StateStore, Version,
 };
-
-/// What goes wrong reaching the database, each with its next step ([`PostgresError::hint`]).
-#[derive(Debug, thiserror::Error)]
-pub enum PostgresError {
-    #[error("cannot connect to the PostgreSQL state `{target}`: {reason}")]
-    Connect {
-        target: String,
-        reason: String,
-        cause: ConnectCause,
-    },
-    /// Creating the schema or its tables failed; `role` is set when for want of privilege.
-    #[error("failed to set up the schema `roster` in `{target}`: {reason}")]
-    Schema {
-        target: String,
-        reason: String,
-        role: Option<String>,
-    },
-    #[error("the state database was migrated by a newer roster (schema version {found}; this one knows {known})")]
-    Newer { found: i32, known: i32 },
-}
-
-/// Why a connection failed, for the hint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectCause {
-    /// The server refused the user or its password.
-    Authentication,
-    /// The server answered with another error (no such database, say).
-    Refused,
-    /// The TLS handshake failed (the certificate, most often).
-    Tls,
-    /// No server answered.
-    Unreachable,
-}
-
-impl PostgresError {
-    /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            PostgresError::Connect { cause, .. } => match cause {
-                ConnectCause::Authentication => {
-                    "check the user and password (from the URL, `PGPASSWORD` or `~/.pgpass`)".to_owned()
-                }
-                ConnectCause::Refused => "check the URL: host, port, database and user".to_owned(),
-                ConnectCause::Tls => {
-                    "check `sslmode` and `sslrootcert` (the authority that signed the server's certificate)".to_owned()
-                }
-                ConnectCause::Unreachable => {
-                    "check that the server runs and the URL's host and port; nothing was changed".to_owned()
-                }
-            },
-            PostgresError::Schema { role: Some(role), .. } => format!(
-                "have an administrator create it for this role: `CREATE SCHEMA roster AUTHORIZATION {role};` (see \"Shared state\" in the README)"
-            ),
-            PostgresError::Schema { role: None, .. } => return None,
-            PostgresError::Newer { .. } => "upgrade roster".to_owned(),
-        })
-    }
-}
 
 /// How often a run waiting for the lock looks again.
 const LOCK_POLL: Duration = Duration::from_millis(100);
@@ -143,7 +87,7 @@ impl Drop for Db {
 impl PostgresStore {
     /// Connects to the database `url` names and brings its schema up to date. `user` is the
     /// default user name (libpq's: the login name).
-    pub fn connect(url: &str, user: &str, passwords: &PasswordSources) -> anyhow::Result<PostgresStore> {
+    pub fn connect(url: &str, user: &str, passwords: &PasswordSources) -> Result<PostgresStore, StateError> {
         let target = Target::parse(url, user)?;
         let password = target.password(passwords)?;
         let mut config = Config::new();
@@ -168,14 +112,14 @@ impl PostgresStore {
             .thread_name("roster-postgres")
             .enable_all()
             .build()
-            .context("failed to start the database thread")?;
+            .map_err(|e| StateError::io("failed to start the database thread", e))?;
         let closed = Arc::new(Mutex::new(None));
         let opened = {
             let (target, closed) = (target.clone(), closed.clone());
             block(&runtime, async move {
                 let mut client = open(&config, &target, closed).await?;
                 schema::migrate(&mut client, &target).await?;
-                Ok::<_, anyhow::Error>((client, config))
+                Ok::<_, StateError>((client, config))
             })
         };
         let (client, config) = match opened {
@@ -206,9 +150,9 @@ impl PostgresStore {
     }
 
     /// Runs `work` on the database thread and waits for it.
-    fn run<T, F>(&self, work: impl FnOnce(Arc<Db>) -> F) -> anyhow::Result<T>
+    fn run<T, F>(&self, work: impl FnOnce(Arc<Db>) -> F) -> Result<T, StateError>
     where
-        F: Future<Output = anyhow::Result<T>> + Send + 'static,
+        F: Future<Output = Result<T, StateError>> + Send + 'static,
         T: Send + 'static,
     {
         let runtime = self
@@ -224,25 +168,28 @@ impl PostgresStore {
     }
 
     /// The lock this run holds, or an error for a write without one.
-    fn holder(&self) -> anyhow::Result<LockInfo> {
-        lock(&self.db.held)
-            .clone()
-            .ok_or_else(|| anyhow!("no state lock is held for `{}`, so nothing was written", self.db.target))
+    fn holder(&self) -> Result<LockInfo, StateError> {
+        lock(&self.db.held).clone().ok_or_else(|| StateError::NotHeld {
+            target: self.db.target.to_string(),
+        })
     }
 
     /// Writes `state` as the next current version, fenced (rule 3 of the module doc).
-    fn write(&self, state: &State, current: Option<u64>) -> anyhow::Result<()> {
+    fn write(&self, state: &State, current: Option<u64>) -> Result<(), StateError> {
         let holder = self.holder()?;
-        let document = serde_json::to_string(state).context("failed to serialize the state")?;
+        let document = serde_json::to_string(state).map_err(|error| StateError::Encode {
+            context: "failed to serialize the state".to_owned(),
+            error,
+        })?;
         let (lineage, serial) = (state.lineage.clone(), state.serial as i64);
         self.run(move |db| async move {
-            let fail = |e: tokio_postgres::Error| db.error("failed to write the state", &e);
+            const DOING: &str = "failed to write the state";
+            let fail = |e: tokio_postgres::Error| db.error(DOING, &e);
             let name = &db.target.name;
             let client = &db.client;
-            client.batch_execute("BEGIN").await.map_err(fail)?;
-            let result = async {
+            db.transaction(DOING, async {
                 db.fence(&holder).await?;
-                let moved = match current {
+                let changed = match current {
                     Some(read) => {
                         client
                             .execute(
@@ -250,8 +197,6 @@ impl PostgresStore {
                                 &[name, &serial, &lineage, &(read as i64)],
                             )
                             .await
-                            .map_err(fail)?
-                            == 0
                     }
                     None => {
                         client
@@ -260,22 +205,20 @@ impl PostgresStore {
                                 &[name, &lineage, &serial],
                             )
                             .await
-                            .map_err(fail)?
-                            == 0
                     }
                 };
+                let moved = changed.map_err(fail)? == 0;
                 if moved {
                     let now: Option<i64> = client
                         .query_opt("SELECT serial FROM roster.states WHERE name = $1", &[name])
                         .await
                         .map_err(fail)?
                         .map(|row| row.get(0));
-                    bail!(
-                        "the state `{}` moved on while this run held it: it read {}, and the stored serial is now {}; nothing was written (another run wrote it: run the command again)",
-                        db.target,
-                        current.map_or("no state".to_owned(), |s| format!("serial {s}")),
-                        now.map_or("gone".to_owned(), |s| s.to_string())
-                    );
+                    return Err(StateError::MovedOn {
+                        target: db.target.to_string(),
+                        read: current,
+                        now,
+                    });
                 }
                 client
                     .execute(
@@ -285,23 +228,17 @@ impl PostgresStore {
                     .await
                     .map_err(fail)?;
                 Ok(())
-            }
-            .await;
-            match result {
-                Ok(()) => client.batch_execute("COMMIT").await.map_err(fail),
-                Err(error) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    Err(error)
-                }
-            }
+            })
+            .await
         })
     }
 
-    /// One try at the lock: `Ok(Ok(broke))` when taken, `Ok(Err(holder))` when held.
-    fn try_lock(&self, info: &LockInfo) -> anyhow::Result<Result<Option<LockInfo>, LockInfo>> {
+    /// One try at the lock row: `Ok(Ok(broke))` when taken, `Ok(Err(holder))` when held.
+    fn take_row(&self, info: &LockInfo) -> Result<Result<Option<LockInfo>, LockInfo>, StateError> {
         let info = info.clone();
         self.run(move |db| async move {
-            let fail = |e: tokio_postgres::Error| db.error("failed to take the state lock", &e);
+            const DOING: &str = "failed to take the state lock";
+            let fail = |e: tokio_postgres::Error| db.error(DOING, &e);
             let client = &db.client;
             let name = &db.target.name;
             let lease = db.target.lease.as_secs_f64();
@@ -321,97 +258,80 @@ impl PostgresStore {
                 if inserted == 1 {
                     return Ok(Ok(None));
                 }
-                client.batch_execute("BEGIN").await.map_err(fail)?;
-                let found = client
-                    .query_opt(
-                        "SELECT id, operation, who, host, pid, since, expires_at <= now() FROM roster.locks WHERE name = $1 FOR UPDATE",
-                        &[name],
-                    )
-                    .await;
-                let row = match found {
-                    Ok(Some(row)) => row,
+                let found = db.transaction(DOING, async {
+                    let Some(row) = client
+                        .query_opt(
+                            "SELECT id, operation, who, host, pid, since, expires_at <= now() FROM roster.locks WHERE name = $1 FOR UPDATE",
+                            &[name],
+                        )
+                        .await
+                        .map_err(fail)?
+                    else {
+                        return Ok(None);
+                    };
+                    let (holder, expired) = (lock_info(&row), row.get::<_, bool>(6));
+                    if !expired {
+                        return Ok(Some(Err(holder)));
+                    }
+                    client
+                        .execute(
+                            "UPDATE roster.locks SET id = $2, operation = $3, who = $4, host = $5, pid = $6, since = $7,
+                             expires_at = now() + make_interval(secs => $8) WHERE name = $1",
+                            &values,
+                        )
+                        .await
+                        .map_err(fail)?;
+                    Ok(Some(Ok(Some(holder))))
+                });
+                match found.await? {
+                    Some(taken_or_held) => return Ok(taken_or_held),
                     // Released meanwhile: try again.
-                    Ok(None) => {
-                        client.batch_execute("COMMIT").await.map_err(fail)?;
-                        continue;
-                    }
-                    Err(error) => {
-                        let _ = client.batch_execute("ROLLBACK").await;
-                        return Err(fail(error));
-                    }
-                };
-                let holder = LockInfo {
-                    id: row.get(0),
-                    operation: row.get(1),
-                    who: row.get(2),
-                    host: row.get(3),
-                    pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                    since: row.get(5),
-                };
-                let expired: bool = row.get(6);
-                if !expired {
-                    client.batch_execute("COMMIT").await.map_err(fail)?;
-                    return Ok(Err(holder));
-                }
-                let replaced = client
-                    .execute(
-                        "UPDATE roster.locks SET id = $2, operation = $3, who = $4, host = $5, pid = $6, since = $7,
-                         expires_at = now() + make_interval(secs => $8) WHERE name = $1",
-                        &values,
-                    )
-                    .await;
-                match replaced {
-                    Ok(_) => {
-                        client.batch_execute("COMMIT").await.map_err(fail)?;
-                        return Ok(Ok(Some(holder)));
-                    }
-                    Err(error) => {
-                        let _ = client.batch_execute("ROLLBACK").await;
-                        return Err(fail(error));
-                    }
+                    None => continue,
                 }
             }
-        })
-    }
-
-    fn read_lock(&self) -> anyhow::Result<Option<LockInfo>> {
-        self.run(|db| async move {
-            let row = db
-                .client
-                .query_opt(
-                    "SELECT id, operation, who, host, pid, since FROM roster.locks WHERE name = $1",
-                    &[&db.target.name],
-                )
-                .await
-                .map_err(|e| db.error("failed to read the state lock", &e))?;
-            Ok(row.map(|row| LockInfo {
-                id: row.get(0),
-                operation: row.get(1),
-                who: row.get(2),
-                host: row.get(3),
-                pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                since: row.get(5),
-            }))
         })
     }
 }
 
 impl Db {
+    /// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails
+    /// (a failure to begin or commit is an error of `doing`).
+    async fn transaction<T>(
+        &self,
+        doing: &str,
+        work: impl Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        let fail = |e: tokio_postgres::Error| self.error(doing, &e);
+        self.client.batch_execute("BEGIN").await.map_err(fail)?;
+        match work.await {
+            Ok(done) => {
+                self.client.batch_execute("COMMIT").await.map_err(fail)?;
+                Ok(done)
+            }
+            Err(error) => {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                Err(error)
+            }
+        }
+    }
+
     /// An error of `doing`, saying whether the connection was lost, with what to do next.
-    fn error(&self, doing: &str, error: &tokio_postgres::Error) -> anyhow::Error {
+    fn error(&self, doing: &str, error: &tokio_postgres::Error) -> StateError {
+        let (doing, target) = (doing.to_owned(), self.target.to_string());
         if self.client.is_closed() || error.is_closed() {
             let why = lock(&self.closed).clone().unwrap_or_else(|| describe_error(error));
-            return anyhow!(
-                "{doing} in `{}`: the connection to the database was lost ({why}); the journal holds every call made so far: once the database is reachable, run the command again, and it settles the calls in flight and converges",
-                self.target
-            );
+            return StateError::ConnectionLost { doing, target, why };
         }
-        anyhow!("{doing} in `{}`: {}", self.target, describe_error(error))
+        StateError::Database {
+            doing,
+            target,
+            reason: describe_error(error),
+        }
     }
 
     /// Checks, inside the open transaction, that `holder` still holds the lock with an
     /// unexpired lease, and keeps the lock row from changing until the transaction ends.
-    async fn fence(&self, holder: &LockInfo) -> anyhow::Result<()> {
+    async fn fence(&self, holder: &LockInfo) -> Result<(), StateError> {
         let held = self
             .client
             .query_opt(
@@ -426,16 +346,28 @@ impl Db {
         Ok(())
     }
 
-    fn lost(&self, id: &str) -> anyhow::Error {
-        anyhow!(
-            "this run no longer holds the state lock `{id}` on `{}`: its lease expired, or `roster force-unlock` cleared it; nothing was written (another run may be working on the state: run the command again once it is done)",
-            self.target
-        )
+    fn lost(&self, id: &str) -> StateError {
+        StateError::LockLost {
+            id: id.to_owned(),
+            target: self.target.to_string(),
+        }
+    }
+}
+
+/// A lock row's holder: its first six columns, as every query of the lock selects them.
+fn lock_info(row: &tokio_postgres::Row) -> LockInfo {
+    LockInfo {
+        id: row.get(0),
+        operation: row.get(1),
+        who: row.get(2),
+        host: row.get(3),
+        pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
+        since: row.get(5),
     }
 }
 
 /// Connects, and runs the connection on the current runtime, noting why it ends.
-async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>>>) -> anyhow::Result<Client> {
+async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>>>) -> Result<Client, StateError> {
     let connect_error = |e: tokio_postgres::Error| {
         let reason = describe_error(&e);
         let cause = match e.code() {
@@ -448,11 +380,11 @@ async fn open(config: &Config, target: &Target, closed: Arc<Mutex<Option<String>
             None if reason.contains("TLS") || reason.contains("certificate") => ConnectCause::Tls,
             None => ConnectCause::Unreachable,
         };
-        anyhow::Error::new(PostgresError::Connect {
+        StateError::Connect {
             target: target.to_string(),
             reason,
             cause,
-        })
+        }
     };
     let client = match target.ssl_mode {
         SslMode::Disable => {
@@ -511,16 +443,81 @@ pub(crate) fn describe_error(error: &tokio_postgres::Error) -> String {
 fn block<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     work: impl Future<Output = T> + Send + 'static,
-) -> anyhow::Result<T> {
+) -> Result<T, StateError> {
     let (sender, answer) = std::sync::mpsc::sync_channel(1);
     runtime.spawn(async move {
         let _ = sender.send(work.await);
     });
-    answer.recv().map_err(|_| anyhow!("the database thread stopped"))
+    answer.recv().map_err(|_| StateError::DatabaseThread)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Locking for PostgresStore {
+    fn state_name(&self) -> String {
+        self.describe()
+    }
+
+    fn lock_place(&self) -> String {
+        self.describe()
+    }
+
+    fn poll(&self) -> Duration {
+        LOCK_POLL
+    }
+
+    fn try_lock(&self, info: &LockInfo) -> Result<Attempt, StateError> {
+        let broke = match self.take_row(info)? {
+            Ok(broke) => broke,
+            Err(holder) => return Ok(Attempt::Held(Some(holder))),
+        };
+        *lock(&self.db.held) = Some(info.clone());
+        let renewal = self.renew(info);
+        Ok(Attempt::Taken(Box::new(PostgresLock {
+            db: self.db.clone(),
+            info: info.clone(),
+            broke,
+            renewal,
+        })))
+    }
+
+    fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        self.run(|db| async move {
+            let row = db
+                .client
+                .query_opt(
+                    "SELECT id, operation, who, host, pid, since FROM roster.locks WHERE name = $1",
+                    &[&db.target.name],
+                )
+                .await
+                .map_err(|e| db.error("failed to read the state lock", &e))?;
+            Ok(row.as_ref().map(lock_info))
+        })
+    }
+
+    fn remove_lock(&self, id: &str) -> Result<Unlock, StateError> {
+        let owned = id.to_owned();
+        let removed = self.run(move |db| async move {
+            let row = db
+                .client
+                .query_opt(
+                    "DELETE FROM roster.locks WHERE name = $1 AND id = $2 RETURNING id, operation, who, host, pid, since",
+                    &[&db.target.name, &owned],
+                )
+                .await
+                .map_err(|e| db.error("failed to clear the state lock", &e))?;
+            Ok(row.as_ref().map(lock_info))
+        })?;
+        Ok(match removed {
+            Some(holder) => Unlock::Removed(holder),
+            None => match self.read_lock()? {
+                None => Unlock::Free,
+                Some(holder) => Unlock::HeldBy(holder),
+            },
+        })
+    }
 }
 
 impl StateStore for PostgresStore {
@@ -532,7 +529,7 @@ impl StateStore for PostgresStore {
         format!("the journal of `{}`", self.db.target)
     }
 
-    fn load(&self) -> anyhow::Result<Option<State>> {
+    fn load(&self) -> Result<Option<State>, StateError> {
         let document = self.run(|db| async move {
             let row = db
                 .client
@@ -546,91 +543,37 @@ impl StateStore for PostgresStore {
         })?;
         document
             .map(|document| {
-                parse_state(document.as_bytes())
-                    .with_context(|| format!("the state in `{}` was refused and left untouched", self.db.target))
+                parse_state(document.as_bytes()).map_err(|reason| StateError::Refused {
+                    what: format!("the state in `{}` was refused and left untouched", self.db.target),
+                    reason,
+                })
             })
             .transpose()
     }
 
-    fn save(&self, state: &mut State) -> anyhow::Result<()> {
-        let read = state.serial;
-        state.serial += 1;
-        let written = self.write(state, (read > 0).then_some(read));
-        if written.is_err() {
-            state.serial = read;
-        }
-        written
+    /// Fenced: written only while this run holds the lock and the stored serial is `read`.
+    fn replace(&self, state: &State, read: Option<u64>) -> Result<(), StateError> {
+        self.write(state, read)
     }
 
-    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> anyhow::Result<Box<dyn LockGuard>> {
-        let deadline = Instant::now() + wait.timeout;
-        loop {
-            if wait.stopped() {
-                return Err(anyhow!(LockWaitStopped {
-                    path: self.describe().into()
-                }));
-            }
-            match self.try_lock(&info)? {
-                Ok(broke) => {
-                    *lock(&self.db.held) = Some(info.clone());
-                    let renewal = self.renew(&info);
-                    return Ok(Box::new(PostgresLock {
-                        db: self.db.clone(),
-                        info,
-                        broke,
-                        renewal,
-                    }));
-                }
-                Err(holder) if Instant::now() >= deadline => {
-                    return Err(anyhow!(LockedError {
-                        path: self.describe().into(),
-                        holder
-                    }))
-                }
-                Err(_) => std::thread::sleep(LOCK_POLL.min(deadline.saturating_duration_since(Instant::now()))),
-            }
-        }
+    fn lock(&self, info: LockInfo, wait: &LockWait<'_>) -> Result<Box<dyn LockGuard>, StateError> {
+        lock::wait(self, &info, wait)
     }
 
-    fn force_unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
-        let owned = id.to_owned();
-        let removed = self.run(move |db| async move {
-            let row = db
-                .client
-                .query_opt(
-                    "DELETE FROM roster.locks WHERE name = $1 AND id = $2 RETURNING id, operation, who, host, pid, since",
-                    &[&db.target.name, &owned],
-                )
-                .await
-                .map_err(|e| db.error("failed to clear the state lock", &e))?;
-            Ok(row.map(|row| LockInfo {
-                id: row.get(0),
-                operation: row.get(1),
-                who: row.get(2),
-                host: row.get(3),
-                pid: u32::try_from(row.get::<_, i64>(4)).unwrap_or_default(),
-                since: row.get(5),
-            }))
-        })?;
-        if let Some(holder) = removed {
-            return Ok(holder);
-        }
-        match self.read_lock()? {
-            None => bail!("state `{}` is not locked", self.describe()),
-            Some(holder) => bail!(
-                "lock id `{id}` does not match the lock on `{}`, which has id `{}`",
-                self.describe(),
-                holder.id
-            ),
-        }
+    fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        lock::force_unlock(self, id)
     }
 
-    fn append_journal(&self, records: &[JournalRecord]) -> anyhow::Result<()> {
+    fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         let holder = self.holder()?;
         let lines = records
             .iter()
             .map(serde_json::to_string)
-            .collect::<Result<Vec<String>, _>>()?;
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|error| StateError::Encode {
+                context: "failed to write the journal".to_owned(),
+                error,
+            })?;
         let count = lines.len() as u64;
         self.run(move |db| async move {
             let fail = |e: tokio_postgres::Error| db.error("failed to write the journal", &e);
@@ -661,7 +604,7 @@ impl StateStore for PostgresStore {
         })
     }
 
-    fn read_journal(&self) -> anyhow::Result<Vec<JournalRecord>> {
+    fn read_journal(&self) -> Result<Vec<JournalRecord>, StateError> {
         let rows = self.run(|db| async move {
             let rows = db
                 .client
@@ -678,41 +621,34 @@ impl StateStore for PostgresStore {
         })?;
         rows.into_iter()
             .map(|(seq, record)| {
-                serde_json::from_str(&record).with_context(|| {
-                    format!(
-                        "journal record {seq} of `{}` is not readable; nothing was changed\nhint: delete that row of `roster.journal` by hand, then run `roster refresh` to record what Linq shows",
-                        self.describe()
-                    )
+                serde_json::from_str(&record).map_err(|error| {
+                    let at = JournalPlace::Row {
+                        target: self.describe(),
+                        seq,
+                    };
+                    corrupt_journal(at, &error)
                 })
             })
             .collect()
     }
 
-    fn clear_journal(&self) -> anyhow::Result<()> {
+    fn clear_journal(&self) -> Result<(), StateError> {
         let holder = self.holder()?;
         self.run(move |db| async move {
-            let fail = |e: tokio_postgres::Error| db.error("failed to clear the journal", &e);
-            db.client.batch_execute("BEGIN").await.map_err(fail)?;
-            let result = async {
+            const DOING: &str = "failed to clear the journal";
+            db.transaction(DOING, async {
                 db.fence(&holder).await?;
                 db.client
                     .execute("DELETE FROM roster.journal WHERE name = $1", &[&db.target.name])
                     .await
-                    .map_err(fail)?;
+                    .map_err(|e| db.error(DOING, &e))?;
                 Ok(())
-            }
-            .await;
-            match result {
-                Ok(()) => db.client.batch_execute("COMMIT").await.map_err(fail),
-                Err(error) => {
-                    let _ = db.client.batch_execute("ROLLBACK").await;
-                    Err(error)
-                }
-            }
+            })
+            .await
         })
     }
 
-    fn history(&self) -> anyhow::Result<Vec<Version>> {
+    fn history(&self) -> Result<Vec<Version>, StateError> {
         self.run(|db| async move {
             let rows = db
                 .client
@@ -741,7 +677,7 @@ impl StateStore for PostgresStore {
         })
     }
 
-    fn version(&self, serial: u64) -> anyhow::Result<Option<State>> {
+    fn version(&self, serial: u64) -> Result<Option<State>, StateError> {
         let document = self.run(move |db| async move {
             let row = db
                 .client
@@ -755,14 +691,12 @@ impl StateStore for PostgresStore {
         })?;
         document
             .map(|document| {
-                parse_state(document.as_bytes())
-                    .with_context(|| format!("serial {serial} in `{}` is not a readable state", self.db.target))
+                parse_state(document.as_bytes()).map_err(|reason| StateError::Refused {
+                    what: format!("serial {serial} in `{}` is not a readable state", self.db.target),
+                    reason,
+                })
             })
             .transpose()
-    }
-
-    fn push(&self, state: &State, current: Option<u64>) -> anyhow::Result<()> {
-        self.write(state, current)
     }
 }
 

@@ -11,12 +11,12 @@
 //!    role`), and every statement is idempotent, so a failed migration can simply run again.
 //! 5. A database migrated by a newer roster is refused rather than written in an old shape.
 
-use anyhow::anyhow;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
+use super::describe_error;
 use super::target::Target;
-use super::{describe_error, PostgresError};
+use crate::state::StateError;
 
 /// The schema roster's tables live in.
 pub const SCHEMA: &str = "roster";
@@ -68,7 +68,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Brings the schema to the latest version (rules 2 to 5 of the module doc).
-pub async fn migrate(client: &mut Client, target: &Target) -> anyhow::Result<()> {
+pub async fn migrate(client: &mut Client, target: &Target) -> Result<(), StateError> {
     if current_version(client).await? == Some(latest()) {
         return Ok(());
     }
@@ -122,7 +122,7 @@ fn latest() -> i32 {
 }
 
 /// The version applied, when the migrations table exists.
-async fn current_version(client: &Client) -> anyhow::Result<Option<i32>> {
+async fn current_version(client: &Client) -> Result<Option<i32>, StateError> {
     // One round trip: the table missing is the answer "none".
     let row = match client
         .query_one("SELECT max(version) FROM roster.migrations", &[])
@@ -132,7 +132,7 @@ async fn current_version(client: &Client) -> anyhow::Result<Option<i32>> {
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {
             return Ok(None)
         }
-        Err(e) => return Err(anyhow!("{}", describe_error(&e))),
+        Err(e) => return Err(StateError::Server(describe_error(&e))),
     };
     let version: Option<i32> = row.get(0);
     if let Some(version) = version {
@@ -141,22 +141,21 @@ async fn current_version(client: &Client) -> anyhow::Result<Option<i32>> {
     Ok(version)
 }
 
-fn check_not_newer(version: i32) -> anyhow::Result<()> {
+fn check_not_newer(version: i32) -> Result<(), StateError> {
     if version > latest() {
-        return Err(PostgresError::Newer {
+        return Err(StateError::Newer {
             found: version,
             known: latest(),
-        }
-        .into());
+        });
     }
     Ok(())
 }
 
-fn migration_error(error: &tokio_postgres::Error, target: &Target) -> anyhow::Error {
+fn migration_error(error: &tokio_postgres::Error, target: &Target) -> StateError {
     let privilege = error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE);
-    anyhow::Error::new(PostgresError::Schema {
+    StateError::Schema {
         target: target.to_string(),
         reason: describe_error(error),
         role: privilege.then(|| target.user.clone()),
-    })
+    }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use crate::state::StateError;
 
 /// The state name when the URL gives none.
 pub const DEFAULT_NAME: &str = "default";
@@ -104,30 +104,33 @@ pub fn redact(text: &str) -> String {
 
 impl Target {
     /// Checks `text`; `user` is the default user name (libpq's: the login name).
-    pub fn parse(text: &str, user: &str) -> anyhow::Result<Target> {
-        let context = || format!("invalid PostgreSQL state URL `{}`", redact(text));
-        let url = url::Url::parse(text)
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(context)?;
+    pub fn parse(text: &str, user: &str) -> Result<Target, StateError> {
+        Target::parse_url(text, user).map_err(|reason| StateError::BadUrl {
+            url: redact(text),
+            reason,
+        })
+    }
+
+    /// [`Target::parse`], with what is wrong as the error.
+    fn parse_url(text: &str, user: &str) -> Result<Target, String> {
+        let url = url::Url::parse(text).map_err(|e| e.to_string())?;
         let decode =
-            |part: &str| percent_decode(part).ok_or_else(|| anyhow!("`{part}` is not valid percent-encoded UTF-8"));
+            |part: &str| percent_decode(part).ok_or_else(|| format!("`{part}` is not valid percent-encoded UTF-8"));
         let host = match url.host() {
-            Some(url::Host::Domain(domain)) => decode(domain).with_context(context)?,
+            Some(url::Host::Domain(domain)) => decode(domain)?,
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             None => "localhost".to_owned(),
         };
         let user = match url.username() {
             "" => user.to_owned(),
-            given => decode(given).with_context(context)?,
+            given => decode(given)?,
         };
-        let password = url.password().map(decode).transpose().with_context(context)?;
+        let password = url.password().map(decode).transpose()?;
         let database = match url.path().trim_start_matches('/') {
             "" => user.clone(),
-            path if path.contains('/') => {
-                return Err(anyhow!("the path names one database, and `{path}` has a `/`")).with_context(context)
-            }
-            path => decode(path).with_context(context)?,
+            path if path.contains('/') => return Err(format!("the path names one database, and `{path}` has a `/`")),
+            path => decode(path)?,
         };
         let mut target = Target {
             shown: String::new(),
@@ -146,7 +149,7 @@ impl Target {
         for (key, value) in url.query_pairs() {
             let value = value.into_owned();
             match &*key {
-                "name" => target.name = check_name(&value).with_context(context)?,
+                "name" => target.name = check_name(&value)?,
                 "sslmode" => {
                     target.ssl_mode = match &*value {
                         "disable" => SslMode::Disable,
@@ -154,22 +157,20 @@ impl Target {
                         "require" => SslMode::Require,
                         "verify-full" => SslMode::VerifyFull,
                         other => {
-                            return Err(anyhow!(
+                            return Err(format!(
                                 "`sslmode={other}` is not supported; use `disable`, `prefer`, `require` or `verify-full`"
                             ))
-                            .with_context(context)
                         }
                     }
                 }
                 "sslrootcert" => target.ssl_root_cert = Some(PathBuf::from(value)),
-                "lease" => target.lease = seconds(&key, &value, 1.0).with_context(context)?,
-                "connect_timeout" => target.connect_timeout = seconds(&key, &value, 0.0).with_context(context)?,
+                "lease" => target.lease = seconds(&key, &value, 1.0)?,
+                "connect_timeout" => target.connect_timeout = seconds(&key, &value, 0.0)?,
                 "application_name" => target.application_name = value,
                 other => {
-                    return Err(anyhow!(
+                    return Err(format!(
                         "unknown parameter `{other}`; roster takes `name`, `sslmode`, `sslrootcert`, `lease`, `connect_timeout` and `application_name`"
                     ))
-                    .with_context(context)
                 }
             }
         }
@@ -180,7 +181,7 @@ impl Target {
     }
 
     /// The password: the URL's, else `PGPASSWORD`, else the password file's first matching line.
-    pub fn password(&self, sources: &PasswordSources) -> anyhow::Result<Option<String>> {
+    pub fn password(&self, sources: &PasswordSources) -> Result<Option<String>, StateError> {
         if let Some(password) = &self.password {
             return Ok(Some(password.clone()));
         }
@@ -195,19 +196,21 @@ impl Target {
 }
 
 /// A state name: letters, digits, `_`, `-` and `.`, at most 63 of them.
-fn check_name(name: &str) -> anyhow::Result<String> {
+fn check_name(name: &str) -> Result<String, String> {
     let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if name.is_empty() || name.len() > 63 || !name.chars().all(fine) {
-        bail!("`name={name}` is not a state name: use 1 to 63 letters, digits, `_`, `-` or `.`");
+        return Err(format!(
+            "`name={name}` is not a state name: use 1 to 63 letters, digits, `_`, `-` or `.`"
+        ));
     }
     Ok(name.to_owned())
 }
 
 /// A duration parameter in seconds, at least `min` and at most an hour.
-fn seconds(key: &str, value: &str, min: f64) -> anyhow::Result<Duration> {
+fn seconds(key: &str, value: &str, min: f64) -> Result<Duration, String> {
     match value.trim().parse::<f64>() {
         Ok(s) if (min..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => bail!("`{key}={value}` is not a number of seconds from {min} to 3600"),
+        _ => Err(format!("`{key}={value}` is not a number of seconds from {min} to 3600")),
     }
 }
 
@@ -232,11 +235,16 @@ fn percent_decode(text: &str) -> Option<String> {
 /// `host:port:database:user:password`, `*` matching anything, `\` escaping `:` and `\`, `#`
 /// starting a comment; the first matching line wins. As libpq does, a file that others may read
 /// (any group or other permission bit) is ignored, and so is a missing one.
-fn passfile_lookup(path: &Path, target: &Target) -> anyhow::Result<Option<String>> {
+fn passfile_lookup(path: &Path, target: &Target) -> Result<Option<String>, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error).with_context(|| format!("failed to read password file `{}`", path.display())),
+        Err(error) => {
+            return Err(StateError::io(
+                format!("failed to read password file `{}`", path.display()),
+                error,
+            ))
+        }
     };
     #[cfg(unix)]
     {

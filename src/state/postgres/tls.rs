@@ -16,7 +16,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use anyhow::Context as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -24,6 +23,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use sha2::Digest as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
+
+use crate::state::StateError;
 
 /// Makes TLS connections for tokio-postgres.
 #[derive(Clone)]
@@ -33,23 +34,28 @@ pub struct MakeRustls {
 
 impl MakeRustls {
     /// Verifies the server against the certificates in `root_cert` (PEM), or the public roots.
-    pub fn verifying(root_cert: Option<&Path>) -> anyhow::Result<MakeRustls> {
+    pub fn verifying(root_cert: Option<&Path>) -> Result<MakeRustls, StateError> {
         let mut roots = RootCertStore::empty();
         match root_cert {
             Some(path) => {
                 let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                     .and_then(|certs| certs.collect::<Result<_, _>>())
-                    .with_context(|| format!("failed to read `sslrootcert` file `{}`", path.display()))?;
+                    .map_err(|e| {
+                        StateError::Tls(format!("failed to read `sslrootcert` file `{}`: {e}", path.display()))
+                    })?;
                 let (added, _) = roots.add_parsable_certificates(certs);
                 if added == 0 {
-                    anyhow::bail!("`sslrootcert` file `{}` holds no usable certificate", path.display());
+                    return Err(StateError::Tls(format!(
+                        "`sslrootcert` file `{}` holds no usable certificate",
+                        path.display()
+                    )));
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .context("failed to set up TLS")?
+            .map_err(tls_setup)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(MakeRustls {
@@ -58,11 +64,11 @@ impl MakeRustls {
     }
 
     /// Encrypts without verifying the server (`sslmode=prefer` and `require`).
-    pub fn unverified() -> anyhow::Result<MakeRustls> {
+    pub fn unverified() -> Result<MakeRustls, StateError> {
         let provider = provider();
         let config = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .context("failed to set up TLS")?
+            .map_err(tls_setup)?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
             .with_no_client_auth();
@@ -70,6 +76,10 @@ impl MakeRustls {
             config: Arc::new(config),
         })
     }
+}
+
+fn tls_setup(error: rustls::Error) -> StateError {
+    StateError::Tls(format!("failed to set up TLS: {error}"))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {

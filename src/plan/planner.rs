@@ -9,7 +9,7 @@ use crate::handle::Handle;
 use crate::state::{ChatState, State};
 
 use super::error::{ChatRef, PlanError, PlanErrors};
-use super::order::{schedule, Limits};
+use super::order::{schedule, Limits, Round};
 use super::{Action, ChatPlan, PendingChat, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
 
 /// The mass-removal guard applies only from this many current memberships on, so that small
@@ -175,15 +175,7 @@ fn diff_chat(
     if !removes.is_empty() {
         findings.removals_by_chat.push((chat_ref.clone(), removes.len()));
     }
-    for &handle in &removes {
-        if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
-            findings.errors.push(PlanError::ProtectedRemoval {
-                chat: chat_ref.clone(),
-                handle: handle.clone(),
-                person: desired.names.get(handle).cloned(),
-            });
-        }
-    }
+    guard_protected(&chat_ref, &removes, wanted, desired, findings);
 
     let limits = Limits {
         floor: desired.settings.min_members,
@@ -197,6 +189,48 @@ fn diff_chat(
         }
     };
 
+    let steps = steps(&rounds, &adds, &removes, desired);
+    // Sorted, since `left` comes from a sorted set; usually empty.
+    let after = wanted
+        .members
+        .iter()
+        .filter(|handle| left.binary_search(handle).is_err())
+        .cloned()
+        .collect();
+    Some(ChatPlan {
+        id: chat_ref.id,
+        name: chat_ref.name,
+        action: Action::Update,
+        before: Some(current.iter().cloned().collect()),
+        after: Some(after),
+        left: left.into_iter().cloned().collect(),
+        steps,
+    })
+}
+
+/// A protected member among `removes` is an error: the config would remove someone it says
+/// must stay.
+fn guard_protected(
+    chat: &ChatRef,
+    removes: &[&Handle],
+    wanted: &DesiredChat,
+    desired: &Desired,
+    findings: &mut Findings<'_>,
+) {
+    for &handle in removes {
+        if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
+            findings.errors.push(PlanError::ProtectedRemoval {
+                chat: chat.clone(),
+                handle: handle.clone(),
+                person: desired.names.get(handle).cloned(),
+            });
+        }
+    }
+}
+
+/// The steps of `rounds`, in order: each round's adds, then its removes, a wait between two
+/// rounds.
+fn steps(rounds: &[Round], adds: &[&Handle], removes: &[&Handle], desired: &Desired) -> Vec<Step> {
     let person = |handle: &Handle| desired.names.get(handle).cloned();
     let mut steps = Vec::with_capacity(adds.len() + removes.len() + rounds.len());
     let (mut next_add, mut next_remove) = (adds.iter(), removes.iter());
@@ -217,23 +251,7 @@ fn diff_chat(
             });
         }
     }
-
-    // Sorted, since `left` comes from a sorted set; usually empty.
-    let after = wanted
-        .members
-        .iter()
-        .filter(|handle| left.binary_search(handle).is_err())
-        .cloned()
-        .collect();
-    Some(ChatPlan {
-        id: chat_ref.id,
-        name: chat_ref.name,
-        action: Action::Update,
-        before: Some(current.iter().cloned().collect()),
-        after: Some(after),
-        left: left.into_iter().cloned().collect(),
-        steps,
-    })
+    steps
 }
 
 /// `(wanted - current, current - wanted)`, both sorted, in one walk over the two sorted sets

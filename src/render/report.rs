@@ -11,14 +11,14 @@ use crate::escape::Escaped;
 /// Chats with changes still landing are counted; `options.verbose` lists their changes.
 pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
-    let chats = |status| report.with_status(status).count();
-    let (done, failed, drift, stopped, never_landed) = (
-        chats(ChatStatus::Done),
-        chats(ChatStatus::Failed),
-        chats(ChatStatus::Drift),
-        chats(ChatStatus::Stopped),
-        chats(ChatStatus::NeverLanded),
-    );
+    chat_lines(report, options.verbose, paint, w)?;
+    totals_line(report, paint, w)?;
+    concurrency_line(report, w)
+}
+
+/// A line for each chat that failed, was not changed, skipped or stopped; with `verbose`, one
+/// for each chat with changes still landing.
+fn chat_lines(report: &ApplyReport, verbose: bool, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
     let listed = [
         ChatStatus::Failed,
         ChatStatus::NeverLanded,
@@ -36,7 +36,7 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
             writeln!(w, "{line}")?;
         }
     }
-    for chat in report.pending().filter(|_| options.verbose) {
+    for chat in report.pending().filter(|_| verbose) {
         let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("add `{h}`")))
             .chain(chat.pending.remove.iter().map(|h| format!("remove `{h}`")))
             .collect();
@@ -50,6 +50,12 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
             ))
         )?;
     }
+    Ok(())
+}
+
+/// How the apply ended, the calls made and the chats by outcome, in one line.
+fn totals_line(report: &ApplyReport, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
+    let chats = |status| report.with_status(status).count();
     let headline = if let Some(error) = &report.error {
         paint.error(format!("Apply stopped: {}.", Escaped(error)))
     } else if report.interrupted {
@@ -59,12 +65,15 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     } else {
         paint.remove("Apply finished with problems.")
     };
-    let mut parts = vec![format!("{done} done")];
+    let mut parts = vec![format!("{} done", chats(ChatStatus::Done))];
     let counts = [
-        (failed, "failed"),
-        (never_landed, "not changed as earlier changes never landed"),
-        (drift, "skipped for drift"),
-        (stopped, "stopped"),
+        (chats(ChatStatus::Failed), "failed"),
+        (
+            chats(ChatStatus::NeverLanded),
+            "not changed as earlier changes never landed",
+        ),
+        (chats(ChatStatus::Drift), "skipped for drift"),
+        (chats(ChatStatus::Stopped), "stopped"),
     ];
     for (n, what) in counts {
         if n > 0 {
@@ -85,7 +94,11 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     if !report.forgotten.is_empty() {
         write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
     }
-    writeln!(w, ".")?;
+    writeln!(w, ".")
+}
+
+/// How many requests were in flight at once.
+fn concurrency_line(report: &ApplyReport, w: &mut dyn Write) -> io::Result<()> {
     match report.concurrency {
         Some(c) if c.adaptive => writeln!(
             w,

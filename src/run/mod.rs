@@ -32,7 +32,7 @@ mod signals;
 mod state;
 mod timings;
 
-pub use error::{Error, ErrorContext, Unimportable};
+pub use error::{Error, ErrorContext};
 pub use planning::{plan_options, read_saved_plan, select};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::create::{CreateBody, CreateFault, Creates, Holds, UpdateBody};
 use crate::faults::{Draw, Fault, Faults, Options, IN_FLIGHT_RETRY_AFTER};
 use crate::handle::canonical_handle;
 use crate::seed::{Seed, SeedError};
@@ -26,7 +27,7 @@ pub struct CallRecord {
     pub method: String,
     /// Below the base path, without the query: `/v3/chats/{id}/participants`.
     pub path: String,
-    /// The chat addressed, if any.
+    /// The chat addressed, if any; for a create, the chat it made or answered.
     pub chat: Option<String>,
     /// The `handle` of a participant call's body, as sent.
     pub handle: Option<String>,
@@ -34,7 +35,9 @@ pub struct CallRecord {
     pub status: u16,
     /// Linq's error code, for an error answer.
     pub code: Option<u32>,
-    /// True when a participant change was accepted into the queue, whatever the client saw.
+    /// True when the call changed something, whatever the client saw: a participant change
+    /// accepted into the queue, a create that sent its message (making the chat, unless it
+    /// went to a direct chat there was), an update that set a name or icon.
     pub applied: bool,
     /// The fault injected into this call, if any.
     pub fault: Option<Fault>,
@@ -54,6 +57,9 @@ pub struct CallRecord {
 pub enum Endpoint {
     ListChats(Vec<(String, String)>),
     GetChat(String),
+    ListLines,
+    CreateChat(CreateBody),
+    UpdateChat(String, UpdateBody),
     AddParticipant(String, Body),
     RemoveParticipant(String, Body),
     /// A request no route or method matches, or whose query string does not parse.
@@ -80,6 +86,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// Pad the body with whitespace to this many bytes, streamed (an oversized answer).
     pub pad_to: Option<u64>,
+    /// The chat a create made: the answer waits while [`Holds`] holds creates.
+    pub hold: Option<String>,
 }
 
 impl Reply {
@@ -91,18 +99,30 @@ impl Reply {
             drop: false,
             location: None,
             pad_to: None,
+            hold: None,
         }
     }
 }
 
 /// The state a running server and every [`crate::Sandbox`] handle share.
 #[derive(Debug)]
-pub struct Shared(pub Mutex<Core>);
+pub struct Shared {
+    core: Mutex<Core>,
+    /// Creates held before they answer; apart from the core, since they wait outside its lock.
+    pub holds: Holds,
+}
 
 impl Shared {
+    pub fn new(core: Core) -> Shared {
+        Shared {
+            core: Mutex::new(core),
+            holds: Holds::default(),
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves plain data behind: keep serving it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -113,6 +133,8 @@ pub struct Core {
     pub options: Options,
     pub world: World,
     pub faults: Faults,
+    /// Idempotency keys and the create faults to come.
+    pub creates: Creates,
     pub calls: Vec<CallRecord>,
     /// Scripted breaches of the contract, by chat id.
     pub tampers: HashMap<String, Tamper>,
@@ -134,6 +156,7 @@ impl Core {
         Ok(Core {
             token: seed.token.clone(),
             faults: Faults::new(&options, now),
+            creates: Creates::new(options.seed),
             options,
             world,
             calls: Vec::new(),
@@ -148,6 +171,7 @@ impl Core {
     /// Replaces the options; the fault generator restarts from the new seed.
     pub fn set_options(&mut self, options: Options) {
         self.faults = Faults::new(&options, Instant::now());
+        self.creates.reseed(options.seed);
         self.options = options;
     }
 
@@ -264,12 +288,41 @@ impl Core {
         if lost {
             return self.lose(endpoint, call);
         }
+        let mut made = None;
         let outcome = match endpoint {
             Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body)),
             Endpoint::GetChat(id) => match self.world.chat(&id) {
                 Some(chat) => Ok((200, self.chat_json(chat))),
                 None => Err(ApiError::chat_not_found(&id)),
             },
+            Endpoint::ListLines => Ok((
+                200,
+                json(&wire::ListPhoneNumbersResult {
+                    phone_numbers: self.world.lines(),
+                }),
+            )),
+            Endpoint::CreateChat(body) => body
+                .and_then(|request| {
+                    self.creates
+                        .create(&mut self.world, self.options.idempotency, request, now)
+                })
+                .map(|created| {
+                    call.chat = Some(created.chat.clone());
+                    let chat = self.world.chat(&created.chat).expect("a create answers a chat");
+                    let message = self
+                        .world
+                        .message(&created.message)
+                        .expect("a create answers a message");
+                    let body = json(&wire::CreateChatResult::new(chat, message));
+                    if created.sent {
+                        made = Some(created.chat);
+                    }
+                    (201, body)
+                }),
+            Endpoint::UpdateChat(id, body) => body.and_then(|update| self.world.update(&id, &update, now)).map(|()| {
+                let chat = self.world.chat(&id).expect("an updated chat exists");
+                (200, self.chat_json(chat))
+            }),
             Endpoint::AddParticipant(id, body) => body
                 .and_then(|handle| self.world.add(&id, &handle, due))
                 .map(|()| (202, accepted("Participant addition queued", &call.trace_id))),
@@ -282,13 +335,23 @@ impl Core {
             Ok(ok) => ok,
             Err(error) => return fail(call, error),
         };
-        call.applied = status == 202;
-        match draw {
-            Draw::ApplyThenFail if call.applied => {
+        call.applied = status == 202 || (status == 200 && call.method == "PUT") || made.is_some();
+        let create_fault = match (&made, &draw) {
+            (Some(_), Draw::Clean) => self
+                .creates
+                .fault(self.options.create_error_rate, self.options.create_drop_rate),
+            _ => None,
+        };
+        let reply = match (draw, create_fault) {
+            (Draw::ApplyThenFail, _) if call.applied => {
                 call.fault = Some(Fault::AppliedServerError);
                 fail(call, ApiError::internal())
             }
-            Draw::ApplyThenDrop => {
+            (_, Some(CreateFault::Error)) => {
+                call.fault = Some(Fault::AppliedServerError);
+                fail(call, ApiError::internal())
+            }
+            (Draw::ApplyThenDrop, _) | (_, Some(CreateFault::Drop)) => {
                 call.fault = Some(Fault::Dropped);
                 Reply {
                     drop: true,
@@ -296,7 +359,8 @@ impl Core {
                 }
             }
             _ => Reply::new(status, body),
-        }
+        };
+        Reply { hold: made, ..reply }
     }
 
     /// A participant call the fault loses: checked and answered as usual (`202` when it passes),
@@ -324,8 +388,12 @@ impl Core {
     fn tampered(&self, endpoint: &Endpoint, call: &mut CallRecord) -> Option<Reply> {
         let (chat, read) = match endpoint {
             Endpoint::GetChat(id) => (id, true),
-            Endpoint::AddParticipant(id, _) | Endpoint::RemoveParticipant(id, _) => (id, false),
-            Endpoint::ListChats(_) | Endpoint::Refused { .. } => return None,
+            Endpoint::AddParticipant(id, _) | Endpoint::RemoveParticipant(id, _) | Endpoint::UpdateChat(id, _) => {
+                (id, false)
+            }
+            Endpoint::ListChats(_) | Endpoint::ListLines | Endpoint::CreateChat(_) | Endpoint::Refused { .. } => {
+                return None
+            }
         };
         let tamper = self.tampers.get(chat).filter(|t| t.answers(read))?;
         let reply = match tamper {
@@ -368,8 +436,8 @@ impl Core {
         value
     }
 
-    /// `GET /v3/chats`: `from` (your own line, `+` optional), `to` (a participant), `limit`,
-    /// `cursor`.
+    /// `GET /v3/chats`, newest first: `from` (one of the lines, `+` optional; every line's chats
+    /// without it), `to` (a participant), `limit`, `cursor`.
     fn list_chats(&self, query: &[(String, String)]) -> Result<Vec<u8>, ApiError> {
         let mut limit = DEFAULT_LIMIT;
         let mut offset = 0;
@@ -411,12 +479,10 @@ impl Core {
                 _ => {}
             }
         }
-        let me = &self.world.me;
         let matching: Vec<_> = self
             .world
-            .chats()
-            .iter()
-            .filter(|_| from.as_ref().is_none_or(|from| from == me))
+            .newest_first()
+            .filter(|chat| from.as_ref().is_none_or(|from| *from == chat.line))
             .filter(|chat| {
                 to.as_ref().is_none_or(|to| {
                     chat.participants
@@ -450,6 +516,9 @@ fn describe(endpoint: &Endpoint) -> (&str, String, Option<String>, Option<String
     match endpoint {
         Endpoint::ListChats(_) => ("GET", "/v3/chats".to_owned(), None, None),
         Endpoint::GetChat(id) => ("GET", format!("/v3/chats/{id}"), Some(id.clone()), None),
+        Endpoint::ListLines => ("GET", "/v3/phone_numbers".to_owned(), None, None),
+        Endpoint::CreateChat(_) => ("POST", "/v3/chats".to_owned(), None, None),
+        Endpoint::UpdateChat(id, _) => ("PUT", format!("/v3/chats/{id}"), Some(id.clone()), None),
         Endpoint::AddParticipant(id, body) | Endpoint::RemoveParticipant(id, body) => {
             let method = if matches!(endpoint, Endpoint::AddParticipant(..)) {
                 "POST"

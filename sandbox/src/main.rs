@@ -8,13 +8,20 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use linq_sandbox::{Options, Sandbox};
+use linq_sandbox::{Idempotency, Options, Sandbox};
 
-/// A local stand-in for the Linq Partner API v3 chat endpoints.
+/// A local stand-in for the Linq Partner API v3 chat endpoints: GET /v3/phone_numbers,
+/// GET|POST /v3/chats, GET|PUT /v3/chats/{id}, POST|DELETE /v3/chats/{id}/participants.
 ///
-/// Control API (no auth): GET /_sandbox/calls, /_sandbox/violations, /_sandbox/chats;
+/// Control API (no auth): GET /_sandbox/calls, /_sandbox/violations, /_sandbox/chats,
+/// /_sandbox/chats/{id}, /_sandbox/messages, /_sandbox/member-ranges;
 /// POST /_sandbox/chats/{id}/outside-add|outside-remove|leave with {"handle": ...};
-/// POST /_sandbox/land; POST|DELETE /_sandbox/chats/{id}/tamper (a scripted breach of the
+/// POST /_sandbox/chats/{id}/outside-rename with {"display_name": ...} and
+/// /_sandbox/chats/{id}/outside-icon with {"icon": ...} (null removes);
+/// POST /_sandbox/land; POST /_sandbox/lines with {"phone_number": ...};
+/// POST /_sandbox/create-faults with {"fault": "error"|"drop", "count": N};
+/// POST /_sandbox/creates/hold, /_sandbox/creates/release, GET /_sandbox/creates/held;
+/// POST|DELETE /_sandbox/chats/{id}/tamper (a scripted breach of the
 /// contract for one chat, e.g. {"kind": "fail", "status": 409, "code": 2013, "message": "..."};
 /// see the crate docs for every kind).
 #[derive(Debug, Parser)]
@@ -57,6 +64,19 @@ struct Args {
     /// chat's changes land out of the order they were accepted in.
     #[arg(long)]
     scramble_landing: bool,
+    /// Another line of the partner's, beside the seed's (E.164); repeatable.
+    #[arg(long, value_name = "PHONE", value_parser = phone)]
+    line: Vec<String>,
+    /// Make a new chat for every create, even one repeating a message's idempotency_key
+    /// (by default a repeat answers the chat the key made and sends nothing).
+    #[arg(long)]
+    ignore_idempotency_key: bool,
+    /// Share of creates that make the chat and send its message, then answer 500.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    create_error_rate: f64,
+    /// Share of creates that make the chat and send its message, then drop the connection.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    create_drop_rate: f64,
     /// Seed of the fault generator.
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
@@ -75,6 +95,12 @@ fn share(text: &str) -> Result<f64, String> {
 fn handle(text: &str) -> Result<String, String> {
     linq_sandbox::canonical_handle(text)
         .ok_or_else(|| format!("`{text}` is neither an E.164 phone number nor an email address"))
+}
+
+fn phone(text: &str) -> Result<String, String> {
+    linq_sandbox::canonical_handle(text)
+        .filter(|h| h.starts_with('+'))
+        .ok_or_else(|| format!("`{text}` is not an E.164 phone number"))
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -99,6 +125,13 @@ async fn main() -> anyhow::Result<()> {
         lost_rate: args.lost_rate,
         lost_handles: args.lost_handle.into_iter().collect(),
         scramble_landing: args.scramble_landing,
+        idempotency: if args.ignore_idempotency_key {
+            Idempotency::Ignore
+        } else {
+            Idempotency::Honour
+        },
+        create_error_rate: args.create_error_rate,
+        create_drop_rate: args.create_drop_rate,
         seed: args.fault_seed,
         revoke_token_after: args.revoke_token_after,
     };
@@ -106,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to listen on `{}`", args.listen))?;
     let sandbox = Sandbox::start(seed, options, listener).await;
+    for line in &args.line {
+        sandbox.add_line(line);
+    }
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", sandbox.base_url())?;
     stdout.flush()?;

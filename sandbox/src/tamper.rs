@@ -41,12 +41,12 @@ pub enum Tamper {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Calls {
-    /// Reads and participant calls.
+    /// Reads, participant calls and updates.
     #[default]
     All,
     /// `GET /v3/chats/{id}` only.
     Reads,
-    /// Adds and removes only.
+    /// Adds, removes and updates (`PUT /v3/chats/{id}`) only.
     Changes,
 }
 

@@ -435,7 +435,8 @@ impl Core {
         call.applied =
             status == 202 || (status == 200 && call.method == "PUT" && call.fault.is_none()) || made.is_some();
         let create_fault = match (&made, &draw) {
-            (Some(_), Draw::Clean) => self
+            // `Lose` is for participant calls: to a create it is as clean.
+            (Some(_), Draw::Clean | Draw::Lose) => self
                 .creates
                 .fault(self.options.create_error_rate, self.options.create_drop_rate),
             _ => None,

@@ -573,10 +573,12 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: one
     let deliverer = tokio::spawn(deliver::run(shared.clone()));
     // Stops the deliverer and its deliveries however serving ends.
     let _deliverer = AbortOnDrop(deliverer);
-    let app = http::router(shared);
-    let shutdown = async {
+    let app = http::router(shared.clone());
+    let shutdown = async move {
         // A dropped sender means the last handle is gone: stop as well.
         let _ = stop.await;
+        // Held creates would keep their connections, and the server, open.
+        shared.holds.release();
     };
     // Accept errors are retried inside; the only way out is the shutdown, so nothing to report.
     let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

@@ -262,6 +262,9 @@ mod tests {
         assert!(unavailable.answers(true) && unavailable.answers(false));
         let fails: Tamper = serde_json::from_value(json!({"kind": "update_fails"})).unwrap();
         assert_eq!(fails, Tamper::update_fails(3007), "Linq's first webhook error code");
-        assert!(!fails.answers(true) && !fails.answers(false), "the update itself answers 200");
+        assert!(
+            !fails.answers(true) && !fails.answers(false),
+            "the update itself answers 200"
+        );
     }
 }

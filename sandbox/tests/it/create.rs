@@ -566,3 +566,37 @@ async fn the_binary_takes_further_lines_and_ignores_keys_when_told() {
     }
     assert_ne!(chats[0], chats[1], "the key was ignored");
 }
+
+/// Held creates do not keep a dropped sandbox serving: they answer, and the server stops.
+#[test]
+fn a_sandbox_dropped_while_creates_are_held_lets_them_answer_and_stops() {
+    let sandbox = linq_sandbox::Sandbox::spawn(seed(), Options::default());
+    sandbox.hold_creates();
+    let (addr, url) = (sandbox.addr(), format!("{}/v3/chats", sandbox.base_url()));
+    let request = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let answer = reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&body(ME, &[A, B], "Hi", None))
+                .send()
+                .await;
+            answer.map(|a| a.status().as_u16()).ok()
+        })
+    });
+    assert!(sandbox.wait_for_held_creates(1, Duration::from_secs(20)));
+    drop(sandbox);
+    assert_eq!(request.join().unwrap(), Some(201), "released when the sandbox stopped");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -2,12 +2,15 @@
 //! queued changes as they fall due, makes webhooks of the world's events and POSTs each to the
 //! URL, signed, with Linq's retries, the duplicates and reordering the options ask for, and every
 //! attempt logged.
+//!
+//! First attempts go one after another, in the order of the events (a late webhook's after the
+//! next one's), so that a subscriber sees changes in the order they happened unless the reorder
+//! fault says otherwise; retries and duplicates run beside them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::api::Shared;
@@ -19,15 +22,12 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 /// Runs until the task is aborted (when the sandbox stops); its deliveries stop with it.
 pub async fn run(shared: Arc<Shared>) {
-    let (first_done, mut firsts) = mpsc::unbounded_channel();
     let mut deliverer = Deliverer {
         client: None,
         shared: shared.clone(),
         tasks: JoinSet::new(),
-        first_done,
-        next_id: 0,
+        tail: None,
         held: Vec::new(),
-        waiting: HashMap::new(),
     };
     loop {
         let now = Instant::now();
@@ -54,7 +54,6 @@ pub async fn run(shared: Arc<Shared>) {
         tokio::select! {
             () = shared.wake.notified() => {}
             () = tokio::time::sleep_until(wake_at.into()) => {}
-            Some(id) = firsts.recv() => deliverer.release_after(id),
             Some(_) = deliverer.tasks.join_next(), if !deliverer.tasks.is_empty() => {}
         }
     }
@@ -66,33 +65,29 @@ struct Deliverer {
     client: Option<reqwest::Client>,
     shared: Arc<Shared>,
     tasks: JoinSet<()>,
-    /// Each delivery says here, by id, when its first attempt has ended.
-    first_done: mpsc::UnboundedSender<u64>,
-    next_id: u64,
+    /// Hears when the first attempt of the delivery started last has ended: the next one's
+    /// first attempt waits for it.
+    tail: Option<oneshot::Receiver<()>>,
     /// Late webhooks waiting for the next one to be sent, each until a deadline.
     held: Vec<(Job, Instant)>,
-    /// Late webhooks that go once the first attempt of the delivery with this id has ended.
-    waiting: HashMap<u64, Vec<Job>>,
 }
 
 impl Deliverer {
-    /// Starts a job's delivery, or holds it back if it is late: it then goes after the next
-    /// webhook's first attempt, or at `hold_until` if none comes.
+    /// Starts a job's delivery, or holds it back if it is late: it then goes right after the
+    /// next webhook, or at `hold_until` if none comes.
     fn send(&mut self, job: Job, hold_until: Instant) {
         if job.late {
             self.held.push((job, hold_until));
             return;
         }
-        let id = self.start(job);
-        if !self.held.is_empty() {
-            let late = self.held.drain(..).map(|(job, _)| job).collect();
-            self.waiting.insert(id, late);
+        self.start(job);
+        for (late, _) in std::mem::take(&mut self.held) {
+            self.start(late);
         }
     }
 
-    fn start(&mut self, job: Job) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
+    /// Starts a delivery whose first attempt follows the first attempt of the one before.
+    fn start(&mut self, job: Job) {
         let client = self
             .client
             .get_or_insert_with(|| {
@@ -103,9 +98,16 @@ impl Deliverer {
                     .expect("the TLS backend and resolver start")
             })
             .clone();
-        let (shared, first_done) = (self.shared.clone(), self.first_done.clone());
+        let shared = self.shared.clone();
+        let after = self.tail.take();
+        let (first_done, tail) = oneshot::channel();
+        self.tail = Some(tail);
         self.tasks.spawn(async move {
-            let fate = attempts(&client, &shared, &job, false, Some((id, first_done))).await;
+            if let Some(after) = after {
+                // An error means that delivery is gone (the sandbox stops): go on all the same.
+                let _ = after.await;
+            }
+            let fate = attempts(&client, &shared, &job, false, Some(first_done)).await;
             if fate == Fate::Delivered && job.duplicate {
                 // The duplicate's own outcome does not undo the delivery before it.
                 attempts(&client, &shared, &job, true, None).await;
@@ -113,14 +115,6 @@ impl Deliverer {
             shared.lock_quietly().webhooks.settle(job.index, fate);
             shared.notify_changed();
         });
-        id
-    }
-
-    /// The late webhooks held for delivery `id` go now.
-    fn release_after(&mut self, id: u64) {
-        for job in self.waiting.remove(&id).unwrap_or_default() {
-            self.start(job);
-        }
     }
 
     /// Late webhooks whose deadline passed with no other webhook to follow go now.
@@ -142,11 +136,12 @@ async fn attempts(
     shared: &Shared,
     job: &Job,
     duplicate: bool,
-    mut first_done: Option<(u64, mpsc::UnboundedSender<u64>)>,
+    mut first_done: Option<oneshot::Sender<()>>,
 ) -> Fate {
     for attempt in 1..=MAX_ATTEMPTS {
         let options = shared.lock_quietly().options.webhooks.clone();
         let Some(url) = options.url.clone() else {
+            // No URL any more: nothing to deliver to, and nothing to wait for.
             return Fate::Failed;
         };
         let timestamp = unix_seconds(SystemTime::now(), options.timestamp_offset);
@@ -182,9 +177,9 @@ async fn attempts(
             });
         }
         shared.notify_changed();
-        if let Some((id, first_done)) = first_done.take() {
-            // The loop may be gone with the sandbox; nobody to tell then.
-            let _ = first_done.send(id);
+        if let Some(first_done) = first_done.take() {
+            // The next delivery may be gone with the sandbox; nobody to tell then.
+            let _ = first_done.send(());
         }
         if let Some(fate) = settles(status) {
             return fate;

@@ -82,9 +82,10 @@
 //! `{timestamp}.{raw body}` under the signing secret. A delivery is attempted up to 6 times
 //! (after 2, 4, 8, 16 and 30 s, times [`WebhookOptions::retry_scale`]) while it gets a 5xx, a
 //! 429, a 3xx or no answer within [`WebhookOptions::timeout`]; a 2xx delivers it, another 4xx
-//! fails it. Seeded faults: a share delivered twice with the same `event_id`
-//! ([`WebhookOptions::duplicate_rate`]), held back until the next webhook's first attempt has
-//! ended ([`WebhookOptions::reorder_rate`]) and never sent ([`WebhookOptions::drop_rate`]).
+//! fails it. First attempts go one after another in the order the changes happened; retries
+//! run beside them. Seeded faults: a share delivered twice with the same `event_id`
+//! ([`WebhookOptions::duplicate_rate`]), held back behind the next webhook
+//! ([`WebhookOptions::reorder_rate`]) and never sent ([`WebhookOptions::drop_rate`]).
 //! [`Sandbox::webhook_events`] and [`Sandbox::deliveries`] tell what was sent;
 //! [`Sandbox::wait_for_webhooks`] waits until every webhook so far is settled.
 //!

@@ -39,7 +39,8 @@ pub struct WebhookOptions {
     /// delivery succeeded (Linq delivers at least once).
     pub duplicate_rate: f64,
     /// Share of webhooks held back until the next one has gone out, so that they arrive out of
-    /// order (at most the first retry delay, when no other follows).
+    /// order (for at most the first retry delay, when no other follows). Without it, first
+    /// attempts go in the order the changes happened.
     pub reorder_rate: f64,
     /// Share of webhooks never sent at all.
     pub drop_rate: f64,

@@ -493,8 +493,9 @@ async fn set_webhook(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
             )
         }
     };
-    if let Some(url) = body.url.as_deref().filter(|url| reqwest::Url::parse(url).is_err()) {
-        return control_error(StatusCode::BAD_REQUEST, format!("`{url}` is not a URL"));
+    let web = |url: &str| reqwest::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+    if let Some(url) = body.url.as_deref().filter(|url| !web(url)) {
+        return control_error(StatusCode::BAD_REQUEST, format!("`{url}` is not an http or https URL"));
     }
     shared.lock().set_webhook(body.url, body.secret);
     StatusCode::NO_CONTENT.into_response()

@@ -29,7 +29,7 @@ use linq_sandbox::{Idempotency, Options, Sandbox, WebhookOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The seed: token, your own line and the chats (JSON).
+    /// The seed: token, your own line (and the chats' lines) and the chats (JSON).
     #[arg(long, value_name = "FILE")]
     seed: PathBuf,
     /// Address to listen on; port 0 picks a free one.

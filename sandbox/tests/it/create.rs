@@ -600,3 +600,38 @@ fn a_sandbox_dropped_while_creates_are_held_lets_them_answer_and_stops() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// What Linq documents as requests is served: every example of `POST /v3/chats` with text
+/// parts only and every example of `PUT /v3/chats/{id}`.
+#[tokio::test]
+async fn linq_s_documented_examples_are_served() {
+    let (sandbox, client) = sandbox().await;
+    let examples = spec().request_examples("/v3/chats", "post");
+    assert!(examples.len() >= 5, "{examples:?}");
+    let mut served = 0;
+    for (name, example) in examples {
+        sandbox.add_line(example["from"].as_str().unwrap());
+        let parts = example["message"]["parts"].as_array().unwrap();
+        let answer = create(&client, example.clone()).await;
+        if parts.iter().all(|p| p["type"] == "text") {
+            assert_eq!(answer.status, 201, "{name}: {:?}", answer.body);
+            spec().assert_response("/v3/chats", "post", "201", &answer.body);
+            served += 1;
+        } else {
+            assert_eq!(answer.error(), (400, Some(1001)), "{name}: the sandbox sends text only");
+        }
+    }
+    assert_eq!(served, 3, "text, confetti, invisible ink");
+    for (name, example) in spec().request_examples("/v3/chats/{chatId}", "put") {
+        let answer = client
+            .send(Method::PUT, &format!("/v3/chats/{BIG}"), Some(example))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
+        spec().assert_response("/v3/chats/{chatId}", "put", "200", &answer.body);
+    }
+    assert_eq!(
+        sandbox.chat(BIG).unwrap().display_name.as_deref(),
+        Some("Team Discussion")
+    );
+}

@@ -62,6 +62,20 @@ impl Spec {
         assert!(problems.is_empty(), "not a valid `{name}`: {problems:#?}\n{value:#}");
     }
 
+    /// The request body examples Linq documents for an operation, by name.
+    pub fn request_examples(&self, path: &str, method: &str) -> Vec<(String, Value)> {
+        let path = path.replace('~', "~0").replace('/', "~1");
+        let examples = self.pointer(&format!(
+            "/paths/{path}/{method}/requestBody/content/application~1json/examples"
+        ));
+        examples
+            .as_object()
+            .expect("examples is an object")
+            .iter()
+            .map(|(name, example)| (name.clone(), example["value"].clone()))
+            .collect()
+    }
+
     /// The schema of a webhook's body as Linq's `webhooks` section gives it for the 2026-02-03
     /// payloads, e.g. `participant.added`.
     pub fn webhook(&self, event_type: &str) -> &Value {

@@ -502,6 +502,7 @@ async fn the_control_api_sets_the_subscription_and_lists_events_and_deliveries()
         async move { request.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(set(json!({ "url": "not a url" })).await, 400);
+    assert_eq!(set(json!({ "url": "ftp://example.com/hook" })).await, 400);
     assert_eq!(set(json!({ "url": url, "secret": "s2" })).await, 204);
     sandbox.remove_outside(BIG, NEW);
     settled(&sandbox).await;

@@ -2,8 +2,9 @@
 //! itself and the call log. Everything here runs under the one lock around [`Core`].
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use crate::faults::{Draw, Fault, Faults, Options, IN_FLIGHT_RETRY_AFTER};
 use crate::handle::canonical_handle;
 use crate::seed::{Seed, SeedError};
 use crate::tamper::Tamper;
+use crate::webhook::{Job, Outbox};
 use crate::wire;
 use crate::world::{ApiError, World};
 
@@ -110,6 +112,11 @@ pub struct Shared {
     core: Mutex<Core>,
     /// Creates held before they answer; apart from the core, since they wait outside its lock.
     pub holds: Holds,
+    /// Wakes the webhook deliverer: whoever unlocks the core while webhooks are on may have
+    /// made events or queued a change.
+    pub wake: tokio::sync::Notify,
+    /// Signalled when webhook deliveries change, for [`Shared::wait_until`].
+    changed: Condvar,
 }
 
 impl Shared {
@@ -117,12 +124,68 @@ impl Shared {
         Shared {
             core: Mutex::new(core),
             holds: Holds::default(),
+            wake: tokio::sync::Notify::new(),
+            changed: Condvar::new(),
         }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
+    /// The core, for as long as the guard lives; unlocking it wakes the webhook deliverer.
+    pub fn lock(&self) -> CoreGuard<'_> {
+        CoreGuard {
+            guard: self.lock_quietly(),
+            wake: Some(&self.wake),
+        }
+    }
+
+    /// The core, without waking the deliverer (for the deliverer itself).
+    pub fn lock_quietly(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves plain data behind: keep serving it.
         self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tells those waiting in [`Shared::wait_until`] to look again.
+    pub fn notify_changed(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done` holds of the core, for at most `timeout`; whether it does.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Core) -> bool) -> bool {
+        let core = self.lock_quietly();
+        let (core, _) = self
+            .changed
+            .wait_timeout_while(core, timeout, |core| !done(core))
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        done(&core)
+    }
+}
+
+/// The locked core; wakes the webhook deliverer when dropped, if webhooks are on.
+pub struct CoreGuard<'a> {
+    guard: MutexGuard<'a, Core>,
+    wake: Option<&'a tokio::sync::Notify>,
+}
+
+impl Deref for CoreGuard<'_> {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.guard
+    }
+}
+
+impl DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.guard
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        if self.guard.options.webhooks.url.is_some() {
+            if let Some(wake) = self.wake.take() {
+                wake.notify_one();
+            }
+        }
     }
 }
 
@@ -135,6 +198,8 @@ pub struct Core {
     pub faults: Faults,
     /// Idempotency keys and the create faults to come.
     pub creates: Creates,
+    /// The webhooks made, their fates and their delivery attempts.
+    pub webhooks: Outbox,
     pub calls: Vec<CallRecord>,
     /// Scripted breaches of the contract, by chat id.
     pub tampers: HashMap<String, Tamper>,
@@ -152,11 +217,13 @@ impl Core {
     pub fn new(seed: &Seed, options: Options) -> Result<Core, SeedError> {
         let seed = seed.validated()?;
         let now = Instant::now();
-        let world = World::new(&seed, now, SystemTime::now());
+        let mut world = World::new(&seed, now, SystemTime::now());
+        world.record_events(options.webhooks.url.is_some());
         Ok(Core {
             token: seed.token.clone(),
             faults: Faults::new(&options, now),
             creates: Creates::new(options.seed),
+            webhooks: Outbox::new(options.seed),
             options,
             world,
             calls: Vec::new(),
@@ -172,7 +239,27 @@ impl Core {
     pub fn set_options(&mut self, options: Options) {
         self.faults = Faults::new(&options, Instant::now());
         self.creates.reseed(options.seed);
+        self.webhooks.reseed(options.seed);
+        self.world.record_events(options.webhooks.url.is_some());
         self.options = options;
+    }
+
+    /// Sets the webhook subscription's URL (`None`: no more webhooks) and, if given, its
+    /// signing secret.
+    pub fn set_webhook(&mut self, url: Option<String>, secret: Option<String>) {
+        self.world.record_events(url.is_some());
+        self.options.webhooks.url = url;
+        if let Some(secret) = secret {
+            self.options.webhooks.secret = secret;
+        }
+    }
+
+    /// Lands what is due by `now` and makes webhooks of the events recorded since the last
+    /// call: the jobs to deliver.
+    pub fn take_webhooks(&mut self, now: Instant) -> Vec<Job> {
+        self.world.land_due(now);
+        let since = self.world.since_start(now);
+        self.webhooks.take(&mut self.world, &self.options.webhooks, since)
     }
 
     fn next_trace(&mut self) -> String {
@@ -319,10 +406,20 @@ impl Core {
                     }
                     (201, body)
                 }),
-            Endpoint::UpdateChat(id, body) => body.and_then(|update| self.world.update(&id, &update, now)).map(|()| {
-                let chat = self.world.chat(&id).expect("an updated chat exists");
-                (200, self.chat_json(chat))
-            }),
+            Endpoint::UpdateChat(id, body) => match self.tampers.get(&id) {
+                Some(Tamper::UpdateFails { error_code }) => {
+                    let error_code = *error_code;
+                    body.and_then(|update| self.world.update_fails(&id, &update, error_code, now))
+                        .map(|answered| {
+                            call.fault = Some(Fault::Tampered);
+                            (200, json(&wire::Chat::new(&answered)))
+                        })
+                }
+                _ => body.and_then(|update| self.world.update(&id, &update, now)).map(|()| {
+                    let chat = self.world.chat(&id).expect("an updated chat exists");
+                    (200, self.chat_json(chat))
+                }),
+            },
             Endpoint::AddParticipant(id, body) => body
                 .and_then(|handle| self.world.add(&id, &handle, due))
                 .map(|()| (202, accepted("Participant addition queued", &call.trace_id))),
@@ -335,9 +432,11 @@ impl Core {
             Ok(ok) => ok,
             Err(error) => return fail(call, error),
         };
-        call.applied = status == 202 || (status == 200 && call.method == "PUT") || made.is_some();
+        call.applied =
+            status == 202 || (status == 200 && call.method == "PUT" && call.fault.is_none()) || made.is_some();
         let create_fault = match (&made, &draw) {
-            (Some(_), Draw::Clean) => self
+            // `Lose` is for participant calls: to a create it is as clean.
+            (Some(_), Draw::Clean | Draw::Lose) => self
                 .creates
                 .fault(self.options.create_error_rate, self.options.create_drop_rate),
             _ => None,
@@ -416,7 +515,7 @@ impl Core {
                 pad_to: Some(*bytes),
                 ..Reply::new(200, json(&wire::Chat::new(self.world.chat(chat)?)))
             },
-            Tamper::Edit { .. } => return None,
+            Tamper::Edit { .. } | Tamper::UpdateFails { .. } => return None,
         };
         call.fault = Some(Fault::Tampered);
         Some(reply)

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::create::Idempotency;
+use crate::subscription::WebhookOptions;
 use crate::world::ApiError;
 
 /// How the sandbox behaves beyond the rules: landing delay and faults.
@@ -48,6 +49,9 @@ pub struct Options {
     /// Share of creates that make the chat and send its message, then close the connection
     /// without an answer.
     pub create_drop_rate: f64,
+    /// The webhook subscription: where webhooks go (none by default), Linq's retries and the
+    /// delivery faults.
+    pub webhooks: WebhookOptions,
     /// Seed of the fault generator.
     pub seed: u64,
     /// Once this many API requests have been answered, the token stops working: every later
@@ -72,6 +76,7 @@ impl Default for Options {
             idempotency: Idempotency::Honour,
             create_error_rate: 0.0,
             create_drop_rate: 0.0,
+            webhooks: WebhookOptions::default(),
             seed: 0,
             revoke_token_after: None,
         }

@@ -52,7 +52,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/create-faults", post(create_faults))
         .route("/creates/hold", post(hold_creates))
         .route("/creates/release", post(release_creates))
-        .route("/creates/held", get(held_creates));
+        .route("/creates/held", get(held_creates))
+        .route("/webhook", post(set_webhook))
+        .route("/webhooks/events", get(webhook_events))
+        .route("/webhooks/deliveries", get(deliveries));
     Router::new()
         .nest(BASE_PATH, api)
         .nest("/_sandbox", control)
@@ -469,6 +472,41 @@ async fn release_creates(State(shared): State<Arc<Shared>>) -> StatusCode {
 
 async fn held_creates(State(shared): State<Arc<Shared>>) -> Response {
     Json(serde_json::json!({ "held": shared.holds.held() })).into_response()
+}
+
+/// `{"url": "http://..." | null, "secret": "..."}`; `secret` may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+async fn set_webhook(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let body: WebhookBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be JSON with a `url` (a string or null) and maybe a `secret`: {e}"),
+            )
+        }
+    };
+    let web = |url: &str| reqwest::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+    if let Some(url) = body.url.as_deref().filter(|url| !web(url)) {
+        return control_error(StatusCode::BAD_REQUEST, format!("`{url}` is not an http or https URL"));
+    }
+    shared.lock().set_webhook(body.url, body.secret);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn webhook_events(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock_quietly().webhooks.events().to_vec()).into_response()
+}
+
+async fn deliveries(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock_quietly().webhooks.deliveries().to_vec()).into_response()
 }
 
 async fn set_tamper(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {

@@ -17,6 +17,8 @@
 //! - `create`: the bodies of `POST /v3/chats` and `PUT /v3/chats/{id}` checked, the service a
 //!   new chat goes by, idempotency keys honoured or ignored ([`Idempotency`]), the faults a
 //!   create meets after making its chat ([`CreateFault`]), and creates held before answering.
+//! - `subscription`: the webhook subscription ([`WebhookOptions`]): URL, signing secret, ids,
+//!   Linq's retry schedule ([`RETRY_DELAYS`], scaled) and the delivery faults.
 //! - [`faults`]: latency, a rate limit, a cap on requests in flight and failures, drawn from a
 //!   seeded generator; among them participant calls answered `202 accepted` that never land (a
 //!   share of calls, or every call for chosen handles), as a change Linq accepts and then
@@ -25,8 +27,13 @@
 //! - [`tamper`]: scripted breaches of the contract for one chat (fields dropped or broken,
 //!   another chat's id, oversized answers, redirects, chosen errors such as 409 `2013`).
 //! - `wire`: the JSON shapes of Linq's OpenAPI schemas.
+//! - `webhook`: the world's events as Linq's webhook envelopes, their signature
+//!   ([`sign_webhook`]), the faults drawn for each, and the log of events ([`WebhookEvent`])
+//!   and attempts ([`Delivery`]).
 //! - `api`: one request from arrival to answer, the call log, and the state every handle
 //!   shares.
+//! - `deliver`: the task beside the server that lands changes as they fall due and POSTs the
+//!   webhooks, with Linq's retries.
 //! - `http`: axum routes for the API (`/api/partner/v3/...`) and the control API
 //!   (`/_sandbox/...`).
 //!
@@ -57,6 +64,30 @@
 //!   answered.
 //! - `POST` and `DELETE /v3/chats/{id}/participants`: queued changes (`202`) that land after
 //!   [`Options::land_delay`], under Linq's membership rules.
+//!
+//! # Webhooks
+//!
+//! With a subscription URL ([`WebhookOptions::url`], `--webhook-url`, `POST /_sandbox/webhook`)
+//! the sandbox POSTs a webhook for every change as it happens: `participant.added` and
+//! `participant.removed` when a queued change lands (the deliverer lands them when due, whether
+//! or not anyone looks) and for outside adds, removals and leaves; `chat.group_name_updated` and
+//! `chat.group_icon_updated` for updates through `PUT` (`changed_by_handle` the chat's own line)
+//! and outside (`changed_by_handle` null); their `_failed` twins for an update a
+//! [`Tamper::UpdateFails`] fails after its `200`; `chat.created` for each chat a create makes.
+//! Each body is Linq's `WebhookEnvelopeBase` (`api_version` `v3`, `webhook_version`
+//! `2026-02-03`, or `2025-01-01` when the URL asks `?version=2025-01-01`, a UUID `event_id`,
+//! `trace_id`, `partner_id`) with the event's payload schema as `data`, sent with
+//! `X-Webhook-Event`, `X-Webhook-Subscription-ID`, `X-Webhook-Timestamp` (unix seconds, plus
+//! [`WebhookOptions::timestamp_offset`]) and `X-Webhook-Signature`, the hex HMAC-SHA256 of
+//! `{timestamp}.{raw body}` under the signing secret. A delivery is attempted up to 6 times
+//! (after 2, 4, 8, 16 and 30 s, times [`WebhookOptions::retry_scale`]) while it gets a 5xx, a
+//! 429, a 3xx or no answer within [`WebhookOptions::timeout`]; a 2xx delivers it, another 4xx
+//! fails it. First attempts go one after another in the order the changes happened; retries
+//! run beside them. Seeded faults: a share delivered twice with the same `event_id`
+//! ([`WebhookOptions::duplicate_rate`]), held back behind the next webhook
+//! ([`WebhookOptions::reorder_rate`]) and never sent ([`WebhookOptions::drop_rate`]).
+//! [`Sandbox::webhook_events`] and [`Sandbox::deliveries`] tell what was sent;
+//! [`Sandbox::wait_for_webhooks`] waits until every webhook so far is settled.
 //!
 //! # Use
 //!
@@ -93,12 +124,21 @@
 //! - `POST /_sandbox/creates/hold`: from now on every create that made its chat waits before
 //!   answering; `GET /_sandbox/creates/held` lists them (`{"held": [chat ids]}`);
 //!   `POST /_sandbox/creates/release` lets them answer and holds no more (204 each).
+//! - `POST /_sandbox/webhook` with `{"url": "http://..." | null, "secret": "..."}` (`secret`
+//!   optional): where webhooks go from now on, `null` for nowhere (204; 400 for a bad URL).
+//! - `GET /_sandbox/webhooks/events`: every webhook made, as [`WebhookEvent`]s: `{"event_id",
+//!   "event_type", "chat_id", "fate": "pending" | "delivered" | "failed" | "dropped",
+//!   "duplicate", "late", "at_ms"}`.
+//! - `GET /_sandbox/webhooks/deliveries`: every attempt, as [`Delivery`]s: `{"event_id",
+//!   "event_type", "chat_id", "attempt", "duplicate", "status" (null: no answer), "error",
+//!   "at_ms"}`.
 //! - `POST /_sandbox/chats/{id}/tamper` with a [`Tamper`] as JSON (e.g.
 //!   `{"kind": "fail", "status": 409, "code": 2013, "message": "This chat is unavailable"}`,
 //!   `{"kind": "edit", "edits": [{"op": "remove", "path": "/handles"}]}`,
 //!   `{"kind": "redirect", "status": 307, "location": "http://…", "calls": "changes"}`,
-//!   `{"kind": "oversize", "bytes": 100000000}`): that chat's answers break the contract
-//!   (204; 400 or 404 with `{"error": ...}`). `DELETE` on the same path ends it.
+//!   `{"kind": "oversize", "bytes": 100000000}`, `{"kind": "update_fails", "error_code": 4001}`):
+//!   that chat's answers break the contract (204; 400 or 404 with `{"error": ...}`). `DELETE`
+//!   on the same path ends it.
 //!
 //! # Codes the sandbox chooses where Linq documents none
 //!
@@ -126,22 +166,30 @@
 //!   key made.
 //! - injected server errors: 500 `3006` or 503 `3003`; rate limiting and requests past the cap
 //!   on requests in flight: 429 `1007` (the cap's with `Retry-After: 1`).
+//! - A failed update's webhook carries `error_code` 3007 unless the tamper names another (Linq
+//!   names 3007 and 4001 without saying which means what). An update that changes nothing
+//!   sends no webhook.
+//! - Webhook retries: Linq's page says both "non-2xx is retried" and "4xx other than 429 is
+//!   not"; the sandbox follows the second, and treats a redirect as a failure to retry.
 
 mod api;
 mod create;
+mod deliver;
 pub mod faults;
 mod handle;
 mod http;
 mod millis;
 pub mod seed;
+mod subscription;
 pub mod tamper;
+mod webhook;
 mod wire;
 pub mod world;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -152,10 +200,12 @@ pub use faults::{Fault, Options, IN_FLIGHT_RETRY_AFTER};
 pub use handle::canonical_handle;
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};
+pub use subscription::{WebhookOptions, MAX_ATTEMPTS, RETRY_DELAYS};
 pub use tamper::{Calls, Edit, Tamper};
+pub use webhook::{sign as sign_webhook, Delivery, Fate, WebhookEvent};
 pub use world::{Cause, ChatDetails, Content, Effect, Line, MemberRange, Message, Violation, MIN_PARTICIPANTS};
 
-use api::{Core, Shared};
+use api::{Core, CoreGuard, Shared};
 use world::{Outside, Update};
 
 /// A running sandbox: its address and a window on its state.
@@ -166,6 +216,15 @@ pub struct Sandbox {
     shared: Arc<Shared>,
     addr: SocketAddr,
     _stop: Arc<Stop>,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Tells the server to stop when dropped.
@@ -251,7 +310,7 @@ impl Sandbox {
         self.shared.lock().token.clone()
     }
 
-    fn landed(&self) -> MutexGuard<'_, Core> {
+    fn landed(&self) -> CoreGuard<'_> {
         let mut core = self.shared.lock();
         core.world.land_due(Instant::now());
         core
@@ -477,6 +536,31 @@ impl Sandbox {
         self.shared.holds.wait_for(count, timeout)
     }
 
+    /// Points the webhook subscription at `url` (`None`: send no more webhooks, and record no
+    /// events), keeping the secret and the other [`WebhookOptions`].
+    pub fn set_webhook_url(&self, url: Option<&str>) {
+        self.shared.lock().set_webhook(url.map(str::to_owned), None);
+    }
+
+    /// Every webhook made so far, oldest first, with its fate.
+    pub fn webhook_events(&self) -> Vec<WebhookEvent> {
+        self.shared.lock_quietly().webhooks.events().to_vec()
+    }
+
+    /// Every delivery attempt so far, in the order they ended, with the answer each got.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared.lock_quietly().webhooks.deliveries().to_vec()
+    }
+
+    /// Blocks until every change made so far has its webhook settled (delivered, failed,
+    /// dropped), for at most `timeout`; whether they are. Queued changes that have not landed
+    /// are not waited for: their webhooks come when they land.
+    pub fn wait_for_webhooks(&self, timeout: std::time::Duration) -> bool {
+        self.shared.wake.notify_one();
+        self.shared
+            .wait_until(timeout, |core: &Core| !core.world.has_events() && core.webhooks.idle())
+    }
+
     fn outside(&self, chat: &str, handle: &str, change: Outside) {
         let now = Instant::now();
         let mut core = self.landed();
@@ -487,10 +571,15 @@ impl Sandbox {
 }
 
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: oneshot::Receiver<()>) {
-    let app = http::router(shared);
-    let shutdown = async {
+    let deliverer = tokio::spawn(deliver::run(shared.clone()));
+    // Stops the deliverer and its deliveries however serving ends.
+    let _deliverer = AbortOnDrop(deliverer);
+    let app = http::router(shared.clone());
+    let shutdown = async move {
         // A dropped sender means the last handle is gone: stop as well.
         let _ = stop.await;
+        // Held creates would keep their connections, and the server, open.
+        shared.holds.release();
     };
     // Accept errors are retried inside; the only way out is the shutdown, so nothing to report.
     let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

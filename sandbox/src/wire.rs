@@ -163,7 +163,7 @@ impl<'a> Chat<'a> {
 }
 
 impl<'a> ChatHandle<'a> {
-    fn new(p: &'a Participant) -> ChatHandle<'a> {
+    pub fn new(p: &'a Participant) -> ChatHandle<'a> {
         ChatHandle {
             id: &p.id,
             handle: &p.handle,

@@ -316,6 +316,9 @@ pub struct World {
     handle_services: HashMap<String, Service>,
     violations: Vec<Violation>,
     messages: Vec<Message>,
+    /// Changes recorded for webhooks, oldest first, while `record_events` is on.
+    events: Vec<Event>,
+    record_events: bool,
     /// Queued changes over all chats, so that looking at an idle world costs nothing.
     queued: usize,
     ids: fastrand::Rng,
@@ -385,6 +388,8 @@ impl World {
             handle_services,
             violations: Vec::new(),
             messages: Vec::new(),
+            events: Vec::new(),
+            record_events: false,
             queued: 0,
             ids,
             started,
@@ -690,6 +695,10 @@ impl World {
             range: MemberRange::at(to.len()),
             queue: VecDeque::new(),
         });
+        if self.record_events {
+            let chat = Box::new(self.chats.last().expect("just pushed").clone());
+            self.events.push(Event::ChatCreated { chat });
+        }
         id
     }
 
@@ -738,38 +747,118 @@ impl World {
     /// Sets a group chat's display name and icon through the API (`PUT /v3/chats/{id}`):
     /// `Some(None)` clears one, `None` leaves it. A direct chat cannot be updated (409 `1006`).
     pub fn update(&mut self, chat: &str, update: &Update, now: Instant) -> Result<(), ApiError> {
+        let i = self.updatable(chat)?;
+        let by = self.chats[i].participants.iter().find(|p| p.is_me).cloned();
+        self.apply_update(i, update, by, now);
+        Ok(())
+    }
+
+    /// An update the API accepted (`200`) that then fails, as Linq reports with
+    /// `chat.group_name_update_failed` and `chat.group_icon_update_failed` (`error_code`):
+    /// nothing changes. Returns the chat as the answer shows it, the update applied.
+    pub fn update_fails(
+        &mut self,
+        chat: &str,
+        update: &Update,
+        error_code: u32,
+        now: Instant,
+    ) -> Result<ChatRecord, ApiError> {
+        let i = self.updatable(chat)?;
+        let mut answered = self.chats[i].clone();
+        if let Some(name) = &update.display_name {
+            answered.display_name.clone_from(name);
+        }
+        let at = self.wall(now);
+        if self.record_events {
+            let chat = chat.to_owned();
+            if update.display_name.is_some() {
+                self.events.push(Event::NameUpdateFailed {
+                    chat: chat.clone(),
+                    error_code,
+                    at,
+                });
+            }
+            if update.icon.is_some() {
+                self.events.push(Event::IconUpdateFailed { chat, error_code, at });
+            }
+        }
+        Ok(answered)
+    }
+
+    fn updatable(&self, chat: &str) -> Result<usize, ApiError> {
         let i = self.chat_index(chat)?;
         if !self.chats[i].is_group {
             return Err(ApiError::direct_message());
         }
-        self.apply_update(i, update, now);
-        Ok(())
+        Ok(i)
     }
 
     /// Renames a chat or changes its icon at once, as someone outside the API would (drift).
     pub fn update_outside(&mut self, chat: &str, update: &Update, now: Instant) -> Result<(), String> {
-        let i = self
-            .index
-            .get(chat)
-            .copied()
-            .ok_or_else(|| format!("no chat `{chat}`"))?;
+        let i = (self.index.get(chat).copied()).ok_or_else(|| format!("no chat `{chat}`"))?;
         if !self.chats[i].is_group {
             return Err(format!("`{chat}` is a direct chat, whose name and icon cannot change"));
         }
-        self.apply_update(i, update, now);
+        self.apply_update(i, update, None, now);
         Ok(())
     }
 
-    fn apply_update(&mut self, chat: usize, update: &Update, now: Instant) {
-        let wall = self.wall(now);
+    /// Applies an update made by `by` (`None`: someone unknown, outside the API), recording an
+    /// event for each value that changed.
+    fn apply_update(&mut self, chat: usize, update: &Update, by: Option<Participant>, now: Instant) {
+        let at = self.wall(now);
         let record = &mut self.chats[chat];
-        if let Some(name) = &update.display_name {
-            record.display_name.clone_from(name);
+        let mut events = Vec::new();
+        if let Some(name) = (update.display_name.as_ref()).filter(|name| **name != record.display_name) {
+            let old = std::mem::replace(&mut record.display_name, name.clone());
+            events.push(Event::NameUpdated {
+                chat: record.id.clone(),
+                old,
+                new: name.clone(),
+                by: by.clone(),
+                at,
+            });
         }
-        if let Some(icon) = &update.icon {
-            record.icon.clone_from(icon);
+        if let Some(icon) = (update.icon.as_ref()).filter(|icon| **icon != record.icon) {
+            let old = std::mem::replace(&mut record.icon, icon.clone());
+            events.push(Event::IconUpdated {
+                chat: record.id.clone(),
+                old,
+                new: icon.clone(),
+                by,
+                at,
+            });
         }
-        record.updated_at = wall;
+        record.updated_at = at;
+        if self.record_events {
+            self.events.extend(events);
+        }
+    }
+
+    /// Whether changes are recorded as [`Event`]s (for webhooks); off, nothing is kept.
+    pub fn record_events(&mut self, on: bool) {
+        self.record_events = on;
+        if !on {
+            self.events.clear();
+        }
+    }
+
+    /// Takes the events recorded since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether events wait to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// When the next queued change is due to land, if any is queued.
+    pub fn next_due(&self) -> Option<Instant> {
+        if self.queued == 0 {
+            return None;
+        }
+        self.chats.iter().flat_map(|c| c.queue.iter().map(|q| q.due)).min()
     }
 
     fn join(&mut self, chat: usize, handle: &str, at: Instant) {
@@ -780,9 +869,17 @@ impl World {
                 p.status = Status::Active;
                 p.joined_at = wall;
                 p.left_at = None;
+                let participant = p.clone();
                 record.updated_at = wall;
                 let count = record.member_count();
                 record.range.include(count);
+                if self.record_events {
+                    self.events.push(Event::ParticipantAdded {
+                        chat: record.id.clone(),
+                        participant,
+                        at: wall,
+                    });
+                }
             }
             return;
         }
@@ -800,6 +897,14 @@ impl World {
         record.updated_at = wall;
         let count = record.member_count();
         record.range.include(count);
+        if self.record_events {
+            let participant = record.participants.last().expect("just pushed").clone();
+            self.events.push(Event::ParticipantAdded {
+                chat: record.id.clone(),
+                participant,
+                at: wall,
+            });
+        }
     }
 
     fn depart(&mut self, chat: usize, handle: &str, status: Status, cause: Cause, at: Instant) {
@@ -815,6 +920,13 @@ impl World {
         };
         p.status = status;
         p.left_at = Some(wall);
+        if self.record_events {
+            self.events.push(Event::ParticipantRemoved {
+                chat: record.id.clone(),
+                participant: p.clone(),
+                at: wall,
+            });
+        }
         record.updated_at = wall;
         let members = record.member_count();
         record.range.include(members);
@@ -829,6 +941,54 @@ impl World {
             });
         }
     }
+}
+
+/// A change the world recorded for a webhook: what happened and when, with the participant or
+/// chat as it was right after.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A participant joined: an add landed, or someone was added outside the API.
+    ParticipantAdded {
+        chat: String,
+        participant: Participant,
+        at: SystemTime,
+    },
+    /// A participant left or was removed (a removal landed, or outside the API).
+    ParticipantRemoved {
+        chat: String,
+        participant: Participant,
+        at: SystemTime,
+    },
+    /// A chat was created through the API.
+    ChatCreated { chat: Box<ChatRecord> },
+    /// A group's display name changed; `by` is the participant who changed it, when known.
+    NameUpdated {
+        chat: String,
+        old: Option<String>,
+        new: Option<String>,
+        by: Option<Participant>,
+        at: SystemTime,
+    },
+    /// A group's icon changed.
+    IconUpdated {
+        chat: String,
+        old: Option<String>,
+        new: Option<String>,
+        by: Option<Participant>,
+        at: SystemTime,
+    },
+    /// A name update the API accepted failed.
+    NameUpdateFailed {
+        chat: String,
+        error_code: u32,
+        at: SystemTime,
+    },
+    /// An icon update the API accepted failed.
+    IconUpdateFailed {
+        chat: String,
+        error_code: u32,
+        at: SystemTime,
+    },
 }
 
 /// A chat as the control API shows it: its line, name, icon (which Linq's `Chat` leaves out),
@@ -904,7 +1064,7 @@ pub enum Outside {
 }
 
 /// A random version-4 UUID from `rng`, so that ids are reproducible for a seed.
-fn uuid(rng: &mut fastrand::Rng) -> String {
+pub(crate) fn uuid(rng: &mut fastrand::Rng) -> String {
     let mut bits = rng.u128(..);
     bits = (bits & !(0xf << 76)) | (0x4 << 76);
     bits = (bits & !(0x3 << 62)) | (0x2 << 62);

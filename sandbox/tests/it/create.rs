@@ -566,3 +566,72 @@ async fn the_binary_takes_further_lines_and_ignores_keys_when_told() {
     }
     assert_ne!(chats[0], chats[1], "the key was ignored");
 }
+
+/// Held creates do not keep a dropped sandbox serving: they answer, and the server stops.
+#[test]
+fn a_sandbox_dropped_while_creates_are_held_lets_them_answer_and_stops() {
+    let sandbox = linq_sandbox::Sandbox::spawn(seed(), Options::default());
+    sandbox.hold_creates();
+    let (addr, url) = (sandbox.addr(), format!("{}/v3/chats", sandbox.base_url()));
+    let request = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let answer = reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&body(ME, &[A, B], "Hi", None))
+                .send()
+                .await;
+            answer.map(|a| a.status().as_u16()).ok()
+        })
+    });
+    assert!(sandbox.wait_for_held_creates(1, Duration::from_secs(20)));
+    drop(sandbox);
+    assert_eq!(request.join().unwrap(), Some(201), "released when the sandbox stopped");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What Linq documents as requests is served: every example of `POST /v3/chats` with text
+/// parts only and every example of `PUT /v3/chats/{id}`.
+#[tokio::test]
+async fn linq_s_documented_examples_are_served() {
+    let (sandbox, client) = sandbox().await;
+    let examples = spec().request_examples("/v3/chats", "post");
+    assert!(examples.len() >= 5, "{examples:?}");
+    let mut served = 0;
+    for (name, example) in examples {
+        sandbox.add_line(example["from"].as_str().unwrap());
+        let parts = example["message"]["parts"].as_array().unwrap();
+        let answer = create(&client, example.clone()).await;
+        if parts.iter().all(|p| p["type"] == "text") {
+            assert_eq!(answer.status, 201, "{name}: {:?}", answer.body);
+            spec().assert_response("/v3/chats", "post", "201", &answer.body);
+            served += 1;
+        } else {
+            assert_eq!(answer.error(), (400, Some(1001)), "{name}: the sandbox sends text only");
+        }
+    }
+    assert_eq!(served, 3, "text, confetti, invisible ink");
+    for (name, example) in spec().request_examples("/v3/chats/{chatId}", "put") {
+        let answer = client
+            .send(Method::PUT, &format!("/v3/chats/{BIG}"), Some(example))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
+        spec().assert_response("/v3/chats/{chatId}", "put", "200", &answer.body);
+    }
+    assert_eq!(
+        sandbox.chat(BIG).unwrap().display_name.as_deref(),
+        Some("Team Discussion")
+    );
+}

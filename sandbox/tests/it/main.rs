@@ -11,3 +11,4 @@ mod rules;
 mod schema;
 mod tamper;
 mod update;
+mod webhooks;

@@ -62,6 +62,37 @@ impl Spec {
         assert!(problems.is_empty(), "not a valid `{name}`: {problems:#?}\n{value:#}");
     }
 
+    /// The request body examples Linq documents for an operation, by name.
+    pub fn request_examples(&self, path: &str, method: &str) -> Vec<(String, Value)> {
+        let path = path.replace('~', "~0").replace('/', "~1");
+        let examples = self.pointer(&format!(
+            "/paths/{path}/{method}/requestBody/content/application~1json/examples"
+        ));
+        examples
+            .as_object()
+            .expect("examples is an object")
+            .iter()
+            .map(|(name, example)| (name.clone(), example["value"].clone()))
+            .collect()
+    }
+
+    /// The schema of a webhook's body as Linq's `webhooks` section gives it for the 2026-02-03
+    /// payloads, e.g. `participant.added`.
+    pub fn webhook(&self, event_type: &str) -> &Value {
+        self.pointer(&format!(
+            "/webhooks/{event_type}.v2026/post/requestBody/content/application~1json/schema"
+        ))
+    }
+
+    /// Panics unless `value` is a valid body of the webhook `event_type`.
+    pub fn assert_webhook(&self, event_type: &str, value: &Value) {
+        let problems = self.problems(self.webhook(event_type), value);
+        assert!(
+            problems.is_empty(),
+            "not a valid `{event_type}` webhook: {problems:#?}\n{value:#}"
+        );
+    }
+
     /// Panics unless `value` is valid against an operation's answer schema.
     pub fn assert_response(&self, path: &str, method: &str, status: &str, value: &Value) {
         let problems = self.problems(self.response(path, method, status), value);

@@ -14,7 +14,19 @@ const FLOW: &[&str] = &[
 
 /// The same for the sandbox (`sandbox/src/`): from the seed to the HTTP routes.
 const SANDBOX_FLOW: &[&str] = &[
-    "millis", "handle", "seed", "world", "faults", "tamper", "wire", "api", "http",
+    "millis",
+    "handle",
+    "seed",
+    "world",
+    "create",
+    "subscription",
+    "faults",
+    "tamper",
+    "wire",
+    "webhook",
+    "api",
+    "deliver",
+    "http",
 ];
 
 /// Every `.rs` file below `dir`.

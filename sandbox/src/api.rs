@@ -2,16 +2,19 @@
 //! itself and the call log. Everything here runs under the one lock around [`Core`].
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::create::{CreateBody, CreateFault, Creates, Holds, UpdateBody};
 use crate::faults::{Draw, Fault, Faults, Options, IN_FLIGHT_RETRY_AFTER};
 use crate::handle::canonical_handle;
 use crate::seed::{Seed, SeedError};
 use crate::tamper::Tamper;
+use crate::webhook::{Job, Outbox};
 use crate::wire;
 use crate::world::{ApiError, World};
 
@@ -26,7 +29,7 @@ pub struct CallRecord {
     pub method: String,
     /// Below the base path, without the query: `/v3/chats/{id}/participants`.
     pub path: String,
-    /// The chat addressed, if any.
+    /// The chat addressed, if any; for a create, the chat it made or answered.
     pub chat: Option<String>,
     /// The `handle` of a participant call's body, as sent.
     pub handle: Option<String>,
@@ -34,7 +37,9 @@ pub struct CallRecord {
     pub status: u16,
     /// Linq's error code, for an error answer.
     pub code: Option<u32>,
-    /// True when a participant change was accepted into the queue, whatever the client saw.
+    /// True when the call changed something, whatever the client saw: a participant change
+    /// accepted into the queue, a create that sent its message (making the chat, unless it
+    /// went to a direct chat there was), an update that set a name or icon.
     pub applied: bool,
     /// The fault injected into this call, if any.
     pub fault: Option<Fault>,
@@ -54,6 +59,9 @@ pub struct CallRecord {
 pub enum Endpoint {
     ListChats(Vec<(String, String)>),
     GetChat(String),
+    ListLines,
+    CreateChat(CreateBody),
+    UpdateChat(String, UpdateBody),
     AddParticipant(String, Body),
     RemoveParticipant(String, Body),
     /// A request no route or method matches, or whose query string does not parse.
@@ -80,6 +88,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// Pad the body with whitespace to this many bytes, streamed (an oversized answer).
     pub pad_to: Option<u64>,
+    /// The chat a create made: the answer waits while [`Holds`] holds creates.
+    pub hold: Option<String>,
 }
 
 impl Reply {
@@ -91,18 +101,91 @@ impl Reply {
             drop: false,
             location: None,
             pad_to: None,
+            hold: None,
         }
     }
 }
 
 /// The state a running server and every [`crate::Sandbox`] handle share.
 #[derive(Debug)]
-pub struct Shared(pub Mutex<Core>);
+pub struct Shared {
+    core: Mutex<Core>,
+    /// Creates held before they answer; apart from the core, since they wait outside its lock.
+    pub holds: Holds,
+    /// Wakes the webhook deliverer: whoever unlocks the core while webhooks are on may have
+    /// made events or queued a change.
+    pub wake: tokio::sync::Notify,
+    /// Signalled when webhook deliveries change, for [`Shared::wait_until`].
+    changed: Condvar,
+}
 
 impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
+    pub fn new(core: Core) -> Shared {
+        Shared {
+            core: Mutex::new(core),
+            holds: Holds::default(),
+            wake: tokio::sync::Notify::new(),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The core, for as long as the guard lives; unlocking it wakes the webhook deliverer.
+    pub fn lock(&self) -> CoreGuard<'_> {
+        CoreGuard {
+            guard: self.lock_quietly(),
+            wake: Some(&self.wake),
+        }
+    }
+
+    /// The core, without waking the deliverer (for the deliverer itself).
+    pub fn lock_quietly(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves plain data behind: keep serving it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tells those waiting in [`Shared::wait_until`] to look again.
+    pub fn notify_changed(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done` holds of the core, for at most `timeout`; whether it does.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Core) -> bool) -> bool {
+        let core = self.lock_quietly();
+        let (core, _) = self
+            .changed
+            .wait_timeout_while(core, timeout, |core| !done(core))
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        done(&core)
+    }
+}
+
+/// The locked core; wakes the webhook deliverer when dropped, if webhooks are on.
+pub struct CoreGuard<'a> {
+    guard: MutexGuard<'a, Core>,
+    wake: Option<&'a tokio::sync::Notify>,
+}
+
+impl Deref for CoreGuard<'_> {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.guard
+    }
+}
+
+impl DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.guard
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        if self.guard.options.webhooks.url.is_some() {
+            if let Some(wake) = self.wake.take() {
+                wake.notify_one();
+            }
+        }
     }
 }
 
@@ -113,6 +196,10 @@ pub struct Core {
     pub options: Options,
     pub world: World,
     pub faults: Faults,
+    /// Idempotency keys and the create faults to come.
+    pub creates: Creates,
+    /// The webhooks made, their fates and their delivery attempts.
+    pub webhooks: Outbox,
     pub calls: Vec<CallRecord>,
     /// Scripted breaches of the contract, by chat id.
     pub tampers: HashMap<String, Tamper>,
@@ -130,10 +217,13 @@ impl Core {
     pub fn new(seed: &Seed, options: Options) -> Result<Core, SeedError> {
         let seed = seed.validated()?;
         let now = Instant::now();
-        let world = World::new(&seed, now, SystemTime::now());
+        let mut world = World::new(&seed, now, SystemTime::now());
+        world.record_events(options.webhooks.url.is_some());
         Ok(Core {
             token: seed.token.clone(),
             faults: Faults::new(&options, now),
+            creates: Creates::new(options.seed),
+            webhooks: Outbox::new(options.seed),
             options,
             world,
             calls: Vec::new(),
@@ -148,7 +238,28 @@ impl Core {
     /// Replaces the options; the fault generator restarts from the new seed.
     pub fn set_options(&mut self, options: Options) {
         self.faults = Faults::new(&options, Instant::now());
+        self.creates.reseed(options.seed);
+        self.webhooks.reseed(options.seed);
+        self.world.record_events(options.webhooks.url.is_some());
         self.options = options;
+    }
+
+    /// Sets the webhook subscription's URL (`None`: no more webhooks) and, if given, its
+    /// signing secret.
+    pub fn set_webhook(&mut self, url: Option<String>, secret: Option<String>) {
+        self.world.record_events(url.is_some());
+        self.options.webhooks.url = url;
+        if let Some(secret) = secret {
+            self.options.webhooks.secret = secret;
+        }
+    }
+
+    /// Lands what is due by `now` and makes webhooks of the events recorded since the last
+    /// call: the jobs to deliver.
+    pub fn take_webhooks(&mut self, now: Instant) -> Vec<Job> {
+        self.world.land_due(now);
+        let since = self.world.since_start(now);
+        self.webhooks.take(&mut self.world, &self.options.webhooks, since)
     }
 
     fn next_trace(&mut self) -> String {
@@ -264,11 +375,50 @@ impl Core {
         if lost {
             return self.lose(endpoint, call);
         }
+        let mut made = None;
         let outcome = match endpoint {
             Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body)),
             Endpoint::GetChat(id) => match self.world.chat(&id) {
                 Some(chat) => Ok((200, self.chat_json(chat))),
                 None => Err(ApiError::chat_not_found(&id)),
+            },
+            Endpoint::ListLines => Ok((
+                200,
+                json(&wire::ListPhoneNumbersResult {
+                    phone_numbers: self.world.lines(),
+                }),
+            )),
+            Endpoint::CreateChat(body) => body
+                .and_then(|request| {
+                    self.creates
+                        .create(&mut self.world, self.options.idempotency, request, now)
+                })
+                .map(|created| {
+                    call.chat = Some(created.chat.clone());
+                    let chat = self.world.chat(&created.chat).expect("a create answers a chat");
+                    let message = self
+                        .world
+                        .message(&created.message)
+                        .expect("a create answers a message");
+                    let body = json(&wire::CreateChatResult::new(chat, message));
+                    if created.sent {
+                        made = Some(created.chat);
+                    }
+                    (201, body)
+                }),
+            Endpoint::UpdateChat(id, body) => match self.tampers.get(&id) {
+                Some(Tamper::UpdateFails { error_code }) => {
+                    let error_code = *error_code;
+                    body.and_then(|update| self.world.update_fails(&id, &update, error_code, now))
+                        .map(|answered| {
+                            call.fault = Some(Fault::Tampered);
+                            (200, json(&wire::Chat::new(&answered)))
+                        })
+                }
+                _ => body.and_then(|update| self.world.update(&id, &update, now)).map(|()| {
+                    let chat = self.world.chat(&id).expect("an updated chat exists");
+                    (200, self.chat_json(chat))
+                }),
             },
             Endpoint::AddParticipant(id, body) => body
                 .and_then(|handle| self.world.add(&id, &handle, due))
@@ -282,13 +432,25 @@ impl Core {
             Ok(ok) => ok,
             Err(error) => return fail(call, error),
         };
-        call.applied = status == 202;
-        match draw {
-            Draw::ApplyThenFail if call.applied => {
+        call.applied =
+            status == 202 || (status == 200 && call.method == "PUT" && call.fault.is_none()) || made.is_some();
+        let create_fault = match (&made, &draw) {
+            // `Lose` is for participant calls: to a create it is as clean.
+            (Some(_), Draw::Clean | Draw::Lose) => self
+                .creates
+                .fault(self.options.create_error_rate, self.options.create_drop_rate),
+            _ => None,
+        };
+        let reply = match (draw, create_fault) {
+            (Draw::ApplyThenFail, _) if call.applied => {
                 call.fault = Some(Fault::AppliedServerError);
                 fail(call, ApiError::internal())
             }
-            Draw::ApplyThenDrop => {
+            (_, Some(CreateFault::Error)) => {
+                call.fault = Some(Fault::AppliedServerError);
+                fail(call, ApiError::internal())
+            }
+            (Draw::ApplyThenDrop, _) | (_, Some(CreateFault::Drop)) => {
                 call.fault = Some(Fault::Dropped);
                 Reply {
                     drop: true,
@@ -296,7 +458,8 @@ impl Core {
                 }
             }
             _ => Reply::new(status, body),
-        }
+        };
+        Reply { hold: made, ..reply }
     }
 
     /// A participant call the fault loses: checked and answered as usual (`202` when it passes),
@@ -324,8 +487,12 @@ impl Core {
     fn tampered(&self, endpoint: &Endpoint, call: &mut CallRecord) -> Option<Reply> {
         let (chat, read) = match endpoint {
             Endpoint::GetChat(id) => (id, true),
-            Endpoint::AddParticipant(id, _) | Endpoint::RemoveParticipant(id, _) => (id, false),
-            Endpoint::ListChats(_) | Endpoint::Refused { .. } => return None,
+            Endpoint::AddParticipant(id, _) | Endpoint::RemoveParticipant(id, _) | Endpoint::UpdateChat(id, _) => {
+                (id, false)
+            }
+            Endpoint::ListChats(_) | Endpoint::ListLines | Endpoint::CreateChat(_) | Endpoint::Refused { .. } => {
+                return None
+            }
         };
         let tamper = self.tampers.get(chat).filter(|t| t.answers(read))?;
         let reply = match tamper {
@@ -348,7 +515,7 @@ impl Core {
                 pad_to: Some(*bytes),
                 ..Reply::new(200, json(&wire::Chat::new(self.world.chat(chat)?)))
             },
-            Tamper::Edit { .. } => return None,
+            Tamper::Edit { .. } | Tamper::UpdateFails { .. } => return None,
         };
         call.fault = Some(Fault::Tampered);
         Some(reply)
@@ -368,8 +535,8 @@ impl Core {
         value
     }
 
-    /// `GET /v3/chats`: `from` (your own line, `+` optional), `to` (a participant), `limit`,
-    /// `cursor`.
+    /// `GET /v3/chats`, newest first: `from` (one of the lines, `+` optional; every line's chats
+    /// without it), `to` (a participant), `limit`, `cursor`.
     fn list_chats(&self, query: &[(String, String)]) -> Result<Vec<u8>, ApiError> {
         let mut limit = DEFAULT_LIMIT;
         let mut offset = 0;
@@ -411,12 +578,10 @@ impl Core {
                 _ => {}
             }
         }
-        let me = &self.world.me;
         let matching: Vec<_> = self
             .world
-            .chats()
-            .iter()
-            .filter(|_| from.as_ref().is_none_or(|from| from == me))
+            .newest_first()
+            .filter(|chat| from.as_ref().is_none_or(|from| *from == chat.line))
             .filter(|chat| {
                 to.as_ref().is_none_or(|to| {
                     chat.participants
@@ -450,6 +615,9 @@ fn describe(endpoint: &Endpoint) -> (&str, String, Option<String>, Option<String
     match endpoint {
         Endpoint::ListChats(_) => ("GET", "/v3/chats".to_owned(), None, None),
         Endpoint::GetChat(id) => ("GET", format!("/v3/chats/{id}"), Some(id.clone()), None),
+        Endpoint::ListLines => ("GET", "/v3/phone_numbers".to_owned(), None, None),
+        Endpoint::CreateChat(_) => ("POST", "/v3/chats".to_owned(), None, None),
+        Endpoint::UpdateChat(id, _) => ("PUT", format!("/v3/chats/{id}"), Some(id.clone()), None),
         Endpoint::AddParticipant(id, body) | Endpoint::RemoveParticipant(id, body) => {
             let method = if matches!(endpoint, Endpoint::AddParticipant(..)) {
                 "POST"

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::create::Idempotency;
+use crate::subscription::WebhookOptions;
 use crate::world::ApiError;
 
 /// How the sandbox behaves beyond the rules: landing delay and faults.
@@ -39,6 +41,17 @@ pub struct Options {
     /// accepted them, as a queue that does not keep order might land them. A remove sent
     /// without waiting for the add it relies on then lands first, and the chat dips.
     pub scramble_landing: bool,
+    /// Whether `POST /v3/chats` honours the message's `idempotency_key` (a repeat answers the
+    /// chat the key made and sends nothing) or ignores it (a repeat makes another chat).
+    pub idempotency: Idempotency,
+    /// Share of creates that make the chat and send its message, then answer 500 (code 3006).
+    pub create_error_rate: f64,
+    /// Share of creates that make the chat and send its message, then close the connection
+    /// without an answer.
+    pub create_drop_rate: f64,
+    /// The webhook subscription: where webhooks go (none by default), Linq's retries and the
+    /// delivery faults.
+    pub webhooks: WebhookOptions,
     /// Seed of the fault generator.
     pub seed: u64,
     /// Once this many API requests have been answered, the token stops working: every later
@@ -60,6 +73,10 @@ impl Default for Options {
             lost_rate: 0.0,
             lost_handles: BTreeSet::new(),
             scramble_landing: false,
+            idempotency: Idempotency::Honour,
+            create_error_rate: 0.0,
+            create_drop_rate: 0.0,
+            webhooks: WebhookOptions::default(),
             seed: 0,
             revoke_token_after: None,
         }

@@ -18,16 +18,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::api::{participant_body, Endpoint, Reply, Shared};
+use crate::create::{create_body, update_body, CreateFault};
 use crate::tamper::Tamper;
-use crate::world::{ApiError, Outside};
+use crate::world::{ApiError, Outside, Update};
 
 /// Where the Linq routes live, as on the real host.
 pub const BASE_PATH: &str = "/api/partner";
 
 pub fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
-        .route("/v3/chats", get(list_chats))
-        .route("/v3/chats/{id}", get(get_chat))
+        .route("/v3/chats", get(list_chats).post(create_chat))
+        .route("/v3/chats/{id}", get(get_chat).put(update_chat))
+        .route("/v3/phone_numbers", get(list_lines))
         .route(
             "/v3/chats/{id}/participants",
             post(add_participant).delete(remove_participant),
@@ -38,10 +40,22 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/calls", get(calls))
         .route("/violations", get(violations))
         .route("/chats", get(chats))
+        .route("/chats/{id}", get(chat_details))
         .route("/chats/{id}/tamper", post(set_tamper).delete(clear_tamper))
+        .route("/chats/{id}/outside-rename", post(outside_rename))
+        .route("/chats/{id}/outside-icon", post(outside_icon))
         .route("/member-ranges", get(member_ranges))
         .route("/chats/{id}/{change}", post(outside_change))
-        .route("/land", post(land));
+        .route("/land", post(land))
+        .route("/lines", post(add_line))
+        .route("/messages", get(messages))
+        .route("/create-faults", post(create_faults))
+        .route("/creates/hold", post(hold_creates))
+        .route("/creates/release", post(release_creates))
+        .route("/creates/held", get(held_creates))
+        .route("/webhook", post(set_webhook))
+        .route("/webhooks/events", get(webhook_events))
+        .route("/webhooks/deliveries", get(deliveries));
     Router::new()
         .nest(BASE_PATH, api)
         .nest("/_sandbox", control)
@@ -66,6 +80,23 @@ async fn list_chats(
 
 async fn get_chat(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     serve(&shared, Endpoint::GetChat(id), &headers).await
+}
+
+async fn list_lines(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    serve(&shared, Endpoint::ListLines, &headers).await
+}
+
+async fn create_chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(&shared, Endpoint::CreateChat(create_body(&body)), &headers).await
+}
+
+async fn update_chat(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&shared, Endpoint::UpdateChat(id, update_body(&body)), &headers).await
 }
 
 async fn add_participant(
@@ -110,7 +141,8 @@ async fn wrong_method(State(shared): State<Arc<Shared>>, method: Method, uri: Ur
 }
 
 /// Counts the request in (or refuses it past the cap on requests in flight), waits the injected
-/// latency, then answers under the lock.
+/// latency, answers under the lock, and lets a create that made its chat wait while creates are
+/// held.
 async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Response {
     let arrived = Instant::now();
     let (latency, admitted) = {
@@ -134,6 +166,9 @@ async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Resp
             core.oversize_sent.clone(),
         )
     };
+    if let Some(chat) = &reply.hold {
+        shared.holds.pass(chat).await;
+    }
     respond(reply, sent)
 }
 
@@ -319,6 +354,159 @@ async fn outside_change(
         Err(message) if core.world.chat(&id).is_none() => control_error(StatusCode::NOT_FOUND, message),
         Err(message) => control_error(StatusCode::BAD_REQUEST, message),
     }
+}
+
+async fn chat_details(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let mut core = shared.lock();
+    core.world.land_due(Instant::now());
+    match core.world.details(&id) {
+        Some(details) => Json(details).into_response(),
+        None => control_error(StatusCode::NOT_FOUND, format!("no chat `{id}`")),
+    }
+}
+
+/// The one field of a control body that sets or clears a value: a string, or `null` to clear.
+fn set_or_clear(body: &[u8], field: &str) -> Result<Option<String>, String> {
+    let refuse = || format!("the body must be JSON with a `{field}` string, or null to remove it, and nothing else");
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {
+        return Err(refuse());
+    };
+    match (map.len(), map.get(field)) {
+        (1, Some(serde_json::Value::String(value))) => Ok(Some(value.clone())),
+        (1, Some(serde_json::Value::Null)) => Ok(None),
+        _ => Err(refuse()),
+    }
+}
+
+async fn outside_rename(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    match set_or_clear(&body, "display_name") {
+        Ok(display_name) => update_outside(
+            &shared,
+            &id,
+            Update {
+                display_name: Some(display_name),
+                icon: None,
+            },
+        ),
+        Err(message) => control_error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+async fn outside_icon(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    match set_or_clear(&body, "icon") {
+        Ok(icon) => update_outside(
+            &shared,
+            &id,
+            Update {
+                display_name: None,
+                icon: Some(icon),
+            },
+        ),
+        Err(message) => control_error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+fn update_outside(shared: &Shared, id: &str, update: Update) -> Response {
+    let mut core = shared.lock();
+    let now = Instant::now();
+    core.world.land_due(now);
+    match core.world.update_outside(id, &update, now) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) if core.world.chat(id).is_none() => control_error(StatusCode::NOT_FOUND, message),
+        Err(message) => control_error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    phone_number: String,
+}
+
+async fn add_line(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let Ok(LineBody { phone_number }) = serde_json::from_slice(&body) else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "the body must be JSON with a `phone_number` string".into(),
+        );
+    };
+    match shared.lock().world.add_line(&phone_number) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => control_error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+async fn messages(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock().world.messages().to_vec()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateFaultsBody {
+    fault: CreateFault,
+    count: usize,
+}
+
+async fn create_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<CreateFaultsBody>(&body) {
+        Ok(CreateFaultsBody { fault, count }) => {
+            shared.lock().creates.force(fault, count);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => control_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be JSON like {{\"fault\": \"error\" or \"drop\", \"count\": 1}}: {e}"),
+        ),
+    }
+}
+
+async fn hold_creates(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.holds.hold();
+    StatusCode::NO_CONTENT
+}
+
+async fn release_creates(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.holds.release();
+    StatusCode::NO_CONTENT
+}
+
+async fn held_creates(State(shared): State<Arc<Shared>>) -> Response {
+    Json(serde_json::json!({ "held": shared.holds.held() })).into_response()
+}
+
+/// `{"url": "http://..." | null, "secret": "..."}`; `secret` may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+async fn set_webhook(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let body: WebhookBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be JSON with a `url` (a string or null) and maybe a `secret`: {e}"),
+            )
+        }
+    };
+    let web = |url: &str| reqwest::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+    if let Some(url) = body.url.as_deref().filter(|url| !web(url)) {
+        return control_error(StatusCode::BAD_REQUEST, format!("`{url}` is not an http or https URL"));
+    }
+    shared.lock().set_webhook(body.url, body.secret);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn webhook_events(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock_quietly().webhooks.events().to_vec()).into_response()
+}
+
+async fn deliveries(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock_quietly().webhooks.deliveries().to_vec()).into_response()
 }
 
 async fn set_tamper(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {

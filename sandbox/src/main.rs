@@ -8,19 +8,28 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use linq_sandbox::{Options, Sandbox};
+use linq_sandbox::{Idempotency, Options, Sandbox, WebhookOptions};
 
-/// A local stand-in for the Linq Partner API v3 chat endpoints.
+/// A local stand-in for the Linq Partner API v3 chat endpoints: GET /v3/phone_numbers,
+/// GET|POST /v3/chats, GET|PUT /v3/chats/{id}, POST|DELETE /v3/chats/{id}/participants.
 ///
-/// Control API (no auth): GET /_sandbox/calls, /_sandbox/violations, /_sandbox/chats;
+/// Control API (no auth): GET /_sandbox/calls, /_sandbox/violations, /_sandbox/chats,
+/// /_sandbox/chats/{id}, /_sandbox/messages, /_sandbox/member-ranges;
 /// POST /_sandbox/chats/{id}/outside-add|outside-remove|leave with {"handle": ...};
-/// POST /_sandbox/land; POST|DELETE /_sandbox/chats/{id}/tamper (a scripted breach of the
+/// POST /_sandbox/chats/{id}/outside-rename with {"display_name": ...} and
+/// /_sandbox/chats/{id}/outside-icon with {"icon": ...} (null removes);
+/// POST /_sandbox/land; POST /_sandbox/lines with {"phone_number": ...};
+/// POST /_sandbox/create-faults with {"fault": "error"|"drop", "count": N};
+/// POST /_sandbox/creates/hold, /_sandbox/creates/release, GET /_sandbox/creates/held;
+/// POST /_sandbox/webhook with {"url": ..., "secret": ...}; GET /_sandbox/webhooks/events,
+/// /_sandbox/webhooks/deliveries;
+/// POST|DELETE /_sandbox/chats/{id}/tamper (a scripted breach of the
 /// contract for one chat, e.g. {"kind": "fail", "status": 409, "code": 2013, "message": "..."};
 /// see the crate docs for every kind).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The seed: token, your own line and the chats (JSON).
+    /// The seed: token, your own line (and the chats' lines) and the chats (JSON).
     #[arg(long, value_name = "FILE")]
     seed: PathBuf,
     /// Address to listen on; port 0 picks a free one.
@@ -57,6 +66,43 @@ struct Args {
     /// chat's changes land out of the order they were accepted in.
     #[arg(long)]
     scramble_landing: bool,
+    /// Another line of the partner's, beside the seed's (E.164); repeatable.
+    #[arg(long, value_name = "PHONE", value_parser = phone)]
+    line: Vec<String>,
+    /// Make a new chat for every create, even one repeating a message's idempotency_key
+    /// (by default a repeat answers the chat the key made and sends nothing).
+    #[arg(long)]
+    ignore_idempotency_key: bool,
+    /// Share of creates that make the chat and send its message, then answer 500.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    create_error_rate: f64,
+    /// Share of creates that make the chat and send its message, then drop the connection.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    create_drop_rate: f64,
+    /// POST a signed webhook here for every landed change, outside change, rename, icon and
+    /// create, as Linq does (?version=2025-01-01 picks that payload version).
+    #[arg(long, value_name = "URL", value_parser = url)]
+    webhook_url: Option<String>,
+    /// The signing secret of X-Webhook-Signature.
+    #[arg(long, value_name = "SECRET", default_value = "sandbox-webhook-secret")]
+    webhook_secret: String,
+    /// Multiplies Linq's webhook retry delays (2, 4, 8, 16, 30 s); 0.001 makes them
+    /// milliseconds.
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = scale)]
+    webhook_retry_scale: f64,
+    /// Share of webhooks delivered twice (the same event_id), the second once the first
+    /// succeeded.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    webhook_duplicate_rate: f64,
+    /// Share of webhooks held back until the next one has gone out (out of order).
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    webhook_reorder_rate: f64,
+    /// Share of webhooks never sent.
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    webhook_drop_rate: f64,
+    /// Seconds added to X-Webhook-Timestamp (negative for the past).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0, allow_negative_numbers = true)]
+    webhook_timestamp_offset: i64,
     /// Seed of the fault generator.
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
@@ -75,6 +121,26 @@ fn share(text: &str) -> Result<f64, String> {
 fn handle(text: &str) -> Result<String, String> {
     linq_sandbox::canonical_handle(text)
         .ok_or_else(|| format!("`{text}` is neither an E.164 phone number nor an email address"))
+}
+
+fn phone(text: &str) -> Result<String, String> {
+    linq_sandbox::canonical_handle(text)
+        .filter(|h| h.starts_with('+'))
+        .ok_or_else(|| format!("`{text}` is not an E.164 phone number"))
+}
+
+fn url(text: &str) -> Result<String, String> {
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_owned()),
+        _ => Err(format!("`{text}` is not an http or https URL")),
+    }
+}
+
+fn scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x >= 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("`{text}` is not a factor of 0 or more")),
+    }
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -99,6 +165,23 @@ async fn main() -> anyhow::Result<()> {
         lost_rate: args.lost_rate,
         lost_handles: args.lost_handle.into_iter().collect(),
         scramble_landing: args.scramble_landing,
+        idempotency: if args.ignore_idempotency_key {
+            Idempotency::Ignore
+        } else {
+            Idempotency::Honour
+        },
+        create_error_rate: args.create_error_rate,
+        create_drop_rate: args.create_drop_rate,
+        webhooks: WebhookOptions {
+            url: args.webhook_url,
+            secret: args.webhook_secret,
+            retry_scale: args.webhook_retry_scale,
+            duplicate_rate: args.webhook_duplicate_rate,
+            reorder_rate: args.webhook_reorder_rate,
+            drop_rate: args.webhook_drop_rate,
+            timestamp_offset: args.webhook_timestamp_offset,
+            ..WebhookOptions::default()
+        },
         seed: args.fault_seed,
         revoke_token_after: args.revoke_token_after,
     };
@@ -106,6 +189,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to listen on `{}`", args.listen))?;
     let sandbox = Sandbox::start(seed, options, listener).await;
+    for line in &args.line {
+        sandbox.add_line(line);
+    }
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", sandbox.base_url())?;
     stdout.flush()?;

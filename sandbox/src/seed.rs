@@ -1,5 +1,5 @@
-//! The seed: the token, your own line and the chats a sandbox starts with, read from JSON or
-//! built in code by tests.
+//! The seed: the token, the partner's lines and the chats a sandbox starts with, read from JSON
+//! or built in code by tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,7 +16,8 @@ use crate::handle::{canonical_handle, Service};
 pub struct Seed {
     /// The bearer token every API request must carry.
     pub token: String,
-    /// Your own Linq line: a participant of every chat, reported with `is_me: true`.
+    /// Your own Linq line: the first of the partner's lines (`GET /v3/phone_numbers`), and the
+    /// participant reported with `is_me: true` of every chat that names no [`SeedChat::line`].
     pub me: String,
     #[serde(default)]
     pub chats: Vec<SeedChat>,
@@ -46,6 +47,11 @@ pub struct SeedChat {
     /// Former participants who left (`status: "left"`).
     #[serde(default)]
     pub left: Vec<String>,
+    /// The partner's line this chat belongs to (E.164): its `is_me` participant, the `from` of
+    /// `GET /v3/chats` that lists it. `None` for [`Seed::me`]. Every line a chat names is one of
+    /// the partner's lines, after `me`, in the order chats first name them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
 }
 
 fn default_service() -> String {
@@ -66,6 +72,7 @@ impl SeedChat {
             is_group: true,
             members: members.iter().map(|m| (*m).to_owned()).collect(),
             left: Vec::new(),
+            line: None,
         }
     }
 }
@@ -77,6 +84,8 @@ pub struct CheckedSeed {
     pub token: String,
     /// Your own line, canonical.
     pub me: String,
+    /// The partner's lines: `me` first, then those the chats name, each once.
+    pub lines: Vec<String>,
     pub chats: Vec<CheckedChat>,
     pub handle_services: BTreeMap<String, Service>,
 }
@@ -85,10 +94,12 @@ pub struct CheckedSeed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedChat {
     pub id: String,
+    /// The chat's line (its `is_me` participant), canonical.
+    pub line: String,
     pub display_name: Option<String>,
     pub service: Service,
     pub is_group: bool,
-    /// Canonical, your own line not among them, none twice.
+    /// Canonical, the chat's line not among them, none twice.
     pub members: Vec<String>,
     pub left: Vec<String>,
 }
@@ -136,6 +147,7 @@ impl Seed {
             problems.push("`token` is empty".to_owned());
         }
         let me = handle(&self.me, &mut problems);
+        let mut lines = vec![me.clone()];
         let mut ids = BTreeSet::new();
         let mut chats = Vec::with_capacity(self.chats.len());
         for chat in &self.chats {
@@ -151,12 +163,29 @@ impl Seed {
                 ));
                 Service::IMessage
             });
+            let line = match &chat.line {
+                None => me.clone(),
+                Some(line) => {
+                    let canonical = canonical_handle(line).filter(|l| l.starts_with('+'));
+                    let line = canonical.unwrap_or_else(|| {
+                        problems.push(format!(
+                            "chat `{}` has line `{line}`, which is not an E.164 phone number",
+                            chat.id
+                        ));
+                        line.clone()
+                    });
+                    if !lines.contains(&line) {
+                        lines.push(line.clone());
+                    }
+                    line
+                }
+            };
             let members: Vec<String> = chat.members.iter().map(|m| handle(m, &mut problems)).collect();
             let left: Vec<String> = chat.left.iter().map(|m| handle(m, &mut problems)).collect();
-            let mut seen = BTreeSet::from([me.as_str()]);
+            let mut seen = BTreeSet::from([line.as_str()]);
             for h in members.iter().chain(&left) {
                 if !seen.insert(h.as_str()) {
-                    problems.push(format!("chat `{}` lists `{h}` twice (your own line counts)", chat.id));
+                    problems.push(format!("chat `{}` lists `{h}` twice (its own line counts)", chat.id));
                 }
             }
             if !chat.is_group && (members.len() != 1 || !left.is_empty()) {
@@ -167,6 +196,7 @@ impl Seed {
             }
             chats.push(CheckedChat {
                 id: chat.id.clone(),
+                line,
                 display_name: chat.display_name.clone(),
                 service,
                 is_group: chat.is_group,
@@ -193,6 +223,7 @@ impl Seed {
         Ok(CheckedSeed {
             token: self.token.clone(),
             me,
+            lines,
             chats,
             handle_services,
         })
@@ -239,6 +270,47 @@ mod tests {
         let seed = seed.validated().unwrap();
         assert_eq!(seed.chats[0].members, ["bob@example.com"]);
         assert!(seed.handle_services.contains_key("ann@example.com"));
+    }
+
+    #[test]
+    fn chats_name_further_lines() {
+        let seed = Seed {
+            token: "t".into(),
+            me: "+12055550100".into(),
+            chats: vec![
+                SeedChat {
+                    line: Some("+12055550900".into()),
+                    ..SeedChat::group("a", &["+12055550100", "+12055550101"])
+                },
+                SeedChat::group("b", &["+12055550101"]),
+                SeedChat {
+                    line: Some("+12055550900".into()),
+                    ..SeedChat::group("c", &["+12055550900"])
+                },
+                SeedChat {
+                    line: Some("line@example.com".into()),
+                    ..SeedChat::group("d", &[])
+                },
+            ],
+            handle_services: BTreeMap::new(),
+        };
+        let problems = seed.validated().unwrap_err().0;
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].contains("lists `+12055550900` twice"), "{problems:#?}");
+        assert!(problems[1].contains("not an E.164 phone number"), "{problems:#?}");
+        let seed = Seed {
+            chats: seed.chats[..2].to_vec(),
+            ..seed
+        };
+        let checked = seed.validated().unwrap();
+        assert_eq!(checked.lines, ["+12055550100", "+12055550900"]);
+        assert_eq!(checked.chats[0].line, "+12055550900");
+        assert_eq!(
+            checked.chats[0].members,
+            ["+12055550100", "+12055550101"],
+            "me is a member there"
+        );
+        assert_eq!(checked.chats[1].line, "+12055550100");
     }
 
     #[test]

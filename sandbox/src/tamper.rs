@@ -35,18 +35,29 @@ pub enum Tamper {
     /// `GET /v3/chats/{id}` answers the chat padded with whitespace to `bytes` in all (still
     /// valid JSON), streamed in chunks without a `Content-Length`, never held in memory whole.
     Oversize { bytes: u64 },
+    /// `PUT /v3/chats/{id}` answers `200` with the chat as updated, but nothing changes: the
+    /// update fails afterwards, as Linq reports with `chat.group_name_update_failed` or
+    /// `chat.group_icon_update_failed` carrying `error_code` (Linq names 3007 and 4001).
+    UpdateFails {
+        #[serde(default = "default_update_error")]
+        error_code: u32,
+    },
+}
+
+fn default_update_error() -> u32 {
+    3007
 }
 
 /// Which of a chat's requests a [`Tamper`] answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Calls {
-    /// Reads and participant calls.
+    /// Reads, participant calls and updates.
     #[default]
     All,
     /// `GET /v3/chats/{id}` only.
     Reads,
-    /// Adds and removes only.
+    /// Adds, removes and updates (`PUT /v3/chats/{id}`) only.
     Changes,
 }
 
@@ -106,7 +117,7 @@ impl Tamper {
     /// Whether this tamper answers a request that reads (`true`) or changes the chat.
     pub(crate) fn answers(&self, read: bool) -> bool {
         match self {
-            Tamper::Edit { .. } => false,
+            Tamper::Edit { .. } | Tamper::UpdateFails { .. } => false,
             Tamper::Oversize { .. } => read,
             Tamper::Fail { calls, .. } | Tamper::Redirect { calls, .. } => match calls {
                 Calls::All => true,
@@ -138,8 +149,13 @@ impl Tamper {
             }),
             Tamper::Fail { status, .. } => status_in(*status, 400..=599, "an error status (400 to 599)"),
             Tamper::Redirect { status, .. } => status_in(*status, 300..=399, "a redirect status (300 to 399)"),
-            Tamper::Oversize { .. } => Ok(()),
+            Tamper::Oversize { .. } | Tamper::UpdateFails { .. } => Ok(()),
         }
+    }
+
+    /// Every update of the chat answered `200` and then failing with `error_code`.
+    pub fn update_fails(error_code: u32) -> Tamper {
+        Tamper::UpdateFails { error_code }
     }
 
     /// Applies the edits to a chat's JSON.
@@ -244,5 +260,11 @@ mod tests {
         let unavailable: Tamper =
             serde_json::from_value(json!({"kind": "fail", "status": 409, "code": 2013, "message": "m"})).unwrap();
         assert!(unavailable.answers(true) && unavailable.answers(false));
+        let fails: Tamper = serde_json::from_value(json!({"kind": "update_fails"})).unwrap();
+        assert_eq!(fails, Tamper::update_fails(3007), "Linq's first webhook error code");
+        assert!(
+            !fails.answers(true) && !fails.answers(false),
+            "the update itself answers 200"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! The JSON the API answers with, shaped as Linq's OpenAPI schemas `Chat`, `ChatHandle`,
-//! `ListChatsResult` and `ErrorResponse` define them.
+//! `ListChatsResult`, `CreateChatResult` (with its `SentMessage`), `ListPhoneNumbersResultV2`
+//! and `ErrorResponse` define them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::world::{ApiError, ChatRecord, Participant};
+use crate::world::{ApiError, ChatRecord, Effect, Line, Message, Participant};
 
 /// `Chat`.
 #[derive(Debug, Serialize)]
@@ -37,6 +38,88 @@ pub struct ChatHandle<'a> {
 pub struct ListChatsResult<T> {
     pub chats: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// `ListPhoneNumbersResultV2`.
+#[derive(Debug, Serialize)]
+pub struct ListPhoneNumbersResult<'a> {
+    pub phone_numbers: &'a [Line],
+}
+
+/// `CreateChatResult`.
+#[derive(Debug, Serialize)]
+pub struct CreateChatResult<'a> {
+    chat: CreatedChat<'a>,
+}
+
+/// `CreateChatResult.chat`: the chat without its times, with the message sent.
+#[derive(Debug, Serialize)]
+struct CreatedChat<'a> {
+    id: &'a str,
+    display_name: Option<&'a str>,
+    service: &'static str,
+    is_group: bool,
+    handles: Vec<ChatHandle<'a>>,
+    message: SentMessage<'a>,
+}
+
+/// `SentMessage`.
+#[derive(Debug, Serialize)]
+struct SentMessage<'a> {
+    id: &'a str,
+    service: &'a str,
+    preferred_service: Option<&'a str>,
+    parts: Vec<TextPartResponse<'a>>,
+    sent_at: String,
+    delivered_at: Option<String>,
+    delivery_status: &'static str,
+    is_read: bool,
+    effect: Option<&'a Effect>,
+    from_handle: Option<ChatHandle<'a>>,
+    reply_to: Option<()>,
+}
+
+/// `TextPartResponse`.
+#[derive(Debug, Serialize)]
+struct TextPartResponse<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: &'a str,
+    reactions: Option<Vec<()>>,
+}
+
+impl<'a> CreateChatResult<'a> {
+    pub fn new(chat: &'a ChatRecord, message: &'a Message) -> CreateChatResult<'a> {
+        let from_handle = (chat.participants.iter()).find(|p| p.is_me).map(ChatHandle::new);
+        CreateChatResult {
+            chat: CreatedChat {
+                id: &chat.id,
+                display_name: chat.display_name.as_deref(),
+                service: chat.service.as_str(),
+                is_group: chat.is_group,
+                handles: chat.participants.iter().map(ChatHandle::new).collect(),
+                message: SentMessage {
+                    id: &message.id,
+                    service: &message.service,
+                    preferred_service: message.content.preferred_service.as_deref(),
+                    parts: (message.content.parts.iter())
+                        .map(|value| TextPartResponse {
+                            kind: "text",
+                            value,
+                            reactions: None,
+                        })
+                        .collect(),
+                    sent_at: timestamp(message.sent_at),
+                    delivered_at: None,
+                    delivery_status: "sent",
+                    is_read: false,
+                    effect: message.content.effect.as_ref(),
+                    from_handle,
+                    reply_to: None,
+                },
+            },
+        }
+    }
 }
 
 /// The 202 answer to a participant call.
@@ -80,7 +163,7 @@ impl<'a> Chat<'a> {
 }
 
 impl<'a> ChatHandle<'a> {
-    fn new(p: &'a Participant) -> ChatHandle<'a> {
+    pub fn new(p: &'a Participant) -> ChatHandle<'a> {
         ChatHandle {
             id: &p.id,
             handle: &p.handle,

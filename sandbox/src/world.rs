@@ -1,6 +1,7 @@
-//! The sandbox's world: chats with their landed participants and queued changes, Linq's
-//! membership rules, the record of every moment a group fell under 3 participants, and each
-//! chat's lowest and highest landed member count.
+//! The sandbox's world: the partner's lines, chats with their landed participants and queued
+//! changes, their names and icons, the messages sent, Linq's membership rules, the record of
+//! every moment a group fell under 3 participants, and each chat's lowest and highest landed
+//! member count.
 //!
 //! Plain data without I/O or clock of its own: callers pass the instant a request arrived, and
 //! queued changes land lazily, in order per chat, whenever the world is looked at. Public so
@@ -73,7 +74,12 @@ struct Queued {
 #[derive(Debug, Clone)]
 pub struct ChatRecord {
     pub id: String,
+    /// The partner's line the chat belongs to: its `is_me` participant.
+    pub line: String,
     pub display_name: Option<String>,
+    /// The group chat icon last set (a URL). Linq's `Chat` has no field for it, so the API never
+    /// answers it; the control API shows it.
+    pub icon: Option<String>,
     pub service: Service,
     pub is_group: bool,
     pub created_at: SystemTime,
@@ -219,6 +225,37 @@ impl ApiError {
         ApiError::new(409, 1006, "Cannot update direct message chats")
     }
 
+    /// A `from` that is not E.164.
+    pub fn invalid_phone(field: &str, value: &str) -> ApiError {
+        ApiError::new(
+            400,
+            1002,
+            format!("Phone number must be in E.164 format: `{field}` is `{value}`"),
+        )
+    }
+
+    /// A `from` that is not one of the partner's lines: Linq's `Forbidden` answer, which the
+    /// sandbox chooses since Linq documents none for it.
+    pub fn not_your_line(from: &str) -> ApiError {
+        ApiError::new(
+            403,
+            2005,
+            format!(
+                "Access denied - insufficient permissions for this resource: `{from}` is not one of your phone numbers"
+            ),
+        )
+    }
+
+    /// An `idempotency_key` used before for another request: Linq's `UnprocessableEntity`,
+    /// which the sandbox chooses since Linq documents none for it.
+    pub fn key_reused(key: &str) -> ApiError {
+        ApiError::new(
+            422,
+            1003,
+            format!("Request is valid but cannot be processed: `idempotency_key` `{key}` was used for another request"),
+        )
+    }
+
     pub fn service_mismatch(handle: &str, handle_service: Service, chat: Service) -> ApiError {
         ApiError::new(
             409,
@@ -257,14 +294,31 @@ impl ApiError {
     }
 }
 
+/// One of the partner's lines, as `GET /v3/phone_numbers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub id: String,
+    /// E.164.
+    pub phone_number: String,
+}
+
 /// The chats and what happened to them.
 #[derive(Debug)]
 pub struct World {
+    /// The seed's own line, the first of [`World::lines`].
     pub me: String,
+    lines: Vec<Line>,
+    /// The seeded chats first, in the seed's order, then those created, in the order they were.
     chats: Vec<ChatRecord>,
+    /// How many of `chats` the seed made.
+    seeded: usize,
     index: HashMap<String, usize>,
     handle_services: HashMap<String, Service>,
     violations: Vec<Violation>,
+    messages: Vec<Message>,
+    /// Changes recorded for webhooks, oldest first, while `record_events` is on.
+    events: Vec<Event>,
+    record_events: bool,
     /// Queued changes over all chats, so that looking at an idle world costs nothing.
     queued: usize,
     ids: fastrand::Rng,
@@ -277,6 +331,14 @@ impl World {
     pub fn new(seed: &CheckedSeed, started: Instant, started_wall: SystemTime) -> World {
         let seeded_at = SystemTime::UNIX_EPOCH + Duration::from_secs(SEEDED_AT_UNIX);
         let mut ids = fastrand::Rng::with_seed(0x11_4e_5a_4d);
+        // Lines draw their ids apart, so that participants keep theirs whatever the lines.
+        let mut line_ids = fastrand::Rng::with_seed(0x1_14e5);
+        let lines = (seed.lines.iter())
+            .map(|number| Line {
+                id: uuid(&mut line_ids),
+                phone_number: number.clone(),
+            })
+            .collect();
         let mut chats = Vec::with_capacity(seed.chats.len());
         let mut index = HashMap::with_capacity(seed.chats.len());
         for chat in &seed.chats {
@@ -290,7 +352,7 @@ impl World {
                 joined_at: seeded_at,
                 left_at: (status != Status::Active).then_some(seeded_at),
             };
-            let mut participants = vec![participant(&mut ids, &seed.me, true, Status::Active)];
+            let mut participants = vec![participant(&mut ids, &chat.line, true, Status::Active)];
             for member in &chat.members {
                 participants.push(participant(&mut ids, member, false, Status::Active));
             }
@@ -300,7 +362,9 @@ impl World {
             index.insert(chat.id.clone(), chats.len());
             chats.push(ChatRecord {
                 id: chat.id.clone(),
+                line: chat.line.clone(),
                 display_name: chat.display_name.clone(),
+                icon: None,
                 service,
                 is_group: chat.is_group,
                 created_at: seeded_at,
@@ -317,10 +381,15 @@ impl World {
             .collect();
         World {
             me: seed.me.clone(),
+            lines,
+            seeded: chats.len(),
             chats,
             index,
             handle_services,
             violations: Vec::new(),
+            messages: Vec::new(),
+            events: Vec::new(),
+            record_events: false,
             queued: 0,
             ids,
             started,
@@ -337,9 +406,47 @@ impl World {
         self.started_wall + self.since_start(at)
     }
 
-    /// Every chat, in the seed's order (the order listing pages through).
+    /// Every chat: the seeded ones in the seed's order, then those created, oldest first.
     pub fn chats(&self) -> &[ChatRecord] {
         &self.chats
+    }
+
+    /// Every chat newest first, the order `GET /v3/chats` pages through: those created, the
+    /// last first, then the seeded ones (all created at one instant) in the seed's order.
+    pub fn newest_first(&self) -> impl Iterator<Item = &ChatRecord> {
+        let (seeded, created) = self.chats.split_at(self.seeded);
+        created.iter().rev().chain(seeded)
+    }
+
+    /// The partner's lines, in the order they were added.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// Whether `number` (canonical) is one of the partner's lines.
+    pub fn is_line(&self, number: &str) -> bool {
+        self.lines.iter().any(|line| line.phone_number == number)
+    }
+
+    /// Gives the partner one more line (an E.164 number); false when it has it already.
+    pub fn add_line(&mut self, number: &str) -> Result<bool, String> {
+        let number = canonical_handle(number)
+            .filter(|n| n.starts_with('+'))
+            .ok_or_else(|| format!("`{number}` is not an E.164 phone number"))?;
+        if self.is_line(&number) {
+            return Ok(false);
+        }
+        let id = uuid(&mut self.ids);
+        self.lines.push(Line {
+            id,
+            phone_number: number,
+        });
+        Ok(true)
+    }
+
+    /// The service a handle is known to use, if the seed says.
+    pub fn known_service(&self, handle: &str) -> Option<Service> {
+        self.handle_services.get(handle).copied()
     }
 
     pub fn chat(&self, id: &str) -> Option<&ChatRecord> {
@@ -360,6 +467,21 @@ impl World {
                 .map(|p| p.handle.clone())
                 .collect(),
         )
+    }
+
+    /// What the sandbox holds of a chat, its icon and line included.
+    pub fn details(&self, chat: &str) -> Option<ChatDetails> {
+        let record = self.chat(chat)?;
+        Some(ChatDetails {
+            id: record.id.clone(),
+            line: record.line.clone(),
+            display_name: record.display_name.clone(),
+            icon: record.icon.clone(),
+            service: record.service.as_str().to_owned(),
+            is_group: record.is_group,
+            members: self.members(chat)?,
+            pending: record.queue.len(),
+        })
     }
 
     /// Changes accepted for `chat` that have not landed yet.
@@ -436,7 +558,7 @@ impl World {
         if !record.is_group {
             return Err(ApiError::direct_message());
         }
-        if handle == self.me {
+        if handle == record.line {
             return Err(ApiError::conflict(format!("`{handle}` is your own line")));
         }
         if !record.is_active(&handle) {
@@ -521,8 +643,8 @@ impl World {
             .ok_or_else(|| format!("no chat `{chat}`"))?;
         let handle = canonical_handle(handle)
             .ok_or_else(|| format!("`{handle}` is neither an E.164 phone number nor an email address"))?;
-        if handle == self.me {
-            return Err(format!("`{handle}` is your own line"));
+        if handle == self.chats[i].line {
+            return Err(format!("`{handle}` is the chat's own line"));
         }
         match change {
             Outside::Add => self.join(i, &handle, now),
@@ -540,6 +662,205 @@ impl World {
         Ok(())
     }
 
+    /// Makes a chat of `line` (one of the partner's) with `to` (canonical, `line` not among
+    /// them, none twice), every participant joined at `now`: a group for two or more, a direct
+    /// chat for one. Its display name is the recipients' handles, comma-separated, as Linq's
+    /// default. Returns its id.
+    pub fn create(&mut self, line: &str, to: &[String], service: Service, now: Instant) -> String {
+        let wall = self.wall(now);
+        let id = uuid(&mut self.ids);
+        let mut participants = Vec::with_capacity(to.len() + 1);
+        for (handle, is_me) in std::iter::once((line, true)).chain(to.iter().map(|h| (h.as_str(), false))) {
+            participants.push(Participant {
+                id: uuid(&mut self.ids),
+                handle: handle.to_owned(),
+                service,
+                is_me,
+                status: Status::Active,
+                joined_at: wall,
+                left_at: None,
+            });
+        }
+        self.index.insert(id.clone(), self.chats.len());
+        self.chats.push(ChatRecord {
+            id: id.clone(),
+            line: line.to_owned(),
+            display_name: Some(to.join(", ")),
+            icon: None,
+            service,
+            is_group: to.len() > 1,
+            created_at: wall,
+            updated_at: wall,
+            participants,
+            range: MemberRange::at(to.len()),
+            queue: VecDeque::new(),
+        });
+        if self.record_events {
+            let chat = Box::new(self.chats.last().expect("just pushed").clone());
+            self.events.push(Event::ChatCreated { chat });
+        }
+        id
+    }
+
+    /// The direct chat of `line` with `handle`, if there is one: a create to that one
+    /// recipient goes there rather than making another.
+    pub fn direct_chat(&self, line: &str, handle: &str) -> Option<&ChatRecord> {
+        self.chats
+            .iter()
+            .find(|c| !c.is_group && c.line == line && c.is_active(handle))
+    }
+
+    /// Sends a message from `chat`'s line to its other active participants at `now`, and
+    /// returns it as recorded.
+    pub fn send(&mut self, chat: &str, content: Content, now: Instant) -> &Message {
+        let wall = self.wall(now);
+        let since = self.since_start(now);
+        let id = uuid(&mut self.ids);
+        let record = &self.chats[self.index[chat]];
+        let to = (record.participants.iter())
+            .filter(|p| !p.is_me && p.status == Status::Active)
+            .map(|p| p.handle.clone())
+            .collect();
+        self.messages.push(Message {
+            id,
+            chat_id: chat.to_owned(),
+            from: record.line.clone(),
+            to,
+            service: record.service.as_str().to_owned(),
+            content,
+            sent_at: wall,
+            at: since,
+        });
+        self.messages.last().expect("just pushed")
+    }
+
+    /// Every message sent, in order.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// A message by id.
+    pub fn message(&self, id: &str) -> Option<&Message> {
+        self.messages.iter().rev().find(|m| m.id == id)
+    }
+
+    /// Sets a group chat's display name and icon through the API (`PUT /v3/chats/{id}`):
+    /// `Some(None)` clears one, `None` leaves it. A direct chat cannot be updated (409 `1006`).
+    pub fn update(&mut self, chat: &str, update: &Update, now: Instant) -> Result<(), ApiError> {
+        let i = self.updatable(chat)?;
+        let by = self.chats[i].participants.iter().find(|p| p.is_me).cloned();
+        self.apply_update(i, update, by, now);
+        Ok(())
+    }
+
+    /// An update the API accepted (`200`) that then fails, as Linq reports with
+    /// `chat.group_name_update_failed` and `chat.group_icon_update_failed` (`error_code`):
+    /// nothing changes. Returns the chat as the answer shows it, the update applied.
+    pub fn update_fails(
+        &mut self,
+        chat: &str,
+        update: &Update,
+        error_code: u32,
+        now: Instant,
+    ) -> Result<ChatRecord, ApiError> {
+        let i = self.updatable(chat)?;
+        let mut answered = self.chats[i].clone();
+        if let Some(name) = &update.display_name {
+            answered.display_name.clone_from(name);
+        }
+        let at = self.wall(now);
+        if self.record_events {
+            let chat = chat.to_owned();
+            if update.display_name.is_some() {
+                self.events.push(Event::NameUpdateFailed {
+                    chat: chat.clone(),
+                    error_code,
+                    at,
+                });
+            }
+            if update.icon.is_some() {
+                self.events.push(Event::IconUpdateFailed { chat, error_code, at });
+            }
+        }
+        Ok(answered)
+    }
+
+    fn updatable(&self, chat: &str) -> Result<usize, ApiError> {
+        let i = self.chat_index(chat)?;
+        if !self.chats[i].is_group {
+            return Err(ApiError::direct_message());
+        }
+        Ok(i)
+    }
+
+    /// Renames a chat or changes its icon at once, as someone outside the API would (drift).
+    pub fn update_outside(&mut self, chat: &str, update: &Update, now: Instant) -> Result<(), String> {
+        let i = (self.index.get(chat).copied()).ok_or_else(|| format!("no chat `{chat}`"))?;
+        if !self.chats[i].is_group {
+            return Err(format!("`{chat}` is a direct chat, whose name and icon cannot change"));
+        }
+        self.apply_update(i, update, None, now);
+        Ok(())
+    }
+
+    /// Applies an update made by `by` (`None`: someone unknown, outside the API), recording an
+    /// event for each value that changed.
+    fn apply_update(&mut self, chat: usize, update: &Update, by: Option<Participant>, now: Instant) {
+        let at = self.wall(now);
+        let record = &mut self.chats[chat];
+        let mut events = Vec::new();
+        if let Some(name) = (update.display_name.as_ref()).filter(|name| **name != record.display_name) {
+            let old = std::mem::replace(&mut record.display_name, name.clone());
+            events.push(Event::NameUpdated {
+                chat: record.id.clone(),
+                old,
+                new: name.clone(),
+                by: by.clone(),
+                at,
+            });
+        }
+        if let Some(icon) = (update.icon.as_ref()).filter(|icon| **icon != record.icon) {
+            let old = std::mem::replace(&mut record.icon, icon.clone());
+            events.push(Event::IconUpdated {
+                chat: record.id.clone(),
+                old,
+                new: icon.clone(),
+                by,
+                at,
+            });
+        }
+        record.updated_at = at;
+        if self.record_events {
+            self.events.extend(events);
+        }
+    }
+
+    /// Whether changes are recorded as [`Event`]s (for webhooks); off, nothing is kept.
+    pub fn record_events(&mut self, on: bool) {
+        self.record_events = on;
+        if !on {
+            self.events.clear();
+        }
+    }
+
+    /// Takes the events recorded since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether events wait to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// When the next queued change is due to land, if any is queued.
+    pub fn next_due(&self) -> Option<Instant> {
+        if self.queued == 0 {
+            return None;
+        }
+        self.chats.iter().flat_map(|c| c.queue.iter().map(|q| q.due)).min()
+    }
+
     fn join(&mut self, chat: usize, handle: &str, at: Instant) {
         let wall = self.wall(at);
         let record = &mut self.chats[chat];
@@ -548,9 +869,17 @@ impl World {
                 p.status = Status::Active;
                 p.joined_at = wall;
                 p.left_at = None;
+                let participant = p.clone();
                 record.updated_at = wall;
                 let count = record.member_count();
                 record.range.include(count);
+                if self.record_events {
+                    self.events.push(Event::ParticipantAdded {
+                        chat: record.id.clone(),
+                        participant,
+                        at: wall,
+                    });
+                }
             }
             return;
         }
@@ -568,6 +897,14 @@ impl World {
         record.updated_at = wall;
         let count = record.member_count();
         record.range.include(count);
+        if self.record_events {
+            let participant = record.participants.last().expect("just pushed").clone();
+            self.events.push(Event::ParticipantAdded {
+                chat: record.id.clone(),
+                participant,
+                at: wall,
+            });
+        }
     }
 
     fn depart(&mut self, chat: usize, handle: &str, status: Status, cause: Cause, at: Instant) {
@@ -583,6 +920,13 @@ impl World {
         };
         p.status = status;
         p.left_at = Some(wall);
+        if self.record_events {
+            self.events.push(Event::ParticipantRemoved {
+                chat: record.id.clone(),
+                participant: p.clone(),
+                at: wall,
+            });
+        }
         record.updated_at = wall;
         let members = record.member_count();
         record.range.include(members);
@@ -599,6 +943,118 @@ impl World {
     }
 }
 
+/// A change the world recorded for a webhook: what happened and when, with the participant or
+/// chat as it was right after.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A participant joined: an add landed, or someone was added outside the API.
+    ParticipantAdded {
+        chat: String,
+        participant: Participant,
+        at: SystemTime,
+    },
+    /// A participant left or was removed (a removal landed, or outside the API).
+    ParticipantRemoved {
+        chat: String,
+        participant: Participant,
+        at: SystemTime,
+    },
+    /// A chat was created through the API.
+    ChatCreated { chat: Box<ChatRecord> },
+    /// A group's display name changed; `by` is the participant who changed it, when known.
+    NameUpdated {
+        chat: String,
+        old: Option<String>,
+        new: Option<String>,
+        by: Option<Participant>,
+        at: SystemTime,
+    },
+    /// A group's icon changed.
+    IconUpdated {
+        chat: String,
+        old: Option<String>,
+        new: Option<String>,
+        by: Option<Participant>,
+        at: SystemTime,
+    },
+    /// A name update the API accepted failed.
+    NameUpdateFailed {
+        chat: String,
+        error_code: u32,
+        at: SystemTime,
+    },
+    /// An icon update the API accepted failed.
+    IconUpdateFailed {
+        chat: String,
+        error_code: u32,
+        at: SystemTime,
+    },
+}
+
+/// A chat as the control API shows it: its line, name, icon (which Linq's `Chat` leaves out),
+/// service, landed members (its line excluded) and queued changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatDetails {
+    pub id: String,
+    pub line: String,
+    pub display_name: Option<String>,
+    pub icon: Option<String>,
+    pub service: String,
+    pub is_group: bool,
+    pub members: BTreeSet<String>,
+    pub pending: usize,
+}
+
+/// What a message says, as its sender asked: text parts, and the options Linq's
+/// `MessageContent` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Content {
+    /// The text of each part, in order (the sandbox sends text parts only).
+    pub parts: Vec<String>,
+    /// `iMessage`, `RCS` or `SMS`, as asked.
+    pub preferred_service: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub effect: Option<Effect>,
+}
+
+/// An iMessage effect, as Linq's `MessageEffect` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Effect {
+    /// `screen` or `bubble`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `confetti`, `slam`, ...
+    pub name: String,
+}
+
+/// A message the sandbox sent: who it reached, what it said, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub chat_id: String,
+    /// The line that sent it.
+    pub from: String,
+    /// Whom it reached: the chat's other active participants when it was sent.
+    pub to: Vec<String>,
+    /// The chat's service, the one it went by.
+    pub service: String,
+    #[serde(flatten)]
+    pub content: Content,
+    #[serde(skip)]
+    pub sent_at: SystemTime,
+    /// When it was sent, since the sandbox started.
+    #[serde(rename = "at_ms", with = "crate::millis")]
+    pub at: Duration,
+}
+
+/// A change of a chat's display name and icon: for each, `None` to leave it, `Some(None)` to
+/// clear it, `Some(Some(value))` to set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Update {
+    pub display_name: Option<Option<String>>,
+    pub icon: Option<Option<String>>,
+}
+
 /// Drift made outside the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outside {
@@ -608,7 +1064,7 @@ pub enum Outside {
 }
 
 /// A random version-4 UUID from `rng`, so that ids are reproducible for a seed.
-fn uuid(rng: &mut fastrand::Rng) -> String {
+pub(crate) fn uuid(rng: &mut fastrand::Rng) -> String {
     let mut bits = rng.u128(..);
     bits = (bits & !(0xf << 76)) | (0x4 << 76);
     bits = (bits & !(0x3 << 62)) | (0x2 << 62);

@@ -2,6 +2,7 @@
 //! landing, violations, pagination, faults, the control API and the binary.
 
 mod control;
+mod create;
 mod faults;
 mod helpers;
 mod landing;
@@ -9,3 +10,5 @@ mod listing;
 mod rules;
 mod schema;
 mod tamper;
+mod update;
+mod webhooks;

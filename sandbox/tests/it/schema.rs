@@ -1,9 +1,10 @@
 //! Checks answers against Linq's own OpenAPI schemas (`sandbox/openapi/openapi.yaml`, a copy
 //! of the vendor's file; see the README beside it).
 //!
-//! A small checker rather than a JSON Schema crate: the schemas these endpoints use need only
-//! `$ref`, `type`, `nullable`, `required`, `properties`, `items`, `enum` and `format` (`uuid`,
-//! `date-time`), and a full validator cost minutes of compile time for that. Any other
+//! A small checker rather than a JSON Schema crate: the schemas these endpoints and webhooks use
+//! need only `$ref`, `allOf`, `oneOf`, `type`, `nullable`, `required`, `properties`, `items`,
+//! `enum`, `const`, `minItems`/`maxItems`, `minLength`/`maxLength` and `format` (`uuid`,
+//! `date-time`, `uri`), and a full validator cost minutes of compile time for that. Any other
 //! validation keyword is reported as a problem, so a schema the checker does not understand
 //! can never pass silently.
 
@@ -61,6 +62,37 @@ impl Spec {
         assert!(problems.is_empty(), "not a valid `{name}`: {problems:#?}\n{value:#}");
     }
 
+    /// The request body examples Linq documents for an operation, by name.
+    pub fn request_examples(&self, path: &str, method: &str) -> Vec<(String, Value)> {
+        let path = path.replace('~', "~0").replace('/', "~1");
+        let examples = self.pointer(&format!(
+            "/paths/{path}/{method}/requestBody/content/application~1json/examples"
+        ));
+        examples
+            .as_object()
+            .expect("examples is an object")
+            .iter()
+            .map(|(name, example)| (name.clone(), example["value"].clone()))
+            .collect()
+    }
+
+    /// The schema of a webhook's body as Linq's `webhooks` section gives it for the 2026-02-03
+    /// payloads, e.g. `participant.added`.
+    pub fn webhook(&self, event_type: &str) -> &Value {
+        self.pointer(&format!(
+            "/webhooks/{event_type}.v2026/post/requestBody/content/application~1json/schema"
+        ))
+    }
+
+    /// Panics unless `value` is a valid body of the webhook `event_type`.
+    pub fn assert_webhook(&self, event_type: &str, value: &Value) {
+        let problems = self.problems(self.webhook(event_type), value);
+        assert!(
+            problems.is_empty(),
+            "not a valid `{event_type}` webhook: {problems:#?}\n{value:#}"
+        );
+    }
+
     /// Panics unless `value` is valid against an operation's answer schema.
     pub fn assert_response(&self, path: &str, method: &str, status: &str, value: &Value) {
         let problems = self.problems(self.response(path, method, status), value);
@@ -87,7 +119,51 @@ impl Spec {
         }
         for (keyword, argument) in schema {
             match keyword.as_str() {
-                "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" => {}
+                "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" | "deprecated"
+                // `discriminator` only names the property that picks a `oneOf` branch; the
+                // `oneOf` below checks the branches themselves.
+                | "discriminator" => {}
+                "allOf" => {
+                    for branch in argument.as_array().expect("allOf is an array") {
+                        self.check(branch, value, at, problems);
+                    }
+                }
+                "oneOf" => {
+                    let branches = argument.as_array().expect("oneOf is an array");
+                    let matching = branches
+                        .iter()
+                        .filter(|branch| self.problems(branch, value).is_empty())
+                        .count();
+                    if matching != 1 {
+                        problems.push(format!(
+                            "{at}: `{value}` matches {matching} of the {} `oneOf` branches, not one",
+                            branches.len()
+                        ));
+                    }
+                }
+                "const" => {
+                    if value != argument {
+                        problems.push(format!("{at}: `{value}` is not {argument}"));
+                    }
+                }
+                "minItems" | "maxItems" | "minLength" | "maxLength" => {
+                    let bound = argument.as_u64().expect("a size bound is a whole number");
+                    let size = match (keyword.as_str(), value) {
+                        ("minItems" | "maxItems", Value::Array(items)) => Some(items.len() as u64),
+                        ("minLength" | "maxLength", Value::String(text)) => Some(text.chars().count() as u64),
+                        _ => None,
+                    };
+                    let ok = size.is_none_or(|size| {
+                        if keyword.starts_with("min") {
+                            size >= bound
+                        } else {
+                            size <= bound
+                        }
+                    });
+                    if !ok {
+                        problems.push(format!("{at}: size {} breaks `{keyword}: {bound}`", size.unwrap_or(0)));
+                    }
+                }
                 "type" => {
                     let expected = argument.as_str().expect("type is a string");
                     let ok = match expected {
@@ -143,6 +219,7 @@ impl Spec {
                         let ok = match argument.as_str().expect("format is a string") {
                             "uuid" => is_uuid(text),
                             "date-time" => is_date_time(text),
+                            "uri" => is_uri(text),
                             other => {
                                 problems.push(format!("{at}: unsupported format `{other}`"));
                                 true
@@ -163,6 +240,19 @@ fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An absolute RFC 3986 URI: a scheme (a letter, then letters, digits, `+`, `-`, `.`), a colon,
+/// and something after it, without whitespace.
+fn is_uri(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or `±HH:MM`.
@@ -252,6 +342,37 @@ fn the_checker_catches_what_the_schema_forbids() {
         .len(),
         1
     );
+}
+
+#[test]
+fn the_checker_reads_the_combinators_and_bounds_the_new_schemas_use() {
+    let spec = spec();
+    let part = serde_json::json!({"type": "text", "value": "Hi", "reactions": null});
+    let parts = &spec.component("SentMessage")["properties"]["parts"];
+    assert_eq!(spec.problems(parts, &serde_json::json!([part])), Vec::<String>::new());
+    let media_without_id = serde_json::json!([{"type": "media", "reactions": null}]);
+    assert_eq!(
+        spec.problems(parts, &media_without_id).len(),
+        1,
+        "a part matching no branch"
+    );
+    let handle = serde_json::json!({"id": "550e8400-e29b-41d4-a716-446655440010", "handle": "+14155551234",
+                                    "service": "SMS", "joined_at": "2025-05-21T15:30:00.000Z"});
+    let event = spec.component("ParticipantAddedEvent");
+    let mut added = serde_json::json!({"handle": "+14155551234", "participant": handle});
+    assert_eq!(spec.problems(event, &added), Vec::<String>::new());
+    added["participant"]["service"] = "Fax".into();
+    assert_eq!(spec.problems(event, &added).len(), 1, "allOf reaches the ChatHandle");
+    let content = spec.component("MessageContent");
+    assert_eq!(
+        spec.problems(content, &serde_json::json!({"parts": []})),
+        ["/parts: size 0 breaks `minItems: 1`"]
+    );
+    let icon = &spec.component("UpdateChatRequest")["properties"]["group_chat_icon"];
+    assert!(spec.problems(icon, &"https://example.com/i.png".into()).is_empty());
+    assert_eq!(spec.problems(icon, &"not a uri".into()).len(), 1);
+    let doc_url = &spec.component("WebhookEventsResult")["properties"]["doc_url"];
+    assert_eq!(spec.problems(doc_url, &"https://example.com/".into()).len(), 1, "const");
 }
 
 #[test]

@@ -545,8 +545,13 @@ fn two_applies_at_once_the_second_fails_naming_the_holder() {
     let stderr = second.stderr();
     assert!(stderr.contains("state is locked by `apply`"), "{stderr}");
     assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    // The holder runs on this host: wait for it, never break its lock.
     assert!(
-        stderr.contains(&format!("roster force-unlock {}", holder["id"].as_str().unwrap())),
+        stderr.contains("hint: that run is still going on this host: wait for it with `--lock-timeout SECONDS`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("roster force-unlock {}", holder["id"].as_str().unwrap())),
         "{stderr}"
     );
     assert_eq!(first.wait().unwrap().code(), Some(0));

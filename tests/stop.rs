@@ -386,7 +386,8 @@ fn after_kill_9_a_plain_rerun_breaks_the_stale_lock_with_a_note_and_converges() 
 
 /// Only a lock of this host whose process is gone is broken. A lock from another host (its
 /// holder may be running there) and one of this host whose pid runs still block, naming the
-/// holder; `force-unlock` clears one and prints what it removed.
+/// holder; the hint says to wait with `--lock-timeout`, and offers `force-unlock` only for the
+/// holder that may be gone. `force-unlock` clears one and prints what it removed.
 #[test]
 fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names_it() {
     let scenario = Scenario::random(37, 3);
@@ -396,9 +397,9 @@ fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     // This test's own process runs, and holds no OS lock on the file.
     let running = std::process::id().to_string();
-    for (id, host, pid) in [
-        ("0c4f8e9a", "build-7.elsewhere", "4242"),
-        ("5d1e2f3a", host.as_str(), &running),
+    for (id, host, pid, running_here) in [
+        ("0c4f8e9a", "build-7.elsewhere", "4242", false),
+        ("5d1e2f3a", host.as_str(), &running, true),
     ] {
         let lock = serde_json::json!({
             "id": id, "operation": "refresh", "who": "ci", "host": host, "pid": pid.parse::<u32>().unwrap(),
@@ -415,7 +416,12 @@ fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names
             )),
             "{stderr}"
         );
-        assert!(stderr.contains(&format!("roster force-unlock {id}")), "{stderr}");
+        assert!(stderr.contains("wait for it with `--lock-timeout SECONDS`"), "{stderr}");
+        assert_eq!(
+            stderr.contains(&format!("roster force-unlock {id}")),
+            !running_here,
+            "force-unlock is offered only when the holder may be gone: {stderr}"
+        );
         assert!(!stderr.contains("broke"), "{stderr}");
         assert_eq!(ws.snapshot_files(), before, "nothing changed");
         assert!(mutating_calls(&sandbox).is_empty());

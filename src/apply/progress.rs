@@ -83,7 +83,7 @@ impl Default for BarProgress {
 impl Progress for BarProgress {
     fn start(&self, chats: usize, calls: usize) {
         self.bar.set_length(calls as u64);
-        self.bar.set_message(format!("in {chats} chats"));
+        self.bar.set_message(bar_message(chats));
     }
 
     fn call(&self, _chat: &str, _step: &Step) {
@@ -105,6 +105,11 @@ impl Progress for BarProgress {
             self.bar.println(describe_concurrency(change));
         }
     }
+}
+
+/// What the bar says after its count of calls: `in 1 chat`, `in 3 chats`.
+fn bar_message(chats: usize) -> String {
+    format!("in {chats} {}", if chats == 1 { "chat" } else { "chats" })
 }
 
 /// One plain line per chat as it ends, for CI logs; when verbose, one per change of the limit
@@ -232,6 +237,11 @@ pub fn describe_concurrency(change: &ConcurrencyChange) -> String {
     )
 }
 
+/// `1 step`, `3 steps`.
+fn steps(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "step" } else { "steps" })
+}
+
 /// One line saying how a chat ended. Names, ids and Linq's messages are shown escaped.
 pub fn describe(report: &ChatReport) -> String {
     let name = match &report.name {
@@ -285,11 +295,11 @@ pub fn describe(report: &ChatReport) -> String {
                 }
             }
             format!(
-                "{name}: failed {step}: {reason}; {calls}, {} steps skipped{pending}",
-                report.steps_left
+                "{name}: failed {step}: {reason}; {calls}, {} skipped{pending}",
+                steps(report.steps_left)
             )
         }
-        ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} steps left{pending}", report.steps_left),
+        ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} left{pending}", steps(report.steps_left)),
         ChatStatus::NeverLanded => {
             let changes: Vec<String> = report
                 .never_landed

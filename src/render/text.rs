@@ -1,7 +1,7 @@
 //! The plan, the state and the short answers of `validate` and `force-unlock`, as text for
 //! people in a terminal.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
@@ -215,8 +215,18 @@ pub fn unlocked(holder: &LockInfo, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "Removed lock `{}` held by {holder}.", Escaped(&holder.id))
 }
 
-/// Writes the state: each chat with its member count, and with `verbose` its members.
+/// Writes the state: each chat with its name and member count, and with `verbose` its members.
 pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+    named_state_text(state, &BTreeMap::new(), options, w)
+}
+
+/// [`state_text`], naming a chat Linq gives no name by the config's name in `names`.
+pub fn named_state_text(
+    state: &State,
+    names: &BTreeMap<String, String>,
+    options: TextOptions,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let paint = Paint::new(options.color);
     writeln!(
         w,
@@ -227,9 +237,8 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
         count(state.chats.len(), "chat", "chats")
     )?;
     for (id, chat) in &state.chats {
-        let name = chat
-            .display_name
-            .as_deref()
+        let name = (chat.display_name.as_deref())
+            .or_else(|| names.get(id).map(String::as_str))
             .map(|n| format!("{} ", Escaped(n)))
             .unwrap_or_default();
         writeln!(

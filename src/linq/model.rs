@@ -174,6 +174,29 @@ impl ChatPage {
     }
 }
 
+/// One of the partner's lines, as `GET /v3/phone_numbers` lists it (`PhoneNumberInfoV2`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PhoneNumber {
+    pub id: String,
+    /// E.164, as Linq spells it.
+    pub phone_number: String,
+}
+
+#[derive(Deserialize)]
+struct WirePhoneNumbers {
+    phone_numbers: Vec<PhoneNumber>,
+}
+
+impl PhoneNumber {
+    /// Reads the list `GET /v3/phone_numbers` answers (`ListPhoneNumbersResultV2`); anything
+    /// else is not Linq's answer.
+    pub fn parse_list(body: &[u8]) -> Result<Vec<PhoneNumber>, String> {
+        let wire: WirePhoneNumbers =
+            serde_json::from_slice(body).map_err(|e| format!("the list of phone numbers breaks Linq's schema: {e}"))?;
+        Ok(wire.phone_numbers)
+    }
+}
+
 /// Linq queued an add or a remove.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Accepted {

@@ -27,9 +27,25 @@ pub enum Error {
     Stopped { signal: Signal, stage: Stage },
     #[error(transparent)]
     State(#[from] StateError),
+    /// The base URL does not answer as the Linq API: a wrong address, not chats that are gone.
+    #[error("`{url}` does not answer as the Linq API (`GET /v3/phone_numbers`: {error}); nothing was read or written")]
+    NotLinq { url: String, error: Box<LinqError> },
+    /// Nothing answered at the base URL.
+    #[error("cannot reach the Linq API at `{url}`: {error}; nothing was read or written")]
+    Unreachable { url: String, error: Box<LinqError> },
+    /// Linq answered the first call with an error of its own.
+    #[error("Linq at `{url}` did not list the phone numbers (`GET /v3/phone_numbers`: {error}); nothing was read or written")]
+    Unconfirmed { url: String, error: Box<LinqError> },
+    /// Linq refused the API token.
+    #[error("Linq refused the API token: {0}; nothing was read or written")]
+    TokenRefused(LinqError),
     /// A read of the journal's chats failed: the journal is kept.
     #[error("failed to settle the calls of an interrupted run; the journal is kept for the next attempt: {0}")]
     Settle(LinqError),
+    /// More than half of the chats read are gone at once: more likely a token of another
+    /// account than chats deleted.
+    #[error("{}", most_gone(*read, gone))]
+    MostGone { read: usize, gone: Vec<String> },
     /// A read failed otherwise than with an answer about its chat.
     #[error("failed to read chat `{}` from Linq (nothing was written): {error}", Escaped(.chat))]
     Read { chat: String, error: Box<LinqError> },
@@ -47,6 +63,12 @@ pub enum Error {
     NotManaged { given: String, chats: Vec<String> },
 }
 
+/// What to check when the base URL is not Linq's.
+pub(crate) const BASE_URL_HINT: &str = "check `LINQ_API_V3_BASE_URL`: the address of the Linq Partner API, ending in `/api/partner` (`https://api.linqapp.com/api/partner` when unset)";
+
+/// What to check when Linq refuses the token.
+pub(crate) const TOKEN_HINT: &str = "check `LINQ_API_V3_API_KEY`: it holds the API token of your Linq partner account";
+
 impl From<Unread> for Error {
     fn from(unread: Unread) -> Error {
         Error::Read {
@@ -60,6 +82,12 @@ impl Hint for Error {
     fn hint(&self) -> Option<String> {
         match self {
             Error::State(error) => error.hint(),
+            Error::NotLinq { .. } | Error::Unreachable { .. } => Some(BASE_URL_HINT.to_owned()),
+            Error::TokenRefused(_) => Some(TOKEN_HINT.to_owned()),
+            Error::MostGone { .. } => Some(
+                "check that `LINQ_API_V3_API_KEY` is the token of the account these chats belong to; if they were deleted, pass `--allow-mass-gone` to report them, then remove them from the config"
+                    .to_owned(),
+            ),
             Error::ImportConflicts(_) => Some(
                 "`roster refresh` records changes made outside roster as drift; `--force` overwrites the state with what Linq has"
                     .to_owned(),
@@ -70,6 +98,7 @@ impl Hint for Error {
                 Some(format!("`roster import {}` adopts {them}", ids.join(" ")))
             }
             Error::Stopped { .. }
+            | Error::Unconfirmed { .. }
             | Error::Settle(_)
             | Error::Read { .. }
             | Error::List(_)
@@ -98,6 +127,23 @@ impl fmt::Display for Unimportable {
             Unimportable::Unavailable(id, error) => write!(f, "chat `{}` is unavailable: {error}", Escaped(id)),
         }
     }
+}
+
+/// How many chats the gone ones list by id before counting the rest.
+const GONE_LISTED: usize = 5;
+
+fn most_gone(read: usize, gone: &[String]) -> String {
+    let mut ids: Vec<String> = (gone.iter().take(GONE_LISTED))
+        .map(|id| format!("`{}`", Escaped(id)))
+        .collect();
+    if gone.len() > GONE_LISTED {
+        ids.push(format!("and {} more", gone.len() - GONE_LISTED));
+    }
+    format!(
+        "Linq knows none of {} of the {read} chats read ({}): more than half at once looks like a token of another account, not chats deleted; nothing was written",
+        gone.len(),
+        ids.join(", ")
+    )
 }
 
 fn not_managed(given: &str, chats: &[String]) -> String {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::confirm::confirm;
 use super::settle::settle;
 use super::{unless_stopped, Error, Event, JournalSettled, Stage, Unimportable};
 use crate::config::DEFAULT_MIN_MEMBERS;
@@ -59,6 +60,7 @@ pub async fn import(
     progress: &mut dyn FnMut(Event),
 ) -> Result<Adoption, Error> {
     let created = !loaded.existed;
+    confirm(client, stop).await?;
     let settled = settle(store, loaded, client, stop, &options.settle, progress).await?;
     let reads = read_import(client, options, progress);
     let chats = unless_stopped(stop, Stage::Reading, reads).await??;

@@ -7,6 +7,8 @@
 //! outcome: what was read, what it showed, what was written. Nothing here prints or reads the
 //! environment; the command renders the outcome.
 //!
+//! - `confirm.rs`: [`confirm`], once a run before its first read of a chat: the base URL
+//!   answers as Linq does and Linq takes the token, so that a `404` means a chat is gone.
 //! - `settle.rs`: [`settle`], the calls an interrupted run left open in the journal, settled by
 //!   reading their chats, then written and the journal cleared.
 //! - `refresh.rs`: [`refresh`], the live membership of the managed chats in scope recorded in
@@ -24,6 +26,7 @@ use crate::linq::Client;
 use crate::stop::Stop;
 use crate::sync::{self, Read};
 
+mod confirm;
 mod error;
 mod import;
 mod refresh;
@@ -31,6 +34,7 @@ mod settle;
 #[cfg(test)]
 mod tests;
 
+pub use confirm::confirm;
 pub use error::{Error, Stage, Unimportable};
 pub use import::{import, Adoption, Chats, ImportOptions};
 pub use refresh::{read_live, refresh, Live, LiveOptions, RefreshOptions, Refreshed};
@@ -40,6 +44,13 @@ pub use settle::{settle, JournalSettled};
 /// it happens (an outcome comes only at the end, and not at all when a later step fails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// Settling the journal of an interrupted run began: `calls` of unknown outcome, in
+    /// `chats` chats, are read for, each waited for up to `grace`.
+    Settling {
+        calls: usize,
+        chats: usize,
+        grace: std::time::Duration,
+    },
     /// The journal of an interrupted run was settled; the state is written next.
     Settled(JournalSettled),
     /// Listing every chat began (`import --all`): the count is not known ahead.

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use super::confirm::confirm;
 use super::settle::settle;
 use super::{check, read, Error, Event, JournalSettled, Stage};
 use crate::clock::Clock;
@@ -12,7 +15,11 @@ use crate::linq::Client;
 use crate::plan::{Selection, StateRef};
 use crate::state::{Loaded, PendingTimeout, State, StateStore};
 use crate::stop::Stop;
-use crate::sync::{self, DriftReport, Recorded, SettleOptions};
+use crate::sync::{self, DriftReport, DriftStatus, Read, Recorded, SettleOptions};
+
+/// The guard against most chats gone at once applies from this many chats read on, so that a
+/// small setup can still lose a chat or two.
+pub const MASS_GONE_MIN_CHATS: usize = 3;
 
 /// How [`refresh`] runs.
 #[derive(Debug, Clone)]
@@ -28,6 +35,9 @@ pub struct RefreshOptions<'a> {
     /// clock's now once the chats are read.
     pub pending_timeout: Duration,
     pub clock: Clock,
+    /// Report the chats Linq does not know as gone even when most of those read are
+    /// (`--allow-mass-gone`); otherwise that refuses the refresh ([`Error::MostGone`]).
+    pub allow_mass_gone: bool,
 }
 
 /// What [`refresh`] found and wrote.
@@ -40,6 +50,8 @@ pub struct Refreshed {
     pub report: DriftReport,
     /// How many chats the state now records otherwise: written when any.
     pub changed: usize,
+    /// Changes roster made that were pending and now show: recorded as landed.
+    pub landed: usize,
 }
 
 /// `roster refresh`: settles the journal, reads every managed chat in scope and records its
@@ -54,15 +66,17 @@ pub async fn refresh(
     progress: &mut dyn FnMut(Event),
 ) -> Result<Refreshed, Error> {
     let ids = managed_in_scope(&loaded.state, options.selection)?;
+    confirm(client, stop).await?;
     let settled = settle(store, loaded, client, stop, &options.settle, progress).await?;
     let reads = read(client, ids, options.read_parallelism, stop, progress).await?;
+    guard_gone(&reads, options.allow_mass_gone)?;
     let timeout = PendingTimeout {
         now: options.clock.now(),
         timeout: options.pending_timeout,
     };
     let state = &mut loaded.state;
     let observed = sync::observe_all(state, &reads, &timeout, |_| None);
-    let changed = observed.changed;
+    let (changed, landed) = (observed.changed, observed.landed);
     if changed > 0 {
         check(stop, Stage::Reading)?;
         store.save(state)?;
@@ -79,6 +93,7 @@ pub async fn refresh(
         settled,
         report,
         changed,
+        landed,
     })
 }
 
@@ -98,6 +113,23 @@ fn managed_in_scope(state: &State, selection: &Selection) -> Result<Vec<String>,
         .collect())
 }
 
+/// Refuses reads that found more than half of at least [`MASS_GONE_MIN_CHATS`] chats gone
+/// (`404`) at once, unless `allowed`: more likely a token of another account than chats
+/// deleted.
+fn guard_gone(reads: &BTreeMap<String, Read>, allowed: bool) -> Result<(), Error> {
+    let gone: Vec<String> = (reads.iter())
+        .filter(|(_, read)| matches!(read, Read::Missing(DriftStatus::Gone, _)))
+        .map(|(id, _)| id.clone())
+        .collect();
+    if allowed || reads.len() < MASS_GONE_MIN_CHATS || gone.len() * 2 <= reads.len() {
+        return Ok(());
+    }
+    Err(Error::MostGone {
+        read: reads.len(),
+        gone,
+    })
+}
+
 /// How [`read_live`] runs.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -105,6 +137,8 @@ pub struct LiveOptions {
     /// When a pending change counts as overdue, as of the clock's now before the reads.
     pub pending_timeout: Duration,
     pub clock: Clock,
+    /// See [`RefreshOptions::allow_mass_gone`].
+    pub allow_mass_gone: bool,
 }
 
 /// What [`read_live`] found.
@@ -139,7 +173,9 @@ pub async fn read_live(
         .filter(|id| selection.includes(id))
         .cloned()
         .collect();
+    confirm(client, stop).await?;
     let reads = read(client, ids, options.read_parallelism, stop, progress).await?;
+    guard_gone(&reads, options.allow_mass_gone)?;
     let mut observed = sync::observe_all(state, &reads, &timeout, |id| desired.chats[id].name.clone());
     let changed = observed.changed;
     // Changes still pending stay in the state, and the plan lists them.

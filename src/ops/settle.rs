@@ -1,5 +1,8 @@
 //! Settling the journal an interrupted run left, before anything else writes the state.
 
+use std::collections::BTreeSet;
+
+use super::confirm::confirm;
 use super::{unless_stopped, Error, Event, Stage};
 use crate::linq::Client;
 use crate::state::{Loaded, StateStore};
@@ -19,7 +22,7 @@ pub struct JournalSettled {
 /// Settles the journal an interrupted run left in `loaded` (its accepted calls are in the
 /// state already): calls of unknown outcome are settled by reading their chats, then the state
 /// is saved through `store` (the caller holds the lock) and the journal cleared. `None` when
-/// there was no journal. A signal stops the reads: nothing is written and the journal stays.
+/// there was no journal; with one, the address is [`confirm`]ed first. A signal stops the reads: nothing is written and the journal stays.
 pub async fn settle(
     store: &dyn StateStore,
     loaded: &mut Loaded,
@@ -31,7 +34,16 @@ pub async fn settle(
     if loaded.journal.is_empty() {
         return Ok(None);
     }
+    confirm(client, stop).await?;
     let unsettled = std::mem::take(&mut loaded.journal.unsettled);
+    if !unsettled.is_empty() {
+        let chats: BTreeSet<&str> = unsettled.iter().map(|change| change.chat.as_str()).collect();
+        progress(Event::Settling {
+            calls: unsettled.len(),
+            chats: chats.len(),
+            grace: options.grace,
+        });
+    }
     let settled = unless_stopped(
         stop,
         Stage::Settling,

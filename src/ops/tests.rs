@@ -74,6 +74,7 @@ fn options(selection: &Selection) -> RefreshOptions<'_> {
         settle: SettleOptions::default(),
         pending_timeout: Duration::from_secs(600),
         clock: Clock::fixed(Timestamp::from_unix(1_767_605_400)),
+        allow_mass_gone: false,
     }
 }
 

@@ -80,6 +80,9 @@ fn totals_line(report: &ApplyReport, paint: Paint, w: &mut dyn Write) -> io::Res
             parts.push(format!("{n} {what}"));
         }
     }
+    if !report.unknown.is_empty() {
+        parts.push(format!("{} unknown (not in the state)", report.unknown.len()));
+    }
     let pending = report.pending().count();
     if pending > 0 {
         parts.push(format!("{pending} with accepted changes Linq has not applied yet"));

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 
 use super::{Exit, Stopped, Ui};
 use crate::config::ConfigErrors;
-use crate::escape::escape;
+use crate::escape::{escape, Escaped};
 use crate::handle::HandleError;
 use crate::hint::Hint;
 use crate::linq::{ClientConfigError, LinqError};
 use crate::ops;
 use crate::plan::{PlanErrors, SavedPlanError, SelectErrors};
+use crate::render::count;
 use crate::state::StateError;
 
 /// Why a command failed. Each variant knows its message and, where there is an obvious next
@@ -44,6 +45,9 @@ pub enum Error {
     NotKept { serial: u64, state: String, kept: Vec<u64> },
     #[error("an interrupted apply left calls to settle in `{journal}`; nothing was written")]
     PushUnsettled { journal: String },
+    /// Apply left chats in scope untouched: the state does not hold them.
+    #[error("{} in scope {} left untouched: the state does not hold {}, so {} members are unknown", count(.0.len(), "chat", "chats"), if .0.len() == 1 { "was" } else { "were" }, if .0.len() == 1 { "it" } else { "them" }, if .0.len() == 1 { "its" } else { "their" })]
+    UnknownChats(Vec<String>),
 
     /// The config does not load: every error, one a line.
     #[error(transparent)]
@@ -130,6 +134,14 @@ impl Hint for Error {
             Error::NoState(_) => "`roster import` adopts existing chats",
             Error::NotKept { .. } => "`roster state history` lists the kept versions",
             Error::PushUnsettled { .. } => "run `roster refresh` to settle them first (it applies nothing)",
+            Error::UnknownChats(ids) => {
+                let ids: Vec<String> = ids.iter().map(|id| Escaped(id).to_string()).collect();
+                let them = if ids.len() == 1 { "it" } else { "them" };
+                return Some(format!(
+                    "`roster import {}` reads {them} from Linq and records {them}; then run `roster apply` again",
+                    ids.join(" ")
+                ));
+            }
             Error::Config(errors) => return errors.hint(),
             Error::Plan(errors) => return errors.hint(),
             Error::Select(errors) => return errors.hint(),

@@ -173,6 +173,15 @@ pub(super) async fn settle(
     Ok(())
 }
 
+/// Confirms that `client` talks to Linq with a token Linq takes, before the command's first
+/// read of a chat ([`ops::confirm`]); a signal meanwhile stops the command with `stopped`.
+pub(super) async fn confirm(online: &Online, client: &Client, stopped: &'static str) -> Result<(), Error> {
+    ops::confirm(client, &online.signals.stop())
+        .await
+        .map_err(op_error(stopped))?;
+    Ok(())
+}
+
 /// A workflow's error as the command's: a stop says `stopped` (or, while settling, that the
 /// journal is kept) and ends with the signal's code.
 pub(super) fn op_error(stopped: &'static str) -> impl Fn(ops::Error) -> Error {
@@ -203,6 +212,12 @@ impl<'a> Shown<'a> {
 
     pub fn show(&mut self, event: Event) {
         match event {
+            Event::Settling { calls, chats, grace } => self.ui.status(format!(
+                "Settling the journal of an interrupted run: reading {} to learn whether {} of unknown outcome landed, waiting up to {}s a chat...",
+                render::count(chats, "chat", "chats"),
+                render::count(calls, "call", "calls"),
+                grace.as_secs_f64()
+            )),
             Event::Settled(settled) => self.ui.status(format!(
                 "Settled the journal of an interrupted run: {} landed, {} not made.",
                 render::count(settled.landed, "call", "calls"),

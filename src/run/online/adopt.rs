@@ -13,7 +13,7 @@ use crate::cli::{ImportArgs, PlanArgs, RefreshArgs};
 use crate::config::{Desired, DEFAULT_MIN_MEMBERS};
 use crate::handle::Handle;
 use crate::linq::Client;
-use crate::ops::{self, Adoption, Chats, ImportOptions, LiveOptions, RefreshOptions};
+use crate::ops::{self, Adoption, Chats, ImportOptions, LiveOptions, RefreshOptions, Refreshed};
 use crate::plan::{needs_config, Selection};
 use crate::render::{self, Format};
 use crate::state::{write_atomic, write_new, State};
@@ -165,6 +165,7 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> Result<Exit, Error> {
         settle: settle_options(&args.api),
         pending_timeout: seconds(args.pending.pending_timeout),
         clock: cx.env.clock.clone(),
+        allow_mass_gone: args.allow_mass_gone,
     };
     let stop = online.signals.stop();
     let mut shown = Shown::new(&mut cx.ui);
@@ -182,19 +183,39 @@ pub fn refresh(cx: &mut Context, args: &RefreshArgs) -> Result<Exit, Error> {
     let report = &refreshed.report;
     cx.write(report, args.format)?;
     cx.ui.out.flush()?;
-    if refreshed.changed > 0 {
-        cx.ui.status(format!(
-            "Recorded the live membership of {} in `{}` (serial {}).",
-            render::count(refreshed.changed, "chat", "chats"),
-            session.store.describe(),
-            loaded.state.serial
-        ));
-    }
+    report_recorded(cx, &session, &refreshed, loaded.state.serial);
     if report.summary.drifted > 0 || report.summary.never_landed > 0 {
         cx.ui
             .status("Run `roster plan` to see the calls that bring the chats back to the config.");
     }
     Ok(Exit::Success)
+}
+
+/// Says what `refresh` recorded, if anything: the live membership of chats that drifted, or
+/// else what changed without drift (roster's own changes that landed, names Linq shows).
+fn report_recorded(cx: &mut Context, session: &Session, refreshed: &Refreshed, serial: u64) {
+    let (changed, summary) = (refreshed.changed, &refreshed.report.summary);
+    if changed == 0 {
+        return;
+    }
+    let state = session.store.describe();
+    let drift = summary.drifted + summary.never_landed > 0;
+    cx.ui.status(if drift {
+        format!(
+            "Recorded the live membership of {} in `{state}` (serial {serial}).",
+            render::count(changed, "chat", "chats"),
+        )
+    } else if refreshed.landed > 0 {
+        format!(
+            "Recorded in `{state}` (serial {serial}) that {} roster made landed.",
+            render::count(refreshed.landed, "change", "changes"),
+        )
+    } else {
+        format!(
+            "Recorded the names and services Linq shows for {} in `{state}` (serial {serial}).",
+            render::count(changed, "chat", "chats"),
+        )
+    });
 }
 
 /// `roster plan --refresh`: reads the live membership of the config's chats in `selection`
@@ -216,6 +237,7 @@ pub fn refresh_in_memory(
         read_parallelism: args.api.read_parallelism,
         pending_timeout: seconds(args.pending.pending_timeout),
         clock: cx.env.clock.clone(),
+        allow_mass_gone: args.allow_mass_gone,
     };
     let stop = online.signals.stop();
     let mut shown = Shown::new(&mut cx.ui);

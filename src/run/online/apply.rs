@@ -4,10 +4,10 @@
 use std::io::{BufRead, Write};
 
 use super::super::{
-    config_paths, plan_options, read_saved_plan, real_path, seconds, select, Context, Error, ErrorContext as _, Exit,
-    Signal, Signals, Stopped,
+    config_paths, note_no_state, plan_options, read_saved_plan, real_path, seconds, select, Context, Error,
+    ErrorContext as _, Exit, Signal, Signals, Stopped,
 };
-use super::{settle, Online, Session};
+use super::{confirm, settle, Online, Session};
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::ApplyArgs;
 use crate::config::{self, Desired};
@@ -37,9 +37,16 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
     let session = online.connect(cx, "apply", cx.store_at(&state)?, args.rate)?;
     online.block_on(async {
         let mut loaded = session.store.load_with_journal()?;
+        if !loaded.existed {
+            note_no_state(&mut cx.ui, &session.store.describe());
+        }
         let pending = cx.pending_timeout(&args.pending);
         let plan = match saved {
-            Some(saved) => checked_saved_plan(&session, &mut loaded, saved, &desired, pending, args)?,
+            Some(saved) => {
+                let plan = checked_saved_plan(&session, &mut loaded, saved, &desired, pending, args)?;
+                confirm(&online, &session.client, CANCELLED).await?;
+                plan
+            }
             None => match approved_fresh_plan(cx, &online, &session, &mut loaded, &desired, pending, args).await? {
                 Approved::Plan(plan) => plan,
                 Approved::Ends(exit) => return Ok(exit),
@@ -59,6 +66,8 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
         cx.write(&report, args.format)?;
         Ok(if report.interrupted {
             Exit::Interrupted(online.signals.received().unwrap_or(Signal::Interrupt))
+        } else if !report.unknown.is_empty() {
+            return Err(Error::UnknownChats(report.unknown));
         } else if report.is_success() {
             Exit::Success
         } else {
@@ -143,9 +152,10 @@ async fn approved_fresh_plan(
 ) -> Result<Approved, Error> {
     // Resolved before settling, which writes the state: a selection refused changes nothing.
     let selection = select(&args.scope, Some(desired), &loaded.state)?;
+    // Settling confirms the address itself when there is a journal to settle.
     settle(cx, online, session, loaded, &args.api).await?;
     let plan = plan::plan(desired, &loaded.state, &plan_options(&args.scope, selection, pending))?;
-    if !cx.ui.quiet || !plan.is_empty() {
+    if !cx.ui.quiet || plan.has_changes() {
         if args.format == Format::Json {
             // Stdout carries the JSON report alone; people still see the plan.
             cx.write_err(&plan, Format::Text)
@@ -153,14 +163,20 @@ async fn approved_fresh_plan(
         } else {
             cx.write(&plan, Format::Text)
                 .context("failed to write the plan to stdout")?;
+            // Before the first call: where stdout and stderr share a log (CI), the plan comes
+            // before the progress of its calls.
+            cx.ui.out.flush().context("failed to write the plan to stdout")?;
         }
     }
-    if plan.is_empty() {
+    // Nothing to do (at most members who left on their own, who are not re-added).
+    if !plan.has_changes() {
         if args.format == Format::Json {
             cx.write(&ApplyReport::new(), Format::Json)?;
         }
         return Ok(Approved::Ends(Exit::Success));
     }
+    // Before the question: a wrong address or token is not worth a `yes`.
+    confirm(online, &session.client, CANCELLED).await?;
     if !approve(cx, args, &online.signals).await? {
         cx.ui.status(CANCELLED);
         return Ok(Approved::Ends(Exit::Error));

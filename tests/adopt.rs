@@ -3,40 +3,31 @@
 
 use std::collections::BTreeSet;
 
-use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
+use linq_sandbox::{Options, Seed, SeedChat};
 use serde_json::Value;
 
-use crate::apply::{expect_exit, roster};
-use crate::common::{repo, Run, Workspace};
+use crate::common::{repo, strings, Linq};
 
 const ME: &str = "+12055550100";
 const SALES: &str = "550e8400-e29b-41d4-a716-446655440000";
 const SHIFTS: &str = "c3d4e5f6-a7b8-4c9d-8e0f-112233445566";
 const DIRECT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 
-/// A sandbox and a workspace whose runs of roster talk to it.
-struct Linq {
-    sandbox: Sandbox,
-    ws: Workspace,
-}
-
 impl Linq {
-    fn new(chats: Vec<SeedChat>) -> Linq {
+    /// `chats` served by a sandbox without delay or faults.
+    fn with_chats(chats: Vec<SeedChat>) -> Linq {
         let seed = Seed {
             token: "test-token".into(),
             me: ME.into(),
             chats,
             handle_services: Default::default(),
         };
-        Linq {
-            sandbox: Sandbox::spawn(seed, Options::default()),
-            ws: Workspace::new(),
-        }
+        Linq::serve(seed, Options::default())
     }
 
     /// Two group chats and a direct-message chat, as in the README's demo.
     fn small() -> Linq {
-        Linq::new(vec![
+        Linq::with_chats(vec![
             SeedChat {
                 display_name: Some("Sales West".into()),
                 ..SeedChat::group(
@@ -56,32 +47,6 @@ impl Linq {
             },
         ])
     }
-
-    fn roster(&self, args: &[&str]) -> Run {
-        roster(&self.ws, &self.sandbox, args)
-    }
-
-    /// Runs roster and insists it exits with `code`.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        expect_exit(&self.ws, &self.sandbox, code, args)
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ws.read("roster.state.json")).expect("state is JSON")
-    }
-
-    fn state_bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.ws.path().join("roster.state.json")).ok()
-    }
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().expect("a string").to_owned())
-        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -115,7 +80,7 @@ fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
             )
         });
     }
-    let linq = Linq::new(chats);
+    let linq = Linq::with_chats(chats);
 
     let run = linq.expect(0, &["import", "--all", "--write", "roster.yaml"]);
     assert_eq!(run.stdout(), "", "the config goes to the file");

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use linq_sandbox::{Fault, Options, Sandbox};
 
-use crate::apply::{roster, Scenario};
-use crate::common::Workspace;
+use crate::common::{roster, Scenario, Workspace};
 
 /// The JSON report's `concurrency` object.
 fn concurrency(stdout: &str) -> serde_json::Value {

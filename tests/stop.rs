@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use linq_sandbox::{Calls, Options, Sandbox, Tamper};
 
-use crate::apply::{
-    api_env, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster, spawn_apply, Scenario,
+use crate::common::{
+    accepted, api_env, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster, roster_command,
+    spawn_apply, wait_until, Scenario, Workspace, PATIENCE,
 };
-use crate::common::{wait_until, Workspace, PATIENCE};
 
 /// A duration no clock can hold is a usage error (exit 1) before anything starts: no panic, no
 /// call, no file.
@@ -64,17 +64,7 @@ impl Drop for Background {
 
 impl Background {
     fn start(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Background {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args(args)
-            .current_dir(ws.path())
-            .envs(api_env(sandbox))
-            .env("USER", "tester")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start roster");
+        let mut child = roster_command(ws, sandbox).args(args).spawn().expect("start roster");
         let (sender, lines) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -134,14 +124,6 @@ impl Background {
     }
 }
 
-fn accepted(sandbox: &Sandbox) -> bool {
-    sandbox.calls().iter().any(|c| c.status == 202)
-}
-
-fn state_of(ws: &Workspace) -> roster::state::State {
-    roster::state::parse_state(&std::fs::read(ws.path().join("roster.state.json")).unwrap()).unwrap()
-}
-
 /// Files roster leaves beside the state while it runs; none may stay after a clean stop.
 fn leftovers(ws: &Workspace) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(ws.path())
@@ -187,7 +169,7 @@ fn sigterm_and_sighup_during_apply_save_settle_release_and_rerun_converges() {
         assert!(stderr.contains(&format!("Stopping ({name})")), "{stderr}");
         assert!(stdout.contains("Apply interrupted"), "{stdout}");
         assert_eq!(leftovers(&ws), Vec::<String>::new(), "{name}: no lock, journal settled");
-        assert_eq!(state_of(&ws).serial, 2, "{name}: what was accepted is saved");
+        assert_eq!(ws.parsed_state().serial, 2, "{name}: what was accepted is saved");
         sandbox.set_options(Options {
             land_delay: Duration::from_millis(20),
             ..Options::default()

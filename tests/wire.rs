@@ -10,8 +10,7 @@ use std::time::Duration;
 use linq_sandbox::{Calls, Options, Sandbox, Seed, SeedChat, Tamper};
 use serde_json::json;
 
-use crate::apply::{expect_exit, roster_with_env};
-use crate::common::{Run, Workspace};
+use crate::common::{Linq, Run, Workspace};
 
 const TOKEN: &str = "wire-token-4d2f81";
 const ME: &str = "+12055550100";
@@ -23,14 +22,9 @@ const NEWCOMER: &str = "+12055550177";
 /// Added to the shifts chat by the config of [`Linq::with_changes`].
 const NIGHT_SHIFT: &str = "+12055550178";
 
-/// A sandbox with two group chats, and a workspace whose runs of roster talk to it.
-struct Linq {
-    sandbox: Sandbox,
-    ws: Workspace,
-}
-
 impl Linq {
-    fn new() -> Linq {
+    /// A sandbox with two group chats, and a workspace whose runs of roster talk to it.
+    fn two_chats() -> Linq {
         let seed = Seed {
             token: TOKEN.into(),
             me: ME.into(),
@@ -43,16 +37,13 @@ impl Linq {
             ],
             handle_services: Default::default(),
         };
-        Linq {
-            sandbox: Sandbox::spawn(seed, Options::default()),
-            ws: Workspace::new(),
-        }
+        Linq::serve(seed, Options::default())
     }
 
     /// Both chats imported, and a config that adds [`NEWCOMER`] to the sales chat and
     /// [`NIGHT_SHIFT`] to the shifts chat.
     fn with_changes() -> Linq {
-        let linq = Linq::new();
+        let linq = Linq::two_chats();
         linq.expect(0, &["import", SALES, SHIFTS]);
         let members = |list: &[&str]| list.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(", ");
         let mut sales = MEMBERS.to_vec();
@@ -68,19 +59,6 @@ impl Linq {
             ),
         );
         linq
-    }
-
-    fn state_bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.ws.path().join("roster.state.json")).ok()
-    }
-
-    fn roster(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        roster_with_env(&self.ws, &self.sandbox, args, extra)
-    }
-
-    /// Runs roster and insists it exits with `code`.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        expect_exit(&self.ws, &self.sandbox, code, args)
     }
 }
 
@@ -134,7 +112,7 @@ fn plain_http_to_loopback_never_goes_through_a_proxy() {
     for variable in ["HTTP_PROXY", "http_proxy", "ALL_PROXY"] {
         let proxy = Recorder::start();
         let linq = Linq::with_changes();
-        let run = linq.roster(
+        let run = linq.roster_with(
             &["apply", "--auto-approve"],
             &[(variable, &proxy.url()), ("NO_PROXY", ""), ("no_proxy", "")],
         );
@@ -187,7 +165,7 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     let linq = Linq::with_changes();
     linq.sandbox
         .tamper(SALES, Tamper::redirect(307, &target, Calls::Changes));
-    let run = linq.roster(&["apply", "--auto-approve"], &[]);
+    let run = linq.roster(&["apply", "--auto-approve"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     let shown = "a redirect to `http://127.0.0.1:[PORT]/api/partner/v3/chats/550e8400-e29b-41d4-a716-446655440000/participants`, which roster does not follow";
     assert!(run.stdout().contains(shown), "{}", run.combined());
@@ -201,7 +179,7 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     let with_secret = format!("http://user:hunter2@{}/v3/chats/{SALES}", elsewhere.addr);
     linq.sandbox
         .tamper(SALES, Tamper::redirect(308, &with_secret, Calls::Reads));
-    let run = linq.roster(&["refresh"], &[]);
+    let run = linq.roster(&["refresh"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
         run.stderr().contains(&format!(
@@ -249,7 +227,7 @@ fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
     ];
     for (tamper, expected) in cases {
         linq.sandbox.tamper(SALES, tamper.clone());
-        let run = linq.roster(&["refresh"], &[]);
+        let run = linq.roster(&["refresh"]);
         assert_eq!(run.code(), 1, "{tamper:?}: {}", run.combined());
         let stderr = run.stderr();
         assert!(
@@ -258,7 +236,7 @@ fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
             "{tamper:?}: {stderr}"
         );
         assert_eq!(linq.state_bytes(), recorded, "{tamper:?}: refresh recorded something");
-        let plan = linq.roster(&["plan", "--refresh"], &[]);
+        let plan = linq.roster(&["plan", "--refresh"]);
         assert_eq!(plan.code(), 1, "{tamper:?}: {}", plan.combined());
     }
 
@@ -278,7 +256,7 @@ fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
 
     // Apply fails that chat, sends it nothing, and finishes the other.
     linq.sandbox.tamper(SALES, Tamper::remove("/handles/0/is_me"));
-    let run = linq.roster(&["apply", "--auto-approve"], &[]);
+    let run = linq.roster(&["apply", "--auto-approve"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
         run.stdout().contains(&format!(
@@ -305,7 +283,7 @@ fn an_oversized_answer_is_refused_and_not_read_to_its_end() {
     let recorded = linq.state_bytes();
     let size: u64 = 256 << 20;
     linq.sandbox.tamper(SALES, Tamper::oversize(size));
-    let run = linq.roster(&["refresh"], &[]);
+    let run = linq.roster(&["refresh"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
         run.stderr().contains(
@@ -377,12 +355,9 @@ fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
         ],
         handle_services: Default::default(),
     };
-    let linq = Linq {
-        sandbox: Sandbox::spawn(seed, Options::default()),
-        ws: Workspace::new(),
-    };
+    let linq = Linq::serve(seed, Options::default());
     let run = |args: &[&str], code: i32| -> Run {
-        let run = linq.roster(args, &[]);
+        let run = linq.roster(args);
         assert_eq!(
             run.code(),
             code,
@@ -546,7 +521,7 @@ fn an_unavailable_chat_is_reported_and_kept_and_other_chats_go_on() {
         .calls()
         .iter()
         .any(|c| c.method == "POST" && c.chat.as_deref() == Some(SALES)));
-    let state: serde_json::Value = serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap();
+    let state = linq.state();
     assert_eq!(
         state["chats"][SALES]["members"].as_array().unwrap().len(),
         MEMBERS.len(),
@@ -569,10 +544,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
             .collect(),
         handle_services: Default::default(),
     };
-    let linq = Linq {
-        sandbox: Sandbox::spawn(seed, Options::default()),
-        ws: Workspace::new(),
-    };
+    let linq = Linq::serve(seed, Options::default());
     let ids: Vec<String> = (0..8).map(id).collect();
     let mut args = vec!["import"];
     args.extend(ids.iter().map(String::as_str));
@@ -588,8 +560,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
         yaml.push_str(&format!("  {id}:\n    members: [{members}]\n"));
     }
     linq.ws.write("roster.yaml", yaml);
-    let state = |linq: &Linq| -> serde_json::Value { serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap() };
-    let serial = state(&linq)["serial"].as_u64().unwrap();
+    let serial = linq.state()["serial"].as_u64().unwrap();
     // Ten calls go through, then the token is revoked. Each chat reads itself once before it
     // adds (eight reads at most), so some adds are among them.
     let answered = linq.sandbox.calls().len();
@@ -618,7 +589,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
     assert!(after.len() < PARALLELISM, "calls after the first 401: {after:#?}");
     let chat = |c: &linq_sandbox::CallRecord| c.chat.clone().unwrap();
     // The adds Linq accepted are in the saved state.
-    let saved = state(&linq);
+    let saved = linq.state();
     assert_eq!(saved["serial"], serial + 1, "the state was saved once");
     let added: Vec<String> = calls.iter().filter(|c| c.status == 202).map(chat).collect();
     assert!(!added.is_empty(), "{calls:#?}");
@@ -631,7 +602,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
 
 #[test]
 fn a_wait_that_times_out_fails_its_chat_and_sends_none_of_its_later_steps() {
-    let linq = Linq::new();
+    let linq = Linq::two_chats();
     linq.expect(0, &["import", SHIFTS]);
     // At the floor: the swap is `+ newcomer`, wait, `- member`; the add never lands.
     linq.sandbox.set_options(Options {
@@ -657,7 +628,7 @@ fn a_wait_that_times_out_fails_its_chat_and_sends_none_of_its_later_steps() {
         !linq.sandbox.calls().iter().any(|c| c.method == "DELETE"),
         "the remove that relied on the add was sent"
     );
-    let state: serde_json::Value = serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap();
+    let state = linq.state();
     assert_eq!(
         state["chats"][SHIFTS]["pending"]["add"][0]["handle"],
         json!(NEWCOMER),

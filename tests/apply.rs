@@ -319,8 +319,9 @@ fn two_applies_at_once_the_second_fails_naming_the_holder() {
     scenario.assert_converged(&sandbox);
 }
 
-/// `kill -9` at random moments: the state always parses, a re-run after `force-unlock`
-/// converges, no change takes effect twice, and every request sent is accounted for.
+/// `kill -9` at random moments of a run (after a random number of answered calls): the state
+/// always parses, a re-run after `force-unlock` converges, no change takes effect twice, and
+/// every request sent is accounted for.
 #[test]
 fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
     let mut rng = Rng::new(2024);
@@ -342,8 +343,13 @@ fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
         scenario.write(&ws);
         let mut kills_here = 0;
         for _attempt in 0..8 {
+            // The moment: once the sandbox has answered a random number of calls more (a
+            // whole run answers some 250 to 300), or never when the run ends first.
+            let kill_at = sandbox.calls().len() + rng.below(150);
             let mut child = spawn_apply(&ws, &sandbox, &["--parallelism", "4"]);
-            std::thread::sleep(Duration::from_millis(rng.below(400) as u64));
+            wait_until("the apply to end or reach its moment", || {
+                child.try_wait().unwrap().is_some() || sandbox.calls().len() >= kill_at
+            });
             let finished = child.try_wait().unwrap().is_some();
             if !finished {
                 child.kill().unwrap(); // SIGKILL

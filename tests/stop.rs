@@ -154,10 +154,12 @@ fn sigterm_and_sighup_during_apply_save_settle_release_and_rerun_converges() {
         );
         let ws = Workspace::new();
         scenario.write(&ws);
-        let apply = Background::start(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "1"]);
+        let mut apply = Background::start(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "1"]);
         wait_until("a change accepted", || accepted(&sandbox));
         apply.kill(signal);
-        // The sandbox counts a call once it answers: the one in flight may come on top.
+        // Counted once roster says it stops, so after the stop whatever the timing: the
+        // sandbox counts a call once it answers, and the one in flight may come on top.
+        apply.wait_for_line(&format!("Stopping ({name})"));
         let answered_at_signal = changes_answered(&sandbox);
         let (exit, stdout, stderr) = apply.finish();
         assert_eq!(exit, Some(code), "{name}:\n{stdout}\n{stderr}");
@@ -440,9 +442,11 @@ fn a_signal_ends_a_storm_of_retries_at_once() {
             .filter(|c| c.chat.as_deref() == Some(stormy.as_str()) && c.status == 429)
             .count()
     };
-    let run = Background::start(&ws, &sandbox, &["apply", "--auto-approve"]);
+    let mut run = Background::start(&ws, &sandbox, &["apply", "--auto-approve"]);
     wait_until("the chat's reads refused twice", || refused() >= 2);
     run.kill("-INT");
+    // Counted once roster says it stops: from then on no attempt may start.
+    run.wait_for_line("Stopping (SIGINT)");
     let at_signal = refused();
     let (code, stdout, stderr) = run.finish();
     assert_eq!(code, Some(130), "{stdout}\n{stderr}");

@@ -86,76 +86,88 @@ impl Spec {
             return;
         }
         for (keyword, argument) in schema {
-            match keyword.as_str() {
-                "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" => {}
-                "type" => {
-                    let expected = argument.as_str().expect("type is a string");
-                    let ok = match expected {
-                        "object" => value.is_object(),
-                        "array" => value.is_array(),
-                        "string" => value.is_string(),
-                        "boolean" => value.is_boolean(),
-                        "integer" => value.is_i64() || value.is_u64(),
-                        "number" => value.is_number(),
-                        other => {
-                            problems.push(format!("{at}: unsupported type `{other}`"));
-                            true
-                        }
-                    };
-                    if !ok {
-                        problems.push(format!("{at}: expected {expected}, found `{value}`"));
-                    }
-                }
-                "enum" => {
-                    let allowed = argument.as_array().expect("enum is an array");
-                    if !allowed.contains(value) {
-                        problems.push(format!("{at}: `{value}` is not one of {argument}"));
-                    }
-                }
-                "required" => {
-                    if let Some(object) = value.as_object() {
-                        for name in argument.as_array().expect("required is an array") {
-                            let name = name.as_str().expect("required names are strings");
-                            if !object.contains_key(name) {
-                                problems.push(format!("{at}: missing required `{name}`"));
-                            }
-                        }
-                    }
-                }
-                "properties" => {
-                    if let Some(object) = value.as_object() {
-                        for (name, property) in argument.as_object().expect("properties is an object") {
-                            if let Some(inner) = object.get(name) {
-                                self.check(property, inner, &format!("{at}/{name}"), problems);
-                            }
-                        }
-                    }
-                }
-                "items" => {
-                    if let Some(items) = value.as_array() {
-                        for (i, item) in items.iter().enumerate() {
-                            self.check(argument, item, &format!("{at}/{i}"), problems);
-                        }
-                    }
-                }
-                "format" => {
-                    if let Some(text) = value.as_str() {
-                        let ok = match argument.as_str().expect("format is a string") {
-                            "uuid" => is_uuid(text),
-                            "date-time" => is_date_time(text),
-                            other => {
-                                problems.push(format!("{at}: unsupported format `{other}`"));
-                                true
-                            }
-                        };
-                        if !ok {
-                            problems.push(format!("{at}: `{text}` is not a valid {argument}"));
-                        }
-                    }
-                }
-                other => problems.push(format!("{at}: the checker does not support keyword `{other}`")),
-            }
+            self.check_keyword(keyword, argument, value, at, problems);
         }
+    }
+
+    /// What one keyword of a schema says of `value`.
+    fn check_keyword(&self, keyword: &str, argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+        match keyword {
+            "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" => {}
+            "type" => check_type(argument, value, at, problems),
+            "enum" => {
+                let allowed = argument.as_array().expect("enum is an array");
+                if !allowed.contains(value) {
+                    problems.push(format!("{at}: `{value}` is not one of {argument}"));
+                }
+            }
+            "required" => check_required(argument, value, at, problems),
+            "properties" => {
+                if let Some(object) = value.as_object() {
+                    for (name, property) in argument.as_object().expect("properties is an object") {
+                        if let Some(inner) = object.get(name) {
+                            self.check(property, inner, &format!("{at}/{name}"), problems);
+                        }
+                    }
+                }
+            }
+            "items" => {
+                if let Some(items) = value.as_array() {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(argument, item, &format!("{at}/{i}"), problems);
+                    }
+                }
+            }
+            "format" => check_format(argument, value, at, problems),
+            other => problems.push(format!("{at}: the checker does not support keyword `{other}`")),
+        }
+    }
+}
+
+/// `type`: one of the JSON types, integers apart.
+fn check_type(argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let expected = argument.as_str().expect("type is a string");
+    let ok = match expected {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        other => {
+            problems.push(format!("{at}: unsupported type `{other}`"));
+            true
+        }
+    };
+    if !ok {
+        problems.push(format!("{at}: expected {expected}, found `{value}`"));
+    }
+}
+
+/// `required`: an object has each of these properties.
+fn check_required(argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let Some(object) = value.as_object() else { return };
+    for name in argument.as_array().expect("required is an array") {
+        let name = name.as_str().expect("required names are strings");
+        if !object.contains_key(name) {
+            problems.push(format!("{at}: missing required `{name}`"));
+        }
+    }
+}
+
+/// `format` of a string: `uuid` or `date-time`.
+fn check_format(argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let Some(text) = value.as_str() else { return };
+    let ok = match argument.as_str().expect("format is a string") {
+        "uuid" => is_uuid(text),
+        "date-time" => is_date_time(text),
+        other => {
+            problems.push(format!("{at}: unsupported format `{other}`"));
+            true
+        }
+    };
+    if !ok {
+        problems.push(format!("{at}: `{text}` is not a valid {argument}"));
     }
 }
 

@@ -1,15 +1,15 @@
 //! `roster apply`, the real binary against the sandbox: convergence, the floor, faults, failures,
 //! kills, locks, stale plans, approval and the token.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use linq_sandbox::{Options, Sandbox, Seed};
 
 use crate::common::{
-    accepted, api_env, limit_problems, mutating_calls, repo, roster, spawn_apply, wait_until, ChatSpec, Rng, Scenario,
-    Workspace, TOKEN,
+    accepted, api_env, applied_changes, limit_problems, mutating_calls, repo, roster, spawn_apply, wait_until,
+    ChatSpec, Rng, Scenario, Workspace, TOKEN,
 };
 
 /// The plan `roster plan --format json` shows.
@@ -151,16 +151,7 @@ fn faults_still_converge_in_one_apply_with_no_duplicate_effect() {
     let faults: Vec<_> = sandbox.calls().into_iter().filter(|c| c.fault.is_some()).collect();
     assert!(faults.len() > 10, "the faults were injected: {}", faults.len());
     // Each change took effect once, however many attempts it took.
-    let mut applied: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    for call in sandbox.calls().into_iter().filter(|c| c.applied) {
-        *applied
-            .entry((
-                call.method,
-                call.chat.unwrap_or_default(),
-                call.handle.unwrap_or_default(),
-            ))
-            .or_default() += 1;
-    }
+    let applied = applied_changes(&sandbox);
     assert!(applied.values().all(|n| *n == 1), "{applied:?}");
     let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
     assert_eq!(after.code(), 0, "{}", after.combined());
@@ -341,73 +332,76 @@ fn kill_9_at_random_moments_never_breaks_the_state_and_reruns_converge() {
         );
         let ws = Workspace::new();
         scenario.write(&ws);
-        let mut kills_here = 0;
-        for _attempt in 0..8 {
-            // The moment: once the sandbox has answered a random number of calls more (a
-            // whole run answers some 250 to 300), or never when the run ends first.
-            let kill_at = sandbox.calls().len() + rng.below(150);
-            let mut child = spawn_apply(&ws, &sandbox, &["--parallelism", "4"]);
-            wait_until("the apply to end or reach its moment", || {
-                child.try_wait().unwrap().is_some() || sandbox.calls().len() >= kill_at
-            });
-            let finished = child.try_wait().unwrap().is_some();
-            if !finished {
-                child.kill().unwrap(); // SIGKILL
-                kills += 1;
-                kills_here += 1;
-            }
-            let status = child.wait().unwrap();
-            let state = std::fs::read(ws.path().join("roster.state.json")).unwrap();
-            roster::state::parse_state(&state).expect("the state parses after kill -9");
-            if finished && status.success() {
-                break;
-            }
-            let lock = ws.path().join("roster.state.json.lock");
-            if lock.exists() {
-                let holder: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
-                let unlock = ws.roster(&["force-unlock", holder["id"].as_str().unwrap()]);
-                assert_eq!(unlock.code(), 0, "{}", unlock.combined());
-            }
-        }
+        let kills_here = kill_9_until_a_run_ends(&ws, &sandbox, &mut rng);
+        kills += kills_here;
         // Converge.
         let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--settle-timeout", "1"]);
         assert_eq!(run.code(), 0, "{}", run.combined());
         scenario.assert_converged(&sandbox);
         let after = roster(&ws, &sandbox, &["plan", "--refresh", "--detailed-exitcode"]);
         assert_eq!(after.code(), 0, "{}", after.combined());
-        // Every mutating request counts, whatever its answer: a change is sent once, plus at
-        // most once more per kill that caught it in flight (its outcome unknown, settled by
-        // reading the chat, and sent again only when it does not show). Each takes effect once.
-        let calls = mutating_calls(&sandbox);
-        for (key, statuses) in &calls {
-            assert!(
-                statuses.len() <= 1 + kills_here,
-                "{key:?} sent {} times with {kills_here} kills: {statuses:?}",
-                statuses.len()
-            );
+        assert_every_request_accounted_for(&sandbox, &scenario, kills_here);
+    }
+}
+
+/// Starts apply up to 8 times, killing each with `kill -9` at a random moment, until one ends
+/// by itself; the state parses after each, and a lock left behind is cleared. How many it killed.
+fn kill_9_until_a_run_ends(ws: &Workspace, sandbox: &Sandbox, rng: &mut Rng) -> usize {
+    let mut kills = 0;
+    for _attempt in 0..8 {
+        // The moment: once the sandbox has answered a random number of calls more (a whole
+        // run answers some 250 to 300), or never when the run ends first.
+        let kill_at = sandbox.calls().len() + rng.below(150);
+        let mut child = spawn_apply(ws, sandbox, &["--parallelism", "4"]);
+        wait_until("the apply to end or reach its moment", || {
+            child.try_wait().unwrap().is_some() || sandbox.calls().len() >= kill_at
+        });
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
         }
-        let mut applied: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-        for call in sandbox.calls().into_iter().filter(|c| c.applied) {
-            let key = (
-                call.method,
-                call.chat.unwrap_or_default(),
-                call.handle.unwrap_or_default(),
-            );
-            *applied.entry(key).or_default() += 1;
+        let status = child.wait().unwrap();
+        let state = std::fs::read(ws.path().join("roster.state.json")).unwrap();
+        roster::state::parse_state(&state).expect("the state parses after kill -9");
+        if finished && status.success() {
+            break;
         }
+        let lock = ws.path().join("roster.state.json.lock");
+        if lock.exists() {
+            let holder: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+            let unlock = ws.roster(&["force-unlock", holder["id"].as_str().unwrap()]);
+            assert_eq!(unlock.code(), 0, "{}", unlock.combined());
+        }
+    }
+    kills
+}
+
+/// Every mutating request counts, whatever its answer: a change is sent once, plus at most
+/// once more per kill that caught it in flight (its outcome unknown, settled by reading the
+/// chat, and sent again only when it does not show). Each takes effect once.
+fn assert_every_request_accounted_for(sandbox: &Sandbox, scenario: &Scenario, kills: usize) {
+    let calls = mutating_calls(sandbox);
+    for (key, statuses) in &calls {
         assert!(
-            applied.values().all(|n| *n == 1),
-            "a change took effect twice: {applied:?}"
-        );
-        assert_eq!(applied.len(), scenario.changes(), "every change took effect");
-        // With 4 chats at once, a kill catches at most 4 calls in flight.
-        let sent: usize = calls.values().map(Vec::len).sum();
-        let changes = scenario.changes();
-        assert!(
-            sent <= changes + 4 * kills_here,
-            "sent {sent} requests for {changes} changes with {kills_here} kills"
+            statuses.len() <= 1 + kills,
+            "{key:?} sent {} times with {kills} kills: {statuses:?}",
+            statuses.len()
         );
     }
+    let applied = applied_changes(sandbox);
+    assert!(
+        applied.values().all(|n| *n == 1),
+        "a change took effect twice: {applied:?}"
+    );
+    assert_eq!(applied.len(), scenario.changes(), "every change took effect");
+    // With 4 chats at once, a kill catches at most 4 calls in flight.
+    let sent: usize = calls.values().map(Vec::len).sum();
+    let changes = scenario.changes();
+    assert!(
+        sent <= changes + 4 * kills,
+        "sent {sent} requests for {changes} changes with {kills} kills"
+    );
 }
 
 #[test]

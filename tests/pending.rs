@@ -132,8 +132,31 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
     assert_eq!(pending["handle"], LOST);
     let accepted_at = pending["accepted_at"].as_str().expect("when Linq accepted it");
     assert!(humantime::parse_rfc3339(accepted_at).is_ok(), "{accepted_at}");
+    every_plan_lists_it_pending(&linq, accepted_at);
+    refresh_keeps_it_pending(&linq);
 
-    // Offline, every plan lists it and `--detailed-exitcode` says something is pending.
+    // After it, refresh reports it never landed and drops it from the recorded members.
+    let dropped = linq.expect(0, &["refresh", "--pending-timeout", "0"]);
+    insta::assert_snapshot!("refresh_drops_a_change_that_never_landed", aged(&dropped.combined()));
+    assert!(!linq.members(SALES).contains(&LOST.to_owned()));
+    assert!(linq.state()["chats"][SALES].get("pending").is_none());
+
+    // The next plan makes the call again; once Linq applies it, everything converges.
+    let plan = json(&linq.expect(2, &["plan", "--detailed-exitcode", "--format", "json"]));
+    assert_eq!(plan["chats"][0]["steps"][0]["handle"], LOST);
+    assert!(plan.get("pending").is_none());
+    linq.sandbox.set_options(Options::default());
+    linq.expect(0, &["apply", "--auto-approve"]);
+    linq.sandbox.land_all();
+    assert!(linq.sandbox.members(SALES).unwrap().contains(LOST));
+    assert_eq!(linq.changes(), [format!("POST {LOST}"), format!("POST {LOST}")]);
+    linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
+    assert!(linq.state()["chats"][SALES].get("pending").is_none());
+}
+
+/// Offline, every plan lists the add of [`LOST`] accepted at `accepted_at`, and
+/// `--detailed-exitcode` says something is pending.
+fn every_plan_lists_it_pending(linq: &Linq, accepted_at: &str) {
     let plan = linq.ws.roster(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code(), 2, "{}", plan.combined());
     insta::assert_snapshot!("plan_lists_a_pending_change", aged(&plan.combined()));
@@ -158,8 +181,11 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
         "{}",
         markdown.combined()
     );
+}
 
-    // Within the timeout, refresh keeps it pending and says so; `plan --refresh` exits 2.
+/// Within the timeout, refresh keeps the add of [`LOST`] pending and says so; `plan --refresh`
+/// exits 2.
+fn refresh_keeps_it_pending(linq: &Linq) {
     let refresh = linq.expect(0, &["refresh"]);
     assert!(!refresh.stdout().contains("No drift"), "{}", refresh.combined());
     assert!(
@@ -181,24 +207,6 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
     assert_eq!(report["recorded"]["written"], false, "nothing new to record");
     assert!(linq.members(SALES).contains(&LOST.to_owned()));
     linq.expect(2, &["plan", "--refresh", "--detailed-exitcode"]);
-
-    // After it, refresh reports it never landed and drops it from the recorded members.
-    let dropped = linq.expect(0, &["refresh", "--pending-timeout", "0"]);
-    insta::assert_snapshot!("refresh_drops_a_change_that_never_landed", aged(&dropped.combined()));
-    assert!(!linq.members(SALES).contains(&LOST.to_owned()));
-    assert!(linq.state()["chats"][SALES].get("pending").is_none());
-
-    // The next plan makes the call again; once Linq applies it, everything converges.
-    let plan = json(&linq.expect(2, &["plan", "--detailed-exitcode", "--format", "json"]));
-    assert_eq!(plan["chats"][0]["steps"][0]["handle"], LOST);
-    assert!(plan.get("pending").is_none());
-    linq.sandbox.set_options(Options::default());
-    linq.expect(0, &["apply", "--auto-approve"]);
-    linq.sandbox.land_all();
-    assert!(linq.sandbox.members(SALES).unwrap().contains(LOST));
-    assert_eq!(linq.changes(), [format!("POST {LOST}"), format!("POST {LOST}")]);
-    linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
-    assert!(linq.state()["chats"][SALES].get("pending").is_none());
 }
 
 /// Apply's read of a chat drops an overdue change it does not show before it would wait for it:

@@ -192,11 +192,9 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     assert_eq!(elsewhere.received(), Vec::<String>::new(), "a redirect was followed");
 }
 
-#[test]
-fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
-    let linq = Linq::with_changes();
-    let recorded = linq.state_bytes();
-    let cases = [
+/// Ways a chat's answer breaks Linq's contract, and what roster says of each.
+fn contract_breaches() -> [(Tamper, String); 9] {
+    [
         (
             Tamper::remove("/handles"),
             "the answer breaks Linq's schema: missing field `handles`",
@@ -224,15 +222,22 @@ fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
             Tamper::set("/handles/0/is_me", json!(null)),
             "no participant is marked `is_me: true`",
         ),
-    ];
-    for (tamper, expected) in cases {
+    ]
+    .map(|(tamper, expected): (Tamper, &str)| (tamper, expected.to_owned()))
+}
+
+#[test]
+fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
+    let linq = Linq::with_changes();
+    let recorded = linq.state_bytes();
+    for (tamper, expected) in contract_breaches() {
         linq.sandbox.tamper(SALES, tamper.clone());
         let run = linq.roster(&["refresh"]);
         assert_eq!(run.code(), 1, "{tamper:?}: {}", run.combined());
         let stderr = run.stderr();
         assert!(
             stderr.contains(&format!("unexpected answer from Linq (200): chat `{SALES}`: "))
-                && stderr.contains(expected),
+                && stderr.contains(&expected),
             "{tamper:?}: {stderr}"
         );
         assert_eq!(linq.state_bytes(), recorded, "{tamper:?}: refresh recorded something");
@@ -340,24 +345,33 @@ fn assert_inert(what: &str, bytes: &[u8]) {
     }
 }
 
-#[test]
-fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
-    const OUTSIDER: &str = "+12055550166";
-    let seed = Seed {
-        token: TOKEN.into(),
-        me: ME.into(),
-        chats: vec![
-            SeedChat {
-                display_name: Some(HOSTILE_NAME.into()),
-                ..SeedChat::group(SALES, &MEMBERS)
-            },
-            SeedChat::group(SHIFTS, &MEMBERS[..3]),
-        ],
-        handle_services: Default::default(),
-    };
-    let linq = Linq::serve(seed, Options::default());
-    let run = |args: &[&str], code: i32| -> Run {
-        let run = linq.roster(args);
+/// [`HOSTILE_NAME`] as roster shows it on a terminal.
+const ESCAPED: &str = r"\x1b]0;owned\x07\x1b[2J\rEvil\u{202e}";
+
+/// A sandbox whose sales chat bears [`HOSTILE_NAME`], and runs of roster that each put no raw
+/// control character on the terminal.
+struct Hostile(Linq);
+
+impl Hostile {
+    fn new() -> Hostile {
+        let seed = Seed {
+            token: TOKEN.into(),
+            me: ME.into(),
+            chats: vec![
+                SeedChat {
+                    display_name: Some(HOSTILE_NAME.into()),
+                    ..SeedChat::group(SALES, &MEMBERS)
+                },
+                SeedChat::group(SHIFTS, &MEMBERS[..3]),
+            ],
+            handle_services: Default::default(),
+        };
+        Hostile(Linq::serve(seed, Options::default()))
+    }
+
+    /// `roster ARGS`, exiting `code`, its output inert.
+    fn run(&self, args: &[&str], code: i32) -> Run {
+        let run = self.0.roster(args);
         assert_eq!(
             run.code(),
             code,
@@ -368,114 +382,138 @@ fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
         assert_inert(&format!("stdout of `roster {}`", args.join(" ")), &run.output.stdout);
         assert_inert(&format!("stderr of `roster {}`", args.join(" ")), &run.output.stderr);
         run
-    };
-    let json = |run: &Run| -> serde_json::Value { serde_json::from_slice(&run.output.stdout).expect("JSON") };
-    let escaped = r"\x1b]0;owned\x07\x1b[2J\rEvil\u{202e}";
+    }
 
-    // import: the YAML keeps the exact name, and reads back to it.
-    let import = run(&["import", SALES, SHIFTS], 0);
-    let config: serde_json::Value = serde_yaml::from_slice(&import.output.stdout).expect("YAML");
-    assert_eq!(config["chats"][SALES]["name"], HOSTILE_NAME);
-    linq.ws.write("roster.yaml", &import.output.stdout);
-    run(&["validate"], 0);
-    assert_eq!(
-        json(&run(&["show", "--format", "json"], 0))["chats"][SALES]["display_name"],
-        HOSTILE_NAME
-    );
-    assert!(run(&["show"], 0).stdout().contains(escaped));
+    /// The JSON `roster ARGS` prints.
+    fn json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        serde_json::from_slice(&self.run(args, code).output.stdout).expect("JSON")
+    }
 
-    // plan: text, JSON, markdown, a saved plan shown.
-    let config = linq.ws.read("roster.yaml");
-    let changed = config.replacen("members:\n", &format!("members:\n    - '{NEWCOMER}'\n"), 1);
-    assert_ne!(changed, config);
-    linq.ws.write("roster.yaml", &changed);
-    assert!(run(&["plan"], 0)
-        .stdout()
-        .contains(&format!("~ {escaped} ({SALES}): 4 → 5 members")));
-    assert_eq!(
-        json(&run(&["plan", "--format", "json"], 0))["chats"][0]["name"],
-        HOSTILE_NAME
-    );
-    let markdown = run(&["plan", "--format", "markdown"], 0).stdout();
-    assert!(
-        markdown.contains(&format!("#### `{escaped}` (`{SALES}`)")),
-        "{markdown}"
-    );
-    run(&["plan", "--out", "plan.json"], 0);
-    run(&["show", "plan.json"], 0);
-    assert_eq!(
-        json(&run(&["show", "plan.json", "--format", "json"], 0))["chats"][0]["name"],
-        HOSTILE_NAME
-    );
+    /// import: the YAML keeps the exact name, and reads back to it.
+    fn import(&self) {
+        let import = self.run(&["import", SALES, SHIFTS], 0);
+        let config: serde_json::Value = serde_yaml::from_slice(&import.output.stdout).expect("YAML");
+        assert_eq!(config["chats"][SALES]["name"], HOSTILE_NAME);
+        self.0.ws.write("roster.yaml", &import.output.stdout);
+        self.run(&["validate"], 0);
+        assert_eq!(
+            self.json(&["show", "--format", "json"], 0)["chats"][SALES]["display_name"],
+            HOSTILE_NAME
+        );
+        assert!(self.run(&["show"], 0).stdout().contains(ESCAPED));
+    }
 
-    // Drift: plan --refresh and refresh.
-    linq.sandbox.add_outside(SALES, OUTSIDER);
-    run(&["plan", "--refresh"], 0);
-    let refreshed = run(&["plan", "--refresh", "--format", "json"], 0);
-    assert!(refreshed.stderr().contains(escaped), "{}", refreshed.stderr());
-    assert!(run(&["refresh"], 0)
-        .stdout()
-        .contains(&format!("~ {escaped} ({SALES})")));
+    /// plan: text, JSON, markdown, a saved plan shown.
+    fn plans(&self) {
+        let config = self.0.ws.read("roster.yaml");
+        let changed = config.replacen("members:\n", &format!("members:\n    - '{NEWCOMER}'\n"), 1);
+        assert_ne!(changed, config);
+        self.0.ws.write("roster.yaml", &changed);
+        assert!(self
+            .run(&["plan"], 0)
+            .stdout()
+            .contains(&format!("~ {ESCAPED} ({SALES}): 4 → 5 members")));
+        assert_eq!(
+            self.json(&["plan", "--format", "json"], 0)["chats"][0]["name"],
+            HOSTILE_NAME
+        );
+        let markdown = self.run(&["plan", "--format", "markdown"], 0).stdout();
+        assert!(
+            markdown.contains(&format!("#### `{ESCAPED}` (`{SALES}`)")),
+            "{markdown}"
+        );
+        self.run(&["plan", "--out", "plan.json"], 0);
+        self.run(&["show", "plan.json"], 0);
+        assert_eq!(
+            self.json(&["show", "plan.json", "--format", "json"], 0)["chats"][0]["name"],
+            HOSTILE_NAME
+        );
+    }
 
-    // apply: progress lines and the summary, with Linq's own message hostile too.
-    linq.sandbox.tamper(
-        SHIFTS,
-        Tamper::Fail {
-            status: 400,
-            code: 1002,
-            message: format!("bad handle {HOSTILE_NAME}"),
-            calls: Calls::Changes,
-        },
-    );
-    let config = linq.ws.read("roster.yaml");
-    let shifts = config.replace(
-        &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n"),
-        &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n    - '{NIGHT_SHIFT}'\n"),
-    );
-    assert_ne!(shifts, config);
-    linq.ws.write("roster.yaml", shifts);
-    let apply = run(&["apply", "--auto-approve"], 1);
-    assert!(
-        apply.stderr().contains(&format!("chat `{SALES}` ({escaped}): done")),
-        "{}",
-        apply.combined()
-    );
-    assert!(
-        apply.stdout().contains(&format!("(code 1002) bad handle {escaped}")),
-        "{}",
-        apply.combined()
-    );
-    let report = run(&["apply", "--auto-approve", "--format", "json"], 1).stdout();
-    // The plan is printed above the report, as text.
-    let report: serde_json::Value = serde_json::from_str(&report[report.find("{\n").unwrap()..]).unwrap();
-    assert_eq!(
-        report["chats"][0]["failure"]["message"],
-        format!("bad handle {HOSTILE_NAME}")
-    );
+    /// Drift: plan --refresh and refresh.
+    fn drift(&self) {
+        const OUTSIDER: &str = "+12055550166";
+        self.0.sandbox.add_outside(SALES, OUTSIDER);
+        self.run(&["plan", "--refresh"], 0);
+        let refreshed = self.run(&["plan", "--refresh", "--format", "json"], 0);
+        assert!(refreshed.stderr().contains(ESCAPED), "{}", refreshed.stderr());
+        assert!(self
+            .run(&["refresh"], 0)
+            .stdout()
+            .contains(&format!("~ {ESCAPED} ({SALES})")));
+    }
 
-    // Errors that name chats and people from the config.
-    let protected = linq
-        .ws
-        .read("roster.yaml")
-        .replacen(
-            "chats:\n",
-            &format!("settings:\n  protected: ['{}']\nchats:\n", MEMBERS[0]),
-            1,
-        )
-        .replacen(&format!("    - '{}'\n", MEMBERS[0]), "", 1);
-    linq.ws.write("roster.yaml", protected);
-    let refused = run(&["plan"], 1);
-    assert!(refused.stderr().contains(escaped), "{}", refused.stderr());
-    linq.ws.write(
-        "roster.yaml",
-        format!("version: 1\nchats:\n  {SHIFTS}:\n    name: \"\\e]0;owned\\a\\e[2J\\rEvil\\u202E\"\n    members: [\"\\e[2Jnobody\\r\", a, b]\n"),
-    );
-    let config_error = run(&["validate"], 1);
-    assert!(
-        config_error.stderr().contains(r"unknown person `\x1b[2Jnobody\r`"),
-        "{}",
-        config_error.stderr()
-    );
+    /// apply: progress lines and the summary, with Linq's own message hostile too.
+    fn apply(&self) {
+        self.0.sandbox.tamper(
+            SHIFTS,
+            Tamper::Fail {
+                status: 400,
+                code: 1002,
+                message: format!("bad handle {HOSTILE_NAME}"),
+                calls: Calls::Changes,
+            },
+        );
+        let config = self.0.ws.read("roster.yaml");
+        let shifts = config.replace(
+            &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n"),
+            &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n    - '{NIGHT_SHIFT}'\n"),
+        );
+        assert_ne!(shifts, config);
+        self.0.ws.write("roster.yaml", shifts);
+        let apply = self.run(&["apply", "--auto-approve"], 1);
+        assert!(
+            apply.stderr().contains(&format!("chat `{SALES}` ({ESCAPED}): done")),
+            "{}",
+            apply.combined()
+        );
+        assert!(
+            apply.stdout().contains(&format!("(code 1002) bad handle {ESCAPED}")),
+            "{}",
+            apply.combined()
+        );
+        let report = self.run(&["apply", "--auto-approve", "--format", "json"], 1).stdout();
+        // The plan is printed above the report, as text.
+        let report: serde_json::Value = serde_json::from_str(&report[report.find("{\n").unwrap()..]).unwrap();
+        assert_eq!(
+            report["chats"][0]["failure"]["message"],
+            format!("bad handle {HOSTILE_NAME}")
+        );
+    }
+
+    /// Errors that name chats and people from the config.
+    fn config_errors(&self) {
+        let protected = (self.0.ws.read("roster.yaml"))
+            .replacen(
+                "chats:\n",
+                &format!("settings:\n  protected: ['{}']\nchats:\n", MEMBERS[0]),
+                1,
+            )
+            .replacen(&format!("    - '{}'\n", MEMBERS[0]), "", 1);
+        self.0.ws.write("roster.yaml", protected);
+        let refused = self.run(&["plan"], 1);
+        assert!(refused.stderr().contains(ESCAPED), "{}", refused.stderr());
+        self.0.ws.write(
+            "roster.yaml",
+            format!("version: 1\nchats:\n  {SHIFTS}:\n    name: \"\\e]0;owned\\a\\e[2J\\rEvil\\u202E\"\n    members: [\"\\e[2Jnobody\\r\", a, b]\n"),
+        );
+        let config_error = self.run(&["validate"], 1);
+        assert!(
+            config_error.stderr().contains(r"unknown person `\x1b[2Jnobody\r`"),
+            "{}",
+            config_error.stderr()
+        );
+    }
+}
+
+#[test]
+fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
+    let hostile = Hostile::new();
+    hostile.import();
+    hostile.plans();
+    hostile.drift();
+    hostile.apply();
+    hostile.config_errors();
 }
 
 #[test]

@@ -78,6 +78,21 @@ pub fn mutating_calls(sandbox: &Sandbox) -> BTreeMap<(String, String, String), V
     calls
 }
 
+/// How many times each change took effect (the sandbox queued it), by (method, chat, handle),
+/// whatever the client saw.
+pub fn applied_changes(sandbox: &Sandbox) -> BTreeMap<(String, String, String), usize> {
+    let mut applied: BTreeMap<_, usize> = BTreeMap::new();
+    for call in sandbox.calls().into_iter().filter(|c| c.applied) {
+        let key = (
+            call.method,
+            call.chat.unwrap_or_default(),
+            call.handle.unwrap_or_default(),
+        );
+        *applied.entry(key).or_default() += 1;
+    }
+    applied
+}
+
 /// Each accepted change was sent once, whatever the stops and retries in between.
 pub fn assert_no_change_accepted_twice(sandbox: &Sandbox) {
     for (key, statuses) in mutating_calls(sandbox) {

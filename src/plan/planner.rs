@@ -9,7 +9,7 @@ use crate::handle::Handle;
 use crate::state::{ChatState, State};
 
 use super::error::{ChatRef, PlanError, PlanErrors};
-use super::order::{schedule, Limits};
+use super::order::{schedule, Limits, Round};
 use super::{Action, ChatPlan, PendingChat, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
 
 /// The mass-removal guard applies only from this many current memberships on, so that small
@@ -155,16 +155,11 @@ fn diff_chat(
 ) -> Option<ChatPlan> {
     let current = &known.members;
     let (mut adds, removes) = changes(current, &wanted.members);
-    let mut left = Vec::new();
-    if !desired.settings.readd_left && !known.left.is_empty() {
-        adds.retain(|&handle| {
-            let stays_out = known.left.contains(handle);
-            if stays_out {
-                left.push(handle);
-            }
-            !stays_out
-        });
-    }
+    let left = if desired.settings.readd_left {
+        Vec::new()
+    } else {
+        keep_out_left(&mut adds, &known.left)
+    };
     if adds.is_empty() && removes.is_empty() && left.is_empty() {
         return None;
     }
@@ -173,16 +168,7 @@ fn diff_chat(
         name: wanted.name.clone().or_else(|| known.display_name.clone()),
     };
     if !removes.is_empty() {
-        findings.removals_by_chat.push((chat_ref.clone(), removes.len()));
-    }
-    for &handle in &removes {
-        if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
-            findings.errors.push(PlanError::ProtectedRemoval {
-                chat: chat_ref.clone(),
-                handle: handle.clone(),
-                person: desired.names.get(handle).cloned(),
-            });
-        }
+        check_removals(&chat_ref, &removes, wanted, desired, findings);
     }
 
     let limits = Limits {
@@ -196,7 +182,64 @@ fn diff_chat(
             return None;
         }
     };
+    let steps = steps(&adds, &removes, &rounds, desired);
 
+    // Sorted, since `left` comes from a sorted set; usually empty.
+    let after = wanted
+        .members
+        .iter()
+        .filter(|handle| left.binary_search(handle).is_err())
+        .cloned()
+        .collect();
+    Some(ChatPlan {
+        id: chat_ref.id,
+        name: chat_ref.name,
+        action: Action::Update,
+        before: Some(current.iter().cloned().collect()),
+        after: Some(after),
+        left: left.into_iter().cloned().collect(),
+        steps,
+    })
+}
+
+/// Takes out of `adds` the handles that left the chat themselves (`known_left`), and returns
+/// them: they stay out unless `readd_left` is set. Both stay sorted.
+fn keep_out_left<'a>(adds: &mut Vec<&'a Handle>, known_left: &BTreeSet<Handle>) -> Vec<&'a Handle> {
+    let mut left = Vec::new();
+    if !known_left.is_empty() {
+        adds.retain(|&handle| {
+            let stays_out = known_left.contains(handle);
+            if stays_out {
+                left.push(handle);
+            }
+            !stays_out
+        });
+    }
+    left
+}
+
+/// Counts a chat's removals for the whole-plan guards, and refuses those of protected handles.
+fn check_removals(
+    chat: &ChatRef,
+    removes: &[&Handle],
+    wanted: &DesiredChat,
+    desired: &Desired,
+    findings: &mut Findings<'_>,
+) {
+    findings.removals_by_chat.push((chat.clone(), removes.len()));
+    for &handle in removes {
+        if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
+            findings.errors.push(PlanError::ProtectedRemoval {
+                chat: chat.clone(),
+                handle: handle.clone(),
+                person: desired.names.get(handle).cloned(),
+            });
+        }
+    }
+}
+
+/// The steps of `rounds`: each round's adds, then its removes, a `wait` between rounds.
+fn steps(adds: &[&Handle], removes: &[&Handle], rounds: &[Round], desired: &Desired) -> Vec<Step> {
     let person = |handle: &Handle| desired.names.get(handle).cloned();
     let mut steps = Vec::with_capacity(adds.len() + removes.len() + rounds.len());
     let (mut next_add, mut next_remove) = (adds.iter(), removes.iter());
@@ -217,23 +260,7 @@ fn diff_chat(
             });
         }
     }
-
-    // Sorted, since `left` comes from a sorted set; usually empty.
-    let after = wanted
-        .members
-        .iter()
-        .filter(|handle| left.binary_search(handle).is_err())
-        .cloned()
-        .collect();
-    Some(ChatPlan {
-        id: chat_ref.id,
-        name: chat_ref.name,
-        action: Action::Update,
-        before: Some(current.iter().cloned().collect()),
-        after: Some(after),
-        left: left.into_iter().cloned().collect(),
-        steps,
-    })
+    steps
 }
 
 /// `(wanted - current, current - wanted)`, both sorted, in one walk over the two sorted sets

@@ -11,14 +11,27 @@ use crate::escape::Escaped;
 /// Chats with changes still landing are counted; `options.verbose` lists their changes.
 pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
-    let chats = |status| report.with_status(status).count();
-    let (done, failed, drift, stopped, never_landed) = (
-        chats(ChatStatus::Done),
-        chats(ChatStatus::Failed),
-        chats(ChatStatus::Drift),
-        chats(ChatStatus::Stopped),
-        chats(ChatStatus::NeverLanded),
-    );
+    chat_lines(report, &paint, w)?;
+    if options.verbose {
+        pending_lines(report, &paint, w)?;
+    }
+    write!(
+        w,
+        "{} Calls made: {} added, {} removed. Chats: {}",
+        headline(report, &paint),
+        report.calls.add,
+        report.calls.remove,
+        chat_counts(report)
+    )?;
+    if !report.forgotten.is_empty() {
+        write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
+    }
+    writeln!(w, ".")?;
+    concurrency_line(report, w)
+}
+
+/// A line for each chat that did not simply finish: failed, never landed, drifted, stopped.
+fn chat_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let listed = [
         ChatStatus::Failed,
         ChatStatus::NeverLanded,
@@ -36,7 +49,12 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
             writeln!(w, "{line}")?;
         }
     }
-    for chat in report.pending().filter(|_| options.verbose) {
+    Ok(())
+}
+
+/// A line for each chat with changes Linq accepted and has not applied yet, naming them.
+fn pending_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Result<()> {
+    for chat in report.pending() {
         let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("add `{h}`")))
             .chain(chat.pending.remove.iter().map(|h| format!("remove `{h}`")))
             .collect();
@@ -50,7 +68,12 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
             ))
         )?;
     }
-    let headline = if let Some(error) = &report.error {
+    Ok(())
+}
+
+/// How the run ended: stopped by an error, interrupted, complete, or with problems.
+fn headline(report: &ApplyReport, paint: &Paint) -> String {
+    if let Some(error) = &report.error {
         paint.error(format!("Apply stopped: {}.", Escaped(error)))
     } else if report.interrupted {
         paint.note("Apply interrupted: steps not begun are left for the next run.")
@@ -58,13 +81,21 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
         paint.add("Apply complete.")
     } else {
         paint.remove("Apply finished with problems.")
-    };
-    let mut parts = vec![format!("{done} done")];
+    }
+}
+
+/// `3 done, 1 failed, …`: the chats by how they ended, those of no chat left out.
+fn chat_counts(report: &ApplyReport) -> String {
+    let chats = |status| report.with_status(status).count();
+    let mut parts = vec![format!("{} done", chats(ChatStatus::Done))];
     let counts = [
-        (failed, "failed"),
-        (never_landed, "not changed as earlier changes never landed"),
-        (drift, "skipped for drift"),
-        (stopped, "stopped"),
+        (chats(ChatStatus::Failed), "failed"),
+        (
+            chats(ChatStatus::NeverLanded),
+            "not changed as earlier changes never landed",
+        ),
+        (chats(ChatStatus::Drift), "skipped for drift"),
+        (chats(ChatStatus::Stopped), "stopped"),
     ];
     for (n, what) in counts {
         if n > 0 {
@@ -75,17 +106,11 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     if pending > 0 {
         parts.push(format!("{pending} with accepted changes Linq has not applied yet"));
     }
-    write!(
-        w,
-        "{headline} Calls made: {} added, {} removed. Chats: {}",
-        report.calls.add,
-        report.calls.remove,
-        parts.join(", ")
-    )?;
-    if !report.forgotten.is_empty() {
-        write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
-    }
-    writeln!(w, ".")?;
+    parts.join(", ")
+}
+
+/// The last line: how many requests were in flight at once.
+fn concurrency_line(report: &ApplyReport, w: &mut dyn Write) -> io::Result<()> {
     match report.concurrency {
         Some(c) if c.adaptive => writeln!(
             w,

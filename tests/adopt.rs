@@ -3,40 +3,31 @@
 
 use std::collections::BTreeSet;
 
-use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
+use linq_sandbox::{Options, Seed, SeedChat};
 use serde_json::Value;
 
-use crate::apply::{expect_exit, roster};
-use crate::common::{repo, Run, Workspace};
+use crate::common::{repo, strings, Linq};
 
 const ME: &str = "+12055550100";
 const SALES: &str = "550e8400-e29b-41d4-a716-446655440000";
 const SHIFTS: &str = "c3d4e5f6-a7b8-4c9d-8e0f-112233445566";
 const DIRECT: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 
-/// A sandbox and a workspace whose runs of roster talk to it.
-struct Linq {
-    sandbox: Sandbox,
-    ws: Workspace,
-}
-
 impl Linq {
-    fn new(chats: Vec<SeedChat>) -> Linq {
+    /// `chats` served by a sandbox without delay or faults.
+    fn with_chats(chats: Vec<SeedChat>) -> Linq {
         let seed = Seed {
             token: "test-token".into(),
             me: ME.into(),
             chats,
             handle_services: Default::default(),
         };
-        Linq {
-            sandbox: Sandbox::spawn(seed, Options::default()),
-            ws: Workspace::new(),
-        }
+        Linq::serve(seed, Options::default())
     }
 
     /// Two group chats and a direct-message chat, as in the README's demo.
     fn small() -> Linq {
-        Linq::new(vec![
+        Linq::with_chats(vec![
             SeedChat {
                 display_name: Some("Sales West".into()),
                 ..SeedChat::group(
@@ -56,41 +47,14 @@ impl Linq {
             },
         ])
     }
-
-    fn roster(&self, args: &[&str]) -> Run {
-        roster(&self.ws, &self.sandbox, args)
-    }
-
-    /// Runs roster and insists it exits with `code`.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        expect_exit(&self.ws, &self.sandbox, code, args)
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ws.read("roster.state.json")).expect("state is JSON")
-    }
-
-    fn state_bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.ws.path().join("roster.state.json")).ok()
-    }
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().expect("a string").to_owned())
-        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-#[test]
-fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
-    // 130 group chats (two pages of 100), some with members who left, and 3 direct chats.
+/// 130 group chats (two pages of 100), some with members who left, and 3 direct chats.
+fn many_chats() -> Vec<SeedChat> {
     let mut chats = Vec::new();
     for i in 0..130u32 {
         let id = format!("00000000-0000-4000-8000-{i:012}");
@@ -115,8 +79,12 @@ fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
             )
         });
     }
-    let linq = Linq::new(chats);
+    chats
+}
 
+#[test]
+fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
+    let linq = Linq::with_chats(many_chats());
     let run = linq.expect(0, &["import", "--all", "--write", "roster.yaml"]);
     assert_eq!(run.stdout(), "", "the config goes to the file");
     assert!(
@@ -131,7 +99,22 @@ fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
         .filter(|c| c.method == "GET" && c.path == "/v3/chats")
         .count();
     assert_eq!(lists, 2, "one list call per page");
+    assert_many_recorded(&linq);
+    assert_many_configured(&linq);
 
+    linq.expect(0, &["validate"]);
+    let plan = linq.expect(0, &["plan", "--detailed-exitcode"]);
+    assert!(plan.stdout().starts_with("No changes."), "{}", plan.combined());
+    linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
+
+    // Importing again changes nothing and prints the same config.
+    let again = linq.expect(0, &["import", "--all"]);
+    assert_eq!(again.stdout(), linq.ws.read("roster.yaml"));
+    assert_eq!(linq.state()["serial"], 1, "nothing changed, so nothing was written");
+}
+
+/// The state records every group chat of [`many_chats`] as Linq shows it.
+fn assert_many_recorded(linq: &Linq) {
     let state = linq.state();
     assert_eq!(state["serial"], 1);
     let recorded = state["chats"].as_object().unwrap();
@@ -154,7 +137,10 @@ fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
         !linq.ws.read("roster.state.json").contains(ME),
         "your own line is never a member"
     );
+}
 
+/// The config written names every group chat of [`many_chats`] with its members.
+fn assert_many_configured(linq: &Linq) {
     let config: Value = serde_yaml::from_str(&linq.ws.read("roster.yaml")).expect("the config is YAML");
     assert_eq!(config["version"], 1);
     let configured = config["chats"].as_object().unwrap();
@@ -164,16 +150,6 @@ fn import_all_reads_every_page_and_gives_a_config_that_plans_clean() {
     assert_eq!(chat["service"], "iMessage");
     assert_eq!(strings(&chat["members"]).len(), 5);
     assert!(configured["00000000-0000-4000-8000-000000000001"].get("name").is_none());
-
-    linq.expect(0, &["validate"]);
-    let plan = linq.expect(0, &["plan", "--detailed-exitcode"]);
-    assert!(plan.stdout().starts_with("No changes."), "{}", plan.combined());
-    linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
-
-    // Importing again changes nothing and prints the same config.
-    let again = linq.expect(0, &["import", "--all"]);
-    assert_eq!(again.stdout(), linq.ws.read("roster.yaml"));
-    assert_eq!(linq.state()["serial"], 1, "nothing changed, so nothing was written");
 }
 
 #[test]
@@ -237,9 +213,40 @@ fn drift_is_reported_recorded_and_planned_back() {
     linq.sandbox.add_outside(SALES, "+12055550777");
     linq.sandbox.remove_outside(SALES, "+12055550199");
     linq.sandbox.leave(SALES, "+12055550123");
-    let imported = linq.state_bytes();
+    plan_refresh_shows_the_drift_and_writes_nothing(&linq);
+    refresh_records_the_drift(&linq);
+    the_plan_restores_the_config(&linq);
 
-    // plan --refresh: the drift above a plan made against the live membership; nothing written.
+    // The drift above took SALES to 2 members; what follows is roster's doing alone.
+    linq.sandbox.restart_member_ranges();
+    linq.expect(0, &["apply", "--auto-approve"]);
+    assert_eq!(
+        linq.sandbox.members(SALES).unwrap(),
+        set(&["+12052499136", "+12055550199", "bob@example.com"])
+    );
+    assert_eq!(
+        linq.sandbox.members(SHIFTS).unwrap(),
+        set(&["+12055550201", "+12055550202", "+12055550203"])
+    );
+    let settled = linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
+    assert!(
+        settled
+            .stdout()
+            .starts_with("No drift: the 2 chats read from Linq match the state."),
+        "{}",
+        settled.combined()
+    );
+    assert!(linq.sandbox.violations().is_empty());
+    // The imported config keeps the default floor (3) and cap (31).
+    for chat in [SALES, SHIFTS] {
+        let range = linq.sandbox.member_range(chat).unwrap();
+        assert!(range.lowest >= 3 && range.highest <= 31, "{chat}: {range:?}");
+    }
+}
+
+/// plan --refresh: the drift above a plan made against the live membership; nothing written.
+fn plan_refresh_shows_the_drift_and_writes_nothing(linq: &Linq) {
+    let imported = linq.state_bytes();
     let plan = linq.roster(&["plan", "--refresh", "--detailed-exitcode"]);
     insta::assert_snapshot!("plan_refresh_with_drift", plan.combined());
     let json = linq.expect(2, &["plan", "--refresh", "--detailed-exitcode", "--format", "json"]);
@@ -255,8 +262,11 @@ fn drift_is_reported_recorded_and_planned_back() {
     assert_eq!(saved.code(), 1, "{}", saved.combined());
     assert!(saved.stderr().contains("roster refresh"), "{}", saved.combined());
     assert!(!linq.ws.path().join("plan.json").exists());
+}
 
-    // refresh: the same drift, recorded in the state.
+/// refresh: the same drift, recorded in the state; then drift in another chat, as JSON for
+/// scripts.
+fn refresh_records_the_drift(linq: &Linq) {
     let refresh = linq.roster(&["refresh"]);
     insta::assert_snapshot!("refresh_with_drift", refresh.combined());
     let state = linq.state();
@@ -284,9 +294,11 @@ fn drift_is_reported_recorded_and_planned_back() {
     assert_eq!(quiet["chats"], Value::Array(Vec::new()));
     assert_eq!(quiet["recorded"]["written"], false);
     assert_eq!(linq.state()["serial"], 3, "no change, no write");
+}
 
-    // The plan restores the config: the outsiders go, the removed member comes back, and the
-    // member who left is not re-added.
+/// The plan restores the config: the outsiders go, the removed member comes back, and the
+/// member who left is not re-added.
+fn the_plan_restores_the_config(linq: &Linq) {
     let plan = linq.expect(2, &["plan", "--detailed-exitcode", "--format", "json"]);
     let plan: Value = serde_json::from_str(&plan.stdout()).unwrap();
     let steps = |chat: usize| -> Vec<String> {
@@ -307,32 +319,6 @@ fn drift_is_reported_recorded_and_planned_back() {
     assert_eq!(strings(&plan["chats"][0]["left"]), ["+12055550123"]);
     assert_eq!(plan["chats"][1]["id"], SHIFTS);
     assert_eq!(steps(1), ["remove +12055550299"]);
-
-    // The drift above took SALES to 2 members; what follows is roster's doing alone.
-    linq.sandbox.restart_member_ranges();
-    linq.expect(0, &["apply", "--auto-approve"]);
-    assert_eq!(
-        linq.sandbox.members(SALES).unwrap(),
-        set(&["+12052499136", "+12055550199", "bob@example.com"])
-    );
-    assert_eq!(
-        linq.sandbox.members(SHIFTS).unwrap(),
-        set(&["+12055550201", "+12055550202", "+12055550203"])
-    );
-    let settled = linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
-    assert!(
-        settled
-            .stdout()
-            .starts_with("No drift: the 2 chats read from Linq match the state."),
-        "{}",
-        settled.combined()
-    );
-    assert!(linq.sandbox.violations().is_empty());
-    // The imported config keeps the default floor (3) and cap (31).
-    for chat in [SALES, SHIFTS] {
-        let range = linq.sandbox.member_range(chat).unwrap();
-        assert!(range.lowest >= 3 && range.highest <= 31, "{chat}: {range:?}");
-    }
 }
 
 #[test]

@@ -1,12 +1,30 @@
-//! Running the binary the way a user does, and making its output stable for snapshots.
+//! Running the binary the way a user does, and making its output stable for snapshots; the
+//! sandbox-facing helpers ([`sandbox`]) and the random scenarios ([`scenario`]) every module
+//! shares.
+
+mod sandbox;
+mod scenario;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use roster::plan::SavedPlan;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use sandbox::{
+    accepted, api_env, applied_changes, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster,
+    roster_command, spawn_apply, Linq, TOKEN,
+};
+pub use scenario::{limit_problems, ChatSpec, Rng, Scenario};
+
 /// How long a test waits for something that takes milliseconds before it fails instead of
 /// hanging: a bound for a broken build, not a timing assertion.
 pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The state file of a workspace.
+const STATE: &str = "roster.state.json";
 
 /// Waits until `ready` holds, polling; panics naming `what` after [`PATIENCE`].
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
@@ -54,6 +72,28 @@ impl Workspace {
 
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path().join(name)).unwrap()
+    }
+
+    /// The bytes of `roster.state.json`, or `None` when there is none.
+    pub fn state_bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.path().join(STATE)).ok()
+    }
+
+    /// `roster.state.json` as JSON.
+    pub fn state(&self) -> Value {
+        serde_json::from_str(&self.read(STATE)).expect("state is JSON")
+    }
+
+    /// `roster.state.json` as roster reads it.
+    pub fn parsed_state(&self) -> roster::state::State {
+        let bytes = self.state_bytes().expect("a state file");
+        roster::state::parse_state(&bytes).expect("the state parses")
+    }
+
+    /// Writes `roster.state.json` of `lineage` at `serial`, recording `chats` (id to record).
+    pub fn write_state(&self, lineage: &str, serial: u64, chats: serde_json::Map<String, Value>) {
+        let state = serde_json::json!({ "version": 1, "lineage": lineage, "serial": serial, "chats": chats });
+        self.write(STATE, serde_json::to_vec_pretty(&state).unwrap());
     }
 
     /// `roster ARGS` in this folder, no terminal, no token, colour off by environment.
@@ -112,6 +152,30 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// The strings of a JSON array.
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// A member of chat `chat`: `+1555000` and its number and the member's, distinct per chat.
+pub fn member(chat: u32, n: u32) -> String {
+    format!("+155500{chat}{n:03}")
+}
+
+/// Writes `saved` to `file` in `ws`, sealed with a checksum computed as the file documents it:
+/// hex SHA-256 of the document with an empty `checksum`. No key is needed, so anyone can.
+pub fn forge(ws: &Workspace, file: &str, mut saved: SavedPlan) {
+    saved.checksum = String::new();
+    let digest = Sha256::digest(serde_json::to_vec(&saved).unwrap());
+    saved.checksum = digest.iter().map(|b| format!("{b:02x}")).collect();
+    ws.write(file, saved.to_json());
 }
 
 /// One finished run of the binary.

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use linq_sandbox::{Options, Sandbox};
 
-use crate::apply::{mutating_calls, roster, Scenario};
-use crate::common::Workspace;
+use crate::common::{mutating_calls, roster, Scenario, Workspace};
 
 fn quick() -> Options {
     Options {

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use linq_sandbox::{Fault, Options, Sandbox, Seed, SeedChat};
+use linq_sandbox::{Fault, Options, Seed, SeedChat};
 use serde_json::Value;
 
-use crate::apply::expect_exit;
-use crate::common::{Run, Workspace};
+use crate::common::{strings, Linq, Run, Workspace};
 
 const TOKEN: &str = "sandbox-token-pending";
 const ME: &str = "+15550009999";
@@ -20,15 +19,10 @@ const LATER: &str = "+15550001088";
 const NAMES: [&str; 2] = ["Sales", "Shifts"];
 const MEMBERS: [&str; 4] = ["+15550001001", "+15550001002", "+15550001003", "+15550001004"];
 
-/// A sandbox whose calls about [`LOST`] are lost, and a workspace whose state records the chats
-/// as Linq holds them.
-struct Linq {
-    sandbox: Sandbox,
-    ws: Workspace,
-}
-
 impl Linq {
-    fn new(chats: &[&str]) -> Linq {
+    /// A sandbox whose calls about [`LOST`] are lost, and a workspace whose state records the
+    /// chats as Linq holds them.
+    fn losing(chats: &[&str]) -> Linq {
         let seed = Seed {
             token: TOKEN.into(),
             me: ME.into(),
@@ -42,17 +36,12 @@ impl Linq {
                 .collect(),
             handle_services: Default::default(),
         };
-        let sandbox = Sandbox::spawn(seed, lossy());
-        let ws = Workspace::new();
+        let linq = Linq::serve(seed, lossy());
         let recorded: serde_json::Map<String, Value> = chats
             .iter()
             .map(|id| (id.to_string(), serde_json::json!({ "members": MEMBERS })))
             .collect();
-        let state = serde_json::json!({
-            "version": 1, "lineage": "11111111-2222-4333-8444-555555555555", "serial": 1, "chats": recorded,
-        });
-        ws.write("roster.state.json", serde_json::to_vec_pretty(&state).unwrap());
-        let linq = Linq { sandbox, ws };
+        linq.ws.write_state("11111111-2222-4333-8444-555555555555", 1, recorded);
         linq.config(chats, &[LOST]);
         linq
     }
@@ -68,15 +57,6 @@ impl Linq {
             ));
         }
         self.ws.write("roster.yaml", yaml);
-    }
-
-    /// Runs roster and insists it exits with `code`.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        expect_exit(&self.ws, &self.sandbox, code, args)
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ws.read("roster.state.json")).expect("state is JSON")
     }
 
     fn members(&self, chat: &str) -> Vec<String> {
@@ -99,15 +79,6 @@ fn lossy() -> Options {
         lost_handles: [LOST.to_owned()].into(),
         ..Options::default()
     }
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().expect("a string").to_owned())
-        .collect()
 }
 
 fn json(run: &Run) -> Value {
@@ -145,7 +116,7 @@ fn aged(text: &str) -> String {
 /// makes the call again, which converges once Linq applies it.
 #[test]
 fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_again() {
-    let linq = Linq::new(&[SALES]);
+    let linq = Linq::losing(&[SALES]);
     let apply = linq.expect(0, &["apply", "--auto-approve", "--format", "json"]);
     let report = report(&apply);
     assert_eq!(
@@ -161,8 +132,31 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
     assert_eq!(pending["handle"], LOST);
     let accepted_at = pending["accepted_at"].as_str().expect("when Linq accepted it");
     assert!(humantime::parse_rfc3339(accepted_at).is_ok(), "{accepted_at}");
+    every_plan_lists_it_pending(&linq, accepted_at);
+    refresh_keeps_it_pending(&linq);
 
-    // Offline, every plan lists it and `--detailed-exitcode` says something is pending.
+    // After it, refresh reports it never landed and drops it from the recorded members.
+    let dropped = linq.expect(0, &["refresh", "--pending-timeout", "0"]);
+    insta::assert_snapshot!("refresh_drops_a_change_that_never_landed", aged(&dropped.combined()));
+    assert!(!linq.members(SALES).contains(&LOST.to_owned()));
+    assert!(linq.state()["chats"][SALES].get("pending").is_none());
+
+    // The next plan makes the call again; once Linq applies it, everything converges.
+    let plan = json(&linq.expect(2, &["plan", "--detailed-exitcode", "--format", "json"]));
+    assert_eq!(plan["chats"][0]["steps"][0]["handle"], LOST);
+    assert!(plan.get("pending").is_none());
+    linq.sandbox.set_options(Options::default());
+    linq.expect(0, &["apply", "--auto-approve"]);
+    linq.sandbox.land_all();
+    assert!(linq.sandbox.members(SALES).unwrap().contains(LOST));
+    assert_eq!(linq.changes(), [format!("POST {LOST}"), format!("POST {LOST}")]);
+    linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
+    assert!(linq.state()["chats"][SALES].get("pending").is_none());
+}
+
+/// Offline, every plan lists the add of [`LOST`] accepted at `accepted_at`, and
+/// `--detailed-exitcode` says something is pending.
+fn every_plan_lists_it_pending(linq: &Linq, accepted_at: &str) {
     let plan = linq.ws.roster(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code(), 2, "{}", plan.combined());
     insta::assert_snapshot!("plan_lists_a_pending_change", aged(&plan.combined()));
@@ -187,8 +181,11 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
         "{}",
         markdown.combined()
     );
+}
 
-    // Within the timeout, refresh keeps it pending and says so; `plan --refresh` exits 2.
+/// Within the timeout, refresh keeps the add of [`LOST`] pending and says so; `plan --refresh`
+/// exits 2.
+fn refresh_keeps_it_pending(linq: &Linq) {
     let refresh = linq.expect(0, &["refresh"]);
     assert!(!refresh.stdout().contains("No drift"), "{}", refresh.combined());
     assert!(
@@ -210,24 +207,6 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
     assert_eq!(report["recorded"]["written"], false, "nothing new to record");
     assert!(linq.members(SALES).contains(&LOST.to_owned()));
     linq.expect(2, &["plan", "--refresh", "--detailed-exitcode"]);
-
-    // After it, refresh reports it never landed and drops it from the recorded members.
-    let dropped = linq.expect(0, &["refresh", "--pending-timeout", "0"]);
-    insta::assert_snapshot!("refresh_drops_a_change_that_never_landed", aged(&dropped.combined()));
-    assert!(!linq.members(SALES).contains(&LOST.to_owned()));
-    assert!(linq.state()["chats"][SALES].get("pending").is_none());
-
-    // The next plan makes the call again; once Linq applies it, everything converges.
-    let plan = json(&linq.expect(2, &["plan", "--detailed-exitcode", "--format", "json"]));
-    assert_eq!(plan["chats"][0]["steps"][0]["handle"], LOST);
-    assert!(plan.get("pending").is_none());
-    linq.sandbox.set_options(Options::default());
-    linq.expect(0, &["apply", "--auto-approve"]);
-    linq.sandbox.land_all();
-    assert!(linq.sandbox.members(SALES).unwrap().contains(LOST));
-    assert_eq!(linq.changes(), [format!("POST {LOST}"), format!("POST {LOST}")]);
-    linq.expect(0, &["plan", "--refresh", "--detailed-exitcode"]);
-    assert!(linq.state()["chats"][SALES].get("pending").is_none());
 }
 
 /// Apply's read of a chat drops an overdue change it does not show before it would wait for it:
@@ -235,7 +214,7 @@ fn an_add_accepted_and_never_applied_is_listed_then_dropped_by_refresh_and_made_
 /// run exits 1, and the next plan makes the call again.
 #[test]
 fn apply_s_own_read_drops_a_change_that_never_landed_and_leaves_the_chat_alone() {
-    let linq = Linq::new(&[SALES, SHIFTS]);
+    let linq = Linq::losing(&[SALES, SHIFTS]);
     linq.expect(0, &["apply", "--auto-approve"]);
     for chat in [SALES, SHIFTS] {
         assert!(linq.members(chat).contains(&LOST.to_owned()), "recorded as pending");
@@ -288,7 +267,7 @@ fn apply_s_own_read_drops_a_change_that_never_landed_and_leaves_the_chat_alone()
 /// Within the timeout apply's read waits for roster's own change as before, and does not drop it.
 #[test]
 fn within_the_timeout_apply_waits_for_a_pending_change_and_keeps_it() {
-    let linq = Linq::new(&[SALES]);
+    let linq = Linq::losing(&[SALES]);
     linq.expect(0, &["apply", "--auto-approve"]);
     linq.config(&[SALES], &[LOST, LATER]);
     let run = linq.expect(1, &["apply", "--auto-approve", "--wait-timeout", "0.3"]);

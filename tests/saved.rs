@@ -5,13 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
+use linq_sandbox::{Options, Seed, SeedChat};
 use roster::handle::Handle;
 use roster::plan::{Action, ChatPlan, SavedPlan, Step};
-use sha2::{Digest, Sha256};
 
-use crate::apply::expect_exit;
-use crate::common::{Run, Workspace};
+use crate::common::{forge, member, Linq};
 
 const TOKEN: &str = "sandbox-token-saved";
 const ME: &str = "+15550009999";
@@ -23,24 +21,14 @@ const GUARDED: &str = "00000000-0000-4000-8000-0000000000a2";
 const TRIO: &str = "00000000-0000-4000-8000-0000000000a3";
 const PROTECTED: &str = "+15550002001";
 
-/// Chats on Linq and in the state, and what the config wants of them.
-struct Setup {
-    sandbox: Sandbox,
-    ws: Workspace,
-}
-
-/// `+1555000` and a chat letter's number and a member number: distinct handles per chat.
-fn member(chat: u32, n: u32) -> String {
-    format!("+155500{chat}{n:03}")
-}
-
 fn members(chat: u32, ns: impl IntoIterator<Item = u32>) -> Vec<String> {
     ns.into_iter().map(|n| member(chat, n)).collect()
 }
 
-impl Setup {
-    /// `chats`: id, the members Linq and the state hold, the members the config wants.
-    fn new(chats: &[(&str, Vec<String>, Vec<String>)]) -> Setup {
+impl Linq {
+    /// `chats` on Linq and in the state: id, the members Linq and the state hold, the members
+    /// the config wants.
+    fn recorded(chats: &[(&str, Vec<String>, Vec<String>)]) -> Linq {
         let seed = Seed {
             token: TOKEN.into(),
             me: ME.into(),
@@ -50,8 +38,7 @@ impl Setup {
                 .collect(),
             handle_services: BTreeMap::new(),
         };
-        let sandbox = Sandbox::spawn(seed, Options::default());
-        let ws = Workspace::new();
+        let linq = Linq::serve(seed, Options::default());
         let mut yaml = format!("version: 1\nsettings:\n  protected: ['{PROTECTED}']\nchats:\n");
         let mut state = serde_json::Map::new();
         for (id, now, want) in chats {
@@ -59,17 +46,14 @@ impl Setup {
             yaml.push_str(&format!("  {id}:\n    members: [{}]\n", want.join(", ")));
             state.insert(id.to_string(), serde_json::json!({ "members": now }));
         }
-        ws.write("roster.yaml", yaml);
-        let state = serde_json::json!({
-            "version": 1, "lineage": "11111111-2222-4333-8444-555555555555", "serial": 3, "chats": state,
-        });
-        ws.write("roster.state.json", serde_json::to_vec_pretty(&state).unwrap());
-        Setup { sandbox, ws }
+        linq.ws.write("roster.yaml", yaml);
+        linq.ws.write_state("11111111-2222-4333-8444-555555555555", 3, state);
+        linq
     }
 
     /// The three chats of the edit tests: only [`WAIT`] has something to do.
-    fn standard() -> Setup {
-        Setup::new(&[
+    fn standard() -> Linq {
+        Linq::recorded(&[
             (WAIT, members(1, [1, 2, 3]), members(1, [1, 2, 4])),
             (
                 GUARDED,
@@ -86,21 +70,13 @@ impl Setup {
         ])
     }
 
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        expect_exit(&self.ws, &self.sandbox, code, args)
-    }
-
     fn saved(&self, file: &str) -> SavedPlan {
         serde_json::from_str(&self.ws.read(file)).expect("a saved plan")
     }
 
-    /// Writes `saved` to `file` sealed with a checksum computed as the file documents it: hex
-    /// SHA-256 of the document with an empty `checksum`. No key is needed, so anyone can.
-    fn forge(&self, file: &str, mut saved: SavedPlan) {
-        saved.checksum = String::new();
-        let digest = Sha256::digest(serde_json::to_vec(&saved).unwrap());
-        saved.checksum = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.ws.write(file, saved.to_json());
+    /// Writes `saved` to `file`, sealed as anyone can (see [`forge`]), and checks the seal holds.
+    fn forge(&self, file: &str, saved: SavedPlan) {
+        forge(&self.ws, file, saved);
         assert_eq!(self.ws.roster(&["show", file]).code(), 0, "the seal holds");
     }
 
@@ -162,7 +138,7 @@ fn chat(id: &str, before: &[String], steps: Vec<Step>) -> ChatPlan {
 
 #[test]
 fn edited_plans_are_refused_and_send_nothing_even_with_a_valid_checksum() {
-    let setup = Setup::standard();
+    let setup = Linq::standard();
     setup.expect(0, &["plan", "--out", "plan.json"]);
     let saved = setup.saved("plan.json");
     assert_eq!(
@@ -231,7 +207,7 @@ fn edited_plans_are_refused_and_send_nothing_even_with_a_valid_checksum() {
 fn a_plan_the_guards_would_refuse_is_refused_when_saved_too() {
     // The config changed by hand to remove a protected member cannot be planned; a plan file
     // carrying that remove, sealed against the changed config, is refused the same way.
-    let setup = Setup::standard();
+    let setup = Linq::standard();
     let config = setup.ws.read("roster.yaml");
     let without = config.replace(&format!("['{PROTECTED}', "), "[");
     setup.ws.write("roster.yaml", &without);
@@ -266,7 +242,7 @@ fn a_plan_the_guards_would_refuse_is_refused_when_saved_too() {
 #[test]
 fn fresh_saved_plans_made_with_target_or_allow_mass_removal_still_apply() {
     // Both chats change; the plan is limited to one of them.
-    let setup = Setup::new(&[
+    let setup = Linq::recorded(&[
         (WAIT, members(1, [1, 2, 3]), members(1, [1, 2, 4])),
         (TRIO, members(3, [1, 2, 3]), members(3, [1, 2, 3, 4])),
     ]);
@@ -281,7 +257,7 @@ fn fresh_saved_plans_made_with_target_or_allow_mass_removal_still_apply() {
     );
 
     // 5 of 11 memberships removed: more than the 25% allowed without the flag.
-    let setup = Setup::new(&[
+    let setup = Linq::recorded(&[
         (WAIT, members(1, [1, 2, 3]), members(1, [1, 2, 3])),
         (TRIO, members(3, 1..=8), members(3, [1, 2, 3])),
     ]);
@@ -304,7 +280,7 @@ fn fresh_saved_plans_made_with_target_or_allow_mass_removal_still_apply() {
 
 #[test]
 fn a_plan_made_from_another_lineage_is_refused_and_sends_nothing() {
-    let setup = Setup::standard();
+    let setup = Linq::standard();
     setup.expect(0, &["plan", "--out", "plan.json"]);
     // Another state at the same serial: restored from elsewhere, or made by another import.
     let state = setup.ws.read("roster.state.json").replace(
@@ -322,7 +298,7 @@ fn a_plan_made_from_another_lineage_is_refused_and_sends_nothing() {
 
 #[test]
 fn a_plan_is_refused_while_an_interrupted_apply_left_a_journal() {
-    let setup = Setup::standard();
+    let setup = Linq::standard();
     setup.expect(0, &["plan", "--out", "plan.json"]);
     let journal = [
         serde_json::json!({"type": "begin", "lineage": "11111111-2222-4333-8444-555555555555", "serial": 3}),

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use linq_sandbox::{Calls, Options, Sandbox, Tamper};
 
-use crate::apply::{
-    api_env, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster, spawn_apply, Scenario,
+use crate::common::{
+    accepted, api_env, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster, roster_command,
+    spawn_apply, wait_until, Scenario, Workspace, PATIENCE,
 };
-use crate::common::{wait_until, Workspace, PATIENCE};
 
 /// A duration no clock can hold is a usage error (exit 1) before anything starts: no panic, no
 /// call, no file.
@@ -64,17 +64,7 @@ impl Drop for Background {
 
 impl Background {
     fn start(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> Background {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args(args)
-            .current_dir(ws.path())
-            .envs(api_env(sandbox))
-            .env("USER", "tester")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start roster");
+        let mut child = roster_command(ws, sandbox).args(args).spawn().expect("start roster");
         let (sender, lines) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -134,14 +124,6 @@ impl Background {
     }
 }
 
-fn accepted(sandbox: &Sandbox) -> bool {
-    sandbox.calls().iter().any(|c| c.status == 202)
-}
-
-fn state_of(ws: &Workspace) -> roster::state::State {
-    roster::state::parse_state(&std::fs::read(ws.path().join("roster.state.json")).unwrap()).unwrap()
-}
-
 /// Files roster leaves beside the state while it runs; none may stay after a clean stop.
 fn leftovers(ws: &Workspace) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(ws.path())
@@ -172,10 +154,12 @@ fn sigterm_and_sighup_during_apply_save_settle_release_and_rerun_converges() {
         );
         let ws = Workspace::new();
         scenario.write(&ws);
-        let apply = Background::start(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "1"]);
+        let mut apply = Background::start(&ws, &sandbox, &["apply", "--auto-approve", "--parallelism", "1"]);
         wait_until("a change accepted", || accepted(&sandbox));
         apply.kill(signal);
-        // The sandbox counts a call once it answers: the one in flight may come on top.
+        // Counted once roster says it stops, so after the stop whatever the timing: the
+        // sandbox counts a call once it answers, and the one in flight may come on top.
+        apply.wait_for_line(&format!("Stopping ({name})"));
         let answered_at_signal = changes_answered(&sandbox);
         let (exit, stdout, stderr) = apply.finish();
         assert_eq!(exit, Some(code), "{name}:\n{stdout}\n{stderr}");
@@ -187,7 +171,7 @@ fn sigterm_and_sighup_during_apply_save_settle_release_and_rerun_converges() {
         assert!(stderr.contains(&format!("Stopping ({name})")), "{stderr}");
         assert!(stdout.contains("Apply interrupted"), "{stdout}");
         assert_eq!(leftovers(&ws), Vec::<String>::new(), "{name}: no lock, journal settled");
-        assert_eq!(state_of(&ws).serial, 2, "{name}: what was accepted is saved");
+        assert_eq!(ws.parsed_state().serial, 2, "{name}: what was accepted is saved");
         sandbox.set_options(Options {
             land_delay: Duration::from_millis(20),
             ..Options::default()
@@ -464,9 +448,11 @@ fn a_signal_ends_a_storm_of_retries_at_once() {
             .filter(|c| c.chat.as_deref() == Some(stormy.as_str()) && c.status == 429)
             .count()
     };
-    let run = Background::start(&ws, &sandbox, &["apply", "--auto-approve"]);
+    let mut run = Background::start(&ws, &sandbox, &["apply", "--auto-approve"]);
     wait_until("the chat's reads refused twice", || refused() >= 2);
     run.kill("-INT");
+    // Counted once roster says it stops: from then on no attempt may start.
+    run.wait_for_line("Stopping (SIGINT)");
     let at_signal = refused();
     let (code, stdout, stderr) = run.finish();
     assert_eq!(code, Some(130), "{stdout}\n{stderr}");

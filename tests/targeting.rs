@@ -9,10 +9,8 @@ use std::time::Duration;
 use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
 use roster::plan::SavedPlan;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::apply::{mutating_calls, roster, TOKEN};
-use crate::common::{repo, Run, Workspace};
+use crate::common::{forge, member, mutating_calls, repo, roster, Linq, Run, Workspace, TOKEN};
 
 /// The team example's chats (`examples/team`): three in `config/sales.yaml`, one in
 /// `config/support.yaml`, and one only in the state, forgotten by a full plan.
@@ -259,14 +257,6 @@ fn apply_changes_only_the_selected_chats_by_folder_name_file_and_id() {
     assert!(team.sandbox.violations().is_empty());
 }
 
-/// Writes `saved` to `file` sealed as roster seals it: anyone can, the checksum has no key.
-fn forge(ws: &Workspace, file: &str, mut saved: SavedPlan) {
-    saved.checksum = String::new();
-    let digest = Sha256::digest(serde_json::to_vec(&saved).unwrap());
-    saved.checksum = digest.iter().map(|b| format!("{b:02x}")).collect();
-    ws.write(file, saved.to_json());
-}
-
 #[test]
 fn a_saved_plan_shows_its_selection_and_applies_exactly_it() {
     let team = Team::new();
@@ -351,24 +341,14 @@ fn refresh_and_plan_refresh_read_only_the_selected_chats() {
     );
 }
 
-/// A member of chat `chat`: `+1555000` and its number and the member's.
-fn member(chat: u32, n: u32) -> String {
-    format!("+155500{chat}{n:03}")
-}
-
-/// Three chats of six members whose config removes 3, 2 and 1 of them; the first allows 2
-/// removals, and a plan at most 4 (the share allowed is no limit here: a half).
-struct Removals {
-    ws: Workspace,
-    sandbox: Sandbox,
-}
-
 const HEAVY: &str = "00000000-0000-4000-8000-0000000000e1";
 const MIDDLE: &str = "00000000-0000-4000-8000-0000000000e2";
 const LIGHT: &str = "00000000-0000-4000-8000-0000000000e3";
 
-impl Removals {
-    fn new() -> Removals {
+impl Linq {
+    /// Three chats of six members whose config removes 3, 2 and 1 of them; the first allows 2
+    /// removals, and a plan at most 4 (the share allowed is no limit here: a half).
+    fn removals() -> Linq {
         let chats = [(HEAVY, 1, 3, "Heavy"), (MIDDLE, 2, 2, "Middle"), (LIGHT, 3, 1, "Light")];
         let mut yaml = "version: 1\nsettings:\n  max_removal_ratio: 0.5\n  max_removals: 4\nchats:\n".to_owned();
         let mut state = serde_json::Map::new();
@@ -384,32 +364,22 @@ impl Removals {
             state.insert(id.to_owned(), serde_json::json!({ "members": now }));
             seed.push(SeedChat::group(id, &now.iter().map(String::as_str).collect::<Vec<_>>()));
         }
-        let ws = Workspace::new();
-        ws.write("roster.yaml", yaml);
-        let state = serde_json::json!({
-            "version": 1, "lineage": "22222222-3333-4444-8555-666666666666", "serial": 1, "chats": state,
-        });
-        ws.write("roster.state.json", serde_json::to_vec_pretty(&state).unwrap());
         let seed = Seed {
             token: TOKEN.into(),
             me: "+15550009999".into(),
             chats: seed,
             handle_services: Default::default(),
         };
-        Removals {
-            ws,
-            sandbox: Sandbox::spawn(seed, Options::default()),
-        }
-    }
-
-    fn roster(&self, args: &[&str]) -> Run {
-        roster(&self.ws, &self.sandbox, args)
+        let linq = Linq::serve(seed, Options::default());
+        linq.ws.write("roster.yaml", yaml);
+        linq.ws.write_state("22222222-3333-4444-8555-666666666666", 1, state);
+        linq
     }
 }
 
 #[test]
 fn max_removals_per_chat_and_over_all_chats_stop_a_plan_naming_the_guard_and_the_way_on() {
-    let setup = Removals::new();
+    let setup = Linq::removals();
     let before = setup.ws.snapshot_files();
     let refused = setup.roster(&["plan"]);
     insta::assert_snapshot!(refused.combined());

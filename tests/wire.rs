@@ -10,8 +10,7 @@ use std::time::Duration;
 use linq_sandbox::{Calls, Options, Sandbox, Seed, SeedChat, Tamper};
 use serde_json::json;
 
-use crate::apply::{expect_exit, roster_with_env};
-use crate::common::{Run, Workspace};
+use crate::common::{Linq, Run, Workspace};
 
 const TOKEN: &str = "wire-token-4d2f81";
 const ME: &str = "+12055550100";
@@ -23,14 +22,9 @@ const NEWCOMER: &str = "+12055550177";
 /// Added to the shifts chat by the config of [`Linq::with_changes`].
 const NIGHT_SHIFT: &str = "+12055550178";
 
-/// A sandbox with two group chats, and a workspace whose runs of roster talk to it.
-struct Linq {
-    sandbox: Sandbox,
-    ws: Workspace,
-}
-
 impl Linq {
-    fn new() -> Linq {
+    /// A sandbox with two group chats, and a workspace whose runs of roster talk to it.
+    fn two_chats() -> Linq {
         let seed = Seed {
             token: TOKEN.into(),
             me: ME.into(),
@@ -43,16 +37,13 @@ impl Linq {
             ],
             handle_services: Default::default(),
         };
-        Linq {
-            sandbox: Sandbox::spawn(seed, Options::default()),
-            ws: Workspace::new(),
-        }
+        Linq::serve(seed, Options::default())
     }
 
     /// Both chats imported, and a config that adds [`NEWCOMER`] to the sales chat and
     /// [`NIGHT_SHIFT`] to the shifts chat.
     fn with_changes() -> Linq {
-        let linq = Linq::new();
+        let linq = Linq::two_chats();
         linq.expect(0, &["import", SALES, SHIFTS]);
         let members = |list: &[&str]| list.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(", ");
         let mut sales = MEMBERS.to_vec();
@@ -68,19 +59,6 @@ impl Linq {
             ),
         );
         linq
-    }
-
-    fn state_bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.ws.path().join("roster.state.json")).ok()
-    }
-
-    fn roster(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        roster_with_env(&self.ws, &self.sandbox, args, extra)
-    }
-
-    /// Runs roster and insists it exits with `code`.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        expect_exit(&self.ws, &self.sandbox, code, args)
     }
 }
 
@@ -134,7 +112,7 @@ fn plain_http_to_loopback_never_goes_through_a_proxy() {
     for variable in ["HTTP_PROXY", "http_proxy", "ALL_PROXY"] {
         let proxy = Recorder::start();
         let linq = Linq::with_changes();
-        let run = linq.roster(
+        let run = linq.roster_with(
             &["apply", "--auto-approve"],
             &[(variable, &proxy.url()), ("NO_PROXY", ""), ("no_proxy", "")],
         );
@@ -187,7 +165,7 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     let linq = Linq::with_changes();
     linq.sandbox
         .tamper(SALES, Tamper::redirect(307, &target, Calls::Changes));
-    let run = linq.roster(&["apply", "--auto-approve"], &[]);
+    let run = linq.roster(&["apply", "--auto-approve"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     let shown = "a redirect to `http://127.0.0.1:[PORT]/api/partner/v3/chats/550e8400-e29b-41d4-a716-446655440000/participants`, which roster does not follow";
     assert!(run.stdout().contains(shown), "{}", run.combined());
@@ -201,7 +179,7 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     let with_secret = format!("http://user:hunter2@{}/v3/chats/{SALES}", elsewhere.addr);
     linq.sandbox
         .tamper(SALES, Tamper::redirect(308, &with_secret, Calls::Reads));
-    let run = linq.roster(&["refresh"], &[]);
+    let run = linq.roster(&["refresh"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
         run.stderr().contains(&format!(
@@ -214,11 +192,9 @@ fn redirects_are_refused_naming_where_they_point_and_never_followed() {
     assert_eq!(elsewhere.received(), Vec::<String>::new(), "a redirect was followed");
 }
 
-#[test]
-fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
-    let linq = Linq::with_changes();
-    let recorded = linq.state_bytes();
-    let cases = [
+/// Ways a chat's answer breaks Linq's contract, and what roster says of each.
+fn contract_breaches() -> [(Tamper, String); 9] {
+    [
         (
             Tamper::remove("/handles"),
             "the answer breaks Linq's schema: missing field `handles`",
@@ -246,19 +222,26 @@ fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
             Tamper::set("/handles/0/is_me", json!(null)),
             "no participant is marked `is_me: true`",
         ),
-    ];
-    for (tamper, expected) in cases {
+    ]
+    .map(|(tamper, expected): (Tamper, &str)| (tamper, expected.to_owned()))
+}
+
+#[test]
+fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
+    let linq = Linq::with_changes();
+    let recorded = linq.state_bytes();
+    for (tamper, expected) in contract_breaches() {
         linq.sandbox.tamper(SALES, tamper.clone());
-        let run = linq.roster(&["refresh"], &[]);
+        let run = linq.roster(&["refresh"]);
         assert_eq!(run.code(), 1, "{tamper:?}: {}", run.combined());
         let stderr = run.stderr();
         assert!(
             stderr.contains(&format!("unexpected answer from Linq (200): chat `{SALES}`: "))
-                && stderr.contains(expected),
+                && stderr.contains(&expected),
             "{tamper:?}: {stderr}"
         );
         assert_eq!(linq.state_bytes(), recorded, "{tamper:?}: refresh recorded something");
-        let plan = linq.roster(&["plan", "--refresh"], &[]);
+        let plan = linq.roster(&["plan", "--refresh"]);
         assert_eq!(plan.code(), 1, "{tamper:?}: {}", plan.combined());
     }
 
@@ -278,7 +261,7 @@ fn chat_answers_that_break_the_contract_are_refused_and_nothing_is_recorded() {
 
     // Apply fails that chat, sends it nothing, and finishes the other.
     linq.sandbox.tamper(SALES, Tamper::remove("/handles/0/is_me"));
-    let run = linq.roster(&["apply", "--auto-approve"], &[]);
+    let run = linq.roster(&["apply", "--auto-approve"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
         run.stdout().contains(&format!(
@@ -305,7 +288,7 @@ fn an_oversized_answer_is_refused_and_not_read_to_its_end() {
     let recorded = linq.state_bytes();
     let size: u64 = 256 << 20;
     linq.sandbox.tamper(SALES, Tamper::oversize(size));
-    let run = linq.roster(&["refresh"], &[]);
+    let run = linq.roster(&["refresh"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(
         run.stderr().contains(
@@ -362,27 +345,33 @@ fn assert_inert(what: &str, bytes: &[u8]) {
     }
 }
 
-#[test]
-fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
-    const OUTSIDER: &str = "+12055550166";
-    let seed = Seed {
-        token: TOKEN.into(),
-        me: ME.into(),
-        chats: vec![
-            SeedChat {
-                display_name: Some(HOSTILE_NAME.into()),
-                ..SeedChat::group(SALES, &MEMBERS)
-            },
-            SeedChat::group(SHIFTS, &MEMBERS[..3]),
-        ],
-        handle_services: Default::default(),
-    };
-    let linq = Linq {
-        sandbox: Sandbox::spawn(seed, Options::default()),
-        ws: Workspace::new(),
-    };
-    let run = |args: &[&str], code: i32| -> Run {
-        let run = linq.roster(args, &[]);
+/// [`HOSTILE_NAME`] as roster shows it on a terminal.
+const ESCAPED: &str = r"\x1b]0;owned\x07\x1b[2J\rEvil\u{202e}";
+
+/// A sandbox whose sales chat bears [`HOSTILE_NAME`], and runs of roster that each put no raw
+/// control character on the terminal.
+struct Hostile(Linq);
+
+impl Hostile {
+    fn new() -> Hostile {
+        let seed = Seed {
+            token: TOKEN.into(),
+            me: ME.into(),
+            chats: vec![
+                SeedChat {
+                    display_name: Some(HOSTILE_NAME.into()),
+                    ..SeedChat::group(SALES, &MEMBERS)
+                },
+                SeedChat::group(SHIFTS, &MEMBERS[..3]),
+            ],
+            handle_services: Default::default(),
+        };
+        Hostile(Linq::serve(seed, Options::default()))
+    }
+
+    /// `roster ARGS`, exiting `code`, its output inert.
+    fn run(&self, args: &[&str], code: i32) -> Run {
+        let run = self.0.roster(args);
         assert_eq!(
             run.code(),
             code,
@@ -393,114 +382,138 @@ fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
         assert_inert(&format!("stdout of `roster {}`", args.join(" ")), &run.output.stdout);
         assert_inert(&format!("stderr of `roster {}`", args.join(" ")), &run.output.stderr);
         run
-    };
-    let json = |run: &Run| -> serde_json::Value { serde_json::from_slice(&run.output.stdout).expect("JSON") };
-    let escaped = r"\x1b]0;owned\x07\x1b[2J\rEvil\u{202e}";
+    }
 
-    // import: the YAML keeps the exact name, and reads back to it.
-    let import = run(&["import", SALES, SHIFTS], 0);
-    let config: serde_json::Value = serde_yaml::from_slice(&import.output.stdout).expect("YAML");
-    assert_eq!(config["chats"][SALES]["name"], HOSTILE_NAME);
-    linq.ws.write("roster.yaml", &import.output.stdout);
-    run(&["validate"], 0);
-    assert_eq!(
-        json(&run(&["show", "--format", "json"], 0))["chats"][SALES]["display_name"],
-        HOSTILE_NAME
-    );
-    assert!(run(&["show"], 0).stdout().contains(escaped));
+    /// The JSON `roster ARGS` prints.
+    fn json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        serde_json::from_slice(&self.run(args, code).output.stdout).expect("JSON")
+    }
 
-    // plan: text, JSON, markdown, a saved plan shown.
-    let config = linq.ws.read("roster.yaml");
-    let changed = config.replacen("members:\n", &format!("members:\n    - '{NEWCOMER}'\n"), 1);
-    assert_ne!(changed, config);
-    linq.ws.write("roster.yaml", &changed);
-    assert!(run(&["plan"], 0)
-        .stdout()
-        .contains(&format!("~ {escaped} ({SALES}): 4 → 5 members")));
-    assert_eq!(
-        json(&run(&["plan", "--format", "json"], 0))["chats"][0]["name"],
-        HOSTILE_NAME
-    );
-    let markdown = run(&["plan", "--format", "markdown"], 0).stdout();
-    assert!(
-        markdown.contains(&format!("#### `{escaped}` (`{SALES}`)")),
-        "{markdown}"
-    );
-    run(&["plan", "--out", "plan.json"], 0);
-    run(&["show", "plan.json"], 0);
-    assert_eq!(
-        json(&run(&["show", "plan.json", "--format", "json"], 0))["chats"][0]["name"],
-        HOSTILE_NAME
-    );
+    /// import: the YAML keeps the exact name, and reads back to it.
+    fn import(&self) {
+        let import = self.run(&["import", SALES, SHIFTS], 0);
+        let config: serde_json::Value = serde_yaml::from_slice(&import.output.stdout).expect("YAML");
+        assert_eq!(config["chats"][SALES]["name"], HOSTILE_NAME);
+        self.0.ws.write("roster.yaml", &import.output.stdout);
+        self.run(&["validate"], 0);
+        assert_eq!(
+            self.json(&["show", "--format", "json"], 0)["chats"][SALES]["display_name"],
+            HOSTILE_NAME
+        );
+        assert!(self.run(&["show"], 0).stdout().contains(ESCAPED));
+    }
 
-    // Drift: plan --refresh and refresh.
-    linq.sandbox.add_outside(SALES, OUTSIDER);
-    run(&["plan", "--refresh"], 0);
-    let refreshed = run(&["plan", "--refresh", "--format", "json"], 0);
-    assert!(refreshed.stderr().contains(escaped), "{}", refreshed.stderr());
-    assert!(run(&["refresh"], 0)
-        .stdout()
-        .contains(&format!("~ {escaped} ({SALES})")));
+    /// plan: text, JSON, markdown, a saved plan shown.
+    fn plans(&self) {
+        let config = self.0.ws.read("roster.yaml");
+        let changed = config.replacen("members:\n", &format!("members:\n    - '{NEWCOMER}'\n"), 1);
+        assert_ne!(changed, config);
+        self.0.ws.write("roster.yaml", &changed);
+        assert!(self
+            .run(&["plan"], 0)
+            .stdout()
+            .contains(&format!("~ {ESCAPED} ({SALES}): 4 → 5 members")));
+        assert_eq!(
+            self.json(&["plan", "--format", "json"], 0)["chats"][0]["name"],
+            HOSTILE_NAME
+        );
+        let markdown = self.run(&["plan", "--format", "markdown"], 0).stdout();
+        assert!(
+            markdown.contains(&format!("#### `{ESCAPED}` (`{SALES}`)")),
+            "{markdown}"
+        );
+        self.run(&["plan", "--out", "plan.json"], 0);
+        self.run(&["show", "plan.json"], 0);
+        assert_eq!(
+            self.json(&["show", "plan.json", "--format", "json"], 0)["chats"][0]["name"],
+            HOSTILE_NAME
+        );
+    }
 
-    // apply: progress lines and the summary, with Linq's own message hostile too.
-    linq.sandbox.tamper(
-        SHIFTS,
-        Tamper::Fail {
-            status: 400,
-            code: 1002,
-            message: format!("bad handle {HOSTILE_NAME}"),
-            calls: Calls::Changes,
-        },
-    );
-    let config = linq.ws.read("roster.yaml");
-    let shifts = config.replace(
-        &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n"),
-        &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n    - '{NIGHT_SHIFT}'\n"),
-    );
-    assert_ne!(shifts, config);
-    linq.ws.write("roster.yaml", shifts);
-    let apply = run(&["apply", "--auto-approve"], 1);
-    assert!(
-        apply.stderr().contains(&format!("chat `{SALES}` ({escaped}): done")),
-        "{}",
-        apply.combined()
-    );
-    assert!(
-        apply.stdout().contains(&format!("(code 1002) bad handle {escaped}")),
-        "{}",
-        apply.combined()
-    );
-    let report = run(&["apply", "--auto-approve", "--format", "json"], 1).stdout();
-    // The plan is printed above the report, as text.
-    let report: serde_json::Value = serde_json::from_str(&report[report.find("{\n").unwrap()..]).unwrap();
-    assert_eq!(
-        report["chats"][0]["failure"]["message"],
-        format!("bad handle {HOSTILE_NAME}")
-    );
+    /// Drift: plan --refresh and refresh.
+    fn drift(&self) {
+        const OUTSIDER: &str = "+12055550166";
+        self.0.sandbox.add_outside(SALES, OUTSIDER);
+        self.run(&["plan", "--refresh"], 0);
+        let refreshed = self.run(&["plan", "--refresh", "--format", "json"], 0);
+        assert!(refreshed.stderr().contains(ESCAPED), "{}", refreshed.stderr());
+        assert!(self
+            .run(&["refresh"], 0)
+            .stdout()
+            .contains(&format!("~ {ESCAPED} ({SALES})")));
+    }
 
-    // Errors that name chats and people from the config.
-    let protected = linq
-        .ws
-        .read("roster.yaml")
-        .replacen(
-            "chats:\n",
-            &format!("settings:\n  protected: ['{}']\nchats:\n", MEMBERS[0]),
-            1,
-        )
-        .replacen(&format!("    - '{}'\n", MEMBERS[0]), "", 1);
-    linq.ws.write("roster.yaml", protected);
-    let refused = run(&["plan"], 1);
-    assert!(refused.stderr().contains(escaped), "{}", refused.stderr());
-    linq.ws.write(
-        "roster.yaml",
-        format!("version: 1\nchats:\n  {SHIFTS}:\n    name: \"\\e]0;owned\\a\\e[2J\\rEvil\\u202E\"\n    members: [\"\\e[2Jnobody\\r\", a, b]\n"),
-    );
-    let config_error = run(&["validate"], 1);
-    assert!(
-        config_error.stderr().contains(r"unknown person `\x1b[2Jnobody\r`"),
-        "{}",
-        config_error.stderr()
-    );
+    /// apply: progress lines and the summary, with Linq's own message hostile too.
+    fn apply(&self) {
+        self.0.sandbox.tamper(
+            SHIFTS,
+            Tamper::Fail {
+                status: 400,
+                code: 1002,
+                message: format!("bad handle {HOSTILE_NAME}"),
+                calls: Calls::Changes,
+            },
+        );
+        let config = self.0.ws.read("roster.yaml");
+        let shifts = config.replace(
+            &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n"),
+            &format!("  {SHIFTS}:\n    service: iMessage\n    members:\n    - '{NIGHT_SHIFT}'\n"),
+        );
+        assert_ne!(shifts, config);
+        self.0.ws.write("roster.yaml", shifts);
+        let apply = self.run(&["apply", "--auto-approve"], 1);
+        assert!(
+            apply.stderr().contains(&format!("chat `{SALES}` ({ESCAPED}): done")),
+            "{}",
+            apply.combined()
+        );
+        assert!(
+            apply.stdout().contains(&format!("(code 1002) bad handle {ESCAPED}")),
+            "{}",
+            apply.combined()
+        );
+        let report = self.run(&["apply", "--auto-approve", "--format", "json"], 1).stdout();
+        // The plan is printed above the report, as text.
+        let report: serde_json::Value = serde_json::from_str(&report[report.find("{\n").unwrap()..]).unwrap();
+        assert_eq!(
+            report["chats"][0]["failure"]["message"],
+            format!("bad handle {HOSTILE_NAME}")
+        );
+    }
+
+    /// Errors that name chats and people from the config.
+    fn config_errors(&self) {
+        let protected = (self.0.ws.read("roster.yaml"))
+            .replacen(
+                "chats:\n",
+                &format!("settings:\n  protected: ['{}']\nchats:\n", MEMBERS[0]),
+                1,
+            )
+            .replacen(&format!("    - '{}'\n", MEMBERS[0]), "", 1);
+        self.0.ws.write("roster.yaml", protected);
+        let refused = self.run(&["plan"], 1);
+        assert!(refused.stderr().contains(ESCAPED), "{}", refused.stderr());
+        self.0.ws.write(
+            "roster.yaml",
+            format!("version: 1\nchats:\n  {SHIFTS}:\n    name: \"\\e]0;owned\\a\\e[2J\\rEvil\\u202E\"\n    members: [\"\\e[2Jnobody\\r\", a, b]\n"),
+        );
+        let config_error = self.run(&["validate"], 1);
+        assert!(
+            config_error.stderr().contains(r"unknown person `\x1b[2Jnobody\r`"),
+            "{}",
+            config_error.stderr()
+        );
+    }
+}
+
+#[test]
+fn text_from_linq_and_from_the_config_never_reaches_the_terminal_raw() {
+    let hostile = Hostile::new();
+    hostile.import();
+    hostile.plans();
+    hostile.drift();
+    hostile.apply();
+    hostile.config_errors();
 }
 
 #[test]
@@ -546,7 +559,7 @@ fn an_unavailable_chat_is_reported_and_kept_and_other_chats_go_on() {
         .calls()
         .iter()
         .any(|c| c.method == "POST" && c.chat.as_deref() == Some(SALES)));
-    let state: serde_json::Value = serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap();
+    let state = linq.state();
     assert_eq!(
         state["chats"][SALES]["members"].as_array().unwrap().len(),
         MEMBERS.len(),
@@ -569,10 +582,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
             .collect(),
         handle_services: Default::default(),
     };
-    let linq = Linq {
-        sandbox: Sandbox::spawn(seed, Options::default()),
-        ws: Workspace::new(),
-    };
+    let linq = Linq::serve(seed, Options::default());
     let ids: Vec<String> = (0..8).map(id).collect();
     let mut args = vec!["import"];
     args.extend(ids.iter().map(String::as_str));
@@ -588,8 +598,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
         yaml.push_str(&format!("  {id}:\n    members: [{members}]\n"));
     }
     linq.ws.write("roster.yaml", yaml);
-    let state = |linq: &Linq| -> serde_json::Value { serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap() };
-    let serial = state(&linq)["serial"].as_u64().unwrap();
+    let serial = linq.state()["serial"].as_u64().unwrap();
     // Ten calls go through, then the token is revoked. Each chat reads itself once before it
     // adds (eight reads at most), so some adds are among them.
     let answered = linq.sandbox.calls().len();
@@ -618,7 +627,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
     assert!(after.len() < PARALLELISM, "calls after the first 401: {after:#?}");
     let chat = |c: &linq_sandbox::CallRecord| c.chat.clone().unwrap();
     // The adds Linq accepted are in the saved state.
-    let saved = state(&linq);
+    let saved = linq.state();
     assert_eq!(saved["serial"], serial + 1, "the state was saved once");
     let added: Vec<String> = calls.iter().filter(|c| c.status == 202).map(chat).collect();
     assert!(!added.is_empty(), "{calls:#?}");
@@ -631,7 +640,7 @@ fn a_token_revoked_mid_run_stops_every_chat_and_saves_what_was_accepted() {
 
 #[test]
 fn a_wait_that_times_out_fails_its_chat_and_sends_none_of_its_later_steps() {
-    let linq = Linq::new();
+    let linq = Linq::two_chats();
     linq.expect(0, &["import", SHIFTS]);
     // At the floor: the swap is `+ newcomer`, wait, `- member`; the add never lands.
     linq.sandbox.set_options(Options {
@@ -657,7 +666,7 @@ fn a_wait_that_times_out_fails_its_chat_and_sends_none_of_its_later_steps() {
         !linq.sandbox.calls().iter().any(|c| c.method == "DELETE"),
         "the remove that relied on the add was sent"
     );
-    let state: serde_json::Value = serde_json::from_slice(&linq.state_bytes().unwrap()).unwrap();
+    let state = linq.state();
     assert_eq!(
         state["chats"][SHIFTS]["pending"]["add"][0]["handle"],
         json!(NEWCOMER),

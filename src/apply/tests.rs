@@ -293,12 +293,13 @@ async fn changes_not_landed_at_the_end_are_pending_not_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_run_waits_for_its_own_pending_changes_instead_of_calling_them_drift() {
     // At the floor: the first run adds 4 and ends before it lands; the next run must not
-    // remove 3 before 4 shows, and must not call the chat drifted either.
+    // remove 3 before 4 shows, and must not call the chat drifted either. The add lands when
+    // the test says: once the next run has read the chat twice without it, so it waited.
     let chats: &[(&str, &[u32])] = &[("c1", &[1, 2, 3])];
     let sandbox = Sandbox::spawn(
         seed(chats),
         Options {
-            land_delay: Duration::from_millis(300),
+            land_delay: Duration::from_secs(600),
             ..Options::default()
         },
     );
@@ -315,7 +316,21 @@ async fn a_next_run_waits_for_its_own_pending_changes_instead_of_calling_them_dr
     );
 
     let second = plan(&state, &[("c1", "-3")]);
+    let read_before = sandbox.calls().len();
+    let lander = sandbox.clone();
+    let lander = tokio::spawn(async move {
+        while lander.calls()[read_before..]
+            .iter()
+            .filter(|c| c.method == "GET")
+            .count()
+            < 2
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lander.land_all();
+    });
     let report = run(&second, &mut state, &store, &client).await;
+    lander.abort();
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(report.chats[0].status, ChatStatus::Done);
     sandbox.land_all();

@@ -594,21 +594,9 @@ fn check_chat(
     settings_ok: bool,
     problems: &mut Problems,
 ) -> DesiredChat {
-    let mut counts_ok = settings_ok;
+    let at = ChatAt { file, entry, id };
     let cap = chat.max_members.unwrap_or(settings.max_members);
-    if let Some(own) = chat.max_members {
-        if settings_ok && own < settings.min_members {
-            counts_ok = false;
-            problems.text(
-                file,
-                Unlocated::Path(below(chat_path(entry), &[Seg::key("max_members")]), Part::Value),
-                format!(
-                    "`max_members` (`{own}`) of chat `{id}` is below `min_members` (`{}`)",
-                    settings.min_members
-                ),
-            );
-        }
-    }
+    let cap_ok = !settings_ok || at.check_own_cap(chat.max_members, settings, problems);
 
     let mut protected = settings.protected.clone();
     if !chat.protected.is_empty() {
@@ -616,57 +604,9 @@ fn check_chat(
         protected.extend(resolve_protected(file, &base, &chat.protected, people, problems));
     }
 
-    let member_at = |index| {
-        Unlocated::Path(
-            below(chat_path(entry), &[Seg::key("members"), Seg::Index(index)]),
-            Part::Value,
-        )
-    };
-    // Collecting into a vector and building the set from it in bulk (one sort) is much cheaper
-    // than inserting one by one, and this loop runs for every member of every chat.
-    let mut resolved = Vec::with_capacity(texts.len());
-    for (index, text) in texts.iter().enumerate() {
-        match people.resolve(text) {
-            Ok(handle) => resolved.push(handle),
-            Err(Unresolved::Reported) => counts_ok = false,
-            Err(Unresolved::Problem(message)) => {
-                counts_ok = false;
-                problems.text(file, member_at(index), message);
-            }
-        }
-    }
-    let resolved_count = resolved.len();
-    let members = BTreeSet::from_iter(resolved);
-    if members.len() < resolved_count {
-        counts_ok = false;
-        report_duplicate_members(file, texts, people, problems, &member_at);
-    }
-
-    if counts_ok {
-        let count = members.len();
-        let members_key = Unlocated::Path(below(chat_path(entry), &[Seg::key("members")]), Part::Key);
-        let noun = if count == 1 { "member" } else { "members" };
-        if count < settings.min_members {
-            problems.text(
-                file,
-                members_key,
-                format!(
-                    "chat `{id}` has {count} {noun}, fewer than `min_members` ({})",
-                    settings.min_members
-                ),
-            );
-        } else if count > cap {
-            let whose = if chat.max_members.is_some() {
-                "its `max_members`"
-            } else {
-                "`settings.max_members`"
-            };
-            problems.text(
-                file,
-                members_key,
-                format!("chat `{id}` has {count} {noun}, more than {whose} ({cap})"),
-            );
-        }
+    let (members, members_ok) = at.resolve_members(texts, people, problems);
+    if settings_ok && cap_ok && members_ok {
+        at.check_count(members.len(), cap, chat.max_members.is_some(), settings, problems);
     }
 
     DesiredChat {
@@ -677,6 +617,90 @@ fn check_chat(
         members,
         max_removals: chat.max_removals,
         file,
+    }
+}
+
+/// The chat [`check_chat`] checks: its file, its entry in the file's `chats`, and its id.
+struct ChatAt<'a> {
+    file: usize,
+    entry: usize,
+    id: &'a str,
+}
+
+impl ChatAt<'_> {
+    /// The place of `path` below this chat's entry.
+    fn place(&self, path: &[Seg], part: Part) -> Unlocated {
+        Unlocated::Path(below(chat_path(self.entry), path), part)
+    }
+
+    /// A chat's own `max_members` may not be below `min_members`: false when it is (reported).
+    fn check_own_cap(&self, own: Option<usize>, settings: &Settings, problems: &mut Problems) -> bool {
+        let Some(own) = own.filter(|own| *own < settings.min_members) else {
+            return true;
+        };
+        problems.text(
+            self.file,
+            self.place(&[Seg::key("max_members")], Part::Value),
+            format!(
+                "`max_members` (`{own}`) of chat `{}` is below `min_members` (`{}`)",
+                self.id, settings.min_members
+            ),
+        );
+        false
+    }
+
+    /// Resolves the chat's members; false when one could not be, or two entries are one handle
+    /// (each reported).
+    fn resolve_members(
+        &self,
+        texts: &[String],
+        people: &People<'_>,
+        problems: &mut Problems,
+    ) -> (BTreeSet<Handle>, bool) {
+        let member_at = |index| self.place(&[Seg::key("members"), Seg::Index(index)], Part::Value);
+        let mut ok = true;
+        // Collecting into a vector and building the set from it in bulk (one sort) is much
+        // cheaper than inserting one by one, and this loop runs for every member of every chat.
+        let mut resolved = Vec::with_capacity(texts.len());
+        for (index, text) in texts.iter().enumerate() {
+            match people.resolve(text) {
+                Ok(handle) => resolved.push(handle),
+                Err(Unresolved::Reported) => ok = false,
+                Err(Unresolved::Problem(message)) => {
+                    ok = false;
+                    problems.text(self.file, member_at(index), message);
+                }
+            }
+        }
+        let resolved_count = resolved.len();
+        let members = BTreeSet::from_iter(resolved);
+        if members.len() < resolved_count {
+            ok = false;
+            report_duplicate_members(self.file, texts, people, problems, &member_at);
+        }
+        (members, ok)
+    }
+
+    /// The member count must lie between `min_members` and the chat's cap.
+    fn check_count(&self, count: usize, cap: usize, own_cap: bool, settings: &Settings, problems: &mut Problems) {
+        let id = self.id;
+        let noun = if count == 1 { "member" } else { "members" };
+        let message = if count < settings.min_members {
+            format!(
+                "chat `{id}` has {count} {noun}, fewer than `min_members` ({})",
+                settings.min_members
+            )
+        } else if count > cap {
+            let whose = if own_cap {
+                "its `max_members`"
+            } else {
+                "`settings.max_members`"
+            };
+            format!("chat `{id}` has {count} {noun}, more than {whose} ({cap})")
+        } else {
+            return;
+        };
+        problems.text(self.file, self.place(&[Seg::key("members")], Part::Key), message);
     }
 }
 

@@ -665,7 +665,22 @@ fn violations(
             found.push(format!("{at}: matches no option"));
         }
     }
-    let type_of = |v: &Value| match v {
+    value_violations(schema, value, at, &mut found);
+    if let (Some(items), Value::Array(list)) = (schema.get("items"), value) {
+        for (i, item) in list.iter().enumerate() {
+            found.extend(violations(items, root, item, &format!("{at}/{i}")));
+        }
+    }
+    if let Value::Object(map) = value {
+        object_violations(schema, root, map, at, &mut found);
+    }
+    found
+}
+
+/// The JSON Schema type of `value`.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
         Value::Number(n) if n.is_u64() || n.is_i64() => "integer",
@@ -673,13 +688,18 @@ fn violations(
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
-    };
+    }
+}
+
+/// Violations of `type`, `const`, `enum` and `minimum`, which look at `value` alone.
+fn value_violations(schema: &serde_json::Value, value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+    use serde_json::Value;
     if let Some(wanted) = schema.get("type") {
         let wanted: Vec<&str> = match wanted {
             Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
             other => other.as_str().into_iter().collect(),
         };
-        let actual = type_of(value);
+        let actual = json_type(value);
         let integer_as_number = actual == "integer" && wanted.contains(&"number");
         if !wanted.contains(&actual) && !integer_as_number {
             found.push(format!("{at}: is {actual}, wanted {wanted:?}"));
@@ -700,31 +720,34 @@ fn violations(
             found.push(format!("{at}: is below {minimum}"));
         }
     }
-    if let (Some(items), Value::Array(list)) = (schema.get("items"), value) {
-        for (i, item) in list.iter().enumerate() {
-            found.extend(violations(items, root, item, &format!("{at}/{i}")));
+}
+
+/// Violations of `required`, `properties` and `additionalProperties` by an object.
+fn object_violations(
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    map: &serde_json::Map<String, serde_json::Value>,
+    at: &str,
+    found: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        if !map.contains_key(required.as_str().unwrap()) {
+            found.push(format!("{at}: lacks {required}"));
         }
     }
-    if let Value::Object(map) = value {
-        for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
-            if !map.contains_key(required.as_str().unwrap()) {
-                found.push(format!("{at}: lacks {required}"));
-            }
-        }
-        for (key, item) in map {
-            let place = format!("{at}/{key}");
-            match (
-                schema.get("properties").and_then(|p| p.get(key)),
-                schema.get("additionalProperties"),
-            ) {
-                (Some(property), _) => found.extend(violations(property, root, item, &place)),
-                (None, Some(Value::Bool(false))) => found.push(format!("{place}: is not allowed")),
-                (None, Some(additional)) => found.extend(violations(additional, root, item, &place)),
-                (None, None) => {}
-            }
+    for (key, item) in map {
+        let place = format!("{at}/{key}");
+        match (
+            schema.get("properties").and_then(|p| p.get(key)),
+            schema.get("additionalProperties"),
+        ) {
+            (Some(property), _) => found.extend(violations(property, root, item, &place)),
+            (None, Some(Value::Bool(false))) => found.push(format!("{place}: is not allowed")),
+            (None, Some(additional)) => found.extend(violations(additional, root, item, &place)),
+            (None, None) => {}
         }
     }
-    found
 }
 
 fn check_against_schema(yaml: &str) -> Vec<String> {

@@ -155,16 +155,11 @@ fn diff_chat(
 ) -> Option<ChatPlan> {
     let current = &known.members;
     let (mut adds, removes) = changes(current, &wanted.members);
-    let mut left = Vec::new();
-    if !desired.settings.readd_left && !known.left.is_empty() {
-        adds.retain(|&handle| {
-            let stays_out = known.left.contains(handle);
-            if stays_out {
-                left.push(handle);
-            }
-            !stays_out
-        });
-    }
+    let left = if desired.settings.readd_left {
+        Vec::new()
+    } else {
+        keep_out_left(&mut adds, &known.left)
+    };
     if adds.is_empty() && removes.is_empty() && left.is_empty() {
         return None;
     }
@@ -173,9 +168,8 @@ fn diff_chat(
         name: wanted.name.clone().or_else(|| known.display_name.clone()),
     };
     if !removes.is_empty() {
-        findings.removals_by_chat.push((chat_ref.clone(), removes.len()));
+        check_removals(&chat_ref, &removes, wanted, desired, findings);
     }
-    guard_protected(&chat_ref, &removes, wanted, desired, findings);
 
     let limits = Limits {
         floor: desired.settings.min_members,
@@ -188,8 +182,8 @@ fn diff_chat(
             return None;
         }
     };
+    let steps = steps(&adds, &removes, &rounds, desired);
 
-    let steps = steps(&rounds, &adds, &removes, desired);
     // Sorted, since `left` comes from a sorted set; usually empty.
     let after = wanted
         .members
@@ -208,15 +202,31 @@ fn diff_chat(
     })
 }
 
-/// A protected member among `removes` is an error: the config would remove someone it says
-/// must stay.
-fn guard_protected(
+/// Takes out of `adds` the handles that left the chat themselves (`known_left`), and returns
+/// them: they stay out unless `readd_left` is set. Both stay sorted.
+fn keep_out_left<'a>(adds: &mut Vec<&'a Handle>, known_left: &BTreeSet<Handle>) -> Vec<&'a Handle> {
+    let mut left = Vec::new();
+    if !known_left.is_empty() {
+        adds.retain(|&handle| {
+            let stays_out = known_left.contains(handle);
+            if stays_out {
+                left.push(handle);
+            }
+            !stays_out
+        });
+    }
+    left
+}
+
+/// Counts a chat's removals for the whole-plan guards, and refuses those of protected handles.
+fn check_removals(
     chat: &ChatRef,
     removes: &[&Handle],
     wanted: &DesiredChat,
     desired: &Desired,
     findings: &mut Findings<'_>,
 ) {
+    findings.removals_by_chat.push((chat.clone(), removes.len()));
     for &handle in removes {
         if wanted.protected.contains(handle) || desired.settings.protected.contains(handle) {
             findings.errors.push(PlanError::ProtectedRemoval {
@@ -228,9 +238,8 @@ fn guard_protected(
     }
 }
 
-/// The steps of `rounds`, in order: each round's adds, then its removes, a wait between two
-/// rounds.
-fn steps(rounds: &[Round], adds: &[&Handle], removes: &[&Handle], desired: &Desired) -> Vec<Step> {
+/// The steps of `rounds`: each round's adds, then its removes, a `wait` between rounds.
+fn steps(adds: &[&Handle], removes: &[&Handle], rounds: &[Round], desired: &Desired) -> Vec<Step> {
     let person = |handle: &Handle| desired.names.get(handle).cloned();
     let mut steps = Vec::with_capacity(adds.len() + removes.len() + rounds.len());
     let (mut next_add, mut next_remove) = (adds.iter(), removes.iter());

@@ -11,14 +11,27 @@ use crate::escape::Escaped;
 /// Chats with changes still landing are counted; `options.verbose` lists their changes.
 pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(options.color);
-    chat_lines(report, options.verbose, paint, w)?;
-    totals_line(report, paint, w)?;
+    chat_lines(report, &paint, w)?;
+    if options.verbose {
+        pending_lines(report, &paint, w)?;
+    }
+    write!(
+        w,
+        "{} Calls made: {} added, {} removed. Chats: {}",
+        headline(report, &paint),
+        report.calls.add,
+        report.calls.remove,
+        chat_counts(report)
+    )?;
+    if !report.forgotten.is_empty() {
+        write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
+    }
+    writeln!(w, ".")?;
     concurrency_line(report, w)
 }
 
-/// A line for each chat that failed, was not changed, skipped or stopped; with `verbose`, one
-/// for each chat with changes still landing.
-fn chat_lines(report: &ApplyReport, verbose: bool, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
+/// A line for each chat that did not simply finish: failed, never landed, drifted, stopped.
+fn chat_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let listed = [
         ChatStatus::Failed,
         ChatStatus::NeverLanded,
@@ -36,7 +49,12 @@ fn chat_lines(report: &ApplyReport, verbose: bool, paint: Paint, w: &mut dyn Wri
             writeln!(w, "{line}")?;
         }
     }
-    for chat in report.pending().filter(|_| verbose) {
+    Ok(())
+}
+
+/// A line for each chat with changes Linq accepted and has not applied yet, naming them.
+fn pending_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Result<()> {
+    for chat in report.pending() {
         let handles: Vec<String> = (chat.pending.add.iter().map(|h| format!("add `{h}`")))
             .chain(chat.pending.remove.iter().map(|h| format!("remove `{h}`")))
             .collect();
@@ -53,10 +71,9 @@ fn chat_lines(report: &ApplyReport, verbose: bool, paint: Paint, w: &mut dyn Wri
     Ok(())
 }
 
-/// How the apply ended, the calls made and the chats by outcome, in one line.
-fn totals_line(report: &ApplyReport, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
-    let chats = |status| report.with_status(status).count();
-    let headline = if let Some(error) = &report.error {
+/// How the run ended: stopped by an error, interrupted, complete, or with problems.
+fn headline(report: &ApplyReport, paint: &Paint) -> String {
+    if let Some(error) = &report.error {
         paint.error(format!("Apply stopped: {}.", Escaped(error)))
     } else if report.interrupted {
         paint.note("Apply interrupted: steps not begun are left for the next run.")
@@ -64,7 +81,12 @@ fn totals_line(report: &ApplyReport, paint: Paint, w: &mut dyn Write) -> io::Res
         paint.add("Apply complete.")
     } else {
         paint.remove("Apply finished with problems.")
-    };
+    }
+}
+
+/// `3 done, 1 failed, …`: the chats by how they ended, those of no chat left out.
+fn chat_counts(report: &ApplyReport) -> String {
+    let chats = |status| report.with_status(status).count();
     let mut parts = vec![format!("{} done", chats(ChatStatus::Done))];
     let counts = [
         (chats(ChatStatus::Failed), "failed"),
@@ -87,17 +109,7 @@ fn totals_line(report: &ApplyReport, paint: Paint, w: &mut dyn Write) -> io::Res
     if pending > 0 {
         parts.push(format!("{pending} with accepted changes Linq has not applied yet"));
     }
-    write!(
-        w,
-        "{headline} Calls made: {} added, {} removed. Chats: {}",
-        report.calls.add,
-        report.calls.remove,
-        parts.join(", ")
-    )?;
-    if !report.forgotten.is_empty() {
-        write!(w, "; {} forgotten", count(report.forgotten.len(), "chat", "chats"))?;
-    }
-    writeln!(w, ".")
+    parts.join(", ")
 }
 
 /// The limit on requests in flight over the run, once it made an add or a remove: how high it

@@ -348,7 +348,8 @@ mod resolve_tests {
         let slow = Server::start(move |seen: &Seen| {
             let mut first = first.lock().unwrap();
             if std::mem::take(&mut *first) {
-                Reply::Slow(Duration::from_millis(800), 202, accepted("Participant addition queued"))
+                // Answered long after the client gave up, however slow the machine.
+                Reply::Slow(Duration::from_secs(600), 202, accepted("Participant addition queued"))
             } else if seen.method == Method::GET {
                 Reply::Json(200, chat("c1", &["+15550000001", "+15550000002"]))
             } else {
@@ -356,7 +357,13 @@ mod resolve_tests {
             }
         })
         .await;
-        let got = add(&slow.client(), "c1", &handle("+15550000003")).await.unwrap();
+        let got = add(
+            &slow.client_with_timeout(Duration::from_millis(400)),
+            "c1",
+            &handle("+15550000003"),
+        )
+        .await
+        .unwrap();
         assert_eq!(got.via, AcceptedVia::EarlierAttempt);
         let methods: Vec<_> = slow.seen().iter().map(|s| s.method.to_string()).collect();
         assert_eq!(methods, ["POST", "POST", "GET"]);

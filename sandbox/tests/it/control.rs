@@ -8,6 +8,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// GETs `url` (a control endpoint: no token) and reads its JSON.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Kills the child when a test ends, passing or not.
 struct Running(Child);
 
@@ -79,47 +84,19 @@ async fn the_binary_serves_a_seed_file_with_a_control_api() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 
-    let chats: Value = http
-        .get(format!("{root}/_sandbox/chats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chats: Value = get_json(&http, format!("{root}/_sandbox/chats")).await;
     assert!(chats[chat].as_array().unwrap().contains(&json!("+12055550150")));
-    let calls: Value = http
-        .get(format!("{root}/_sandbox/calls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls: Value = get_json(&http, format!("{root}/_sandbox/calls")).await;
     assert_eq!(calls.as_array().unwrap().len(), 2, "control requests are not API calls");
     assert_eq!(calls[0]["path"], format!("/v3/chats/{chat}"));
     assert_eq!(calls[0]["status"], 200);
-    let violations: Value = http
-        .get(format!("{root}/_sandbox/violations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let violations: Value = get_json(&http, format!("{root}/_sandbox/violations")).await;
     assert_eq!(violations, json!([]));
 }
 
 #[tokio::test]
 async fn the_control_api_reports_violations_and_lands_on_request() {
-    let sandbox = start(
-        seed(),
-        Options {
-            land_delay: std::time::Duration::from_secs(60),
-            ..Options::default()
-        },
-    )
-    .await;
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     let root = format!("http://{}", sandbox.addr());
     let http = reqwest::Client::new();
@@ -134,14 +111,7 @@ async fn the_control_api_reports_violations_and_lands_on_request() {
         .await
         .unwrap();
     assert_eq!(left.status(), 204);
-    let violations: Value = http
-        .get(format!("{root}/_sandbox/violations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let violations: Value = get_json(&http, format!("{root}/_sandbox/violations")).await;
     assert_eq!(violations[0]["chat"], TRIO);
     assert_eq!(violations[0]["cause"], "left");
     assert_eq!(violations[0]["participants"], 2);
@@ -149,14 +119,7 @@ async fn the_control_api_reports_violations_and_lands_on_request() {
 
 #[tokio::test]
 async fn the_control_api_lands_a_change_ahead_and_reports_member_ranges() {
-    let sandbox = start(
-        seed(),
-        Options {
-            land_delay: std::time::Duration::from_secs(60),
-            ..Options::default()
-        },
-    )
-    .await;
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     let root = format!("http://{}", sandbox.addr());
     let http = reqwest::Client::new();
@@ -179,14 +142,7 @@ async fn the_control_api_lands_a_change_ahead_and_reports_member_ranges() {
     assert_eq!(land_ahead(A).await, 404, "nothing of `A` is queued any more");
     assert_eq!(sandbox.members(BIG).unwrap().len(), 3);
     sandbox.land_all();
-    let ranges: Value = http
-        .get(format!("{root}/_sandbox/member-ranges"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ranges: Value = get_json(&http, format!("{root}/_sandbox/member-ranges")).await;
     assert_eq!(ranges[BIG], json!({ "lowest": 3, "highest": 4 }));
     assert_eq!(
         ranges[TRIO],

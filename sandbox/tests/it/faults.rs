@@ -1,9 +1,9 @@
 //! Fault injection, deterministic for a seed: 5xx before or after applying, dropped
 //! connections, latency and a rate limit answered 429 with `Retry-After`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use linq_sandbox::{Fault, Options};
+use linq_sandbox::{CallRecord, Fault, Options};
 
 use crate::helpers::*;
 use crate::schema::spec;
@@ -131,6 +131,26 @@ async fn a_dropped_connection_gives_no_answer_but_the_change_lands() {
     assert_eq!(client.add(DM, NEW).await.error(), (409, Some(1006)));
 }
 
+/// What a token bucket of `rate` a second, holding one second's worth and full when the sandbox
+/// started, answers to each of `calls` at the time the sandbox handled it: 200 while a token is
+/// left, 429 otherwise.
+fn bucket(rate: f64, calls: &[CallRecord]) -> Vec<u16> {
+    let capacity = rate.max(1.0);
+    let (mut tokens, mut last) = (capacity, Duration::ZERO);
+    let mut statuses = Vec::new();
+    for call in calls {
+        tokens = (tokens + (call.at - last).as_secs_f64() * rate).min(capacity);
+        last = call.at;
+        if tokens >= 1.0 {
+            tokens -= 1.0;
+            statuses.push(200);
+        } else {
+            statuses.push(429);
+        }
+    }
+    statuses
+}
+
 #[tokio::test]
 async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
     let sandbox = start(
@@ -142,16 +162,21 @@ async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
     )
     .await;
     let client = Client::new(&sandbox);
+    // Reads back to back: the first two spend the burst, the next are refused until a token
+    // comes back half a second later. Which read it lets through depends on when each came, so
+    // the statuses are those of the bucket at the times the sandbox's log gives.
     let mut statuses = Vec::new();
     let mut limited = None;
-    for _ in 0..6 {
+    while statuses.len() < 6 || limited.is_none() {
+        assert!(statuses.len() < 1_000, "never refused: {statuses:?}");
         let answer = client.chat(BIG).await;
         statuses.push(answer.status);
         if answer.status == 429 {
             limited = Some(answer);
         }
     }
-    assert_eq!(statuses, [200, 200, 429, 429, 429, 429]);
+    assert_eq!(statuses[..2], [200, 200]);
+    assert_eq!(statuses, bucket(2.0, &sandbox.calls()));
     let limited = limited.unwrap();
     assert_eq!(limited.code(), Some(1007));
     spec().assert_component("ErrorResponse", &limited.body);
@@ -171,9 +196,20 @@ async fn above_the_rate_limit_the_answer_is_429_with_retry_after() {
         .iter()
         .filter(|c| c.status == 429)
         .all(|c| c.fault == Some(Fault::RateLimited)));
-    // Nothing is applied while limited; after a pause requests go through again.
-    assert_eq!(client.add(BIG, NEW).await.status, 429);
-    assert_eq!(sandbox.mutating_calls_applied(), 0);
+    // Nothing is applied while limited: adds (each of a handle of its own) until one is refused,
+    // which is the first unless a token came back in between; only those accepted are applied.
+    let mut accepted = 0;
+    loop {
+        let answer = client.add(BIG, &format!("+120555590{accepted:02}")).await;
+        if answer.status == 429 {
+            break;
+        }
+        assert_eq!(answer.status, 202, "{answer:?}");
+        accepted += 1;
+        assert!(accepted < 50, "adds never refused");
+    }
+    assert_eq!(sandbox.mutating_calls_applied(), accepted);
+    // After a pause (longer than a token takes to come back) requests go through again.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(client.add(BIG, NEW).await.status, 202);
 }
@@ -189,14 +225,12 @@ async fn latency_is_added_to_every_request() {
     )
     .await;
     let client = Client::new(&sandbox);
-    let started = Instant::now();
     client.chat(BIG).await;
     client.add(BIG, NEW).await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    // As the sandbox logged them: each was handled the latency after it arrived.
+    for call in sandbox.calls() {
+        assert!(call.at - call.arrived >= Duration::from_millis(250), "{call:?}");
+    }
     sandbox.set_options(Options::default());
     assert_eq!(client.chat(BIG).await.status, 200);
 }
@@ -312,16 +346,21 @@ async fn past_the_cap_on_requests_in_flight_the_answer_is_429_at_once() {
     while sandbox.peak_in_flight() < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let started = Instant::now();
     let mut refused = Vec::new();
     for _ in 0..3 {
         refused.push(client.add(BIG, NEW).await);
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(250),
-        "refused at once, not after the latency: {:?}",
-        started.elapsed()
-    );
+    // As the sandbox logged them: answered when they arrived, not after the latency.
+    for call in sandbox
+        .calls()
+        .iter()
+        .filter(|c| c.fault == Some(Fault::TooManyInFlight))
+    {
+        assert_eq!(
+            call.at, call.arrived,
+            "refused at once, not after the latency: {call:?}"
+        );
+    }
     for answer in &refused {
         assert_eq!(answer.error(), (429, Some(1007)), "{answer:?}");
         assert_eq!(answer.retry_after.as_deref(), Some("1"));

@@ -61,6 +61,15 @@ pub async fn start(seed: Seed, options: Options) -> Sandbox {
     Sandbox::start(seed, options, listener).await
 }
 
+/// Options under which accepted changes land `ms` milliseconds later (at 60 s and more, only when
+/// the test lands them).
+pub fn delayed(ms: u64) -> Options {
+    Options {
+        land_delay: Duration::from_millis(ms),
+        ..Options::default()
+    }
+}
+
 /// A sandbox on the standard seed, without delay or faults.
 pub async fn sandbox() -> (Sandbox, Client) {
     let sandbox = start(seed(), Options::default()).await;

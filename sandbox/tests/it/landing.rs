@@ -3,34 +3,60 @@
 
 use std::time::Duration;
 
-use linq_sandbox::{Cause, Options};
+use linq_sandbox::Cause;
 
 use crate::helpers::*;
 
-fn delayed(ms: u64) -> Options {
-    Options {
-        land_delay: Duration::from_millis(ms),
-        ..Options::default()
-    }
-}
-
 #[tokio::test]
 async fn changes_show_only_once_the_delay_has_passed() {
-    let sandbox = start(seed(), delayed(1_000)).await;
+    // Queued for a minute: nothing shows yet.
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     assert_eq!(client.add(BIG, NEW).await.status, 202);
     assert_eq!(client.remove(BIG, A).await.status, 202);
-
     assert_eq!(sandbox.pending(BIG), Some(2));
     let before = handles(&client.chat(BIG).await.body);
     assert!(before.iter().all(|(h, _)| h != NEW), "{before:?}");
     assert!(before.contains(&(A.to_owned(), "active".to_owned())));
     assert_eq!(sandbox.members(BIG).unwrap(), [A, B, C, D].map(String::from).into());
 
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let after = handles(&client.chat(BIG).await.body);
-    assert!(after.contains(&(NEW.to_owned(), "active".to_owned())), "{after:?}");
-    assert!(after.contains(&(A.to_owned(), "removed".to_owned())));
+    // Queued for 300 ms: read until both show. By the sandbox's log, each read shows a change
+    // exactly when the delay has passed since the change was accepted.
+    let delay = Duration::from_millis(300);
+    let sandbox = start(seed(), delayed(300)).await;
+    let client = Client::new(&sandbox);
+    assert_eq!(client.add(BIG, NEW).await.status, 202);
+    assert_eq!(client.remove(BIG, A).await.status, 202);
+    let mut reads = Vec::new();
+    loop {
+        let chat = handles(&client.chat(BIG).await.body);
+        let shown = chat.contains(&(NEW.to_owned(), "active".to_owned()))
+            && chat.contains(&(A.to_owned(), "removed".to_owned()));
+        reads.push(chat);
+        if shown {
+            break;
+        }
+        assert!(reads.len() < 1_000, "the changes never landed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls = sandbox.calls();
+    let (added, removed) = (calls[0].at + delay, calls[1].at + delay);
+    for (chat, read) in reads.iter().zip(&calls[2..]) {
+        let new = chat.contains(&(NEW.to_owned(), "active".to_owned()));
+        let a = chat.contains(&(A.to_owned(), "removed".to_owned()));
+        assert_eq!(
+            new,
+            read.at >= added,
+            "read at {:?}, added at {added:?}: {chat:?}",
+            read.at
+        );
+        assert_eq!(
+            a,
+            read.at >= removed,
+            "read at {:?}, removed at {removed:?}: {chat:?}",
+            read.at
+        );
+    }
     assert_eq!(sandbox.pending(BIG), Some(0));
 }
 
@@ -111,17 +137,18 @@ async fn drift_below_three_is_flagged_with_its_cause() {
 
 #[tokio::test]
 async fn roster_style_safe_order_never_violates() {
-    // {A, B} + me, desired {B, NEW}: add, wait until it lands, then remove.
-    let sandbox = start(seed(), delayed(300)).await;
+    // {A, B} + me, desired {B, NEW}: add, wait until it lands, then remove. The add lands when
+    // the test says, once a poll has seen it queued.
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     assert_eq!(client.add(TRIO, NEW).await.status, 202);
     let mut polls = 0;
     while !handles(&client.chat(TRIO).await.body).iter().any(|(h, _)| h == NEW) {
         polls += 1;
         assert!(polls < 100, "the add never landed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        sandbox.land_all();
     }
-    assert!(polls > 0, "a 300 ms delay is visible to a poller");
+    assert!(polls > 0, "a queued add is visible to a poller");
     assert_eq!(client.remove(TRIO, A).await.status, 202);
     sandbox.land_all();
     assert_eq!(sandbox.members(TRIO).unwrap(), [B, NEW].map(String::from).into());

@@ -155,14 +155,7 @@ async fn adding_needs_three_participants_counting_your_own_line() {
 
 #[tokio::test]
 async fn a_removal_must_leave_three_counting_removals_already_queued() {
-    let sandbox = start(
-        seed(),
-        Options {
-            land_delay: std::time::Duration::from_secs(60),
-            ..Options::default()
-        },
-    )
-    .await;
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     // BIG: me + 4. First removal leaves 4, second 3, third would leave 2.
     assert_eq!(client.remove(BIG, A).await.status, 202);
@@ -183,14 +176,7 @@ async fn a_removal_must_leave_three_counting_removals_already_queued() {
 
 #[tokio::test]
 async fn a_removal_cannot_count_on_an_add_that_has_not_landed() {
-    let sandbox = start(
-        seed(),
-        Options {
-            land_delay: std::time::Duration::from_secs(60),
-            ..Options::default()
-        },
-    )
-    .await;
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     assert_eq!(client.add(TRIO, NEW).await.status, 202);
     assert_eq!(
@@ -219,14 +205,7 @@ async fn cross_service_adds_are_409_2017() {
 
 #[tokio::test]
 async fn conflicting_with_current_state_is_409_2015() {
-    let sandbox = start(
-        seed(),
-        Options {
-            land_delay: std::time::Duration::from_secs(60),
-            ..Options::default()
-        },
-    )
-    .await;
+    let sandbox = start(seed(), delayed(60_000)).await;
     let client = Client::new(&sandbox);
     let conflicts = [
         client.add(BIG, A).await,        // already active

@@ -118,121 +118,134 @@ impl Spec {
             return;
         }
         for (keyword, argument) in schema {
-            match keyword.as_str() {
-                "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" | "deprecated"
-                // `discriminator` only names the property that picks a `oneOf` branch; the
-                // `oneOf` below checks the branches themselves.
-                | "discriminator" => {}
-                "allOf" => {
-                    for branch in argument.as_array().expect("allOf is an array") {
-                        self.check(branch, value, at, problems);
-                    }
-                }
-                "oneOf" => {
-                    let branches = argument.as_array().expect("oneOf is an array");
-                    let matching = branches
-                        .iter()
-                        .filter(|branch| self.problems(branch, value).is_empty())
-                        .count();
-                    if matching != 1 {
-                        problems.push(format!(
-                            "{at}: `{value}` matches {matching} of the {} `oneOf` branches, not one",
-                            branches.len()
-                        ));
-                    }
-                }
-                "const" => {
-                    if value != argument {
-                        problems.push(format!("{at}: `{value}` is not {argument}"));
-                    }
-                }
-                "minItems" | "maxItems" | "minLength" | "maxLength" => {
-                    let bound = argument.as_u64().expect("a size bound is a whole number");
-                    let size = match (keyword.as_str(), value) {
-                        ("minItems" | "maxItems", Value::Array(items)) => Some(items.len() as u64),
-                        ("minLength" | "maxLength", Value::String(text)) => Some(text.chars().count() as u64),
-                        _ => None,
-                    };
-                    let ok = size.is_none_or(|size| {
-                        if keyword.starts_with("min") {
-                            size >= bound
-                        } else {
-                            size <= bound
-                        }
-                    });
-                    if !ok {
-                        problems.push(format!("{at}: size {} breaks `{keyword}: {bound}`", size.unwrap_or(0)));
-                    }
-                }
-                "type" => {
-                    let expected = argument.as_str().expect("type is a string");
-                    let ok = match expected {
-                        "object" => value.is_object(),
-                        "array" => value.is_array(),
-                        "string" => value.is_string(),
-                        "boolean" => value.is_boolean(),
-                        "integer" => value.is_i64() || value.is_u64(),
-                        "number" => value.is_number(),
-                        other => {
-                            problems.push(format!("{at}: unsupported type `{other}`"));
-                            true
-                        }
-                    };
-                    if !ok {
-                        problems.push(format!("{at}: expected {expected}, found `{value}`"));
-                    }
-                }
-                "enum" => {
-                    let allowed = argument.as_array().expect("enum is an array");
-                    if !allowed.contains(value) {
-                        problems.push(format!("{at}: `{value}` is not one of {argument}"));
-                    }
-                }
-                "required" => {
-                    if let Some(object) = value.as_object() {
-                        for name in argument.as_array().expect("required is an array") {
-                            let name = name.as_str().expect("required names are strings");
-                            if !object.contains_key(name) {
-                                problems.push(format!("{at}: missing required `{name}`"));
-                            }
-                        }
-                    }
-                }
-                "properties" => {
-                    if let Some(object) = value.as_object() {
-                        for (name, property) in argument.as_object().expect("properties is an object") {
-                            if let Some(inner) = object.get(name) {
-                                self.check(property, inner, &format!("{at}/{name}"), problems);
-                            }
-                        }
-                    }
-                }
-                "items" => {
-                    if let Some(items) = value.as_array() {
-                        for (i, item) in items.iter().enumerate() {
-                            self.check(argument, item, &format!("{at}/{i}"), problems);
-                        }
-                    }
-                }
-                "format" => {
-                    if let Some(text) = value.as_str() {
-                        let ok = match argument.as_str().expect("format is a string") {
-                            "uuid" => is_uuid(text),
-                            "date-time" => is_date_time(text),
-                            "uri" => is_uri(text),
-                            other => {
-                                problems.push(format!("{at}: unsupported format `{other}`"));
-                                true
-                            }
-                        };
-                        if !ok {
-                            problems.push(format!("{at}: `{text}` is not a valid {argument}"));
-                        }
-                    }
-                }
-                other => problems.push(format!("{at}: the checker does not support keyword `{other}`")),
-            }
+            self.check_keyword(keyword, argument, value, at, problems);
         }
+    }
+
+    /// What one keyword of a schema says of `value`.
+    fn check_keyword(&self, keyword: &str, argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+        match keyword {
+            "$ref" | "nullable" | "description" | "example" | "examples" | "default" | "title" | "deprecated"
+            // `discriminator` only names the property that picks a `oneOf` branch; the `oneOf`
+            // below checks the branches themselves.
+            | "discriminator" => {}
+            "allOf" => {
+                for branch in argument.as_array().expect("allOf is an array") {
+                    self.check(branch, value, at, problems);
+                }
+            }
+            "oneOf" => {
+                let branches = argument.as_array().expect("oneOf is an array");
+                let matching = branches
+                    .iter()
+                    .filter(|branch| self.problems(branch, value).is_empty())
+                    .count();
+                if matching != 1 {
+                    problems.push(format!(
+                        "{at}: `{value}` matches {matching} of the {} `oneOf` branches, not one",
+                        branches.len()
+                    ));
+                }
+            }
+            "const" => {
+                if value != argument {
+                    problems.push(format!("{at}: `{value}` is not {argument}"));
+                }
+            }
+            "minItems" | "maxItems" | "minLength" | "maxLength" => check_size(keyword, argument, value, at, problems),
+            "type" => check_type(argument, value, at, problems),
+            "enum" => {
+                let allowed = argument.as_array().expect("enum is an array");
+                if !allowed.contains(value) {
+                    problems.push(format!("{at}: `{value}` is not one of {argument}"));
+                }
+            }
+            "required" => check_required(argument, value, at, problems),
+            "properties" => {
+                if let Some(object) = value.as_object() {
+                    for (name, property) in argument.as_object().expect("properties is an object") {
+                        if let Some(inner) = object.get(name) {
+                            self.check(property, inner, &format!("{at}/{name}"), problems);
+                        }
+                    }
+                }
+            }
+            "items" => {
+                if let Some(items) = value.as_array() {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(argument, item, &format!("{at}/{i}"), problems);
+                    }
+                }
+            }
+            "format" => check_format(argument, value, at, problems),
+            other => problems.push(format!("{at}: the checker does not support keyword `{other}`")),
+        }
+    }
+}
+
+/// `minItems`, `maxItems`, `minLength`, `maxLength`: the size of an array or a string.
+fn check_size(keyword: &str, argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let bound = argument.as_u64().expect("a size bound is a whole number");
+    let size = match (keyword, value) {
+        ("minItems" | "maxItems", Value::Array(items)) => items.len() as u64,
+        ("minLength" | "maxLength", Value::String(text)) => text.chars().count() as u64,
+        _ => return,
+    };
+    let ok = if keyword.starts_with("min") {
+        size >= bound
+    } else {
+        size <= bound
+    };
+    if !ok {
+        problems.push(format!("{at}: size {size} breaks `{keyword}: {bound}`"));
+    }
+}
+
+/// `type`: one of the JSON types, integers apart.
+fn check_type(argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let expected = argument.as_str().expect("type is a string");
+    let ok = match expected {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        other => {
+            problems.push(format!("{at}: unsupported type `{other}`"));
+            true
+        }
+    };
+    if !ok {
+        problems.push(format!("{at}: expected {expected}, found `{value}`"));
+    }
+}
+
+/// `required`: an object has each of these properties.
+fn check_required(argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let Some(object) = value.as_object() else { return };
+    for name in argument.as_array().expect("required is an array") {
+        let name = name.as_str().expect("required names are strings");
+        if !object.contains_key(name) {
+            problems.push(format!("{at}: missing required `{name}`"));
+        }
+    }
+}
+
+/// `format` of a string: `uuid`, `date-time` or `uri`.
+fn check_format(argument: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let Some(text) = value.as_str() else { return };
+    let ok = match argument.as_str().expect("format is a string") {
+        "uuid" => is_uuid(text),
+        "date-time" => is_date_time(text),
+        "uri" => is_uri(text),
+        other => {
+            problems.push(format!("{at}: unsupported format `{other}`"));
+            true
+        }
+    };
+    if !ok {
+        problems.push(format!("{at}: `{text}` is not a valid {argument}"));
     }
 }
 

@@ -103,8 +103,8 @@ pub struct PlanArgs {
     /// Read the chats from Linq first and plan against their live membership (writes nothing)
     #[arg(long)]
     pub refresh: bool,
-    /// With --refresh: plan even when Linq knows none of most of the chats read (by default
-    /// more than half of 3 or more chats gone at once is refused as a likely wrong token)
+    /// With --refresh: plan even when more than half of the chats read are gone (404) at once,
+    /// which is refused by default (from 3 chats read) as a likely wrong token
     #[arg(long)]
     pub allow_mass_gone: bool,
     #[command(flatten)]
@@ -173,8 +173,8 @@ pub struct RefreshArgs {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-    /// Report chats as gone even when Linq knows none of most of those read (by default more
-    /// than half of 3 or more chats gone at once is refused as a likely wrong token)
+    /// Report chats as gone even when more than half of those read are (404) at once, which is
+    /// refused by default (from 3 chats read) as a likely wrong token
     #[arg(long)]
     pub allow_mass_gone: bool,
     #[command(flatten)]

@@ -707,3 +707,48 @@ fn apply_format_json_prints_only_the_report_on_stdout() {
     assert_eq!(report["chats"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["calls"], serde_json::json!({"add": 0, "remove": 0}));
 }
+
+/// A `--state` that does not exist: apply says so, and since it knows none of the chats in
+/// scope, changes none of them and exits 1 with one `roster import` that adopts them all.
+#[test]
+fn an_apply_over_a_state_that_does_not_exist_names_one_import_for_every_chat() {
+    let team = crate::common::Linq::team();
+    let run = team.roster(&["apply", "--auto-approve", "-c", "config", "--state", "first.json"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    insta::assert_snapshot!(run.combined());
+    assert!(mutating_calls(&team.sandbox).is_empty());
+    assert!(
+        !team.ws.path().join("first.json").exists(),
+        "nothing to record, so no state is written"
+    );
+}
+
+/// In a CI log stdout and stderr share one pipe: the plan is written (and flushed) before the
+/// first call, so it comes above the calls' progress lines.
+#[test]
+fn in_one_pipe_the_plan_comes_before_the_progress_of_its_calls() {
+    let scenario = Scenario::random(41, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let log = ws.path().join("ci.log");
+    let pipe = std::fs::File::create(&log).unwrap();
+    let status = crate::common::roster_command(&ws, &sandbox)
+        .args(["apply", "--auto-approve"])
+        .stdout(pipe.try_clone().unwrap())
+        .stderr(pipe)
+        .status()
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(status.success(), "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    let plan = lines
+        .iter()
+        .position(|line| line.starts_with("Plan: "))
+        .expect("a plan");
+    let first_call = (lines.iter())
+        .position(|line| line.starts_with("chat `"))
+        .expect("a progress line");
+    assert!(plan < first_call, "the plan comes first:\n{log}");
+    scenario.assert_converged(&sandbox);
+}

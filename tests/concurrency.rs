@@ -108,7 +108,8 @@ fn the_limit_grows_while_latency_holds_and_never_passes_parallelism() {
     let summary = run.stdout();
     let line = summary.lines().last().unwrap();
     assert!(
-        line.starts_with("Concurrency: the limit on requests in flight peaked at ") && line.ends_with(" (ceiling 256)."),
+        line.starts_with("Concurrency: the limit on requests in flight peaked at ")
+            && line.ends_with(" (ceiling 256)."),
         "{summary}"
     );
 

@@ -571,3 +571,37 @@ fn lock_timeout_waits_for_a_running_apply_fails_when_short_and_a_signal_ends_the
     assert_no_change_accepted_twice(&sandbox);
     assert_eq!(leftovers(&ws), Vec::<String>::new());
 }
+
+/// A run killed with a call in flight leaves its intent open in the journal; the next apply
+/// settles it by reading the chat, which can take up to `--settle-timeout` a chat, and says so
+/// before it starts rather than sit silent.
+#[test]
+fn settling_an_interrupted_run_says_what_it_reads_before_it_waits() {
+    let scenario = Scenario::random(43, 2);
+    let sandbox = Sandbox::spawn(scenario.seed(), Options::default());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let state = ws.state();
+    let chat = &scenario.chats[0].id;
+    let journal = [
+        serde_json::json!({"type": "begin", "lineage": state["lineage"], "serial": state["serial"]}),
+        serde_json::json!({"type": "intent", "id": 1, "chat": chat, "op": "add", "handle": "+12055550888"}),
+    ]
+    .iter()
+    .map(|record| format!("{record}\n"))
+    .collect::<String>();
+    ws.write("roster.state.json.journal", journal);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--settle-timeout", "0.2"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let stderr = run.stderr();
+    let lines: Vec<&str> = stderr.lines().take(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "Settling the journal of an interrupted run: reading 1 chat to learn whether 1 call of unknown outcome landed, waiting up to 0.2s a chat...",
+            "Settled the journal of an interrupted run: 0 calls landed, 1 not made.",
+        ],
+        "{stderr}"
+    );
+    scenario.assert_converged(&sandbox);
+}

@@ -315,3 +315,47 @@ pub fn describe(report: &ChatReport) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{CallCounts, Failure, Pending};
+
+    fn chat(status: ChatStatus, steps_left: usize) -> ChatReport {
+        ChatReport {
+            id: "c1".to_owned(),
+            name: None,
+            status,
+            calls: CallCounts { add: 1, remove: 0 },
+            drift: None,
+            failure: (status == ChatStatus::Failed).then(|| Failure {
+                step: None,
+                status: Some(500),
+                code: None,
+                message: "boom".to_owned(),
+                trace_id: None,
+            }),
+            pending: Pending::default(),
+            never_landed: Vec::new(),
+            steps_left,
+        }
+    }
+
+    #[test]
+    fn one_step_and_one_chat_are_singular() {
+        assert_eq!(
+            describe(&chat(ChatStatus::Stopped, 1)),
+            "chat `c1`: stopped, 1 added, 0 removed, 1 step left"
+        );
+        assert_eq!(
+            describe(&chat(ChatStatus::Stopped, 2)),
+            "chat `c1`: stopped, 1 added, 0 removed, 2 steps left"
+        );
+        assert_eq!(
+            describe(&chat(ChatStatus::Failed, 1)),
+            "chat `c1`: failed reading the chat: 500 boom; 1 added, 0 removed, 1 step skipped"
+        );
+        assert_eq!(bar_message(1), "in 1 chat");
+        assert_eq!(bar_message(3), "in 3 chats");
+    }
+}

@@ -459,4 +459,23 @@ mod tests {
         assert_eq!(members, ["+15550000001"]);
         assert_eq!(left, ["+15550000002"]);
     }
+
+    #[test]
+    fn the_list_of_phone_numbers_is_linq_s_shape_or_refused() {
+        let body = br#"{"phone_numbers": [{"id": "550e8400-e29b-41d4-a716-446655440000", "phone_number": "+12025551234", "extra": 1}]}"#;
+        let lines = PhoneNumber::parse_list(body).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].phone_number, "+12025551234");
+        for other in [
+            &b"<html>Not Found</html>"[..],
+            br#"{"chats": []}"#,
+            br#"{"phone_numbers": [{"id": 7}]}"#,
+        ] {
+            let error = PhoneNumber::parse_list(other).unwrap_err();
+            assert!(
+                error.starts_with("the list of phone numbers breaks Linq's schema"),
+                "{error}"
+            );
+        }
+    }
 }

@@ -140,7 +140,7 @@ fn most_gone(read: usize, gone: &[String]) -> String {
         ids.push(format!("and {} more", gone.len() - GONE_LISTED));
     }
     format!(
-        "Linq knows none of {} of the {read} chats read ({}): more than half at once looks like a token of another account, not chats deleted; nothing was written",
+        "{} of the {read} chats read answered 404 (gone) at once: {}; more than half looks like a token of another account rather than chats deleted; nothing was written",
         gone.len(),
         ids.join(", ")
     )

@@ -17,8 +17,9 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
-/// Flags every command takes.
+/// Flags every command takes, listed after the command's own.
 #[derive(Debug, Args)]
+#[command(next_display_order = 100)]
 pub struct GlobalArgs {
     /// Config file or directory (every *.yaml/*.yml below it); repeatable [default: roster.yaml]
     #[arg(short = 'c', long = "config", value_name = "PATH", global = true)]
@@ -102,6 +103,10 @@ pub struct PlanArgs {
     /// Read the chats from Linq first and plan against their live membership (writes nothing)
     #[arg(long)]
     pub refresh: bool,
+    /// With --refresh: plan even when more than half of the chats read are gone (404) at once,
+    /// which is refused by default (from 3 chats read) as a likely wrong token
+    #[arg(long)]
+    pub allow_mass_gone: bool,
     #[command(flatten)]
     pub pending: PendingArgs,
     #[command(flatten)]
@@ -168,6 +173,10 @@ pub struct RefreshArgs {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Report chats as gone even when more than half of those read are (404) at once, which is
+    /// refused by default (from 3 chats read) as a likely wrong token
+    #[arg(long)]
+    pub allow_mass_gone: bool,
     #[command(flatten)]
     pub pending: PendingArgs,
     #[command(flatten)]

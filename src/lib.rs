@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //!
-//! Data flows one way, leaves first: **config → state → plan → linq → sync → apply → render
-//! → run**. No module imports one after it (`tests/layers.rs` checks); ARCHITECTURE.md says
+//! Data flows one way, leaves first: **config → state → plan → linq → sync → apply → ops →
+//! render → run**. No module imports one after it (`tests/layers.rs` checks); ARCHITECTURE.md says
 //! what each owns and which rules hold across them.
 //!
 //! - [`escape`], [`clock`], [`handle`], [`op`], [`chat_id`], [`stop`] and [`hint`], used
@@ -22,6 +22,9 @@
 //! - [`sync`]: stored versus live: every comparison of the state with what Linq shows (is this
 //!   chat drifted? did this change land?), settling and the poller.
 //! - [`apply`]: runs a [`plan::Plan`] through the client and records progress in the state.
+//! - [`ops`]: the workflows as library calls (settle the journal, refresh, read live, import),
+//!   each taking the store, the client, the stop, options and a progress callback, and
+//!   returning what it read, found and wrote.
 //! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
 //! - [`cli`] and [`run`]: raw arguments, and the commands: options in, one library call, a
 //!   renderer out.
@@ -36,6 +39,7 @@ pub mod handle;
 pub mod hint;
 pub mod linq;
 pub mod op;
+pub mod ops;
 pub mod plan;
 pub mod render;
 pub mod run;

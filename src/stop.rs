@@ -12,7 +12,8 @@
 //!
 //! The token is made once, where the command starts watching for signals, and every part that
 //! stops holds a clone of it: the Linq client (before each request it sends, and in its
-//! pauses), the apply engine (before a chat, before a step), the poller (in its sleeps) and the
+//! pauses), the apply engine (before a chat, before a step), the poller (in its sleeps), the
+//! workflows of `ops` (which drop their reads at a signal, before anything is written) and the
 //! wait for the state lock. Asking is cheap; [`Stop::stopped`] waits for it. The first signal
 //! and the first halt are kept, each once, whichever comes first; a second signal is the
 //! signal watch's (it exits at once).

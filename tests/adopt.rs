@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use linq_sandbox::{Options, Seed, SeedChat};
 use serde_json::Value;
 
-use crate::common::{repo, strings, Linq};
+use crate::common::{mutating_calls, repo, strings, Linq};
 
 const ME: &str = "+12055550100";
 const SALES: &str = "550e8400-e29b-41d4-a716-446655440000";
@@ -336,7 +336,14 @@ fn plan_refresh_reads_config_chats_missing_from_the_state() {
     assert_eq!(plan["summary"]["add"], 1);
     assert_eq!(plan["summary"]["remove"], 1);
     assert_eq!(plan["summary"]["unknown"], 0);
-    assert!(live.stderr().contains("No drift"), "{}", live.combined());
+    // The state holds no chat: nothing was held against the one read, so no match is claimed.
+    assert!(
+        live.stderr()
+            .contains("Not in the state yet: 1 chat read from Linq; the plan uses its live membership"),
+        "{}",
+        live.combined()
+    );
+    assert!(!live.stderr().contains("No drift"), "{}", live.combined());
     assert_eq!(linq.state_bytes(), None, "plan --refresh writes nothing");
 }
 
@@ -495,10 +502,37 @@ fn refresh_right_after_apply_does_not_take_roster_s_queued_changes_for_drift() {
     linq.expect(2, &["plan", "--refresh", "--detailed-exitcode"]);
 
     linq.sandbox.land_all();
-    linq.expect(0, &["refresh"]);
+    // Nothing drifted: what it records is that roster's own changes landed, and it says so.
+    let landed = linq.expect(0, &["refresh"]);
+    insta::assert_snapshot!(landed.combined());
     assert!(
         linq.state()["chats"][SALES].get("pending").is_none(),
         "landed changes are no longer pending"
     );
     assert!(strings(&linq.state()["chats"][SALES]["members"]).contains(&"+12055550188".to_owned()));
+}
+
+/// A member who left on their own is not re-added, and is the chat's only note: the plan shows
+/// the chat as no change, says there are no changes, and apply makes no call.
+#[test]
+fn a_chat_whose_only_note_is_a_member_who_left_plans_as_no_change() {
+    let linq = Linq::small();
+    linq.expect(0, &["import", "--all", "--write", "roster.yaml"]);
+    linq.sandbox.leave(SALES, "+12055550199");
+    linq.expect(0, &["refresh"]);
+    let plan = linq.expect(0, &["plan", "--detailed-exitcode"]);
+    insta::assert_snapshot!(plan.combined());
+    let apply = linq.expect(0, &["apply", "--auto-approve"]);
+    assert!(
+        apply.stdout().ends_with(
+            "No changes. The chats match the config but for 1 member who left on their own, not re-added.\n"
+        ),
+        "{}",
+        apply.combined()
+    );
+    assert!(
+        mutating_calls(&linq.sandbox).is_empty(),
+        "{:?}",
+        mutating_calls(&linq.sandbox)
+    );
 }

@@ -41,7 +41,16 @@ fn the_examples_converge() {
         quick_land(),
     );
     let run = roster(&ws, &sandbox, &["apply", "-c", "config", "--auto-approve"]);
-    assert_eq!(run.code(), 0, "{}", run.combined());
+    // The chat the state lacks (the README imports it first) is left untouched, and says so.
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert!(
+        run.stderr().ends_with(
+            "error: 1 chat in scope was left untouched: the state does not hold it, so its members are unknown\n\
+             hint: `roster import 9b2d5c1e-3f4a-4e8b-a1c7-2d6e8f0a4b13` reads it from Linq and records it; then run `roster apply` again\n"
+        ),
+        "{}",
+        run.combined()
+    );
     sandbox.land_all();
     let desired = ws.roster(&["plan", "-c", "config", "--format", "json"]);
     let plan: serde_json::Value = serde_json::from_str(&desired.stdout()).unwrap();
@@ -301,8 +310,13 @@ fn two_applies_at_once_the_second_fails_naming_the_holder() {
     let stderr = second.stderr();
     assert!(stderr.contains("state is locked by `apply`"), "{stderr}");
     assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    // The holder runs on this host: wait for it, never break its lock.
     assert!(
-        stderr.contains(&format!("roster force-unlock {}", holder["id"].as_str().unwrap())),
+        stderr.contains("hint: that run is still going on this host: wait for it with `--lock-timeout SECONDS`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("roster force-unlock {}", holder["id"].as_str().unwrap())),
         "{stderr}"
     );
     assert_eq!(first.wait().unwrap().code(), Some(0));
@@ -692,4 +706,49 @@ fn apply_format_json_prints_only_the_report_on_stdout() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("stdout is the JSON report alone");
     assert_eq!(report["chats"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["calls"], serde_json::json!({"add": 0, "remove": 0}));
+}
+
+/// A `--state` that does not exist: apply says so, and since it knows none of the chats in
+/// scope, changes none of them and exits 1 with one `roster import` that adopts them all.
+#[test]
+fn an_apply_over_a_state_that_does_not_exist_names_one_import_for_every_chat() {
+    let team = crate::common::Linq::team();
+    let run = team.roster(&["apply", "--auto-approve", "-c", "config", "--state", "first.json"]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    insta::assert_snapshot!(run.combined());
+    assert!(mutating_calls(&team.sandbox).is_empty());
+    assert!(
+        !team.ws.path().join("first.json").exists(),
+        "nothing to record, so no state is written"
+    );
+}
+
+/// In a CI log stdout and stderr share one pipe: the plan is written (and flushed) before the
+/// first call, so it comes above the calls' progress lines.
+#[test]
+fn in_one_pipe_the_plan_comes_before_the_progress_of_its_calls() {
+    let scenario = Scenario::random(41, 3);
+    let sandbox = Sandbox::spawn(scenario.seed(), quick_land());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let log = ws.path().join("ci.log");
+    let pipe = std::fs::File::create(&log).unwrap();
+    let status = crate::common::roster_command(&ws, &sandbox)
+        .args(["apply", "--auto-approve"])
+        .stdout(pipe.try_clone().unwrap())
+        .stderr(pipe)
+        .status()
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(status.success(), "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    let plan = lines
+        .iter()
+        .position(|line| line.starts_with("Plan: "))
+        .expect("a plan");
+    let first_call = (lines.iter())
+        .position(|line| line.starts_with("chat `"))
+        .expect("a progress line");
+    assert!(plan < first_call, "the plan comes first:\n{log}");
+    scenario.assert_converged(&sandbox);
 }

@@ -108,7 +108,8 @@ fn the_limit_grows_while_latency_holds_and_never_passes_parallelism() {
     let summary = run.stdout();
     let line = summary.lines().last().unwrap();
     assert!(
-        line.starts_with("Concurrency: peak ") && line.ends_with(" requests in flight (ceiling 256)."),
+        line.starts_with("Concurrency: the limit on requests in flight peaked at ")
+            && line.ends_with(" (ceiling 256)."),
         "{summary}"
     );
 
@@ -123,7 +124,7 @@ fn the_limit_grows_while_latency_holds_and_never_passes_parallelism() {
     assert_eq!(sandbox.peak_in_flight(), 3);
     assert!(
         run.stdout()
-            .ends_with("Concurrency: peak 3, final 3 requests in flight (ceiling 3).\n"),
+            .ends_with("Concurrency: the limit on requests in flight peaked at 3 and ended at 3 (ceiling 3).\n"),
         "{}",
         run.stdout()
     );

@@ -112,6 +112,34 @@ fn show_without_a_plan_lists_the_state() {
     insta::assert_snapshot!(ws.roster(&["show"]).combined());
 }
 
+/// The team's state holds no names from Linq: with the config, `show` names its chats by it
+/// (the chat the config no longer has stays a bare id).
+#[test]
+fn show_names_the_chats_by_the_config() {
+    let ws = Workspace::team();
+    insta::assert_snapshot!(ws.roster(&["show", "-c", "config"]).combined());
+}
+
+/// A `--state` that does not exist is an empty state, as on a first run; `plan` says so rather
+/// than plan silently as if roster knew nothing of the chats by choice.
+#[test]
+fn plan_says_when_the_state_does_not_exist() {
+    let ws = Workspace::team();
+    let run = plan(&ws, &["--state", "elsewhere.json"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    assert_eq!(
+        run.stderr(),
+        "note: `elsewhere.json` does not exist, so the state is empty and no chat's membership is known (on a first run, `roster import` adopts existing chats)\n"
+    );
+    assert!(
+        run.stdout()
+            .ends_with("Plan: 0 to add, 0 to remove, 0 waits in 0 chats; 4 chats unknown.\n"),
+        "{}",
+        run.combined()
+    );
+    assert!(!ws.path().join("elsewhere.json").exists(), "plan writes no state");
+}
+
 #[test]
 fn a_broken_state_file_is_refused_and_left_untouched() {
     for (name, contents) in [

@@ -370,7 +370,8 @@ fn after_kill_9_a_plain_rerun_breaks_the_stale_lock_with_a_note_and_converges() 
 
 /// Only a lock of this host whose process is gone is broken. A lock from another host (its
 /// holder may be running there) and one of this host whose pid runs still block, naming the
-/// holder; `force-unlock` clears one and prints what it removed.
+/// holder; the hint says to wait with `--lock-timeout`, and offers `force-unlock` only for the
+/// holder that may be gone. `force-unlock` clears one and prints what it removed.
 #[test]
 fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names_it() {
     let scenario = Scenario::random(37, 3);
@@ -380,9 +381,9 @@ fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     // This test's own process runs, and holds no OS lock on the file.
     let running = std::process::id().to_string();
-    for (id, host, pid) in [
-        ("0c4f8e9a", "build-7.elsewhere", "4242"),
-        ("5d1e2f3a", host.as_str(), &running),
+    for (id, host, pid, running_here) in [
+        ("0c4f8e9a", "build-7.elsewhere", "4242", false),
+        ("5d1e2f3a", host.as_str(), &running, true),
     ] {
         let lock = serde_json::json!({
             "id": id, "operation": "refresh", "who": "ci", "host": host, "pid": pid.parse::<u32>().unwrap(),
@@ -399,7 +400,12 @@ fn a_lock_from_another_host_or_a_running_pid_still_blocks_and_force_unlock_names
             )),
             "{stderr}"
         );
-        assert!(stderr.contains(&format!("roster force-unlock {id}")), "{stderr}");
+        assert!(stderr.contains("wait for it with `--lock-timeout SECONDS`"), "{stderr}");
+        assert_eq!(
+            stderr.contains(&format!("roster force-unlock {id}")),
+            !running_here,
+            "force-unlock is offered only when the holder may be gone: {stderr}"
+        );
         assert!(!stderr.contains("broke"), "{stderr}");
         assert_eq!(ws.snapshot_files(), before, "nothing changed");
         assert!(mutating_calls(&sandbox).is_empty());
@@ -564,4 +570,38 @@ fn lock_timeout_waits_for_a_running_apply_fails_when_short_and_a_signal_ends_the
     scenario.assert_converged(&sandbox);
     assert_no_change_accepted_twice(&sandbox);
     assert_eq!(leftovers(&ws), Vec::<String>::new());
+}
+
+/// A run killed with a call in flight leaves its intent open in the journal; the next apply
+/// settles it by reading the chat, which can take up to `--settle-timeout` a chat, and says so
+/// before it starts rather than sit silent.
+#[test]
+fn settling_an_interrupted_run_says_what_it_reads_before_it_waits() {
+    let scenario = Scenario::random(43, 2);
+    let sandbox = Sandbox::spawn(scenario.seed(), Options::default());
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let state = ws.state();
+    let chat = &scenario.chats[0].id;
+    let journal = [
+        serde_json::json!({"type": "begin", "lineage": state["lineage"], "serial": state["serial"]}),
+        serde_json::json!({"type": "intent", "id": 1, "chat": chat, "op": "add", "handle": "+12055550888"}),
+    ]
+    .iter()
+    .map(|record| format!("{record}\n"))
+    .collect::<String>();
+    ws.write("roster.state.json.journal", journal);
+    let run = roster(&ws, &sandbox, &["apply", "--auto-approve", "--settle-timeout", "0.2"]);
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    let stderr = run.stderr();
+    let lines: Vec<&str> = stderr.lines().take(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "Settling the journal of an interrupted run: reading 1 chat to learn whether 1 call of unknown outcome landed, waiting up to 0.2s a chat...",
+            "Settled the journal of an interrupted run: 0 calls landed, 1 not made.",
+        ],
+        "{stderr}"
+    );
+    scenario.assert_converged(&sandbox);
 }

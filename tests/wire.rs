@@ -673,3 +673,129 @@ fn a_wait_that_times_out_fails_its_chat_and_sends_none_of_its_later_steps() {
         "the add is recorded as pending"
     );
 }
+
+/// A base URL without `/partner` answers `404` to every call, as if every chat were gone. The
+/// first call of every run asks for the partner's lines, so roster tells a wrong address from
+/// gone chats: each command that reads chats exits 1 naming the URL and the variable, and reads
+/// and writes nothing.
+#[test]
+fn a_base_url_that_is_not_linq_s_is_named_and_nothing_is_read_or_written() {
+    let team = Linq::team();
+    let wrong = team.sandbox.base_url().trim_end_matches("/partner").to_owned();
+    let before = team.ws.snapshot_files();
+    let commands: [&[&str]; 4] = [
+        &["refresh"],
+        &["plan", "--refresh"],
+        &["apply", "--auto-approve"],
+        &["import", "--all"],
+    ];
+    for args in commands {
+        let args = [args, &["-c", "config"]].concat();
+        let run = team.roster_with(&args, &[("LINQ_API_V3_BASE_URL", &wrong)]);
+        assert_eq!(run.code(), 1, "roster {}\n{}", args.join(" "), run.combined());
+        assert!(
+            run.stderr().contains(
+                "error: `http://127.0.0.1:[PORT]/api` does not answer as the Linq API (`GET /v3/phone_numbers`: Linq answered 404: empty answer); nothing was read or written\n\
+                 hint: check `LINQ_API_V3_BASE_URL`"
+            ),
+            "roster {}\n{}",
+            args.join(" "),
+            run.combined()
+        );
+        assert!(!run.combined().contains("gone"), "{}", run.combined());
+        if args[0] == "refresh" {
+            insta::assert_snapshot!(run.combined());
+        }
+    }
+    assert_eq!(team.ws.snapshot_files(), before, "nothing was written");
+    let chat_calls: Vec<String> = (team.sandbox.calls().into_iter())
+        .filter(|call| call.chat.is_some())
+        .map(|call| call.path)
+        .collect();
+    assert!(chat_calls.is_empty(), "no chat was read: {chat_calls:?}");
+}
+
+/// Nothing listening at the base URL: the error names the address roster tried and the
+/// variable that sets it.
+#[test]
+fn a_refused_connection_names_the_address_and_the_variable() {
+    let team = Linq::team();
+    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let nowhere = format!("http://{free}/api/partner");
+    let before = team.ws.snapshot_files();
+    let run = team.roster_with(&["refresh"], &[("LINQ_API_V3_BASE_URL", &nowhere)]);
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    // The operating system's words for a refused connection differ; the rest is roster's.
+    let stderr = run.stderr();
+    assert!(
+        stderr.starts_with(
+            "error: cannot reach the Linq API at `http://127.0.0.1:[PORT]/api/partner`: no answer from Linq: cannot connect: "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            "; nothing was read or written\nhint: check `LINQ_API_V3_BASE_URL`: the address of the Linq Partner API, ending in `/api/partner` (`https://api.linqapp.com/api/partner` when unset)\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(run.stdout(), "");
+    assert_eq!(team.ws.snapshot_files(), before, "nothing was written");
+}
+
+/// A wrong token: the plan is shown, then Linq's `401` once, with the variable to check, before
+/// any chat is read; nothing is written.
+#[test]
+fn a_refused_token_is_said_once_with_the_variable_to_check() {
+    let team = Linq::team();
+    let before = team.ws.snapshot_files();
+    let run = team.roster_with(
+        &["apply", "--auto-approve", "-c", "config"],
+        &[("LINQ_API_V3_API_KEY", "not-the-token")],
+    );
+    assert_eq!(run.code(), 1, "{}", run.combined());
+    assert_eq!(run.combined().matches("401").count(), 1, "{}", run.combined());
+    assert!(
+        run.stderr()
+            .ends_with("hint: check `LINQ_API_V3_API_KEY`: it holds the API token of your Linq partner account\n"),
+        "{}",
+        run.combined()
+    );
+    assert_eq!(team.ws.snapshot_files(), before, "nothing was written");
+    assert!(
+        team.sandbox.calls().iter().all(|call| call.chat.is_none()),
+        "no chat was read"
+    );
+}
+
+/// A token of another account sees the partner's lines but none of the chats: a refresh that
+/// finds more than half of them gone at once is refused, with the numbers and the way past it.
+#[test]
+fn a_refresh_that_finds_most_chats_gone_is_refused_unless_allowed() {
+    let team = Linq::team();
+    let elsewhere = Linq {
+        sandbox: Sandbox::spawn(
+            Seed {
+                chats: Vec::new(),
+                ..Sandbox::load_seed(crate::common::repo().join("examples/team/sandbox.json")).unwrap()
+            },
+            Options::default(),
+        ),
+        ws: team.ws,
+    };
+    let before = elsewhere.ws.snapshot_files();
+    let refused = elsewhere.roster(&["refresh"]);
+    assert_eq!(refused.code(), 1, "{}", refused.combined());
+    insta::assert_snapshot!(refused.combined());
+    let planned = elsewhere.roster(&["plan", "--refresh", "-c", "config"]);
+    assert_eq!(planned.code(), 1, "{}", planned.combined());
+    assert_eq!(elsewhere.ws.snapshot_files(), before, "nothing was written");
+
+    let allowed = elsewhere.roster(&["refresh", "--allow-mass-gone"]);
+    assert_eq!(allowed.code(), 0, "{}", allowed.combined());
+    assert!(
+        allowed.stdout().contains("Total: 4 chats gone."),
+        "{}",
+        allowed.combined()
+    );
+}

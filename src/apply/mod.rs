@@ -307,6 +307,10 @@ fn record(
             report.forgotten.push(chat.id.clone());
         }
     }
+    report.unknown = (plan.chats.iter())
+        .filter(|c| c.action == Action::Unknown)
+        .map(|c| c.id.clone())
+        .collect();
     unsettled
 }
 

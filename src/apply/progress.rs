@@ -83,7 +83,7 @@ impl Default for BarProgress {
 impl Progress for BarProgress {
     fn start(&self, chats: usize, calls: usize) {
         self.bar.set_length(calls as u64);
-        self.bar.set_message(format!("in {chats} chats"));
+        self.bar.set_message(bar_message(chats));
     }
 
     fn call(&self, _chat: &str, _step: &Step) {
@@ -105,6 +105,11 @@ impl Progress for BarProgress {
             self.bar.println(describe_concurrency(change));
         }
     }
+}
+
+/// What the bar says after its count of calls: `in 1 chat`, `in 3 chats`.
+fn bar_message(chats: usize) -> String {
+    format!("in {chats} {}", if chats == 1 { "chat" } else { "chats" })
 }
 
 /// One plain line per chat as it ends, for CI logs; when verbose, one per change of the limit
@@ -232,6 +237,11 @@ pub fn describe_concurrency(change: &ConcurrencyChange) -> String {
     )
 }
 
+/// `1 step`, `3 steps`.
+fn steps(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "step" } else { "steps" })
+}
+
 /// One line saying how a chat ended. Names, ids and Linq's messages are shown escaped.
 pub fn describe(report: &ChatReport) -> String {
     let name = match &report.name {
@@ -285,11 +295,11 @@ pub fn describe(report: &ChatReport) -> String {
                 }
             }
             format!(
-                "{name}: failed {step}: {reason}; {calls}, {} steps skipped{pending}",
-                report.steps_left
+                "{name}: failed {step}: {reason}; {calls}, {} skipped{pending}",
+                steps(report.steps_left)
             )
         }
-        ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} steps left{pending}", report.steps_left),
+        ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} left{pending}", steps(report.steps_left)),
         ChatStatus::NeverLanded => {
             let changes: Vec<String> = report
                 .never_landed
@@ -303,5 +313,49 @@ pub fn describe(report: &ChatReport) -> String {
                 if changes.len() == 1 { "it" } else { "them" },
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{CallCounts, Failure, Pending};
+
+    fn chat(status: ChatStatus, steps_left: usize) -> ChatReport {
+        ChatReport {
+            id: "c1".to_owned(),
+            name: None,
+            status,
+            calls: CallCounts { add: 1, remove: 0 },
+            drift: None,
+            failure: (status == ChatStatus::Failed).then(|| Failure {
+                step: None,
+                status: Some(500),
+                code: None,
+                message: "boom".to_owned(),
+                trace_id: None,
+            }),
+            pending: Pending::default(),
+            never_landed: Vec::new(),
+            steps_left,
+        }
+    }
+
+    #[test]
+    fn one_step_and_one_chat_are_singular() {
+        assert_eq!(
+            describe(&chat(ChatStatus::Stopped, 1)),
+            "chat `c1`: stopped, 1 added, 0 removed, 1 step left"
+        );
+        assert_eq!(
+            describe(&chat(ChatStatus::Stopped, 2)),
+            "chat `c1`: stopped, 1 added, 0 removed, 2 steps left"
+        );
+        assert_eq!(
+            describe(&chat(ChatStatus::Failed, 1)),
+            "chat `c1`: failed reading the chat: 500 boom; 1 added, 0 removed, 1 step skipped"
+        );
+        assert_eq!(bar_message(1), "in 1 chat");
+        assert_eq!(bar_message(3), "in 3 chats");
     }
 }

@@ -22,6 +22,10 @@ pub struct ApplyReport {
     pub chats: Vec<ChatReport>,
     /// Chats dropped from the state because they left the config (no call).
     pub forgotten: Vec<String>,
+    /// Chats in scope left untouched because the state does not hold them, so their members
+    /// are unknown (`roster import` reads them). Any fails the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
     /// The run was asked to stop (Ctrl-C): steps not begun were left for the next run.
     pub interrupted: bool,
     /// A failure of the whole run: the token was refused (`401`), or the journal or the state
@@ -178,6 +182,7 @@ impl ApplyReport {
             calls: CallCounts::default(),
             chats: Vec::new(),
             forgotten: Vec::new(),
+            unknown: Vec::new(),
             interrupted: false,
             error: None,
             concurrency: None,
@@ -199,9 +204,12 @@ impl ApplyReport {
         self.chats.iter().filter(|c| !c.pending.is_empty())
     }
 
-    /// True when every chat was done and the state saved: exit 0. Pending changes do not count
-    /// against success (Linq applies them later).
+    /// True when every chat was done and the state saved, and none in scope was left unknown:
+    /// exit 0. Pending changes do not count against success (Linq applies them later).
     pub fn is_success(&self) -> bool {
-        self.error.is_none() && !self.interrupted && self.chats.iter().all(|c| c.status == ChatStatus::Done)
+        self.error.is_none()
+            && !self.interrupted
+            && self.unknown.is_empty()
+            && self.chats.iter().all(|c| c.status == ChatStatus::Done)
     }
 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::concurrency::{Limiter, Permit, Rejection, Verdict};
 use super::error::{ApiError, LinqError, NotSent, CODE_CONFLICT};
-use super::model::{AcceptedBody, ChangeAnswer, Chat, ChatPage};
+use super::model::{AcceptedBody, ChangeAnswer, Chat, ChatPage, PhoneNumber};
 use super::pacer::{Pacer, MAX_RETRY_AFTER};
 use super::retry::{Backoff, RetryPolicy};
 use super::{ClientConfig, ClientConfigError};
@@ -45,6 +45,8 @@ struct Inner {
     refusal: OnceLock<ApiError>,
     /// See [`ClientConfig::stop`].
     stop: Stop,
+    /// The partner's lines, once [`Client::lines`] read them.
+    lines: tokio::sync::OnceCell<Vec<PhoneNumber>>,
 }
 
 /// See [`Client::change_announced`].
@@ -114,6 +116,7 @@ impl Client {
                 pacer: Pacer::new(config.rate),
                 refusal: OnceLock::new(),
                 stop: config.stop,
+                lines: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -133,6 +136,30 @@ impl Client {
     /// fails with [`LinqError::NotSent`]; requests already sent finish.
     pub fn stop(&self) -> &Stop {
         &self.inner.stop
+    }
+
+    /// The base URL every call goes below, as people may see it: without user info, and
+    /// without a trailing `/`.
+    pub fn base_url(&self) -> String {
+        super::shown_url(&self.inner.base)
+    }
+
+    /// The partner's lines: [`Client::phone_numbers`], asked once for this client and its
+    /// clones (a failure is asked again).
+    pub async fn lines(&self) -> Result<&[PhoneNumber], LinqError> {
+        let lines = self.inner.lines.get_or_try_init(|| self.phone_numbers()).await?;
+        Ok(lines)
+    }
+
+    /// `GET /v3/phone_numbers`: the partner's lines. Every partner has at least one, so a run
+    /// asks this first to know it talks to Linq (a wrong base URL answers `404` for every chat,
+    /// which would read as every chat gone).
+    pub async fn phone_numbers(&self) -> Result<Vec<PhoneNumber>, LinqError> {
+        let answer = self.read(self.url(&["v3", "phone_numbers"])).await?;
+        PhoneNumber::parse_list(&answer.body).map_err(|message| LinqError::Protocol {
+            status: answer.status.as_u16(),
+            message,
+        })
     }
 
     /// `GET /v3/chats/{id}`.

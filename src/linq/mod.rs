@@ -31,7 +31,7 @@ pub use concurrency::{
 pub use error::{
     ApiError, LinqError, NotSent, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };
-pub use model::{Accepted, AcceptedVia, ChangeAnswer, Chat, ChatHandle, ChatPage};
+pub use model::{Accepted, AcceptedVia, ChangeAnswer, Chat, ChatHandle, ChatPage, PhoneNumber};
 pub use pacer::Pacer;
 pub use retry::RetryPolicy;
 
@@ -130,12 +130,7 @@ pub enum ClientConfigError {
 /// Parses the base URL and applies the transport rule: `https://` anywhere, `http://` only to
 /// loopback. User info in the URL is never echoed in an error.
 fn check_base_url(text: &str) -> Result<Url, ClientConfigError> {
-    let shown = |url: &Url| {
-        let mut url = url.clone();
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        url.to_string().trim_end_matches('/').to_owned()
-    };
+    let shown = shown_url;
     let url = Url::parse(text.trim()).map_err(|e| ClientConfigError::InvalidUrl {
         url: text.split('@').next_back().unwrap_or_default().to_owned(),
         reason: e.to_string(),
@@ -152,6 +147,14 @@ fn check_base_url(text: &str) -> Result<Url, ClientConfigError> {
         "http" => Err(ClientConfigError::InsecureUrl { url: shown(&url) }),
         _ => Err(ClientConfigError::UnsupportedScheme { url: shown(&url) }),
     }
+}
+
+/// `url` as people may see it: without user info, and without a trailing `/`.
+fn shown_url(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string().trim_end_matches('/').to_owned()
 }
 
 fn is_loopback(url: &Url) -> bool {

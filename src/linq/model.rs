@@ -174,6 +174,29 @@ impl ChatPage {
     }
 }
 
+/// One of the partner's lines, as `GET /v3/phone_numbers` lists it (`PhoneNumberInfoV2`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PhoneNumber {
+    pub id: String,
+    /// E.164, as Linq spells it.
+    pub phone_number: String,
+}
+
+#[derive(Deserialize)]
+struct WirePhoneNumbers {
+    phone_numbers: Vec<PhoneNumber>,
+}
+
+impl PhoneNumber {
+    /// Reads the list `GET /v3/phone_numbers` answers (`ListPhoneNumbersResultV2`); anything
+    /// else is not Linq's answer.
+    pub fn parse_list(body: &[u8]) -> Result<Vec<PhoneNumber>, String> {
+        let wire: WirePhoneNumbers =
+            serde_json::from_slice(body).map_err(|e| format!("the list of phone numbers breaks Linq's schema: {e}"))?;
+        Ok(wire.phone_numbers)
+    }
+}
+
 /// Linq queued an add or a remove.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Accepted {
@@ -435,5 +458,24 @@ mod tests {
         let left: Vec<String> = chat.left().iter().map(|h| h.to_string()).collect();
         assert_eq!(members, ["+15550000001"]);
         assert_eq!(left, ["+15550000002"]);
+    }
+
+    #[test]
+    fn the_list_of_phone_numbers_is_linq_s_shape_or_refused() {
+        let body = br#"{"phone_numbers": [{"id": "550e8400-e29b-41d4-a716-446655440000", "phone_number": "+12025551234", "extra": 1}]}"#;
+        let lines = PhoneNumber::parse_list(body).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].phone_number, "+12025551234");
+        for other in [
+            &b"<html>Not Found</html>"[..],
+            br#"{"chats": []}"#,
+            br#"{"phone_numbers": [{"id": 7}]}"#,
+        ] {
+            let error = PhoneNumber::parse_list(other).unwrap_err();
+            assert!(
+                error.starts_with("the list of phone numbers breaks Linq's schema"),
+                "{error}"
+            );
+        }
     }
 }

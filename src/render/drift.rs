@@ -21,10 +21,24 @@ fn label(chat: &ChatDrift) -> String {
 /// and those still pending. No drift and nothing pending is one line.
 pub fn drift_text(report: &DriftReport, color: bool, w: &mut dyn Write) -> io::Result<()> {
     let paint = Paint::new(color);
+    let unrecorded = report.unrecorded.len();
+    if unrecorded > 0 {
+        // Nothing to hold them against: never "no drift" for them.
+        writeln!(
+            w,
+            "{} {} read from Linq; the plan uses {} live membership, and `roster import` records {}.",
+            paint.bold("Not in the state yet:"),
+            count(unrecorded, "chat", "chats"),
+            if unrecorded == 1 { "its" } else { "their" },
+            if unrecorded == 1 { "it" } else { "them" }
+        )?;
+    }
     if report.is_empty() {
-        let read = match report.chats_read {
-            1 => "the chat read from Linq matches".to_owned(),
-            n => format!("the {n} chats read from Linq match"),
+        let other = if unrecorded > 0 { " other" } else { "" };
+        let read = match report.chats_read - unrecorded {
+            0 => return Ok(()),
+            1 => format!("the{other} chat read from Linq matches"),
+            n => format!("the {n}{other} chats read from Linq match"),
         };
         return writeln!(w, "No drift: {read} the state.");
     }

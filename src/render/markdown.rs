@@ -23,8 +23,13 @@ pub fn plan_markdown(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
     let mut out = String::from("### roster plan\n\n");
     out.push_str(&selection_markdown(&plan.selection));
     let pending = pending_markdown(&plan.pending);
-    if plan.is_empty() {
+    if !plan.has_changes() {
         out.push_str("No changes.\n");
+        // Chats listed only for members who left on their own.
+        for chat in &plan.chats {
+            out.push('\n');
+            out.push_str(&chat_markdown(chat));
+        }
         out.push_str(&pending);
         return w.write_all(out.as_bytes());
     }
@@ -131,6 +136,9 @@ fn chat_markdown(chat: &ChatPlan) -> String {
     };
     let before = chat.before.as_ref().map_or(0, Vec::len);
     match chat.action {
+        Action::Update if chat.steps.is_empty() => {
+            let _ = writeln!(out, "#### {title}: no change ({before} members)");
+        }
         Action::Update => {
             let after = chat.after.as_ref().map_or(0, Vec::len);
             let _ = writeln!(out, "#### {title}: {before} → {after} members\n");

@@ -2,6 +2,7 @@
 //! requests), each written to any `impl Write` so tests snapshot them directly. [`write()`] is
 //! the one place a format is chosen.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::{self, Write};
 
@@ -30,7 +31,7 @@ pub use history::{History, HISTORY_FORMAT_VERSION};
 pub use json::write_json;
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use report::apply_report_text;
-pub use text::{plan_text, state_text, unlocked, validated};
+pub use text::{named_state_text, plan_text, state_text, unlocked, validated};
 
 /// How a plan or report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -77,6 +78,26 @@ impl Document for Plan {
 impl Document for State {
     fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
         state_text(self, options, w)
+    }
+}
+
+/// The state as `roster show` shows it: chats Linq gives no name are named by the config. Its
+/// JSON is the state's own.
+pub struct StateShown<'a> {
+    pub state: &'a State,
+    /// Chat names from the config, by id.
+    pub names: BTreeMap<String, String>,
+}
+
+impl Serialize for StateShown<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.state.serialize(serializer)
+    }
+}
+
+impl Document for StateShown<'_> {
+    fn text(&self, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+        named_state_text(self.state, &self.names, options, w)
     }
 }
 

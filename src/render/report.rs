@@ -102,6 +102,9 @@ fn chat_counts(report: &ApplyReport) -> String {
             parts.push(format!("{n} {what}"));
         }
     }
+    if !report.unknown.is_empty() {
+        parts.push(format!("{} unknown (not in the state)", report.unknown.len()));
+    }
     let pending = report.pending().count();
     if pending > 0 {
         parts.push(format!("{pending} with accepted changes Linq has not applied yet"));
@@ -109,15 +112,19 @@ fn chat_counts(report: &ApplyReport) -> String {
     parts.join(", ")
 }
 
-/// The last line: how many requests were in flight at once.
+/// The limit on requests in flight over the run, once it made an add or a remove: how high it
+/// went and where it ended, adapting under `--parallelism`, or that it was fixed.
 fn concurrency_line(report: &ApplyReport, w: &mut dyn Write) -> io::Result<()> {
+    if report.calls.add + report.calls.remove == 0 {
+        return Ok(());
+    }
     match report.concurrency {
         Some(c) if c.adaptive => writeln!(
             w,
-            "Concurrency: peak {}, final {} requests in flight (ceiling {}).",
+            "Concurrency: the limit on requests in flight peaked at {} and ended at {} (ceiling {}).",
             c.peak, c.last, c.ceiling
         ),
-        Some(c) => writeln!(w, "Concurrency: fixed at {} requests in flight.", c.ceiling),
+        Some(c) => writeln!(w, "Concurrency: a fixed limit of {} requests in flight.", c.ceiling),
         None => Ok(()),
     }
 }

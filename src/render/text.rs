@@ -1,7 +1,7 @@
 //! The plan, the state and the short answers of `validate` and `force-unlock`, as text for
 //! people in a terminal.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
@@ -29,12 +29,19 @@ pub fn plan_text(plan: &Plan, options: TextOptions, w: &mut dyn Write) -> io::Re
         pending_text(&plan.pending, options, paint, w)?;
         writeln!(w)?;
     }
-    if plan.is_empty() && plan.has_pending() {
+    let left: usize = plan.chats.iter().map(|chat| chat.left.len()).sum();
+    if !plan.has_changes() && plan.has_pending() {
         writeln!(
             w,
             "No changes. The chats match the config once the pending changes land."
         )
-    } else if plan.is_empty() {
+    } else if !plan.has_changes() && left > 0 {
+        writeln!(
+            w,
+            "No changes. The chats match the config but for {}, not re-added.",
+            count(left, "member who left on their own", "members who left on their own")
+        )
+    } else if !plan.has_changes() {
         writeln!(w, "No changes. The chats match the config.")
     } else {
         writeln!(w, "{} {}.", paint.bold("Plan:"), summary_line(&plan.summary))
@@ -111,6 +118,14 @@ fn label(chat: &ChatPlan) -> String {
 fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
     let before = chat.before.as_ref().map_or(0, Vec::len);
     match chat.action {
+        // Listed only for members who left on their own: nothing is done to it.
+        Action::Update if chat.steps.is_empty() => writeln!(
+            w,
+            "{} {}: no change ({})",
+            paint.dim("="),
+            paint.bold(label(chat)),
+            count(before, "member", "members")
+        )?,
         Action::Update => {
             let after = chat.after.as_ref().map_or(0, Vec::len);
             writeln!(
@@ -215,8 +230,18 @@ pub fn unlocked(holder: &LockInfo, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "Removed lock `{}` held by {holder}.", Escaped(&holder.id))
 }
 
-/// Writes the state: each chat with its member count, and with `verbose` its members.
+/// Writes the state: each chat with its name and member count, and with `verbose` its members.
 pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io::Result<()> {
+    named_state_text(state, &BTreeMap::new(), options, w)
+}
+
+/// [`state_text`], naming a chat Linq gives no name by the config's name in `names`.
+pub fn named_state_text(
+    state: &State,
+    names: &BTreeMap<String, String>,
+    options: TextOptions,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let paint = Paint::new(options.color);
     writeln!(
         w,
@@ -227,9 +252,8 @@ pub fn state_text(state: &State, options: TextOptions, w: &mut dyn Write) -> io:
         count(state.chats.len(), "chat", "chats")
     )?;
     for (id, chat) in &state.chats {
-        let name = chat
-            .display_name
-            .as_deref()
+        let name = (chat.display_name.as_deref())
+            .or_else(|| names.get(id).map(String::as_str))
             .map(|n| format!("{} ", Escaped(n)))
             .unwrap_or_default();
         writeln!(

@@ -12,9 +12,10 @@ use crate::escape::{escape, Escaped};
 use crate::handle::HandleError;
 use crate::hint::Hint;
 use crate::linq::{ClientConfigError, LinqError};
+use crate::ops;
 use crate::plan::{PlanErrors, SavedPlanError, SelectErrors};
+use crate::render::count;
 use crate::state::StateError;
-use crate::sync::Conflict;
 
 /// Why a command failed. Each variant knows its message and, where there is an obvious next
 /// step, its hint ([`Hint::hint`]); `report` prints both.
@@ -36,12 +37,6 @@ pub enum Error {
     ConfigExists(PathBuf),
     #[error("`--from` takes your own Linq line, and `{line}` is not a handle: {error}")]
     NotALine { line: String, error: HandleError },
-    #[error("{}", not_importable(.0))]
-    NotImportable(Vec<Unimportable>),
-    #[error("{}", import_conflicts(.0))]
-    ImportConflicts(Vec<Conflict>),
-    #[error("{}", not_managed(given, chats))]
-    NotManaged { given: String, chats: Vec<String> },
     #[error("cannot write man pages to `{}`: it is not a folder", .0.display())]
     ManDirIsAFile(PathBuf),
     #[error("no state yet at `{0}`")]
@@ -50,6 +45,9 @@ pub enum Error {
     NotKept { serial: u64, state: String, kept: Vec<u64> },
     #[error("an interrupted apply left calls to settle in `{journal}`; nothing was written")]
     PushUnsettled { journal: String },
+    /// Apply left chats in scope untouched: the state does not hold them.
+    #[error("{} in scope {} left untouched: the state does not hold {}, so {} members are unknown", count(.0.len(), "chat", "chats"), if .0.len() == 1 { "was" } else { "were" }, if .0.len() == 1 { "it" } else { "them" }, if .0.len() == 1 { "its" } else { "their" })]
+    UnknownChats(Vec<String>),
 
     /// The config does not load: every error, one a line.
     #[error(transparent)]
@@ -66,6 +64,10 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Linq(#[from] LinqError),
+    /// A workflow failed (settling, reading, importing); a signal's stop is
+    /// [`Error::Stopped`] instead, with the command's own words.
+    #[error(transparent)]
+    Ops(ops::Error),
     #[error(transparent)]
     Client(#[from] ClientConfigError),
     /// A signal stopped the command: not an error; `report` says what was done and what was
@@ -128,27 +130,27 @@ impl Hint for Error {
                 "record them first with `roster refresh` (and `roster import` for chats not in the state), then run `roster plan --out FILE`"
             }
             Error::ConfigExists(_) => "write the config to a new file, or pass `--force` to replace it",
-            Error::ImportConflicts(_) => {
-                "`roster refresh` records changes made outside roster as drift; `--force` overwrites the state with what Linq has"
-            }
-            Error::NotManaged { chats, .. } => {
-                let ids: Vec<String> = chats.iter().map(|id| Escaped(id).to_string()).collect();
-                let them = if chats.len() == 1 { "it" } else { "them" };
-                return Some(format!("`roster import {}` adopts {them}", ids.join(" ")));
-            }
             Error::ManDirIsAFile(_) => "`--dir` takes a folder, and creates it when missing",
             Error::NoState(_) => "`roster import` adopts existing chats",
             Error::NotKept { .. } => "`roster state history` lists the kept versions",
             Error::PushUnsettled { .. } => "run `roster refresh` to settle them first (it applies nothing)",
+            Error::UnknownChats(ids) => {
+                let ids: Vec<String> = ids.iter().map(|id| Escaped(id).to_string()).collect();
+                let them = if ids.len() == 1 { "it" } else { "them" };
+                return Some(format!(
+                    "`roster import {}` reads {them} from Linq and records {them}; then run `roster apply` again",
+                    ids.join(" ")
+                ));
+            }
             Error::Config(errors) => return errors.hint(),
             Error::Plan(errors) => return errors.hint(),
             Error::Select(errors) => return errors.hint(),
             Error::SavedPlan(error) => return error.hint(),
             Error::State(error) => return error.hint(),
+            Error::Ops(error) => return error.hint(),
             Error::Context { error, .. } => return error.hint(),
             Error::SavedPlanScoped
             | Error::NotALine { .. }
-            | Error::NotImportable(_)
             | Error::Linq(_)
             | Error::Client(_)
             | Error::Stopped(_)
@@ -157,80 +159,6 @@ impl Hint for Error {
         };
         Some(hint.to_owned())
     }
-}
-
-/// Why a chat named to `roster import` cannot be imported.
-#[derive(Debug)]
-pub enum Unimportable {
-    DirectMessage(String),
-    NotFound(String, LinqError),
-    Unavailable(String, LinqError),
-}
-
-impl fmt::Display for Unimportable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unimportable::DirectMessage(id) => write!(
-                f,
-                "chat `{}` is a direct-message chat: Linq cannot change its members, so roster cannot manage it",
-                Escaped(id)
-            ),
-            Unimportable::NotFound(id, error) => write!(f, "chat `{}` was not found: {error}", Escaped(id)),
-            Unimportable::Unavailable(id, error) => write!(f, "chat `{}` is unavailable: {error}", Escaped(id)),
-        }
-    }
-}
-
-/// A `--target` of `refresh` that names no chat of the state: the chat, or the chats a name or
-/// a file selected.
-fn not_managed(given: &str, chats: &[String]) -> String {
-    match chats {
-        [id] if id == given => format!(
-            "chat `{}` is not in the state, so roster does not manage it yet",
-            Escaped(id)
-        ),
-        [_] => format!(
-            "target `{}` names 1 chat of the config that is not in the state, so roster does not manage it yet",
-            Escaped(given)
-        ),
-        _ => format!(
-            "target `{}` names {} chats of the config, none in the state, so roster manages none of them yet",
-            Escaped(given),
-            chats.len()
-        ),
-    }
-}
-
-/// One problem on the error line; more, counted there and listed below it.
-fn not_importable(problems: &[Unimportable]) -> String {
-    match problems {
-        [one] => format!("{one}; nothing was imported"),
-        many => format!(
-            "{} chats cannot be imported; nothing was imported\n{}",
-            many.len(),
-            indented(many)
-        ),
-    }
-}
-
-fn import_conflicts(conflicts: &[Conflict]) -> String {
-    format!(
-        "{} already in the state with other members; nothing was written\n{}",
-        match conflicts.len() {
-            1 => "1 chat is".to_owned(),
-            n => format!("{n} chats are"),
-        },
-        indented(conflicts)
-    )
-}
-
-/// One item a line, indented below an error line.
-fn indented(items: &[impl fmt::Display]) -> String {
-    items
-        .iter()
-        .map(|item| format!("  {item}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// How a command that failed ends: a signal's stop is not an error, and says what was done and

@@ -32,11 +32,11 @@ mod signals;
 mod state;
 mod timings;
 
-pub use error::{Error, ErrorContext, Unimportable};
+pub use error::{Error, ErrorContext};
 pub use planning::{plan_options, read_saved_plan, select};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
-pub(crate) use planning::real_path;
+pub(crate) use planning::{note_no_state, real_path};
 
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]

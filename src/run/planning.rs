@@ -6,15 +6,27 @@ use std::path::{Path, PathBuf};
 
 use super::online;
 use super::timings::Timings;
-use super::{Context, Error, ErrorContext as _, Exit};
+use super::{Context, Error, ErrorContext as _, Exit, Ui};
 use crate::cli::{PlanArgs, PlanScope};
 use crate::config::{self, ConfigErrors, Desired};
 use crate::plan::{self, PlanOptions, SavedPlan, SelectErrors, Selection};
 use crate::render;
 use crate::state::{Loaded, PendingTimeout, State, StateError, StateStore};
 
-/// The state loaded, after a note on the calls an interrupted run left unsettled.
+/// Says that the state does not exist (a first run may mean it): the state is empty, and no
+/// chat's membership is known.
+pub(crate) fn note_no_state(ui: &mut Ui, state: &str) {
+    ui.status(format!(
+        "note: `{state}` does not exist, so the state is empty and no chat's membership is known (on a first run, `roster import` adopts existing chats)"
+    ));
+}
+
+/// The state loaded, after a note on the calls an interrupted run left unsettled, or that there
+/// is no state.
 fn noted(cx: &mut Context, loaded: Loaded) -> State {
+    if !loaded.existed {
+        note_no_state(&mut cx.ui, &cx.state.to_string());
+    }
     let unsettled = loaded.journal.unsettled.len();
     if unsettled > 0 {
         cx.ui.status(format!(

@@ -41,8 +41,13 @@ pub enum StateError {
     TornJournal(PathBuf),
 
     /// Another run holds the lock; `lock` is where it is (the lock file, or the database).
+    /// `running_here` when the holder is a process of this host that still runs.
     #[error("state is locked by {holder} via `{lock}`")]
-    Locked { lock: String, holder: Box<LockInfo> },
+    Locked {
+        lock: String,
+        holder: Box<LockInfo>,
+        running_here: bool,
+    },
     /// The wait for the lock was stopped (a signal came) before the lock was taken.
     #[error("stopped waiting for the state lock `{lock}`")]
     LockWaitStopped { lock: String },
@@ -179,8 +184,12 @@ impl Hint for StateError {
                 ..
             } => "delete that row of `roster.journal` by hand, then run `roster refresh` to record what Linq shows"
                 .to_owned(),
+            StateError::Locked { running_here: true, .. } => {
+                "that run is still going on this host: wait for it with `--lock-timeout SECONDS`, or run again once it ends"
+                    .to_owned()
+            }
             StateError::Locked { holder, .. } => format!(
-                "if that run was killed, clear the lock with `roster force-unlock {}`",
+                "if that run is still going, wait for it with `--lock-timeout SECONDS`; if it was killed, clear the lock with `roster force-unlock {}`",
                 Escaped(&holder.id)
             ),
             StateError::Connect { cause, .. } => match cause {
@@ -222,5 +231,38 @@ impl Hint for StateError {
             | StateError::Tls(_) => return None,
         };
         Some(hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locked(running_here: bool) -> StateError {
+        StateError::Locked {
+            lock: "roster.state.json.lock".to_owned(),
+            holder: Box::new(LockInfo {
+                id: "0f3c".to_owned(),
+                operation: "apply".to_owned(),
+                who: "ci".to_owned(),
+                host: "runner".to_owned(),
+                pid: 42,
+                since: "2026-11-25T10:00:00Z".to_owned(),
+            }),
+            running_here,
+        }
+    }
+
+    #[test]
+    fn a_held_lock_suggests_waiting_and_force_unlock_only_when_its_holder_may_be_gone() {
+        let live = locked(true).hint().unwrap();
+        assert!(live.contains("`--lock-timeout SECONDS`"), "{live}");
+        assert!(
+            !live.contains("force-unlock"),
+            "a running holder's lock is not to be broken: {live}"
+        );
+        let elsewhere = locked(false).hint().unwrap();
+        assert!(elsewhere.contains("`--lock-timeout SECONDS`"), "{elsewhere}");
+        assert!(elsewhere.contains("`roster force-unlock 0f3c`"), "{elsewhere}");
     }
 }

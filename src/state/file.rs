@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use super::atomic::{self, resolve, sibling};
 use super::error::JournalPlace;
-use super::lock::{self, Attempt, Locking, Unlock};
+use super::lock::{self, process_runs, Attempt, Locking, Unlock};
 use super::{parse_state, JournalRecord, LockGuard, LockInfo, LockWait, State, StateError, StateStore, Version};
 
 /// How often a run waiting for the lock looks again.
@@ -295,25 +295,6 @@ fn still_at(path: &Path, _file: &File, id: &str) -> bool {
         .ok()
         .and_then(|bytes| serde_json::from_slice::<LockInfo>(&bytes).ok())
         .is_some_and(|holder| holder.id == id)
-}
-
-/// Whether process `pid` of this host may still run. Linux's `/proc` answers cheaply (a zombie
-/// has closed its files, so it counts as gone); elsewhere the free OS lock is the answer.
-fn process_runs(pid: u32) -> bool {
-    // A pid recorded by an earlier process and now ours: this process holds no other lock.
-    if pid == std::process::id() {
-        return false;
-    }
-    if cfg!(target_os = "linux") && Path::new("/proc/self/stat").exists() {
-        return match fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // The state letter follows the command name, which is in parentheses.
-            Ok(stat) => stat
-                .rsplit_once(')')
-                .is_none_or(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
-            Err(_) => false,
-        };
-    }
-    false
 }
 
 /// A journal record that does not parse, at `at`: serde's reason without its position (the
@@ -626,7 +607,7 @@ mod tests {
         };
         assert_eq!(holder.id, "first");
         let hint = error.hint().unwrap_or_default();
-        assert!(hint.contains("roster force-unlock first"), "{hint}");
+        assert!(hint.contains("--lock-timeout"), "{hint}");
         drop(held);
         assert!(!store.lock_path().exists());
         let again = store.lock(info("third"), &LockWait::timeout(Duration::ZERO)).unwrap();

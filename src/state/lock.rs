@@ -3,7 +3,8 @@
 //! stop when asked) and `force-unlock`'s refusals. A backend says only how one try goes, who
 //! holds the lock, and how its lock is removed ([`Locking`]).
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{LockGuard, LockInfo, LockWait, StateError};
@@ -72,6 +73,7 @@ pub(super) fn wait(
             return Err(match holder {
                 Some(holder) => StateError::Locked {
                     lock,
+                    running_here: holder.host == info.host && process_runs(holder.pid),
                     holder: Box::new(holder),
                 },
                 None => StateError::LockReleased { lock },
@@ -79,6 +81,25 @@ pub(super) fn wait(
         }
         std::thread::sleep(backend.poll().min(deadline.saturating_duration_since(Instant::now())));
     }
+}
+
+/// Whether process `pid` of this host may still run. Linux's `/proc` answers cheaply (a zombie
+/// has closed its files, so it counts as gone); elsewhere the free OS lock is the answer.
+pub(super) fn process_runs(pid: u32) -> bool {
+    // A pid recorded by an earlier process and now ours: this process holds no other lock.
+    if pid == std::process::id() {
+        return false;
+    }
+    if cfg!(target_os = "linux") && Path::new("/proc/self/stat").exists() {
+        return match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state letter follows the command name, which is in parentheses.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_none_or(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+            Err(_) => false,
+        };
+    }
+    false
 }
 
 /// Clears the lock of the holder with id `id`, left by a killed run.

@@ -46,6 +46,10 @@ pub struct DriftReport {
     /// landed, so taken as not made (dropped from the recorded members by `roster refresh`);
     /// the next plan makes them again.
     pub never_landed: Vec<PendingChat>,
+    /// Chats read that the state does not hold yet (`roster plan --refresh` reads the config's
+    /// chats): there was nothing to hold their members against. Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecorded: Vec<String>,
     /// The state once the live membership was recorded (`roster refresh`); absent when nothing
     /// is recorded (`roster plan --refresh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +147,7 @@ impl DriftReport {
             summary,
             pending: Vec::new(),
             never_landed: Vec::new(),
+            unrecorded: Vec::new(),
             recorded: None,
             read_at: None,
         }
@@ -217,6 +222,8 @@ pub struct Observed {
     /// Overdue changes the chat does not show: accepted but never landed, so dropped from the
     /// recorded members (see [`crate::state::pending`]).
     pub never_landed: Option<PendingChat>,
+    /// Changes roster made that were pending and now show: they landed.
+    pub landed: usize,
 }
 
 /// The chat recorded from what Linq shows: changes that never landed are dropped first, so they
@@ -251,6 +258,7 @@ pub fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeou
         })
     };
     Observed {
+        landed: base.pending.len().saturating_sub(now.pending.len()),
         pending: listed(now.pending.list(timeout)),
         never_landed: listed(never),
         drift,
@@ -267,12 +275,19 @@ pub struct Observation {
     pub never_landed: Vec<PendingChat>,
     /// How many chats the state now records otherwise.
     pub changed: usize,
+    /// Changes roster made that were pending and now show, over all chats.
+    pub landed: usize,
+    /// The chats read that the state did not hold: nothing could be held against them.
+    pub unrecorded: Vec<String>,
 }
 
 impl Observation {
     /// The drift report of `chats_read` chats, read at `read_at`.
     pub fn report(self, chats_read: usize, read_at: Timestamp) -> DriftReport {
-        DriftReport::new(chats_read, self.drifts).with_pending(self.pending, self.never_landed, read_at)
+        let mut report =
+            DriftReport::new(chats_read, self.drifts).with_pending(self.pending, self.never_landed, read_at);
+        report.unrecorded = self.unrecorded;
+        report
     }
 }
 
@@ -295,9 +310,13 @@ pub fn observe_all(
                         seen.drifts.extend(observed.drift);
                         seen.pending.extend(observed.pending);
                         seen.never_landed.extend(observed.never_landed);
+                        seen.landed += observed.landed;
                         observed.now
                     }
-                    None => recorded(chat, None),
+                    None => {
+                        seen.unrecorded.push(id.clone());
+                        recorded(chat, None)
+                    }
                 };
                 if state.chats.get(id) != Some(&now) {
                     seen.changed += 1;

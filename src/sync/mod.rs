@@ -34,5 +34,5 @@ pub use drift::{
 };
 pub use landing::{landing, never_landed, resolve, Known, Landing, Seen};
 pub use poll::{poll, PollEnd, Schedule};
-pub use read::{read_chats, Read};
+pub use read::{read_chats, Read, Unread};
 pub use settle::{settle, SettleOptions, Settled};

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use linq_sandbox::{Options, Sandbox, Seed};
 use serde_json::Value;
 
-use super::{Run, Workspace};
+use super::{repo, Run, Workspace};
 
 /// The token of the random scenarios' sandboxes.
 pub const TOKEN: &str = "sandbox-token-5b1e9c";
@@ -125,6 +125,20 @@ impl Linq {
         Linq {
             sandbox: Sandbox::spawn(seed, options),
             ws: Workspace::new(),
+        }
+    }
+
+    /// The team example as the README's demo serves it: its config and state in the
+    /// workspace, its seed in the sandbox (changes land at once).
+    pub fn team() -> Linq {
+        let seed = Sandbox::load_seed(repo().join("examples/team/sandbox.json")).unwrap();
+        let options = Options {
+            land_delay: std::time::Duration::ZERO,
+            ..Options::default()
+        };
+        Linq {
+            sandbox: Sandbox::spawn(seed, options),
+            ws: Workspace::team(),
         }
     }
 

@@ -334,6 +334,38 @@ impl Core {
         now: Instant,
         call: &mut CallRecord,
     ) -> Reply {
+        let draw = match self.admit(&endpoint, authorization, now, call) {
+            Ok(draw) => draw,
+            Err(reply) => return reply,
+        };
+        if self.loses(&endpoint, &draw) {
+            return self.lose(endpoint, call);
+        }
+        let due = match &endpoint {
+            Endpoint::AddParticipant(..) | Endpoint::RemoveParticipant(..) => {
+                now + self.faults.landing_delay(&self.options)
+            }
+            _ => now,
+        };
+        let (status, body, made) = match self.served(endpoint, due, now, call) {
+            Ok(served) => served,
+            Err(error) => return fail(call, error),
+        };
+        call.applied =
+            status == 202 || (status == 200 && call.method == "PUT" && call.fault.is_none()) || made.is_some();
+        let reply = self.after(draw, made.is_some(), status, body, call);
+        Reply { hold: made, ..reply }
+    }
+
+    /// The gate every call passes before it is served: the token, a refused request, a tamper,
+    /// the rate limit and the fault drawn. `Err` is the answer of a call stopped at the gate.
+    fn admit(
+        &mut self,
+        endpoint: &Endpoint,
+        authorization: Option<&str>,
+        now: Instant,
+        call: &mut CallRecord,
+    ) -> Result<Draw, Reply> {
         let authorized = authorization
             .and_then(|value| value.strip_prefix("Bearer "))
             .is_some_and(|token| token == self.token);
@@ -342,106 +374,120 @@ impl Core {
             .revoke_token_after
             .is_some_and(|answered| self.calls.len() >= answered);
         if !authorized || revoked {
-            return fail(call, ApiError::unauthorized());
+            return Err(fail(call, ApiError::unauthorized()));
         }
         if let Endpoint::Refused { error, .. } = endpoint {
-            return fail(call, error);
+            return Err(fail(call, error.clone()));
         }
-        if let Some(reply) = self.tampered(&endpoint, call) {
-            return reply;
+        if let Some(reply) = self.tampered(endpoint, call) {
+            return Err(reply);
         }
         if let Err(error) = self.faults.admit(now) {
             call.fault = Some(Fault::RateLimited);
-            return fail(call, error);
+            return Err(fail(call, error));
         }
-        let draw = self.faults.draw(&self.options);
-        if let Draw::Fail(error) = draw {
-            call.fault = Some(Fault::ServerError);
-            return fail(call, error);
-        }
-        let due = match &endpoint {
-            Endpoint::AddParticipant(..) | Endpoint::RemoveParticipant(..) => {
-                now + self.faults.landing_delay(&self.options)
+        match self.faults.draw(&self.options) {
+            Draw::Fail(error) => {
+                call.fault = Some(Fault::ServerError);
+                Err(fail(call, error))
             }
-            _ => now,
-        };
-        let lost = match &endpoint {
+            draw => Ok(draw),
+        }
+    }
+
+    /// Whether a participant call is answered but never queued: the fault drawn, or a handle the
+    /// options always lose.
+    fn loses(&self, endpoint: &Endpoint, draw: &Draw) -> bool {
+        match endpoint {
             Endpoint::AddParticipant(_, Ok(handle)) | Endpoint::RemoveParticipant(_, Ok(handle)) => {
-                draw == Draw::Lose
+                *draw == Draw::Lose
                     || canonical_handle(handle).is_some_and(|handle| self.options.lost_handles.contains(&handle))
             }
             _ => false,
-        };
-        if lost {
-            return self.lose(endpoint, call);
         }
+    }
+
+    /// Serves a call that passed the gate: its status, its body and the chat a create made.
+    fn served(
+        &mut self,
+        endpoint: Endpoint,
+        due: Instant,
+        now: Instant,
+        call: &mut CallRecord,
+    ) -> Result<(u16, Vec<u8>, Option<String>), ApiError> {
         let mut made = None;
-        let outcome = match endpoint {
-            Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body)),
+        let (status, body) = match endpoint {
+            Endpoint::ListChats(query) => self.list_chats(&query).map(|body| (200, body))?,
             Endpoint::GetChat(id) => match self.world.chat(&id) {
-                Some(chat) => Ok((200, self.chat_json(chat))),
-                None => Err(ApiError::chat_not_found(&id)),
+                Some(chat) => (200, self.chat_json(chat)),
+                None => return Err(ApiError::chat_not_found(&id)),
             },
-            Endpoint::ListLines => Ok((
+            Endpoint::ListLines => (
                 200,
                 json(&wire::ListPhoneNumbersResult {
                     phone_numbers: self.world.lines(),
                 }),
-            )),
-            Endpoint::CreateChat(body) => body
-                .and_then(|request| {
-                    self.creates
-                        .create(&mut self.world, self.options.idempotency, request, now)
-                })
-                .map(|created| {
-                    call.chat = Some(created.chat.clone());
-                    let chat = self.world.chat(&created.chat).expect("a create answers a chat");
-                    let message = self
-                        .world
-                        .message(&created.message)
-                        .expect("a create answers a message");
-                    let body = json(&wire::CreateChatResult::new(chat, message));
-                    if created.sent {
-                        made = Some(created.chat);
-                    }
-                    (201, body)
-                }),
-            Endpoint::UpdateChat(id, body) => match self.tampers.get(&id) {
-                Some(Tamper::UpdateFails { error_code }) => {
-                    let error_code = *error_code;
-                    body.and_then(|update| self.world.update_fails(&id, &update, error_code, now))
-                        .map(|answered| {
-                            call.fault = Some(Fault::Tampered);
-                            (200, json(&wire::Chat::new(&answered)))
-                        })
+            ),
+            Endpoint::CreateChat(body) => {
+                let created = self
+                    .creates
+                    .create(&mut self.world, self.options.idempotency, body?, now)?;
+                call.chat = Some(created.chat.clone());
+                let chat = self.world.chat(&created.chat).expect("a create answers a chat");
+                let message = self
+                    .world
+                    .message(&created.message)
+                    .expect("a create answers a message");
+                let body = json(&wire::CreateChatResult::new(chat, message));
+                if created.sent {
+                    made = Some(created.chat);
                 }
-                _ => body.and_then(|update| self.world.update(&id, &update, now)).map(|()| {
-                    let chat = self.world.chat(&id).expect("an updated chat exists");
-                    (200, self.chat_json(chat))
-                }),
-            },
-            Endpoint::AddParticipant(id, body) => body
-                .and_then(|handle| self.world.add(&id, &handle, due))
-                .map(|()| (202, accepted("Participant addition queued", &call.trace_id))),
-            Endpoint::RemoveParticipant(id, body) => body
-                .and_then(|handle| self.world.remove(&id, &handle, due))
-                .map(|()| (202, accepted("Participant removal queued", &call.trace_id))),
-            Endpoint::Refused { .. } => unreachable!("answered above"),
+                (201, body)
+            }
+            Endpoint::UpdateChat(id, body) => self.update(&id, body, now, call)?,
+            Endpoint::AddParticipant(id, body) => {
+                self.world.add(&id, &body?, due)?;
+                (202, accepted("Participant addition queued", &call.trace_id))
+            }
+            Endpoint::RemoveParticipant(id, body) => {
+                self.world.remove(&id, &body?, due)?;
+                (202, accepted("Participant removal queued", &call.trace_id))
+            }
+            Endpoint::Refused { .. } => unreachable!("answered at the gate"),
         };
-        let (status, body) = match outcome {
-            Ok(ok) => ok,
-            Err(error) => return fail(call, error),
-        };
-        call.applied =
-            status == 202 || (status == 200 && call.method == "PUT" && call.fault.is_none()) || made.is_some();
-        let create_fault = match (&made, &draw) {
+        Ok((status, body, made))
+    }
+
+    /// `PUT /v3/chats/{id}`: the update, or the tamper that answers 200 and changes nothing.
+    fn update(
+        &mut self,
+        id: &str,
+        body: UpdateBody,
+        now: Instant,
+        call: &mut CallRecord,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        if let Some(Tamper::UpdateFails { error_code }) = self.tampers.get(id) {
+            let error_code = *error_code;
+            let answered = self.world.update_fails(id, &body?, error_code, now)?;
+            call.fault = Some(Fault::Tampered);
+            return Ok((200, json(&wire::Chat::new(&answered))));
+        }
+        self.world.update(id, &body?, now)?;
+        let chat = self.world.chat(id).expect("an updated chat exists");
+        Ok((200, self.chat_json(chat)))
+    }
+
+    /// The answer of a served call, after the faults that strike once it is served: a `500`
+    /// or a dropped connection after the change was made.
+    fn after(&mut self, draw: Draw, made: bool, status: u16, body: Vec<u8>, call: &mut CallRecord) -> Reply {
+        let create_fault = match (made, &draw) {
             // `Lose` is for participant calls: to a create it is as clean.
-            (Some(_), Draw::Clean | Draw::Lose) => self
+            (true, Draw::Clean | Draw::Lose) => self
                 .creates
                 .fault(self.options.create_error_rate, self.options.create_drop_rate),
             _ => None,
         };
-        let reply = match (draw, create_fault) {
+        match (draw, create_fault) {
             (Draw::ApplyThenFail, _) if call.applied => {
                 call.fault = Some(Fault::AppliedServerError);
                 fail(call, ApiError::internal())
@@ -458,8 +504,7 @@ impl Core {
                 }
             }
             _ => Reply::new(status, body),
-        };
-        Reply { hold: made, ..reply }
+        }
     }
 
     /// A participant call the fault loses: checked and answered as usual (`202` when it passes),

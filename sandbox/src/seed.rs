@@ -156,53 +156,7 @@ impl Seed {
             } else if !ids.insert(chat.id.as_str()) {
                 problems.push(format!("chat `{}` appears twice", chat.id));
             }
-            let service = Service::parse(&chat.service).unwrap_or_else(|| {
-                problems.push(format!(
-                    "chat `{}` has service `{}`; expected `iMessage`, `RCS` or `SMS`",
-                    chat.id, chat.service
-                ));
-                Service::IMessage
-            });
-            let line = match &chat.line {
-                None => me.clone(),
-                Some(line) => {
-                    let canonical = canonical_handle(line).filter(|l| l.starts_with('+'));
-                    let line = canonical.unwrap_or_else(|| {
-                        problems.push(format!(
-                            "chat `{}` has line `{line}`, which is not an E.164 phone number",
-                            chat.id
-                        ));
-                        line.clone()
-                    });
-                    if !lines.contains(&line) {
-                        lines.push(line.clone());
-                    }
-                    line
-                }
-            };
-            let members: Vec<String> = chat.members.iter().map(|m| handle(m, &mut problems)).collect();
-            let left: Vec<String> = chat.left.iter().map(|m| handle(m, &mut problems)).collect();
-            let mut seen = BTreeSet::from([line.as_str()]);
-            for h in members.iter().chain(&left) {
-                if !seen.insert(h.as_str()) {
-                    problems.push(format!("chat `{}` lists `{h}` twice (its own line counts)", chat.id));
-                }
-            }
-            if !chat.is_group && (members.len() != 1 || !left.is_empty()) {
-                problems.push(format!(
-                    "direct-message chat `{}` must have exactly one member and nobody who left",
-                    chat.id
-                ));
-            }
-            chats.push(CheckedChat {
-                id: chat.id.clone(),
-                line,
-                display_name: chat.display_name.clone(),
-                service,
-                is_group: chat.is_group,
-                members,
-                left,
-            });
+            chats.push(chat.checked(&me, &mut lines, &mut problems));
         }
         let mut handle_services = BTreeMap::new();
         for (h, service) in &self.handle_services {
@@ -227,6 +181,61 @@ impl Seed {
             chats,
             handle_services,
         })
+    }
+}
+
+impl SeedChat {
+    /// This chat checked: its service known, its line and handles canonical, nobody twice.
+    /// Adds its line to `lines` when new.
+    fn checked(&self, me: &str, lines: &mut Vec<String>, problems: &mut Vec<String>) -> CheckedChat {
+        let chat = self;
+        let service = Service::parse(&chat.service).unwrap_or_else(|| {
+            problems.push(format!(
+                "chat `{}` has service `{}`; expected `iMessage`, `RCS` or `SMS`",
+                chat.id, chat.service
+            ));
+            Service::IMessage
+        });
+        let line = match &chat.line {
+            None => me.to_owned(),
+            Some(line) => {
+                let canonical = canonical_handle(line).filter(|l| l.starts_with('+'));
+                let line = canonical.unwrap_or_else(|| {
+                    problems.push(format!(
+                        "chat `{}` has line `{line}`, which is not an E.164 phone number",
+                        chat.id
+                    ));
+                    line.clone()
+                });
+                if !lines.contains(&line) {
+                    lines.push(line.clone());
+                }
+                line
+            }
+        };
+        let members: Vec<String> = chat.members.iter().map(|m| handle(m, problems)).collect();
+        let left: Vec<String> = chat.left.iter().map(|m| handle(m, problems)).collect();
+        let mut seen = BTreeSet::from([line.as_str()]);
+        for h in members.iter().chain(&left) {
+            if !seen.insert(h.as_str()) {
+                problems.push(format!("chat `{}` lists `{h}` twice (its own line counts)", chat.id));
+            }
+        }
+        if !chat.is_group && (members.len() != 1 || !left.is_empty()) {
+            problems.push(format!(
+                "direct-message chat `{}` must have exactly one member and nobody who left",
+                chat.id
+            ));
+        }
+        CheckedChat {
+            id: chat.id.clone(),
+            line,
+            display_name: chat.display_name.to_owned(),
+            service,
+            is_group: chat.is_group,
+            members,
+            left,
+        }
     }
 }
 

@@ -112,7 +112,7 @@ fn load_sources(
         settings: desired.settings,
         chats: desired.chats,
         names: desired.names,
-        digest: format!("{:x}", hasher.finalize()),
+        digest: hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect(),
         files: sources,
     })
 }

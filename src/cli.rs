@@ -57,6 +57,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Read the managed chats from Linq and record changes made outside roster (drift)
     Refresh(RefreshArgs),
+    /// Run until stopped: verify Linq's webhooks, re-read the chats they name, refresh on an
+    /// interval, report drift, and with --heal set drifted chats back
+    Watch(WatchArgs),
     /// Render a saved plan, or the state when no PLANFILE is given
     Show(ShowArgs),
     /// Clear a lock left by a killed run
@@ -181,6 +184,64 @@ pub struct RefreshArgs {
     pub pending: PendingArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// `roster watch`: the webhook signing secret comes from `LINQ_WEBHOOK_SECRET`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Address to serve `POST /webhooks/linq`, `GET /healthz` and `GET /metrics` on, such as
+    /// `127.0.0.1:8080` (put a TLS proxy in front of it)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// How often to refresh every managed chat, in seconds (jittered by a tenth), since
+    /// webhooks can be lost
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
+    pub interval: f64,
+    /// Findings format: a line each (text) or a JSON object a line (json)
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// POST each finding as JSON to URL (https, or http to a loopback host); retried, and
+    /// never sent with the Linq token
+    #[arg(long, value_name = "URL")]
+    pub notify: Option<String>,
+    /// Apply the plan of chats that drifted or whose config changed, with every guard of apply
+    #[arg(long)]
+    pub heal: bool,
+    /// With --heal: how long to wait before healing a chat that drifted back after a heal, in
+    /// seconds; doubled each time in a row
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds, requires = "heal")]
+    pub heal_backoff: f64,
+    /// With --heal: stop healing a chat that drifted back this many times in a row
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "heal", value_parser = clap::value_parser!(u32).range(1..))]
+    pub give_up_after: u32,
+    /// With --heal: the most requests in flight at once
+    #[arg(long, value_name = "N", default_value_t = crate::linq::DEFAULT_PARALLELISM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    pub parallelism: usize,
+    /// With --heal: how long a `wait` step polls for queued changes to land, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = seconds)]
+    pub wait_timeout: f64,
+    /// How long a webhook's body may take to arrive whole, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds, hide = true)]
+    pub read_timeout: f64,
+    /// How often to look for changed config files, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = positive_seconds, hide = true)]
+    pub config_poll: f64,
+    /// How many webhooks may wait for the worker; more are answered 503
+    #[arg(long, value_name = "N", default_value_t = 4096, hide = true)]
+    pub queue: usize,
+    #[command(flatten)]
+    pub pending: PendingArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// A duration in seconds, as [`seconds`], above 0.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    let value = seconds(text)?;
+    if value <= 0.0 {
+        return Err(format!("`{text}` must be more than 0 seconds"));
+    }
+    Ok(value)
 }
 
 /// When a change Linq accepted counts as never landed.

@@ -26,6 +26,8 @@
 //!   each taking the store, the client, the stop, options and a progress callback, and
 //!   returning what it read, found and wrote.
 //! - [`render`]: plans and reports → text, JSON, markdown, written to any `impl Write`.
+//! - [`watch`]: `roster watch`: Linq's signed webhooks verified and queued, the chats they name
+//!   read and recorded, a refresh on an interval, healing with a back-off, a leader elected.
 //! - [`cli`] and [`run`]: raw arguments, and the commands: options in, one library call, a
 //!   renderer out.
 
@@ -46,3 +48,4 @@ pub mod run;
 pub mod state;
 pub mod stop;
 pub mod sync;
+pub mod watch;

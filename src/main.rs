@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         stderr_terminal: std::io::stderr().is_terminal(),
         clock: roster::clock::Clock::system(),
         state: var("ROSTER_STATE"),
+        webhook_secret: var("LINQ_WEBHOOK_SECRET").map(roster::watch::Secret::new),
         passwords: PasswordSources {
             password: var("PGPASSWORD"),
             // libpq's rule: `PGPASSFILE`, else `.pgpass` in the home folder.

@@ -9,7 +9,7 @@ use crate::common::repo;
 /// modules before it. A new module needs a place here.
 const FLOW: &[&str] = &[
     "escape", "clock", "handle", "op", "chat_id", "stop", "hint", "config", "state", "plan", "linq", "sync", "apply",
-    "ops", "render", "cli", "run",
+    "ops", "render", "watch", "cli", "run",
 ];
 
 /// The same for the sandbox (`sandbox/src/`): from the seed to the HTTP routes.

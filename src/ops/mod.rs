@@ -37,7 +37,7 @@ mod tests;
 pub use confirm::confirm;
 pub use error::{Error, Stage, Unimportable};
 pub use import::{import, Adoption, Chats, ImportOptions};
-pub use refresh::{read_live, refresh, Live, LiveOptions, RefreshOptions, Refreshed};
+pub use refresh::{guard_gone, read_live, refresh, Live, LiveOptions, RefreshOptions, Refreshed};
 pub use settle::{settle, JournalSettled};
 
 /// What a workflow tells its caller as it goes: for progress bars and status lines, shown as

@@ -116,7 +116,7 @@ fn managed_in_scope(state: &State, selection: &Selection) -> Result<Vec<String>,
 /// Refuses reads that found more than half of at least [`MASS_GONE_MIN_CHATS`] chats gone
 /// (`404`) at once, unless `allowed`: more likely a token of another account than chats
 /// deleted.
-fn guard_gone(reads: &BTreeMap<String, Read>, allowed: bool) -> Result<(), Error> {
+pub fn guard_gone(reads: &BTreeMap<String, Read>, allowed: bool) -> Result<(), Error> {
     let gone: Vec<String> = (reads.iter())
         .filter(|(_, read)| matches!(read, Read::Missing(DriftStatus::Gone, _)))
         .map(|(id, _)| id.clone())

@@ -23,6 +23,11 @@ use crate::state::StateError;
 pub enum Error {
     #[error("no Linq API token: set `LINQ_API_V3_API_KEY`")]
     NoToken,
+    #[error("no webhook signing secret: set `LINQ_WEBHOOK_SECRET`")]
+    NoWebhookSecret,
+    /// `roster watch` could not start.
+    #[error(transparent)]
+    Watch(#[from] crate::watch::Error),
     #[error("refusing to apply without approval: not on a terminal")]
     NotApproved,
     #[error(
@@ -120,6 +125,10 @@ impl Hint for Error {
     fn hint(&self) -> Option<String> {
         let hint = match self {
             Error::NoToken => "`roster plan` works offline and needs no token",
+            Error::NoWebhookSecret => {
+                "Linq returns the secret once, when the subscription is made (`POST /v3/webhook-subscriptions`); roster verifies every webhook with it"
+            }
+            Error::Watch(error) => return error.hint(),
             Error::NotApproved => {
                 "review the plan and pass `--auto-approve`, or apply a saved plan with `roster apply PLANFILE`"
             }

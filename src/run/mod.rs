@@ -31,12 +31,18 @@ mod planning;
 mod signals;
 mod state;
 mod timings;
+mod watch;
 
 pub use error::{Error, ErrorContext};
 pub use planning::{plan_options, read_saved_plan, select};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
 pub(crate) use planning::{note_no_state, real_path};
+
+/// How settling the journal waits, from a command's flags (for `watch`, outside `online`).
+fn settle_options_of(api: &crate::cli::ApiArgs) -> crate::sync::SettleOptions {
+    online::settle_options(api)
+}
 
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +64,9 @@ pub struct Env {
     pub state: Option<String>,
     /// `PGPASSWORD` and the password file, for a PostgreSQL state.
     pub passwords: postgres::PasswordSources,
+    /// `LINQ_WEBHOOK_SECRET`, the signing secret of the webhook subscription (`roster watch`);
+    /// shows as `***`.
+    pub webhook_secret: Option<crate::watch::Secret>,
 }
 
 /// How roster ends; see the exit codes in the README.
@@ -271,6 +280,7 @@ pub fn execute(cli: Cli, env: Env, ui: Ui) -> Exit {
         Command::Apply(args) => online::apply(&mut cx, &args),
         Command::Import(args) => online::import(&mut cx, &args),
         Command::Refresh(args) => online::refresh(&mut cx, &args),
+        Command::Watch(args) => watch::watch(&mut cx, &args),
         Command::Completions(args) => generate::completions(&mut cx, &args),
         Command::Man(args) => generate::man(&mut cx, &args),
     };

@@ -75,6 +75,26 @@ impl StateLocation {
         }
     }
 
+    /// Where `roster watch` elects its leader: for a PostgreSQL state, the lock of the state
+    /// named as this one with `.watch` added, so that the state's own lock stays free for
+    /// `apply`; a file state has no election (one host, one watch).
+    pub fn election(&self) -> Option<StateLocation> {
+        let StateLocation::Postgres(url) = self else { return None };
+        let mut parsed = url::Url::parse(url.expose()).ok()?;
+        let mut name = super::postgres::DEFAULT_NAME.to_owned();
+        let others: Vec<(String, String)> = (parsed.query_pairs())
+            .filter(|(key, value)| {
+                if key == "name" {
+                    name = value.to_string();
+                }
+                key != "name"
+            })
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(others).append_pair("name", &format!("{name}.watch"));
+        Some(StateLocation::Postgres(PostgresUrl(parsed.to_string())))
+    }
+
     /// The state's store: its file, or its database, connected and its schema up to date;
     /// `user` is the default database user (libpq's: the login name).
     pub fn open(&self, user: &str, passwords: &PasswordSources) -> Result<Box<dyn StateStore>, StateError> {

@@ -16,4 +16,5 @@ mod release;
 mod saved;
 mod stop;
 mod targeting;
+mod watch;
 mod wire;

@@ -45,12 +45,18 @@ pub fn watch(cx: &mut Context, args: &WatchArgs) -> Result<Exit, Error> {
         Ok::<_, Error>(())
     })?;
     cx.ui.status("Stopped watching; every write done was complete.");
-    Ok(Exit::Interrupted(online.signals.received().unwrap_or(Signal::Interrupt)))
+    Ok(Exit::Interrupted(
+        online.signals.received().unwrap_or(Signal::Interrupt),
+    ))
 }
 
 /// The watch's options, from its flags.
 fn options(cx: &Context, args: &WatchArgs) -> Options {
-    let lock_wait = if cx.global.lock_timeout > 0.0 { cx.global.lock_timeout } else { DEFAULT_LOCK_WAIT };
+    let lock_wait = if cx.global.lock_timeout > 0.0 {
+        cx.global.lock_timeout
+    } else {
+        DEFAULT_LOCK_WAIT
+    };
     let heal = args.heal.then(|| HealOptions {
         apply: ApplyOptions {
             parallelism: args.parallelism,

@@ -79,7 +79,9 @@ impl StateLocation {
     /// named as this one with `.watch` added, so that the state's own lock stays free for
     /// `apply`; a file state has no election (one host, one watch).
     pub fn election(&self) -> Option<StateLocation> {
-        let StateLocation::Postgres(url) = self else { return None };
+        let StateLocation::Postgres(url) = self else {
+            return None;
+        };
         let mut parsed = url::Url::parse(url.expose()).ok()?;
         let mut name = super::postgres::DEFAULT_NAME.to_owned();
         let others: Vec<(String, String)> = (parsed.query_pairs())
@@ -91,7 +93,11 @@ impl StateLocation {
             })
             .map(|(key, value)| (key.into_owned(), value.into_owned()))
             .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(others).append_pair("name", &format!("{name}.watch"));
+        parsed
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(others)
+            .append_pair("name", &format!("{name}.watch"));
         Some(StateLocation::Postgres(PostgresUrl(parsed.to_string())))
     }
 

@@ -65,7 +65,12 @@ pub enum Malformed {
 /// Reads the envelope of a verified webhook.
 pub fn parse(body: &[u8]) -> Result<Envelope, Malformed> {
     let value: Value = serde_json::from_slice(body).map_err(|e| Malformed::NotJson(e.to_string()))?;
-    let text = |field: &'static str| value.get(field).and_then(Value::as_str).ok_or(Malformed::Missing(field));
+    let text = |field: &'static str| {
+        value
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or(Malformed::Missing(field))
+    };
     let event_id = text("event_id")?.to_owned();
     let event_type = text("event_type")?.to_owned();
     let kind = Kind::of(&event_type);
@@ -77,7 +82,11 @@ pub fn parse(body: &[u8]) -> Result<Envelope, Malformed> {
         (Kind::ChatCreated, Some(data)) => Some(chat_id(data.get("id"))?),
         (_, Some(data)) => Some(chat_id(data.get("chat_id"))?),
     };
-    let field = |name: &str| data.and_then(|d| d.get(name)).and_then(Value::as_str).map(str::to_owned);
+    let field = |name: &str| {
+        data.and_then(|d| d.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     Ok(Envelope {
         event_id,
         event_type,
@@ -89,11 +98,12 @@ pub fn parse(body: &[u8]) -> Result<Envelope, Malformed> {
     })
 }
 
-/// A chat id as Linq spells them: a string that can name one chat in a URL path, at most 100
-/// characters (Linq's are UUIDs).
+/// A chat id as Linq spells them (UUIDs): at most 100 letters, digits, `-`, `_` and `.`, and
+/// one segment of a URL path. A webhook names no chat by anything else.
 fn chat_id(value: Option<&Value>) -> Result<String, Malformed> {
     let id = value.and_then(Value::as_str).ok_or(Malformed::NotAChatId)?;
-    if id.len() > 100 || check_chat_id(id).is_err() {
+    let spelled = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.len() > 100 || !id.chars().all(spelled) || check_chat_id(id).is_err() {
         return Err(Malformed::NotAChatId);
     }
     Ok(id.to_owned())
@@ -105,9 +115,13 @@ mod tests {
 
     #[test]
     fn envelopes_name_their_chat_and_others_are_refused() {
-        let added = br#"{"event_id":"e1","event_type":"participant.added","data":{"chat_id":"c-1","handle":"+12055550100"}}"#;
+        let added =
+            br#"{"event_id":"e1","event_type":"participant.added","data":{"chat_id":"c-1","handle":"+12055550100"}}"#;
         let envelope = parse(added).unwrap();
-        assert_eq!((envelope.kind, envelope.chat_id.as_deref()), (Kind::ParticipantAdded, Some("c-1")));
+        assert_eq!(
+            (envelope.kind, envelope.chat_id.as_deref()),
+            (Kind::ParticipantAdded, Some("c-1"))
+        );
         let created = br#"{"event_id":"e2","event_type":"chat.created","data":{"id":"c-2"}}"#;
         assert_eq!(parse(created).unwrap().chat_id.as_deref(), Some("c-2"));
         let renamed = br#"{"event_id":"e3","event_type":"chat.group_name_updated","data":{"chat_id":"c","old_value":null,"new_value":"Ops"}}"#;
@@ -119,9 +133,22 @@ mod tests {
             (&b"not json"[..], "not JSON"),
             (br#"{"event_type":"participant.added","data":{}}"#, "event_id"),
             (br#"{"event_id":"e","event_type":"participant.added"}"#, "data"),
-            (br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":".."}}"#, "chat id"),
-            (br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":42}}"#, "chat id"),
-            (br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":"a b"}}"#, "chat id"),
+            (
+                br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":".."}}"#,
+                "chat id",
+            ),
+            (
+                br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":42}}"#,
+                "chat id",
+            ),
+            (
+                br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":"a b"}}"#,
+                "chat id",
+            ),
+            (
+                br#"{"event_id":"e","event_type":"participant.added","data":{"chat_id":"../phone_numbers"}}"#,
+                "chat id",
+            ),
         ] {
             let refused = parse(body).unwrap_err().to_string();
             assert!(refused.contains(error), "{refused}");

@@ -31,21 +31,50 @@ pub enum Finding {
         left: Vec<Handle>,
     },
     /// Linq would not show the chat (`gone`: 404, `unavailable`: 409 2013).
-    Missing { chat: String, name: Option<String>, status: String },
+    Missing {
+        chat: String,
+        name: Option<String>,
+        status: String,
+    },
     /// Changes roster made, pending until now, that a read showed.
-    Landed { chat: String, name: Option<String>, changes: usize },
+    Landed {
+        chat: String,
+        name: Option<String>,
+        changes: usize,
+    },
     /// Changes Linq accepted that were never seen within `--pending-timeout`: dropped.
-    NeverLanded { chat: String, name: Option<String>, changes: usize },
+    NeverLanded {
+        chat: String,
+        name: Option<String>,
+        changes: usize,
+    },
     /// The chat's display name differs from what the state recorded.
-    Renamed { chat: String, old: Option<String>, new: Option<String> },
+    Renamed {
+        chat: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
     /// The chat's icon changed (only a webhook tells: Linq does not return icons).
-    IconChanged { chat: String, old: Option<String>, new: Option<String>, outside: bool },
+    IconChanged {
+        chat: String,
+        old: Option<String>,
+        new: Option<String>,
+        outside: bool,
+    },
     /// Linq failed a name or icon update it had accepted.
-    UpdateFailed { chat: String, what: String, error_code: Option<i64> },
+    UpdateFailed {
+        chat: String,
+        what: String,
+        error_code: Option<i64>,
+    },
     /// The state was written with what the reads showed.
     Recorded { chats: Vec<String>, serial: u64 },
     /// Every managed chat was read (`--interval`).
-    Refreshed { chats_read: usize, written: bool, serial: u64 },
+    Refreshed {
+        chats_read: usize,
+        written: bool,
+        serial: u64,
+    },
     /// The config changed on disk and was loaded again.
     ConfigReloaded { chats: usize },
     /// The config changed on disk and does not load: the last good one stays in use.
@@ -53,9 +82,18 @@ pub enum Finding {
     /// A refresh or a heal could not be done now; it is tried again later.
     Failed { doing: String, error: String },
     /// `--heal` applied the plan of a chat.
-    Healed { chat: String, name: Option<String>, calls: usize, ok: bool },
+    Healed {
+        chat: String,
+        name: Option<String>,
+        calls: usize,
+        ok: bool,
+    },
     /// `--heal` will not set the chat back again: it drifted back this many times in a row.
-    GaveUp { chat: String, name: Option<String>, times: u32 },
+    GaveUp {
+        chat: String,
+        name: Option<String>,
+        times: u32,
+    },
     /// Another process leads (PostgreSQL state): this one stands by.
     Standby { holder: String },
     /// This process leads now.
@@ -78,7 +116,9 @@ fn handles(what: &str, list: &[Handle]) -> Option<String> {
 }
 
 fn or_none(value: &Option<String>) -> String {
-    value.as_deref().map_or_else(|| "(none)".to_owned(), |v| format!("`{}`", Escaped(v)))
+    value
+        .as_deref()
+        .map_or_else(|| "(none)".to_owned(), |v| format!("`{}`", Escaped(v)))
 }
 
 impl Finding {
@@ -196,7 +236,10 @@ mod tests {
             removed: vec![],
             left: vec![],
         };
-        assert_eq!(drift.text(), "drift: Sales\\u{1b}[31m (c1) changed outside roster: joined +12055550100");
+        assert_eq!(
+            drift.text(),
+            "drift: Sales\\u{1b}[31m (c1) changed outside roster: joined +12055550100"
+        );
         let json: serde_json::Value = serde_json::from_str(&drift.json()).unwrap();
         assert_eq!(json["finding"], "drift");
         assert_eq!(json["format_version"], "1");

@@ -55,12 +55,18 @@ pub struct Healer {
 
 impl Healer {
     pub fn new(options: HealOptions) -> Healer {
-        Healer { options, chats: BTreeMap::new() }
+        Healer {
+            options,
+            chats: BTreeMap::new(),
+        }
     }
 
     /// When the next back-off ends, if one is running.
     pub fn next_due(&self) -> Option<Instant> {
-        (self.chats.values()).filter(|c| !c.gave_up).filter_map(|c| c.not_before).min()
+        (self.chats.values())
+            .filter(|c| !c.gave_up)
+            .filter_map(|c| c.not_before)
+            .min()
     }
 
     /// The config changed: every chat starts afresh (rule 3).
@@ -93,7 +99,11 @@ impl Healer {
                 .cloned()
                 .collect()
         };
-        for chat in self.chats.values_mut().filter(|c| c.not_before.is_some_and(|t| t <= now)) {
+        for chat in self
+            .chats
+            .values_mut()
+            .filter(|c| c.not_before.is_some_and(|t| t <= now))
+        {
             chat.not_before = None;
         }
         if due.is_empty() {
@@ -101,7 +111,10 @@ impl Healer {
         }
         if let Err(error) = self.heal(worker, due).await {
             if !matches!(error, Skipped::Stopped) {
-                worker.findings.report(Finding::Failed { doing: "healing".into(), error: error.to_string() });
+                worker.findings.report(Finding::Failed {
+                    doing: "healing".into(),
+                    error: error.to_string(),
+                });
             }
         }
     }
@@ -118,9 +131,16 @@ impl Healer {
             chat.gave_up = true;
             worker.metrics.gave_up.fetch_add(1, Relaxed);
             let name = worker.config.desired.chats.get(id).and_then(|c| c.name.clone());
-            worker.findings.report(Finding::GaveUp { chat: id.to_owned(), name, times: chat.drifted_back });
+            worker.findings.report(Finding::GaveUp {
+                chat: id.to_owned(),
+                name,
+                times: chat.drifted_back,
+            });
         } else {
-            let backoff = self.options.backoff.saturating_mul(1 << (chat.drifted_back - 1).min(16));
+            let backoff = self
+                .options
+                .backoff
+                .saturating_mul(1 << (chat.drifted_back - 1).min(16));
             chat.not_before = Some(now + backoff);
         }
     }
@@ -129,34 +149,63 @@ impl Healer {
     async fn heal(&mut self, worker: &mut Worker<'_>, due: BTreeSet<String>) -> Result<(), Skipped> {
         let unlocked = worker.store.load()?.unwrap_or_default();
         let due: Vec<String> = due.into_iter().filter(|id| unlocked.chats.contains_key(id)).collect();
-        let pending = PendingTimeout { now: worker.options.clock.now(), timeout: worker.options.pending_timeout };
+        let pending = PendingTimeout {
+            now: worker.options.clock.now(),
+            timeout: worker.options.pending_timeout,
+        };
         let options = |chats: Vec<String>| PlanOptions {
-            selection: Selection { targets: vec![Selected { given: "roster watch --heal".into(), chats }], excludes: Vec::new() },
+            selection: Selection {
+                targets: vec![Selected {
+                    given: "roster watch --heal".into(),
+                    chats,
+                }],
+                excludes: Vec::new(),
+            },
             allow_mass_removal: false,
             pending: pending.clone(),
         };
         // A look without the lock first: most of the time there is nothing to do.
-        if due.is_empty() || !plan::plan(&worker.config.desired, &unlocked, &options(due.clone()))
-            .map(|plan| plan.has_changes())
-            .unwrap_or(true)
+        if due.is_empty()
+            || !plan::plan(&worker.config.desired, &unlocked, &options(due.clone()))
+                .map(|plan| plan.has_changes())
+                .unwrap_or(true)
         {
             return Ok(());
         }
         let _guard = worker.lock()?;
         let mut loaded = worker.store.load_with_journal()?;
-        ops::settle(worker.store, &mut loaded, worker.client, worker.stop, &worker.options.settle, &mut |_| {}).await?;
+        ops::settle(
+            worker.store,
+            &mut loaded,
+            worker.client,
+            worker.stop,
+            &worker.options.settle,
+            &mut |_| {},
+        )
+        .await?;
         let plan = match plan::plan(&worker.config.desired, &loaded.state, &options(due)) {
             Ok(plan) => plan,
             Err(errors) => {
                 let error = errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                worker.findings.report(Finding::Failed { doing: "planning the heal".into(), error });
+                worker.findings.report(Finding::Failed {
+                    doing: "planning the heal".into(),
+                    error,
+                });
                 return Ok(());
             }
         };
         if !plan.has_changes() {
             return Ok(());
         }
-        let report = apply::apply(&plan, &mut loaded.state, worker.store, worker.client, &self.options.apply, &NoProgress).await;
+        let report = apply::apply(
+            &plan,
+            &mut loaded.state,
+            worker.store,
+            worker.client,
+            &self.options.apply,
+            &NoProgress,
+        )
+        .await;
         for chat in &report.chats {
             let calls = chat.calls.add + chat.calls.remove;
             worker.metrics.api_calls.fetch_add(calls as u64 + 1, Relaxed);
@@ -165,10 +214,18 @@ impl Healer {
                 worker.metrics.healed.fetch_add(1, Relaxed);
                 self.chats.entry(chat.id.clone()).or_default().healed = true;
             }
-            worker.findings.report(Finding::Healed { chat: chat.id.clone(), name: chat.name.clone(), calls, ok });
+            worker.findings.report(Finding::Healed {
+                chat: chat.id.clone(),
+                name: chat.name.clone(),
+                calls,
+                ok,
+            });
         }
         if let Some(error) = report.error {
-            worker.findings.report(Finding::Failed { doing: "healing".into(), error });
+            worker.findings.report(Finding::Failed {
+                doing: "healing".into(),
+                error,
+            });
         }
         Ok(())
     }

@@ -68,7 +68,11 @@ impl Metrics {
     pub fn event(&self, event_type: Option<&str>, outcome: &'static str) {
         let label = match event_type {
             None => "unverified",
-            Some(given) => KNOWN_TYPES.iter().find(|known| **known == given).copied().unwrap_or("other"),
+            Some(given) => KNOWN_TYPES
+                .iter()
+                .find(|known| **known == given)
+                .copied()
+                .unwrap_or("other"),
         };
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         *events.entry((label, outcome)).or_default() += 1;
@@ -109,22 +113,66 @@ impl Metrics {
                 "roster_watch_events_total{{type=\"{event_type}\",outcome=\"{outcome}\"}} {n}"
             );
         }
-        let age = self.last_full.lock().unwrap_or_else(|e| e.into_inner()).map(|_| self.refresh_age(now));
+        let refreshed = self.last_full.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let age = refreshed.then(|| self.refresh_age(now));
         let counters = [
-            ("drift_total", "counter", "Chats found drifted: changed outside roster, gone or unavailable.", self.drift.load(Relaxed) as f64),
-            ("pending_changes", "gauge", "Changes Linq accepted and roster has not seen land yet.", self.pending.load(Relaxed) as f64),
-            ("api_calls_total", "counter", "Requests sent to Linq: reads, adds and removes.", self.api_calls.load(Relaxed) as f64),
-            ("full_refreshes_total", "counter", "Refreshes of every managed chat completed.", self.full_refreshes.load(Relaxed) as f64),
-            ("healed_total", "counter", "Chats set back to the config (--heal).", self.healed.load(Relaxed) as f64),
-            ("gave_up_total", "counter", "Chats no longer healed: they drifted back again and again.", self.gave_up.load(Relaxed) as f64),
-            ("leader", "gauge", "1 while this process leads, 0 while it stands by.", u8::from(self.leading.load(Relaxed)) as f64),
-            ("last_full_refresh_age_seconds", "gauge", "Seconds since the last full refresh completed (absent before the first).", age.map_or(f64::NAN, |age| age.as_secs_f64())),
+            (
+                "drift_total",
+                "counter",
+                "Chats found drifted: changed outside roster, gone or unavailable.",
+                self.drift.load(Relaxed) as f64,
+            ),
+            (
+                "pending_changes",
+                "gauge",
+                "Changes Linq accepted and roster has not seen land yet.",
+                self.pending.load(Relaxed) as f64,
+            ),
+            (
+                "api_calls_total",
+                "counter",
+                "Requests sent to Linq: reads, adds and removes.",
+                self.api_calls.load(Relaxed) as f64,
+            ),
+            (
+                "full_refreshes_total",
+                "counter",
+                "Refreshes of every managed chat completed.",
+                self.full_refreshes.load(Relaxed) as f64,
+            ),
+            (
+                "healed_total",
+                "counter",
+                "Chats set back to the config (--heal).",
+                self.healed.load(Relaxed) as f64,
+            ),
+            (
+                "gave_up_total",
+                "counter",
+                "Chats no longer healed: they drifted back again and again.",
+                self.gave_up.load(Relaxed) as f64,
+            ),
+            (
+                "leader",
+                "gauge",
+                "1 while this process leads, 0 while it stands by.",
+                u8::from(self.leading.load(Relaxed)) as f64,
+            ),
+            (
+                "last_full_refresh_age_seconds",
+                "gauge",
+                "Seconds since the last full refresh completed (absent before the first).",
+                age.map_or(f64::NAN, |age| age.as_secs_f64()),
+            ),
         ];
         for (name, kind, help, value) in counters {
             if value.is_nan() {
                 continue;
             }
-            let _ = writeln!(text, "# HELP roster_watch_{name} {help}\n# TYPE roster_watch_{name} {kind}\nroster_watch_{name} {value}");
+            let _ = writeln!(
+                text,
+                "# HELP roster_watch_{name} {help}\n# TYPE roster_watch_{name} {kind}\nroster_watch_{name} {value}"
+            );
         }
         text
     }
@@ -146,7 +194,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(!metrics.healthy(Instant::now(), interval));
         let text = metrics.render(Instant::now());
-        assert!(text.contains("roster_watch_last_full_refresh_age_seconds 900\n"), "{text}");
+        assert!(
+            text.contains("roster_watch_last_full_refresh_age_seconds 900\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -158,9 +209,18 @@ mod tests {
         metrics.event(Some("participant.added"), "accepted");
         metrics.event(None, "bad_signature");
         let text = metrics.render(Instant::now());
-        assert!(text.contains("roster_watch_events_total{type=\"other\",outcome=\"ignored\"} 100\n"), "{text}");
-        assert!(text.contains("{type=\"participant.added\",outcome=\"accepted\"} 1\n"), "{text}");
-        assert!(text.contains("{type=\"unverified\",outcome=\"bad_signature\"} 1\n"), "{text}");
+        assert!(
+            text.contains("roster_watch_events_total{type=\"other\",outcome=\"ignored\"} 100\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("{type=\"participant.added\",outcome=\"accepted\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("{type=\"unverified\",outcome=\"bad_signature\"} 1\n"),
+            "{text}"
+        );
         assert!(!text.contains("made.up"), "{text}");
     }
 }

@@ -115,7 +115,15 @@ pub struct Setup<'a> {
 
 /// Runs the watch until a signal: serves webhooks, leads (or stands by, then leads), and works.
 pub async fn run(setup: Setup<'_>, options: &Options, mut findings: Findings) -> Result<(), Error> {
-    let Setup { store, client, stop, listener, secret, config, election } = setup;
+    let Setup {
+        store,
+        client,
+        stop,
+        listener,
+        secret,
+        config,
+        election,
+    } = setup;
     let address = listener.local_addr().map_err(Error::Serve)?;
     let notifier = spawn_notifier(options, &mut findings)?;
     let metrics = Arc::new(Metrics::new(Instant::now()));
@@ -141,7 +149,9 @@ pub async fn run(setup: Setup<'_>, options: &Options, mut findings: Findings) ->
                 .await
         })
     };
-    worker.findings.report(Finding::Listening { address: address.to_string() });
+    worker.findings.report(Finding::Listening {
+        address: address.to_string(),
+    });
     let led = lead(election, &mut worker, options, stop).await;
     if led.is_ok() && stop.signalled().is_none() {
         worker.run(work).await;
@@ -185,13 +195,18 @@ async fn lead(
         Ok(guard) => return Ok(Some(guard)),
         Err(StateError::Locked { holder, .. }) => {
             worker.metrics.leading.store(false, Relaxed);
-            worker.findings.report(Finding::Standby { holder: holder.to_string() });
+            worker.findings.report(Finding::Standby {
+                holder: holder.to_string(),
+            });
         }
         Err(error) => return Err(error.into()),
     }
     let (stop, lock) = (stop.clone(), info("watch"));
     let waited = tokio::task::spawn_blocking(move || {
-        let wait = LockWait { timeout: Duration::from_secs(30 * 24 * 3600), stop: Some(&stop) };
+        let wait = LockWait {
+            timeout: Duration::from_secs(30 * 24 * 3600),
+            stop: Some(&stop),
+        };
         election.lock(lock, &wait)
     })
     .await;

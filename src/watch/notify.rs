@@ -48,7 +48,12 @@ pub fn client(url: &str) -> Result<(url::Url, reqwest::Client), NotifyError> {
 
 /// POSTs each finding that arrives on `findings` until the channel closes; `failed` hears of
 /// each finding given up after every attempt.
-pub async fn run(url: url::Url, client: reqwest::Client, mut findings: mpsc::Receiver<String>, failed: impl Fn(String)) {
+pub async fn run(
+    url: url::Url,
+    client: reqwest::Client,
+    mut findings: mpsc::Receiver<String>,
+    failed: impl Fn(String),
+) {
     while let Some(body) = findings.recv().await {
         let mut pause = FIRST_PAUSE;
         for attempt in 1..=ATTEMPTS {

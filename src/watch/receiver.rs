@@ -74,7 +74,10 @@ async fn webhook(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body
         }
     };
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let checked = verify(
         &rx.secret,
         header("x-webhook-timestamp"),
@@ -111,11 +114,17 @@ fn take(rx: &Receiver, envelope: Envelope) -> Response {
         return answer(StatusCode::SERVICE_UNAVAILABLE, "standing by for the leader");
     }
     let managed = match &envelope.chat_id {
-        Some(chat) if envelope.kind != Kind::Other => rx.managed.read().unwrap_or_else(|e| e.into_inner()).contains(chat),
+        Some(chat) if envelope.kind != Kind::Other => {
+            rx.managed.read().unwrap_or_else(|e| e.into_inner()).contains(chat)
+        }
         _ => false,
     };
     if envelope.kind == Kind::Other || !managed {
-        let outcome = if envelope.kind == Kind::Other { "ignored_type" } else { "unmanaged" };
+        let outcome = if envelope.kind == Kind::Other {
+            "ignored_type"
+        } else {
+            "unmanaged"
+        };
         rx.metrics.event(kind, outcome);
         return answer(StatusCode::OK, "ignored");
     }
@@ -143,11 +152,7 @@ fn take(rx: &Receiver, envelope: Envelope) -> Response {
 
 /// The body, read whole within `timeout` and at most [`MAX_BODY`] bytes; else the status and
 /// the outcome to count.
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    timeout: Duration,
-) -> Result<Vec<u8>, (StatusCode, &'static str)> {
+async fn read_body(headers: &HeaderMap, body: Body, timeout: Duration) -> Result<Vec<u8>, (StatusCode, &'static str)> {
     let too_large = (StatusCode::PAYLOAD_TOO_LARGE, "too_large");
     let declared = (headers.get(header::CONTENT_LENGTH))
         .and_then(|value| value.to_str().ok())
@@ -178,12 +183,17 @@ async fn healthz(State(rx): State<Arc<Receiver>>) -> Response {
     if !rx.metrics.leading.load(Relaxed) {
         return answer(StatusCode::SERVICE_UNAVAILABLE, "standing by for the leader");
     }
+    let last = if rx.metrics.full_refreshes.load(Relaxed) == 0 {
+        format!("no full refresh yet, started {age}s ago")
+    } else {
+        format!("last full refresh {age}s ago")
+    };
     if rx.metrics.healthy(now, rx.interval) {
-        answer(StatusCode::OK, &format!("ok: last full refresh {age}s ago"))
+        answer(StatusCode::OK, &format!("ok: {last}"))
     } else {
         answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("stale: no full refresh for {age}s, more than 3 intervals"),
+            &format!("stale: {last}, more than 3 intervals"),
         )
     }
 }

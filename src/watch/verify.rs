@@ -124,12 +124,19 @@ mod tests {
         let ts = NOW.to_string();
         let good = sign(&secret(), &ts, body);
         assert_eq!(verify(&secret(), Some(&ts), Some(&good), body, NOW), Ok(()));
-        assert_eq!(verify(&secret(), Some(&ts), Some(&good.to_uppercase()), body, NOW), Ok(()));
+        assert_eq!(
+            verify(&secret(), Some(&ts), Some(&good.to_uppercase()), body, NOW),
+            Ok(())
+        );
         let other = sign(&Secret::new("another"), &ts, body);
         let body_only = {
             let mut mac = HmacSha256::new_from_slice(b"whsec-test").unwrap();
             mac.update(body);
-            mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            mac.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         };
         for (signature, why) in [
             (other.as_str(), "another secret"),
@@ -145,15 +152,30 @@ mod tests {
             );
         }
         let tampered = br#"{"event_id":"2"}"#;
-        assert_eq!(verify(&secret(), Some(&ts), Some(&good), tampered, NOW), Err(Rejected::BadSignature));
-        assert_eq!(verify(&secret(), Some(&ts), None, body, NOW), Err(Rejected::NoSignature));
-        assert_eq!(verify(&secret(), None, Some(&good), body, NOW), Err(Rejected::NoTimestamp));
+        assert_eq!(
+            verify(&secret(), Some(&ts), Some(&good), tampered, NOW),
+            Err(Rejected::BadSignature)
+        );
+        assert_eq!(
+            verify(&secret(), Some(&ts), None, body, NOW),
+            Err(Rejected::NoSignature)
+        );
+        assert_eq!(
+            verify(&secret(), None, Some(&good), body, NOW),
+            Err(Rejected::NoTimestamp)
+        );
     }
 
     #[test]
     fn timestamps_more_than_five_minutes_away_are_refused() {
         let body = b"{}";
-        for (sent, ok) in [(NOW - 300, true), (NOW + 300, true), (NOW - 301, false), (NOW + 600, false), (NOW - 600, false)] {
+        for (sent, ok) in [
+            (NOW - 300, true),
+            (NOW + 300, true),
+            (NOW - 301, false),
+            (NOW + 600, false),
+            (NOW - 600, false),
+        ] {
             let ts = sent.to_string();
             let signature = sign(&secret(), &ts, body);
             let verdict = verify(&secret(), Some(&ts), Some(&signature), body, NOW);
@@ -161,7 +183,11 @@ mod tests {
         }
         for ts in ["", "-5", "1.5", "1e9", "99999999999999999999999"] {
             let signature = sign(&secret(), ts, body);
-            assert_eq!(verify(&secret(), Some(ts), Some(&signature), body, NOW), Err(Rejected::BadTimestamp), "{ts}");
+            assert_eq!(
+                verify(&secret(), Some(ts), Some(&signature), body, NOW),
+                Err(Rejected::BadTimestamp),
+                "{ts}"
+            );
         }
     }
 

@@ -67,7 +67,10 @@ pub enum Skipped {
     #[error(transparent)]
     Ops(#[from] ops::Error),
     #[error("reading chat `{chat}` failed: {error}")]
-    Unread { chat: String, error: crate::linq::LinqError },
+    Unread {
+        chat: String,
+        error: crate::linq::LinqError,
+    },
     /// A signal came: not reported.
     #[error("stopped")]
     Stopped,
@@ -139,7 +142,12 @@ impl<'a> Worker<'a> {
                 }),
                 Kind::NameUpdateFailed | Kind::IconUpdateFailed => self.findings.report(Finding::UpdateFailed {
                     chat: chat.clone(),
-                    what: if envelope.kind == Kind::NameUpdateFailed { "name" } else { "icon" }.to_owned(),
+                    what: if envelope.kind == Kind::NameUpdateFailed {
+                        "name"
+                    } else {
+                        "icon"
+                    }
+                    .to_owned(),
                     error_code: envelope.error_code,
                 }),
                 _ => {}
@@ -187,7 +195,12 @@ impl<'a> Worker<'a> {
             }
             Err(Skipped::Stopped) => {}
             Err(error) => self.findings.report(Finding::Failed {
-                doing: if full { "refreshing every managed chat" } else { "refreshing the chats webhooks named" }.to_owned(),
+                doing: if full {
+                    "refreshing every managed chat"
+                } else {
+                    "refreshing the chats webhooks named"
+                }
+                .to_owned(),
                 error: error.to_string(),
             }),
         }
@@ -240,13 +253,22 @@ impl<'a> Worker<'a> {
         };
         self.set_managed(&loaded.state);
         self.metrics.pending.store(pending_count(&loaded.state), Relaxed);
-        Ok(Some(Done { ids, prior, state: loaded.state, report, written }))
+        Ok(Some(Done {
+            ids,
+            prior,
+            state: loaded.state,
+            report,
+            written,
+        }))
     }
 
     /// Step 2's other branch: `ops::refresh` of `ids` under the lock.
     async fn refresh_locked(&self, loaded: &mut Loaded, ids: Vec<String>) -> Result<(DriftReport, bool), Skipped> {
         let selection = Selection {
-            targets: vec![Selected { given: "roster watch".into(), chats: ids }],
+            targets: vec![Selected {
+                given: "roster watch".into(),
+                chats: ids,
+            }],
             excludes: Vec::new(),
         };
         let options = RefreshOptions {
@@ -320,19 +342,31 @@ impl<'a> Worker<'a> {
                 },
             });
         }
-        let never: BTreeMap<&str, usize> =
-            (done.report.never_landed.iter()).map(|chat| (chat.id.as_str(), chat.changes.len())).collect();
+        let never: BTreeMap<&str, usize> = (done.report.never_landed.iter())
+            .map(|chat| (chat.id.as_str(), chat.changes.len()))
+            .collect();
         for id in &done.ids {
-            let (Some(was), Some(now)) = (done.prior.chats.get(id), done.state.chats.get(id)) else { continue };
+            let (Some(was), Some(now)) = (done.prior.chats.get(id), done.state.chats.get(id)) else {
+                continue;
+            };
             let lost = never.get(id.as_str()).copied().unwrap_or(0);
             let landed = was.pending.len().saturating_sub(now.pending.len() + lost);
             if landed > 0 {
-                self.findings.report(Finding::Landed { chat: id.clone(), name: name(id), changes: landed });
+                self.findings.report(Finding::Landed {
+                    chat: id.clone(),
+                    name: name(id),
+                    changes: landed,
+                });
             }
             if lost > 0 {
-                self.findings.report(Finding::NeverLanded { chat: id.clone(), name: name(id), changes: lost });
+                self.findings.report(Finding::NeverLanded {
+                    chat: id.clone(),
+                    name: name(id),
+                    changes: lost,
+                });
             }
-            if was.display_name != now.display_name {
+            // A name first learned is not a rename.
+            if was.display_name.is_some() && was.display_name != now.display_name {
                 self.findings.report(Finding::Renamed {
                     chat: id.clone(),
                     old: was.display_name.clone(),
@@ -349,7 +383,11 @@ impl<'a> Worker<'a> {
             self.findings.report(Finding::Recorded { chats, serial });
         }
         if full {
-            self.findings.report(Finding::Refreshed { chats_read: done.ids.len(), written: done.written, serial });
+            self.findings.report(Finding::Refreshed {
+                chats_read: done.ids.len(),
+                written: done.written,
+                serial,
+            });
         }
     }
 

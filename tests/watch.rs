@@ -154,8 +154,11 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// Request headers, by name.
+type Headers = Vec<(&'static str, String)>;
+
 /// The headers Linq sends with `body`, signed with `secret` at `timestamp`.
-fn signed(secret: &str, timestamp: u64, body: &[u8]) -> Vec<(&'static str, String)> {
+fn signed(secret: &str, timestamp: u64, body: &[u8]) -> Headers {
     let ts = timestamp.to_string();
     vec![
         ("X-Webhook-Timestamp", ts.clone()),
@@ -282,7 +285,7 @@ fn hostile_webhooks_are_refused_and_change_nothing() {
     };
     let path_id = envelope("participant.added", json!("../phone_numbers"));
     let number_id = envelope("participant.added", json!(42));
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
+    let cases: Vec<(&str, Headers, Vec<u8>, u16)> = vec![
         ("a wrong signature", with_signature("ab".repeat(32)), body.clone(), 401),
         (
             "another secret's",

@@ -238,7 +238,7 @@ mod tests {
         };
         assert_eq!(
             drift.text(),
-            "drift: Sales\\u{1b}[31m (c1) changed outside roster: joined +12055550100"
+            "drift: Sales\\x1b[31m (c1) changed outside roster: joined +12055550100"
         );
         let json: serde_json::Value = serde_json::from_str(&drift.json()).unwrap();
         assert_eq!(json["finding"], "drift");

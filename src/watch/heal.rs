@@ -162,7 +162,7 @@ impl Healer {
                 excludes: Vec::new(),
             },
             allow_mass_removal: false,
-            pending: pending.clone(),
+            pending,
         };
         // A look without the lock first: most of the time there is nothing to do.
         if due.is_empty()

@@ -69,7 +69,7 @@ pub enum Skipped {
     #[error("reading chat `{chat}` failed: {error}")]
     Unread {
         chat: String,
-        error: crate::linq::LinqError,
+        error: Box<crate::linq::LinqError>,
     },
     /// A signal came: not reported.
     #[error("stopped")]
@@ -227,7 +227,7 @@ impl<'a> Worker<'a> {
         };
         let read = sync::read_chats(self.client, ids.clone(), self.options.read_parallelism, &mut counted);
         let reads = tokio::select! {
-            reads = read => reads.map_err(|unread| Skipped::Unread { chat: unread.chat, error: unread.error })?,
+            reads = read => reads.map_err(|unread| Skipped::Unread { chat: unread.chat, error: Box::new(unread.error) })?,
             _ = self.stop.first_signal() => return Err(Skipped::Stopped),
         };
         if *scope == Scope::All {

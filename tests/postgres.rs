@@ -19,8 +19,8 @@ use crate::common::{
     Workspace,
 };
 
-/// A database of its own for one test, dropped at its end.
-struct Database {
+/// A database of its own for one test, dropped at its end (also used by `watch.rs`).
+pub(crate) struct Database {
     /// The server's URL (a superuser, with its password).
     server: String,
     pub name: String,
@@ -29,7 +29,7 @@ struct Database {
 
 impl Database {
     /// A fresh database, or `None` (after a notice) when no test server is set.
-    fn new(test: &str) -> Option<Database> {
+    pub(crate) fn new(test: &str) -> Option<Database> {
         let Ok(server) = std::env::var("ROSTER_TEST_POSTGRES") else {
             assert!(
                 std::env::var("ROSTER_REQUIRE_POSTGRES").as_deref() != Ok("1"),
@@ -54,7 +54,7 @@ impl Database {
     }
 
     /// The URL of this database for roster, with the admin's password, and `?name=NAME`.
-    fn url(&self, state: &str) -> String {
+    pub(crate) fn url(&self, state: &str) -> String {
         format!("{}?name={state}", self.database_url())
     }
 
@@ -133,7 +133,7 @@ impl Drop for Database {
 }
 
 /// `roster ARGS` with the state in `url` given by `ROSTER_STATE`, and the sandbox's API.
-fn roster_pg(ws: &Workspace, sandbox: Option<&Sandbox>, url: &str, args: &[&str]) -> Run {
+pub(crate) fn roster_pg(ws: &Workspace, sandbox: Option<&Sandbox>, url: &str, args: &[&str]) -> Run {
     let mut env: Vec<(&str, String)> = vec![("ROSTER_STATE", url.to_owned())];
     if let Some(sandbox) = sandbox {
         env.extend(api_env(sandbox));

@@ -80,6 +80,12 @@ impl Watching {
         }
     }
 
+    /// Kills it with SIGKILL, as a crash would.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Sends SIGTERM and waits: the exit code and stderr.
     fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
@@ -547,4 +553,37 @@ fn watch_needs_the_signing_secret() {
     let run = linq.roster(&["watch", "--listen", "127.0.0.1:0", "-c", "config"]);
     assert_eq!(run.code(), 1, "{}", run.combined());
     assert!(run.stderr().contains("LINQ_WEBHOOK_SECRET"), "{}", run.stderr());
+}
+
+#[test]
+fn with_a_postgresql_state_one_watch_leads_and_the_other_takes_over_when_it_is_killed() {
+    let Some(db) = crate::postgres::Database::new("watch_leader") else {
+        return;
+    };
+    let url = format!("{}&lease=2", db.url("team"));
+    let linq = team();
+    let pushed = crate::postgres::roster_pg(&linq.ws, None, &url, &["state", "push", "roster.state.json"]);
+    assert_eq!(pushed.code(), 0, "{}", pushed.combined());
+    std::fs::remove_file(linq.ws.path().join("roster.state.json")).unwrap();
+    let mut first = Watching::start(&linq, &["--state", &url]);
+    first.wait_for("the leader's first refresh", |f| f["finding"] == "refreshed");
+    let mut second = Watching::start(&linq, &["--state", &url]);
+    second.wait_for("the other to stand by", |f| f["finding"] == "standby");
+    assert_eq!(second.get("/healthz").0, 503, "a standby is not ready");
+    let body = envelope("participant.added", json!(ONBOARDING));
+    assert_eq!(
+        second.post(&signed(SECRET, now(), &body), &body).0,
+        503,
+        "a standby takes no webhook"
+    );
+    // The state's own lock stays free for apply while the watches run.
+    let plan = crate::postgres::roster_pg(&linq.ws, Some(&linq.sandbox), &url, &["refresh", "-c", "config"]);
+    assert_eq!(plan.code(), 0, "{}", plan.combined());
+    first.kill_9();
+    second.wait_for("the takeover", |f| f["finding"] == "leading");
+    second.wait_for("the new leader's refresh", |f| f["finding"] == "refreshed");
+    assert_eq!(second.get("/healthz").0, 200);
+    linq.sandbox.add_outside(ONBOARDING, "+12055550177");
+    second.wait_for("the drift, seen by the new leader", |f| f["finding"] == "drift");
+    second.wait_for("the write", |f| f["finding"] == "recorded");
 }

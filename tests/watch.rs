@@ -264,13 +264,27 @@ fn a_change_roster_made_is_confirmed_when_its_webhook_says_it_landed() {
     );
 }
 
-#[test]
-fn hostile_webhooks_are_refused_and_change_nothing() {
-    let linq = team();
-    let mut watch = Watching::start(&linq, &["--read-timeout", "0.5"]);
+/// A watch whose first full refresh is done, and what the state and Linq's call log held then.
+fn quiet_watch(linq: &Linq) -> (Watching, Option<Vec<u8>>, usize) {
+    let mut watch = Watching::start(linq, &["--read-timeout", "0.5"]);
     watch.wait_for("the first full refresh", |f| f["finding"] == "refreshed");
-    let before = linq.state_bytes();
-    let reads_before = linq.sandbox.calls().len();
+    (watch, linq.state_bytes(), linq.sandbox.calls().len())
+}
+
+/// Stops `watch` and checks that nothing was written or asked of Linq since `before`.
+fn changed_nothing(linq: &Linq, watch: Watching, before: Option<Vec<u8>>, calls: usize) {
+    let (_, metrics) = watch.get("/metrics");
+    assert!(!metrics.contains("outcome=\"accepted\""), "{metrics}");
+    let (code, stderr) = watch.terminate();
+    assert_eq!(code, Some(143), "{stderr}");
+    assert_eq!(linq.state_bytes(), before, "the state changed");
+    assert_eq!(linq.sandbox.calls().len(), calls, "Linq was called");
+}
+
+#[test]
+fn webhooks_not_signed_by_linq_now_are_refused_and_change_nothing() {
+    let linq = team();
+    let (watch, before, calls) = quiet_watch(&linq);
     let body = envelope("participant.added", json!(ONBOARDING));
     let ts = now();
     let body_only = {
@@ -289,62 +303,72 @@ fn hostile_webhooks_are_refused_and_change_nothing() {
             ("X-Webhook-Signature", signature),
         ]
     };
-    let path_id = envelope("participant.added", json!("../phone_numbers"));
-    let number_id = envelope("participant.added", json!(42));
-    let cases: Vec<(&str, Headers, Vec<u8>, u16)> = vec![
-        ("a wrong signature", with_signature("ab".repeat(32)), body.clone(), 401),
-        (
-            "another secret's",
-            signed("another-secret", ts, &body),
-            body.clone(),
-            401,
-        ),
-        (
-            "no signature",
-            vec![("X-Webhook-Timestamp", ts.to_string())],
-            body.clone(),
-            401,
-        ),
-        ("one over the body alone", with_signature(body_only), body.clone(), 401),
-        ("10 minutes old", signed(SECRET, ts - 600, &body), body.clone(), 401),
-        ("10 minutes ahead", signed(SECRET, ts + 600, &body), body.clone(), 401),
-        ("not JSON", signed(SECRET, ts, b"{not json"), b"{not json".to_vec(), 400),
+    let cases: Vec<(&str, Headers)> = vec![
+        ("a wrong signature", with_signature("ab".repeat(32))),
+        ("another secret's", signed("another-secret", ts, &body)),
+        ("no signature", vec![("X-Webhook-Timestamp", ts.to_string())]),
+        ("one over the body alone", with_signature(body_only)),
+        ("10 minutes old", signed(SECRET, ts - 600, &body)),
+        ("10 minutes ahead", signed(SECRET, ts + 600, &body)),
+    ];
+    for (what, headers) in cases {
+        let (got, answer) = watch.post(&headers, &body);
+        assert_eq!(got, 401, "{what}: {answer}");
+    }
+    let (_, metrics) = watch.get("/metrics");
+    let count = |outcome: &str| {
+        metric(
+            &metrics,
+            &format!("roster_watch_events_total{{type=\"unverified\",outcome=\"{outcome}\""),
+        )
+    };
+    assert_eq!((count("bad_signature"), count("bad_timestamp")), (4, 2), "{metrics}");
+    changed_nothing(&linq, watch, before, calls);
+}
+
+#[test]
+fn signed_webhooks_malformed_too_large_slow_or_not_for_roster_change_nothing() {
+    let linq = team();
+    let (watch, before, calls) = quiet_watch(&linq);
+    let ts = now();
+    for (what, body, status) in [
+        ("not JSON", b"{not json".to_vec(), 400),
         (
             "a chat id that is not one",
-            signed(SECRET, ts, &path_id),
-            path_id.clone(),
+            envelope("participant.added", json!("../phone_numbers")),
             400,
         ),
         (
             "a chat id that is a number",
-            signed(SECRET, ts, &number_id),
-            number_id.clone(),
+            envelope("participant.added", json!(42)),
             400,
         ),
-    ];
-    for (what, headers, body, status) in cases {
-        // The signature is over the body sent, except where the case says otherwise.
-        let (got, answer) = watch.post(&headers, &body);
+        (
+            "an event type roster does not act on",
+            envelope("message.received", json!(ONBOARDING)),
+            200,
+        ),
+        (
+            "a chat roster does not manage",
+            envelope("participant.added", json!("0b9d4c9e-0000-4000-8000-000000000000")),
+            200,
+        ),
+    ] {
+        let (got, answer) = watch.post(&signed(SECRET, ts, &body), &body);
         assert_eq!(got, status, "{what}: {answer}");
     }
     // Over 1 MiB, said up front and sent.
     let huge = vec![b' '; linq_sandbox_max() + 1];
     assert_eq!(watch.post(&signed(SECRET, ts, &huge), &huge).0, 413, "over 1 MiB");
-    // Signed and well formed, but nothing roster acts on.
-    let unknown = envelope("message.received", json!(ONBOARDING));
-    assert_eq!(
-        watch.post(&signed(SECRET, ts, &unknown), &unknown),
-        (200, "ignored\n".to_owned())
-    );
-    let unmanaged = envelope("participant.added", json!("0b9d4c9e-0000-4000-8000-000000000000"));
-    assert_eq!(
-        watch.post(&signed(SECRET, ts, &unmanaged), &unmanaged),
-        (200, "ignored\n".to_owned())
-    );
     // Sent byte by byte, then no more: the read timeout answers.
+    let body = envelope("participant.added", json!(ONBOARDING));
     let mut stream = TcpStream::connect(&watch.addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let head = format!("POST /webhooks/linq HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\nX-Webhook-Timestamp: {ts}\r\nX-Webhook-Signature: {}\r\n\r\n", body.len(), sign_webhook(SECRET, &ts.to_string(), &body));
+    let head = format!(
+        "POST /webhooks/linq HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\nX-Webhook-Timestamp: {ts}\r\nX-Webhook-Signature: {}\r\n\r\n",
+        body.len(),
+        sign_webhook(SECRET, &ts.to_string(), &body)
+    );
     stream.write_all(head.as_bytes()).unwrap();
     for byte in &body[..10] {
         stream.write_all(&[*byte]).unwrap();
@@ -352,51 +376,21 @@ fn hostile_webhooks_are_refused_and_change_nothing() {
     }
     assert_eq!(answer(&mut stream).0, 408, "a body that never ends");
     let (_, metrics) = watch.get("/metrics");
-    assert_eq!(
-        metric(
-            &metrics,
-            "roster_watch_events_total{type=\"unverified\",outcome=\"bad_signature\""
-        ),
-        4,
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "roster_watch_events_total{type=\"unverified\",outcome=\"bad_timestamp\""
-        ),
-        2,
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "roster_watch_events_total{type=\"unverified\",outcome=\"read_timeout\""
-        ),
-        1,
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "roster_watch_events_total{type=\"other\",outcome=\"ignored_type\""
-        ),
-        1,
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "roster_watch_events_total{type=\"participant.added\",outcome=\"unmanaged\""
-        ),
-        1,
-        "{metrics}"
-    );
-    assert!(!metrics.contains("outcome=\"accepted\""), "{metrics}");
-    let (code, stderr) = watch.terminate();
-    assert_eq!(code, Some(143), "{stderr}");
-    assert_eq!(linq.state_bytes(), before, "the state changed");
-    assert_eq!(linq.sandbox.calls().len(), reads_before, "Linq was called");
+    for (labels, n) in [
+        ("type=\"unverified\",outcome=\"not_json\"", 1),
+        ("type=\"unverified\",outcome=\"not_a_chat_id\"", 2),
+        ("type=\"unverified\",outcome=\"too_large\"", 1),
+        ("type=\"unverified\",outcome=\"read_timeout\"", 1),
+        ("type=\"other\",outcome=\"ignored_type\"", 1),
+        ("type=\"participant.added\",outcome=\"unmanaged\"", 1),
+    ] {
+        assert_eq!(
+            metric(&metrics, &format!("roster_watch_events_total{{{labels}")),
+            n,
+            "{labels}\n{metrics}"
+        );
+    }
+    changed_nothing(&linq, watch, before, calls);
 }
 
 fn linq_sandbox_max() -> usize {

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::finding::Finding;
 use super::worker::{Skipped, Worker};
-use crate::apply::{self, ApplyOptions, ChatStatus, NoProgress};
+use crate::apply::{self, ApplyOptions, ApplyReport, ChatStatus, NoProgress};
 use crate::ops;
 use crate::plan::{self, PlanOptions, Selected, Selection};
 use crate::state::PendingTimeout;
@@ -206,6 +206,12 @@ impl Healer {
             &NoProgress,
         )
         .await;
+        self.record(worker, report);
+        Ok(())
+    }
+
+    /// What a heal's apply did, as findings; the chats it healed are marked (rule 2).
+    fn record(&mut self, worker: &mut Worker<'_>, report: ApplyReport) {
         for chat in &report.chats {
             let calls = chat.calls.add + chat.calls.remove;
             worker.metrics.api_calls.fetch_add(calls as u64 + 1, Relaxed);
@@ -227,6 +233,5 @@ impl Healer {
                 error,
             });
         }
-        Ok(())
     }
 }

@@ -113,9 +113,25 @@ impl Metrics {
                 "roster_watch_events_total{{type=\"{event_type}\",outcome=\"{outcome}\"}} {n}"
             );
         }
+        for (name, kind, help, value) in self.values(now) {
+            if value.is_nan() {
+                continue;
+            }
+            let _ = writeln!(
+                text,
+                "# HELP roster_watch_{name} {help}\n# TYPE roster_watch_{name} {kind}\nroster_watch_{name} {value}"
+            );
+        }
+        text
+    }
+}
+
+impl Metrics {
+    /// Every metric but the events: name, kind, help and value (NaN: left out).
+    fn values(&self, now: Instant) -> [(&'static str, &'static str, &'static str, f64); 8] {
         let refreshed = self.last_full.lock().unwrap_or_else(|e| e.into_inner()).is_some();
         let age = refreshed.then(|| self.refresh_age(now));
-        let counters = [
+        [
             (
                 "drift_total",
                 "counter",
@@ -164,17 +180,7 @@ impl Metrics {
                 "Seconds since the last full refresh completed (absent before the first).",
                 age.map_or(f64::NAN, |age| age.as_secs_f64()),
             ),
-        ];
-        for (name, kind, help, value) in counters {
-            if value.is_nan() {
-                continue;
-            }
-            let _ = writeln!(
-                text,
-                "# HELP roster_watch_{name} {help}\n# TYPE roster_watch_{name} {kind}\nroster_watch_{name} {value}"
-            );
-        }
-        text
+        ]
     }
 }
 

@@ -278,6 +278,7 @@ fn record(
     for chat in &chats {
         report.calls.add += chat.calls.add;
         report.calls.remove += chat.calls.remove;
+        report.calls.looks += chat.calls.looks;
     }
     let unsettled = fold(state, records);
     // A chat that passed its check had every earlier pending change landed; what is pending

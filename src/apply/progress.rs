@@ -330,7 +330,11 @@ mod tests {
             key: "c1".to_owned(),
             name: None,
             status,
-            calls: CallCounts { add: 1, remove: 0 },
+            calls: CallCounts {
+                add: 1,
+                remove: 0,
+                looks: 0,
+            },
             drift: None,
             failure: (status == ChatStatus::Failed).then(|| Failure {
                 step: None,

@@ -56,6 +56,13 @@ pub struct ConcurrencyReport {
 pub struct CallCounts {
     pub add: usize,
     pub remove: usize,
+    /// Names and icons set (`PUT /v3/chats/{id}`); left out of the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub looks: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// What happened to one chat.

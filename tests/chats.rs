@@ -203,3 +203,19 @@ fn names_and_icons_are_set_after_the_members_and_a_name_changed_outside_is_set_b
     );
     linq.expect(0, &["plan", "--detailed-exitcode"]);
 }
+
+#[test]
+fn import_with_keys_names_writes_keys_from_display_names_bound_by_id() {
+    let linq = sales();
+    let run = linq.expect(0, &["import", SALES, "--keys", "names", "--write", "roster.yaml"]);
+    insta::assert_snapshot!("import_keys_names", linq.ws.read("roster.yaml"));
+    assert!(run.stderr().contains("Imported 1 chat"), "{}", run.stderr());
+    assert_eq!(recorded(&linq)["key"], "sales-west");
+    // The config it wrote plans nothing: the chat is known under its key.
+    linq.expect(0, &["plan", "--detailed-exitcode"]);
+
+    // Plain `import` keeps writing chat ids as keys.
+    let plain = sales();
+    plain.expect(0, &["import", SALES, "--write", "roster.yaml"]);
+    assert!(plain.ws.read("roster.yaml").contains(&format!("{SALES}:")));
+}

@@ -37,7 +37,7 @@ pub use error::{Error, ErrorContext};
 pub use planning::{plan_options, read_saved_plan, select};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
-pub(crate) use planning::{note_no_state, real_path};
+pub(crate) use planning::{check_keys, note_no_state, real_path};
 
 /// How settling the journal waits, from a command's flags (for `watch`, outside `online`).
 fn settle_options_of(api: &crate::cli::ApiArgs) -> crate::sync::SettleOptions {

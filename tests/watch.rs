@@ -581,3 +581,29 @@ fn with_a_postgresql_state_one_watch_leads_and_the_other_takes_over_when_it_is_k
     second.wait_for("the drift, seen by the new leader", |f| f["finding"] == "drift");
     second.wait_for("the write", |f| f["finding"] == "recorded");
 }
+
+#[test]
+fn a_rename_and_an_icon_changed_outside_roster_are_recorded_the_icon_from_its_webhook_alone() {
+    let linq = team();
+    let mut watch = Watching::start(&linq, &[]);
+    watch.wait_for("the first full refresh", |f| f["finding"] == "refreshed");
+    linq.sandbox.rename_outside(ONBOARDING, Some("Onboarding (old)"));
+    let renamed = watch.wait_for("the rename", |f| f["finding"] == "renamed");
+    assert_eq!(
+        (renamed["chat"].as_str(), renamed["new"].as_str()),
+        (Some(ONBOARDING), Some("Onboarding (old)"))
+    );
+    watch.wait_for("the write", |f| f["finding"] == "recorded");
+    assert_eq!(linq.state()["chats"][ONBOARDING]["display_name"], "Onboarding (old)");
+    linq.sandbox
+        .set_icon_outside(ONBOARDING, Some("https://example.com/new.png"));
+    let icon = watch.wait_for("the icon", |f| f["finding"] == "icon_changed");
+    assert_eq!(icon["new"], "https://example.com/new.png");
+    watch.wait_for("the write", |f| f["finding"] == "recorded");
+    assert_eq!(linq.state()["chats"][ONBOARDING]["icon"], "https://example.com/new.png");
+    assert!(
+        !watch.seen.iter().any(|f| f["finding"] == "drift"),
+        "a rename reported as member drift: {:#?}",
+        watch.seen
+    );
+}

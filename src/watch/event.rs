@@ -49,6 +49,9 @@ pub struct Envelope {
     pub new_value: Option<String>,
     /// `data.error_code` of a failed update.
     pub error_code: Option<i64>,
+    /// `data.updated_at` of an update (RFC 3339): webhooks may come out of order, and only the
+    /// latest update of a chat's icon counts.
+    pub updated_at: Option<String>,
 }
 
 /// Why a signed body is not a webhook roster can read: answered `400`.
@@ -94,6 +97,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope, Malformed> {
         old_value: field("old_value"),
         new_value: field("new_value"),
         error_code: data.and_then(|d| d.get("error_code")).and_then(Value::as_i64),
+        updated_at: field("updated_at"),
         kind,
     })
 }

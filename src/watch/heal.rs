@@ -89,16 +89,6 @@ impl Healer {
         for id in drifted.iter().flatten() {
             self.drifted(worker, id, now);
         }
-        let due: BTreeSet<String> = {
-            let desired = &worker.config.desired;
-            (desired.chats.keys())
-                .filter(|id| {
-                    let chat = self.chats.get(*id);
-                    !chat.is_some_and(|c| c.gave_up || c.not_before.is_some_and(|t| t > now))
-                })
-                .cloned()
-                .collect()
-        };
         for chat in self
             .chats
             .values_mut()
@@ -106,10 +96,7 @@ impl Healer {
         {
             chat.not_before = None;
         }
-        if due.is_empty() {
-            return;
-        }
-        if let Err(error) = self.heal(worker, due).await {
+        if let Err(error) = self.heal(worker, now).await {
             if !matches!(error, Skipped::Stopped) {
                 worker.findings.report(Finding::Failed {
                     doing: "healing".into(),
@@ -145,10 +132,20 @@ impl Healer {
         }
     }
 
-    /// Plans `due` (those also in the state) and applies what has changes, under the lock.
-    async fn heal(&mut self, worker: &mut Worker<'_>, due: BTreeSet<String>) -> Result<(), Skipped> {
+    /// Plans the chats of the config that the state holds (rule 1) and that are not given up
+    /// or backing off, and applies what has changes, under the lock.
+    async fn heal(&mut self, worker: &mut Worker<'_>, now: Instant) -> Result<(), Skipped> {
         let unlocked = worker.store.load()?.unwrap_or_default();
-        let due: Vec<String> = due.into_iter().filter(|id| unlocked.chats.contains_key(id)).collect();
+        let own = unlocked.own_keys();
+        let due: BTreeSet<String> = (worker.config.desired.chats.keys())
+            .filter_map(|key| unlocked.chat_for(key, &own))
+            .filter(|id| {
+                let chat = self.chats.get(*id);
+                !chat.is_some_and(|c| c.gave_up || c.not_before.is_some_and(|t| t > now))
+            })
+            .map(str::to_owned)
+            .collect();
+        let due: Vec<String> = due.into_iter().collect();
         let pending = PendingTimeout {
             now: worker.options.clock.now(),
             timeout: worker.options.pending_timeout,
@@ -162,6 +159,7 @@ impl Healer {
                 excludes: Vec::new(),
             },
             allow_mass_removal: false,
+            allow_mass_create: false,
             pending,
         };
         // A look without the lock first: most of the time there is nothing to do.

@@ -48,6 +48,12 @@ pub struct Worker<'a> {
     pub healer: Option<Healer>,
     /// Linq confirmed the address and the token (once per run).
     confirmed: bool,
+    /// Icons webhooks told of, to record at the next write (Linq returns no icon, so a
+    /// webhook is the only word of one changed outside roster), by chat.
+    icons: BTreeMap<String, Option<String>>,
+    /// The `updated_at` of the latest icon update taken, by chat: an older one arriving late
+    /// is not recorded over it.
+    icons_at: BTreeMap<String, String>,
 }
 
 /// Which chats a refresh reads.
@@ -97,6 +103,8 @@ impl<'a> Worker<'a> {
             findings,
             healer: options.heal.clone().map(Healer::new),
             confirmed: false,
+            icons: BTreeMap::new(),
+            icons_at: BTreeMap::new(),
         }
     }
 
@@ -134,12 +142,7 @@ impl<'a> Worker<'a> {
         for envelope in batch {
             let Some(chat) = envelope.chat_id.clone() else { continue };
             match envelope.kind {
-                Kind::IconUpdated => self.findings.report(Finding::IconChanged {
-                    chat: chat.clone(),
-                    old: envelope.old_value,
-                    new: envelope.new_value,
-                    outside: true,
-                }),
+                Kind::IconUpdated => self.icon_updated(&chat, envelope.updated_at, envelope.new_value),
                 Kind::NameUpdateFailed | Kind::IconUpdateFailed => self.findings.report(Finding::UpdateFailed {
                     chat: chat.clone(),
                     what: if envelope.kind == Kind::NameUpdateFailed {
@@ -155,6 +158,29 @@ impl<'a> Worker<'a> {
             chats.insert(chat);
         }
         self.refresh(Scope::Chats(chats)).await;
+    }
+
+    /// Keeps an icon update to record, unless a later one of the chat was taken already.
+    fn icon_updated(&mut self, chat: &str, at: Option<String>, icon: Option<String>) {
+        let at = at.unwrap_or_default();
+        if self.icons_at.get(chat).is_some_and(|taken| *taken > at) {
+            return;
+        }
+        self.icons_at.insert(chat.to_owned(), at);
+        self.icons.insert(chat.to_owned(), icon);
+    }
+
+    /// Records the icons webhooks told of in `state`: the chats whose icon changed, with the
+    /// icon recorded before.
+    fn record_icons(&mut self, state: &mut State) -> Vec<(String, Option<String>, Option<String>)> {
+        let mut changed = Vec::new();
+        for (id, icon) in std::mem::take(&mut self.icons) {
+            if let Some(chat) = state.chats.get_mut(&id).filter(|chat| chat.icon != icon) {
+                changed.push((id, chat.icon.clone(), icon.clone()));
+                chat.icon = icon;
+            }
+        }
+        changed
     }
 
     /// A changed config is loaded again; with `--heal`, the chats it changed are applied.
@@ -240,17 +266,21 @@ impl<'a> Worker<'a> {
             now: self.options.clock.now(),
             timeout: self.options.pending_timeout,
         };
-        let (report, written) = if loaded.journal.is_empty() && loaded.state.serial == before.serial {
+        let fresh = loaded.journal.is_empty() && loaded.state.serial == before.serial;
+        let (report, mut written) = if fresh {
             let observed = sync::observe_all(&mut loaded.state, &reads, &timeout, |_| None);
-            let written = observed.changed > 0;
-            if written {
-                self.store.save(&mut loaded.state)?;
-            }
-            (observed.report(reads.len(), timeout.now), written)
+            let changed = observed.changed > 0;
+            (observed.report(reads.len(), timeout.now), changed)
         } else {
             self.metrics.api_calls.fetch_add(ids.len() as u64, Relaxed);
             self.refresh_locked(&mut loaded, ids.clone()).await?
         };
+        // One write for the reads and the icons, unless `ops::refresh` wrote the reads already.
+        let icons = self.record_icons(&mut loaded.state);
+        if (fresh && written) || !icons.is_empty() {
+            self.store.save(&mut loaded.state)?;
+            written = true;
+        }
         self.set_managed(&loaded.state);
         self.metrics.pending.store(pending_count(&loaded.state), Relaxed);
         Ok(Some(Done {
@@ -259,6 +289,7 @@ impl<'a> Worker<'a> {
             state: loaded.state,
             report,
             written,
+            icons,
         }))
     }
 
@@ -325,8 +356,21 @@ impl<'a> Worker<'a> {
     /// The findings of a refresh.
     fn report(&mut self, done: Done, full: bool) {
         let name = |id: &str| done.state.chats.get(id).and_then(|chat| chat.display_name.clone());
+        for (chat, old, new) in &done.icons {
+            self.findings.report(Finding::IconChanged {
+                chat: chat.clone(),
+                old: old.clone(),
+                new: new.clone(),
+                outside: true,
+            });
+        }
         for chat in &done.report.chats {
             self.metrics.drift.fetch_add(1, Relaxed);
+            let members_changed = !(chat.joined.is_empty() && chat.removed.is_empty() && chat.left.is_empty());
+            if chat.status == DriftStatus::Drifted && !members_changed {
+                // A rename only: reported as `renamed` below.
+                continue;
+            }
             self.findings.report(match chat.status {
                 DriftStatus::Drifted => Finding::Drift {
                     chat: chat.id.clone(),
@@ -407,6 +451,8 @@ struct Done {
     state: State,
     report: DriftReport,
     written: bool,
+    /// Icons recorded from webhooks: chat, icon before, icon now.
+    icons: Vec<(String, Option<String>, Option<String>)>,
 }
 
 impl Done {

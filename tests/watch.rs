@@ -607,3 +607,40 @@ fn a_rename_and_an_icon_changed_outside_roster_are_recorded_the_icon_from_its_we
         watch.seen
     );
 }
+
+#[test]
+fn a_change_whose_webhook_is_lost_is_found_by_the_interval_and_duplicates_are_read_once() {
+    let linq = team();
+    let mut options = linq.sandbox.options();
+    options.webhooks.drop_rate = 1.0;
+    linq.sandbox.set_options(options);
+    let mut watch = Watching::start(&linq, &["--interval", "0.2"]);
+    watch.wait_for("the first full refresh", |f| f["finding"] == "refreshed");
+    linq.sandbox.add_outside(ONBOARDING, "+12055550177");
+    let drift = watch.wait_for("the drift", |f| f["finding"] == "drift");
+    assert_eq!(drift["joined"], json!(["+12055550177"]));
+    watch.wait_for("the interval's write", |f| {
+        f["finding"] == "refreshed" && f["written"] == true
+    });
+    assert!(members(&linq, ONBOARDING).contains(&"+12055550177".to_owned()));
+    assert!(
+        linq.sandbox.deliveries().is_empty(),
+        "a webhook went out: the interval did not find it"
+    );
+
+    // Every webhook delivered twice with one event id: the second is answered, not queued.
+    let mut options = linq.sandbox.options();
+    options.webhooks.drop_rate = 0.0;
+    options.webhooks.duplicate_rate = 1.0;
+    linq.sandbox.set_options(options);
+    linq.sandbox.remove_outside(ONBOARDING, "+12055550177");
+    assert!(linq.sandbox.wait_for_webhooks(PATIENCE));
+    let (_, metrics) = watch.get("/metrics");
+    let count = |outcome: &str| {
+        metric(
+            &metrics,
+            &format!("roster_watch_events_total{{type=\"participant.removed\",outcome=\"{outcome}\""),
+        )
+    };
+    assert_eq!((count("accepted"), count("duplicate")), (1, 1), "{metrics}");
+}

@@ -106,7 +106,7 @@ impl Database {
     }
 
     /// The one value `sql` returns.
-    fn value(&self, sql: &str) -> Option<String> {
+    pub(crate) fn value(&self, sql: &str) -> Option<String> {
         self.admin(sql).first().and_then(|row| row[0].clone())
     }
 

@@ -644,3 +644,25 @@ fn a_change_whose_webhook_is_lost_is_found_by_the_interval_and_duplicates_are_re
     };
     assert_eq!((count("accepted"), count("duplicate")), (1, 1), "{metrics}");
 }
+
+#[test]
+fn a_leader_whose_lease_is_lost_steps_down_and_stands_by() {
+    let Some(db) = crate::postgres::Database::new("watch_lost") else {
+        return;
+    };
+    let url = format!("{}&lease=2", db.url("team"));
+    let linq = team();
+    let pushed = crate::postgres::roster_pg(&linq.ws, None, &url, &["state", "push", "roster.state.json"]);
+    assert_eq!(pushed.code(), 0, "{}", pushed.combined());
+    let mut watch = Watching::start(&linq, &["--state", &url, "--config-poll", "0.1"]);
+    watch.wait_for("the leader's first refresh", |f| f["finding"] == "refreshed");
+    let id = db
+        .value("SELECT id FROM roster.locks WHERE name = 'team.watch'")
+        .expect("the election's lock row");
+    let election = format!("{}&lease=2", db.url("team.watch"));
+    let unlocked = crate::postgres::roster_pg(&linq.ws, None, &election, &["force-unlock", &id]);
+    assert_eq!(unlocked.code(), 0, "{}", unlocked.combined());
+    watch.wait_for("stepping down", |f| f["finding"] == "standby");
+    watch.wait_for("leading again", |f| f["finding"] == "leading");
+    watch.wait_for("the new lead's refresh", |f| f["finding"] == "refreshed");
+}

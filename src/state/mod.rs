@@ -307,6 +307,11 @@ pub trait LockGuard: Send {
     fn broke_because(&self) -> &'static str {
         "its process no longer runs"
     }
+    /// True once the lock is known to be lost while held (a lease that could not be renewed),
+    /// so that a holder that leads others can step down. A file lock is never lost.
+    fn lost(&self) -> bool {
+        false
+    }
 }
 
 /// How [`StateStore::lock`] waits for a lock another run holds.

@@ -152,17 +152,44 @@ pub async fn run(setup: Setup<'_>, options: &Options, mut findings: Findings) ->
     worker.findings.report(Finding::Listening {
         address: address.to_string(),
     });
-    let led = lead(election, &mut worker, options, stop).await;
-    if led.is_ok() && stop.signalled().is_none() {
-        worker.run(work).await;
-    }
+    let led = lead_and_work(election, &mut worker, work, options, stop).await;
     drop(worker);
     let _ = server.await;
     if let Some(notifier) = notifier {
         // The findings of the last moments still go out, for a while.
         let _ = tokio::time::timeout(Duration::from_secs(5), notifier).await;
     }
-    led.map(|_| ())
+    led
+}
+
+/// Leads (or stands by, then leads) and works until a signal; a leader whose lease is lost
+/// steps down and stands by again.
+async fn lead_and_work(
+    election: Option<Box<dyn StateStore>>,
+    worker: &mut worker::Worker<'_>,
+    mut work: mpsc::Receiver<Envelope>,
+    options: &Options,
+    stop: &Stop,
+) -> Result<(), Error> {
+    let election: Option<Arc<dyn StateStore>> = election.map(Arc::from);
+    let mut again = false;
+    while stop.signalled().is_none() {
+        let guard = lead(election.clone(), worker, options, stop, again).await?;
+        if stop.signalled().is_some() {
+            break;
+        }
+        match worker.run(&mut work, guard.as_deref()).await {
+            worker::Ended::Stopped => break,
+            worker::Ended::LostLead => {
+                worker.metrics.leading.store(false, Relaxed);
+                worker.findings.report(Finding::Standby {
+                    holder: "nobody: this watch's lease could not be renewed".to_owned(),
+                });
+                again = true;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The notifier's task, its queue handed to `findings`.
@@ -179,10 +206,11 @@ fn spawn_notifier(options: &Options, findings: &mut Findings) -> Result<Option<t
 /// Waits to lead: at once without an election store; else until its lock is this process's
 /// (standing by meanwhile, the metrics saying so). The guard leads while held.
 async fn lead(
-    election: Option<Box<dyn StateStore>>,
+    election: Option<Arc<dyn StateStore>>,
     worker: &mut worker::Worker<'_>,
     options: &Options,
     stop: &Stop,
+    again: bool,
 ) -> Result<Option<Box<dyn crate::state::LockGuard>>, Error> {
     let Some(election) = election else { return Ok(None) };
     let info = |operation: &str| LockInfo {
@@ -192,7 +220,13 @@ async fn lead(
         ..options.lock.clone()
     };
     match election.lock(info("watch"), &LockWait::timeout(Duration::ZERO)) {
-        Ok(guard) => return Ok(Some(guard)),
+        Ok(guard) => {
+            if again {
+                worker.metrics.leading.store(true, Relaxed);
+                worker.findings.report(Finding::Leading);
+            }
+            return Ok(Some(guard));
+        }
         Err(StateError::Locked { holder, .. }) => {
             worker.metrics.leading.store(false, Relaxed);
             worker.findings.report(Finding::Standby {

@@ -56,6 +56,14 @@ pub struct Worker<'a> {
     icons_at: BTreeMap<String, String>,
 }
 
+/// Why [`Worker::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Stopped,
+    /// The lease that made this process the leader could not be renewed: another may lead.
+    LostLead,
+}
+
 /// Which chats a refresh reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -108,17 +116,21 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Runs until a signal: the first full refresh at once, then hints as they come.
-    pub async fn run(&mut self, mut queue: mpsc::Receiver<Envelope>) {
+    /// Runs until a signal ([`Ended::Stopped`]) or until `leadership` is lost
+    /// ([`Ended::LostLead`]): the first full refresh at once, then hints as they come.
+    pub async fn run(&mut self, queue: &mut mpsc::Receiver<Envelope>, leadership: Option<&dyn LockGuard>) -> Ended {
         let mut next_full = Instant::now();
         let mut config_poll = tokio::time::interval(self.options.config_poll);
         config_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let heal_due = self.healer.as_ref().and_then(Healer::next_due);
+            if leadership.is_some_and(|lead| lead.lost()) {
+                return Ended::LostLead;
+            }
             tokio::select! {
-                _ = self.stop.first_signal() => return,
+                _ = self.stop.first_signal() => return Ended::Stopped,
                 envelope = queue.recv() => {
-                    let Some(first) = envelope else { return };
+                    let Some(first) = envelope else { return Ended::Stopped };
                     let mut batch = vec![first];
                     while let Ok(more) = queue.try_recv() {
                         batch.push(more);

@@ -752,6 +752,11 @@ impl LockGuard for PostgresLock {
     fn broke_because(&self) -> &'static str {
         "its lease expired"
     }
+
+    /// The renewal ends only when a renewal failed (rule 2): the lease is gone or going.
+    fn lost(&self) -> bool {
+        self.renewal.is_finished()
+    }
 }
 
 impl Drop for PostgresLock {

@@ -15,7 +15,8 @@
 //!
 //! With a PostgreSQL state, two watches elect one leader through a lock row of its own (the
 //! state's name with `.watch`), so that the state's own lock stays free for `apply`: the other
-//! answers `503` and stands by until the leader's lease expires.
+//! answers `503` and stands by until the leader's lease expires. A leader whose lease could
+//! not be renewed steps down and stands by in turn.
 
 mod config;
 mod event;

@@ -10,7 +10,7 @@ use crate::escape::code_list;
 use crate::handle::Handle;
 use crate::linq::LinqError;
 use crate::op::Op;
-use crate::plan::{ChatPlan, Step};
+use crate::plan::{Action, ChatPlan, Step};
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
 use crate::sync::{before_change, landing, poll, resolve, Before, Known, Landing, PollEnd, Schedule, Seen};
 
@@ -59,6 +59,19 @@ impl Engine<'_> {
     /// (so every change pending from earlier runs has landed).
     pub(super) async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
         let mut out = ChatReport::untouched(plan);
+        if plan.action == Action::Create {
+            // Creating is not carried out by this engine yet: refused, never reported done.
+            out.status = ChatStatus::Failed;
+            out.failure = Some(Failure {
+                step: Some(Step::Create),
+                status: None,
+                code: None,
+                message: "this roster does not create chats yet; nothing was sent".to_owned(),
+                trace_id: None,
+            });
+            self.progress.chat(&out);
+            return (out, false);
+        }
         let checked = !self.stop.is_stopped() && self.check(plan, &queued, &mut out).await;
         if checked {
             let made = self.steps(plan, &mut out).await;
@@ -117,6 +130,7 @@ impl Engine<'_> {
                 Err(Ended::stopped())
             } else {
                 match step.change() {
+                    None if *step != Step::Wait => self.looks(&plan.id, step, out).await,
                     None => self.wait(&plan.id, &made.accepted).await.map_err(|end| match end {
                         WaitEnd::Stopped => Ended::stopped(),
                         WaitEnd::Failed(failure) => Ended::failed(failure),
@@ -191,6 +205,45 @@ impl Engine<'_> {
                 }
                 Err(Ended::failed(Failure::from_error(Some(step.clone()), &e)))
             }
+        }
+    }
+
+    /// A name or an icon set (`PUT /v3/chats/{id}`), and journaled once Linq answered, before
+    /// the chat's next step; a create is not carried out by this engine.
+    async fn looks(&self, chat: &str, step: &Step, out: &mut ChatReport) -> Result<(), Ended> {
+        let (name, icon) = match step {
+            Step::Name { value } => (Some(value.as_str()), None),
+            Step::Icon { value } => (None, Some(value.as_str())),
+            _ => {
+                return Err(Ended::failed(Failure {
+                    step: Some(step.clone()),
+                    status: None,
+                    code: None,
+                    message: "this roster does not create chats yet; nothing was sent".to_owned(),
+                    trace_id: None,
+                }))
+            }
+        };
+        match self.client.update_chat(chat, name, icon).await {
+            Ok(_) => {
+                let record = JournalRecord::Looks {
+                    chat: chat.to_owned(),
+                    name: name.map(str::to_owned),
+                    icon: icon.map(str::to_owned),
+                };
+                let durable = self.record(record).await;
+                self.progress.call(chat, step);
+                out.calls.looks += 1;
+                match durable {
+                    true => Ok(()),
+                    false => Err(Ended {
+                        carried_out: true,
+                        ..Ended::stopped()
+                    }),
+                }
+            }
+            Err(e) if e.is_cut_short() || matches!(e, LinqError::NotSent(_)) => Err(Ended::stopped()),
+            Err(e) => Err(Ended::failed(Failure::from_error(Some(step.clone()), &e))),
         }
     }
 

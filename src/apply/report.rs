@@ -56,12 +56,22 @@ pub struct ConcurrencyReport {
 pub struct CallCounts {
     pub add: usize,
     pub remove: usize,
+    /// Names and icons set (`PUT /v3/chats/{id}`); left out of the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub looks: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// What happened to one chat.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatReport {
+    /// The Linq chat id; empty for a chat not created.
     pub id: String,
+    /// The chat's key in the config, how reports name it.
+    pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub status: ChatStatus,
@@ -151,6 +161,7 @@ impl ChatReport {
     pub(crate) fn untouched(plan: &ChatPlan) -> ChatReport {
         ChatReport {
             id: plan.id.clone(),
+            key: plan.key.clone(),
             name: plan.name.clone(),
             status: ChatStatus::Stopped,
             calls: CallCounts::default(),

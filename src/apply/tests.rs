@@ -161,11 +161,15 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
                 match step {
                     Step::Add { handle, .. } => after.insert(handle.clone()),
                     Step::Remove { handle, .. } => after.remove(handle),
-                    Step::Wait => true,
+                    Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => true,
                 };
             }
             ChatPlan {
                 id: id.to_string(),
+                key: id.to_string(),
+                create: None,
+                rekey: None,
+                likely_rename_of: None,
                 name: None,
                 action: Action::Update,
                 before: Some(before),
@@ -248,7 +252,14 @@ async fn a_plan_converges_keeps_the_floor_and_clears_the_journal() {
     let report = run(&plan, &mut state, &store, &client(&sandbox, 4)).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(report.calls, CallCounts { add: 5, remove: 5 });
+    assert_eq!(
+        report.calls,
+        CallCounts {
+            add: 5,
+            remove: 5,
+            looks: 0
+        }
+    );
     assert_eq!(strings(&state, "c1"), set(&[1, 2, 4]));
     assert_eq!(strings(&state, "c2"), set(&[1, 2, 3, 4, 6]));
     assert_eq!(strings(&state, "c3"), set(&[4, 5, 6, 7]));
@@ -647,7 +658,7 @@ async fn every_call_goes_out_after_its_intent_is_durable_and_writes_are_batched(
             JournalRecord::Accepted { id, .. } | JournalRecord::Failed { id } => {
                 open.remove(&chat_of[id]);
             }
-            JournalRecord::Begin { .. } => {}
+            JournalRecord::Begin { .. } | JournalRecord::Looks { .. } => {}
         }
     }
 }
@@ -677,7 +688,14 @@ async fn faults_still_converge_with_no_change_applied_twice() {
     let report = run(&plan, &mut state, &store, &client(&sandbox, 16)).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(report.calls, CallCounts { add: 20, remove: 20 });
+    assert_eq!(
+        report.calls,
+        CallCounts {
+            add: 20,
+            remove: 20,
+            looks: 0
+        }
+    );
     sandbox.land_all();
     let calls = sandbox.calls();
     for id in &ids {

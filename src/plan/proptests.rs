@@ -75,6 +75,7 @@ impl Case {
             members: self.desired.clone(),
             max_removals: None,
             file: 0,
+            ..Default::default()
         };
         let desired = Desired {
             settings: Settings {
@@ -158,6 +159,9 @@ fn simulate(current: &BTreeSet<Handle>, steps: &[Step], floor: usize, cap: usize
                 for handle in std::mem::take(&mut queued_removes) {
                     confirmed.remove(&handle);
                 }
+            }
+            Step::Create | Step::Name { .. } | Step::Icon { .. } => {
+                return Err(format!("step {i} is not a membership step"));
             }
         }
     }
@@ -260,7 +264,7 @@ proptest! {
                 .map(|step| match step {
                     Step::Add { handle, .. } => (0, handle),
                     Step::Remove { handle, .. } => (1, handle),
-                    Step::Wait => unreachable!("split on waits"),
+                    Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => unreachable!("split on waits"),
                 })
                 .collect();
             prop_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "unsorted round {:?}", keys);
@@ -416,6 +420,7 @@ impl Scene {
                     members: chat.desired.clone(),
                     max_removals: None,
                     file: 0,
+                    ..Default::default()
                 },
             );
             known.insert(
@@ -521,6 +526,7 @@ fn replay(scene: &Scene, plan: &Plan, world: &mut World, start: Instant) -> Resu
                 now += LAND_ALL;
                 Ok(())
             }
+            Step::Create | Step::Name { .. } | Step::Icon { .. } => Ok(()),
         };
         sent.map_err(|e| {
             format!(

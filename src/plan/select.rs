@@ -1,10 +1,12 @@
 //! Which chats a run covers: `--target` and `--exclude`, resolved once against the loaded
-//! config and state into chat ids. The planner, `refresh` and `plan --refresh` then ask only
-//! [`Selection::includes`].
+//! config and state into chat keys (a chat's key in the config, or for a chat only in the
+//! state the key it is recorded under; the chat id for chats keyed by their id). The planner,
+//! `refresh` and `plan --refresh` then ask only [`Selection::includes`].
 //!
 //! Each selector is, in this order:
 //! 1. `name:GLOB`: the config's chats whose `name` matches (see [`super::glob`]), in any case;
-//! 2. a chat id of the config or the state;
+//! 2. a chat key of the config or the state, or a chat id (of the state, or bound by `id:`),
+//!    standing for its key;
 //! 3. a path to a config file or folder: the chats defined in that file, or in the files below
 //!    that folder. Paths are compared where they really lead (the caller's `real_path`, the
 //!    filesystem in roster), so `./config/`, `config` and an absolute path agree.
@@ -46,7 +48,7 @@ pub struct Selection {
 pub struct Selected {
     /// As typed on the command line.
     pub given: String,
-    /// The chat ids it names, sorted.
+    /// The chat keys it names, sorted.
     pub chats: Vec<String>,
 }
 
@@ -253,10 +255,8 @@ impl Resolver<'_> {
         if let Some(pattern) = given.strip_prefix(NAME_PREFIX) {
             return self.by_name(flag, given, pattern);
         }
-        let known = self.desired.is_some_and(|desired| desired.chats.contains_key(given))
-            || self.state.chats.contains_key(given);
-        if known {
-            return Ok(vec![given.to_owned()]);
+        if let Some(key) = self.key_of(given) {
+            return Ok(vec![key]);
         }
         let unmatched = |why, close| SelectError::Unmatched {
             flag,
@@ -400,8 +400,25 @@ impl Resolver<'_> {
     }
 
     /// Every chat id of the config and the state, sorted.
+    /// The chat key `given` names: a key of the config, a key the state records a chat under,
+    /// or a chat id (of the state, or bound by `id:`), as the key that chat stands for.
+    fn key_of(&self, given: &str) -> Option<String> {
+        if self.desired.is_some_and(|desired| desired.chats.contains_key(given)) {
+            return Some(given.to_owned());
+        }
+        if self.state.chats.values().any(|chat| chat.key.as_deref() == Some(given)) {
+            return Some(given.to_owned());
+        }
+        if let Some(chat) = self.state.chats.get(given) {
+            return Some(chat.key_or(given).to_owned());
+        }
+        let desired = self.desired?;
+        let bound = desired.chats.iter().find(|(_, chat)| chat.id.as_deref() == Some(given));
+        bound.map(|(key, _)| key.clone())
+    }
+
     fn all_ids(&self) -> Vec<&str> {
-        let mut ids: BTreeSet<&str> = self.state.chats.keys().map(String::as_str).collect();
+        let mut ids: BTreeSet<&str> = (self.state.chats.iter()).map(|(id, chat)| chat.key_or(id)).collect();
         if let Some(desired) = self.desired {
             ids.extend(desired.chats.keys().map(String::as_str));
         }
@@ -468,6 +485,7 @@ mod tests {
                         members: BTreeSet::new(),
                         max_removals: None,
                         file: *file,
+                        ..Default::default()
                     };
                     (id.to_string(), chat)
                 })

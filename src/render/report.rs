@@ -15,9 +15,13 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     if options.verbose {
         pending_lines(report, &paint, w)?;
     }
+    let looks = match report.calls.looks {
+        0 => String::new(),
+        n => format!(", {} set", count(n, "name or icon", "names or icons")),
+    };
     write!(
         w,
-        "{} Calls made: {} added, {} removed. Chats: {}",
+        "{} Calls made: {} added, {} removed{looks}. Chats: {}",
         headline(report, &paint),
         report.calls.add,
         report.calls.remove,

@@ -113,6 +113,16 @@ pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
                     *settled = true;
                 }
             }
+            JournalRecord::Looks { chat, name, icon } => {
+                if let Some(chat) = state.chats.get_mut(chat) {
+                    if let Some(name) = name {
+                        chat.display_name = Some(name.clone());
+                    }
+                    if let Some(icon) = icon {
+                        chat.icon = Some(icon.clone());
+                    }
+                }
+            }
         }
     }
     let mut open: Vec<usize> = intents

@@ -9,6 +9,7 @@
 
 mod client;
 mod concurrency;
+mod create;
 mod error;
 #[cfg(test)]
 pub(crate) mod http_tests;
@@ -28,6 +29,7 @@ pub use client::Client;
 pub use concurrency::{
     Cause, Controller, Limiter, Permit, Rejection, Sample, Snapshot, Verdict, DEFAULT_PARALLELISM, INITIAL_LIMIT,
 };
+pub use create::{CreateAnswer, NewChat, MAX_SEARCH_PAGES};
 pub use error::{
     ApiError, LinqError, NotSent, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };

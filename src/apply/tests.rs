@@ -647,7 +647,7 @@ async fn every_call_goes_out_after_its_intent_is_durable_and_writes_are_batched(
             JournalRecord::Accepted { id, .. } | JournalRecord::Failed { id } => {
                 open.remove(&chat_of[id]);
             }
-            JournalRecord::Begin { .. } => {}
+            JournalRecord::Begin { .. } | JournalRecord::CreateIntent(_) | JournalRecord::Created { .. } => {}
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::op::Op;
 use crate::stop::Stop;
 
 mod atomic;
+pub mod create;
 mod document;
 mod error;
 mod file;
@@ -35,6 +36,7 @@ pub mod postgres;
 mod push;
 
 pub use atomic::{write_atomic, write_new};
+pub use create::{idempotency_key, CreateIntent};
 pub use document::{parse_state, NotAState};
 pub use error::{ConnectCause, JournalPlace, StateError};
 pub use file::FileStore;
@@ -130,6 +132,19 @@ pub enum JournalRecord {
     },
     /// The call certainly did not take effect.
     Failed { id: u64 },
+    /// Written (and synced) before `POST /v3/chats` goes out: roster is about to create the
+    /// chat of `key`. Everything settling needs to find the chat, should the answer be lost, is
+    /// here (see [`create`]).
+    #[serde(rename = "create")]
+    CreateIntent(CreateIntent),
+    /// The chat a create made: its answer named it, or settling found it. Its outcome, where an
+    /// intent's other outcome is [`JournalRecord::Failed`].
+    Created {
+        id: u64,
+        chat: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Timestamp>,
+    },
 }
 
 /// Who holds the lock, written into the lock so a waiting run can name the holder.

@@ -31,9 +31,71 @@ pub fn check_chat_id(id: &str) -> Result<(), ChatIdError> {
     }
 }
 
+/// The longest key of the team's own a config may give a chat.
+pub const MAX_KEY_LEN: usize = 64;
+
+/// True when `text` is a UUID in its hyphenated form (any case): the shape of a Linq chat id.
+/// A config key of this shape names that chat; any other key is one of the team's own.
+pub fn is_uuid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(at, byte)| match at {
+            8 | 13 | 18 | 23 => *byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        })
+}
+
+/// Why a text cannot be a chat's key in the config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("chat key `{}` is not a Linq chat id (a UUID) nor a key of your own: a key is lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit", Escaped(.0))]
+    Syntax(String),
+    #[error("chat key `{}…` is {} characters long; a key of your own is at most {MAX_KEY_LEN}", Escaped(&.0[..MAX_KEY_LEN]), .1)]
+    TooLong(String, usize),
+}
+
+/// Checks that `key` can name a chat in `chats:`: a UUID (a Linq chat id), or a key of the
+/// team's own, `[a-z0-9][a-z0-9._-]*` and at most [`MAX_KEY_LEN`] long. The own keys' syntax is
+/// narrow on purpose: it is one URL path segment, one file name and one shell word as it is.
+pub fn check_key(key: &str) -> Result<(), KeyError> {
+    if is_uuid(key) {
+        return Ok(());
+    }
+    let mut chars = key.chars();
+    let own = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let syntax_ok = chars.next().is_some_and(own) && chars.all(|c| own(c) || matches!(c, '.' | '_' | '-'));
+    if !syntax_ok {
+        Err(KeyError::Syntax(key.to_owned()))
+    } else if key.len() > MAX_KEY_LEN {
+        Err(KeyError::TooLong(key.to_owned(), key.len()))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_uuids_or_the_teams_own() {
+        for ok in [
+            "550e8400-e29b-41d4-a716-446655440000",
+            "550E8400-E29B-41D4-A716-446655440000",
+            "support-emea",
+            "a",
+            "0.b_c-d",
+        ] {
+            assert_eq!(check_key(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "Support", "a b", "a/b", "é", "a\u{202e}"] {
+            assert_eq!(check_key(bad), Err(KeyError::Syntax(bad.into())), "{bad:?}");
+        }
+        let long = "a".repeat(65);
+        assert_eq!(check_key(&long), Err(KeyError::TooLong(long.clone(), 65)));
+        assert_eq!(check_key(&long[..64]), Ok(()));
+        assert!(!is_uuid("550e8400e29b41d4a716446655440000"));
+    }
 
     #[test]
     fn chat_ids_must_be_one_path_segment() {

@@ -19,8 +19,9 @@ use super::locate::{Located, Locator, Part, Pos, Seg, Target};
 use super::messages::{self, SyntaxPlace};
 use super::nesting;
 use super::raw::{RawChat, RawFile, RawSettings};
-use super::{ConfigError, ConfigErrors, Desired, DesiredChat, Settings};
-use crate::chat_id::check_chat_id;
+use super::unknown;
+use super::{ConfigError, ConfigErrors, Create, Desired, DesiredChat, Settings};
+use crate::chat_id::{check_key, is_uuid};
 use crate::handle::Handle;
 
 /// Loads and validates the config named by `paths`: files, or directories meaning every
@@ -89,7 +90,20 @@ fn load_sources(
     for (file, result) in parse_all(&texts).into_iter().enumerate() {
         match result {
             Some(Ok(raw)) => parsed.push((file, raw)),
-            Some(Err(Unparsed::Yaml(error))) => problems.syntax(file, messages::syntax_error(&error, &texts[file])),
+            Some(Err(Unparsed::Yaml(error))) => {
+                let reworded = messages::syntax_error(&error, &texts[file]);
+                // serde stops at the first unknown key: find the others too.
+                let others = match reworded.message.starts_with("unknown key `") {
+                    true => unknown::unknown_keys(&texts[file]),
+                    false => Vec::new(),
+                };
+                if others.is_empty() {
+                    problems.syntax(file, reworded);
+                }
+                for found in others {
+                    problems.text(file, Unlocated::Path(found.path, Part::Key), found.message);
+                }
+            }
             Some(Err(Unparsed::TooDeep(deep))) => problems.syntax(
                 file,
                 messages::SyntaxError {
@@ -399,7 +413,7 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
                     false
                 }
             };
-            if let Err(error) = check_chat_id(id) {
+            if let Err(error) = check_key(id) {
                 problems.text(*file, key, error.to_string());
             }
             let desired = check_chat(
@@ -418,6 +432,7 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
         }
     }
 
+    check_bindings(&chats, problems);
     let mut names = BTreeMap::new();
     for (name, person) in &people.by_name {
         if let Some(handle) = &person.handle {
@@ -518,6 +533,8 @@ fn check_settings(parsed: &[(usize, RawFile)], people: &People<'_>, problems: &m
     settings.min_members = raw.min_members.unwrap_or(settings.min_members);
     settings.max_members = raw.max_members.unwrap_or(settings.max_members);
     settings.readd_left = raw.readd_left;
+    settings.manage_names = raw.manage_names.unwrap_or(settings.manage_names);
+    settings.max_creates = raw.max_creates.unwrap_or(settings.max_creates);
     settings.max_removals = raw.max_removals;
     let (min, max) = (settings.min_members, settings.max_members);
     if min < 2 {
@@ -617,6 +634,65 @@ fn check_chat(
         members,
         max_removals: chat.max_removals,
         file,
+        entry,
+        icon: at.check_icon(chat.icon.as_deref(), problems),
+        id: at.check_id(chat.id.as_deref(), problems),
+        previously: at.check_previously(&chat.previously, problems),
+        create: at.check_create(chat, problems),
+    }
+}
+
+/// Across chats: one Linq chat bound to one key at most (`id:` or a UUID key), and
+/// `previously` naming only keys that are gone, each claimed by one chat.
+fn check_bindings(chats: &BTreeMap<String, DesiredChat>, problems: &mut Problems) {
+    let mut bound: HashMap<&str, &str> = HashMap::new();
+    let mut claimed: HashMap<&str, &str> = HashMap::new();
+    let place = |chat: &DesiredChat, field: &'static str, index: Option<usize>| {
+        let mut path = chat_path(chat.entry);
+        match (field, index) {
+            ("", _) => {}
+            (field, None) => path.push(Seg::key(field)),
+            (field, Some(index)) => path.extend([Seg::key(field), Seg::Index(index)]),
+        }
+        let part = if field.is_empty() { Part::Key } else { Part::Value };
+        Unlocated::Path(path, part)
+    };
+    // UUID keys first, so that an `id:` naming the chat of a UUID key is the one reported.
+    let mut order: Vec<(&String, &DesiredChat)> = chats.iter().collect();
+    order.sort_by_key(|(key, chat)| (chat.id.is_some(), chat.file, chat.entry, key.as_str()));
+    for (key, chat) in order {
+        let Some(id) = chat.named_id(key) else { continue };
+        if let Some(first) = bound.insert(id, key) {
+            let field = if chat.id.is_some() { "id" } else { "" };
+            let earlier = &chats[first];
+            problems.push(
+                chat.file,
+                place(chat, field, None),
+                vec![
+                    MessagePart::Text(format!(
+                        "chats `{first}` and `{key}` are bound to one Linq chat (`{id}`); a chat has one key: remove one, or rename with `previously`; the other at "
+                    )),
+                    MessagePart::Ref(earlier.file, place(earlier, if earlier.id.is_some() { "id" } else { "" }, None)),
+                ],
+            );
+        }
+    }
+    for (key, chat) in chats {
+        for (index, old) in chat.previously.iter().enumerate() {
+            if chats.contains_key(old) {
+                problems.text(
+                    chat.file,
+                    place(chat, "previously", Some(index)),
+                    format!("`previously` of chat `{key}` names `{old}`, a key that still exists; remove `{old}` from `chats` to rename it, or drop it from `previously`"),
+                );
+            } else if let Some(first) = claimed.insert(old, key) {
+                problems.text(
+                    chat.file,
+                    place(chat, "previously", Some(index)),
+                    format!("chats `{first}` and `{key}` both name `{old}` in `previously`; one chat at most takes over an old key"),
+                );
+            }
+        }
     }
 }
 
@@ -679,6 +755,105 @@ impl ChatAt<'_> {
             report_duplicate_members(self.file, texts, people, problems, &member_at);
         }
         (members, ok)
+    }
+
+    /// An icon is an `https` URL: Linq fetches it, and nothing else should be handed to it.
+    fn check_icon(&self, icon: Option<&str>, problems: &mut Problems) -> Option<String> {
+        let icon = icon?;
+        let https = url::Url::parse(icon)
+            .ok()
+            .filter(|url| url.scheme() == "https" && url.host_str().is_some_and(|host| !host.is_empty()));
+        if https.is_none() || icon.chars().any(|c| c.is_whitespace() || crate::escape::is_hidden(c)) {
+            problems.text(
+                self.file,
+                self.place(&[Seg::key("icon")], Part::Value),
+                format!(
+                    "the icon of chat `{}` is `{}`, not an `https` URL; give one like `https://example.com/icon.png`",
+                    self.id,
+                    crate::escape::Escaped(icon)
+                ),
+            );
+        }
+        Some(icon.to_owned())
+    }
+
+    /// `id:` binds a key of the team's own to an existing chat: it is a UUID, and the key is not.
+    fn check_id(&self, id: Option<&str>, problems: &mut Problems) -> Option<String> {
+        let id = id?;
+        let at = self.place(&[Seg::key("id")], Part::Value);
+        if !is_uuid(id) {
+            let message = format!(
+                "`id` of chat `{}` is `{}`, not a Linq chat id (a UUID like `550e8400-e29b-41d4-a716-446655440000`); `roster import --all` lists them",
+                self.id,
+                crate::escape::Escaped(id)
+            );
+            problems.text(self.file, at, message);
+        } else if is_uuid(self.id) {
+            let message = format!(
+                "chat `{}` has a Linq chat id as its key and an `id` too; a key of your own takes `id`, or drop `id`",
+                self.id
+            );
+            problems.text(self.file, at, message);
+        }
+        Some(id.to_ascii_lowercase())
+    }
+
+    /// Each old key of `previously` is a key as `chats:` takes them.
+    fn check_previously(&self, previously: &[String], problems: &mut Problems) -> Vec<String> {
+        for (index, old) in previously.iter().enumerate() {
+            if let Err(error) = check_key(old) {
+                let place = self.place(&[Seg::key("previously"), Seg::Index(index)], Part::Value);
+                problems.text(self.file, place, format!("in `previously`: {error}"));
+            }
+        }
+        previously.to_vec()
+    }
+
+    /// `create`: an E.164 `from`, a message with text in it, and a chat that names no existing
+    /// one (the members' count is checked against the floor, which is at least 2, as Linq needs
+    /// for a group rather than a direct chat).
+    fn check_create(&self, chat: &RawChat, problems: &mut Problems) -> Option<Create> {
+        let create = chat.create.as_ref()?;
+        let id = self.id;
+        let at = |field: &'static str, part| self.place(&[Seg::key("create"), Seg::key(field)], part);
+        let from = match Handle::parse(&create.from) {
+            Ok(handle) if handle.kind() == crate::handle::HandleKind::Phone => Some(handle),
+            Ok(_) | Err(_) => {
+                let message = format!(
+                    "`create.from` of chat `{id}` is `{}`, not a phone number in E.164 (like `+12052535597`): it is the line of yours that creates the chat",
+                    crate::escape::Escaped(&create.from)
+                );
+                problems.text(self.file, at("from", Part::Value), message);
+                None
+            }
+        };
+        let message = match &create.message {
+            None => {
+                let message = format!(
+                    "`create` of chat `{id}` has no `message`: Linq sends a first message to the members as it creates the chat; add `message: \"…\"`"
+                );
+                problems.text(self.file, self.place(&[Seg::key("create")], Part::Key), message);
+                None
+            }
+            Some(text) if text.trim().is_empty() => {
+                let message = format!(
+                    "the `message` of chat `{id}`'s `create` is empty; write the first message its members will receive"
+                );
+                problems.text(self.file, at("message", Part::Value), message);
+                None
+            }
+            Some(text) => Some(text.clone()),
+        };
+        if is_uuid(id) || chat.id.is_some() {
+            let message = format!(
+                "chat `{id}` names an existing Linq chat, so roster cannot create it; drop `create`, or give the new chat a key of your own"
+            );
+            problems.text(self.file, self.place(&[Seg::key("create")], Part::Key), message);
+        }
+        Some(Create {
+            from: from?,
+            message: message?,
+        })
     }
 
     /// The member count must lie between `min_members` and the chat's cap.
@@ -889,4 +1064,39 @@ enum LocatingPart<'p> {
 enum Lookup {
     Known(Option<Pos>),
     Deferred(usize, Target),
+}
+
+/// A problem of one chat that only the state shows (a key that names no chat, two keys for one
+/// chat): what [`Desired::locate`] turns into a [`ConfigError`] at the chat's key or field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatProblem {
+    /// The chat's key in the config.
+    pub key: String,
+    /// The field of the chat the problem is at (`id`, `create`); `None`: its key.
+    pub field: Option<&'static str>,
+    /// A plain sentence, values in backticks, with its way out.
+    pub message: String,
+}
+
+impl Desired {
+    /// `problems` as config errors with `file:line:column`: the files concerned are read again
+    /// to find the places (only on this error path, as for every config error).
+    pub fn locate(&self, problems: Vec<ChatProblem>) -> ConfigErrors {
+        let mut found = Problems::default();
+        let mut texts = vec![String::new(); self.files.len()];
+        for problem in problems {
+            let Some(chat) = self.chats.get(&problem.key) else {
+                continue;
+            };
+            if texts[chat.file].is_empty() {
+                texts[chat.file] = fs::read_to_string(&self.files[chat.file]).unwrap_or_default();
+            }
+            let place = match problem.field {
+                None => Unlocated::Path(chat_path(chat.entry), Part::Key),
+                Some(field) => Unlocated::Path(below(chat_path(chat.entry), &[Seg::Key(field.into())]), Part::Key),
+            };
+            found.text(chat.file, place, problem.message);
+        }
+        found.render(&self.files, &texts)
+    }
 }

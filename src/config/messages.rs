@@ -138,11 +138,15 @@ fn of(path: Option<&str>) -> String {
 /// `unknown field `key`, expected ...`: a typo, with the closest key suggested.
 fn unknown_key(rest: &str, path: Option<&str>) -> String {
     let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
-    let candidates = backticked(expected);
+    unknown_key_among(key, &backticked(expected), path)
+}
+
+/// `unknown key `key` in `path``, with the closest of `candidates` suggested.
+pub(crate) fn unknown_key_among(key: &str, candidates: &[&str], path: Option<&str>) -> String {
     let advice = match suggest(key, candidates.iter().copied()) {
         Some(best) => format!("; did you mean `{best}`?"),
         None if candidates.is_empty() => String::new(),
-        None => format!("; expected one of {}", list(&candidates)),
+        None => format!("; expected one of {}", list(candidates)),
     };
     format!("unknown key `{key}`{}{advice}", inside(path))
 }

@@ -16,8 +16,9 @@ mod locate;
 mod messages;
 mod nesting;
 mod raw;
+mod unknown;
 
-pub use load::{load, load_from_memory, load_timed, LoadTimings};
+pub use load::{load, load_from_memory, load_timed, ChatProblem, LoadTimings};
 
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;
@@ -25,12 +26,16 @@ pub const DEFAULT_MIN_MEMBERS: usize = 3;
 pub const DEFAULT_MAX_MEMBERS: usize = 31;
 /// Default share of all managed memberships a plan may remove without `--allow-mass-removal`.
 pub const DEFAULT_MAX_REMOVAL_RATIO: f64 = 0.25;
+/// Default for `settings.max_creates`: the most chats one plan may create without
+/// `--allow-mass-create` (each create messages real people).
+pub const DEFAULT_MAX_CREATES: usize = 10;
 
 /// The validated desired state of every managed chat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     pub settings: Settings,
-    /// Chat id -> desired chat, sorted by id so plans are stable.
+    /// Chat key (a Linq chat id, or a key of the team's own) -> desired chat, sorted by key so
+    /// plans are stable.
     pub chats: BTreeMap<String, DesiredChat>,
     /// Handle -> the person's name from `people`, shown beside handles in plans.
     pub names: BTreeMap<Handle, String>,
@@ -51,6 +56,10 @@ pub struct Settings {
     pub protected: BTreeSet<Handle>,
     /// Re-add members who left a chat on their own (default: leave them out, suggest a fix).
     pub readd_left: bool,
+    /// Roster sets display names (`name`); false: `name` is a label only.
+    pub manage_names: bool,
+    /// The most chats one plan may create without `--allow-mass-create`.
+    pub max_creates: usize,
 }
 
 impl Default for Settings {
@@ -62,12 +71,14 @@ impl Default for Settings {
             max_removals: None,
             protected: BTreeSet::new(),
             readd_left: false,
+            manage_names: true,
+            max_creates: DEFAULT_MAX_CREATES,
         }
     }
 }
 
 /// One chat's desired membership and the limits that apply to it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredChat {
     pub name: Option<String>,
     pub service: Option<Service>,
@@ -81,6 +92,35 @@ pub struct DesiredChat {
     pub max_removals: Option<usize>,
     /// The file that defines it: an index into [`Desired::files`] (`--target FILE` selects by it).
     pub file: usize,
+    /// Its entry in that file's `chats` (0-based), to locate problems found only where the
+    /// config meets the state ([`Desired::locate`]).
+    pub entry: usize,
+    /// The icon, an `https` URL.
+    pub icon: Option<String>,
+    /// The Linq chat id bound by `id:`; `None` when the key is the id, or names no chat yet.
+    pub id: Option<String>,
+    /// Keys the state may know this chat under (`previously:`), in the config's order.
+    pub previously: Vec<String>,
+    /// How to create the chat when the state knows none for its key.
+    pub create: Option<Create>,
+}
+
+impl DesiredChat {
+    /// The Linq chat id the config itself names for `key`: its `id:`, or the key when it is a
+    /// UUID; `None` for a key of the team's own without `id:` (the state may know one).
+    pub fn named_id<'a>(&'a self, key: &'a str) -> Option<&'a str> {
+        self.id.as_deref().or(crate::chat_id::is_uuid(key).then_some(key))
+    }
+}
+
+/// `create: {from, message}`, checked: what roster needs to create a chat (its members and
+/// service are the chat's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Create {
+    /// The partner's line that creates the chat and sends the message (E.164).
+    pub from: Handle,
+    /// The first message, non-empty, exactly as written.
+    pub message: String,
 }
 
 /// The messaging service of a chat; additions across services are refused by Linq.

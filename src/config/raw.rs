@@ -28,7 +28,9 @@ pub(crate) struct RawFile {
     /// Aliases: a person's name -> their handle (a phone number starting with `+`, or an email
     /// address). Members and protected entries may then name the person instead of the handle.
     pub people: Option<Entries<String>>,
-    /// Linq chat id -> the chat's desired membership.
+    /// Chat key -> the chat's desired membership. A key is a Linq chat id (a UUID: that chat),
+    /// or a key of your own (`[a-z0-9][a-z0-9._-]*`, at most 64 characters) standing for the
+    /// chat bound by `id`, created by `create`, or recorded under it in the state.
     pub chats: Option<Entries<RawChat>>,
 }
 
@@ -58,14 +60,35 @@ pub(crate) struct RawSettings {
     /// suggest removing them from the config.
     #[serde(default)]
     pub readd_left: bool,
+    /// Set each chat's display name to its `name` (default true). False: `name` is a label
+    /// shown in plans only, and roster never renames a chat.
+    #[schemars(extend("default" = true))]
+    pub manage_names: Option<bool>,
+    /// A plan that creates more chats than this is refused unless `--allow-mass-create` is
+    /// given: every create messages real people. Default 10.
+    #[schemars(extend("default" = 10))]
+    pub max_creates: Option<usize>,
 }
 
 /// One chat's desired membership.
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with `members`")]
 pub(crate) struct RawChat {
-    /// A name for people, shown in plans.
+    /// The chat's display name, set by roster where the chat differs (a label shown in plans
+    /// only with `settings.manage_names: false`).
     pub name: Option<String>,
+    /// The chat's icon: an `https` URL, set by roster where it differs from the one last set.
+    pub icon: Option<String>,
+    /// The Linq chat id (a UUID) this key of your own stands for: adopts an existing chat
+    /// without using its id as the key.
+    pub id: Option<String>,
+    /// Keys this chat was known under before: the chat the state knew under one of them now
+    /// belongs to this key, with no call to Linq.
+    #[serde(default)]
+    pub previously: Vec<String>,
+    /// Lets roster create the chat when the state knows no chat for this key. Stays in the file
+    /// harmlessly once the chat exists.
+    pub create: Option<RawCreate>,
     /// The chat's messaging service; Linq refuses additions across services.
     pub service: Option<Service>,
     /// This chat's cap, instead of `settings.max_members` (SMS carriers often cap groups near
@@ -81,6 +104,54 @@ pub(crate) struct RawChat {
     /// phone number starting with `+`, or an email address).
     pub members: Vec<String>,
 }
+
+/// `create`: how roster creates a chat, messaging its members.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `from` and `message`")]
+pub(crate) struct RawCreate {
+    /// The line (one of your Linq phone numbers, E.164) that creates the chat and sends the
+    /// first message.
+    pub from: String,
+    /// The first message, sent to every member as the chat is created (Linq requires one). It
+    /// goes to real people: the plan shows it whole.
+    #[schemars(length(min = 1))]
+    pub message: Option<String>,
+}
+
+/// The keys each mapping of the format knows, by where it is: how every unknown key of a file is
+/// found once `serde_yaml` stopped at the first (it reports only one).
+pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    ("", &["version", "settings", "people", "chats"]),
+    (
+        "settings",
+        &[
+            "min_members",
+            "max_members",
+            "max_removal_ratio",
+            "max_removals",
+            "protected",
+            "readd_left",
+            "manage_names",
+            "max_creates",
+        ],
+    ),
+    (
+        "chat",
+        &[
+            "name",
+            "icon",
+            "id",
+            "previously",
+            "create",
+            "service",
+            "max_members",
+            "max_removals",
+            "protected",
+            "members",
+        ],
+    ),
+    ("create", &["from", "message"]),
+];
 
 /// `version: 1`, refused while parsing when it is anything else, so that a file written for
 /// another version of the format stops at its first line instead of at many unknown keys.

@@ -491,7 +491,8 @@ fn a_good_config_loads_to_canonical_desired_state() {
             max_removal_ratio: 0.5,
             max_removals: Some(5),
             protected: BTreeSet::from([ops.clone()]),
-            readd_left: true
+            readd_left: true,
+            ..Settings::default()
         }
     );
     assert_eq!(
@@ -507,6 +508,7 @@ fn a_good_config_loads_to_canonical_desired_state() {
                     members: handles(&["+12052499136", "bob@example.com", "+12055550100", "+12055550123"]),
                     max_removals: Some(1),
                     file: 1,
+                    ..Default::default()
                 }
             ),
             (
@@ -519,6 +521,7 @@ fn a_good_config_loads_to_canonical_desired_state() {
                     members: handles(&["bob@example.com", "carol@example.com"]),
                     max_removals: None,
                     file: 2,
+                    ..Default::default()
                 }
             ),
         ])
@@ -887,4 +890,33 @@ fn loading_from_memory_is_loading_from_disk() {
             dir.path().join("a.yaml").display()
         )
     );
+}
+
+#[test]
+fn chats_as_code_load_their_keys_bindings_and_creates() {
+    let dir = folder(&[(
+        "roster.yaml",
+        "version: 1\nsettings:\n  manage_names: false\n  max_creates: 3\nchats:\n  support-emea:\n    name: Support EMEA\n    icon: https://example.com/s.png\n    create:\n      from: \"+1 205 253 5597\"\n      message: \"Welcome\\n\"\n    members: [\"+12055550101\", \"+12055550102\", \"+12055550103\"]\n  sales:\n    id: 550E8400-E29B-41D4-A716-446655440000\n    previously: [sales-west]\n    members: [\"+12055550101\", \"+12055550102\", \"+12055550103\"]\n",
+    )]);
+    let desired = load(&[dir.path().join("roster.yaml")]).unwrap();
+    assert_eq!(
+        (desired.settings.manage_names, desired.settings.max_creates),
+        (false, 3)
+    );
+    let support = &desired.chats["support-emea"];
+    let create = support.create.as_ref().unwrap();
+    assert_eq!(
+        (create.from.as_str(), create.message.as_str()),
+        ("+12052535597", "Welcome\n")
+    );
+    assert_eq!(support.icon.as_deref(), Some("https://example.com/s.png"));
+    assert_eq!(support.named_id("support-emea"), None);
+    let sales = &desired.chats["sales"];
+    assert_eq!(sales.named_id("sales"), Some("550e8400-e29b-41d4-a716-446655440000"));
+    assert_eq!(
+        (sales.previously.as_slice(), sales.entry),
+        (&["sales-west".to_owned()][..], 1)
+    );
+    let defaults = Settings::default();
+    assert_eq!((defaults.manage_names, defaults.max_creates), (true, 10));
 }

@@ -75,6 +75,7 @@ impl Case {
             members: self.desired.clone(),
             max_removals: None,
             file: 0,
+            ..Default::default()
         };
         let desired = Desired {
             settings: Settings {
@@ -416,6 +417,7 @@ impl Scene {
                     members: chat.desired.clone(),
                     max_removals: None,
                     file: 0,
+                    ..Default::default()
                 },
             );
             known.insert(

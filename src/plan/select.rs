@@ -468,6 +468,7 @@ mod tests {
                         members: BTreeSet::new(),
                         max_removals: None,
                         file: *file,
+                        ..Default::default()
                     };
                     (id.to_string(), chat)
                 })

@@ -27,6 +27,7 @@ fn chat(members: &[&str]) -> DesiredChat {
         members: handles(members),
         max_removals: None,
         file: 0,
+        ..Default::default()
     }
 }
 

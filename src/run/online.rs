@@ -199,6 +199,25 @@ pub(super) fn op_error(stopped: &'static str) -> impl Fn(ops::Error) -> Error {
     }
 }
 
+/// What settling a journal found, in one line.
+fn settled_line(settled: &ops::JournalSettled) -> String {
+    let mut line = format!(
+        "Settled the journal of an interrupted run: {} landed, {} not made",
+        render::count(settled.landed, "call", "calls"),
+        settled.not_made
+    );
+    if settled.created + settled.create_again + settled.create_open > 0 {
+        line.push_str(&format!(
+            "; {} found, {} made nothing (to be sent again), {} not settled",
+            render::count(settled.created, "created chat", "created chats"),
+            render::count(settled.create_again, "create", "creates"),
+            settled.create_open
+        ));
+    }
+    line.push('.');
+    line
+}
+
 /// A workflow's progress as the user sees it: bars on a terminal, status lines on stderr.
 pub(super) struct Shown<'a> {
     ui: &'a mut Ui,
@@ -218,11 +237,11 @@ impl<'a> Shown<'a> {
                 render::count(calls, "call", "calls"),
                 grace.as_secs_f64()
             )),
-            Event::Settled(settled) => self.ui.status(format!(
-                "Settled the journal of an interrupted run: {} landed, {} not made.",
-                render::count(settled.landed, "call", "calls"),
-                settled.not_made
+            Event::SettlingCreates(creates) => self.ui.status(format!(
+                "Settling the journal of an interrupted run: looking for the chats of {} of unknown outcome...",
+                render::count(creates, "create", "creates"),
             )),
+            Event::Settled(settled) => self.ui.status(settled_line(&settled)),
             Event::Listing => self.bar = Some(self.ui.progress(None, "listing chats")),
             Event::Reading(chats) => self.bar = Some(self.ui.progress(Some(chats), "reading chats")),
             Event::Listed(chats) => self.inc(chats),

@@ -300,6 +300,14 @@ pub fn describe(report: &ChatReport) -> String {
             )
         }
         ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} left{pending}", steps(report.steps_left)),
+        ChatStatus::CreateNotSettled => {
+            let message = report.failure.as_ref().map(|f| Escaped(&f.message).to_string());
+            format!(
+                "{name}: {}; {} waiting",
+                message.unwrap_or_else(|| "create not settled".to_owned()),
+                steps(report.steps_left)
+            )
+        }
         ChatStatus::NeverLanded => {
             let changes: Vec<String> = report
                 .never_landed

@@ -83,6 +83,9 @@ pub struct ChatReport {
     pub never_landed: Vec<PendingChange>,
     /// Steps not carried out (after a failure or a stop).
     pub steps_left: usize,
+    /// The chat its create made (or that settling found it made), when it was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// How a chat ended.
@@ -100,6 +103,10 @@ pub enum ChatStatus {
     /// Not changed: changes an earlier run made were accepted by Linq but never landed, and the
     /// plan counted on them. They are dropped from the state, and the next plan makes them again.
     NeverLanded,
+    /// Its create was sent and nobody can tell yet whether it made the chat (its answer was
+    /// lost and the search for the chat failed or was ambiguous): nothing more was sent, its
+    /// other steps wait, and the next apply looks again (see [`crate::sync::find_created`]).
+    CreateNotSettled,
 }
 
 /// Why a chat stopped.
@@ -159,6 +166,7 @@ impl ChatReport {
             pending: Pending::default(),
             never_landed: Vec::new(),
             steps_left: plan.steps.len(),
+            created: None,
         }
     }
 }
@@ -197,6 +205,11 @@ impl ApplyReport {
     /// Chats left unchanged because changes of earlier runs never landed.
     pub fn never_landed(&self) -> impl Iterator<Item = &ChatReport> {
         self.with_status(ChatStatus::NeverLanded)
+    }
+
+    /// Chats whose create is not settled.
+    pub fn not_settled(&self) -> impl Iterator<Item = &ChatReport> {
+        self.with_status(ChatStatus::CreateNotSettled)
     }
 
     /// Chats with accepted changes that have not landed yet.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use super::confirm::confirm;
 use super::{unless_stopped, Error, Event, Stage};
 use crate::linq::Client;
-use crate::state::create::record_created;
-use crate::state::{CreateIntent, JournalRecord, Loaded, State, StateStore};
+use crate::state::create::{record_created, reopened};
+use crate::state::{CreateIntent, Loaded, State, StateStore};
 use crate::stop::Stop;
 use crate::sync::{self, CreateLanding, SettleOptions};
 
@@ -82,7 +82,7 @@ pub async fn settle(
     store.clear_journal()?;
     loaded.journal = Default::default();
     if !open.is_empty() {
-        store.append_journal(&reopened(&loaded.state, &open))?;
+        store.append_journal(&reopened(&loaded.state, &[], &open))?;
     }
     loaded.journal.creates = open;
     Ok(Some(done))
@@ -113,14 +113,4 @@ async fn settle_creates(
         }
     }
     open
-}
-
-/// The journal that keeps `open` creates open after the state is written: a run of their own.
-pub(crate) fn reopened(state: &State, open: &[CreateIntent]) -> Vec<JournalRecord> {
-    let begin = JournalRecord::Begin {
-        lineage: state.lineage.clone(),
-        serial: state.serial,
-    };
-    let intents = open.iter().map(|intent| JournalRecord::CreateIntent(intent.clone()));
-    std::iter::once(begin).chain(intents).collect()
 }

@@ -33,6 +33,7 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
 /// A line for each chat that did not simply finish: failed, never landed, drifted, stopped.
 fn chat_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let listed = [
+        ChatStatus::CreateNotSettled,
         ChatStatus::Failed,
         ChatStatus::NeverLanded,
         ChatStatus::Drift,
@@ -41,7 +42,7 @@ fn chat_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Res
     for status in listed {
         for chat in report.with_status(status) {
             let line = describe(chat);
-            let line = if status == ChatStatus::Failed {
+            let line = if matches!(status, ChatStatus::Failed | ChatStatus::CreateNotSettled) {
                 paint.remove(line)
             } else {
                 paint.note(line)
@@ -89,6 +90,7 @@ fn chat_counts(report: &ApplyReport) -> String {
     let chats = |status| report.with_status(status).count();
     let mut parts = vec![format!("{} done", chats(ChatStatus::Done))];
     let counts = [
+        (chats(ChatStatus::CreateNotSettled), "create not settled"),
         (chats(ChatStatus::Failed), "failed"),
         (
             chats(ChatStatus::NeverLanded),

@@ -18,7 +18,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ChatState, State};
+use super::journal::Unsettled;
+use super::{ChatState, JournalRecord, State};
 use crate::clock::Timestamp;
 use crate::handle::Handle;
 use crate::op::Op;
@@ -66,6 +67,31 @@ pub fn record_created(state: &mut State, intent: &CreateIntent, chat: &str, at: 
         }
     }
     bind(state, &intent.key, chat);
+}
+
+/// The journal that keeps calls and creates open once the state is written without them: a run
+/// of their own, holding the intents of `changes` (numbered from 1) and `creates` (as they
+/// were). The next run settles them.
+pub fn reopened(state: &State, changes: &[Unsettled], creates: &[CreateIntent]) -> Vec<JournalRecord> {
+    let mut records = vec![JournalRecord::Begin {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+    }];
+    records.extend(changes.iter().zip(1..).map(|(change, id)| JournalRecord::Intent {
+        id,
+        chat: change.chat.clone(),
+        op: change.op,
+        handle: change.handle.clone(),
+    }));
+    // Numbered past the changes: ids are unique within a run.
+    let first = changes.len() as u64 + 1;
+    records.extend(
+        creates
+            .iter()
+            .zip(first..)
+            .map(|(intent, id)| JournalRecord::CreateIntent(CreateIntent { id, ..intent.clone() })),
+    );
+    records
 }
 
 /// Binds `key` to `chat` in the state.

@@ -1,0 +1,175 @@
+//! A chat's create step: the one call roster cannot take back, and it messages real people.
+//!
+//! 1. The intent ([`CreateIntent`]) is durable before the `POST /v3/chats` goes out (the
+//!    client runs the journal write once the create has its turn, and sends nothing when it
+//!    fails), with the key's idempotency key ([`idempotency_key`]).
+//! 2. A `201` names the chat: its `Created` outcome is journaled before the chat's next step.
+//! 3. A create whose answer was lost ([`CreateAnswer::Unanswered`]) is settled by looking for
+//!    its chat ([`find_created`]): found, it is the chat made; the search conclusive and
+//!    nothing found, it is sent again with the same idempotency key (at most
+//!    [`MAX_SENDS`] sends in all); otherwise it is not settled: its intent stays open in the
+//!    journal, the chat's other steps wait, and the run fails saying so.
+//! 4. An intent an earlier run left open (see [`crate::ops::settle`]) is settled the same way
+//!    before anything is sent, under a new intent of this run that keeps its time.
+//! 5. A failure that surely made nothing (a `4xx`) journals `Failed`.
+
+use std::sync::atomic::Ordering;
+
+use super::report::{ChatReport, ChatStatus, Failure};
+use super::Engine;
+use crate::linq::{CreateAnswer, LinqError, NewChat};
+use crate::plan::Step;
+use crate::state::{CreateIntent, JournalRecord};
+use crate::sync::{find_created, CreateLanding, NotSettled};
+
+/// The most times one create is sent in a run: the first, and again only after a search
+/// showed the one before made nothing.
+pub const MAX_SENDS: usize = 3;
+
+/// Why a create step ended without a chat; the chat's other steps wait.
+pub(super) enum Unmade {
+    /// Stopped before it was sent (a signal, a halt).
+    Stopped,
+    /// Refused (or failed) in a way that made nothing.
+    Failed(Failure),
+    /// Its chat may or may not exist: "create not settled".
+    NotSettled(Failure),
+}
+
+impl Engine<'_> {
+    /// Carries out the create of `key` (`new`): the chat it made, or why none.
+    pub(super) async fn create(&self, key: &str, new: &NewChat, step: &Step) -> Result<String, Unmade> {
+        let open = self.options.open_creates.iter().find(|intent| intent.key == key);
+        let intent = CreateIntent {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            key: key.to_owned(),
+            from: new.from.clone(),
+            members: new.to.clone(),
+            idempotency_key: new.idempotency_key.clone(),
+            // An earlier run's create may have made the chat since its own intent.
+            at: open.map_or_else(|| self.options.clock.now(), |open| open.at),
+        };
+        let mut sent = 0;
+        if open.is_some() {
+            if !self.record(JournalRecord::CreateIntent(intent.clone())).await {
+                return Err(Unmade::Stopped);
+            }
+            match self.settle_create(&intent, step, None).await? {
+                Some(chat) => return Ok(chat),
+                None => sent = 0,
+            }
+        }
+        while sent < MAX_SENDS {
+            let answer = match (sent, open) {
+                (0, None) => {
+                    let announce = self.record(JournalRecord::CreateIntent(intent.clone()));
+                    self.client.create_chat_announced(new, announce).await
+                }
+                _ => self.client.create_chat(new).await,
+            };
+            sent += 1;
+            match answer {
+                Ok(CreateAnswer::Created { chat }) => return self.created(&intent, chat.id).await,
+                Ok(CreateAnswer::Unanswered { last }) => {
+                    if let Some(chat) = self.settle_create(&intent, step, Some(&last)).await? {
+                        return Ok(chat);
+                    }
+                }
+                Err(error) => return Err(self.unmade(&intent, step, error).await),
+            }
+        }
+        Err(Unmade::NotSettled(not_settled(
+            step,
+            &format!("it was sent {MAX_SENDS} times, each time without an answer, and each search found no chat"),
+        )))
+    }
+
+    /// Looks for the chat `intent` may have made ([`find_created`]): `Some` chat found, `None`
+    /// when it made nothing (send it again), or not settled. `last` is why its answer was lost.
+    async fn settle_create(
+        &self,
+        intent: &CreateIntent,
+        step: &Step,
+        last: Option<&LinqError>,
+    ) -> Result<Option<String>, Unmade> {
+        if self.stop.is_halted() {
+            return Err(Unmade::NotSettled(not_settled(
+                step,
+                "the run halted before its chat was looked for",
+            )));
+        }
+        match find_created(self.client, intent, &self.known).await {
+            CreateLanding::Made(chat) => self.created(intent, chat).await.map(Some),
+            CreateLanding::NotMade => Ok(None),
+            CreateLanding::NotSettled(why) => Err(Unmade::NotSettled(not_settled(step, &reason(&why, last)))),
+        }
+    }
+
+    /// Journals that `intent` made `chat` (durable before the chat's next step).
+    async fn created(&self, intent: &CreateIntent, chat: String) -> Result<String, Unmade> {
+        let record = JournalRecord::Created {
+            id: intent.id,
+            chat: chat.clone(),
+            at: Some(self.options.clock.now()),
+        };
+        if !self.record(record).await {
+            // Made, but not recorded: the next run finds it from the intent.
+            return Err(Unmade::Stopped);
+        }
+        Ok(chat)
+    }
+
+    /// A create that failed before it made anything: `Failed` journaled (noted only, when it
+    /// was never sent).
+    async fn unmade(&self, intent: &CreateIntent, step: &Step, error: LinqError) -> Unmade {
+        let failed = JournalRecord::Failed { id: intent.id };
+        match error {
+            LinqError::NotSent(_) => {
+                self.recorder.note(failed);
+                Unmade::Stopped
+            }
+            error if error.is_cut_short() => {
+                self.record(failed).await;
+                Unmade::Stopped
+            }
+            error => {
+                self.record(failed).await;
+                Unmade::Failed(Failure::from_error(Some(step.clone()), &error))
+            }
+        }
+    }
+}
+
+/// Why a create is not settled, with why its answer was lost when it was.
+fn reason(why: &NotSettled, last: Option<&LinqError>) -> String {
+    match last {
+        Some(last) => format!("its answer was lost ({last}), and {why}"),
+        None => format!("an earlier run's create of it was never answered, and {why}"),
+    }
+}
+
+/// "create not settled" for the chat's report.
+fn not_settled(step: &Step, reason: &str) -> Failure {
+    Failure {
+        step: Some(step.clone()),
+        status: None,
+        code: None,
+        message: format!(
+            "create not settled: {reason}; nothing more was sent, and the chat's other steps wait; the next apply looks for the chat again (if it exists, `id:` binds the key to it)"
+        ),
+        trace_id: None,
+    }
+}
+
+impl ChatReport {
+    /// Records how a create step ended without a chat.
+    pub(super) fn unmade(&mut self, unmade: Unmade) {
+        let (status, failure) = match unmade {
+            Unmade::Stopped => (ChatStatus::Stopped, None),
+            Unmade::Failed(failure) => (ChatStatus::Failed, Some(failure)),
+            Unmade::NotSettled(failure) => (ChatStatus::CreateNotSettled, Some(failure)),
+        };
+        self.status = status;
+        self.failure = failure;
+    }
+}

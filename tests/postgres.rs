@@ -310,6 +310,27 @@ fn state_commands_behave_alike_on_both_backends_and_a_state_moves_with_one_push_
     assert_eq!(original, returned, "lineage and serial kept both ways");
 }
 
+/// A state with keys of the team's own, names and icons moves through both backends unchanged,
+/// and so does one written before keys existed.
+#[test]
+fn keys_names_and_icons_survive_both_backends_as_do_states_from_before() {
+    let Some(db) = Database::new("keys") else { return };
+    let ws = Workspace::new();
+    let old = "{\"version\":1,\"lineage\":\"kkkk\",\"serial\":2,\"chats\":{\"550e8400-e29b-41d4-a716-446655440000\":{\"members\":[\"+15550001\",\"+15550002\",\"+15550003\"]}}}";
+    let new = "{\"version\":1,\"lineage\":\"kkkk\",\"serial\":3,\"chats\":{\"550e8400-e29b-41d4-a716-446655440000\":{\"key\":\"sales-west\",\"members\":[\"+15550001\",\"+15550002\",\"+15550003\"],\"display_name\":\"Sales West\",\"icon\":\"https://example.com/s.png\"}}}";
+    for (name, text) in [("old", old), ("new", new)] {
+        ws.write(&format!("{name}.json"), text);
+        for location in [format!("{name}.state.json"), db.url(name)] {
+            let pushed = roster_pg(&ws, None, &location, &["state", "push", &format!("{name}.json")]);
+            assert_eq!(pushed.code(), 0, "{}", pushed.combined());
+            let pulled = roster_pg(&ws, None, &location, &["state", "pull"]);
+            let sent: serde_json::Value = serde_json::from_str(text).unwrap();
+            let back: serde_json::Value = serde_json::from_str(&pulled.stdout()).unwrap();
+            assert_eq!(sent, back, "{name} through {location}");
+        }
+    }
+}
+
 /// Two texts are equal; on failure both are shown whole.
 fn similar_asserts(file: &str, postgres: &str) {
     assert!(

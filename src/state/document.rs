@@ -37,3 +37,29 @@ fn version_error(version: u32) -> String {
         format!("its format version {version} is not supported (expected {STATE_VERSION})")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state written before keys of the team's own loads unchanged: each chat keeps its id
+    /// as its key, and writing it back adds nothing.
+    #[test]
+    fn a_state_from_before_keys_loads_unchanged_and_new_fields_round_trip() {
+        let old = r#"{"version":1,"lineage":"l","serial":3,"chats":{"550e8400-e29b-41d4-a716-446655440000":{"members":["+12055550101"],"display_name":"Sales"}}}"#;
+        let state = parse_state(old.as_bytes()).unwrap();
+        assert_eq!(serde_json::to_string(&state).unwrap(), old);
+        let own = state.own_keys();
+        let id = "550e8400-e29b-41d4-a716-446655440000";
+        assert_eq!(state.chat_for(id, &own), Some(id));
+        assert_eq!(state.chats[id].key_or(id), id);
+
+        let new = r#"{"version":1,"lineage":"l","serial":3,"chats":{"550e8400-e29b-41d4-a716-446655440000":{"key":"sales","members":["+12055550101"],"display_name":"Sales","icon":"https://example.com/s.png"}}}"#;
+        let state = parse_state(new.as_bytes()).unwrap();
+        assert_eq!(serde_json::to_string(&state).unwrap(), new);
+        let own = state.own_keys();
+        assert_eq!(state.chat_for("sales", &own), Some(id));
+        assert_eq!(state.chat_for(id, &own), None, "the id no longer stands for itself");
+        assert_eq!(state.chats[id].icon.as_deref(), Some("https://example.com/s.png"));
+    }
+}

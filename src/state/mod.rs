@@ -56,12 +56,19 @@ pub struct State {
     pub lineage: String,
     /// Grows by one with every write; a saved plan made at another serial is stale.
     pub serial: u64,
+    /// Linq chat id -> what roster knows of that chat. The chat's key in the config is its id,
+    /// unless [`ChatState::key`] says otherwise, so a state written before keys of the team's
+    /// own existed loads unchanged, each chat keeping its id as its key.
     pub chats: BTreeMap<String, ChatState>,
 }
 
 /// What roster last knew of one chat.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatState {
+    /// The config key this chat stands for, when it is not the chat id (a key of the team's
+    /// own: bound by `id:`, taken over with `previously:`, or given when roster created it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// Canonical members, your own line excluded; serialized sorted.
     #[serde(deserialize_with = "bulk_set")]
     pub members: BTreeSet<Handle>,
@@ -71,9 +78,13 @@ pub struct ChatState {
     /// The chat's service as Linq reported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    /// The chat's display name as Linq reported it, when known.
+    /// The chat's display name as roster last set it or Linq last reported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The icon (an `https` URL) roster last set: Linq returns no icon, so this is the only
+    /// record of it (an icon changed outside roster is seen only through webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
     /// Changes Linq accepted that were not yet seen to land, with when Linq accepted them. They
     /// are already in `members`; apply waits for them to show before touching the chat, so its
     /// own queued work is never taken for drift and never counted towards the floor before it
@@ -89,7 +100,32 @@ fn bulk_set<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeSe
     Vec::<Handle>::deserialize(deserializer).map(BTreeSet::from_iter)
 }
 
+impl ChatState {
+    /// The config key of the chat whose id is `id`: its own key, else the id.
+    pub fn key_or<'a>(&'a self, id: &'a str) -> &'a str {
+        self.key.as_deref().unwrap_or(id)
+    }
+}
+
 impl State {
+    /// Key -> chat id for the chats recorded under a key that is not their id (usually few):
+    /// with it, the chat a key stands for is found without a walk over every chat.
+    pub fn own_keys(&self) -> std::collections::HashMap<&str, &str> {
+        (self.chats.iter())
+            .filter_map(|(id, chat)| chat.key.as_deref().map(|key| (key, id.as_str())))
+            .collect()
+    }
+
+    /// The chat id `key` stands for: the chat recorded under that key, else the chat whose id
+    /// is the key (and which no other key took); `own` is [`State::own_keys`].
+    pub fn chat_for<'a>(&'a self, key: &str, own: &std::collections::HashMap<&str, &'a str>) -> Option<&'a str> {
+        if let Some(id) = own.get(key) {
+            return Some(id);
+        }
+        let (id, chat) = self.chats.get_key_value(key)?;
+        (chat.key.is_none()).then_some(id.as_str())
+    }
+
     /// An empty state with a fresh lineage, serial 0 (the first write makes it 1).
     pub fn new() -> State {
         State {

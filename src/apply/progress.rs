@@ -346,6 +346,7 @@ mod tests {
             pending: Pending::default(),
             never_landed: Vec::new(),
             steps_left,
+            created: None,
         }
     }
 

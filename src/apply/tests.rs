@@ -210,6 +210,7 @@ fn options() -> ApplyOptions {
         poll_interval: Duration::from_millis(20),
         pending_timeout: DEFAULT_PENDING_TIMEOUT,
         clock: Clock::fixed(now()),
+        open_creates: Vec::new(),
     }
 }
 

@@ -94,8 +94,12 @@ pub fn reopened(state: &State, changes: &[Unsettled], creates: &[CreateIntent]) 
     records
 }
 
-/// Binds `key` to `chat` in the state.
-fn bind(_state: &mut State, _key: &str, _chat: &str) {}
+/// Binds `key` to `chat` in the state ([`ChatState::key`]: none when the key is the id).
+fn bind(state: &mut State, key: &str, chat: &str) {
+    if let Some(known) = state.chats.get_mut(chat) {
+        known.key = (key != chat).then(|| key.to_owned());
+    }
+}
 
 #[cfg(test)]
 mod tests {

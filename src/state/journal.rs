@@ -391,6 +391,7 @@ mod tests {
             Some(Timestamp::from_unix(1_767_605_400)),
             "pending since the intent"
         );
+        assert_eq!(chat.key.as_deref(), Some("made"), "bound to its key");
         assert_eq!(s.chats.len(), 1, "a failed create made nothing");
         let open: Vec<&str> = folded.creates.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(open, ["open"]);

@@ -5,6 +5,7 @@ mod adopt;
 mod apply;
 mod common;
 mod concurrency;
+mod create;
 mod files;
 mod fuzz_corpus;
 mod install;

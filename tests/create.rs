@@ -252,7 +252,7 @@ fn a_from_that_is_not_one_of_the_lines_is_refused_before_any_call_at_its_place()
     for args in [APPLY, &["plan", "--refresh"][..]] {
         let run = linq.expect(1, args);
         let stderr = run.stderr();
-        assert!(stderr.contains("roster.yaml:4:5"), "{}", run.combined());
+        assert!(stderr.contains("roster.yaml:5:5"), "{}", run.combined());
         assert!(
             stderr.contains("`+15550007999`, which is not one of your Linq lines (`+15550007000`)"),
             "{stderr}"

@@ -264,3 +264,42 @@ impl<'a> Shown<'a> {
         }
     }
 }
+
+/// Refuses, before any call that changes anything, the creates in scope whose `from` is not
+/// one of the partner's lines ([`ops::foreign_lines`]), each at its `create` in the config.
+pub(super) async fn refuse_foreign_lines(
+    online: &Online,
+    client: &Client,
+    desired: &crate::config::Desired,
+    state: &crate::state::State,
+    selection: &crate::plan::Selection,
+) -> Result<(), Error> {
+    let problems = ops::foreign_lines(client, &online.signals.stop(), creates_of(desired, state, selection))
+        .await
+        .map_err(op_error(CHECK_STOPPED))?;
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Config(desired.locate(problems))),
+    }
+}
+
+/// What a command says when a signal stops it while it checks the lines of its creates.
+const CHECK_STOPPED: &str = "Stopped while checking the lines of the chats to create; nothing was sent or written.";
+
+/// The chats in scope that a plan would create: a `create` and no chat for the key, neither
+/// named by the config (`id:`, a chat id as key) nor known to the state (under the key or a
+/// `previously:` one); each with its line.
+fn creates_of<'a>(
+    desired: &'a crate::config::Desired,
+    state: &'a crate::state::State,
+    selection: &'a crate::plan::Selection,
+) -> impl Iterator<Item = (&'a str, &'a crate::handle::Handle)> + 'a {
+    let own = state.own_keys();
+    let known = move |key: &str| state.chat_for(key, &own).is_some();
+    (desired.chats.iter())
+        .filter(|(key, _)| selection.includes(key))
+        .filter(move |(key, chat)| {
+            chat.named_id(key).is_none() && !known(key) && !chat.previously.iter().any(|old| known(old))
+        })
+        .filter_map(|(key, chat)| chat.create.as_ref().map(|create| (key.as_str(), &create.from)))
+}

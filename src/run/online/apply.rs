@@ -7,7 +7,7 @@ use super::super::{
     config_paths, note_no_state, plan_options, read_saved_plan, real_path, seconds, select, Context, Error,
     ErrorContext as _, Exit, Signal, Signals, Stopped,
 };
-use super::{confirm, settle, Online, Session};
+use super::{confirm, refuse_foreign_lines, settle, Online, Session};
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::ApplyArgs;
 use crate::config::{self, Desired};
@@ -44,6 +44,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
         let plan = match saved {
             Some(saved) => {
                 let plan = checked_saved_plan(&session, &mut loaded, saved, &desired, pending, args)?;
+                refuse_foreign_lines(&online, &session.client, &desired, &loaded.state, &plan.selection).await?;
                 confirm(&online, &session.client, CANCELLED).await?;
                 plan
             }
@@ -152,6 +153,7 @@ async fn approved_fresh_plan(
 ) -> Result<Approved, Error> {
     // Resolved before settling, which writes the state: a selection refused changes nothing.
     let selection = select(&args.scope, Some(desired), &loaded.state)?;
+    refuse_foreign_lines(online, &session.client, desired, &loaded.state, &selection).await?;
     // Settling confirms the address itself when there is a journal to settle.
     settle(cx, online, session, loaded, &args.api).await?;
     let plan = plan::plan(desired, &loaded.state, &plan_options(&args.scope, selection, pending))?;

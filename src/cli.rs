@@ -84,6 +84,9 @@ pub struct PlanScope {
     /// Allow a plan that removes more than `max_removal_ratio` or `max_removals` allow
     #[arg(long)]
     pub allow_mass_removal: bool,
+    /// Allow a plan that creates more chats than `settings.max_creates` allows
+    #[arg(long)]
+    pub allow_mass_create: bool,
 }
 
 #[derive(Debug, Args)]

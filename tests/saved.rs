@@ -115,11 +115,15 @@ fn chat(id: &str, before: &[String], steps: Vec<Step>) -> ChatPlan {
         match step {
             Step::Add { handle, .. } => after.insert(handle.clone()),
             Step::Remove { handle, .. } => after.remove(handle),
-            Step::Wait => true,
+            Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => true,
         };
     }
     ChatPlan {
         id: id.to_owned(),
+        key: id.to_owned(),
+        create: None,
+        rekey: None,
+        likely_rename_of: None,
         name: None,
         action: Action::Update,
         before: Some(

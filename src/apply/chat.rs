@@ -10,7 +10,7 @@ use crate::escape::code_list;
 use crate::handle::Handle;
 use crate::linq::LinqError;
 use crate::op::Op;
-use crate::plan::{ChatPlan, Step};
+use crate::plan::{Action, ChatPlan, Step};
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
 use crate::sync::{before_change, landing, poll, resolve, Before, Known, Landing, PollEnd, Schedule, Seen};
 
@@ -59,6 +59,19 @@ impl Engine<'_> {
     /// (so every change pending from earlier runs has landed).
     pub(super) async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
         let mut out = ChatReport::untouched(plan);
+        if plan.action == Action::Create {
+            // Creating is not carried out by this engine yet: refused, never reported done.
+            out.status = ChatStatus::Failed;
+            out.failure = Some(Failure {
+                step: Some(Step::Create),
+                status: None,
+                code: None,
+                message: "this roster does not create chats yet; nothing was sent".to_owned(),
+                trace_id: None,
+            });
+            self.progress.chat(&out);
+            return (out, false);
+        }
         let checked = !self.stop.is_stopped() && self.check(plan, &queued, &mut out).await;
         if checked {
             let made = self.steps(plan, &mut out).await;
@@ -117,6 +130,13 @@ impl Engine<'_> {
                 Err(Ended::stopped())
             } else {
                 match step.change() {
+                    None if *step != Step::Wait => Err(Ended::failed(Failure {
+                        step: Some(step.clone()),
+                        status: None,
+                        code: None,
+                        message: "this roster does not carry out this step yet; nothing was sent".to_owned(),
+                        trace_id: None,
+                    })),
                     None => self.wait(&plan.id, &made.accepted).await.map_err(|end| match end {
                         WaitEnd::Stopped => Ended::stopped(),
                         WaitEnd::Failed(failure) => Ended::failed(failure),

@@ -171,12 +171,12 @@ impl<'p> Work<'p> {
         let chats: Vec<&ChatPlan> = plan
             .chats
             .iter()
-            .filter(|c| c.action == Action::Update && !c.steps.is_empty())
+            .filter(|c| matches!(c.action, Action::Update | Action::Create) && !c.steps.is_empty())
             .collect();
         let calls = chats
             .iter()
             .flat_map(|c| &c.steps)
-            .filter(|s| !matches!(s, Step::Wait))
+            .filter(|s| s.change().is_some() || matches!(s, Step::Name { .. } | Step::Icon { .. } | Step::Create))
             .count();
         let queued = chats
             .iter()
@@ -323,6 +323,12 @@ fn record(
         known.drop_never_landed(&chat.never_landed);
     }
     report.chats = chats;
+    // A chat that now stands for another key is recorded under it, with no call.
+    for chat in plan.chats.iter().filter(|c| c.rekey.is_some()) {
+        if let Some(known) = state.chats.get_mut(&chat.id) {
+            known.key = (chat.key != chat.id).then(|| chat.key.clone());
+        }
+    }
     for chat in plan.chats.iter().filter(|c| c.action == Action::Forget) {
         if state.chats.remove(&chat.id).is_some() {
             report.forgotten.push(chat.id.clone());

@@ -245,8 +245,8 @@ fn steps(n: usize) -> String {
 /// One line saying how a chat ended. Names, ids and Linq's messages are shown escaped.
 pub fn describe(report: &ChatReport) -> String {
     let name = match &report.name {
-        Some(name) => format!("chat `{}` ({})", Escaped(&report.id), Escaped(name)),
-        None => format!("chat `{}`", Escaped(&report.id)),
+        Some(name) => format!("chat `{}` ({})", Escaped(&report.key), Escaped(name)),
+        None => format!("chat `{}`", Escaped(&report.key)),
     };
     let calls = format!("{} added, {} removed", report.calls.add, report.calls.remove);
     let pending = if report.pending.is_empty() {
@@ -279,6 +279,9 @@ pub fn describe(report: &ChatReport) -> String {
                 Some(Step::Add { handle, .. }) => format!("adding `{handle}`"),
                 Some(Step::Remove { handle, .. }) => format!("removing `{handle}`"),
                 Some(Step::Wait) => "waiting for earlier changes to land".to_owned(),
+                Some(Step::Create) => "creating the chat".to_owned(),
+                Some(Step::Name { .. }) => "setting the chat's name".to_owned(),
+                Some(Step::Icon { .. }) => "setting the chat's icon".to_owned(),
                 None => "reading the chat".to_owned(),
             };
             let mut reason = String::new();
@@ -332,6 +335,7 @@ mod tests {
     fn chat(status: ChatStatus, steps_left: usize) -> ChatReport {
         ChatReport {
             id: "c1".to_owned(),
+            key: "c1".to_owned(),
             name: None,
             status,
             calls: CallCounts { add: 1, remove: 0 },

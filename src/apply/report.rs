@@ -61,7 +61,10 @@ pub struct CallCounts {
 /// What happened to one chat.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatReport {
+    /// The Linq chat id; empty for a chat not created.
     pub id: String,
+    /// The chat's key in the config, how reports name it.
+    pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub status: ChatStatus,
@@ -158,6 +161,7 @@ impl ChatReport {
     pub(crate) fn untouched(plan: &ChatPlan) -> ChatReport {
         ChatReport {
             id: plan.id.clone(),
+            key: plan.key.clone(),
             name: plan.name.clone(),
             status: ChatStatus::Stopped,
             calls: CallCounts::default(),

@@ -161,11 +161,15 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
                 match step {
                     Step::Add { handle, .. } => after.insert(handle.clone()),
                     Step::Remove { handle, .. } => after.remove(handle),
-                    Step::Wait => true,
+                    Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => true,
                 };
             }
             ChatPlan {
                 id: id.to_string(),
+                key: id.to_string(),
+                create: None,
+                rekey: None,
+                likely_rename_of: None,
                 name: None,
                 action: Action::Update,
                 before: Some(before),

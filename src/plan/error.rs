@@ -106,6 +106,18 @@ pub enum PlanError {
         /// Removals per chat, most first, for the message.
         by_chat: Vec<(ChatRef, usize)>,
     },
+    /// The plan creates more chats than `settings.max_creates`: each create messages people.
+    #[error(
+        "the plan creates `{creates}` chats, more than the `{limit}` that `settings.max_creates` allows (each create sends its message to real people): {}",
+        keys_list(keys)
+    )]
+    MassCreate {
+        creates: usize,
+        /// `settings.max_creates`.
+        limit: usize,
+        /// The keys of the chats to create, sorted.
+        keys: Vec<String>,
+    },
     /// The plan removes more members from one chat than the chat's `max_removals`.
     #[error("chat {chat} would lose `{removals}` members, more than the `{limit}` its `max_removals` allows")]
     ChatRemovals {
@@ -123,7 +135,7 @@ impl PlanError {
             PlanError::MassRemoval { .. } => Some("`settings.max_removal_ratio`"),
             PlanError::TooManyRemovals { .. } => Some("`settings.max_removals`"),
             PlanError::ChatRemovals { .. } => Some("the chat's `max_removals`"),
-            PlanError::NoValidOrder { .. } | PlanError::ProtectedRemoval { .. } => None,
+            PlanError::NoValidOrder { .. } | PlanError::ProtectedRemoval { .. } | PlanError::MassCreate { .. } => None,
         }
     }
 }
@@ -150,14 +162,29 @@ impl Hint for PlanErrors {
                 settings.push(setting);
             }
         }
+        let creates = self.0.iter().any(|error| matches!(error, PlanError::MassCreate { .. }));
+        let create_hint = "if the creates are intended, raise `settings.max_creates` in the config, narrow the run with `--target`, or pass `--allow-mass-create` for this run";
         if settings.is_empty() {
-            return None;
+            return creates.then(|| create_hint.to_owned());
         }
         let settings = or_list(&settings);
         Some(format!(
             "if the removals are intended, raise {settings} in the config, narrow the run with \
              `--target` or `--exclude`, or pass `--allow-mass-removal` for this run"
         ))
+    }
+}
+
+/// `` `a`, `b` and 3 more ``: the first keys of a list.
+fn keys_list(keys: &[String]) -> String {
+    let listed: Vec<String> = keys
+        .iter()
+        .take(MASS_REMOVAL_LISTED)
+        .map(|key| format!("`{key}`"))
+        .collect();
+    match keys.len().saturating_sub(MASS_REMOVAL_LISTED) {
+        0 => listed.join(", "),
+        rest => format!("{} and {rest} more", listed.join(", ")),
     }
 }
 

@@ -7,10 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Service;
 use crate::handle::Handle;
 use crate::op::Op;
 use crate::state::{PendingChange, PendingTimeout};
 
+mod bind;
 mod error;
 mod glob;
 mod order;
@@ -22,6 +24,7 @@ mod select;
 #[cfg(test)]
 mod tests;
 
+pub use bind::{bind, check_bindings, Binding, Bindings};
 pub use error::{Blocked, ChatRef, PlanError, PlanErrors};
 pub use order::{schedule, Limits, Round, MIN_MEMBERS_TO_ADD};
 pub use planner::{plan, MASS_REMOVAL_MIN_MEMBERSHIPS};
@@ -41,6 +44,8 @@ pub struct PlanOptions {
     pub allow_mass_removal: bool,
     /// Which pending changes the plan marks overdue (the planner reads no clock).
     pub pending: PendingTimeout,
+    /// Let a plan create more chats than `settings.max_creates`.
+    pub allow_mass_create: bool,
 }
 
 /// A complete plan, as shown, saved and applied.
@@ -87,10 +92,29 @@ pub struct StateRef {
 /// What happens to one chat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatPlan {
+    /// The Linq chat id; empty (and left out of the JSON) for a chat to create, which has none
+    /// yet.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// The chat's key in the config (for a chat only in the state, the key it was recorded
+    /// under): how plans, targets and reports name it. The id, for chats keyed by their id.
+    #[serde(default)]
+    pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub action: Action,
+    /// How the chat is created (`action: create` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<CreatePlan>,
+    /// The key the state knew this chat under, when it now stands for `key` (a `previously:`
+    /// rename or an `id:` binding): apply records the new key, with no call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rekey: Option<String>,
+    /// For a create: a key that vanished from the config while this one appeared with the
+    /// same members; likely one chat renamed, which needs `previously:` or a second chat is
+    /// made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely_rename_of: Option<String>,
     /// Members before (from the state); absent for `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Vec<Handle>>,
@@ -113,6 +137,75 @@ pub enum Action {
     Forget,
     /// In config but not in state: membership unknown until `roster import` or `--refresh`.
     Unknown,
+    /// In config with `create`, and no chat for its key in the state: roster creates it (its
+    /// first step), then sets its name and icon.
+    Create,
+}
+
+/// `create` of a chat to create, as the plan shows it: the line, the first message, and the
+/// service asked for (its members are the plan's `after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatePlan {
+    pub from: Handle,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+}
+
+/// Everything one `POST /v3/chats` needs, taken from a `create` chat of a plan
+/// ([`ChatPlan::create_request`]): the input of the create call and of its journaled intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    /// The config key the new chat will stand for (with the state's lineage, the source of
+    /// the idempotency key).
+    pub key: String,
+    /// The partner's line that creates the chat and sends the message.
+    pub from: Handle,
+    /// The `to` list: the members, sorted, your own line excluded.
+    pub members: Vec<Handle>,
+    /// The first message, exactly as the config wrote it.
+    pub message: String,
+    /// The message's `preferred_service`.
+    pub service: Option<Service>,
+}
+
+impl ChatPlan {
+    /// A chat plan with `action` and nothing else: no name, members or steps; its key is `id`.
+    pub fn new(id: &str, action: Action) -> ChatPlan {
+        ChatPlan {
+            id: id.to_owned(),
+            key: id.to_owned(),
+            name: None,
+            action,
+            create: None,
+            rekey: None,
+            likely_rename_of: None,
+            before: None,
+            after: None,
+            left: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// The create this chat's plan makes; `None` unless its action is `create`.
+    pub fn create_request(&self) -> Option<CreateRequest> {
+        let create = self.create.as_ref().filter(|_| self.action == Action::Create)?;
+        Some(CreateRequest {
+            key: self.key.clone(),
+            from: create.from.clone(),
+            members: self.after.clone().unwrap_or_default(),
+            message: create.message.clone(),
+            service: create.service,
+        })
+    }
+
+    /// The chat as messages name it: its key, and its name when it has one.
+    pub fn shown(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} ({})", self.key, crate::escape::Escaped(name)),
+            None => self.key.clone(),
+        }
+    }
 }
 
 /// One step of a chat's plan.
@@ -131,6 +224,12 @@ pub enum Step {
     },
     /// Wait until every earlier step of this chat has landed.
     Wait,
+    /// Create the chat (`POST /v3/chats`): the first step of a `create` chat, always alone.
+    Create,
+    /// Set the chat's display name (`PUT /v3/chats/{id}`), after its membership steps.
+    Name { value: String },
+    /// Set the chat's icon (`PUT /v3/chats/{id}`), after its membership steps.
+    Icon { value: String },
 }
 
 impl Step {
@@ -139,7 +238,7 @@ impl Step {
         match self {
             Step::Add { handle, .. } => Some((Op::Add, handle)),
             Step::Remove { handle, .. } => Some((Op::Remove, handle)),
-            Step::Wait => None,
+            Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => None,
         }
     }
 
@@ -147,7 +246,7 @@ impl Step {
     pub fn person(&self) -> Option<&str> {
         match self {
             Step::Add { person, .. } | Step::Remove { person, .. } => person.as_deref(),
-            Step::Wait => None,
+            Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => None,
         }
     }
 }
@@ -161,6 +260,22 @@ pub struct Summary {
     pub chats_changed: usize,
     pub forget: usize,
     pub unknown: usize,
+    /// Chats to create; left out of the JSON when none (as are the counts below).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub create: usize,
+    /// Display names to set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub name: usize,
+    /// Icons to set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub icon: usize,
+    /// Chats whose key changes in the state, with no call (`previously:`, `id:`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rekey: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl Plan {
@@ -174,7 +289,7 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.chats
             .iter()
-            .any(|chat| chat.action != Action::Update || !chat.steps.is_empty())
+            .any(|chat| chat.action != Action::Update || !chat.steps.is_empty() || chat.rekey.is_some())
     }
 
     /// True when Linq accepted changes that were not seen to land yet.

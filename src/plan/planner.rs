@@ -1,16 +1,16 @@
 //! [`plan`]: diff every chat in scope, order its changes, and check the guards over the whole
 //! plan, collecting every error before refusing.
 
-use std::collections::{btree_map, BTreeSet};
-use std::iter::Peekable;
+use std::collections::BTreeSet;
 
 use crate::config::{Desired, DesiredChat};
 use crate::handle::Handle;
 use crate::state::{ChatState, State};
 
+use super::bind::{bind, Binding};
 use super::error::{ChatRef, PlanError, PlanErrors};
 use super::order::{schedule, Limits, Round};
-use super::{Action, ChatPlan, PendingChat, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
+use super::{Action, ChatPlan, CreatePlan, PendingChat, Plan, PlanOptions, StateRef, Step, Summary, FORMAT_VERSION};
 
 /// The mass-removal guard applies only from this many current memberships on, so that small
 /// setups can still move a member or two.
@@ -25,6 +25,7 @@ pub const MASS_REMOVAL_MIN_MEMBERSHIPS: usize = 10;
 /// and, without `allow_mass_removal`, more removals than the removal guards allow.
 pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<Plan, PlanErrors> {
     let mut errors = Vec::new();
+    let bindings = bind(desired, state);
 
     let mut chats = Vec::new();
     let mut pending = Vec::new();
@@ -32,16 +33,16 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
     // mass-removal share. Forgotten chats are no longer managed and make no call.
     let mut memberships = 0;
     let mut removals_by_chat = Vec::new();
-    for (id, sides) in merge(desired.chats.iter(), state.chats.iter()) {
-        if !options.selection.includes(id) {
+    for (key, wanted) in &desired.chats {
+        if !options.selection.includes(key) {
             continue;
         }
-        match sides {
-            Sides::Both(wanted, known) => {
+        match bindings.keys[key.as_str()] {
+            Binding::Known { id, chat: known, rekey } => {
                 memberships += known.members.len();
                 if !known.pending.is_empty() {
                     pending.push(PendingChat {
-                        id: id.clone(),
+                        id: id.to_owned(),
                         name: wanted.name.clone().or_else(|| known.display_name.clone()),
                         changes: known.pending.list(&options.pending),
                     });
@@ -50,31 +51,35 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
                     errors: &mut errors,
                     removals_by_chat: &mut removals_by_chat,
                 };
-                chats.extend(diff_chat(id, wanted, known, desired, &mut findings));
+                let at = Bound { key, id, rekey };
+                chats.extend(diff_chat(&at, wanted, known, desired, &mut findings));
             }
-            Sides::Config(wanted) => chats.push(ChatPlan {
-                id: id.clone(),
-                name: wanted.name.clone(),
-                action: Action::Unknown,
-                before: None,
-                after: None,
-                left: Vec::new(),
-                steps: Vec::new(),
-            }),
-            Sides::State(known) => chats.push(ChatPlan {
-                id: id.clone(),
-                name: known.display_name.clone(),
-                action: Action::Forget,
-                before: Some(known.members.iter().cloned().collect()),
-                after: None,
-                left: Vec::new(),
-                steps: Vec::new(),
-            }),
+            Binding::Unknown { id } => chats.push(unknown(key, id, wanted)),
+            // Refused before planning (`check_bindings`); shown as unknown if planned anyway.
+            Binding::Unbound => chats.push(unknown(key, key, wanted)),
+            Binding::Create => chats.push(to_create(key, wanted, desired)),
         }
     }
+    for &(id, known) in &bindings.unclaimed {
+        let key = known.key_or(id);
+        if !options.selection.includes(key) {
+            continue;
+        }
+        chats.push(ChatPlan {
+            key: key.to_owned(),
+            name: known.display_name.clone(),
+            before: Some(known.members.iter().cloned().collect()),
+            ..ChatPlan::new(id, Action::Forget)
+        });
+    }
+    chats.sort_by(|a, b| a.key.cmp(&b.key));
+    note_likely_renames(&mut chats);
 
     if !options.allow_mass_removal {
         removal_guards(desired, memberships, removals_by_chat, &mut errors);
+    }
+    if !options.allow_mass_create {
+        create_guard(desired, &chats, &mut errors);
     }
     if !errors.is_empty() {
         return Err(PlanErrors(errors));
@@ -91,6 +96,91 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
         pending,
         summary,
     })
+}
+
+/// A config chat whose membership the state does not know.
+fn unknown(key: &str, id: &str, wanted: &DesiredChat) -> ChatPlan {
+    ChatPlan {
+        key: key.to_owned(),
+        name: wanted.name.clone(),
+        ..ChatPlan::new(id, Action::Unknown)
+    }
+}
+
+/// A chat to create: the create, then its name and icon once it exists.
+fn to_create(key: &str, wanted: &DesiredChat, desired: &Desired) -> ChatPlan {
+    let create = wanted.create.as_ref().map(|create| CreatePlan {
+        from: create.from.clone(),
+        message: create.message.clone(),
+        service: wanted.service,
+    });
+    let mut steps = vec![Step::Create];
+    steps.extend(looks(wanted, None, None, desired));
+    ChatPlan {
+        key: key.to_owned(),
+        name: wanted.name.clone(),
+        create,
+        after: Some(wanted.members.iter().cloned().collect()),
+        steps,
+        ..ChatPlan::new("", Action::Create)
+    }
+}
+
+/// The name and icon steps of a chat whose state records `name` and `icon`: each only where
+/// the config asks for another (a name only with `manage_names`).
+fn looks(wanted: &DesiredChat, name: Option<&str>, icon: Option<&str>, desired: &Desired) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if let Some(value) = wanted.name.as_deref().filter(|_| desired.settings.manage_names) {
+        if name != Some(value) {
+            steps.push(Step::Name {
+                value: value.to_owned(),
+            });
+        }
+    }
+    if let Some(value) = wanted.icon.as_deref() {
+        if icon != Some(value) {
+            steps.push(Step::Icon {
+                value: value.to_owned(),
+            });
+        }
+    }
+    steps
+}
+
+/// Names, on each chat to create, a chat being forgotten with the same members: most likely
+/// one chat whose key was renamed without `previously`, which would create a second chat.
+fn note_likely_renames(chats: &mut [ChatPlan]) {
+    if !chats.iter().any(|chat| chat.action == Action::Create) {
+        return;
+    }
+    let mut forgotten: std::collections::HashMap<&[Handle], &str> = std::collections::HashMap::new();
+    for chat in chats.iter().filter(|chat| chat.action == Action::Forget) {
+        if let Some(before) = &chat.before {
+            forgotten.entry(before.as_slice()).or_insert(chat.key.as_str());
+        }
+    }
+    let found: Vec<(usize, String)> = (chats.iter().enumerate())
+        .filter(|(_, chat)| chat.action == Action::Create)
+        .filter_map(|(at, chat)| Some((at, (*forgotten.get(chat.after.as_deref()?)?).to_owned())))
+        .collect();
+    for (at, old) in found {
+        chats[at].likely_rename_of = Some(old);
+    }
+}
+
+/// `settings.max_creates` over the plan.
+fn create_guard(desired: &Desired, chats: &[ChatPlan], errors: &mut Vec<PlanError>) {
+    let keys: Vec<String> = (chats.iter())
+        .filter(|chat| chat.action == Action::Create)
+        .map(|chat| chat.key.clone())
+        .collect();
+    if keys.len() > desired.settings.max_creates {
+        errors.push(PlanError::MassCreate {
+            creates: keys.len(),
+            limit: desired.settings.max_creates,
+            keys,
+        });
+    }
 }
 
 /// The removal guards over the whole plan: each chat's `max_removals`, the share of
@@ -144,10 +234,18 @@ struct Findings<'a> {
     removals_by_chat: &'a mut Vec<(ChatRef, usize)>,
 }
 
+/// A chat of both config and state: its key, its id, and the key the state knew it under when
+/// that changes.
+struct Bound<'a> {
+    key: &'a str,
+    id: &'a str,
+    rekey: Option<&'a str>,
+}
+
 /// Plans one chat that is in both config and state; `None` when it has nothing to do or no
 /// valid order (then an error is in `findings`).
 fn diff_chat(
-    id: &str,
+    at: &Bound<'_>,
     wanted: &DesiredChat,
     known: &ChatState,
     desired: &Desired,
@@ -160,11 +258,12 @@ fn diff_chat(
     } else {
         keep_out_left(&mut adds, &known.left)
     };
-    if adds.is_empty() && removes.is_empty() && left.is_empty() {
+    let looks = looks(wanted, known.display_name.as_deref(), known.icon.as_deref(), desired);
+    if adds.is_empty() && removes.is_empty() && left.is_empty() && looks.is_empty() && at.rekey.is_none() {
         return None;
     }
     let chat_ref = ChatRef {
-        id: id.to_owned(),
+        id: at.key.to_owned(),
         name: wanted.name.clone().or_else(|| known.display_name.clone()),
     };
     if !removes.is_empty() {
@@ -182,7 +281,8 @@ fn diff_chat(
             return None;
         }
     };
-    let steps = steps(&adds, &removes, &rounds, desired);
+    let mut steps = steps(&adds, &removes, &rounds, desired);
+    steps.extend(looks);
 
     // Sorted, since `left` comes from a sorted set; usually empty.
     let after = wanted
@@ -192,13 +292,14 @@ fn diff_chat(
         .cloned()
         .collect();
     Some(ChatPlan {
-        id: chat_ref.id,
+        key: chat_ref.id,
         name: chat_ref.name,
-        action: Action::Update,
+        rekey: at.rekey.map(str::to_owned),
         before: Some(current.iter().cloned().collect()),
         after: Some(after),
         left: left.into_iter().cloned().collect(),
         steps,
+        ..ChatPlan::new(at.id, Action::Update)
     })
 }
 
@@ -295,66 +396,19 @@ fn summarize(chats: &[ChatPlan]) -> Summary {
             Action::Update => {}
             Action::Forget => summary.forget += 1,
             Action::Unknown => summary.unknown += 1,
+            Action::Create => {}
         }
+        summary.rekey += usize::from(chat.rekey.is_some());
         for step in &chat.steps {
             match step {
                 Step::Add { .. } => summary.add += 1,
                 Step::Remove { .. } => summary.remove += 1,
                 Step::Wait => summary.wait += 1,
+                Step::Create => summary.create += 1,
+                Step::Name { .. } => summary.name += 1,
+                Step::Icon { .. } => summary.icon += 1,
             }
         }
     }
     summary
-}
-
-/// Where a chat id appears.
-enum Sides<'a> {
-    Both(&'a DesiredChat, &'a ChatState),
-    Config(&'a DesiredChat),
-    State(&'a ChatState),
-}
-
-/// Walks the config's and the state's chats together in id order, in linear time.
-fn merge<'a>(
-    config: btree_map::Iter<'a, String, DesiredChat>,
-    state: btree_map::Iter<'a, String, ChatState>,
-) -> impl Iterator<Item = (&'a String, Sides<'a>)> {
-    Merge {
-        config: config.peekable(),
-        state: state.peekable(),
-    }
-}
-
-struct Merge<'a> {
-    config: Peekable<btree_map::Iter<'a, String, DesiredChat>>,
-    state: Peekable<btree_map::Iter<'a, String, ChatState>>,
-}
-
-impl<'a> Iterator for Merge<'a> {
-    type Item = (&'a String, Sides<'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        use std::cmp::Ordering;
-        let order = match (self.config.peek(), self.state.peek()) {
-            (None, None) => return None,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((a, _)), Some((b, _))) => a.cmp(b),
-        };
-        Some(match order {
-            Ordering::Less => {
-                let (id, wanted) = self.config.next()?;
-                (id, Sides::Config(wanted))
-            }
-            Ordering::Greater => {
-                let (id, known) = self.state.next()?;
-                (id, Sides::State(known))
-            }
-            Ordering::Equal => {
-                let (id, wanted) = self.config.next()?;
-                let (_, known) = self.state.next()?;
-                (id, Sides::Both(wanted, known))
-            }
-        })
-    }
 }

@@ -160,6 +160,9 @@ fn simulate(current: &BTreeSet<Handle>, steps: &[Step], floor: usize, cap: usize
                     confirmed.remove(&handle);
                 }
             }
+            Step::Create | Step::Name { .. } | Step::Icon { .. } => {
+                return Err(format!("step {i} is not a membership step"));
+            }
         }
     }
     confirmed.append(&mut queued_adds);
@@ -261,7 +264,7 @@ proptest! {
                 .map(|step| match step {
                     Step::Add { handle, .. } => (0, handle),
                     Step::Remove { handle, .. } => (1, handle),
-                    Step::Wait => unreachable!("split on waits"),
+                    Step::Wait | Step::Create | Step::Name { .. } | Step::Icon { .. } => unreachable!("split on waits"),
                 })
                 .collect();
             prop_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "unsorted round {:?}", keys);
@@ -523,6 +526,7 @@ fn replay(scene: &Scene, plan: &Plan, world: &mut World, start: Instant) -> Resu
                 now += LAND_ALL;
                 Ok(())
             }
+            Step::Create | Step::Name { .. } | Step::Icon { .. } => Ok(()),
         };
         sent.map_err(|e| {
             format!(

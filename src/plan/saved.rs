@@ -41,6 +41,9 @@ pub struct SavedPlan {
     /// It was made with `--allow-mass-removal`; `apply` re-derives it with the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_mass_removal: bool,
+    /// It was made with `--allow-mass-create`; `apply` re-derives it with the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_mass_create: bool,
     /// Hex SHA-256 of this document with an empty `checksum`; detects edits and corruption.
     pub checksum: String,
 }
@@ -104,6 +107,7 @@ impl SavedPlan {
             state,
             targets: Vec::new(),
             allow_mass_removal: options.allow_mass_removal,
+            allow_mass_create: options.allow_mass_create,
             checksum: String::new(),
         };
         saved.checksum = saved.compute_checksum();
@@ -187,6 +191,7 @@ impl SavedPlan {
         let options = PlanOptions {
             selection,
             allow_mass_removal: self.allow_mass_removal,
+            allow_mass_create: self.allow_mass_create,
             pending,
         };
         let derived = super::plan(desired, state, &options).map_err(SavedPlanError::Underivable)?;
@@ -325,7 +330,12 @@ fn chat_difference(file: &ChatPlan, ours: &ChatPlan) -> String {
 
 fn step_text(step: &Step) -> String {
     let Some((op, handle)) = step.change() else {
-        return "wait".to_owned();
+        return match step {
+            Step::Create => "create".to_owned(),
+            Step::Name { value } => format!("name {}", crate::escape::Escaped(value)),
+            Step::Icon { value } => format!("icon {}", crate::escape::Escaped(value)),
+            _ => "wait".to_owned(),
+        };
     };
     match step.person() {
         Some(person) => format!("{} {handle} ({person})", op.verb()),
@@ -338,6 +348,7 @@ fn action_text(chat: &ChatPlan) -> &'static str {
         super::Action::Update => "update",
         super::Action::Forget => "forget",
         super::Action::Unknown => "unknown",
+        super::Action::Create => "create",
     }
 }
 
@@ -355,6 +366,10 @@ mod tests {
     fn chat(id: &str, steps: Vec<Step>) -> ChatPlan {
         ChatPlan {
             id: id.to_owned(),
+            key: id.to_owned(),
+            create: None,
+            rekey: None,
+            likely_rename_of: None,
             name: Some("Sales".into()),
             action: Action::Update,
             before: Some(Vec::new()),

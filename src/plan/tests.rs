@@ -76,6 +76,9 @@ fn steps(plan: &Plan, id: &str) -> Vec<String> {
             Step::Add { handle, .. } => format!("+{}", short(handle)),
             Step::Remove { handle, .. } => format!("-{}", short(handle)),
             Step::Wait => "wait".to_owned(),
+            Step::Create => "create".to_owned(),
+            Step::Name { value } => format!("name {value}"),
+            Step::Icon { value } => format!("icon {value}"),
         })
         .collect()
 }
@@ -98,6 +101,10 @@ fn spec_swap_at_the_floor_waits_for_the_add() {
             wait: 1,
             chats_changed: 1,
             forget: 0,
+            create: 0,
+            name: 0,
+            icon: 0,
+            rekey: 0,
             unknown: 0
         }
     );
@@ -448,6 +455,10 @@ fn chat_only_in_config_is_unknown() {
         plan.chats,
         [ChatPlan {
             id: "c1".into(),
+            key: "c1".into(),
+            create: None,
+            rekey: None,
+            likely_rename_of: None,
             name: Some("New".into()),
             action: Action::Unknown,
             before: None,
@@ -470,6 +481,10 @@ fn chat_only_in_state_is_forgotten_without_calls() {
         plan.chats,
         [ChatPlan {
             id: "c1".into(),
+            key: "c1".into(),
+            create: None,
+            rekey: None,
+            likely_rename_of: None,
             name: Some("Old".into()),
             action: Action::Forget,
             before: Some(handles(&["a", "b", "c"]).into_iter().collect()),
@@ -548,7 +563,8 @@ fn json_plan_has_the_documented_shape() {
     let mut desired = config(&[("c1", &["a", "b", "d"])]);
     desired.chats.get_mut("c1").unwrap().name = Some("Sales West".into());
     desired.names.insert(handle("d"), "dana".into());
-    let state = state(&[("c1", &["a", "b", "c"])]);
+    let mut state = state(&[("c1", &["a", "b", "c"])]);
+    state.chats.get_mut("c1").unwrap().display_name = Some("Sales West".into());
     let plan = plan_all(&desired, &state).unwrap();
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(
@@ -557,7 +573,7 @@ fn json_plan_has_the_documented_shape() {
             "format_version": "1",
             "state": { "lineage": "lineage-1", "serial": 7 },
             "chats": [{
-                "id": "c1", "name": "Sales West", "action": "update",
+                "id": "c1", "key": "c1", "name": "Sales West", "action": "update",
                 "before": ["a@x.io", "b@x.io", "c@x.io"],
                 "after": ["a@x.io", "b@x.io", "d@x.io"],
                 "steps": [
@@ -629,5 +645,146 @@ fn a_saved_plan_from_before_selections_applies_with_its_bare_targets() {
         matches!(check(&saved), Err(SavedPlanError::Differs(_))),
         "{:?}",
         check(&saved)
+    );
+}
+
+// ---- chats as code: keys, creates, names and icons ----
+
+/// A chat to create, with a line and a first message.
+fn creating(members: &[&str]) -> DesiredChat {
+    DesiredChat {
+        create: Some(crate::config::Create {
+            from: Handle::parse("+12052535597").unwrap(),
+            message: "Welcome".into(),
+        }),
+        name: Some("Support".into()),
+        ..chat(members)
+    }
+}
+
+#[test]
+fn a_key_with_create_and_no_chat_is_created_then_named_and_counted() {
+    let mut desired = config(&[]);
+    desired.chats.insert("support".into(), creating(&["a", "b", "c"]));
+    let plan = plan_all(&desired, &state(&[])).unwrap();
+    let chat = &plan.chats[0];
+    assert_eq!(
+        (chat.action, chat.id.as_str(), chat.key.as_str()),
+        (Action::Create, "", "support")
+    );
+    assert_eq!(
+        chat.steps,
+        [
+            Step::Create,
+            Step::Name {
+                value: "Support".into()
+            }
+        ]
+    );
+    let request = chat.create_request().unwrap();
+    assert_eq!(
+        (request.key.as_str(), request.from.as_str()),
+        ("support", "+12052535597")
+    );
+    assert_eq!((request.members.len(), request.message.as_str()), (3, "Welcome"));
+    assert_eq!((plan.summary.create, plan.summary.name), (1, 1));
+    assert!(plan.has_changes());
+    let json = serde_json::to_value(chat).unwrap();
+    assert_eq!(
+        json["create"],
+        serde_json::json!({"from": "+12052535597", "message": "Welcome"})
+    );
+    assert!(json.get("id").is_none(), "no id before the chat exists: {json}");
+}
+
+#[test]
+fn more_creates_than_max_creates_are_refused_unless_allowed() {
+    let mut desired = config(&[]);
+    desired.settings.max_creates = 1;
+    for key in ["one", "two"] {
+        desired.chats.insert(key.into(), creating(&["a", "b", "c"]));
+    }
+    let errors = plan_all(&desired, &state(&[])).unwrap_err();
+    assert!(
+        matches!(
+            &errors.0[..],
+            [PlanError::MassCreate {
+                creates: 2,
+                limit: 1,
+                ..
+            }]
+        ),
+        "{errors:?}"
+    );
+    let options = PlanOptions {
+        allow_mass_create: true,
+        ..PlanOptions::default()
+    };
+    assert_eq!(plan(&desired, &state(&[]), &options).unwrap().summary.create, 2);
+}
+
+#[test]
+fn a_vanished_key_and_a_new_create_with_its_members_are_a_likely_rename() {
+    let mut desired = config(&[]);
+    desired.chats.insert("support-new".into(), creating(&["a", "b", "c"]));
+    let mut state = state(&[("00000000-0000-4000-8000-000000000001", &["a", "b", "c"])]);
+    state.chats.values_mut().next().unwrap().key = Some("support".into());
+    let plan = plan_all(&desired, &state).unwrap();
+    let create = plan.chats.iter().find(|c| c.action == Action::Create).unwrap();
+    assert_eq!(create.likely_rename_of.as_deref(), Some("support"));
+
+    // With `previously`, the chat is taken over: no create, a new key recorded, no call.
+    desired.chats.get_mut("support-new").unwrap().previously = vec!["support".into()];
+    desired.chats.get_mut("support-new").unwrap().name = None;
+    let plan = plan_all(&desired, &state).unwrap();
+    let chat = &plan.chats[0];
+    assert_eq!(
+        (chat.action, chat.key.as_str(), chat.rekey.as_deref()),
+        (Action::Update, "support-new", Some("support"))
+    );
+    assert!(chat.steps.is_empty());
+    assert_eq!((plan.summary.rekey, plan.chats.len()), (1, 1));
+}
+
+#[test]
+fn names_and_icons_are_steps_after_the_members_only_where_they_differ() {
+    let mut desired = config(&[("c1", &["a", "b", "c", "d"])]);
+    let wanted = desired.chats.get_mut("c1").unwrap();
+    wanted.name = Some("Sales".into());
+    wanted.icon = Some("https://example.com/i.png".into());
+    let mut state = state(&[("c1", &["a", "b", "c"])]);
+    state.chats.get_mut("c1").unwrap().display_name = Some("Old".into());
+    let plan = plan_all(&desired, &state).unwrap();
+    assert_eq!(
+        steps(&plan, "c1"),
+        ["+d", "name Sales", "icon https://example.com/i.png"]
+    );
+
+    state.chats.get_mut("c1").unwrap().icon = Some("https://example.com/i.png".into());
+    desired.settings.manage_names = false;
+    let plan = plan_all(&desired, &state).unwrap();
+    assert_eq!(steps(&plan, "c1"), ["+d"], "a label only, and the icon already set");
+}
+
+#[test]
+fn keys_bind_by_id_by_state_and_unbound_keys_are_named() {
+    let id = "00000000-0000-4000-8000-000000000001";
+    let mut desired = config(&[]);
+    desired.chats.insert(
+        "sales".into(),
+        DesiredChat {
+            id: Some(id.into()),
+            ..chat(&["a", "b", "c"])
+        },
+    );
+    desired.chats.insert("lost".into(), chat(&["a", "b", "c"]));
+    let state = state(&[(id, &["a", "b", "c"])]);
+    let bindings = super::bind(&desired, &state);
+    assert!(matches!(bindings.keys["sales"], Binding::Known { rekey: Some(old), .. } if old == id));
+    let problems = super::check_bindings(&desired, &bindings);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].message.starts_with("chat `lost` stands for no chat"),
+        "{problems:?}"
     );
 }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use super::summary_line;
 use crate::escape::escape;
 use crate::op::Op;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selected, Selection};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selected, Selection, Step};
 
 /// Forges reject comments above 65,536 characters; stay safely below.
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -131,8 +131,8 @@ fn pending_markdown(pending: &[PendingChat]) -> String {
 fn chat_markdown(chat: &ChatPlan) -> String {
     let mut out = String::new();
     let title = match &chat.name {
-        Some(name) => format!("{} ({})", code(name, false), code(&chat.id, false)),
-        None => code(&chat.id, false),
+        Some(name) => format!("{} ({})", code(name, false), code(&chat.key, false)),
+        None => code(&chat.key, false),
     };
     let before = chat.before.as_ref().map_or(0, Vec::len);
     match chat.action {
@@ -153,7 +153,7 @@ fn chat_markdown(chat: &ChatPlan) -> String {
                         code(handle.as_str(), true),
                         step.person().map(|p| code(p, true)).unwrap_or_default()
                     ),
-                    None => writeln!(out, "| {} | ⏳ wait | _until the steps above have landed_ | |", i + 1),
+                    None => writeln!(out, "{}", other_row(i + 1, step)),
                 };
             }
         }
@@ -167,6 +167,7 @@ fn chat_markdown(chat: &ChatPlan) -> String {
                 code(&format!("roster import {}", chat.id), false)
             );
         }
+        Action::Create => create_markdown(chat, &title, &mut out),
     }
     if !chat.left.is_empty() {
         let handles: Vec<String> = chat.left.iter().map(|h| code(h.as_str(), false)).collect();
@@ -179,6 +180,68 @@ fn chat_markdown(chat: &ChatPlan) -> String {
 /// `text` as a code span: control characters shown escaped, fenced by more backticks than any
 /// run inside it (padded with spaces when it starts or ends with one, as CommonMark asks), and
 /// in a table cell, pipes escaped (GitHub splits cells on them even inside code).
+/// A table row for a step that is not an add or a remove.
+fn other_row(n: usize, step: &Step) -> String {
+    match step {
+        Step::Create => format!("| {n} | ➕ create | _the chat, sending its first message_ | |"),
+        Step::Name { value } => format!("| {n} | 🏷️ name | {} | |", code(value, true)),
+        Step::Icon { value } => format!("| {n} | 🖼️ icon | {} | |", code(value, true)),
+        Step::Wait | Step::Add { .. } | Step::Remove { .. } => {
+            format!("| {n} | ⏳ wait | _until the steps above have landed_ | |")
+        }
+    }
+}
+
+/// A chat to create: its line and members, then its whole first message in a code block no
+/// text of the message can close (the fence is longer than any run of backticks in it).
+fn create_markdown(chat: &ChatPlan, title: &str, out: &mut String) {
+    let members: Vec<String> = chat.after.iter().flatten().map(|h| code(h.as_str(), false)).collect();
+    let Some(create) = &chat.create else { return };
+    let _ = writeln!(
+        out,
+        "#### {title}: create\n\nCreated from {} with {} members: {}. First message, sent to every member:\n",
+        code(create.from.as_str(), false),
+        members.len(),
+        members.join(", ")
+    );
+    let _ = writeln!(out, "{}", code_block(&create.message));
+    let then: Vec<String> = (chat.steps.iter())
+        .filter(|step| **step != Step::Create)
+        .map(|step| match step {
+            Step::Name { value } => format!("name {}", code(value, false)),
+            Step::Icon { value } => format!("icon {}", code(value, false)),
+            _ => "wait".to_owned(),
+        })
+        .collect();
+    if !then.is_empty() {
+        let _ = writeln!(out, "\nThen set its {}.", then.join(" and "));
+    }
+    if let Some(old) = &chat.likely_rename_of {
+        let _ = writeln!(
+            out,
+            "\n> **Likely a rename:** {} left the config with the same members. If this chat is it, add {} to {}, or a second chat is created.",
+            code(old, false),
+            code(&format!("previously: [{old}]"), false),
+            code(&chat.key, false)
+        );
+    }
+}
+
+/// `text` in a fenced block: each line escaped (no control character reaches the page), the
+/// fence one backtick longer than the longest run of backticks inside, and at least three.
+fn code_block(text: &str) -> String {
+    let body: Vec<String> = text.split('\n').map(|line| escape(line).into_owned()).collect();
+    let body = body.join("\n");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}text\n{}\n{fence}", body.trim_end_matches('\n'))
+}
+
 fn code(text: &str, in_table: bool) -> String {
     if text.is_empty() {
         return String::new();
@@ -229,6 +292,10 @@ mod tests {
                     .collect();
                 ChatPlan {
                     id: format!("chat-{c:05}"),
+                    key: format!("chat-{c:05}"),
+                    create: None,
+                    rekey: None,
+                    likely_rename_of: None,
                     name: Some(format!("Chat | {c}")),
                     action: Action::Update,
                     before: Some(Vec::new()),

@@ -241,6 +241,22 @@ pub(crate) fn summary_line(summary: &crate::plan::Summary) -> String {
     if summary.unknown > 0 {
         parts.push(format!("{} unknown", count(summary.unknown, "chat", "chats")));
     }
+    if summary.create > 0 {
+        parts.push(format!("{} to create", count(summary.create, "chat", "chats")));
+    }
+    if summary.name + summary.icon > 0 {
+        parts.push(format!(
+            "{} and {} to set",
+            count(summary.name, "name", "names"),
+            count(summary.icon, "icon", "icons")
+        ));
+    }
+    if summary.rekey > 0 {
+        parts.push(format!(
+            "{} to record under a new key",
+            count(summary.rekey, "chat", "chats")
+        ));
+    }
     parts.join("; ")
 }
 

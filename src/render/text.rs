@@ -10,7 +10,7 @@ use super::{count, op_label, pending_lines, summary_line, Paint, TextOptions};
 use crate::config::Desired;
 use crate::escape::Escaped;
 use crate::handle::Handle;
-use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selection};
+use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selection, Step};
 use crate::state::{LockInfo, State};
 
 /// Writes the plan: what it was limited to, each chat with its name, member counts and numbered
@@ -107,18 +107,70 @@ fn selection_text(selection: &Selection, paint: Paint, w: &mut dyn Write) -> io:
     Ok(())
 }
 
-/// The chat's name and id, escaped: both come from a config or from Linq.
+/// The chat's name and key, escaped: both come from a config or from Linq.
 fn label(chat: &ChatPlan) -> String {
     match &chat.name {
-        Some(name) => format!("{} ({})", Escaped(name), Escaped(&chat.id)),
-        None => Escaped(&chat.id).to_string(),
+        Some(name) => format!("{} ({})", Escaped(name), Escaped(&chat.key)),
+        None => Escaped(&chat.key).to_string(),
     }
+}
+
+/// A step that is not an add or a remove: a wait, a create, a name or an icon.
+fn other_step(step: &Step, paint: Paint) -> String {
+    match step {
+        Step::Create => format!("{} create the chat", paint.add("+")),
+        Step::Name { value } => format!("{} set the name to \"{}\"", paint.note("~"), Escaped(value)),
+        Step::Icon { value } => format!("{} set the icon to {}", paint.note("~"), Escaped(value)),
+        Step::Wait | Step::Add { .. } | Step::Remove { .. } => {
+            paint.note("… wait until the steps above have landed").to_string()
+        }
+    }
+}
+
+/// A chat to create, on one line with its line, its members and its whole first message (it
+/// goes to real people), then the steps that follow the create.
+fn create_text(chat: &ChatPlan, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
+    let members: Vec<String> = (chat.after.iter().flatten())
+        .map(|handle| who(handle, None, paint))
+        .collect();
+    let (from, message) = chat.create.as_ref().map_or(("?".to_owned(), ""), |create| {
+        (create.from.to_string(), create.message.as_str())
+    });
+    writeln!(
+        w,
+        "{} {}: create from {from} with {} ({}), first message \"{}\"",
+        paint.add("+"),
+        paint.bold(label(chat)),
+        count(members.len(), "member", "members"),
+        members.join(", "),
+        Escaped(message)
+    )?;
+    for step in chat.steps.iter().filter(|step| **step != Step::Create) {
+        writeln!(w, "    then {}", other_step(step, paint))?;
+    }
+    if let Some(old) = &chat.likely_rename_of {
+        writeln!(
+            w,
+            "    {} `{}` left the config with the same members: if this chat is it renamed, add `previously: [{0}]` to `{}`, or roster creates a second chat",
+            paint.note("note:"),
+            Escaped(old),
+            Escaped(&chat.key)
+        )?;
+    }
+    Ok(())
 }
 
 fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
     let before = chat.before.as_ref().map_or(0, Vec::len);
     match chat.action {
         // Listed only for members who left on their own: nothing is done to it.
+        Action::Update if chat.steps.is_empty() && chat.rekey.is_some() => writeln!(
+            w,
+            "{} {}: recorded under `{}` until now; the state takes the new key (no API call)",
+            paint.note("~"),
+            paint.bold(label(chat)),
+            Escaped(chat.rekey.as_deref().unwrap_or_default())
+        )?,
         Action::Update if chat.steps.is_empty() => writeln!(
             w,
             "{} {}: no change ({})",
@@ -145,7 +197,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
                         op_label(op, paint),
                         who(handle, step.person(), paint)
                     )?,
-                    None => writeln!(w, "    {n} {}", paint.note("… wait until the steps above have landed"))?,
+                    None => writeln!(w, "    {n} {}", other_step(step, paint))?,
                 }
             }
             if options.verbose {
@@ -172,6 +224,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
                 Escaped(&chat.id)
             )?;
         }
+        Action::Create => create_text(chat, paint, w)?,
     }
     if !chat.left.is_empty() {
         let handles: Vec<String> = chat.left.iter().map(Handle::to_string).collect();

@@ -36,7 +36,7 @@ pub use error::{Error, ErrorContext};
 pub use planning::{plan_options, read_saved_plan, select};
 pub use signals::{HeldLock, Signal, Signals, Stopped};
 
-pub(crate) use planning::{note_no_state, real_path};
+pub(crate) use planning::{check_keys, note_no_state, real_path};
 
 /// What `main` learned from the process environment, passed in so the library reads none.
 #[derive(Debug, Clone, Default)]

@@ -37,6 +37,16 @@ fn noted(cx: &mut Context, loaded: Loaded) -> State {
     loaded.state
 }
 
+/// Refuses a config whose keys the state cannot bind: a key of the team's own that stands for
+/// no chat, or two keys for one chat (config errors at their `file:line:column`).
+pub(crate) fn check_keys(desired: &Desired, state: &State) -> Result<(), Error> {
+    let problems = plan::check_bindings(desired, &plan::bind(desired, state));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(desired.locate(problems).into())
+}
+
 /// The chats `scope`'s `--target`s and `--exclude`s select, resolved against the config (when
 /// loaded) and the state.
 pub fn select(scope: &PlanScope, desired: Option<&Desired>, state: &State) -> Result<Selection, SelectErrors> {
@@ -55,6 +65,7 @@ pub fn plan_options(scope: &PlanScope, selection: Selection, pending: PendingTim
     PlanOptions {
         selection,
         allow_mass_removal: scope.allow_mass_removal,
+        allow_mass_create: scope.allow_mass_create,
         pending,
     }
 }
@@ -75,6 +86,7 @@ pub fn plan(cx: &mut Context, args: &PlanArgs) -> Result<Exit, Error> {
         None => open_store()?.load_with_journal()?,
     };
     let mut state = noted(cx, stored);
+    check_keys(&desired, &state)?;
     let selection = select(&args.scope, Some(&desired), &state)?;
     let drift = match (&online, client) {
         (Some(online), Some(client)) => {

@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 
 use super::super::{
-    config_paths, note_no_state, plan_options, read_saved_plan, real_path, seconds, select, Context, Error,
+    check_keys, config_paths, note_no_state, plan_options, read_saved_plan, real_path, seconds, select, Context, Error,
     ErrorContext as _, Exit, Signal, Signals, Stopped,
 };
 use super::{confirm, refuse_foreign_lines, settle, Online, Session};
@@ -49,7 +49,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
                 plan
             }
             None => match approved_fresh_plan(cx, &online, &session, &mut loaded, &desired, pending, args).await? {
-                Approved::Plan(plan) => plan,
+                Approved::Plan(plan) => *plan,
                 Approved::Ends(exit) => return Ok(exit),
             },
         };
@@ -136,7 +136,7 @@ fn checked_saved_plan(
 
 /// A fresh plan to apply, or how apply ends without one.
 enum Approved {
-    Plan(Plan),
+    Plan(Box<Plan>),
     Ends(Exit),
 }
 
@@ -151,7 +151,9 @@ async fn approved_fresh_plan(
     pending: PendingTimeout,
     args: &ApplyArgs,
 ) -> Result<Approved, Error> {
-    // Resolved before settling, which writes the state: a selection refused changes nothing.
+    // Checked before settling, which writes the state: a key that stands for no chat, or a
+    // selection refused, changes nothing.
+    check_keys(desired, &loaded.state)?;
     let selection = select(&args.scope, Some(desired), &loaded.state)?;
     refuse_foreign_lines(online, &session.client, desired, &loaded.state, &selection).await?;
     // Settling confirms the address itself when there is a journal to settle.
@@ -183,7 +185,7 @@ async fn approved_fresh_plan(
         cx.ui.status(CANCELLED);
         return Ok(Approved::Ends(Exit::Error));
     }
-    Ok(Approved::Plan(plan))
+    Ok(Approved::Plan(Box::new(plan)))
 }
 
 /// Asks for `yes` on a terminal; refuses without one unless `--auto-approve`. A signal while

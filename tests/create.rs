@@ -101,7 +101,7 @@ fn write_config(ws: &Workspace, key: &str, from: &str, members: &[&str]) {
     ws.write(
         "roster.yaml",
         format!(
-            "version: 1\nchats:\n  {key}:\n    name: Support EMEA\n    create:\n      from: '{from}'\n      message: '{MESSAGE}'\n    members: [{}]\n",
+            "version: 1\nchats:\n  {key}:\n    create:\n      from: '{from}'\n      message: '{MESSAGE}'\n    members: [{}]\n",
             members.join(", ")
         ),
     );
@@ -252,7 +252,7 @@ fn a_from_that_is_not_one_of_the_lines_is_refused_before_any_call_at_its_place()
     for args in [APPLY, &["plan", "--refresh"][..]] {
         let run = linq.expect(1, args);
         let stderr = run.stderr();
-        assert!(stderr.contains("roster.yaml:5:5"), "{}", run.combined());
+        assert!(stderr.contains("roster.yaml:4:5"), "{}", run.combined());
         assert!(
             stderr.contains("`+15550007999`, which is not one of your Linq lines (`+15550007000`)"),
             "{stderr}"

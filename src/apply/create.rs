@@ -17,9 +17,11 @@ use std::sync::atomic::Ordering;
 
 use super::report::{ChatReport, ChatStatus, Failure};
 use super::Engine;
+use crate::config::Service;
 use crate::linq::{CreateAnswer, LinqError, NewChat};
-use crate::plan::Step;
-use crate::state::{CreateIntent, JournalRecord};
+use crate::op::Op;
+use crate::plan::{ChatPlan, CreateRequest, Step};
+use crate::state::{idempotency_key, CreateIntent, JournalRecord};
 use crate::sync::{find_created, CreateLanding, NotSettled};
 
 /// The most times one create is sent in a run: the first, and again only after a search
@@ -37,6 +39,53 @@ pub(super) enum Unmade {
 }
 
 impl Engine<'_> {
+    /// Carries out a chat to create: its create, then (with the chat it made) its other steps,
+    /// and the read back, where the members show. True once the chat exists; `out` says how
+    /// it went.
+    pub(super) async fn create_chat(&self, plan: &ChatPlan, out: &mut ChatReport) -> bool {
+        let (Some(request), Some(step)) = (plan.create_request(), plan.steps.first()) else {
+            out.status = ChatStatus::Failed;
+            out.failure = Some(not_settled(&Step::Create, "the plan holds no create for it"));
+            return false;
+        };
+        if self.stop.is_stopped() {
+            return false;
+        }
+        let new = self.new_chat(request);
+        let chat = match self.create(&plan.key, &new, step).await {
+            Ok(chat) => chat,
+            Err(unmade) => {
+                out.unmade(unmade);
+                return false;
+            }
+        };
+        out.id = chat.clone();
+        out.calls.create += 1;
+        self.progress.call(&chat, step);
+        let rest = ChatPlan {
+            id: chat.clone(),
+            steps: plan.steps[1..].to_vec(),
+            ..plan.clone()
+        };
+        let mut made = self.steps(&rest, out).await;
+        // The members came with the create: pending until the read back shows them.
+        made.accepted
+            .extend(new.to.iter().map(|member| (Op::Add, member.clone())));
+        self.finish(&chat, made, out).await;
+        true
+    }
+
+    /// The `POST /v3/chats` of `request`, with its key's idempotency key.
+    fn new_chat(&self, request: CreateRequest) -> NewChat {
+        NewChat {
+            idempotency_key: idempotency_key(&self.lineage, &request.key),
+            from: request.from,
+            to: request.members,
+            message: request.message,
+            service: request.service.map(|service| linq_name(service).to_owned()),
+        }
+    }
+
     /// Carries out the create of `key` (`new`): the chat it made, or why none.
     pub(super) async fn create(&self, key: &str, new: &NewChat, step: &Step) -> Result<String, Unmade> {
         let open = self.options.open_creates.iter().find(|intent| intent.key == key);
@@ -137,6 +186,15 @@ impl Engine<'_> {
                 Unmade::Failed(Failure::from_error(Some(step.clone()), &error))
             }
         }
+    }
+}
+
+/// A service as Linq spells it in `preferred_service`.
+fn linq_name(service: Service) -> &'static str {
+    match service {
+        Service::IMessage => "iMessage",
+        Service::Rcs => "RCS",
+        Service::Sms => "SMS",
     }
 }
 

@@ -204,6 +204,8 @@ struct Engine<'a> {
     recorder: Recorder,
     /// The chats the state holds: none of them is a chat a create made.
     known: BTreeSet<String>,
+    /// The state's lineage: with a chat's key, the source of its creates' idempotency key.
+    lineage: String,
 }
 
 /// What the chats of a run did.
@@ -235,6 +237,7 @@ async fn run_chats(
         next_id: AtomicU64::new(1),
         recorder,
         known: state.chats.keys().cloned().collect(),
+        lineage: state.lineage.clone(),
     };
     let begin = JournalRecord::Begin {
         lineage: state.lineage.clone(),
@@ -294,18 +297,14 @@ fn record(
     for chat in &chats {
         report.calls.add += chat.calls.add;
         report.calls.remove += chat.calls.remove;
+        report.calls.create += chat.calls.create;
     }
     let (changes, creates) = fold_all(state, records);
     // A chat that passed its check had every earlier pending change landed; what is pending
     // now is what its read-back did not show, since the time the journal says Linq accepted it.
     // A chat whose earlier changes never landed was not changed: they are dropped.
     for (chat, checked) in chats.iter().zip(checked) {
-        // A chat created in this run is known by the id its create made, and was read back.
-        let (id, checked) = match &chat.created {
-            Some(created) => (created, true),
-            None => (&chat.id, checked),
-        };
-        let Some(known) = state.chats.get_mut(id) else {
+        let Some(known) = state.chats.get_mut(&chat.id) else {
             continue;
         };
         if checked {

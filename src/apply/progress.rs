@@ -258,6 +258,9 @@ pub fn describe(report: &ChatReport) -> String {
         )
     };
     match report.status {
+        ChatStatus::Done if report.calls.create > 0 => {
+            format!("{name}: created as `{}`, {calls}{pending}", Escaped(&report.id))
+        }
         ChatStatus::Done => format!("{name}: done, {calls}{pending}"),
         ChatStatus::Drift => {
             let drift = report.drift.as_ref();
@@ -338,7 +341,11 @@ mod tests {
             key: "c1".to_owned(),
             name: None,
             status,
-            calls: CallCounts { add: 1, remove: 0 },
+            calls: CallCounts {
+                add: 1,
+                remove: 0,
+                create: 0,
+            },
             drift: None,
             failure: (status == ChatStatus::Failed).then(|| Failure {
                 step: None,
@@ -350,7 +357,6 @@ mod tests {
             pending: Pending::default(),
             never_landed: Vec::new(),
             steps_left,
-            created: None,
         }
     }
 

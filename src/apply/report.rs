@@ -56,6 +56,13 @@ pub struct ConcurrencyReport {
 pub struct CallCounts {
     pub add: usize,
     pub remove: usize,
+    /// Chats created (each once, however many sends it took); left out of the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub create: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// What happened to one chat.
@@ -86,9 +93,6 @@ pub struct ChatReport {
     pub never_landed: Vec<PendingChange>,
     /// Steps not carried out (after a failure or a stop).
     pub steps_left: usize,
-    /// The chat its create made (or that settling found it made), when it was created.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
 }
 
 /// How a chat ended.
@@ -170,7 +174,6 @@ impl ChatReport {
             pending: Pending::default(),
             never_landed: Vec::new(),
             steps_left: plan.steps.len(),
-            created: None,
         }
     }
 }

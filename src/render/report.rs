@@ -15,9 +15,13 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     if options.verbose {
         pending_lines(report, &paint, w)?;
     }
+    let created = match report.calls.create {
+        0 => String::new(),
+        n => format!(", {} created", count(n, "chat", "chats")),
+    };
     write!(
         w,
-        "{} Calls made: {} added, {} removed. Chats: {}",
+        "{} Calls made: {} added, {} removed{created}. Chats: {}",
         headline(report, &paint),
         report.calls.add,
         report.calls.remove,

@@ -90,7 +90,9 @@ pub fn plan(cx: &mut Context, args: &PlanArgs) -> Result<Exit, Error> {
     let selection = select(&args.scope, Some(&desired), &state)?;
     let drift = match (&online, client) {
         (Some(online), Some(client)) => {
-            online.block_on(online::refuse_foreign_lines(online, &client, &desired, &state, &selection))?;
+            online.block_on(online::refuse_foreign_lines(
+                online, &client, &desired, &state, &selection,
+            ))?;
             online::refresh_in_memory(cx, online, &client, &desired, &selection, &mut state, args)?
         }
         _ => false,

@@ -55,12 +55,17 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
         };
         online.signals.check(CANCELLED)?;
         let progress = cx.ui.apply_progress(cx.global.timings);
+        let options = ApplyOptions {
+            // Creates an interrupted run left open, that settling could not settle yet.
+            open_creates: loaded.journal.creates.clone(),
+            ..apply_options(cx, args)
+        };
         let report = apply::apply(
             &plan,
             &mut loaded.state,
             session.store.as_ref(),
             &session.client,
-            &apply_options(cx, args),
+            &options,
             progress.as_ref(),
         )
         .await;

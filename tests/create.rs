@@ -109,10 +109,21 @@ fn write_config(ws: &Workspace, key: &str, from: &str, members: &[&str]) {
 
 const APPLY: &[&str] = &["apply", "--auto-approve", "--settle-timeout", "1"];
 
+/// Snapshots `text` as `name`, with the chat ids the sandbox draws at random shown as `[ID]`.
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({ filters => vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
+        (r"\(tester@[^)]*\)", "(HOLDER)"),
+    ] }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
 #[test]
 fn a_create_makes_one_chat_sends_its_message_and_binds_the_key() {
     let linq = Linq::creating(Idempotency::Honour, LINE);
-    linq.expect(0, APPLY);
+    let run = linq.expect(0, APPLY);
+    snapshot("create", &run.combined());
     linq.assert_one_chat("first apply");
     let sent = &linq.sent()[0];
     assert_eq!(sent.content.parts, [MESSAGE]);
@@ -131,6 +142,9 @@ fn a_create_answered_5xx_or_cut_off_after_making_the_chat_is_found_and_not_sent_
             let linq = Linq::creating(idempotency, LINE);
             linq.sandbox.fail_next_creates(fault, 1);
             let run = linq.expect(0, APPLY);
+            if (idempotency, fault) == (Idempotency::Ignore, CreateFault::Error) {
+                snapshot("create_answered_500", &run.combined());
+            }
             assert_eq!(linq.creates().len(), 1, "{trial}: sent once\n{}", run.combined());
             linq.assert_one_chat(&trial);
         }
@@ -173,8 +187,11 @@ fn kill_9_after_the_chat_was_made_and_before_the_answer_never_makes_a_second_cha
             assert_eq!(linq.made().len(), 1, "{trial}: the sandbox made the chat");
             assert_eq!(linq.bound(), None, "{trial}: roster never learnt it");
             let run = linq.expect(0, APPLY);
+            if trial == "Ignore trial 0" {
+                snapshot("apply_after_kill_9", &run.combined());
+            }
             assert!(
-                run.stderr().contains("1 created chat found"),
+                run.stderr().contains("of 1 create, 1 found"),
                 "{trial}: settled from the journal\n{}",
                 run.combined()
             );
@@ -215,7 +232,7 @@ fn a_kill_after_the_intent_and_before_the_create_went_out_sends_it_once() {
         journal_an_intent(&linq.ws);
         let run = linq.expect(0, APPLY);
         assert!(
-            run.stderr().contains("1 create made nothing"),
+            run.stderr().contains("of 1 create, 0 found, 1 made nothing"),
             "the search found no chat\n{}",
             run.combined()
         );
@@ -233,6 +250,7 @@ fn a_create_the_search_cannot_settle_waits_and_fails_the_run_and_sends_nothing_m
     crate::common::expect_exit(&other, &linq.sandbox, 0, APPLY);
     linq.sandbox.fail_next_creates(CreateFault::Error, 1);
     let run = linq.expect(1, APPLY);
+    snapshot("create_not_settled", &run.combined());
     assert!(run.stdout().contains("create not settled"), "{}", run.combined());
     assert_eq!(linq.creates().len(), 2, "ours sent once, after the other team's");
     assert_eq!(linq.bound(), None, "no chat bound on a guess");
@@ -251,6 +269,7 @@ fn a_from_that_is_not_one_of_the_lines_is_refused_before_any_call_at_its_place()
     let linq = Linq::creating(Idempotency::Honour, "+15550007999");
     for args in [APPLY, &["plan", "--refresh"][..]] {
         let run = linq.expect(1, args);
+        snapshot(&format!("foreign_line_{}", args[0]), &run.combined());
         let stderr = run.stderr();
         assert!(stderr.contains("roster.yaml:4:5"), "{}", run.combined());
         assert!(

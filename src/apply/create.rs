@@ -148,7 +148,7 @@ impl Engine<'_> {
             )));
         }
         match find_created(self.client, intent, &self.known).await {
-            CreateLanding::Made(chat) => self.created(intent, chat).await.map(Some),
+            CreateLanding::Made(chat) => self.created(intent, chat.id).await.map(Some),
             CreateLanding::NotMade => Ok(None),
             CreateLanding::NotSettled(why) => Err(Unmade::NotSettled(not_settled(step, &reason(&why, last)))),
         }

@@ -253,7 +253,14 @@ async fn a_plan_converges_keeps_the_floor_and_clears_the_journal() {
     let report = run(&plan, &mut state, &store, &client(&sandbox, 4)).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(report.calls, CallCounts { add: 5, remove: 5 });
+    assert_eq!(
+        report.calls,
+        CallCounts {
+            add: 5,
+            remove: 5,
+            create: 0
+        }
+    );
     assert_eq!(strings(&state, "c1"), set(&[1, 2, 4]));
     assert_eq!(strings(&state, "c2"), set(&[1, 2, 3, 4, 6]));
     assert_eq!(strings(&state, "c3"), set(&[4, 5, 6, 7]));
@@ -682,7 +689,14 @@ async fn faults_still_converge_with_no_change_applied_twice() {
     let report = run(&plan, &mut state, &store, &client(&sandbox, 16)).await;
 
     assert!(report.is_success(), "{report:#?}");
-    assert_eq!(report.calls, CallCounts { add: 20, remove: 20 });
+    assert_eq!(
+        report.calls,
+        CallCounts {
+            add: 20,
+            remove: 20,
+            create: 0
+        }
+    );
     sandbox.land_all();
     let calls = sandbox.calls();
     for id in &ids {

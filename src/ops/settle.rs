@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use super::confirm::confirm;
 use super::{unless_stopped, Error, Event, Stage};
 use crate::linq::Client;
+use crate::op::Op;
 use crate::state::create::{record_created, reopened};
 use crate::state::{CreateIntent, Loaded, State, StateStore};
 use crate::stop::Stop;
@@ -18,7 +19,8 @@ pub struct JournalSettled {
     pub landed: usize,
     /// Calls of unknown outcome that no read showed: taken as not made.
     pub not_made: usize,
-    /// Creates of unknown outcome whose chat the search found: bound to their keys.
+    /// Creates whose chat is now bound to their keys: those the journal says made one, and
+    /// those of unknown outcome whose chat the search found.
     pub created: usize,
     /// Creates of unknown outcome that the search showed made nothing: the next create of
     /// their keys sends them again, with the same idempotency key.
@@ -67,7 +69,7 @@ pub async fn settle(
     let mut done = JournalSettled {
         landed: loaded.journal.accepted + settled.landed.len(),
         not_made: settled.not_landed.len(),
-        created: 0,
+        created: loaded.journal.created,
         create_again: 0,
         create_open: 0,
     };
@@ -102,7 +104,13 @@ async fn settle_creates(
         let known: BTreeSet<String> = state.chats.keys().cloned().collect();
         match sync::find_created(client, &intent, &known).await {
             CreateLanding::Made(chat) => {
-                record_created(state, &intent, &chat, None);
+                record_created(state, &intent, &chat.id, None);
+                // The listing was a read of the chat: the members it shows have landed.
+                if let Some(known) = state.chats.get_mut(&chat.id) {
+                    for member in chat.members() {
+                        known.pending.landed(Op::Add, &member);
+                    }
+                }
                 done.created += 1;
             }
             CreateLanding::NotMade => done.create_again += 1,

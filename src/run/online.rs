@@ -201,21 +201,25 @@ pub(super) fn op_error(stopped: &'static str) -> impl Fn(ops::Error) -> Error {
 
 /// What settling a journal found, in one line.
 fn settled_line(settled: &ops::JournalSettled) -> String {
-    let mut line = format!(
-        "Settled the journal of an interrupted run: {} landed, {} not made",
-        render::count(settled.landed, "call", "calls"),
-        settled.not_made
-    );
-    if settled.created + settled.create_again + settled.create_open > 0 {
-        line.push_str(&format!(
-            "; {} found, {} made nothing (to be sent again), {} not settled",
-            render::count(settled.created, "created chat", "created chats"),
-            render::count(settled.create_again, "create", "creates"),
+    let creates = settled.created + settled.create_again + settled.create_open;
+    let mut parts = Vec::new();
+    if settled.landed + settled.not_made > 0 || creates == 0 {
+        parts.push(format!(
+            "{} landed, {} not made",
+            render::count(settled.landed, "call", "calls"),
+            settled.not_made
+        ));
+    }
+    if creates > 0 {
+        parts.push(format!(
+            "of {}, {} found, {} made nothing (sent again when applied), {} not settled",
+            render::count(creates, "create", "creates"),
+            settled.created,
+            settled.create_again,
             settled.create_open
         ));
     }
-    line.push('.');
-    line
+    format!("Settled the journal of an interrupted run: {}.", parts.join("; "))
 }
 
 /// A workflow's progress as the user sees it: bars on a terminal, status lines on stderr.

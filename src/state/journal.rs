@@ -51,6 +51,8 @@ pub struct Folded {
     pub records: usize,
     /// `Accepted` records: calls Linq took, now in the state as pending changes.
     pub accepted: usize,
+    /// `Created` records: chats a create made, now in the state.
+    pub created: usize,
     /// Calls whose outcome the journal does not know (rule 4), in journal order.
     pub unsettled: Vec<Unsettled>,
     /// Creates whose outcome the journal does not know (rule 4 of [`super::create`]).
@@ -65,7 +67,11 @@ impl Folded {
             records: records.len(),
             accepted: records
                 .iter()
-                .filter(|r| matches!(r, JournalRecord::Accepted { .. } | JournalRecord::Created { .. }))
+                .filter(|r| matches!(r, JournalRecord::Accepted { .. }))
+                .count(),
+            created: records
+                .iter()
+                .filter(|r| matches!(r, JournalRecord::Created { .. }))
                 .count(),
             unsettled,
             creates,
@@ -395,7 +401,7 @@ mod tests {
         assert_eq!(s.chats.len(), 1, "a failed create made nothing");
         let open: Vec<&str> = folded.creates.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(open, ["open"]);
-        assert_eq!(folded.accepted, 2);
+        assert_eq!((folded.accepted, folded.created), (1, 1));
     }
 
     #[test]

@@ -35,19 +35,19 @@ use crate::state::CreateIntent;
 pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(300);
 
 /// What the listing holds for one create (rule 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Search {
-    /// Chats that are the create's.
-    pub exact: Vec<String>,
+    /// Chats that are the create's, as listed.
+    pub exact: Vec<Chat>,
     /// Chats that may be: the line, every member, and others.
-    pub near: Vec<String>,
+    pub near: Vec<Chat>,
 }
 
 /// How a create whose answer was lost is settled.
 #[derive(Debug, Clone)]
 pub enum CreateLanding {
-    /// Rule 2: the create made this chat.
-    Made(String),
+    /// Rule 2: the create made this chat, as the search listed it.
+    Made(Box<Chat>),
     /// Rule 3: it made nothing; send it again, with the same idempotency key.
     NotMade,
     /// Rules 4 and 5: nobody can tell yet.
@@ -84,9 +84,9 @@ pub fn search(intent: &CreateIntent, listed: &[Chat], known: &BTreeSet<String>) 
         }
         let others: BTreeSet<&Handle> = (chat.handles.iter()).filter(|h| !h.is_me).map(|h| &h.handle).collect();
         if others == members && chat.is_group {
-            found.exact.push(chat.id.clone());
+            found.exact.push(chat.clone());
         } else if others.is_superset(&members) {
-            found.near.push(chat.id.clone());
+            found.near.push(chat.clone());
         }
     }
     found
@@ -99,11 +99,11 @@ pub fn settle_create(intent: &CreateIntent, searched: Result<Search, LinqError>)
         Err(error) => return CreateLanding::NotSettled(NotSettled::SearchFailed(error)),
     };
     match (found.exact.as_slice(), found.near.as_slice()) {
-        ([chat], []) => CreateLanding::Made(chat.clone()),
+        ([chat], []) => CreateLanding::Made(Box::new(chat.clone())),
         ([], []) => CreateLanding::NotMade,
         _ => CreateLanding::NotSettled(NotSettled::Ambiguous {
             from: intent.from.clone(),
-            chats: found.exact.into_iter().chain(found.near).collect(),
+            chats: found.exact.into_iter().chain(found.near).map(|chat| chat.id).collect(),
         }),
     }
 }
@@ -172,10 +172,10 @@ mod tests {
             // Just inside the allowance for clocks, and well before it.
             listed("old", LINE, -400, BOTH),
         ];
-        assert!(matches!(settled(&chats, &[]), CreateLanding::Made(chat) if chat == "ours"));
+        assert!(matches!(settled(&chats, &[]), CreateLanding::Made(chat) if chat.id == "ours"));
         // Someone who left since is still listed: still exactly the members.
         let left = [listed("ours", LINE, 2, &["+15550000001", "+15550000002:left"])];
-        assert!(matches!(settled(&left, &[]), CreateLanding::Made(chat) if chat == "ours"));
+        assert!(matches!(settled(&left, &[]), CreateLanding::Made(chat) if chat.id == "ours"));
         let skewed = [listed("ours", LINE, -200, BOTH)];
         assert!(matches!(settled(&skewed, &[]), CreateLanding::Made(_)));
     }

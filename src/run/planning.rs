@@ -34,6 +34,12 @@ fn noted(cx: &mut Context, loaded: Loaded) -> State {
             render::count(unsettled, "call", "calls")
         ));
     }
+    for open in &loaded.journal.creates {
+        cx.ui.status(format!(
+            "note: the create of `{}` from an interrupted apply may or may not have made its chat (create not settled); the next `roster apply` looks for the chat before it sends anything",
+            open.key
+        ));
+    }
     loaded.state
 }
 

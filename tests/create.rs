@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use crate::common::{spawn_apply, Linq, Workspace, PATIENCE};
 
-const TOKEN: &str = "sandbox-token-create";
+pub(crate) const TOKEN: &str = "sandbox-token-create";
 /// The partner's line.
-const LINE: &str = "+15550007000";
+pub(crate) const LINE: &str = "+15550007000";
 const LINEAGE: &str = "7e0c3a52-1d2b-4c1e-9f00-00000000c0de";
-const KEY: &str = "support-emea";
-const MEMBERS: [&str; 3] = ["+15550007001", "+15550007002", "ann@example.com"];
+pub(crate) const KEY: &str = "support-emea";
+pub(crate) const MEMBERS: [&str; 3] = ["+15550007001", "+15550007002", "ann@example.com"];
 const MESSAGE: &str = "Welcome to Support EMEA. This group is managed by the ops team.";
 
 impl Linq {
@@ -96,7 +96,7 @@ impl Linq {
 }
 
 /// A config creating `key` from `from` with `members`.
-fn write_config(ws: &Workspace, key: &str, from: &str, members: &[&str]) {
+pub(crate) fn write_config(ws: &Workspace, key: &str, from: &str, members: &[&str]) {
     let members: Vec<String> = members.iter().map(|m| format!("'{m}'")).collect();
     ws.write(
         "roster.yaml",

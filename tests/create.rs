@@ -11,7 +11,6 @@ use linq_sandbox::{CreateFault, Idempotency, Options, Seed};
 use roster::clock::Timestamp;
 use roster::handle::Handle;
 use roster::state::{idempotency_key, CreateIntent, JournalRecord};
-use serde_json::Value;
 
 use crate::common::{spawn_apply, Linq, Workspace, PATIENCE};
 
@@ -77,7 +76,7 @@ impl Linq {
         let state = self.state();
         let chats = state["chats"].as_object()?;
         (chats.iter())
-            .find(|(_, chat)| chat["key"] == Value::from(KEY))
+            .find(|(_, chat)| chat["key"] == KEY)
             .map(|(id, _)| id.clone())
     }
 

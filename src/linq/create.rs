@@ -316,7 +316,9 @@ mod tests {
     #[tokio::test]
     async fn the_search_fails_on_a_listing_it_cannot_vouch_for() {
         let since = Timestamp::from_unix(1_767_605_400);
-        let cases: [(fn() -> Value, &str); 4] = [
+        /// A page to answer, and what the search's error says of it (empty: no error).
+        type Case = (fn() -> Value, &'static str);
+        let cases: [Case; 4] = [
             (
                 || {
                     let mut chat = made("c2", "2026-01-05T09:31:00.000Z");

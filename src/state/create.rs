@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::journal::Unsettled;
-use super::{ChatState, JournalRecord, State};
+use super::{JournalRecord, State};
 use crate::clock::Timestamp;
 use crate::handle::Handle;
 use crate::op::Op;
@@ -60,7 +60,7 @@ pub fn idempotency_key(lineage: &str, key: &str) -> String {
 /// pending add since `at` (the intent's time when unknown) until a read shows it.
 pub fn record_created(state: &mut State, intent: &CreateIntent, chat: &str, at: Option<Timestamp>) {
     let since = Some(at.unwrap_or(intent.at));
-    let known = state.chats.entry(chat.to_owned()).or_insert_with(ChatState::default);
+    let known = state.chats.entry(chat.to_owned()).or_default();
     for member in &intent.members {
         if known.members.insert(member.clone()) {
             known.pending.record(Op::Add, member, since);

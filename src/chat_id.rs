@@ -73,6 +73,22 @@ pub fn check_key(key: &str) -> Result<(), KeyError> {
     }
 }
 
+/// A key of the team's own made from a chat's display name: lowercase letters and digits, every
+/// other run of characters one `-`, at most [`MAX_KEY_LEN`] long; `None` when nothing is left.
+pub fn key_from_name(name: &str) -> Option<String> {
+    let mut key = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            key.push(c);
+        } else if !key.is_empty() && !key.ends_with('-') {
+            key.push('-');
+        }
+    }
+    key.truncate(MAX_KEY_LEN);
+    let key = key.trim_end_matches('-');
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +111,15 @@ mod tests {
         assert_eq!(check_key(&long), Err(KeyError::TooLong(long.clone(), 65)));
         assert_eq!(check_key(&long[..64]), Ok(()));
         assert!(!is_uuid("550e8400e29b41d4a716446655440000"));
+    }
+
+    #[test]
+    fn keys_made_from_names_are_keys() {
+        assert_eq!(key_from_name("Sales West").as_deref(), Some("sales-west"));
+        assert_eq!(key_from_name("  Shifts: night #2 ").as_deref(), Some("shifts-night-2"));
+        assert_eq!(key_from_name("🎉 ✨").as_deref(), None);
+        let long = key_from_name(&"ab ".repeat(40)).unwrap();
+        assert!(long.len() <= MAX_KEY_LEN && check_key(&long).is_ok(), "{long}");
     }
 
     #[test]

@@ -158,6 +158,10 @@ pub struct ImportArgs {
     /// With --all: only chats of this line (your own phone number)
     #[arg(long, value_name = "LINE", requires = "all")]
     pub from: Option<String>,
+    /// The keys of the chats written: their Linq chat ids, or keys made from their display
+    /// names, each bound to its chat with `id:`
+    #[arg(long, value_enum, default_value = "ids")]
+    pub keys: ImportKeys,
     /// Write the config to FILE instead of stdout (a new file, unless --force)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -167,6 +171,15 @@ pub struct ImportArgs {
     pub force: bool,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// How `import` keys the chats it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportKeys {
+    /// The Linq chat id
+    Ids,
+    /// A key made from the display name, with `id:` binding it
+    Names,
 }
 
 #[derive(Debug, Args)]

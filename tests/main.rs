@@ -3,6 +3,7 @@
 
 mod adopt;
 mod apply;
+mod chats;
 mod common;
 mod concurrency;
 mod create;

@@ -123,13 +123,7 @@ impl Engine<'_> {
                 Err(Ended::stopped())
             } else {
                 match step.change() {
-                    None if *step != Step::Wait => Err(Ended::failed(Failure {
-                        step: Some(step.clone()),
-                        status: None,
-                        code: None,
-                        message: "this roster does not carry out this step yet; nothing was sent".to_owned(),
-                        trace_id: None,
-                    })),
+                    None if *step != Step::Wait => self.looks(&plan.id, step, out).await,
                     None => self.wait(&plan.id, &made.accepted).await.map_err(|end| match end {
                         WaitEnd::Stopped => Ended::stopped(),
                         WaitEnd::Failed(failure) => Ended::failed(failure),
@@ -204,6 +198,45 @@ impl Engine<'_> {
                 }
                 Err(Ended::failed(Failure::from_error(Some(step.clone()), &e)))
             }
+        }
+    }
+
+    /// A name or an icon set (`PUT /v3/chats/{id}`), and journaled once Linq answered, before
+    /// the chat's next step; a create is not carried out by this engine.
+    async fn looks(&self, chat: &str, step: &Step, out: &mut ChatReport) -> Result<(), Ended> {
+        let (name, icon) = match step {
+            Step::Name { value } => (Some(value.as_str()), None),
+            Step::Icon { value } => (None, Some(value.as_str())),
+            _ => {
+                return Err(Ended::failed(Failure {
+                    step: Some(step.clone()),
+                    status: None,
+                    code: None,
+                    message: "this roster does not create chats yet; nothing was sent".to_owned(),
+                    trace_id: None,
+                }))
+            }
+        };
+        match self.client.update_chat(chat, name, icon).await {
+            Ok(_) => {
+                let record = JournalRecord::Looks {
+                    chat: chat.to_owned(),
+                    name: name.map(str::to_owned),
+                    icon: icon.map(str::to_owned),
+                };
+                let durable = self.record(record).await;
+                self.progress.call(chat, step);
+                out.calls.looks += 1;
+                match durable {
+                    true => Ok(()),
+                    false => Err(Ended {
+                        carried_out: true,
+                        ..Ended::stopped()
+                    }),
+                }
+            }
+            Err(e) if e.is_cut_short() || matches!(e, LinqError::NotSent(_)) => Err(Ended::stopped()),
+            Err(e) => Err(Ended::failed(Failure::from_error(Some(step.clone()), &e))),
         }
     }
 

@@ -298,6 +298,7 @@ fn record(
         report.calls.add += chat.calls.add;
         report.calls.remove += chat.calls.remove;
         report.calls.create += chat.calls.create;
+        report.calls.looks += chat.calls.looks;
     }
     let (changes, creates) = fold_all(state, records);
     // A chat that passed its check had every earlier pending change landed; what is pending

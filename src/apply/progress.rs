@@ -345,6 +345,7 @@ mod tests {
                 add: 1,
                 remove: 0,
                 create: 0,
+                looks: 0,
             },
             drift: None,
             failure: (status == ChatStatus::Failed).then(|| Failure {

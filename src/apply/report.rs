@@ -59,6 +59,9 @@ pub struct CallCounts {
     /// Chats created (each once, however many sends it took); left out of the JSON when none.
     #[serde(skip_serializing_if = "is_zero")]
     pub create: usize,
+    /// Names and icons set (`PUT /v3/chats/{id}`); left out of the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub looks: usize,
 }
 
 fn is_zero(count: &usize) -> bool {

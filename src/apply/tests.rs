@@ -258,7 +258,8 @@ async fn a_plan_converges_keeps_the_floor_and_clears_the_journal() {
         CallCounts {
             add: 5,
             remove: 5,
-            create: 0
+            create: 0,
+            looks: 0
         }
     );
     assert_eq!(strings(&state, "c1"), set(&[1, 2, 4]));
@@ -659,7 +660,10 @@ async fn every_call_goes_out_after_its_intent_is_durable_and_writes_are_batched(
             JournalRecord::Accepted { id, .. } | JournalRecord::Failed { id } => {
                 open.remove(&chat_of[id]);
             }
-            JournalRecord::Begin { .. } | JournalRecord::CreateIntent(_) | JournalRecord::Created { .. } => {}
+            JournalRecord::Begin { .. }
+            | JournalRecord::CreateIntent(_)
+            | JournalRecord::Created { .. }
+            | JournalRecord::Looks { .. } => {}
         }
     }
 }
@@ -694,7 +698,8 @@ async fn faults_still_converge_with_no_change_applied_twice() {
         CallCounts {
             add: 20,
             remove: 20,
-            create: 0
+            create: 0,
+            looks: 0
         }
     );
     sandbox.land_all();

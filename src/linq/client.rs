@@ -243,6 +243,38 @@ impl Client {
         }
     }
 
+    /// `PUT /v3/chats/{id}`: sets the display name and/or the icon (at least one is given);
+    /// Linq answers `200` with the chat. Setting a value twice is harmless, so a transient
+    /// failure is retried as a read is, and an answer lost for good leaves the step to the next
+    /// plan, which sets it again.
+    pub async fn update_chat(&self, id: &str, name: Option<&str>, icon: Option<&str>) -> Result<Chat, LinqError> {
+        let url = self.chat_url(id, None)?;
+        let mut body = serde_json::Map::new();
+        if let Some(name) = name {
+            body.insert("display_name".into(), name.into());
+        }
+        if let Some(icon) = icon {
+            body.insert("group_chat_icon".into(), icon.into());
+        }
+        let body = serde_json::Value::Object(body);
+        let mut retries = Retries::default();
+        let answer = loop {
+            match self.attempt(Method::PUT, url.clone(), Some(&body), None).await {
+                Ok(answer) => break answer,
+                Err(e) if e.is_transient() => match self.backoff(&mut retries, &e).await {
+                    Again::Retry => {}
+                    Again::GiveUp => return Err(e),
+                    Again::Stopped => return Err(LinqError::CutShort { last: Box::new(e) }),
+                },
+                Err(e) => return Err(e),
+            }
+        };
+        Chat::parse(&answer.body).map_err(|message| LinqError::Protocol {
+            status: answer.status.as_u16(),
+            message: format!("chat `{}`: {message}", Escaped(id)),
+        })
+    }
+
     /// `POST /v3/chats/{chat}/participants`: queues an add.
     pub async fn add_participant(&self, chat: &str, handle: &Handle) -> Result<ChangeAnswer, LinqError> {
         self.mutate(Op::Add, chat, handle, None).await

@@ -85,8 +85,10 @@ impl Adoption {
 
     /// Writes `state`, which holds the adoption, through `store` in one write, when it records
     /// anything new.
-    pub fn record(&self, store: &dyn StateStore, state: &mut State) -> Result<(), Error> {
-        if self.writes {
+    /// `changed`: the caller changed `state` too (the keys of its chats), so it is written
+    /// even when the adoption alone would not.
+    pub fn record(&self, store: &dyn StateStore, state: &mut State, changed: bool) -> Result<(), Error> {
+        if self.writes || changed {
             store.save(state)?;
         }
         Ok(())

@@ -99,17 +99,18 @@ pub async fn refresh(
 
 /// The managed chats in `selection`; a target that names no chat of the state is refused.
 fn managed_in_scope(state: &State, selection: &Selection) -> Result<Vec<String>, Error> {
+    let own = state.own_keys();
     let unmanaged =
-        (selection.targets.iter()).find(|target| !target.chats.iter().any(|id| state.chats.contains_key(id)));
+        (selection.targets.iter()).find(|target| !target.chats.iter().any(|key| state.chat_for(key, &own).is_some()));
     if let Some(target) = unmanaged {
         return Err(Error::NotManaged {
             given: target.given.clone(),
             chats: target.chats.clone(),
         });
     }
-    Ok((state.chats.keys())
-        .filter(|id| selection.includes(id))
-        .cloned()
+    Ok((state.chats.iter())
+        .filter(|(id, chat)| selection.includes(chat.key_or(id)))
+        .map(|(id, _)| id.clone())
         .collect())
 }
 
@@ -169,14 +170,19 @@ pub async fn read_live(
         now: options.clock.now(),
         timeout: options.pending_timeout,
     };
-    let ids: Vec<String> = (desired.chats.keys())
-        .filter(|id| selection.includes(id))
-        .cloned()
-        .collect();
+    // The chat each key in scope stands for; a chat still to create has none to read.
+    let names: BTreeMap<String, Option<String>> = {
+        let bindings = crate::plan::bind(desired, state);
+        (desired.chats.iter())
+            .filter(|(key, _)| selection.includes(key))
+            .filter_map(|(key, chat)| Some((bindings.id(key)?.to_owned(), chat.name.clone())))
+            .collect()
+    };
+    let ids: Vec<String> = names.keys().cloned().collect();
     confirm(client, stop).await?;
     let reads = read(client, ids, options.read_parallelism, stop, progress).await?;
     guard_gone(&reads, options.allow_mass_gone)?;
-    let mut observed = sync::observe_all(state, &reads, &timeout, |id| desired.chats[id].name.clone());
+    let mut observed = sync::observe_all(state, &reads, &timeout, |id| names.get(id).cloned().flatten());
     let changed = observed.changed;
     // Changes still pending stay in the state, and the plan lists them.
     observed.pending.clear();

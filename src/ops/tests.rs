@@ -180,7 +180,7 @@ async fn import_adopts_in_memory_and_records_only_when_asked() {
         .collect();
     assert_eq!(below, [("c1", 2)]);
     assert!(store.load().unwrap().is_none(), "nothing written before `record`");
-    adoption.record(&store, &mut loaded.state).unwrap();
+    adoption.record(&store, &mut loaded.state, false).unwrap();
     assert_eq!(store.load().unwrap().unwrap().chats.len(), 2);
 
     let missing = ["c9".to_owned()];

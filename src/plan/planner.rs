@@ -115,7 +115,7 @@ fn to_create(key: &str, wanted: &DesiredChat, desired: &Desired) -> ChatPlan {
         service: wanted.service,
     });
     let mut steps = vec![Step::Create];
-    steps.extend(looks(wanted, None, None, desired));
+    steps.extend(looks(wanted, KnownName::None, None, desired));
     ChatPlan {
         key: key.to_owned(),
         name: wanted.name.clone(),
@@ -126,12 +126,30 @@ fn to_create(key: &str, wanted: &DesiredChat, desired: &Desired) -> ChatPlan {
     }
 }
 
+/// What the state knows of a chat's display name.
+#[derive(Clone, Copy)]
+enum KnownName<'a> {
+    /// Nothing: never read nor set. Like a membership the state does not know, it is read
+    /// first (`refresh`, `plan --refresh`, `import`) rather than overwritten blind.
+    Unknown,
+    /// A chat about to be created: it has no name yet.
+    None,
+    /// The name last set or read.
+    Is(&'a str),
+}
+
 /// The name and icon steps of a chat whose state records `name` and `icon`: each only where
-/// the config asks for another (a name only with `manage_names`).
-fn looks(wanted: &DesiredChat, name: Option<&str>, icon: Option<&str>, desired: &Desired) -> Vec<Step> {
+/// the config asks for another (a name only with `manage_names`). Linq returns no icon, so the
+/// icon last set is all there is to compare with.
+fn looks(wanted: &DesiredChat, name: KnownName<'_>, icon: Option<&str>, desired: &Desired) -> Vec<Step> {
     let mut steps = Vec::new();
     if let Some(value) = wanted.name.as_deref().filter(|_| desired.settings.manage_names) {
-        if name != Some(value) {
+        let differs = match name {
+            KnownName::Unknown => false,
+            KnownName::None => true,
+            KnownName::Is(known) => known != value,
+        };
+        if differs {
             steps.push(Step::Name {
                 value: value.to_owned(),
             });
@@ -258,7 +276,8 @@ fn diff_chat(
     } else {
         keep_out_left(&mut adds, &known.left)
     };
-    let looks = looks(wanted, known.display_name.as_deref(), known.icon.as_deref(), desired);
+    let name = known.display_name.as_deref().map_or(KnownName::Unknown, KnownName::Is);
+    let looks = looks(wanted, name, known.icon.as_deref(), desired);
     if adds.is_empty() && removes.is_empty() && left.is_empty() && looks.is_empty() && at.rekey.is_none() {
         return None;
     }

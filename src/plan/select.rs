@@ -253,10 +253,8 @@ impl Resolver<'_> {
         if let Some(pattern) = given.strip_prefix(NAME_PREFIX) {
             return self.by_name(flag, given, pattern);
         }
-        let known = self.desired.is_some_and(|desired| desired.chats.contains_key(given))
-            || self.state.chats.contains_key(given);
-        if known {
-            return Ok(vec![given.to_owned()]);
+        if let Some(key) = self.key_of(given) {
+            return Ok(vec![key]);
         }
         let unmatched = |why, close| SelectError::Unmatched {
             flag,
@@ -400,8 +398,25 @@ impl Resolver<'_> {
     }
 
     /// Every chat id of the config and the state, sorted.
+    /// The chat key `given` names: a key of the config, a key the state records a chat under,
+    /// or a chat id (of the state, or bound by `id:`), as the key that chat stands for.
+    fn key_of(&self, given: &str) -> Option<String> {
+        if self.desired.is_some_and(|desired| desired.chats.contains_key(given)) {
+            return Some(given.to_owned());
+        }
+        if self.state.chats.values().any(|chat| chat.key.as_deref() == Some(given)) {
+            return Some(given.to_owned());
+        }
+        if let Some(chat) = self.state.chats.get(given) {
+            return Some(chat.key_or(given).to_owned());
+        }
+        let desired = self.desired?;
+        let bound = desired.chats.iter().find(|(_, chat)| chat.id.as_deref() == Some(given));
+        bound.map(|(key, _)| key.clone())
+    }
+
     fn all_ids(&self) -> Vec<&str> {
-        let mut ids: BTreeSet<&str> = self.state.chats.keys().map(String::as_str).collect();
+        let mut ids: BTreeSet<&str> = (self.state.chats.iter()).map(|(id, chat)| chat.key_or(id)).collect();
         if let Some(desired) = self.desired {
             ids.extend(desired.chats.keys().map(String::as_str));
         }

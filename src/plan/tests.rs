@@ -563,8 +563,7 @@ fn json_plan_has_the_documented_shape() {
     let mut desired = config(&[("c1", &["a", "b", "d"])]);
     desired.chats.get_mut("c1").unwrap().name = Some("Sales West".into());
     desired.names.insert(handle("d"), "dana".into());
-    let mut state = state(&[("c1", &["a", "b", "c"])]);
-    state.chats.get_mut("c1").unwrap().display_name = Some("Sales West".into());
+    let state = state(&[("c1", &["a", "b", "c"])]);
     let plan = plan_all(&desired, &state).unwrap();
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(

@@ -21,6 +21,9 @@ struct ConfigFile {
 
 #[derive(Serialize)]
 struct ConfigChat {
+    /// The chat id, when the key is one of the team's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,6 +40,40 @@ struct ConfigChat {
 /// afterwards by a double-quoted scalar that escapes it: the file reads back to the exact name,
 /// and printed, it cannot act on the terminal.
 pub fn imported_config(chats: &[Chat], state: &State) -> anyhow::Result<String> {
+    imported_config_keyed(chats, state, &BTreeMap::new())
+}
+
+/// Keys for `chats` made from their display names (a chat without one keeps its id), unique
+/// among themselves and among the keys the state records for other chats: a second `Sales`
+/// becomes `sales-2`.
+pub fn keys_from_names(chats: &[Chat], state: &State) -> BTreeMap<String, String> {
+    let mut taken: std::collections::BTreeSet<String> = (state.chats.iter())
+        .filter(|(id, _)| !chats.iter().any(|chat| &chat.id == *id))
+        .map(|(id, chat)| chat.key_or(id).to_owned())
+        .collect();
+    let mut keys = BTreeMap::new();
+    for chat in chats {
+        let Some(base) = chat.display_name.as_deref().and_then(crate::chat_id::key_from_name) else {
+            continue;
+        };
+        let mut key = base.clone();
+        let mut n = 2;
+        while taken.contains(&key) {
+            let suffix = format!("-{n}");
+            key = format!(
+                "{}{suffix}",
+                &base[..base.len().min(crate::chat_id::MAX_KEY_LEN - suffix.len())]
+            );
+            n += 1;
+        }
+        taken.insert(key.clone());
+        keys.insert(chat.id.clone(), key);
+    }
+    keys
+}
+
+/// [`imported_config`], each chat of `keys` (id -> key) under its key with `id:` binding it.
+pub fn imported_config_keyed(chats: &[Chat], state: &State, keys: &BTreeMap<String, String>) -> anyhow::Result<String> {
     let nonce = fastrand::u64(..);
     let mut hidden: Vec<(String, String)> = Vec::new();
     let mut name_of = |chat: &Chat| {
@@ -54,12 +91,14 @@ pub fn imported_config(chats: &[Chat], state: &State) -> anyhow::Result<String> 
             .iter()
             .map(|chat| {
                 let members = state.chats[&chat.id].members.iter().map(Handle::to_string).collect();
+                let key = keys.get(&chat.id);
                 let entry = ConfigChat {
+                    id: key.map(|_| chat.id.clone()),
                     name: name_of(chat),
                     service: chat.service.as_deref().and_then(Service::from_linq),
                     members,
                 };
-                (chat.id.clone(), entry)
+                (key.unwrap_or(&chat.id).clone(), entry)
             })
             .collect(),
     };

@@ -105,6 +105,14 @@ fn chats_text(report: &DriftReport, paint: Paint, w: &mut dyn Write) -> io::Resu
                         writeln!(w, "    {what} {handle}")?;
                     }
                 }
+                if let Some(was) = &chat.renamed_from {
+                    writeln!(
+                        w,
+                        "    {} renamed outside roster from \"{}\"; the next apply sets the config's name again",
+                        paint.note("~"),
+                        Escaped(was)
+                    )?;
+                }
             }
             DriftStatus::Gone | DriftStatus::Unavailable => {
                 let what = if chat.status == DriftStatus::Gone {
@@ -198,6 +206,7 @@ mod tests {
                     joined: Vec::new(),
                     removed: Vec::new(),
                     left: Vec::new(),
+                    renamed_from: None,
                     error: Some(ReadFailure {
                         status: Some(404),
                         code: Some(2001),
@@ -213,6 +222,7 @@ mod tests {
                     removed: handles(&["+12055550199", "bob@example.com"]),
                     left: handles(&["+12055550123"]),
                     error: None,
+                    renamed_from: None,
                 },
             ],
         );

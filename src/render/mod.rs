@@ -25,7 +25,7 @@ mod markdown;
 mod report;
 mod text;
 
-pub use config::imported_config;
+pub use config::{imported_config, imported_config_keyed, keys_from_names};
 pub use drift::drift_text;
 pub use history::{History, HISTORY_FORMAT_VERSION};
 pub use json::write_json;

@@ -19,9 +19,13 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
         0 => String::new(),
         n => format!(", {} created", count(n, "chat", "chats")),
     };
+    let looks = match report.calls.looks {
+        0 => String::new(),
+        n => format!(", {} set", count(n, "name or icon", "names or icons")),
+    };
     write!(
         w,
-        "{} Calls made: {} added, {} removed{created}. Chats: {}",
+        "{} Calls made: {} added, {} removed{created}{looks}. Chats: {}",
         headline(report, &paint),
         report.calls.add,
         report.calls.remove,

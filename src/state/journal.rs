@@ -143,6 +143,16 @@ pub fn fold_all(state: &mut State, records: &[JournalRecord]) -> (Vec<Unsettled>
                     record_created(state, intent, chat, *at);
                 }
             }
+            JournalRecord::Looks { chat, name, icon } => {
+                if let Some(chat) = state.chats.get_mut(chat) {
+                    if let Some(name) = name {
+                        chat.display_name = Some(name.clone());
+                    }
+                    if let Some(icon) = icon {
+                        chat.icon = Some(icon.clone());
+                    }
+                }
+            }
         }
     }
     let mut open: Vec<usize> = intents

@@ -181,6 +181,16 @@ pub enum JournalRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<Timestamp>,
     },
+    /// Linq set a chat's display name and/or icon (`PUT /v3/chats/{id}` answered `200`).
+    /// Written after the answer: setting a value is idempotent, so a run cut short before it
+    /// leaves the step for the next plan, which sets it again.
+    Looks {
+        chat: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        icon: Option<String>,
+    },
 }
 
 /// Who holds the lock, written into the lock so a waiting run can name the holder.

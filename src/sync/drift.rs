@@ -84,6 +84,10 @@ pub struct ChatDrift {
     /// Why the chat could not be read (`gone`, `unavailable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ReadFailure>,
+    /// The display name the state recorded, when Linq now shows another (renamed outside
+    /// roster; `name` is the new one). The next apply sets the config's name again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 /// The state of one chat in a drift report.
@@ -241,7 +245,11 @@ pub fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeou
         .partition(|handle| live_left.contains(handle));
     let joined: Vec<Handle> = now.members.difference(&base.members).cloned().collect();
     let name = now.display_name.clone().or_else(|| known.display_name.clone());
-    let drift = (!joined.is_empty() || !removed.is_empty() || !left.is_empty()).then(|| ChatDrift {
+    // A name the state knew that Linq now shows otherwise was changed outside roster.
+    let renamed_from = (known.display_name.is_some() && known.display_name != now.display_name)
+        .then(|| known.display_name.clone().unwrap_or_default());
+    let drifted = !joined.is_empty() || !removed.is_empty() || !left.is_empty() || renamed_from.is_some();
+    let drift = drifted.then(|| ChatDrift {
         id: id.to_owned(),
         name: name.clone(),
         status: DriftStatus::Drifted,
@@ -249,6 +257,7 @@ pub fn observe(id: &str, known: &ChatState, live: &Chat, timeout: &PendingTimeou
         removed,
         left,
         error: None,
+        renamed_from,
     });
     let listed = |changes: Vec<PendingChange>| {
         (!changes.is_empty()).then(|| PendingChat {
@@ -348,6 +357,7 @@ fn missing(id: &str, name: Option<String>, status: DriftStatus, error: &LinqErro
             message: error.message(),
             trace_id: error.trace_id().map(str::to_owned),
         }),
+        renamed_from: None,
     }
 }
 

@@ -5,11 +5,12 @@
 //! `refresh` records what changed outside roster (drift); `plan --refresh` makes the same reads
 //! in memory only, so the plan is made against the live membership while nothing is written.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::super::{real_path, seconds, select, Context, Error, ErrorContext as _, Exit};
 use super::{op_error, settle_options, Online, Session, Shown};
-use crate::cli::{ImportArgs, PlanArgs, RefreshArgs};
+use crate::cli::{ImportArgs, ImportKeys, PlanArgs, RefreshArgs};
 use crate::config::{Desired, DEFAULT_MIN_MEMBERS};
 use crate::handle::Handle;
 use crate::linq::Client;
@@ -61,7 +62,19 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> Result<Exit, Error> {
         .map_err(op_error(IMPORT_STOPPED))?;
     let mut state = loaded.state;
     warn_below_the_floor(cx, &adoption, &state);
-    let yaml = render::imported_config(&adoption.chats, &state)?;
+    // With `--keys names`, the state records each chat under the key the config gets.
+    let keys = match args.keys {
+        ImportKeys::Ids => BTreeMap::new(),
+        ImportKeys::Names => render::keys_from_names(&adoption.chats, &state),
+    };
+    let mut rekeyed = false;
+    for (id, key) in &keys {
+        if let Some(known) = state.chats.get_mut(id) {
+            rekeyed |= known.key.as_ref() != Some(key);
+            known.key = Some(key.clone());
+        }
+    }
+    let yaml = render::imported_config_keyed(&adoption.chats, &state, &keys)?;
 
     // Past this point the writes are quick and go to the end: a signal now changes nothing.
     online.signals.check(IMPORT_STOPPED)?;
@@ -69,7 +82,7 @@ pub fn import(cx: &mut Context, args: &ImportArgs) -> Result<Exit, Error> {
         write_config(path, &yaml, args.force)?;
     }
     adoption
-        .record(session.store.as_ref(), &mut state)
+        .record(session.store.as_ref(), &mut state, rekeyed)
         .map_err(op_error(IMPORT_STOPPED))?;
     if args.write.is_none() {
         cx.ui.out.write_all(yaml.as_bytes())?;

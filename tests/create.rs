@@ -100,7 +100,7 @@ pub(crate) fn write_config(ws: &Workspace, key: &str, from: &str, members: &[&st
     ws.write(
         "roster.yaml",
         format!(
-            "version: 1\nchats:\n  {key}:\n    create:\n      from: '{from}'\n      message: '{MESSAGE}'\n    members: [{}]\n",
+            "version: 1\nchats:\n  {key}:\n    name: Support EMEA\n    create:\n      from: '{from}'\n      message: '{MESSAGE}'\n    members: [{}]\n",
             members.join(", ")
         ),
     );
@@ -127,6 +127,14 @@ fn a_create_makes_one_chat_sends_its_message_and_binds_the_key() {
     let sent = &linq.sent()[0];
     assert_eq!(sent.content.parts, [MESSAGE]);
     assert_eq!(sent.from, LINE);
+    // Then the name, on the chat the create made.
+    let chat = linq.sandbox.chat(&linq.made()[0]).unwrap();
+    assert_eq!(chat.display_name.as_deref(), Some("Support EMEA"));
+    let calls: Vec<String> = (linq.sandbox.calls().into_iter())
+        .filter(|c| c.method != "GET")
+        .map(|c| c.method)
+        .collect();
+    assert_eq!(calls, ["POST", "PUT"]);
     // The next run has nothing to create.
     linq.expect(0, APPLY);
     assert_eq!(linq.creates(), [201]);
@@ -334,6 +342,8 @@ fn a_create_the_search_cannot_settle_waits_and_fails_the_run_and_sends_nothing_m
     assert!(run.stdout().contains("create not settled"), "{}", run.combined());
     assert_eq!(linq.creates().len(), 2, "ours sent once, after the other team's");
     assert_eq!(linq.bound(), None, "no chat bound on a guess");
+    let named = linq.sandbox.calls().into_iter().filter(|c| c.method == "PUT").count();
+    assert_eq!(named, 1, "the other team's chat was named, ours waits");
     assert!(linq
         .ws
         .read("roster.state.json.journal")
@@ -357,7 +367,7 @@ fn a_from_that_is_not_one_of_the_lines_is_refused_before_any_call_at_its_place()
         let run = linq.expect(1, args);
         snapshot(&format!("foreign_line_{}", args[0]), &run.combined());
         let stderr = run.stderr();
-        assert!(stderr.contains("roster.yaml:4:5"), "{}", run.combined());
+        assert!(stderr.contains("roster.yaml:5:5"), "{}", run.combined());
         assert!(
             stderr.contains("`+15550007999`, which is not one of your Linq lines (`+15550007000`)"),
             "{stderr}"

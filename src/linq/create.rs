@@ -233,12 +233,28 @@ mod tests {
             // A 201 whose chat roster cannot read: made, but which chat?
             || Reply::Json(201, json!({"chat": {"id": "c9"}})),
             || Reply::Json(201, json!({"id": "c9"})),
+            // A chat id roster could never address (a terminal escape in it).
+            || Reply::Json(201, created("c\u{1b}[2J9")),
         ] {
             let server = Server::start(move |_| reply()).await;
             let answer = server.client().create_chat(&new_chat()).await.unwrap();
             assert!(matches!(answer, CreateAnswer::Unanswered { .. }), "{answer:?}");
             assert_eq!(server.seen().len(), 1, "a doubtful create must not be retried");
         }
+        // A 201 past the size cap: made, and unreadable.
+        let huge = axum::body::Bytes::from(vec![b' '; crate::linq::client::MAX_ANSWER_BYTES + 1]);
+        let server = Server::start(move |_| Reply::Raw(201, huge.clone())).await;
+        let answer = server.client().create_chat(&new_chat()).await.unwrap();
+        assert!(
+            matches!(
+                &answer,
+                CreateAnswer::Unanswered {
+                    last: LinqError::Protocol { .. }
+                }
+            ),
+            "{answer:?}"
+        );
+        assert_eq!(server.seen().len(), 1);
         // No answer in time: the same.
         let server = Server::start(|_| Reply::Slow(Duration::from_secs(5), 201, created("c9"))).await;
         let client = server.client_with_timeout(Duration::from_millis(200));

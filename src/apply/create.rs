@@ -10,7 +10,9 @@
 //!    [`MAX_SENDS`] sends in all); otherwise it is not settled: its intent stays open in the
 //!    journal, the chat's other steps wait, and the run fails saying so.
 //! 4. An intent an earlier run left open (see [`crate::ops::settle`]) is settled the same way
-//!    before anything is sent, under a new intent of this run that keeps its time.
+//!    before anything is sent, under a new intent of this run that keeps what it was (line,
+//!    members, time); found to have made nothing, it is journaled `Failed`, and this run's
+//!    create (of today's config) goes out under an intent of its own.
 //! 5. A failure that surely made nothing (a `4xx`) journals `Failed`.
 
 use std::sync::atomic::Ordering;
@@ -88,35 +90,27 @@ impl Engine<'_> {
 
     /// Carries out the create of `key` (`new`): the chat it made, or why none.
     pub(super) async fn create(&self, key: &str, new: &NewChat, step: &Step) -> Result<String, Unmade> {
-        let open = self.options.open_creates.iter().find(|intent| intent.key == key);
+        if let Some(open) = self.options.open_creates.iter().find(|intent| intent.key == key) {
+            if let Some(chat) = self.settle_open(open, step).await? {
+                return Ok(chat);
+            }
+        }
         let intent = CreateIntent {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             key: key.to_owned(),
             from: new.from.clone(),
             members: new.to.clone(),
             idempotency_key: new.idempotency_key.clone(),
-            // An earlier run's create may have made the chat since its own intent.
-            at: open.map_or_else(|| self.options.clock.now(), |open| open.at),
+            at: self.options.clock.now(),
         };
-        let mut sent = 0;
-        if open.is_some() {
-            if !self.record(JournalRecord::CreateIntent(intent.clone())).await {
-                return Err(Unmade::Stopped);
-            }
-            match self.settle_create(&intent, step, None).await? {
-                Some(chat) => return Ok(chat),
-                None => sent = 0,
-            }
-        }
-        while sent < MAX_SENDS {
-            let answer = match (sent, open) {
-                (0, None) => {
+        for sent in 0..MAX_SENDS {
+            let answer = match sent {
+                0 => {
                     let announce = self.record(JournalRecord::CreateIntent(intent.clone()));
                     self.client.create_chat_announced(new, announce).await
                 }
                 _ => self.client.create_chat(new).await,
             };
-            sent += 1;
             match answer {
                 Ok(CreateAnswer::Created { chat }) => return self.created(&intent, chat.id).await,
                 Ok(CreateAnswer::Unanswered { last }) => {
@@ -131,6 +125,24 @@ impl Engine<'_> {
             step,
             &format!("it was sent {MAX_SENDS} times, each time without an answer, and each search found no chat"),
         )))
+    }
+
+    /// Settles a create an earlier run left open (rule 4), under an intent of this run that
+    /// keeps what it was (line, members, time): `Some` chat it made; `None` when it made
+    /// nothing, journaled `Failed` so that this run's create, of today's config, stands alone.
+    async fn settle_open(&self, open: &CreateIntent, step: &Step) -> Result<Option<String>, Unmade> {
+        let again = CreateIntent {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            ..open.clone()
+        };
+        if !self.record(JournalRecord::CreateIntent(again.clone())).await {
+            return Err(Unmade::Stopped);
+        }
+        let found = self.settle_create(&again, step, None).await?;
+        if found.is_none() && !self.record(JournalRecord::Failed { id: again.id }).await {
+            return Err(Unmade::Stopped);
+        }
+        Ok(found)
     }
 
     /// Looks for the chat `intent` may have made ([`find_created`]): `Some` chat found, `None`

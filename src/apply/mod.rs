@@ -359,12 +359,11 @@ fn save(state: &mut State, original: &State, store: &dyn StateStore, open: Open,
             return;
         }
     }
-    let cleared = store.clear_journal().and_then(|()| {
-        if open.changes.is_empty() && open.creates.is_empty() {
-            return Ok(());
-        }
-        store.append_journal(&reopened(state, &open.changes, &open.creates))
-    });
+    let kept = match open.changes.is_empty() && open.creates.is_empty() {
+        true => Vec::new(),
+        false => reopened(state, &open.changes, &open.creates),
+    };
+    let cleared = store.replace_journal(&kept);
     if let Err(e) = cleared {
         report.error.get_or_insert_with(|| format!("{e:#}"));
     }

@@ -81,11 +81,12 @@ pub async fn settle(
     .await?;
     progress(Event::Settled(done));
     store.save(&mut loaded.state)?;
-    store.clear_journal()?;
+    let kept = match open.is_empty() {
+        true => Vec::new(),
+        false => reopened(&loaded.state, &[], &open),
+    };
+    store.replace_journal(&kept)?;
     loaded.journal = Default::default();
-    if !open.is_empty() {
-        store.append_journal(&reopened(&loaded.state, &[], &open))?;
-    }
     loaded.journal.creates = open;
     Ok(Some(done))
 }

@@ -272,6 +272,16 @@ pub trait StateStore: Send + Sync {
     fn read_journal(&self) -> Result<Vec<JournalRecord>, StateError>;
     /// Empties the journal once its records are folded into a saved state.
     fn clear_journal(&self) -> Result<(), StateError>;
+    /// Replaces the journal by `records` at once, so that no crash leaves it empty of what
+    /// must stay open (creates and calls not settled, once the state is written without them):
+    /// the journal is the old one or the new one, never none. Empty `records` clear it.
+    fn replace_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+        self.clear_journal()?;
+        match records.is_empty() {
+            true => Ok(()),
+            false => self.append_journal(records),
+        }
+    }
     /// The versions kept, newest first.
     fn history(&self) -> Result<Vec<Version>, StateError>;
     /// A kept version by its serial; `None` when it is not kept.

@@ -268,7 +268,7 @@ fn kill_after_the_chat_was_made(linq: &Linq) {
 #[test]
 fn kill_9_after_the_chat_was_made_and_before_the_answer_never_makes_a_second_chat() {
     for idempotency in [Idempotency::Honour, Idempotency::Ignore] {
-        for trial in 0..3 {
+        for trial in 0..5 {
             let trial = format!("{idempotency:?} trial {trial}");
             let linq = Linq::creating(idempotency, LINE);
             kill_after_the_chat_was_made(&linq);

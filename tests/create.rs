@@ -376,3 +376,44 @@ fn a_from_that_is_not_one_of_the_lines_is_refused_before_any_call_at_its_place()
     assert!(linq.creates().is_empty(), "nothing was sent");
     assert!(linq.sandbox.messages().is_empty());
 }
+
+#[test]
+fn the_team_example_creates_its_chat_once_named_with_its_icon() {
+    let linq = Linq::team();
+    let args = [
+        "apply",
+        "--auto-approve",
+        "-c",
+        "config",
+        "-c",
+        "create",
+        "--target",
+        "support-emea",
+    ];
+    let run = linq.expect(0, &args);
+    assert!(run.stdout().contains("1 chat created"), "{}", run.combined());
+    let made: Vec<_> = (linq.sandbox.chat_ids().into_iter())
+        .filter_map(|id| linq.sandbox.chat(&id))
+        .filter(|chat| chat.display_name.as_deref() == Some("Support EMEA"))
+        .collect();
+    assert_eq!(made.len(), 1, "one chat made");
+    assert_eq!(
+        made[0].icon.as_deref(),
+        Some("https://example.com/icons/support-emea.png")
+    );
+    assert_eq!(linq.sandbox.messages().len(), 1, "one first message");
+    let again = linq.expect(
+        0,
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "-c",
+            "config",
+            "-c",
+            "create",
+            "--target",
+            "support-emea",
+        ],
+    );
+    assert!(!again.stdout().contains("create from"), "{}", again.combined());
+}

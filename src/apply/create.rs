@@ -46,8 +46,15 @@ impl Engine<'_> {
     /// it went.
     pub(super) async fn create_chat(&self, plan: &ChatPlan, out: &mut ChatReport) -> bool {
         let (Some(request), Some(step)) = (plan.create_request(), plan.steps.first()) else {
+            // Not a plan roster makes (an edited plan is refused before this): nothing is sent.
             out.status = ChatStatus::Failed;
-            out.failure = Some(not_settled(&Step::Create, "the plan holds no create for it"));
+            out.failure = Some(Failure {
+                step: Some(Step::Create),
+                status: None,
+                code: None,
+                message: "the plan holds no create for this chat; nothing was sent".to_owned(),
+                trace_id: None,
+            });
             return false;
         };
         if self.stop.is_stopped() {

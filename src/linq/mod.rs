@@ -2,7 +2,9 @@
 //! Linq's error envelope as a typed error, retries with jittered backoff, a limit on requests in
 //! flight that adapts to the server and a pace, both shared by all tasks. An add or a remove
 //! ends in what Linq's answers said ([`ChangeAnswer`]); whether it landed when they leave that
-//! open is decided in [`crate::sync`], by reading the chat.
+//! open is decided in [`crate::sync`], by reading the chat. A create ([`Client::create_chat`])
+//! is never tried again once an attempt may have reached Linq: it ends
+//! [`CreateAnswer::Unanswered`], and [`crate::sync::find_created`] looks for its chat.
 //!
 //! The caller reads `LINQ_API_V3_BASE_URL` and `LINQ_API_V3_API_KEY` at the edge and passes them
 //! in a [`ClientConfig`]; nothing here reads the environment.

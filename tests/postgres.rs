@@ -870,3 +870,34 @@ fn a_create_killed_after_the_chat_was_made_is_found_from_its_journal_row() {
     let chat = &state["chats"][&sandbox.chat_ids()[0]];
     assert_eq!(chat["key"], KEY, "{state}");
 }
+
+/// A create the search cannot settle stays a journal row through every write of the state:
+/// the rows are replaced in one transaction, never cleared first.
+#[test]
+fn a_create_not_settled_stays_a_journal_row_across_runs() {
+    use crate::create::{write_config, KEY, LINE, MEMBERS, TOKEN};
+    let Some(db) = Database::new("unsettled") else { return };
+    let url = db.url("unsettled");
+    let seed = linq_sandbox::Seed {
+        token: TOKEN.into(),
+        me: LINE.into(),
+        chats: Vec::new(),
+        handle_services: Default::default(),
+    };
+    let sandbox = Sandbox::spawn(seed, Options::default());
+    // Another team makes a chat of the same line and members first: ours is then ambiguous.
+    let other = Workspace::new();
+    write_config(&other, "other-team", LINE, &MEMBERS);
+    crate::common::expect_exit(&other, &sandbox, 0, &["apply", "--auto-approve"]);
+    let ws = Workspace::new();
+    write_config(&ws, KEY, LINE, &MEMBERS);
+    sandbox.fail_next_creates(linq_sandbox::CreateFault::Error, 1);
+    let open = "SELECT count(*) FROM roster.journal WHERE record LIKE '{\"type\":\"create\"%'";
+    for run in 0..2 {
+        let apply = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve"]);
+        assert_eq!(apply.code(), 1, "run {run}\n{}", apply.combined());
+        assert!(apply.stdout().contains("create not settled"), "{}", apply.combined());
+        assert_eq!(db.value(open).as_deref(), Some("1"), "run {run}: still open");
+    }
+    assert_eq!(sandbox.chat_ids().len(), 2, "the other team's and ours, no third");
+}

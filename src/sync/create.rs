@@ -156,6 +156,13 @@ mod tests {
         Chat::parse(body.to_string().as_bytes()).unwrap()
     }
 
+    /// [`listed`], a group whatever its participants (as Linq lists a chat made as a group).
+    fn listed_at(id: &str, line: &str, offset: i64, others: &[&str]) -> Chat {
+        let mut chat = listed(id, line, offset, others);
+        chat.is_group = true;
+        chat
+    }
+
     fn settled(chats: &[Chat], known: &[&str]) -> CreateLanding {
         let known = known.iter().map(|k| k.to_string()).collect();
         settle_create(&intent(), Ok(search(&intent(), chats, &known)))
@@ -220,5 +227,66 @@ mod tests {
         assert!(why
             .to_string()
             .contains("the search for the chat it may have made failed"));
+    }
+
+    /// One listed chat, drawn: whose line, when made, its participants among four handles
+    /// (the members are the first two), whether the state knows it.
+    fn drawn() -> impl proptest::strategy::Strategy<Value = (bool, i64, Vec<bool>, bool, bool)> {
+        use proptest::prelude::*;
+        (
+            any::<bool>(),
+            -700i64..700,
+            proptest::collection::vec(any::<bool>(), 4),
+            any::<bool>(),
+            any::<bool>(),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever the listing: a chat is bound only when it is the one chat of the line made
+        /// since the intent (less the allowance), unknown, with exactly the members, and no
+        /// other such chat holds every member; the create is sent again only when no chat of
+        /// the line made since, unknown, holds every member. Checked against the rules stated
+        /// afresh, not against `search`.
+        #[test]
+        fn a_create_is_bound_or_sent_again_only_when_the_listing_says_so(
+            chats in proptest::collection::vec(drawn(), 0..6)
+        ) {
+            let handles = ["+15550000001", "+15550000002", "+15550000003", "ann@example.com"];
+            let mut listed = Vec::new();
+            let mut known = BTreeSet::new();
+            for (n, (ours, offset, holds, is_known, left)) in chats.iter().enumerate() {
+                let others: Vec<String> = (handles.iter().zip(holds))
+                    .filter(|(_, held)| **held)
+                    .enumerate()
+                    .map(|(i, (h, _))| if *left && i == 0 { format!("{h}:left") } else { h.to_string() })
+                    .collect();
+                let others: Vec<&str> = others.iter().map(String::as_str).collect();
+                let line = if *ours { LINE } else { "+15550000099" };
+                listed.push(listed_at(&format!("c{n}"), line, *offset, &others));
+                if *is_known {
+                    known.insert(format!("c{n}"));
+                }
+            }
+            let may_be = |(ours, offset, holds, is_known, _): &(bool, i64, Vec<bool>, bool, bool)| {
+                *ours && *offset >= -300 && !is_known && holds[0] && holds[1]
+            };
+            let is = |chat: &(bool, i64, Vec<bool>, bool, bool)| may_be(chat) && !chat.2[2] && !chat.2[3];
+            let landing = settle_create(&intent(), Ok(search(&intent(), &listed, &known)));
+            match landing {
+                CreateLanding::Made(chat) => {
+                    let n: usize = chat.id[1..].parse().unwrap();
+                    proptest::prop_assert!(is(&chats[n]));
+                    proptest::prop_assert_eq!(chats.iter().filter(|c| may_be(c)).count(), 1);
+                }
+                CreateLanding::NotMade => proptest::prop_assert!(!chats.iter().any(may_be)),
+                CreateLanding::NotSettled(_) => {
+                    let candidates = chats.iter().filter(|c| may_be(c)).count();
+                    proptest::prop_assert!(candidates > 1 || (candidates == 1 && !chats.iter().any(is)));
+                }
+            }
+        }
     }
 }

@@ -285,6 +285,12 @@ fn kill_9_after_the_chat_was_made_and_before_the_answer_never_makes_a_second_cha
             );
             assert_eq!(linq.creates().len(), 1, "{trial}: not sent again");
             linq.assert_one_chat(&trial);
+            let chat = linq.sandbox.chat(&linq.made()[0]).unwrap();
+            assert_eq!(
+                chat.display_name.as_deref(),
+                Some("Support EMEA"),
+                "{trial}: then named"
+            );
             linq.expect(0, APPLY);
             linq.assert_one_chat(&format!("{trial}, once more"));
         }
@@ -416,4 +422,50 @@ fn the_team_example_creates_its_chat_once_named_with_its_icon() {
         ],
     );
     assert!(!again.stdout().contains("create from"), "{}", again.combined());
+}
+
+#[test]
+fn ctrl_c_while_a_create_is_in_flight_keeps_its_chat_and_starts_nothing_after() {
+    use std::io::{BufRead, BufReader};
+    let linq = Linq::creating(Idempotency::Ignore, LINE);
+    linq.sandbox.hold_creates();
+    let mut child = spawn_apply(&linq.ws, &linq.sandbox, &[]);
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    assert!(
+        linq.sandbox.wait_for_held_creates(1, PATIENCE),
+        "the create never arrived"
+    );
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // Released only once roster took the signal: the create in flight finishes, nothing starts.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|line: &String| line.contains("Stopping (SIGINT)")) {
+        seen.push(
+            lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no stop line: {seen:?}")),
+        );
+    }
+    linq.sandbox.release_creates();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen:?}");
+    linq.assert_one_chat("after the stop");
+    let named = linq.sandbox.calls().into_iter().filter(|c| c.method == "PUT").count();
+    assert_eq!(named, 0, "the name was not started after the signal");
+    // The next run names it, and creates nothing.
+    linq.expect(0, APPLY);
+    assert_eq!(linq.creates().len(), 1);
+    linq.assert_one_chat("after the next run");
+    let chat = linq.sandbox.chat(&linq.made()[0]).unwrap();
+    assert_eq!(chat.display_name.as_deref(), Some("Support EMEA"));
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use super::report::{ChatReport, ChatStatus, Failure};
 use super::Engine;
 use crate::config::Service;
-use crate::linq::{CreateAnswer, LinqError, NewChat};
+use crate::linq::{Chat, CreateAnswer, LinqError, NewChat};
 use crate::op::Op;
 use crate::plan::{ChatPlan, CreateRequest, Step};
 use crate::state::{idempotency_key, CreateIntent, JournalRecord};
@@ -119,7 +119,7 @@ impl Engine<'_> {
                 _ => self.client.create_chat(new).await,
             };
             match answer {
-                Ok(CreateAnswer::Created { chat }) => return self.created(&intent, chat.id).await,
+                Ok(CreateAnswer::Created { chat }) => return self.created(&intent, chat).await,
                 Ok(CreateAnswer::Unanswered { last }) => {
                     if let Some(chat) = self.settle_create(&intent, step, Some(&last)).await? {
                         return Ok(chat);
@@ -167,24 +167,26 @@ impl Engine<'_> {
             )));
         }
         match find_created(self.client, intent, &self.known).await {
-            CreateLanding::Made(chat) => self.created(intent, chat.id).await.map(Some),
+            CreateLanding::Made(chat) => self.created(intent, *chat).await.map(Some),
             CreateLanding::NotMade => Ok(None),
             CreateLanding::NotSettled(why) => Err(Unmade::NotSettled(not_settled(step, &reason(&why, last)))),
         }
     }
 
-    /// Journals that `intent` made `chat` (durable before the chat's next step).
-    async fn created(&self, intent: &CreateIntent, chat: String) -> Result<String, Unmade> {
+    /// Journals that `intent` made `chat` (durable before the chat's next step), with the
+    /// name Linq gave it.
+    async fn created(&self, intent: &CreateIntent, chat: Chat) -> Result<String, Unmade> {
         let record = JournalRecord::Created {
             id: intent.id,
-            chat: chat.clone(),
+            chat: chat.id.clone(),
             at: Some(self.options.clock.now()),
+            name: chat.display_name,
         };
         if !self.record(record).await {
             // Made, but not recorded: the next run finds it from the intent.
             return Err(Unmade::Stopped);
         }
-        Ok(chat)
+        Ok(chat.id)
     }
 
     /// A create that failed before it made anything: `Failed` journaled (noted only, when it

@@ -105,7 +105,7 @@ async fn settle_creates(
         let known: BTreeSet<String> = state.chats.keys().cloned().collect();
         match sync::find_created(client, &intent, &known).await {
             CreateLanding::Made(chat) => {
-                record_created(state, &intent, &chat.id, None);
+                record_created(state, &intent, &chat.id, None, chat.display_name.as_deref());
                 // The listing was a read of the chat: the members it shows have landed.
                 if let Some(known) = state.chats.get_mut(&chat.id) {
                     for member in chat.members() {

@@ -57,10 +57,14 @@ pub fn idempotency_key(lineage: &str, key: &str) -> String {
 }
 
 /// Records `chat`, made for `intent`'s key (rule 3): its members are the intent's, each a
-/// pending add since `at` (the intent's time when unknown) until a read shows it.
-pub fn record_created(state: &mut State, intent: &CreateIntent, chat: &str, at: Option<Timestamp>) {
+/// pending add since `at` (the intent's time when unknown) until a read shows it, and its
+/// display name the one Linq gave it (`name`), as read.
+pub fn record_created(state: &mut State, intent: &CreateIntent, chat: &str, at: Option<Timestamp>, name: Option<&str>) {
     let since = Some(at.unwrap_or(intent.at));
     let known = state.chats.entry(chat.to_owned()).or_default();
+    if let Some(name) = name {
+        known.display_name = Some(name.to_owned());
+    }
     for member in &intent.members {
         if known.members.insert(member.clone()) {
             known.pending.record(Op::Add, member, since);

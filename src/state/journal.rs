@@ -138,9 +138,9 @@ pub fn fold_all(state: &mut State, records: &[JournalRecord]) -> (Vec<Unsettled>
                 creates.settled(run, *id);
             }
             JournalRecord::CreateIntent(intent) => creates.intent(run, intent),
-            JournalRecord::Created { id, chat, at } => {
+            JournalRecord::Created { id, chat, at, name } => {
                 if let Some(intent) = creates.settled(run, *id) {
-                    record_created(state, intent, chat, *at);
+                    record_created(state, intent, chat, *at, name.as_deref());
                 }
             }
             JournalRecord::Looks { chat, name, icon } => {
@@ -383,6 +383,7 @@ mod tests {
                 id: 1,
                 chat: "c9".into(),
                 at: None,
+                name: Some("+15550000001, +15550000002".into()),
             },
             intent(2, Op::Add, "+15550000003"),
             create(3, "failed"),
@@ -408,6 +409,11 @@ mod tests {
             "pending since the intent"
         );
         assert_eq!(chat.key.as_deref(), Some("made"), "bound to its key");
+        assert_eq!(
+            chat.display_name.as_deref(),
+            Some("+15550000001, +15550000002"),
+            "named as Linq named it"
+        );
         assert_eq!(s.chats.len(), 1, "a failed create made nothing");
         let open: Vec<&str> = folded.creates.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(open, ["open"]);
@@ -426,6 +432,7 @@ mod tests {
                 id: 1,
                 chat: "c9".into(),
                 at: Some(Timestamp::from_unix(1_767_605_460)),
+                name: None,
             },
         ];
         let folded = Folded::fold(&mut s, &records);

@@ -180,6 +180,10 @@ pub enum JournalRecord {
         chat: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<Timestamp>,
+        /// The display name Linq gave the new chat (by default, its recipients' handles): the
+        /// state reads it here, so that the next plan sets the config's name over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
     /// Linq set a chat's display name and/or icon (`PUT /v3/chats/{id}` answered `200`).
     /// Written after the answer: setting a value is idempotent, so a run cut short before it

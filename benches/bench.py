@@ -7,6 +7,7 @@ Run from the repository root:
 
     python3 benches/bench.py                 # everything, about 25 minutes on 2 cores
     python3 benches/bench.py --only plan,startup --runs 3
+    python3 benches/bench.py --only creates     # 10,000 chats planned with and without 1,000 creates
     python3 benches/bench.py --only postgres    # starts a throwaway cluster with .ci/postgres
     python3 benches/bench.py --only adaptive --servers cap8,rate50
 
@@ -354,6 +355,44 @@ def bench_plan(results: dict, runs: int, sizes: list[int]) -> None:
             f"(config {config_mb:.1f} MB, state {state_mb:.1f} MB)")
         log("           " + ", ".join(f"{k} {v:.1f} ms" for k, v in phases.items()))
     results["plan"] = out
+
+
+def bench_creates(results: dict, runs: int, chats: int = 10_000, creates: int = 1_000) -> None:
+    """Plan of CHATS chats beside the same plan with CREATES chats to create in one more file
+    (each with its line, its 20 members and a first message): the goal is within 1.1x."""
+    log(f"== plan with creates: {chats} chats, then {creates} more to create")
+    folder = generate(f"plan-{chats}", chats, 20, 0.05)
+    with_creates = WORK / f"plan-{chats}-creates-{creates}"
+    shutil.rmtree(with_creates, ignore_errors=True)
+    shutil.copytree(folder / "config", with_creates / "config")
+    lines = ["version: 1", "settings:", f"  max_creates: {creates}", "chats:"]
+    for c in range(creates):
+        lines.append(f"  bench-create-{c:05}:")
+        lines.append("    create:")
+        lines.append(f"      from: \"{ME}\"")
+        lines.append(f"      message: \"Welcome to bench chat {c}.\"")
+        members = ", ".join(f"\"+1205{(c * 20 + m) % 10_000_000:07}\"" for m in range(20))
+        lines.append(f"    members: [{members}]")
+    holder = next((f for f in (with_creates / "config").iterdir() if "settings:" in f.read_text()), None)
+    if holder is not None:
+        # One file at most holds `settings`: raise the limit there instead.
+        text = holder.read_text()
+        holder.write_text(text.replace("settings:\n", f"settings:\n  max_creates: {creates}\n", 1))
+        lines = [line for line in lines if not line.startswith(("settings:", "  max_creates"))]
+    (with_creates / "config" / "zz-creates.yaml").write_text("\n".join(lines) + "\n")
+    out = {}
+    for name, config in [("without", folder / "config"), ("with", with_creates / "config")]:
+        argv = [str(ROSTER), "plan", "-c", str(config), "--state", str(folder / "roster.state.json")]
+        run(argv)  # warm the page cache
+        measured = [run(argv) for _ in range(runs)]
+        if any(r.code != 0 for r in measured):
+            raise RuntimeError(f"plan {name} creates failed: {run(argv, capture=True).stderr}")
+        out[name] = {"wall_s": median([r.seconds for r in measured]), "rss_mb": median([r.rss_mb for r in measured]),
+                     "wall_all_s": [round(r.seconds, 4) for r in measured]}
+        log(f"  {name:>7} creates: {out[name]['wall_s']:.3f} s, {out[name]['rss_mb']:.0f} MB")
+    out["ratio"] = out["with"]["wall_s"] / out["without"]["wall_s"]
+    log(f"  ratio {out['ratio']:.2f}x (goal 1.1x)")
+    results["creates"] = out
 
 
 def bench_startup(results: dict, runs: int) -> None:
@@ -855,6 +894,10 @@ def report(results: dict) -> None:
             ok = t <= GOALS["plan_100k_vs_10k"] and m <= GOALS["plan_100k_vs_10k"]
             lines.append(f"plan 100,000 chats: {q['wall_s']:.3f} s ({t:.1f}x), {q['rss_mb']:.0f} MB ({m:.1f}x) "
                          f"(goal <= 10x: {verdict(ok)})")
+    if "creates" in results:
+        c = results["creates"]
+        lines.append(f"plan 10,000 chats with 1,000 to create: {c['with']['wall_s']:.3f} s vs {c['without']['wall_s']:.3f} s "
+                     f"without = {c['ratio']:.2f}x (goal <= 1.1x: {verdict(c['ratio'] <= 1.1)})")
     if "startup" in results:
         lines.append(f"validate (startup): median {results['startup']['wall_ms']:.2f} ms")
     if "apply" in results:
@@ -919,7 +962,7 @@ def machine() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="plan,startup,apply,rate,memory,postgres,adaptive",
-                        help="comma-separated: plan, startup, apply, rate, memory, postgres, adaptive")
+                        help="comma-separated: plan, creates, startup, apply, rate, memory, postgres, adaptive")
     parser.add_argument("--runs", type=at_least_runs, default=5,
                         help=f"runs per figure, at least {MIN_RUNS} (startup: 6x this; apply, rate, memory and "
                              f"postgres: about half, at least {MIN_RUNS})")
@@ -948,6 +991,8 @@ def main() -> int:
         f"load {results['machine']['load'][0]:.2f}")
     if "plan" in only:
         bench_plan(results, args.runs, [int(s) for s in args.sizes.split(",")])
+    if "creates" in only:
+        bench_creates(results, args.runs)
     if "startup" in only:
         bench_startup(results, args.runs * 6)
     if "apply" in only:

@@ -1,10 +1,12 @@
 //! Which chats a run covers: `--target` and `--exclude`, resolved once against the loaded
-//! config and state into chat ids. The planner, `refresh` and `plan --refresh` then ask only
-//! [`Selection::includes`].
+//! config and state into chat keys (a chat's key in the config, or for a chat only in the
+//! state the key it is recorded under; the chat id for chats keyed by their id). The planner,
+//! `refresh` and `plan --refresh` then ask only [`Selection::includes`].
 //!
 //! Each selector is, in this order:
 //! 1. `name:GLOB`: the config's chats whose `name` matches (see [`super::glob`]), in any case;
-//! 2. a chat id of the config or the state;
+//! 2. a chat key of the config or the state, or a chat id (of the state, or bound by `id:`),
+//!    standing for its key;
 //! 3. a path to a config file or folder: the chats defined in that file, or in the files below
 //!    that folder. Paths are compared where they really lead (the caller's `real_path`, the
 //!    filesystem in roster), so `./config/`, `config` and an absolute path agree.
@@ -46,7 +48,7 @@ pub struct Selection {
 pub struct Selected {
     /// As typed on the command line.
     pub given: String,
-    /// The chat ids it names, sorted.
+    /// The chat keys it names, sorted.
     pub chats: Vec<String>,
 }
 

@@ -763,6 +763,12 @@ fn names_and_icons_are_steps_after_the_members_only_where_they_differ() {
     desired.settings.manage_names = false;
     let plan = plan_all(&desired, &state).unwrap();
     assert_eq!(steps(&plan, "c1"), ["+d"], "a label only, and the icon already set");
+
+    // A name the state never read is read first, not overwritten blind.
+    desired.settings.manage_names = true;
+    state.chats.get_mut("c1").unwrap().display_name = None;
+    let plan = plan_all(&desired, &state).unwrap();
+    assert_eq!(steps(&plan, "c1"), ["+d"]);
 }
 
 #[test]

@@ -57,6 +57,11 @@ impl Timestamp {
         now.0.duration_since(self.0).unwrap_or(Duration::ZERO)
     }
 
+    /// This moment less `duration`, saturating at the earliest time the system holds.
+    pub fn before(self, duration: Duration) -> Timestamp {
+        Timestamp(self.0.checked_sub(duration).unwrap_or(SystemTime::UNIX_EPOCH))
+    }
+
     /// This moment plus `duration`, saturating far in the future.
     pub fn after(self, duration: Duration) -> Timestamp {
         Timestamp(self.0.checked_add(duration).unwrap_or(self.0))

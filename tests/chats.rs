@@ -69,7 +69,7 @@ fn a_key_that_stands_for_no_chat_is_a_config_error_with_the_three_ways_out() {
 }
 
 #[test]
-fn a_create_is_shown_whole_in_every_format_counted_and_refused_by_apply() {
+fn a_create_is_shown_whole_in_every_format_counted_and_made_by_apply() {
     let linq = sales();
     config(&linq, &chat("support-emea", CREATE));
     insta::assert_snapshot!("create_text", linq.expect(0, &["plan"]).combined());
@@ -82,18 +82,17 @@ fn a_create_is_shown_whole_in_every_format_counted_and_refused_by_apply() {
     assert_eq!(json["summary"]["create"], 1);
     linq.expect(2, &["plan", "--detailed-exitcode"]);
 
-    // Until apply creates chats, it refuses the create and says so: never reported done.
-    let run = linq.expect(1, &["apply", "--auto-approve"]);
+    // Apply makes it, with one create, and the message exactly as the config wrote it.
+    let run = linq.expect(0, &["apply", "--auto-approve"]);
+    assert!(run.combined().contains("1 chat created"), "{}", run.combined());
+    let creates = calls(&linq).iter().filter(|call| *call == "POST /v3/chats").count();
+    assert_eq!(creates, 1, "{:?}", calls(&linq));
+    let sent = linq.sandbox.messages();
+    assert_eq!(sent.len(), 1);
     assert!(
-        run.combined().contains("does not create chats yet"),
-        "{}",
-        run.combined()
-    );
-    assert!(!run.combined().contains("Apply complete"), "{}", run.combined());
-    assert!(
-        !calls(&linq).iter().any(|call| call == "POST /v3/chats"),
+        sent[0].content.parts[0].contains("\u{1b}[2J"),
         "{:?}",
-        calls(&linq)
+        sent[0].content.parts
     );
 }
 

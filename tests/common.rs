@@ -14,8 +14,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use sandbox::{
-    accepted, api_env, applied_changes, assert_no_change_accepted_twice, changes_answered, mutating_calls, roster,
-    roster_command, spawn_apply, Linq, TOKEN,
+    accepted, api_env, applied_changes, assert_no_change_accepted_twice, changes_answered, expect_exit, mutating_calls,
+    roster, roster_command, spawn_apply, Linq, TOKEN,
 };
 pub use scenario::{limit_problems, ChatSpec, Rng, Scenario};
 

@@ -6,6 +6,7 @@ mod apply;
 mod chats;
 mod common;
 mod concurrency;
+mod create;
 mod files;
 mod fuzz_corpus;
 mod install;

@@ -812,3 +812,92 @@ fn a_save_from_a_serial_no_longer_current_is_refused() {
     drop(lock);
     assert_eq!(db.value("SELECT count(*) FROM roster.locks"), Some("0".into()));
 }
+
+/// A create's intent is a committed journal row before the create goes out: `kill -9` at the
+/// instant after the sandbox made the chat and before it answered, with the state in
+/// PostgreSQL and a sandbox that ignores idempotency keys, and the next run finds the chat
+/// and sends nothing.
+#[test]
+fn a_create_killed_after_the_chat_was_made_is_found_from_its_journal_row() {
+    use crate::create::{write_config, KEY, LINE, MEMBERS, TOKEN};
+    let Some(db) = Database::new("create") else { return };
+    let url = format!("{}&lease=1", db.url("create"));
+    let seed = linq_sandbox::Seed {
+        token: TOKEN.into(),
+        me: LINE.into(),
+        chats: Vec::new(),
+        handle_services: Default::default(),
+    };
+    let sandbox = Sandbox::spawn(
+        seed,
+        Options {
+            idempotency: linq_sandbox::Idempotency::Ignore,
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    write_config(&ws, KEY, LINE, &MEMBERS);
+    sandbox.hold_creates();
+    let mut apply = spawn_pg_apply(&ws, &sandbox, &url, &[]);
+    let held = sandbox.wait_for_held_creates(1, crate::common::PATIENCE);
+    apply.kill().unwrap(); // SIGKILL
+    apply.wait().unwrap();
+    assert!(held, "the create never reached the sandbox");
+    sandbox.release_creates();
+    let rows = db.value("SELECT count(*) FROM roster.journal WHERE record LIKE '{\"type\":\"create\"%'");
+    assert_eq!(rows.as_deref(), Some("1"), "the intent is a journal row");
+    let rerun = roster_pg(
+        &ws,
+        Some(&sandbox),
+        &url,
+        &[
+            "apply",
+            "--auto-approve",
+            "--settle-timeout",
+            "1",
+            "--lock-timeout",
+            "60",
+        ],
+    );
+    assert_eq!(rerun.code(), 0, "{}", rerun.combined());
+    assert!(rerun.stderr().contains("of 1 create, 1 found"), "{}", rerun.combined());
+    assert_eq!(sandbox.chat_ids().len(), 1, "one chat");
+    assert_eq!(sandbox.messages().len(), 1, "one message");
+    let journal = db.value("SELECT count(*) FROM roster.journal");
+    assert_eq!(journal.as_deref(), Some("0"), "settled and cleared");
+    let pulled = roster_pg(&ws, None, &url, &["state", "pull"]);
+    let state: serde_json::Value = serde_json::from_str(&pulled.stdout()).unwrap();
+    let chat = &state["chats"][&sandbox.chat_ids()[0]];
+    assert_eq!(chat["key"], KEY, "{state}");
+}
+
+/// A create the search cannot settle stays a journal row through every write of the state:
+/// the rows are replaced in one transaction, never cleared first.
+#[test]
+fn a_create_not_settled_stays_a_journal_row_across_runs() {
+    use crate::create::{write_config, KEY, LINE, MEMBERS, TOKEN};
+    let Some(db) = Database::new("unsettled") else { return };
+    let url = db.url("unsettled");
+    let seed = linq_sandbox::Seed {
+        token: TOKEN.into(),
+        me: LINE.into(),
+        chats: Vec::new(),
+        handle_services: Default::default(),
+    };
+    let sandbox = Sandbox::spawn(seed, Options::default());
+    // Another team makes a chat of the same line and members first: ours is then ambiguous.
+    let other = Workspace::new();
+    write_config(&other, "other-team", LINE, &MEMBERS);
+    crate::common::expect_exit(&other, &sandbox, 0, &["apply", "--auto-approve"]);
+    let ws = Workspace::new();
+    write_config(&ws, KEY, LINE, &MEMBERS);
+    sandbox.fail_next_creates(linq_sandbox::CreateFault::Error, 1);
+    let open = "SELECT count(*) FROM roster.journal WHERE record LIKE '{\"type\":\"create\"%'";
+    for run in 0..2 {
+        let apply = roster_pg(&ws, Some(&sandbox), &url, &["apply", "--auto-approve"]);
+        assert_eq!(apply.code(), 1, "run {run}\n{}", apply.combined());
+        assert!(apply.stdout().contains("create not settled"), "{}", apply.combined());
+        assert_eq!(db.value(open).as_deref(), Some("1"), "run {run}: still open");
+    }
+    assert_eq!(sandbox.chat_ids().len(), 2, "the other team's and ours, no third");
+}

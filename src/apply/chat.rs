@@ -17,8 +17,8 @@ use crate::sync::{before_change, landing, poll, resolve, Before, Known, Landing,
 /// What a chat's steps made: the calls Linq accepted, and those whose outcome is unknown (with
 /// their intent's id), to read back.
 #[derive(Default)]
-struct Made {
-    accepted: Vec<(Op, Handle)>,
+pub(super) struct Made {
+    pub(super) accepted: Vec<(Op, Handle)>,
     unknown: Vec<(u64, Op, Handle)>,
 }
 
@@ -60,17 +60,10 @@ impl Engine<'_> {
     pub(super) async fn chat(&self, plan: &ChatPlan, queued: PendingChanges) -> (ChatReport, bool) {
         let mut out = ChatReport::untouched(plan);
         if plan.action == Action::Create {
-            // Creating is not carried out by this engine yet: refused, never reported done.
-            out.status = ChatStatus::Failed;
-            out.failure = Some(Failure {
-                step: Some(Step::Create),
-                status: None,
-                code: None,
-                message: "this roster does not create chats yet; nothing was sent".to_owned(),
-                trace_id: None,
-            });
+            // A chat to create has nothing to check: its create comes first (`create.rs`).
+            let created = self.create_chat(plan, &mut out).await;
             self.progress.chat(&out);
-            return (out, false);
+            return (out, created);
         }
         let checked = !self.stop.is_stopped() && self.check(plan, &queued, &mut out).await;
         if checked {
@@ -121,7 +114,7 @@ impl Engine<'_> {
     }
 
     /// Carries out the steps in order, up to the first that fails or a stop.
-    async fn steps(&self, plan: &ChatPlan, out: &mut ChatReport) -> Made {
+    pub(super) async fn steps(&self, plan: &ChatPlan, out: &mut ChatReport) -> Made {
         let mut made = Made::default();
         out.status = ChatStatus::Done;
         out.steps_left = 0;
@@ -292,7 +285,7 @@ impl Engine<'_> {
     /// whose effect shows are accepted after all. Once the whole run has halted no call starts,
     /// not even a read: the chat counts as unread, so what was accepted is pending and calls of
     /// unknown outcome are journaled again for the next run to settle.
-    async fn finish(&self, chat: &str, made: Made, out: &mut ChatReport) {
+    pub(super) async fn finish(&self, chat: &str, made: Made, out: &mut ChatReport) {
         if made.accepted.is_empty() && made.unknown.is_empty() {
             return;
         }

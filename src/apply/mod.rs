@@ -28,13 +28,14 @@
 //! on the `Engine` the chats share), `record` (the outcome folded into the state) and `save`.
 
 mod chat;
+mod create;
 mod progress;
 mod recorder;
 mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -55,8 +56,9 @@ use crate::handle::Handle;
 use crate::linq::{Client, Limiter, DEFAULT_PARALLELISM};
 use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Plan, Step};
-use crate::state::journal::{fold, Unsettled};
-use crate::state::{JournalRecord, PendingChanges, State, StateStore, DEFAULT_PENDING_TIMEOUT};
+use crate::state::create::reopened;
+use crate::state::journal::{fold_all, Unsettled};
+use crate::state::{CreateIntent, JournalRecord, PendingChanges, State, StateStore, DEFAULT_PENDING_TIMEOUT};
 use crate::stop::{Halt, Stop};
 use recorder::Recorder;
 
@@ -81,6 +83,10 @@ pub struct ApplyOptions {
     pub pending_timeout: Duration,
     /// Stamps accepted changes, and tells their age.
     pub clock: Clock,
+    /// Creates an earlier run left open that settling could not settle (see
+    /// [`crate::ops::settle`]): the create of such a key looks for its chat again before
+    /// anything is sent, and they stay journaled until settled.
+    pub open_creates: Vec<CreateIntent>,
 }
 
 /// The first pause between two reads of a waiting chat. Changes usually land within a fraction
@@ -100,6 +106,7 @@ impl Default for ApplyOptions {
             poll_interval: Duration::from_secs(1),
             pending_timeout: DEFAULT_PENDING_TIMEOUT,
             clock: Clock::system(),
+            open_creates: Vec::new(),
         }
     }
 }
@@ -137,8 +144,14 @@ pub async fn apply(
         adaptive: concurrency.adaptive,
     });
     let original = state.clone();
-    let unsettled = record(state, plan, ran.chats, &ran.records, &mut report);
-    save(state, &original, store, unsettled, &mut report);
+    // Creates an earlier run left open stay open unless this run settled them.
+    let mut records = match options.open_creates.is_empty() {
+        true => Vec::new(),
+        false => reopened(state, &[], &options.open_creates),
+    };
+    records.extend(ran.records);
+    let open = record(state, plan, ran.chats, &records, &mut report);
+    save(state, &original, store, open, &mut report);
     progress.finish();
     report
 }
@@ -189,6 +202,10 @@ struct Engine<'a> {
     stop: &'a Stop,
     next_id: AtomicU64,
     recorder: Recorder,
+    /// The chats the state holds: none of them is a chat a create made.
+    known: BTreeSet<String>,
+    /// The state's lineage: with a chat's key, the source of its creates' idempotency key.
+    lineage: String,
 }
 
 /// What the chats of a run did.
@@ -219,6 +236,8 @@ async fn run_chats(
         stop: client.stop(),
         next_id: AtomicU64::new(1),
         recorder,
+        known: state.chats.keys().cloned().collect(),
+        lineage: state.lineage.clone(),
     };
     let begin = JournalRecord::Begin {
         lineage: state.lineage.clone(),
@@ -266,21 +285,22 @@ async fn run_chats(
 /// Folds what the run did into `state` and `report`: the accepted changes (see
 /// [`crate::state::journal`]), the changes still pending with when Linq accepted them, the
 /// changes that never landed dropped, and forgotten chats removed. Returns the calls whose
-/// outcome stayed unknown.
+/// outcome stayed unknown and the creates not settled.
 fn record(
     state: &mut State,
     plan: &Plan,
     chats: Vec<(ChatReport, bool)>,
     records: &[JournalRecord],
     report: &mut ApplyReport,
-) -> Vec<Unsettled> {
+) -> Open {
     let (chats, checked): (Vec<ChatReport>, Vec<bool>) = chats.into_iter().unzip();
     for chat in &chats {
         report.calls.add += chat.calls.add;
         report.calls.remove += chat.calls.remove;
+        report.calls.create += chat.calls.create;
         report.calls.looks += chat.calls.looks;
     }
-    let unsettled = fold(state, records);
+    let (changes, creates) = fold_all(state, records);
     // A chat that passed its check had every earlier pending change landed; what is pending
     // now is what its read-back did not show, since the time the journal says Linq accepted it.
     // A chat whose earlier changes never landed was not changed: they are dropped.
@@ -318,46 +338,32 @@ fn record(
         .filter(|c| c.action == Action::Unknown)
         .map(|c| c.id.clone())
         .collect();
-    unsettled
+    Open { changes, creates }
+}
+
+/// What a run leaves open for the next to settle.
+struct Open {
+    /// Calls whose outcome stayed unknown.
+    changes: Vec<Unsettled>,
+    /// Creates not settled.
+    creates: Vec<CreateIntent>,
 }
 
 /// Saves `state` when the run changed it from `original`, then clears the journal, journaling
-/// again the calls whose outcome stayed unknown so that the next run settles them. A failure is
-/// the run's error.
-fn save(
-    state: &mut State,
-    original: &State,
-    store: &dyn StateStore,
-    unsettled: Vec<Unsettled>,
-    report: &mut ApplyReport,
-) {
+/// again the calls whose outcome stayed unknown and the creates not settled, so that the next
+/// run settles them. A failure is the run's error.
+fn save(state: &mut State, original: &State, store: &dyn StateStore, open: Open, report: &mut ApplyReport) {
     if state != original {
         if let Err(e) = store.save(state) {
             report.error.get_or_insert_with(|| format!("{e:#}"));
             return;
         }
     }
-    let cleared = store.clear_journal().and_then(|()| {
-        if unsettled.is_empty() {
-            return Ok(());
-        }
-        let mut again = vec![JournalRecord::Begin {
-            lineage: state.lineage.clone(),
-            serial: state.serial,
-        }];
-        again.extend(
-            unsettled
-                .into_iter()
-                .zip(1..)
-                .map(|(change, id)| JournalRecord::Intent {
-                    id,
-                    chat: change.chat,
-                    op: change.op,
-                    handle: change.handle,
-                }),
-        );
-        store.append_journal(&again)
-    });
+    let kept = match open.changes.is_empty() && open.creates.is_empty() {
+        true => Vec::new(),
+        false => reopened(state, &open.changes, &open.creates),
+    };
+    let cleared = store.replace_journal(&kept);
     if let Err(e) = cleared {
         report.error.get_or_insert_with(|| format!("{e:#}"));
     }

@@ -258,6 +258,9 @@ pub fn describe(report: &ChatReport) -> String {
         )
     };
     match report.status {
+        ChatStatus::Done if report.calls.create > 0 => {
+            format!("{name}: created as `{}`, {calls}{pending}", Escaped(&report.id))
+        }
         ChatStatus::Done => format!("{name}: done, {calls}{pending}"),
         ChatStatus::Drift => {
             let drift = report.drift.as_ref();
@@ -303,6 +306,14 @@ pub fn describe(report: &ChatReport) -> String {
             )
         }
         ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} left{pending}", steps(report.steps_left)),
+        ChatStatus::CreateNotSettled => {
+            let message = report.failure.as_ref().map(|f| Escaped(&f.message).to_string());
+            format!(
+                "{name}: {}; {} waiting",
+                message.unwrap_or_else(|| "create not settled".to_owned()),
+                steps(report.steps_left)
+            )
+        }
         ChatStatus::NeverLanded => {
             let changes: Vec<String> = report
                 .never_landed
@@ -333,6 +344,7 @@ mod tests {
             calls: CallCounts {
                 add: 1,
                 remove: 0,
+                create: 0,
                 looks: 0,
             },
             drift: None,

@@ -56,6 +56,9 @@ pub struct ConcurrencyReport {
 pub struct CallCounts {
     pub add: usize,
     pub remove: usize,
+    /// Chats created (each once, however many sends it took); left out of the JSON when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub create: usize,
     /// Names and icons set (`PUT /v3/chats/{id}`); left out of the JSON when none.
     #[serde(skip_serializing_if = "is_zero")]
     pub looks: usize,
@@ -110,6 +113,10 @@ pub enum ChatStatus {
     /// Not changed: changes an earlier run made were accepted by Linq but never landed, and the
     /// plan counted on them. They are dropped from the state, and the next plan makes them again.
     NeverLanded,
+    /// Its create was sent and nobody can tell yet whether it made the chat (its answer was
+    /// lost and the search for the chat failed or was ambiguous): nothing more was sent, its
+    /// other steps wait, and the next apply looks again (see [`crate::sync::find_created`]).
+    CreateNotSettled,
 }
 
 /// Why a chat stopped.
@@ -208,6 +215,11 @@ impl ApplyReport {
     /// Chats left unchanged because changes of earlier runs never landed.
     pub fn never_landed(&self) -> impl Iterator<Item = &ChatReport> {
         self.with_status(ChatStatus::NeverLanded)
+    }
+
+    /// Chats whose create is not settled.
+    pub fn not_settled(&self) -> impl Iterator<Item = &ChatReport> {
+        self.with_status(ChatStatus::CreateNotSettled)
     }
 
     /// Chats with accepted changes that have not landed yet.

@@ -214,6 +214,7 @@ fn options() -> ApplyOptions {
         poll_interval: Duration::from_millis(20),
         pending_timeout: DEFAULT_PENDING_TIMEOUT,
         clock: Clock::fixed(now()),
+        open_creates: Vec::new(),
     }
 }
 
@@ -257,6 +258,7 @@ async fn a_plan_converges_keeps_the_floor_and_clears_the_journal() {
         CallCounts {
             add: 5,
             remove: 5,
+            create: 0,
             looks: 0
         }
     );
@@ -658,7 +660,10 @@ async fn every_call_goes_out_after_its_intent_is_durable_and_writes_are_batched(
             JournalRecord::Accepted { id, .. } | JournalRecord::Failed { id } => {
                 open.remove(&chat_of[id]);
             }
-            JournalRecord::Begin { .. } | JournalRecord::Looks { .. } => {}
+            JournalRecord::Begin { .. }
+            | JournalRecord::CreateIntent(_)
+            | JournalRecord::Created { .. }
+            | JournalRecord::Looks { .. } => {}
         }
     }
 }
@@ -693,6 +698,7 @@ async fn faults_still_converge_with_no_change_applied_twice() {
         CallCounts {
             add: 20,
             remove: 20,
+            create: 0,
             looks: 0
         }
     );

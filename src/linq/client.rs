@@ -50,7 +50,7 @@ struct Inner {
 }
 
 /// See [`Client::change_announced`].
-type Announce<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+pub(super) type Announce<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 /// How long a `429` that names no `Retry-After` waits before its retry.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -69,9 +69,9 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// What one attempt got back: a success status and its body.
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) body: Vec<u8>,
 }
 
 /// Why an answer's body was not read whole.
@@ -315,7 +315,7 @@ impl Client {
         })
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(super) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()
             .expect("base URL checked to be hierarchical")
@@ -395,7 +395,7 @@ impl Client {
     /// attempts were used up). A `429` waits its `Retry-After` (1 s when it names none).
     /// Whether the other tasks wait too is the limiter's verdict: not when fewer requests in
     /// flight is the cure, yes (in the pacer) for a rate limit; both waits end together.
-    async fn backoff(&self, retries: &mut Retries, error: &LinqError) -> Again {
+    pub(super) async fn backoff(&self, retries: &mut Retries, error: &LinqError) -> Again {
         if self.inner.stop.signalled().is_some() {
             return Again::Stopped;
         }
@@ -449,7 +449,7 @@ impl Client {
     /// One request, within the limit on requests in flight and paced; an error status becomes
     /// an [`ApiError`]. Its parts: the turn ([`Client::take_turn`]), the request, and what the
     /// answer teaches the limiter and the pacer ([`Client::classify`]).
-    async fn attempt(
+    pub(super) async fn attempt(
         &self,
         method: Method,
         url: Url,
@@ -626,7 +626,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError
 }
 
 /// Whether a failed attempt is tried again (see [`Client::backoff`]).
-enum Again {
+pub(super) enum Again {
     Retry,
     /// The attempts are used up.
     GiveUp,
@@ -635,7 +635,7 @@ enum Again {
 }
 
 #[derive(Default)]
-struct Retries {
+pub(super) struct Retries {
     failed: u32,
     rate_limited: u32,
 }

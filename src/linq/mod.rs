@@ -2,13 +2,16 @@
 //! Linq's error envelope as a typed error, retries with jittered backoff, a limit on requests in
 //! flight that adapts to the server and a pace, both shared by all tasks. An add or a remove
 //! ends in what Linq's answers said ([`ChangeAnswer`]); whether it landed when they leave that
-//! open is decided in [`crate::sync`], by reading the chat.
+//! open is decided in [`crate::sync`], by reading the chat. A create ([`Client::create_chat`])
+//! is never tried again once an attempt may have reached Linq: it ends
+//! [`CreateAnswer::Unanswered`], and [`crate::sync::find_created`] looks for its chat.
 //!
 //! The caller reads `LINQ_API_V3_BASE_URL` and `LINQ_API_V3_API_KEY` at the edge and passes them
 //! in a [`ClientConfig`]; nothing here reads the environment.
 
 mod client;
 mod concurrency;
+mod create;
 mod error;
 #[cfg(test)]
 pub(crate) mod http_tests;
@@ -28,6 +31,7 @@ pub use client::Client;
 pub use concurrency::{
     Cause, Controller, Limiter, Permit, Rejection, Sample, Snapshot, Verdict, DEFAULT_PARALLELISM, INITIAL_LIMIT,
 };
+pub use create::{CreateAnswer, NewChat, MAX_SEARCH_PAGES};
 pub use error::{
     ApiError, LinqError, NotSent, TransportError, CODE_CHAT_BEING_CREATED, CODE_CONFLICT, CODE_UNSUPPORTED_SERVICE,
 };

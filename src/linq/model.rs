@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::LinqError;
 use crate::chat_id::check_chat_id;
+use crate::clock::Timestamp;
 use crate::escape::Escaped;
 use crate::handle::Handle;
 use crate::op::Op;
@@ -31,6 +32,10 @@ pub struct Chat {
     pub handles: Vec<ChatHandle>,
     pub is_group: bool,
     pub is_archived: bool,
+    /// When Linq made the chat, when its answer says so readably. Only the search for a chat
+    /// roster created relies on it (a chat made after the create's intent may be that chat), and
+    /// fails without it; every other use of a chat reads on without.
+    pub created_at: Option<Timestamp>,
 }
 
 /// One participant of a chat.
@@ -76,6 +81,8 @@ struct WireChat {
     is_group: bool,
     #[serde(default)]
     is_archived: bool,
+    #[serde(default)]
+    created_at: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,7 +156,29 @@ impl Chat {
             handles,
             is_group: wire.is_group,
             is_archived: wire.is_archived,
+            created_at: wire.created_at.as_ref().and_then(created_at),
         })
+    }
+}
+
+/// A `created_at` roster can compare: RFC 3339 in UTC, as Linq writes it. Anything else is no
+/// time at all (and a search that needs it fails rather than guess).
+fn created_at(value: &serde_json::Value) -> Option<Timestamp> {
+    serde_json::from_value::<Timestamp>(value.clone()).ok()
+}
+
+impl Chat {
+    /// Reads and checks the body of a `201` to `POST /v3/chats` (`CreateChatResult`): the chat
+    /// is under `chat`, with the fields of a `Chat` roster relies on.
+    pub fn parse_created(body: &[u8]) -> Result<Chat, String> {
+        #[derive(Deserialize)]
+        struct Created {
+            chat: WireChat,
+        }
+        let wire: Created =
+            serde_json::from_slice(body).map_err(|e| format!("the answer breaks Linq's schema: {e}"))?;
+        check_chat_id(&wire.chat.id).map_err(|e| format!("Linq made a chat roster cannot address: {e}"))?;
+        Chat::checked(wire.chat)
     }
 }
 

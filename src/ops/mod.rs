@@ -11,6 +11,8 @@
 //!   answers as Linq does and Linq takes the token, so that a `404` means a chat is gone.
 //! - `settle.rs`: [`settle`], the calls an interrupted run left open in the journal, settled by
 //!   reading their chats, then written and the journal cleared.
+//! - `lines.rs`: [`foreign_lines`], the creates whose `from` is not one of the partner's
+//!   lines, refused before any call.
 //! - `refresh.rs`: [`refresh`], the live membership of the managed chats in scope recorded in
 //!   the state, and [`read_live`], the same reads in memory only (`plan --refresh`).
 //! - `import.rs`: [`import`], chats roster does not manage yet read and adopted, recorded by
@@ -29,6 +31,7 @@ use crate::sync::{self, Read};
 mod confirm;
 mod error;
 mod import;
+mod lines;
 mod refresh;
 mod settle;
 #[cfg(test)]
@@ -37,6 +40,7 @@ mod tests;
 pub use confirm::confirm;
 pub use error::{Error, Stage, Unimportable};
 pub use import::{import, Adoption, Chats, ImportOptions};
+pub use lines::foreign_lines;
 pub use refresh::{guard_gone, read_live, refresh, Live, LiveOptions, RefreshOptions, Refreshed};
 pub use settle::{settle, JournalSettled};
 
@@ -51,6 +55,8 @@ pub enum Event {
         chats: usize,
         grace: std::time::Duration,
     },
+    /// This many creates of an interrupted run of unknown outcome are looked for.
+    SettlingCreates(usize),
     /// The journal of an interrupted run was settled; the state is written next.
     Settled(JournalSettled),
     /// Listing every chat began (`import --all`): the count is not known ahead.

@@ -15,13 +15,17 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
     if options.verbose {
         pending_lines(report, &paint, w)?;
     }
+    let created = match report.calls.create {
+        0 => String::new(),
+        n => format!(", {} created", count(n, "chat", "chats")),
+    };
     let looks = match report.calls.looks {
         0 => String::new(),
         n => format!(", {} set", count(n, "name or icon", "names or icons")),
     };
     write!(
         w,
-        "{} Calls made: {} added, {} removed{looks}. Chats: {}",
+        "{} Calls made: {} added, {} removed{created}{looks}. Chats: {}",
         headline(report, &paint),
         report.calls.add,
         report.calls.remove,
@@ -37,6 +41,7 @@ pub fn apply_report_text(report: &ApplyReport, options: TextOptions, w: &mut dyn
 /// A line for each chat that did not simply finish: failed, never landed, drifted, stopped.
 fn chat_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let listed = [
+        ChatStatus::CreateNotSettled,
         ChatStatus::Failed,
         ChatStatus::NeverLanded,
         ChatStatus::Drift,
@@ -45,7 +50,7 @@ fn chat_lines(report: &ApplyReport, paint: &Paint, w: &mut dyn Write) -> io::Res
     for status in listed {
         for chat in report.with_status(status) {
             let line = describe(chat);
-            let line = if status == ChatStatus::Failed {
+            let line = if matches!(status, ChatStatus::Failed | ChatStatus::CreateNotSettled) {
                 paint.remove(line)
             } else {
                 paint.note(line)
@@ -93,6 +98,7 @@ fn chat_counts(report: &ApplyReport) -> String {
     let chats = |status| report.with_status(status).count();
     let mut parts = vec![format!("{} done", chats(ChatStatus::Done))];
     let counts = [
+        (chats(ChatStatus::CreateNotSettled), "create not settled"),
         (chats(ChatStatus::Failed), "failed"),
         (
             chats(ChatStatus::NeverLanded),

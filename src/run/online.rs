@@ -199,6 +199,29 @@ pub(super) fn op_error(stopped: &'static str) -> impl Fn(ops::Error) -> Error {
     }
 }
 
+/// What settling a journal found, in one line.
+fn settled_line(settled: &ops::JournalSettled) -> String {
+    let creates = settled.created + settled.create_again + settled.create_open;
+    let mut parts = Vec::new();
+    if settled.landed + settled.not_made > 0 || creates == 0 {
+        parts.push(format!(
+            "{} landed, {} not made",
+            render::count(settled.landed, "call", "calls"),
+            settled.not_made
+        ));
+    }
+    if creates > 0 {
+        parts.push(format!(
+            "of {}, {} found, {} made nothing (sent again when applied), {} not settled",
+            render::count(creates, "create", "creates"),
+            settled.created,
+            settled.create_again,
+            settled.create_open
+        ));
+    }
+    format!("Settled the journal of an interrupted run: {}.", parts.join("; "))
+}
+
 /// A workflow's progress as the user sees it: bars on a terminal, status lines on stderr.
 pub(super) struct Shown<'a> {
     ui: &'a mut Ui,
@@ -218,11 +241,11 @@ impl<'a> Shown<'a> {
                 render::count(calls, "call", "calls"),
                 grace.as_secs_f64()
             )),
-            Event::Settled(settled) => self.ui.status(format!(
-                "Settled the journal of an interrupted run: {} landed, {} not made.",
-                render::count(settled.landed, "call", "calls"),
-                settled.not_made
+            Event::SettlingCreates(creates) => self.ui.status(format!(
+                "Settling the journal of an interrupted run: looking for the chats of {} of unknown outcome...",
+                render::count(creates, "create", "creates"),
             )),
+            Event::Settled(settled) => self.ui.status(settled_line(&settled)),
             Event::Listing => self.bar = Some(self.ui.progress(None, "listing chats")),
             Event::Reading(chats) => self.bar = Some(self.ui.progress(Some(chats), "reading chats")),
             Event::Listed(chats) => self.inc(chats),
@@ -244,4 +267,43 @@ impl<'a> Shown<'a> {
             bar.inc(by as u64);
         }
     }
+}
+
+/// Refuses, before any call that changes anything, the creates in scope whose `from` is not
+/// one of the partner's lines ([`ops::foreign_lines`]), each at its `create` in the config.
+pub(super) async fn refuse_foreign_lines(
+    online: &Online,
+    client: &Client,
+    desired: &crate::config::Desired,
+    state: &crate::state::State,
+    selection: &crate::plan::Selection,
+) -> Result<(), Error> {
+    let problems = ops::foreign_lines(client, &online.signals.stop(), creates_of(desired, state, selection))
+        .await
+        .map_err(op_error(CHECK_STOPPED))?;
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Config(desired.locate(problems))),
+    }
+}
+
+/// What a command says when a signal stops it while it checks the lines of its creates.
+const CHECK_STOPPED: &str = "Stopped while checking the lines of the chats to create; nothing was sent or written.";
+
+/// The chats in scope that a plan would create: a `create` and no chat for the key, neither
+/// named by the config (`id:`, a chat id as key) nor known to the state (under the key or a
+/// `previously:` one); each with its line.
+fn creates_of<'a>(
+    desired: &'a crate::config::Desired,
+    state: &'a crate::state::State,
+    selection: &'a crate::plan::Selection,
+) -> impl Iterator<Item = (&'a str, &'a crate::handle::Handle)> + 'a {
+    let own = state.own_keys();
+    let known = move |key: &str| state.chat_for(key, &own).is_some();
+    (desired.chats.iter())
+        .filter(|(key, _)| selection.includes(key))
+        .filter(move |(key, chat)| {
+            chat.named_id(key).is_none() && !known(key) && !chat.previously.iter().any(|old| known(old))
+        })
+        .filter_map(|(key, chat)| chat.create.as_ref().map(|create| (key.as_str(), &create.from)))
 }

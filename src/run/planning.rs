@@ -34,6 +34,12 @@ fn noted(cx: &mut Context, loaded: Loaded) -> State {
             render::count(unsettled, "call", "calls")
         ));
     }
+    for open in &loaded.journal.creates {
+        cx.ui.status(format!(
+            "note: the create of `{}` from an interrupted apply may or may not have made its chat (create not settled); the next `roster apply` looks for the chat before it sends anything",
+            open.key
+        ));
+    }
     loaded.state
 }
 
@@ -90,6 +96,9 @@ pub fn plan(cx: &mut Context, args: &PlanArgs) -> Result<Exit, Error> {
     let selection = select(&args.scope, Some(&desired), &state)?;
     let drift = match (&online, client) {
         (Some(online), Some(client)) => {
+            online.block_on(online::refuse_foreign_lines(
+                online, &client, &desired, &state, &selection,
+            ))?;
             online::refresh_in_memory(cx, online, &client, &desired, &selection, &mut state, args)?
         }
         _ => false,

@@ -297,6 +297,19 @@ fn still_at(path: &Path, _file: &File, id: &str) -> bool {
         .is_some_and(|holder| holder.id == id)
 }
 
+/// `records` as the journal holds them: one JSON line each.
+fn journal_lines(records: &[JournalRecord], context: &dyn Fn() -> String) -> Result<Vec<u8>, StateError> {
+    let mut buffer = Vec::with_capacity(records.len() * 96);
+    for record in records {
+        serde_json::to_writer(&mut buffer, record).map_err(|error| StateError::Encode {
+            context: context(),
+            error,
+        })?;
+        buffer.push(b'\n');
+    }
+    Ok(buffer)
+}
+
 /// A journal record that does not parse, at `at`: serde's reason without its position (the
 /// place names it).
 pub(super) fn corrupt_journal(at: JournalPlace, error: &serde_json::Error) -> StateError {
@@ -398,14 +411,7 @@ impl StateStore for FileStore {
     fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         let path = self.journal_path();
         let context = || format!("failed to write journal `{}`", path.display());
-        let mut buffer = Vec::with_capacity(records.len() * 96);
-        for record in records {
-            serde_json::to_writer(&mut buffer, record).map_err(|error| StateError::Encode {
-                context: context(),
-                error,
-            })?;
-            buffer.push(b'\n');
-        }
+        let buffer = journal_lines(records, &context)?;
         let io_error = |error| StateError::io(context(), error);
         let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if journal.torn {
@@ -448,6 +454,19 @@ impl StateStore for FileStore {
 
     fn describe_journal(&self) -> String {
         self.journal_path().display().to_string()
+    }
+
+    /// A temporary file renamed over the journal: the old journal or the new, whatever crash.
+    fn replace_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+        if records.is_empty() {
+            return self.clear_journal();
+        }
+        let path = self.journal_path();
+        let context = || format!("failed to write journal `{}`", path.display());
+        let buffer = journal_lines(records, &context)?;
+        // The next append opens the new file.
+        *self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = JournalFile::default();
+        super::write_atomic(&path, &buffer).map_err(|error| StateError::io(context(), error))
     }
 
     fn clear_journal(&self) -> Result<(), StateError> {
@@ -672,6 +691,27 @@ mod tests {
         assert!(store.read_journal().is_err());
         store.clear_journal().unwrap();
         assert!(store.read_journal().unwrap().is_empty());
+    }
+
+    #[test]
+    fn replacing_the_journal_swaps_it_whole_and_later_appends_go_to_the_new_one() {
+        let (_dir, store) = store();
+        let begin = |serial| JournalRecord::Begin {
+            lineage: "l".into(),
+            serial,
+        };
+        store
+            .append_journal(&[begin(1), JournalRecord::Failed { id: 1 }])
+            .unwrap();
+        store.replace_journal(&[begin(2)]).unwrap();
+        store.append_journal(&[JournalRecord::Failed { id: 9 }]).unwrap();
+        assert_eq!(
+            store.read_journal().unwrap(),
+            [begin(2), JournalRecord::Failed { id: 9 }],
+            "the old records gone, the new ones kept, the append after them"
+        );
+        store.replace_journal(&[]).unwrap();
+        assert!(!store.journal_path().exists(), "nothing to keep: no journal");
     }
 
     /// This host's name, as a lock taken here records it.

@@ -18,6 +18,10 @@
 //!    all, the next apply sees the chat differ from the state and skips it as drift, and
 //!    `roster refresh` records it.)
 //!
+//! Creates follow the same pattern, with rules of their own in [`super::create`]: an intent
+//! with a `Created` outcome records the chat, one with none is an open create, returned in
+//! [`Folded::creates`].
+//!
 //! Applying a change is idempotent (set insert and remove), so folding a journal whose changes
 //! are already in a saved state (a crash between saving the state and clearing the journal)
 //! does no harm.
@@ -26,6 +30,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::create::{record_created, CreateIntent};
 use super::{JournalRecord, State};
 use crate::clock::Timestamp;
 use crate::handle::Handle;
@@ -46,20 +51,30 @@ pub struct Folded {
     pub records: usize,
     /// `Accepted` records: calls Linq took, now in the state as pending changes.
     pub accepted: usize,
+    /// `Created` records: chats a create made, now in the state.
+    pub created: usize,
     /// Calls whose outcome the journal does not know (rule 4), in journal order.
     pub unsettled: Vec<Unsettled>,
+    /// Creates whose outcome the journal does not know (rule 4 of [`super::create`]).
+    pub creates: Vec<CreateIntent>,
 }
 
 impl Folded {
     /// Folds `records` into `state` ([`fold`]) and says what they held.
     pub fn fold(state: &mut State, records: &[JournalRecord]) -> Folded {
+        let (unsettled, creates) = fold_all(state, records);
         Folded {
             records: records.len(),
             accepted: records
                 .iter()
                 .filter(|r| matches!(r, JournalRecord::Accepted { .. }))
                 .count(),
-            unsettled: fold(state, records),
+            created: records
+                .iter()
+                .filter(|r| matches!(r, JournalRecord::Created { .. }))
+                .count(),
+            unsettled,
+            creates,
         }
     }
 
@@ -84,12 +99,20 @@ pub fn apply_change(state: &mut State, chat: &str, op: Op, handle: &Handle, at: 
 }
 
 /// Applies the accepted changes of `records` to `state` and returns the unsettled ones, in
-/// journal order, each change once.
+/// journal order, each change once. Creates are folded too, in the same pass (so that a change
+/// to a chat the run created finds it in the state): see [`fold_all`].
 pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
+    fold_all(state, records).0
+}
+
+/// [`fold`], and the creates the journal leaves open (rule 4 of [`super::create`]), in journal
+/// order, the last intent of each key.
+pub fn fold_all(state: &mut State, records: &[JournalRecord]) -> (Vec<Unsettled>, Vec<CreateIntent>) {
     let mut run = 0usize;
     // (run, id) -> the intent and whether an outcome was seen.
     let mut intents: HashMap<(usize, u64), (usize, bool)> = HashMap::new();
     let mut order: Vec<Unsettled> = Vec::new();
+    let mut creates = Creates::default();
     for record in records {
         match record {
             JournalRecord::Begin { .. } => run += 1,
@@ -111,6 +134,13 @@ pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
             JournalRecord::Failed { id } => {
                 if let Some((_, settled)) = intents.get_mut(&(run, *id)) {
                     *settled = true;
+                }
+                creates.settled(run, *id);
+            }
+            JournalRecord::CreateIntent(intent) => creates.intent(run, intent),
+            JournalRecord::Created { id, chat, at, name } => {
+                if let Some(intent) = creates.settled(run, *id) {
+                    record_created(state, intent, chat, *at, name.as_deref());
                 }
             }
             JournalRecord::Looks { chat, name, icon } => {
@@ -138,7 +168,42 @@ pub fn fold(state: &mut State, records: &[JournalRecord]) -> Vec<Unsettled> {
             unsettled.push(change.clone());
         }
     }
-    unsettled
+    (unsettled, creates.open())
+}
+
+/// The creates of a journal as it is read: each intent, and whether an outcome was seen.
+#[derive(Default)]
+struct Creates {
+    intents: Vec<(usize, CreateIntent, bool)>,
+}
+
+impl Creates {
+    fn intent(&mut self, run: usize, intent: &CreateIntent) {
+        self.intents.push((run, intent.clone(), false));
+    }
+
+    /// Marks the intent `id` of `run` settled; the intent, when it is a create's.
+    fn settled(&mut self, run: usize, id: u64) -> Option<&CreateIntent> {
+        let (_, intent, settled) = self
+            .intents
+            .iter_mut()
+            .find(|(r, intent, _)| *r == run && intent.id == id)?;
+        *settled = true;
+        Some(intent)
+    }
+
+    /// The intents with no outcome, the last of each key, in journal order. A key settled after
+    /// an open intent (a later run found or made its chat) is not open.
+    fn open(self) -> Vec<CreateIntent> {
+        let mut open: Vec<CreateIntent> = Vec::new();
+        for (_, intent, settled) in self.intents {
+            open.retain(|earlier| earlier.key != intent.key);
+            if !settled {
+                open.push(intent);
+            }
+        }
+        open
+    }
 }
 
 #[cfg(test)]
@@ -295,5 +360,93 @@ mod tests {
         let open = fold(&mut s, &records);
         assert!(!s.chats.contains_key("gone"));
         assert_eq!(open.len(), 1);
+    }
+
+    fn create(id: u64, key: &str) -> JournalRecord {
+        JournalRecord::CreateIntent(CreateIntent {
+            id,
+            key: key.into(),
+            from: h("+15550000000"),
+            members: vec![h("+15550000001"), h("+15550000002")],
+            idempotency_key: format!("roster-{key}"),
+            at: Timestamp::from_unix(1_767_605_400),
+        })
+    }
+
+    #[test]
+    fn a_create_with_its_chat_is_recorded_one_without_an_outcome_is_open() {
+        let mut s = State::new();
+        let records = [
+            begin(),
+            create(1, "made"),
+            JournalRecord::Created {
+                id: 1,
+                chat: "c9".into(),
+                at: None,
+                name: Some("+15550000001, +15550000002".into()),
+            },
+            intent(2, Op::Add, "+15550000003"),
+            create(3, "failed"),
+            JournalRecord::Failed { id: 3 },
+            create(4, "open"),
+        ];
+        let mut c9 = records.to_vec();
+        if let JournalRecord::Intent { chat, .. } = &mut c9[3] {
+            *chat = "c9".into();
+        }
+        c9.push(JournalRecord::Accepted {
+            id: 2,
+            trace_id: None,
+            at: None,
+        });
+        let folded = Folded::fold(&mut s, &c9);
+        let chat = &s.chats["c9"];
+        let members: Vec<String> = chat.members.iter().map(|m| m.to_string()).collect();
+        assert_eq!(members, ["+15550000001", "+15550000002", "+15550000003"]);
+        assert_eq!(
+            chat.pending.add[&h("+15550000001")],
+            Some(Timestamp::from_unix(1_767_605_400)),
+            "pending since the intent"
+        );
+        assert_eq!(chat.key.as_deref(), Some("made"), "bound to its key");
+        assert_eq!(
+            chat.display_name.as_deref(),
+            Some("+15550000001, +15550000002"),
+            "named as Linq named it"
+        );
+        assert_eq!(s.chats.len(), 1, "a failed create made nothing");
+        let open: Vec<&str> = folded.creates.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(open, ["open"]);
+        assert_eq!((folded.accepted, folded.created), (1, 1));
+    }
+
+    #[test]
+    fn a_create_settled_by_a_later_run_is_not_open_and_records_round_trip() {
+        let mut s = State::new();
+        let records = [
+            begin(),
+            create(1, "k"),
+            begin(),
+            create(1, "k"),
+            JournalRecord::Created {
+                id: 1,
+                chat: "c9".into(),
+                at: Some(Timestamp::from_unix(1_767_605_460)),
+                name: None,
+            },
+        ];
+        let folded = Folded::fold(&mut s, &records);
+        assert!(folded.creates.is_empty(), "{:?}", folded.creates);
+        assert!(s.chats.contains_key("c9"));
+        let text = serde_json::to_string(&records[1]).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"create","id":1,"key":"k","from":"+15550000000""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<JournalRecord>(&text).unwrap(), records[1]);
+        // Open in one run, open again in the next: the last intent stands for the key.
+        let open = Folded::fold(&mut State::new(), &[begin(), create(1, "k"), begin(), create(7, "k")]);
+        assert_eq!(open.creates.len(), 1);
+        assert_eq!(open.creates[0].id, 7);
     }
 }

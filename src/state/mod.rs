@@ -24,6 +24,7 @@ use crate::op::Op;
 use crate::stop::Stop;
 
 mod atomic;
+pub mod create;
 mod document;
 mod error;
 mod file;
@@ -35,6 +36,7 @@ pub mod postgres;
 mod push;
 
 pub use atomic::{write_atomic, write_new};
+pub use create::{idempotency_key, CreateIntent};
 pub use document::{parse_state, NotAState};
 pub use error::{ConnectCause, JournalPlace, StateError};
 pub use file::FileStore;
@@ -166,6 +168,23 @@ pub enum JournalRecord {
     },
     /// The call certainly did not take effect.
     Failed { id: u64 },
+    /// Written (and synced) before `POST /v3/chats` goes out: roster is about to create the
+    /// chat of `key`. Everything settling needs to find the chat, should the answer be lost, is
+    /// here (see [`create`]).
+    #[serde(rename = "create")]
+    CreateIntent(CreateIntent),
+    /// The chat a create made: its answer named it, or settling found it. Its outcome, where an
+    /// intent's other outcome is [`JournalRecord::Failed`].
+    Created {
+        id: u64,
+        chat: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Timestamp>,
+        /// The display name Linq gave the new chat (by default, its recipients' handles): the
+        /// state reads it here, so that the next plan sets the config's name over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// Linq set a chat's display name and/or icon (`PUT /v3/chats/{id}` answered `200`).
     /// Written after the answer: setting a value is idempotent, so a run cut short before it
     /// leaves the step for the next plan, which sets it again.
@@ -257,6 +276,16 @@ pub trait StateStore: Send + Sync {
     fn read_journal(&self) -> Result<Vec<JournalRecord>, StateError>;
     /// Empties the journal once its records are folded into a saved state.
     fn clear_journal(&self) -> Result<(), StateError>;
+    /// Replaces the journal by `records` at once, so that no crash leaves it empty of what
+    /// must stay open (creates and calls not settled, once the state is written without them):
+    /// the journal is the old one or the new one, never none. Empty `records` clear it.
+    fn replace_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+        self.clear_journal()?;
+        match records.is_empty() {
+            true => Ok(()),
+            false => self.append_journal(records),
+        }
+    }
     /// The versions kept, newest first.
     fn history(&self) -> Result<Vec<Version>, StateError>;
     /// A kept version by its serial; `None` when it is not kept.

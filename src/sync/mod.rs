@@ -16,18 +16,23 @@
 //!   steps and settling.
 //! - `settle.rs`: the calls an interrupted run left unsettled in the journal, settled by
 //!   reading their chats ([`settle`]).
+//! - `create.rs`: did this create make its chat? A create whose answer was lost, settled by
+//!   looking for the chat ([`find_created`]; the pure [`search`] and [`settle_create`], rules
+//!   numbered in the module doc).
 //! - `read.rs`: reading many chats at once, where a chat Linq will not show is an answer about
 //!   it ([`read_chats`]).
 //!
 //! Whether one change shows in a live chat is [`crate::linq::Chat::shows`], from the meaning of
 //! [`crate::op::Op`]; what that says about the change is [`landing`]'s.
 
+mod create;
 mod drift;
 mod landing;
 mod poll;
 mod read;
 mod settle;
 
+pub use create::{find_created, search, settle_create, CreateLanding, NotSettled, Search, CLOCK_ALLOWANCE};
 pub use drift::{
     adopt, before_change, conflict, label, observe, observe_all, Adopted, Before, ChatDrift, Conflict, Drift,
     DriftReport, DriftStatus, DriftSummary, Observation, Observed, ReadFailure, Recorded, DRIFT_FORMAT_VERSION,

@@ -7,7 +7,7 @@ use super::super::{
     check_keys, config_paths, note_no_state, plan_options, read_saved_plan, real_path, seconds, select, Context, Error,
     ErrorContext as _, Exit, Signal, Signals, Stopped,
 };
-use super::{confirm, settle, Online, Session};
+use super::{confirm, refuse_foreign_lines, settle, Online, Session};
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::ApplyArgs;
 use crate::config::{self, Desired};
@@ -44,6 +44,7 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
         let plan = match saved {
             Some(saved) => {
                 let plan = checked_saved_plan(&session, &mut loaded, saved, &desired, pending, args)?;
+                refuse_foreign_lines(&online, &session.client, &desired, &loaded.state, &plan.selection).await?;
                 confirm(&online, &session.client, CANCELLED).await?;
                 plan
             }
@@ -54,12 +55,17 @@ pub fn apply(cx: &mut Context, args: &ApplyArgs) -> Result<Exit, Error> {
         };
         online.signals.check(CANCELLED)?;
         let progress = cx.ui.apply_progress(cx.global.timings);
+        let options = ApplyOptions {
+            // Creates an interrupted run left open, that settling could not settle yet.
+            open_creates: loaded.journal.creates.clone(),
+            ..apply_options(cx, args)
+        };
         let report = apply::apply(
             &plan,
             &mut loaded.state,
             session.store.as_ref(),
             &session.client,
-            &apply_options(cx, args),
+            &options,
             progress.as_ref(),
         )
         .await;
@@ -154,6 +160,7 @@ async fn approved_fresh_plan(
     // selection refused, changes nothing.
     check_keys(desired, &loaded.state)?;
     let selection = select(&args.scope, Some(desired), &loaded.state)?;
+    refuse_foreign_lines(online, &session.client, desired, &loaded.state, &selection).await?;
     // Settling confirms the address itself when there is a journal to settle.
     settle(cx, online, session, loaded, &args.api).await?;
     let plan = plan::plan(desired, &loaded.state, &plan_options(&args.scope, selection, pending))?;

@@ -632,6 +632,41 @@ impl StateStore for PostgresStore {
             .collect()
     }
 
+    /// One transaction: the journal rows of this state deleted and `records` written, under
+    /// the fence, so that no crash leaves the journal without what must stay open.
+    fn replace_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
+        let holder = self.holder()?;
+        let lines = records
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|error| StateError::Encode {
+                context: "failed to write the journal".to_owned(),
+                error,
+            })?;
+        self.run(move |db| async move {
+            const DOING: &str = "failed to write the journal";
+            db.transaction(DOING, async {
+                db.fence(&holder).await?;
+                let fail = |e: tokio_postgres::Error| db.error(DOING, &e);
+                db.client
+                    .execute("DELETE FROM roster.journal WHERE name = $1", &[&db.target.name])
+                    .await
+                    .map_err(fail)?;
+                db.client
+                    .execute(
+                        "INSERT INTO roster.journal (name, record)
+                         SELECT $1, r.record FROM unnest($2::text[]) WITH ORDINALITY AS r(record, n) ORDER BY r.n",
+                        &[&db.target.name, &lines],
+                    )
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            })
+            .await
+        })
+    }
+
     fn clear_journal(&self) -> Result<(), StateError> {
         let holder = self.holder()?;
         self.run(move |db| async move {

@@ -262,49 +262,13 @@ pub fn describe(report: &ChatReport) -> String {
             format!("{name}: created as `{}`, {calls}{pending}", Escaped(&report.id))
         }
         ChatStatus::Done => format!("{name}: done, {calls}{pending}"),
-        ChatStatus::Drift => {
-            let drift = report.drift.as_ref();
-            let list = |handles: Option<&Vec<crate::handle::Handle>>| handles.map(code_list).unwrap_or_default();
-            let mut parts = Vec::new();
-            let missing = list(drift.map(|d| &d.missing));
-            if !missing.is_empty() {
-                parts.push(format!("gone: {missing}"));
-            }
-            let unexpected = list(drift.map(|d| &d.unexpected));
-            if !unexpected.is_empty() {
-                parts.push(format!("new: {unexpected}"));
-            }
-            format!("{name}: skipped, it changed outside roster ({})", parts.join("; "))
-        }
-        ChatStatus::Failed => {
-            let failure = report.failure.as_ref();
-            let step = match failure.and_then(|f| f.step.as_ref()) {
-                Some(Step::Add { handle, .. }) => format!("adding `{handle}`"),
-                Some(Step::Remove { handle, .. }) => format!("removing `{handle}`"),
-                Some(Step::Wait) => "waiting for earlier changes to land".to_owned(),
-                Some(Step::Create) => "creating the chat".to_owned(),
-                Some(Step::Name { .. }) => "setting the chat's name".to_owned(),
-                Some(Step::Icon { .. }) => "setting the chat's icon".to_owned(),
-                None => "reading the chat".to_owned(),
-            };
-            let mut reason = String::new();
-            if let Some(f) = failure {
-                if let Some(status) = f.status {
-                    reason.push_str(&format!("{status} "));
-                }
-                if let Some(code) = f.code {
-                    reason.push_str(&format!("(code {code}) "));
-                }
-                reason.push_str(&Escaped(&f.message).to_string());
-                if let Some(trace) = &f.trace_id {
-                    reason.push_str(&format!(" [trace id `{}`]", Escaped(trace)));
-                }
-            }
-            format!(
-                "{name}: failed {step}: {reason}; {calls}, {} skipped{pending}",
-                steps(report.steps_left)
-            )
-        }
+        ChatStatus::Drift => format!("{name}: skipped, it changed outside roster ({})", drift_parts(report)),
+        ChatStatus::Failed => format!(
+            "{name}: failed {}: {}; {calls}, {} skipped{pending}",
+            failed_step(report),
+            failure_reason(report),
+            steps(report.steps_left)
+        ),
         ChatStatus::Stopped => format!("{name}: stopped, {calls}, {} left{pending}", steps(report.steps_left)),
         ChatStatus::CreateNotSettled => {
             let message = report.failure.as_ref().map(|f| Escaped(&f.message).to_string());
@@ -328,6 +292,53 @@ pub fn describe(report: &ChatReport) -> String {
             )
         }
     }
+}
+
+/// What changed outside roster in a chat skipped for drift: `gone: …; new: …`.
+fn drift_parts(report: &ChatReport) -> String {
+    let drift = report.drift.as_ref();
+    let list = |handles: Option<&Vec<crate::handle::Handle>>| handles.map(code_list).unwrap_or_default();
+    let mut parts = Vec::new();
+    let missing = list(drift.map(|d| &d.missing));
+    if !missing.is_empty() {
+        parts.push(format!("gone: {missing}"));
+    }
+    let unexpected = list(drift.map(|d| &d.unexpected));
+    if !unexpected.is_empty() {
+        parts.push(format!("new: {unexpected}"));
+    }
+    parts.join("; ")
+}
+
+/// The step a failed chat failed at, in words.
+fn failed_step(report: &ChatReport) -> String {
+    match report.failure.as_ref().and_then(|f| f.step.as_ref()) {
+        Some(Step::Add { handle, .. }) => format!("adding `{handle}`"),
+        Some(Step::Remove { handle, .. }) => format!("removing `{handle}`"),
+        Some(Step::Wait) => "waiting for earlier changes to land".to_owned(),
+        Some(Step::Create) => "creating the chat".to_owned(),
+        Some(Step::Name { .. }) => "setting the chat's name".to_owned(),
+        Some(Step::Icon { .. }) => "setting the chat's icon".to_owned(),
+        None => "reading the chat".to_owned(),
+    }
+}
+
+/// Why a chat failed: Linq's status, code and message (escaped) and its trace id.
+fn failure_reason(report: &ChatReport) -> String {
+    let mut reason = String::new();
+    if let Some(f) = &report.failure {
+        if let Some(status) = f.status {
+            reason.push_str(&format!("{status} "));
+        }
+        if let Some(code) = f.code {
+            reason.push_str(&format!("(code {code}) "));
+        }
+        reason.push_str(&Escaped(&f.message).to_string());
+        if let Some(trace) = &f.trace_id {
+            reason.push_str(&format!(" [trace id `{}`]", Escaped(trace)));
+        }
+    }
+    reason
 }
 
 #[cfg(test)]

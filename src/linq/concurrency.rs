@@ -9,7 +9,7 @@
 //! included):
 //!
 //! 1. Answers are gathered into windows of about one round trip (at least [`MIN_WINDOW`], or
-//!    [`SLOW_START_WINDOW`] during slow start, and a few answers). A window's latency is the mean
+//!    [`SLOW_START_WINDOW`] during slow start after the first, and a few answers). A window's latency is the mean
 //!    of its answers'; the base latency is the lowest window latency of the last
 //!    [`BASE_HORIZON`], the run's first window left out (it holds only the fastest answers of
 //!    the first requests). Every comparison with the base allows for the window's noise (twice the
@@ -350,7 +350,13 @@ impl Controller {
             return false;
         }
         let rtt = now.saturating_duration_since(sample.sent);
-        let shortest = if self.slow_start { SLOW_START_WINDOW } else { MIN_WINDOW };
+        // The run's first window is a whole [`MIN_WINDOW`]: a rate limit's second's worth is
+        // spent by then, if it is a small one, before the limit first grows.
+        let shortest = if self.slow_start && self.latency.is_some() {
+            SLOW_START_WINDOW
+        } else {
+            MIN_WINDOW
+        };
         let needed = MIN_SAMPLES.min(self.limit());
         self.window.add(rtt, sample.in_flight);
         let window = &self.window;
@@ -457,7 +463,10 @@ impl Controller {
             // Doubling for every [`SLOW_START_WINDOW`] the window lasted (two at most): the limit
             // grows as fast in time against a distant server as against a near one.
             let windows = now.saturating_duration_since(window_start).as_secs_f64() / SLOW_START_WINDOW.as_secs_f64();
-            self.limit * 2f64.powf(windows.clamp(1.0, 2.0))
+            // The first windows only double: the first lasted long only to wait for a rate
+            // limit.
+            let most = if self.recent.is_empty() { 1.0 } else { 2.0 };
+            self.limit * 2f64.powf(windows.clamp(1.0, most))
         } else {
             self.limit + (self.limit * 0.1).max(1.0)
         };

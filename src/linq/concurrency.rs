@@ -38,8 +38,8 @@
 //! 5. A `429`: the server takes fewer than `n` at once. The first `429` to a request sent after
 //!    the last decrease sets `L` to `n − 1`, within 90% and 50% of `L`; one to a request sent
 //!    before it is old news, but still lowers `L` to its own `n − 1`, down to half the limit
-//!    before that decrease. Growth then pauses for the `Retry-After` (at least [`MIN_HOLD`]),
-//!    doubled for each `429` in a row at the same level, and near that level `L` grows by one at
+//!    before that decrease. Growth then pauses for twice the `Retry-After` (at least
+//!    [`MIN_HOLD`]), doubled again for each `429` in a row at the same level, and near that level `L` grows by one at
 //!    a time: a server with a fixed cap is probed rarely, each probe costing one `429`. A `503`
 //!    or a request that got no answer in time says the server is overloaded but not how much:
 //!    `L` drops by a tenth, once for the requests sent before the drop.
@@ -540,10 +540,12 @@ impl Controller {
             _ => 0,
         };
         self.level = Some(n);
+        // Twice the `Retry-After` at first: a probe's refused request waits its `Retry-After`,
+        // and a run that ends soon after pays it whole.
         let hold = retry_after
             .unwrap_or(MIN_HOLD)
             .max(MIN_HOLD)
-            .saturating_mul(1 << self.strikes.min(5))
+            .saturating_mul(2 << self.strikes.min(4))
             .min(MAX_HOLD);
         self.hold_until = Some(now + hold);
         self.probed_at = None;

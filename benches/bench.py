@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """roster's benchmarks: plan scale, startup, apply throughput, rate limit, apply memory, the
-PostgreSQL state backend side by side with the file, and adaptive concurrency against four
+PostgreSQL state backend side by side with the file, and adaptive concurrency against nine
 servers.
 
 Run from the repository root:

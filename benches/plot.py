@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Plots the adaptive benchmark: for the defaults on each server, requests in flight (at the
-sandbox, and roster's limit) and roster's measured latency over time.
+"""Plots the adaptive benchmark: for the defaults' first run on some servers, requests in flight
+(at the sandbox, and roster's limit) and roster's measured latency (and its base) over time.
 
-    python3 benches/plot.py target/bench/adaptive/results.json benches/adaptive.png
+    python3 benches/plot.py target/bench/adaptive/results.json benches/adaptive.png [SERVERS]
+
+SERVERS is a comma-separated list of the benchmark's server names; by default the step in
+latency and the sliding window (`step,sliding50`), where the limit has most to tell, or every
+server when the results hold neither.
 
 Needs matplotlib (`benches/bench.py` installs it into `target/bench/venv` when missing).
 """
@@ -19,7 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def main() -> int:
     data = json.loads(open(sys.argv[1]).read())
-    servers = [s for s in data["servers"].values() if s.get("trace")]
+    wanted = (sys.argv[3] if len(sys.argv) > 3 else "step,sliding50").split(",")
+    servers = [data["servers"][k] for k in wanted if data["servers"].get(k, {}).get("trace")]
+    if not servers:
+        servers = [s for s in data["servers"].values() if s.get("trace")]
     fig, axes = plt.subplots(len(servers), 1, figsize=(9, 3.2 * len(servers)), squeeze=False)
     for ax, server in zip(axes[:, 0], servers):
         trace = server["trace"]
@@ -40,6 +47,9 @@ def main() -> int:
         latency = [(p["at"], p["latency_ms"]) for p in points if not math.isnan(p["latency_ms"])]
         right.plot([t for t, _ in latency], [ms for _, ms in latency], color="tab:red", linewidth=0.9,
                    marker=".", markersize=2, label="latency (window mean)")
+        base = [(p["at"], p["base_ms"]) for p in points if not math.isnan(p["base_ms"])]
+        right.step([t for t, _ in base], [ms for _, ms in base], where="post", color="tab:orange",
+                   linewidth=0.9, linestyle="--", label="base latency")
         right.set_ylabel("latency, ms", color="tab:red")
         right.set_ylim(bottom=0)
         handles = ax.get_legend_handles_labels()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use linq_sandbox::{Fault, Options, Sandbox};
 
-use crate::common::{roster, Scenario, Workspace};
+use crate::common::{roster, ChatSpec, Scenario, Workspace};
 
 /// The JSON report's `concurrency` object.
 fn concurrency(stdout: &str) -> serde_json::Value {
@@ -174,5 +174,49 @@ fn a_fixed_parallelism_keeps_it_and_zero_is_a_usage_error() {
     assert_eq!(
         report,
         serde_json::json!({"peak": 5, "final": 5, "ceiling": 5, "adaptive": false})
+    );
+}
+
+#[test]
+fn the_chats_with_the_longest_chains_start_first() {
+    let set = |handles: &[&str]| handles.iter().map(|h| format!("+1555000{h}")).collect();
+    let chat = |n: u32, current: &[&str], desired: &[&str], cap| ChatSpec {
+        id: format!("00000000-0000-4000-8000-{n:012}"),
+        current: set(current),
+        desired: set(desired),
+        cap,
+    };
+    // By id, two one-call chats come first; the last is a swap at its floor under a cap of 4,
+    // whose calls wait for each other to land: add, wait, remove, wait, add, wait, remove.
+    let scenario = Scenario {
+        chats: vec![
+            chat(1, &["0001", "0002", "0003"], &["0001", "0002", "0003", "0004"], None),
+            chat(2, &["0011", "0012", "0013"], &["0011", "0012", "0013", "0014"], None),
+            chat(3, &["0021", "0022", "0023"], &["0021", "0024", "0025"], Some(4)),
+        ],
+    };
+    let sandbox = Sandbox::spawn(
+        scenario.seed(),
+        Options {
+            land_delay: Duration::from_millis(20),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    scenario.write(&ws);
+    let run = roster(
+        &ws,
+        &sandbox,
+        &["apply", "--auto-approve", "--parallelism", "1", "--fixed-parallelism"],
+    );
+    assert_eq!(run.code(), 0, "{}", run.combined());
+    scenario.assert_converged(&sandbox);
+    // One request at a time: the first of a chat Linq received is the read of the long chain's.
+    let calls = sandbox.calls();
+    let first = calls.iter().find(|c| c.chat.is_some()).unwrap();
+    assert_eq!(
+        (first.method.as_str(), first.chat.as_deref()),
+        ("GET", Some(scenario.chats[2].id.as_str())),
+        "{first:?}"
     );
 }

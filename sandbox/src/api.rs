@@ -209,7 +209,15 @@ pub struct Core {
     pub in_flight: usize,
     /// The most API requests ever in flight at once.
     pub peak_in_flight: usize,
+    /// The workers of [`Options::workers`]: a request holds one from the end of its wait in
+    /// line to its answer (fair: granted in arrival order).
+    pub workers: Option<Arc<tokio::sync::Semaphore>>,
     traces: u64,
+}
+
+/// The workers `options` asks for.
+fn workers(options: &Options) -> Option<Arc<tokio::sync::Semaphore>> {
+    options.workers.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))))
 }
 
 impl Core {
@@ -222,6 +230,7 @@ impl Core {
         Ok(Core {
             token: seed.token.clone(),
             faults: Faults::new(&options, now),
+            workers: workers(&options),
             creates: Creates::new(options.seed),
             webhooks: Outbox::new(options.seed),
             options,
@@ -238,6 +247,7 @@ impl Core {
     /// Replaces the options; the fault generator restarts from the new seed.
     pub fn set_options(&mut self, options: Options) {
         self.faults = Faults::new(&options, Instant::now());
+        self.workers = workers(&options);
         self.creates.reseed(options.seed);
         self.webhooks.reseed(options.seed);
         self.world.record_events(options.webhooks.url.is_some());
@@ -282,6 +292,12 @@ impl Core {
         self.in_flight += 1;
         self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
         Ok(self.in_flight)
+    }
+
+    /// How a request counted in at `now` is served: its latency, and the workers it waits for
+    /// first, if any.
+    pub fn service(&mut self, now: Instant) -> (Duration, Option<Arc<tokio::sync::Semaphore>>) {
+        (self.faults.latency(&self.options, now), self.workers.clone())
     }
 
     /// A request counted in by [`Core::arrive`] was answered (or its connection closed).

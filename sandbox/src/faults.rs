@@ -1,7 +1,14 @@
 //! Fault injection: how slow, how rate-limited and how unreliable the sandbox pretends to be,
 //! drawn from a seeded generator so that a run with the same requests fails the same way.
+//!
+//! The servers a client meets, each a knob here: latency that is fixed, that steps to another
+//! value at a moment ([`LatencyStep`]) or jitters ([`Options::latency_max`]) whatever the load;
+//! latency that grows with the load ([`Options::workers`] serve at once, the rest queue); a rate
+//! limit counted as a token bucket, per fixed whole-second window or over any sliding second
+//! ([`RateLimitKind`]), each refusing with a whole-second `Retry-After`; and a cap on requests in
+//! flight ([`Options::max_in_flight`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -15,11 +22,24 @@ use crate::world::ApiError;
 pub struct Options {
     /// How long an accepted change stays queued before it lands.
     pub land_delay: Duration,
-    /// Added to every API request before it is handled.
+    /// Added to every API request before it is handled (with [`Options::workers`], the time a
+    /// worker takes to serve it).
     pub latency: Duration,
-    /// Requests per second above which API requests get 429 (a token bucket holding one
-    /// second's worth); `None` for no limit.
+    /// With a value, each request's latency is drawn evenly between `latency` and this (both
+    /// moved by a [`LatencyStep`] once it has happened), whatever the load: jitter.
+    pub latency_max: Option<Duration>,
+    /// The latency changes at a moment, whatever the load: a server drifting for its own
+    /// reasons (other clients, a deploy).
+    pub latency_step: Option<LatencyStep>,
+    /// API requests served at once; the others wait in arrival order for a free worker, so
+    /// that latency grows with the load (a request's answer comes after its wait and its
+    /// latency). `None` serves every request at once.
+    pub workers: Option<usize>,
+    /// Requests per second above which API requests get 429, counted as `rate_limit_kind`
+    /// says; `None` for no limit.
     pub rate_limit: Option<f64>,
+    /// How the rate limit counts.
+    pub rate_limit_kind: RateLimitKind,
     /// API requests the sandbox serves at once; one arriving while this many are in flight
     /// (latency included) is answered 429 (code 1007) with `Retry-After:` [`IN_FLIGHT_RETRY_AFTER`]
     /// at once, as a server or proxy capping concurrent requests does. `None` for no cap.
@@ -65,7 +85,11 @@ impl Default for Options {
         Options {
             land_delay: Duration::ZERO,
             latency: Duration::ZERO,
+            latency_max: None,
+            latency_step: None,
+            workers: None,
             rate_limit: None,
+            rate_limit_kind: RateLimitKind::TokenBucket,
             max_in_flight: None,
             error_rate: 0.0,
             applied_error_rate: 0.0,
@@ -85,6 +109,30 @@ impl Default for Options {
 
 /// The `Retry-After` (seconds) of a request refused for [`Options::max_in_flight`].
 pub const IN_FLIGHT_RETRY_AFTER: u64 = 1;
+
+/// A latency that changes once: requests arriving `after` the sandbox started take `to`
+/// instead of [`Options::latency`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyStep {
+    pub after: Duration,
+    pub to: Duration,
+}
+
+/// How a rate limit of `R` requests a second counts. Each answers `429` with the whole seconds
+/// (at least 1) until a request would be taken, as `Retry-After` and `error.retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitKind {
+    /// A bucket refilled at `R` a second, holding one second's worth and full at the start:
+    /// a burst of `R`, then `R` a second.
+    #[default]
+    TokenBucket,
+    /// `R` requests in each whole second since the sandbox started, the count starting over at
+    /// each: a client may send `R` at the end of one window and `R` more at the start of the
+    /// next.
+    FixedWindow,
+    /// At most `R` requests accepted in any second.
+    SlidingWindow,
+}
 
 /// The fault a request met, as recorded in the call log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,27 +169,56 @@ pub enum Draw {
     Lose,
 }
 
-/// The state behind the faults: generator and rate limiter.
+/// The state behind the faults: generators and rate limiter.
 #[derive(Debug)]
 pub struct Faults {
     rng: fastrand::Rng,
-    bucket: Option<TokenBucket>,
+    /// Apart from `rng`, so that jitter leaves the seeded faults as they were.
+    jitter: fastrand::Rng,
+    limit: Option<RateLimit>,
+    started: Instant,
 }
+
+/// Seeds the jitter generator apart from the faults'.
+const JITTER_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Faults {
     pub fn new(options: &Options, now: Instant) -> Faults {
         Faults {
             rng: fastrand::Rng::with_seed(options.seed),
-            bucket: options.rate_limit.map(|rate| TokenBucket::new(rate, now)),
+            jitter: fastrand::Rng::with_seed(options.seed ^ JITTER_SEED),
+            limit: options
+                .rate_limit
+                .map(|rate| RateLimit::new(options.rate_limit_kind, rate, now)),
+            started: now,
         }
     }
 
     /// Takes a request out of the rate limit, or says how many seconds to wait.
     pub fn admit(&mut self, now: Instant) -> Result<(), ApiError> {
-        match &mut self.bucket {
-            Some(bucket) => bucket.take(now).map_err(ApiError::rate_limited),
+        match &mut self.limit {
+            Some(limit) => limit.take(now).map_err(ApiError::rate_limited),
             None => Ok(()),
         }
+    }
+
+    /// The latency of a request arriving at `now`: the step's once it has happened, drawn up
+    /// to the jitter's top.
+    pub fn latency(&mut self, options: &Options, now: Instant) -> Duration {
+        let since = now.saturating_duration_since(self.started);
+        let (low, high) = match options.latency_step {
+            Some(step) if since >= step.after => {
+                let spread = options
+                    .latency_max
+                    .map_or(Duration::ZERO, |max| max.saturating_sub(options.latency));
+                (step.to, step.to + spread)
+            }
+            _ => (options.latency, options.latency_max.unwrap_or(options.latency)),
+        };
+        if high <= low {
+            return low;
+        }
+        low + (high - low).mul_f64(self.jitter.f64())
     }
 
     /// How long an accepted change stays queued: `land_delay`, or with `scramble_landing` a
@@ -181,6 +258,111 @@ impl Faults {
     }
 }
 
+/// A rate limit as [`RateLimitKind`] counts it.
+#[derive(Debug)]
+enum RateLimit {
+    Bucket(TokenBucket),
+    Fixed(FixedWindow),
+    Sliding(SlidingWindow),
+}
+
+impl RateLimit {
+    fn new(kind: RateLimitKind, rate: f64, now: Instant) -> RateLimit {
+        match kind {
+            RateLimitKind::TokenBucket => RateLimit::Bucket(TokenBucket::new(rate, now)),
+            RateLimitKind::FixedWindow => RateLimit::Fixed(FixedWindow::new(rate, now)),
+            RateLimitKind::SlidingWindow => RateLimit::Sliding(SlidingWindow::new(rate)),
+        }
+    }
+
+    /// Takes one request, or returns the whole seconds (at least 1) until one would be taken.
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        match self {
+            RateLimit::Bucket(bucket) => bucket.take(now),
+            RateLimit::Fixed(window) => window.take(now),
+            RateLimit::Sliding(window) => window.take(now),
+        }
+    }
+}
+
+/// Whole seconds (at least 1) of `wait`, as `Retry-After` counts them.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().clamp(1.0, 86_400.0) as u64
+}
+
+/// Requests a window of a second takes: the rate, at least one.
+fn per_second(rate: f64) -> usize {
+    rate.round().max(1.0) as usize
+}
+
+/// `allowed` requests in each whole second since `start`.
+#[derive(Debug)]
+struct FixedWindow {
+    allowed: usize,
+    start: Instant,
+    /// The current window (seconds since `start`) and the requests it took.
+    window: u64,
+    taken: usize,
+}
+
+impl FixedWindow {
+    fn new(rate: f64, now: Instant) -> FixedWindow {
+        FixedWindow {
+            allowed: per_second(rate),
+            start: now,
+            window: 0,
+            taken: 0,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        let since = now.saturating_duration_since(self.start);
+        let window = since.as_secs();
+        if window != self.window {
+            self.window = window;
+            self.taken = 0;
+        }
+        if self.taken < self.allowed {
+            self.taken += 1;
+            return Ok(());
+        }
+        Err(whole_seconds(Duration::from_secs(window + 1).saturating_sub(since)))
+    }
+}
+
+/// At most `allowed` requests taken in any second: the moments of those of the last second.
+#[derive(Debug)]
+struct SlidingWindow {
+    allowed: usize,
+    taken: VecDeque<Instant>,
+}
+
+impl SlidingWindow {
+    fn new(rate: f64) -> SlidingWindow {
+        SlidingWindow {
+            allowed: per_second(rate),
+            taken: VecDeque::new(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        const SECOND: Duration = Duration::from_secs(1);
+        while self
+            .taken
+            .front()
+            .is_some_and(|at| now.saturating_duration_since(*at) >= SECOND)
+        {
+            self.taken.pop_front();
+        }
+        if self.taken.len() < self.allowed {
+            self.taken.push_back(now);
+            return Ok(());
+        }
+        let oldest = self.taken.front().copied().unwrap_or(now);
+        Err(whole_seconds((oldest + SECOND).saturating_duration_since(now)))
+    }
+}
+
 /// A token bucket refilled at `rate` per second and holding at most one second's worth.
 #[derive(Debug)]
 struct TokenBucket {
@@ -212,7 +394,7 @@ impl TokenBucket {
             Ok(())
         } else {
             let wait = (1.0 - self.tokens) / self.rate;
-            Err(wait.ceil().clamp(1.0, 86_400.0) as u64)
+            Err(whole_seconds(Duration::from_secs_f64(wait.min(86_400.0))))
         }
     }
 }
@@ -231,6 +413,91 @@ mod tests {
         assert_eq!(bucket.take(start), Err(1));
         bucket.take(start + Duration::from_millis(200)).unwrap();
         assert!(bucket.take(start + Duration::from_millis(200)).is_err());
+    }
+
+    #[test]
+    fn a_fixed_window_starts_over_each_whole_second() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut window = FixedWindow::new(3.0, start);
+        for _ in 0..3 {
+            window.take(at(900)).unwrap();
+        }
+        assert_eq!(window.take(at(950)), Err(1), "a twentieth of a second, rounded up");
+        // The next window takes three more at once: six within 0.2 s.
+        for _ in 0..3 {
+            window.take(at(1_000)).unwrap();
+        }
+        assert_eq!(window.take(at(1_100)), Err(1));
+        window.take(at(2_000)).unwrap();
+    }
+
+    #[test]
+    fn a_sliding_window_takes_at_most_the_rate_in_any_second() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut window = SlidingWindow::new(3.0);
+        window.take(at(0)).unwrap();
+        window.take(at(900)).unwrap();
+        window.take(at(950)).unwrap();
+        // Unlike a fixed window, a new second does not start the count over.
+        assert_eq!(
+            window.take(at(999)),
+            Err(1),
+            "a millisecond until the first leaves, rounded up"
+        );
+        window.take(at(1_000)).unwrap();
+        assert_eq!(window.take(at(1_500)), Err(1), "the second one leaves at 1.9 s");
+        window.take(at(1_900)).unwrap();
+        // Refusals are not counted: the limit is on requests taken.
+        assert_eq!(window.take(at(1_920)), Err(1));
+        window.take(at(1_950)).unwrap();
+    }
+
+    #[test]
+    fn latency_steps_and_jitters_whatever_the_load() {
+        let start = Instant::now();
+        let options = Options {
+            latency: Duration::from_millis(20),
+            latency_max: Some(Duration::from_millis(80)),
+            latency_step: Some(LatencyStep {
+                after: Duration::from_millis(500),
+                to: Duration::from_millis(60),
+            }),
+            ..Options::default()
+        };
+        let mut faults = Faults::new(&options, start);
+        let draw = |faults: &mut Faults, ms| -> Vec<Duration> {
+            (0..1_000)
+                .map(|_| faults.latency(&options, start + Duration::from_millis(ms)))
+                .collect()
+        };
+        let before = draw(&mut faults, 499);
+        let after = draw(&mut faults, 500);
+        let range = |d: &[Duration]| (*d.iter().min().unwrap(), *d.iter().max().unwrap());
+        let (low, high) = range(&before);
+        assert!(
+            low >= Duration::from_millis(20) && low < Duration::from_millis(23),
+            "{low:?}"
+        );
+        assert!(
+            high <= Duration::from_millis(80) && high > Duration::from_millis(77),
+            "{high:?}"
+        );
+        // The step moves the whole spread.
+        let (low, high) = range(&after);
+        assert!(
+            low >= Duration::from_millis(60) && low < Duration::from_millis(63),
+            "{low:?}"
+        );
+        assert!(
+            high <= Duration::from_millis(120) && high > Duration::from_millis(117),
+            "{high:?}"
+        );
+        // Jitter draws from its own generator: the seeded faults stay as they were.
+        let mut plain = Faults::new(&Options::default(), start);
+        let fates: Vec<f64> = (0..10).map(|_| plain.rng.f64()).collect();
+        assert_eq!(fates, (0..10).map(|_| faults.rng.f64()).collect::<Vec<_>>());
     }
 
     #[test]

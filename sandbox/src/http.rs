@@ -140,21 +140,27 @@ async fn wrong_method(State(shared): State<Arc<Shared>>, method: Method, uri: Ur
     serve(&shared, endpoint, &headers).await
 }
 
-/// Counts the request in (or refuses it past the cap on requests in flight), waits the injected
-/// latency, answers under the lock, and lets a create that made its chat wait while creates are
-/// held.
+/// Counts the request in (or refuses it past the cap on requests in flight), waits for a
+/// worker if there are few, waits the injected latency, answers under the lock, and lets a
+/// create that made its chat wait while creates are held.
 async fn serve(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Response {
     let arrived = Instant::now();
-    let (latency, admitted) = {
+    let admitted = {
         let mut core = shared.lock();
-        (core.options.latency, core.arrive(&endpoint, arrived))
+        core.arrive(&endpoint, arrived)
+            .map(|in_flight| (in_flight, core.service(arrived)))
     };
-    let in_flight = match admitted {
-        Ok(in_flight) => in_flight,
+    let (in_flight, (latency, workers)) = match admitted {
+        Ok(admitted) => admitted,
         Err(refused) => return respond(refused, shared.lock().oversize_sent.clone()),
     };
     // Counted out however this ends, a client closing the connection included.
     let _leave = Leave(shared);
+    // Held until answered; the semaphore is never closed.
+    let _worker = match workers {
+        Some(workers) => workers.acquire_owned().await.ok(),
+        None => None,
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

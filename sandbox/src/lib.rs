@@ -19,8 +19,9 @@
 //!   create meets after making its chat ([`CreateFault`]), and creates held before answering.
 //! - `subscription`: the webhook subscription ([`WebhookOptions`]): URL, signing secret, ids,
 //!   Linq's retry schedule ([`RETRY_DELAYS`], scaled) and the delivery faults.
-//! - [`faults`]: latency, a rate limit, a cap on requests in flight and failures, drawn from a
-//!   seeded generator; among them participant calls answered `202 accepted` that never land (a
+//! - [`faults`]: latency (fixed, stepping at a moment, jittering, or growing with the load
+//!   through a few workers and a queue), a rate limit (token bucket, fixed or sliding
+//!   window), a cap on requests in flight and failures, drawn from a seeded generator; among them participant calls answered `202 accepted` that never land (a
 //!   share of calls, or every call for chosen handles), as a change Linq accepts and then
 //!   loses; landing times scrambled so that a chat's changes land out of the order they were
 //!   accepted in; and a token revoked after a number of requests.
@@ -196,7 +197,7 @@ use tokio::sync::oneshot;
 
 pub use api::CallRecord;
 pub use create::{CreateFault, Idempotency};
-pub use faults::{Fault, Options, IN_FLIGHT_RETRY_AFTER};
+pub use faults::{Fault, LatencyStep, Options, RateLimitKind, IN_FLIGHT_RETRY_AFTER};
 pub use handle::canonical_handle;
 pub use http::BASE_PATH;
 pub use seed::{Seed, SeedChat, SeedError};

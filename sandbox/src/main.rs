@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use linq_sandbox::{Idempotency, Options, Sandbox, WebhookOptions};
+use linq_sandbox::{Idempotency, LatencyStep, Options, RateLimitKind, Sandbox, WebhookOptions};
 
 /// A local stand-in for the Linq Partner API v3 chat endpoints: GET /v3/phone_numbers,
 /// GET|POST /v3/chats, GET|PUT /v3/chats/{id}, POST|DELETE /v3/chats/{id}/participants.
@@ -38,12 +38,28 @@ struct Args {
     /// How long an accepted change stays queued before it lands.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     land_delay_ms: u64,
-    /// Added to every API request.
+    /// Added to every API request (with --workers, the time a worker takes to serve one).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     latency_ms: u64,
-    /// Requests per second above which the API answers 429.
+    /// Draw each request's latency evenly between --latency-ms and this: jitter, whatever the
+    /// load.
+    #[arg(long, value_name = "MS")]
+    latency_max_ms: Option<u64>,
+    /// The latency becomes TO_MS for requests arriving AFTER_MS after the start, whatever the
+    /// load (with --latency-max-ms, the jitter moves with it).
+    #[arg(long, value_name = "AFTER_MS:TO_MS", value_parser = step)]
+    latency_step: Option<LatencyStep>,
+    /// API requests served at once; the others wait in line for a worker, so latency grows
+    /// with the load.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    workers: Option<u64>,
+    /// Requests per second above which the API answers 429 with a whole-second Retry-After.
     #[arg(long, value_name = "N", value_parser = positive)]
     rate_limit: Option<f64>,
+    /// How --rate-limit counts: a token bucket holding a second's worth, N per whole-second
+    /// window, or N in any second.
+    #[arg(long, value_name = "KIND", value_enum, default_value_t = Kind::TokenBucket)]
+    rate_limit_kind: Kind,
     /// API requests served at once; one more is answered 429 with Retry-After: 1 at once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_in_flight: Option<u64>,
@@ -111,6 +127,37 @@ struct Args {
     revoke_token_after: Option<usize>,
 }
 
+/// `--rate-limit-kind`, as spelled on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Kind {
+    TokenBucket,
+    FixedWindow,
+    SlidingWindow,
+}
+
+impl From<Kind> for RateLimitKind {
+    fn from(kind: Kind) -> RateLimitKind {
+        match kind {
+            Kind::TokenBucket => RateLimitKind::TokenBucket,
+            Kind::FixedWindow => RateLimitKind::FixedWindow,
+            Kind::SlidingWindow => RateLimitKind::SlidingWindow,
+        }
+    }
+}
+
+fn step(text: &str) -> Result<LatencyStep, String> {
+    let parsed = text
+        .split_once(':')
+        .and_then(|(after, to)| Some((after.parse().ok()?, to.parse().ok()?)));
+    match parsed {
+        Some((after, to)) => Ok(LatencyStep {
+            after: Duration::from_millis(after),
+            to: Duration::from_millis(to),
+        }),
+        None => Err(format!("`{text}` is not AFTER_MS:TO_MS, such as 500:60")),
+    }
+}
+
 fn share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
@@ -157,7 +204,11 @@ async fn main() -> anyhow::Result<()> {
     let options = Options {
         land_delay: Duration::from_millis(args.land_delay_ms),
         latency: Duration::from_millis(args.latency_ms),
+        latency_max: args.latency_max_ms.map(Duration::from_millis),
+        latency_step: args.latency_step,
+        workers: args.workers.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         rate_limit: args.rate_limit,
+        rate_limit_kind: args.rate_limit_kind.into(),
         max_in_flight: args.max_in_flight.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         error_rate: args.error_rate,
         applied_error_rate: args.applied_error_rate,

@@ -253,7 +253,9 @@ async fn run_chats(
         }
         // Futures are lazy: building them all up front starts nothing. (Mapping inside the
         // stream instead would keep a closure in the future and make it lose `Send`.)
-        let pending: Vec<_> = (work.chats.iter().enumerate())
+        let mut order: Vec<_> = work.chats.iter().enumerate().collect();
+        order.sort_by_key(|(_, c)| std::cmp::Reverse(chain(c)));
+        let pending: Vec<_> = (order.into_iter())
             .map(|(index, c)| {
                 let queued = work.queued.get(c.id.as_str()).cloned().unwrap_or_default();
                 let chat = engine.chat(c, queued);
@@ -367,6 +369,14 @@ fn save(state: &mut State, original: &State, store: &dyn StateStore, open: Open,
     if let Err(e) = cleared {
         report.error.get_or_insert_with(|| format!("{e:#}"));
     }
+}
+
+/// How long a chat's steps take one after another, longest first: its waits (each at least
+/// Linq's landing delay), then its calls. Chats start longest first, so that the run is not
+/// left waiting on a long chain started late.
+fn chain(chat: &ChatPlan) -> (usize, usize) {
+    let waits = chat.steps.iter().filter(|s| matches!(s, Step::Wait)).count();
+    (waits, chat.steps.len())
 }
 
 /// Runs `chats`, starting them in order while fewer requests are held or asked for than the

@@ -227,6 +227,7 @@ pub fn describe_concurrency(change: &ConcurrencyChange) -> String {
         Cause::Growth => format!("latency holds at {}", ms(now.latency)),
         Cause::Latency => format!("latency grew to {} from {}", ms(now.latency), ms(now.base)),
         Cause::Rejected => "Linq refused requests or did not answer in time".to_owned(),
+        Cause::Drift => format!("latency stayed at {} with fewer in flight: Linq's own", ms(now.latency)),
         Cause::Start => "new ceiling".to_owned(),
     };
     format!(

@@ -537,8 +537,9 @@ impl Client {
         if status == StatusCode::TOO_MANY_REQUESTS {
             let error = ApiError::from_answer(429, retry_after.as_deref(), &text());
             let rejection = Rejection::TooMany(error.retry_after);
-            if permit.rejected(rejection, Instant::now()) == Verdict::RateLimit {
-                self.inner.pacer.rate_limited(paced, error.retry_after);
+            match permit.rejected(rejection, Instant::now()) {
+                Verdict::RateLimit => self.inner.pacer.rate_limited(paced, error.retry_after),
+                Verdict::Concurrency => self.inner.pacer.probe(paced),
             }
             return Err(LinqError::Api(error));
         }

@@ -8,32 +8,48 @@
 //! The rule, for a limit `L` and a request sent while `n` requests were in flight (itself
 //! included):
 //!
-//! 1. Answers are gathered into windows of about one round trip (at least [`MIN_WINDOW`] and a
-//!    few answers). A window's latency is the mean of its answers'; the base latency is the
-//!    lowest window latency of the last [`BASE_HORIZON`].
+//! 1. Answers are gathered into windows of about one round trip (at least [`MIN_WINDOW`], or
+//!    [`SLOW_START_WINDOW`] during slow start after the first, and a few answers). A window's latency is the mean
+//!    of its answers'; the base latency is the lowest window latency of the last
+//!    [`BASE_HORIZON`], the run's first window left out (it holds only the fastest answers of
+//!    the first requests). Every comparison with the base allows for the window's noise (twice the
+//!    standard error of its mean), so that a server whose latency jitters is not taken for one
+//!    that queues.
 //! 2. Growth. A window that used the whole limit (a request went out with `L` in flight during
 //!    it) and whose latency holds (at most [`HOLDS`] × base + 1 ms) grows `L`: at first it doubles
-//!    every [`MIN_WINDOW`] of the window (slow start: twice to four times a window), and once the
-//!    server has pushed back it grows by a tenth (at least one) a window. With the
+//!    every [`SLOW_START_WINDOW`] of the window (slow start: twice to four times a window), and
+//!    once the server has pushed back it grows by a tenth (at least one) a window. With the
 //!    same latency, more requests in flight finish more requests per second (Little's law:
 //!    throughput = in flight / latency), so the limit grows while throughput rises. A window
 //!    that left the limit unused says nothing about more: no change.
 //! 3. Latency. A window that used at least half the limit and whose latency is past
 //!    [`TOLERANCE`] × base + 2 ms means requests queue at the server: more in flight only adds
-//!    latency. `L` shrinks in proportion to the excess, by half at most.
-//! 4. A `429`: the server takes fewer than `n` at once. The first `429` to a request sent after
+//!    latency. `L` shrinks in proportion to the excess over the middle of the two bounds, by
+//!    half at most. Answers to requests
+//!    sent before the shrink are then left out of windows: they tell of the limit before it.
+//! 4. Drift. Queueing that roster causes is cured by fewer requests in flight: with a quarter
+//!    fewer, latency falls. A server's own drift (load from other clients, a deploy) is not. So
+//!    a window after a shrink that had at least a quarter fewer in flight than the window after
+//!    the shrink before, and whose latency is still within [`DRIFT`] of that window's, shows
+//!    the rise was the server's: its latency becomes the base (the lowest of the last
+//!    [`BASE_HORIZON`] is forgotten, as Vegas and BBR re-probe their base), and `L` goes back to
+//!    where it stood before the first shrink of that rise. Fewer in flight and a lower latency
+//!    is queueing, and the shrinking goes on until the latency is back within the tolerance.
+//! 5. A `429`: the server takes fewer than `n` at once. The first `429` to a request sent after
 //!    the last decrease sets `L` to `n − 1`, within 90% and 50% of `L`; one to a request sent
 //!    before it is old news, but still lowers `L` to its own `n − 1`, down to half the limit
-//!    before that decrease. Growth then pauses for the `Retry-After` (at least [`MIN_HOLD`]),
-//!    doubled for each `429` in a row at the same level, and near that level `L` grows by one at
+//!    before that decrease. Growth then pauses for twice the `Retry-After` (at least
+//!    [`MIN_HOLD`]), doubled again for each `429` in a row at the same level, and near that level `L` grows by one at
 //!    a time: a server with a fixed cap is probed rarely, each probe costing one `429`. A `503`
 //!    or a request that got no answer in time says the server is overloaded but not how much:
 //!    `L` drops by a tenth, once for the requests sent before the drop.
-//! 5. A `429` to a request sent after a decrease, within the limit that decrease set, shows that
+//! 6. A `429` to a request sent after a decrease, within the limit that decrease set, shows that
 //!    fewer requests in flight did not cure it: a rate limit ([`Verdict::RateLimit`]), which the
-//!    pacer takes over (see `pacer`). Any other `429` asks only for fewer in flight
+//!    pacer takes over (see `pacer`). The decrease was no cure, so `L` goes back to where it
+//!    stood before it and no level is kept; every `429` until the `Retry-After` has passed is
+//!    the same rate limit's, and leaves `L` alone. Any other `429` asks only for fewer in flight
 //!    ([`Verdict::Concurrency`]): the request waits its own `Retry-After`, the others go on.
-//! 6. `1 ≤ L ≤ ceiling`. A fixed limit (not adaptive) is the ceiling, and every `429` to it is a
+//! 7. `1 ≤ L ≤ ceiling`. A fixed limit (not adaptive) is the ceiling, and every `429` to it is a
 //!    rate limit.
 
 use std::collections::VecDeque;
@@ -48,10 +64,15 @@ use tokio::time::Instant;
 pub const DEFAULT_PARALLELISM: usize = 256;
 /// Where the adaptive limit starts (the ceiling, when lower).
 pub const INITIAL_LIMIT: usize = 16;
-/// The shortest window of answers. Against a fast server, slow start doubles at most this often:
-/// faster, it would reach a high limit before a rate limit's first `429` (a token bucket of a
-/// second's worth) came back, and every request then in flight would be refused.
+/// The shortest window of answers once slow start has ended: long enough for a mean that a
+/// jittering server does not sway.
 pub const MIN_WINDOW: Duration = Duration::from_millis(100);
+/// The shortest window of slow start, and how often at most it doubles the limit. Two round
+/// trips of a near server: doubling every round trip would reach a high limit before a rate
+/// limit's first `429` (a bucket or window of a second's worth, spent by the start) came back,
+/// and every request then in flight would be refused; doubling every two, those in flight then
+/// are about what the bucket had left, a few dozen.
+pub const SLOW_START_WINDOW: Duration = Duration::from_millis(40);
 /// Answers a window needs at least (fewer when the limit is lower).
 const MIN_SAMPLES: usize = 8;
 /// How long the lowest window latency stays the base.
@@ -62,6 +83,11 @@ const HOLD_SLACK: Duration = Duration::from_millis(1);
 /// Latency has grown past this multiple of the base (plus [`GROWN_SLACK`]).
 pub const TOLERANCE: f64 = 1.5;
 const GROWN_SLACK: Duration = Duration::from_millis(2);
+/// A latency still at least this share of the one before a quarter fewer were in flight has not
+/// been cured by them: the server drifted.
+pub const DRIFT: f64 = 0.85;
+/// Windows' noise: this many standard errors of their mean.
+const NOISE_ERRORS: f64 = 2.0;
 /// The shortest pause in growth after a rejection, and the longest.
 pub const MIN_HOLD: Duration = Duration::from_secs(1);
 const MAX_HOLD: Duration = Duration::from_secs(30);
@@ -97,6 +123,9 @@ pub enum Cause {
     Latency,
     /// The server rejected a request (`429`, `503`) or did not answer in time.
     Rejected,
+    /// Latency rose and fewer requests in flight did not bring it down: the server's own
+    /// drift, taken as the new base.
+    Drift,
 }
 
 /// The limiter as the rest of roster sees it.
@@ -136,6 +165,11 @@ struct Window {
     start: Instant,
     samples: usize,
     total: Duration,
+    /// The sum of the squared latencies, in seconds², for the noise of the mean.
+    squares: f64,
+    /// The slowest answer: a window lasts at least as long, or it would hold only the fast
+    /// answers of a server whose latency varies (the slow ones still on their way).
+    slowest: Duration,
     max_in_flight: usize,
 }
 
@@ -145,9 +179,42 @@ impl Window {
             start,
             samples: 0,
             total: Duration::ZERO,
+            squares: 0.0,
+            slowest: Duration::ZERO,
             max_in_flight: 0,
         }
     }
+
+    fn add(&mut self, rtt: Duration, in_flight: usize) {
+        self.samples += 1;
+        self.total += rtt;
+        self.squares += rtt.as_secs_f64().powi(2);
+        self.slowest = self.slowest.max(rtt);
+        self.max_in_flight = self.max_in_flight.max(in_flight);
+    }
+
+    fn mean(&self) -> Duration {
+        self.total / self.samples.max(1) as u32
+    }
+
+    /// How far the mean may stray by chance: [`NOISE_ERRORS`] standard errors.
+    fn noise(&self) -> Duration {
+        let n = self.samples.max(1) as f64;
+        let mean = self.total.as_secs_f64() / n;
+        let variance = (self.squares / n - mean * mean).max(0.0);
+        Duration::from_secs_f64(NOISE_ERRORS * (variance / n).sqrt())
+    }
+}
+
+/// A rise in latency answered by shrinking, until a window tells whether fewer requests in
+/// flight cured it (rule 4).
+#[derive(Debug, Clone, Copy)]
+struct Rise {
+    /// The limit before the first shrink: where a drift puts it back.
+    held: f64,
+    /// The latest window after a shrink (its answers all sent after it), to compare the next
+    /// with; `None` while the only window seen mixed answers from before.
+    after: Option<(Duration, usize)>,
 }
 
 /// The adaptive limit: pure logic, every moment passed in. See the module doc for the rule.
@@ -170,6 +237,15 @@ pub struct Controller {
     cured: Option<usize>,
     /// Requests in flight at the last rejection, while it holds; growth is careful near it.
     level: Option<usize>,
+    /// The limit before the last decrease for a rejection: where a rate limit puts it back.
+    before_decrease: f64,
+    /// Until then, every `429` is the rate limit's that a `429` showed (rule 6).
+    rate_limited_until: Option<Instant>,
+    /// Answers to requests sent before this (the last shrink for latency) are left out of
+    /// windows.
+    epoch: Option<Instant>,
+    /// The rise in latency being answered, if any.
+    rise: Option<Rise>,
     /// Rejections in a row at about the same level.
     strikes: u32,
     hold_until: Option<Instant>,
@@ -198,6 +274,10 @@ impl Controller {
             round_floor: 1.0,
             cured: None,
             level: None,
+            before_decrease: limit as f64,
+            rate_limited_until: None,
+            epoch: None,
+            rise: None,
             strikes: 0,
             hold_until: None,
             probed_at: None,
@@ -252,24 +332,35 @@ impl Controller {
         self.recent.iter().map(|(_, latency)| *latency).min()
     }
 
-    /// A request went out as `sample`: the window records how far the limit was used.
+    /// A request went out as `sample`: the window records how far the limit was used. A
+    /// window with nothing sent or answered yet starts with its first request, so that the
+    /// time before the first request (reading files, planning) is no part of it.
     pub fn sent(&mut self, sample: Sample) {
-        self.window.max_in_flight = self.window.max_in_flight.max(sample.in_flight);
+        let window = &mut self.window;
+        if window.samples == 0 && window.max_in_flight == 0 {
+            window.start = window.start.max(sample.sent);
+        }
+        window.max_in_flight = window.max_in_flight.max(sample.in_flight);
     }
 
     /// An answer (anything but a rejection) at `now` to a request sent as `sample` says. True
     /// when a window ended, whatever was decided.
     pub fn answered(&mut self, sample: Sample, now: Instant) -> bool {
-        if !self.adaptive {
+        if !self.adaptive || self.epoch.is_some_and(|epoch| sample.sent < epoch) {
             return false;
         }
         let rtt = now.saturating_duration_since(sample.sent);
-        let length = self.latency.unwrap_or(rtt).max(MIN_WINDOW);
+        // The run's first window is a whole [`MIN_WINDOW`]: a rate limit's second's worth is
+        // spent by then, if it is a small one, before the limit first grows.
+        let shortest = if self.slow_start && self.latency.is_some() {
+            SLOW_START_WINDOW
+        } else {
+            MIN_WINDOW
+        };
         let needed = MIN_SAMPLES.min(self.limit());
-        let window = &mut self.window;
-        window.samples += 1;
-        window.total += rtt;
-        window.max_in_flight = window.max_in_flight.max(sample.in_flight);
+        self.window.add(rtt, sample.in_flight);
+        let window = &self.window;
+        let length = self.latency.unwrap_or(rtt).max(shortest).max(window.slowest);
         if now.saturating_duration_since(window.start) < length || window.samples < needed {
             return false;
         }
@@ -278,12 +369,16 @@ impl Controller {
         true
     }
 
-    /// Ends a window: see rules 1 to 3 of the module doc.
+    /// Ends a window: see rules 1 to 4 of the module doc.
     fn evaluate(&mut self, window: Window, now: Instant) {
         self.decisions += 1;
-        let latency = window.total / window.samples as u32;
+        let latency = window.mean();
+        // The first window of a run holds the fastest answers of the first requests, the slow
+        // ones still on their way: too low for a base against a server whose latency varies.
+        if self.latency.is_some() {
+            self.recent.push_back((now, latency));
+        }
         self.latency = Some(latency);
-        self.recent.push_back((now, latency));
         while self
             .recent
             .front()
@@ -295,26 +390,83 @@ impl Controller {
         let limit = self.limit();
         let used = window.max_in_flight >= limit;
         let busy = window.max_in_flight * 2 >= limit;
-        let grown = base.mul_f64(TOLERANCE) + GROWN_SLACK;
-        if busy && latency > grown {
-            let factor = (grown.as_secs_f64() / latency.as_secs_f64()).max(0.5);
-            self.set(self.limit * factor, Cause::Latency);
-            self.slow_start = false;
-        } else if used && latency <= base.mul_f64(HOLDS) + HOLD_SLACK {
+        let noise = window.noise();
+        let grown = base.mul_f64(TOLERANCE) + GROWN_SLACK + noise;
+        if latency > grown && self.drifted(latency, window.max_in_flight) {
+            self.rebase(latency, now);
+        } else if busy && latency > grown {
+            // Aim between holding and the tolerance, so as not to settle at its edge.
+            let target = base.mul_f64((HOLDS + TOLERANCE) / 2.0) + GROWN_SLACK;
+            self.shrink(target, latency, window.max_in_flight, now);
+        } else if used && latency <= base.mul_f64(HOLDS) + HOLD_SLACK + noise {
+            // Back near the base: the rise, if any, is over.
+            self.rise = None;
             self.grow(window.start, now);
         } else if used {
-            // A queue is forming, not yet past the tolerance: hold, and grow gently from now on.
+            // A queue is forming, not yet past the tolerance (or what is left of a rise): hold,
+            // and grow gently from now on.
             self.slow_start = false;
         }
+    }
+
+    /// Rule 3: fewer in flight, in proportion to the excess of `latency` over `target`. The
+    /// first window after a shrink becomes the one later windows are compared with (rule 4),
+    /// and so does any later one whose latency fewer in flight did bring down.
+    fn shrink(&mut self, target: Duration, latency: Duration, in_flight: usize, now: Instant) {
+        let first = self.rise.is_none();
+        let rise = self.rise.get_or_insert(Rise {
+            held: self.limit,
+            after: None,
+        });
+        // The first window of a rise may mix answers from before it with answers from after (a
+        // step in latency, the end of slow start): only those after a shrink are compared.
+        let cured_some = rise.after.is_none_or(|(before, _)| latency < before.mul_f64(DRIFT));
+        if !first && cured_some {
+            rise.after = Some((latency, in_flight));
+        }
+        let factor = (target.as_secs_f64() / latency.as_secs_f64()).clamp(0.5, 1.0);
+        self.set(self.limit * factor, Cause::Latency);
+        self.slow_start = false;
+        self.epoch = Some(now);
+    }
+
+    /// Rule 4: whether a window of `latency` with `in_flight` at most shows the rise being
+    /// answered was the server's: a quarter fewer in flight than the window it is compared with,
+    /// and the latency not cured.
+    fn drifted(&self, latency: Duration, in_flight: usize) -> bool {
+        let Some(Rise {
+            after: Some((before, then)),
+            ..
+        }) = self.rise
+        else {
+            return false;
+        };
+        in_flight * 4 <= then * 3 && latency >= before.mul_f64(DRIFT)
+    }
+
+    /// The server's latency is now `latency`: the base from here on, and the limit back where it
+    /// stood before the rise. What was learnt of the server is stale, so slow start probes it
+    /// again, as TCP does after an idle spell.
+    fn rebase(&mut self, latency: Duration, now: Instant) {
+        let held = self.rise.take().map_or(self.limit, |rise| rise.held);
+        self.recent.clear();
+        self.recent.push_back((now, latency));
+        self.slow_start = self.level.is_none();
+        self.set(held.max(self.limit), Cause::Drift);
+        // Said even when the limit was already back: the base changed.
+        self.cause = Cause::Drift;
     }
 
     fn grow(&mut self, window_start: Instant, now: Instant) {
         let limit = self.limit();
         let mut next = if self.slow_start {
-            // Doubling for every [`MIN_WINDOW`] the window lasted (two at most): the limit grows
-            // as fast in time against a distant server as against a near one.
-            let windows = now.saturating_duration_since(window_start).as_secs_f64() / MIN_WINDOW.as_secs_f64();
-            self.limit * 2f64.powf(windows.clamp(1.0, 2.0))
+            // Doubling for every [`SLOW_START_WINDOW`] the window lasted (two at most): the limit
+            // grows as fast in time against a distant server as against a near one.
+            let windows = now.saturating_duration_since(window_start).as_secs_f64() / SLOW_START_WINDOW.as_secs_f64();
+            // The first windows only double: the first lasted long only to wait for a rate
+            // limit.
+            let most = if self.recent.is_empty() { 1.0 } else { 2.0 };
+            self.limit * 2f64.powf(windows.clamp(1.0, most))
         } else {
             self.limit + (self.limit * 0.1).max(1.0)
         };
@@ -338,7 +490,7 @@ impl Controller {
         self.set(next, Cause::Growth);
     }
 
-    /// A rejection at `now` of a request sent as `sample`. See rules 4 and 5 of the module doc.
+    /// A rejection at `now` of a request sent as `sample`. See rules 5 and 6 of the module doc.
     pub fn rejected(&mut self, sample: Sample, rejection: Rejection, now: Instant) -> Verdict {
         if !self.adaptive {
             return Verdict::RateLimit;
@@ -355,44 +507,68 @@ impl Controller {
             }
             return Verdict::Concurrency;
         };
+        if self.rate_limited_until.is_some_and(|until| now < until) {
+            return Verdict::RateLimit;
+        }
         let n = sample.in_flight.max(1);
         let cured = fresh && self.cured.is_some_and(|cured| n <= cured);
+        if cured {
+            return self.rate_limited(retry_after, now);
+        }
         if fresh {
-            let limit = self.limit;
-            self.round_floor = (limit * 0.5).max(1.0);
-            self.set((limit * 0.9).min((n - 1) as f64).max(self.round_floor), Cause::Rejected);
-            if !cured {
-                self.strikes = match self.level {
-                    Some(level) if n <= level + 1 => self.strikes + 1,
-                    _ => 0,
-                };
-                self.level = Some(n);
-            }
-            let hold = retry_after
-                .unwrap_or(MIN_HOLD)
-                .max(MIN_HOLD)
-                .saturating_mul(1 << self.strikes.min(5))
-                .min(MAX_HOLD);
-            self.hold_until = Some(now + hold);
-            self.probed_at = None;
-            self.last_decrease = Some(now);
-            self.slow_start = false;
-            self.window = Window::new(now);
+            self.decrease(n, retry_after, now);
         } else {
             let lowered = self.limit.min((n - 1) as f64).max(self.round_floor);
             if lowered < self.limit {
                 self.set(lowered, Cause::Rejected);
             }
-            if !cured {
-                self.level = Some(self.level.map_or(n, |level| level.min(n)));
-            }
+            self.level = Some(self.level.map_or(n, |level| level.min(n)));
         }
         self.cured = Some(self.limit());
-        if cured {
-            Verdict::RateLimit
-        } else {
-            Verdict::Concurrency
-        }
+        Verdict::Concurrency
+    }
+
+    /// Rule 5: the first `429` to a request sent after the last decrease, `n` in flight as it
+    /// went out.
+    fn decrease(&mut self, n: usize, retry_after: Option<Duration>, now: Instant) {
+        let limit = self.limit;
+        self.before_decrease = limit;
+        self.round_floor = (limit * 0.5).max(1.0);
+        self.set((limit * 0.9).min((n - 1) as f64).max(self.round_floor), Cause::Rejected);
+        self.strikes = match self.level {
+            Some(level) if n <= level + 1 => self.strikes + 1,
+            _ => 0,
+        };
+        self.level = Some(n);
+        // Twice the `Retry-After` at first: a probe's refused request waits its `Retry-After`,
+        // and a run that ends soon after pays it whole.
+        let hold = retry_after
+            .unwrap_or(MIN_HOLD)
+            .max(MIN_HOLD)
+            .saturating_mul(2 << self.strikes.min(4))
+            .min(MAX_HOLD);
+        self.hold_until = Some(now + hold);
+        self.probed_at = None;
+        self.last_decrease = Some(now);
+        self.slow_start = false;
+        self.window = Window::new(now);
+    }
+
+    /// Rule 6: fewer in flight did not cure the `429`s: the pace is what the server limits. The
+    /// decrease is undone, no level is kept, and until `retry_after` has passed every `429` is
+    /// the same limit's.
+    fn rate_limited(&mut self, retry_after: Option<Duration>, now: Instant) -> Verdict {
+        let pause = retry_after.unwrap_or(MIN_HOLD).max(MIN_HOLD);
+        self.rate_limited_until = Some(now + pause);
+        self.level = None;
+        self.strikes = 0;
+        self.probed_at = None;
+        self.hold_until = None;
+        self.last_decrease = Some(now);
+        self.set(self.limit.max(self.before_decrease), Cause::Rejected);
+        self.cured = Some(self.limit());
+        self.window = Window::new(now);
+        Verdict::RateLimit
     }
 
     fn set(&mut self, limit: f64, cause: Cause) {

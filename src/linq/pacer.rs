@@ -10,6 +10,12 @@
 //! limit. Then the rate creeps back up: quickly while well under that estimate, very slowly near
 //! it (so the limit is touched rarely, each touch costing one pause), and quickly again once past
 //! it without complaint (the limit was raised). Requests are spread evenly: no bursts.
+//!
+//! Between a `429` that asked for fewer in flight and the answer that tells whether that cured
+//! it, one request alone goes out ([`Pacer::probe`]): against a rate limit whose second's worth
+//! the start spent, the refusals are then those already in flight, not another round of them
+//! sent in the round trip before the verdict. Against a cap on requests in flight the wait is
+//! one round trip.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -28,11 +34,25 @@ const FAST_GROWTH: f64 = 1.15;
 const SLOW_GROWTH: f64 = 1.002;
 /// Never slower than this many requests per second.
 const MIN_RATE: f64 = 0.5;
+/// The longest a probe holds the others back, should its answer never come (a connection
+/// error tells the pacer nothing).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Spaces requests out; one per client, shared by all tasks.
 #[derive(Debug)]
 pub struct Pacer {
     state: Mutex<PacerState>,
+    /// Told when a probe ends.
+    probed: tokio::sync::Notify,
+}
+
+/// A probe after a `429` (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// The next request to go out is the probe.
+    Open,
+    /// The probe went out at `sent`; the others wait for its answer until `until`.
+    Out { sent: Instant, until: Instant },
 }
 
 #[derive(Debug)]
@@ -52,6 +72,9 @@ struct PacerState {
     last_growth: Instant,
     /// When each non-`429` answer of the last second arrived.
     answered: VecDeque<Instant>,
+    probe: Option<Probe>,
+    /// When the last probe ended: a `429` to a request sent before it opens no other.
+    probe_ended: Option<Instant>,
 }
 
 impl Pacer {
@@ -68,7 +91,10 @@ impl Pacer {
                 last_decrease: None,
                 last_growth: now,
                 answered: VecDeque::new(),
+                probe: None,
+                probe_ended: None,
             }),
+            probed: tokio::sync::Notify::new(),
         }
     }
 
@@ -86,11 +112,14 @@ impl Pacer {
     /// back to [`Pacer::answered`] or [`Pacer::rate_limited`]).
     pub async fn acquire(&self) -> Instant {
         loop {
+            let probed = self.probed.notified();
             let (until, reserved) = {
                 let mut s = self.lock();
                 let now = Instant::now();
                 if now < s.blocked_until {
                     (s.blocked_until, false)
+                } else if let Some(until) = s.probing(now) {
+                    (until, false)
                 } else if let Some(rate) = s.rate() {
                     let slot = s.next_slot.max(now);
                     s.next_slot = slot + Duration::from_secs_f64(1.0 / rate);
@@ -99,20 +128,48 @@ impl Pacer {
                     return now;
                 }
             };
-            tokio::time::sleep_until(until).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = probed, if !reserved => {}
+            }
             if reserved {
                 let s = self.lock();
                 let now = Instant::now();
-                if now >= s.blocked_until {
+                if now >= s.blocked_until && s.probe.is_none() {
                     return now;
                 }
             }
         }
     }
 
+    /// A `429` to a request sent at `sent` asked for fewer in flight: until the answer of the
+    /// next request to go out, it goes out alone. Old news (sent before the last probe ended)
+    /// opens none.
+    pub fn probe(&self, sent: Instant) {
+        let mut s = self.lock();
+        if s.probe.is_some() || s.probe_ended.is_some_and(|ended| sent < ended) {
+            return;
+        }
+        s.probe = Some(Probe::Open);
+    }
+
     /// Records an answer other than `429` to a request sent at `sent`.
-    pub fn answered(&self, _sent: Instant) {
+    pub fn answered(&self, sent: Instant) {
+        self.end_probe(sent);
         self.answered_at(Instant::now());
+    }
+
+    /// An answer to a request sent at `sent`: the probe's, or one sent after it, ends it.
+    fn end_probe(&self, sent: Instant) {
+        let mut s = self.lock();
+        if let Some(Probe::Out { sent: probe, .. }) = s.probe {
+            if sent >= probe {
+                s.probe = None;
+                s.probe_ended = Some(Instant::now());
+                drop(s);
+                self.probed.notify_waiters();
+            }
+        }
     }
 
     fn answered_at(&self, now: Instant) {
@@ -138,6 +195,7 @@ impl Pacer {
     /// rate drops unless this answer is to a request sent before the last drop.
     pub fn rate_limited(&self, sent: Instant, retry_after: Option<Duration>) {
         self.rate_limited_at(sent, retry_after, Instant::now());
+        self.end_probe(sent);
     }
 
     fn rate_limited_at(&self, sent: Instant, retry_after: Option<Duration>, now: Instant) {
@@ -167,6 +225,27 @@ impl Pacer {
 }
 
 impl PacerState {
+    /// Until when a request asking at `now` waits for a probe's answer, if it does; a request
+    /// finding the probe open is the probe.
+    fn probing(&mut self, now: Instant) -> Option<Instant> {
+        match self.probe {
+            Some(Probe::Open) => {
+                self.probe = Some(Probe::Out {
+                    sent: now,
+                    until: now + PROBE_TIMEOUT,
+                });
+                None
+            }
+            Some(Probe::Out { until, .. }) if now < until => Some(until),
+            Some(Probe::Out { .. }) => {
+                self.probe = None;
+                self.probe_ended = Some(now);
+                None
+            }
+            None => None,
+        }
+    }
+
     fn rate(&self) -> Option<f64> {
         match (self.cap, self.adaptive) {
             (Some(c), Some(a)) => Some(c.min(a)),
@@ -221,6 +300,34 @@ mod tests {
         // A 429 to a request sent before the drop does not lower the rate again.
         pacer.rate_limited(sent, Some(Duration::from_millis(1)));
         assert_eq!(pacer.rate(), Some(rate));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_one_request_goes_out_alone_until_its_answer() {
+        let pacer = std::sync::Arc::new(Pacer::new(None));
+        let refused = pacer.acquire().await;
+        pacer.probe(refused);
+        let probe = pacer.acquire().await;
+        // The next waits for the probe's answer, however long it takes (under the timeout).
+        let next = tokio::spawn({
+            let pacer = pacer.clone();
+            async move { pacer.acquire().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!next.is_finished(), "held back while the probe is out");
+        // A 429 to a request sent before the probe (old news) opens no other.
+        pacer.answered(probe);
+        let after = next.await.unwrap();
+        assert_eq!(after, probe + Duration::from_millis(300));
+        pacer.probe(refused);
+        let at = Instant::now();
+        assert_eq!(pacer.acquire().await, at);
+        assert_eq!(pacer.acquire().await, at, "no probe: nobody waits");
+        // An answer that never comes holds the others back no longer than the timeout.
+        pacer.probe(after);
+        pacer.acquire().await;
+        let waited = Instant::now();
+        assert_eq!(pacer.acquire().await, waited + PROBE_TIMEOUT);
     }
 
     /// Feeds answers at the pacer's own rate over `seconds` of synthetic time.

@@ -1,9 +1,10 @@
 //! Fault injection, deterministic for a seed: 5xx before or after applying, dropped
-//! connections, latency and a rate limit answered 429 with `Retry-After`.
+//! connections, latency (fixed, stepping, jittering, queued behind a few workers) and rate limits
+//! (token bucket, fixed and sliding windows) answered 429 with `Retry-After`.
 
 use std::time::Duration;
 
-use linq_sandbox::{CallRecord, Fault, Options};
+use linq_sandbox::{CallRecord, Fault, LatencyStep, Options, RateLimitKind};
 
 use crate::helpers::*;
 use crate::schema::spec;
@@ -394,4 +395,163 @@ async fn past_the_cap_on_requests_in_flight_the_answer_is_429_at_once() {
     );
     let read = &sandbox.calls()[3];
     assert!(read.at - read.arrived >= Duration::from_millis(300), "{read:?}");
+}
+
+/// `n` reads of a chat sent at once, each on a connection of its own.
+async fn reads_at_once(sandbox: &linq_sandbox::Sandbox, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let client = Client::new(sandbox);
+            tokio::spawn(async move { client.chat(BIG).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_few_workers_serve_in_turn_so_latency_grows_with_the_load() {
+    let sandbox = start(
+        seed(),
+        Options {
+            latency: Duration::from_millis(100),
+            workers: Some(2),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(reads_at_once(&sandbox, 6).await, [200; 6]);
+    let calls = sandbox.calls();
+    // As the sandbox logged them: two at a time, each 100 ms, so the k-th answer came at least
+    // (k / 2 + 1) × 100 ms after the first request arrived, however close they arrived.
+    let first = calls.iter().map(|c| c.arrived).min().unwrap();
+    let mut answered: Vec<_> = calls.iter().map(|c| c.at - first).collect();
+    answered.sort();
+    for (k, at) in answered.iter().enumerate() {
+        let turn = Duration::from_millis(100 * (k as u64 / 2 + 1));
+        assert!(*at >= turn, "answer {k} at {at:?}: {answered:?}");
+    }
+    // Those waiting in line count as in flight, as a queue at the server does (how many were
+    // in line at once depends on how close the six arrived).
+    assert!(sandbox.peak_in_flight() > 2, "{}", sandbox.peak_in_flight());
+}
+
+#[tokio::test]
+async fn latency_steps_or_jitters_whatever_the_load() {
+    let step = Duration::from_millis(300);
+    let sandbox = start(
+        seed(),
+        Options {
+            latency: Duration::from_millis(10),
+            latency_step: Some(LatencyStep {
+                after: step,
+                to: Duration::from_millis(150),
+            }),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    while sandbox.calls().iter().filter(|c| c.arrived >= step).count() < 2 {
+        assert_eq!(client.chat(BIG).await.status, 200);
+    }
+    for call in sandbox.calls() {
+        let floor = if call.arrived >= step { 150 } else { 10 };
+        assert!(call.at - call.arrived >= Duration::from_millis(floor), "{call:?}");
+    }
+
+    // Jitter: one request at a time, so the load is the same for each, and yet latencies
+    // spread between 10 and 60 ms (drawn from the seed).
+    let sandbox = start(
+        seed(),
+        Options {
+            latency: Duration::from_millis(10),
+            latency_max: Some(Duration::from_millis(60)),
+            seed: 3,
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = Client::new(&sandbox);
+    for _ in 0..20 {
+        assert_eq!(client.chat(BIG).await.status, 200);
+    }
+    let latencies: Vec<_> = sandbox.calls().iter().map(|c| c.at - c.arrived).collect();
+    assert!(
+        latencies.iter().all(|l| *l >= Duration::from_millis(10)),
+        "{latencies:?}"
+    );
+    assert!(
+        latencies.iter().filter(|l| **l >= Duration::from_millis(35)).count() >= 5,
+        "about half past the middle of the spread: {latencies:?}"
+    );
+}
+
+/// What a window limit of 3 a second answers to each of `calls` at the time the sandbox
+/// handled it: fixed, 3 in each whole second since the start; sliding, 3 in any second.
+fn windows(kind: RateLimitKind, calls: &[CallRecord]) -> Vec<u16> {
+    let mut taken: Vec<Duration> = Vec::new();
+    calls
+        .iter()
+        .map(|call| {
+            let counted = match kind {
+                RateLimitKind::FixedWindow => taken.iter().filter(|t| t.as_secs() == call.at.as_secs()).count(),
+                _ => taken.iter().filter(|t| call.at - **t < Duration::from_secs(1)).count(),
+            };
+            if counted < 3 {
+                taken.push(call.at);
+                200
+            } else {
+                429
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn window_limits_refuse_past_the_rate_with_a_whole_second_retry_after() {
+    for kind in [RateLimitKind::FixedWindow, RateLimitKind::SlidingWindow] {
+        let sandbox = start(
+            seed(),
+            Options {
+                rate_limit: Some(3.0),
+                rate_limit_kind: kind,
+                ..Options::default()
+            },
+        )
+        .await;
+        let client = Client::new(&sandbox);
+        // Reads back to back for over a second: refused once three are taken, taken again once
+        // the window allows.
+        let mut statuses = Vec::new();
+        while sandbox
+            .calls()
+            .last()
+            .is_none_or(|c| c.at < Duration::from_millis(1_300))
+        {
+            let answer = client.chat(BIG).await;
+            if answer.status == 429 {
+                assert_eq!(answer.code(), Some(1007));
+                assert_eq!(answer.retry_after.as_deref(), Some("1"), "{kind:?}");
+                assert_eq!(answer.body["error"]["retry_after"], 1);
+                spec().assert_component("ErrorResponse", &answer.body);
+            }
+            statuses.push(answer.status);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let calls = sandbox.calls();
+        assert_eq!(statuses[..4], [200, 200, 200, 429], "{kind:?}");
+        assert_eq!(statuses, windows(kind, &calls), "{kind:?}");
+        assert!(
+            statuses.iter().filter(|s| **s == 200).count() >= 6,
+            "{kind:?}: {statuses:?}"
+        );
+        assert!(calls
+            .iter()
+            .filter(|c| c.status == 429)
+            .all(|c| c.fault == Some(Fault::RateLimited)));
+    }
 }

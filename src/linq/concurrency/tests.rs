@@ -1,5 +1,6 @@
 //! The controller on tokio's paused clock: alone, and driving simulated servers (a latency that
-//! grows with load, a cap on requests in flight, a rate limit) through the limiter and pacer.
+//! grows with load, steps or jitters whatever the load, a cap on requests in flight, rate limits
+//! counted per window) through the limiter and pacer.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,19 @@ struct Server {
     latency: Arc<dyn Fn(usize) -> Duration + Send + Sync>,
     /// Requests served at once; one more is rejected at once with `Retry-After: 1`.
     cap: Option<usize>,
+    /// A rate limit; a request past it is rejected at once with `Retry-After: 1`.
+    rate: Option<RateWindow>,
+    start: Instant,
     log: Arc<Mutex<Log>>,
+}
+
+/// A rate limit counted over windows of a second, as Linq's documentation describes them.
+#[derive(Clone, Copy, Debug)]
+enum RateWindow {
+    /// This many accepted in each whole second since the server started.
+    Fixed(usize),
+    /// This many accepted in any second.
+    Sliding(usize),
 }
 
 #[derive(Default)]
@@ -26,6 +39,8 @@ struct Log {
     accepted: Vec<(Instant, Duration)>,
     rejected: usize,
     verdicts: Vec<Verdict>,
+    /// When each accepted request arrived, for the rate limit.
+    taken: Vec<Instant>,
 }
 
 impl Server {
@@ -33,7 +48,32 @@ impl Server {
         Server {
             latency: Arc::new(latency),
             cap,
+            rate: None,
+            start: Instant::now(),
             log: Arc::default(),
+        }
+    }
+
+    fn limited(self, rate: RateWindow) -> Server {
+        Server {
+            rate: Some(rate),
+            ..self
+        }
+    }
+
+    /// Whether the rate limit refuses a request arriving at `now`.
+    fn over_rate(&self, log: &Log, now: Instant) -> bool {
+        let window = |at: &Instant| match self.rate {
+            Some(RateWindow::Fixed(_)) => {
+                at.duration_since(self.start).as_secs() == now.duration_since(self.start).as_secs()
+            }
+            _ => now.duration_since(*at) < Duration::from_secs(1),
+        };
+        match self.rate {
+            Some(RateWindow::Fixed(allowed) | RateWindow::Sliding(allowed)) => {
+                log.taken.iter().rev().take_while(|at| window(at)).count() >= allowed
+            }
+            None => false,
         }
     }
 
@@ -66,10 +106,11 @@ impl Server {
         permit.sent(sent);
         let arrived = {
             let mut log = self.log.lock().unwrap();
-            if self.cap.is_some_and(|cap| log.in_flight >= cap) {
+            if self.cap.is_some_and(|cap| log.in_flight >= cap) || self.over_rate(&log, Instant::now()) {
                 log.rejected += 1;
                 None
             } else {
+                log.taken.push(Instant::now());
                 log.in_flight += 1;
                 log.peak = log.peak.max(log.in_flight);
                 Some(log.in_flight)
@@ -79,8 +120,11 @@ impl Server {
             let retry_after = Duration::from_secs(1);
             let verdict = permit.rejected(Rejection::TooMany(Some(retry_after)), Instant::now());
             self.log.lock().unwrap().verdicts.push(verdict);
-            if let (Verdict::RateLimit, Some(pacer)) = (verdict, pacer) {
-                pacer.rate_limited(sent, Some(retry_after));
+            // As the client does.
+            match (verdict, pacer) {
+                (Verdict::RateLimit, Some(pacer)) => pacer.rate_limited(sent, Some(retry_after)),
+                (Verdict::Concurrency, Some(pacer)) => pacer.probe(sent),
+                (_, None) => {}
             }
             tokio::time::sleep(retry_after).await;
             return;
@@ -236,17 +280,21 @@ fn a_429_within_the_limit_that_cured_nothing_is_a_rate_limit() {
     // Old news never takes it under half the limit before the decrease.
     c.rejected(sample(at(1), 2), Rejection::TooMany(None), at(6));
     assert_eq!(c.limit(), 8);
-    // Sent after the decrease, within its limit, and refused all the same: a rate limit.
+    // Sent after the decrease, within its limit, and refused all the same: a rate limit. The
+    // decrease cured nothing, so it is undone.
     let verdict = c.rejected(
         sample(at(7), 5),
         Rejection::TooMany(Some(Duration::from_secs(1))),
         at(8),
     );
     assert_eq!(verdict, Verdict::RateLimit);
-    assert_eq!(c.limit(), 4, "by half at most");
-    // A request sent past the limit the last decrease set is a probe: concurrency again.
-    let verdict = c.rejected(sample(at(9), 6), Rejection::TooMany(None), at(10));
-    assert_eq!(verdict, Verdict::Concurrency);
+    assert_eq!(c.limit(), 16, "back where it stood before the decrease");
+    // Until its Retry-After has passed, every 429 is that rate limit's, and leaves the limit.
+    let verdict = c.rejected(sample(at(9), 16), Rejection::TooMany(None), at(10));
+    assert_eq!((verdict, c.limit()), (Verdict::RateLimit, 16));
+    // After it, a request sent past the limit is a probe: concurrency again.
+    let verdict = c.rejected(sample(at(1_010), 17), Rejection::TooMany(None), at(1_011));
+    assert_eq!((verdict, c.limit()), (Verdict::Concurrency, 14));
     assert_eq!(c.snapshot(0).cause, Cause::Rejected);
 }
 
@@ -343,4 +391,109 @@ async fn a_lower_ceiling_takes_effect_as_permits_come_back() {
     assert_eq!(limiter.room(), 32);
     let snapshot = limiter.snapshot();
     assert_eq!((snapshot.limit, snapshot.ceiling, snapshot.adaptive), (32, 32, false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_start_reaches_256_by_a_quarter_second_doubling_every_two_round_trips() {
+    let server = Server::new(|_| ms(20), None);
+    let limiter = Arc::new(Limiter::new(256, true));
+    // Time before the first request (reading files, planning) is no part of the first window.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let limits = trace(
+        &limiter,
+        ms(20),
+        server.drive(limiter.clone(), None, 400, Duration::from_secs(1)),
+    )
+    .await;
+    // The first window is 100 ms (a small rate limit's second's worth is spent by then), then
+    // a doubling every 40 ms (two round trips) or so: 256 by a quarter second.
+    assert!(limits[..5].iter().all(|l| *l == INITIAL_LIMIT), "{limits:?}");
+    let at_ceiling = limits.iter().position(|l| *l == 256).expect("reaches the ceiling");
+    assert!(at_ceiling <= 12, "256 after {at_ceiling} ticks of 20 ms: {limits:?}");
+    assert!(limits.windows(2).all(|w| w[0] <= w[1]), "only grows: {limits:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rise_in_latency_that_fewer_in_flight_do_not_cure_becomes_the_base() {
+    // 20 ms, then 60 ms from 1 s on, whatever the load: the server's own drift.
+    let start = Instant::now();
+    let step = start + Duration::from_secs(1);
+    let server = Server::new(move |_| if Instant::now() < step { ms(20) } else { ms(60) }, None);
+    let limiter = Arc::new(Limiter::new(100, true));
+    let mut changes = limiter.subscribe();
+    let causes = Arc::new(Mutex::new(Vec::new()));
+    let seen = causes.clone();
+    let watch = tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let cause = changes.borrow_and_update().cause;
+            seen.lock().unwrap().push(cause);
+        }
+    });
+    let limits = trace(
+        &limiter,
+        ms(100),
+        server.drive(limiter.clone(), None, 300, Duration::from_secs(5)),
+    )
+    .await;
+    watch.abort();
+    assert_eq!(limits[9], 100, "at the ceiling before the step: {limits:?}");
+    // The rise is first taken for queueing (fewer in flight), then, as fewer in flight leave the
+    // latency where it is, for the server's: the limit goes back, the base moves.
+    assert!(limits[10..].iter().any(|l| *l < 100), "{limits:?}");
+    assert!(limits[20..].iter().all(|l| *l == 100), "back by 2 s: {limits:?}");
+    assert!(causes.lock().unwrap().contains(&Cause::Drift));
+    let base = limiter.snapshot().base.unwrap();
+    assert!(base >= ms(58), "the new latency is the base: {base:?}");
+    // 100 in flight at 60 ms each.
+    let (throughput, _) = server.since(start + Duration::from_secs(2));
+    assert!(throughput >= 0.95 * 100.0 / 0.060, "{throughput:.0}/s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_whatever_the_load_is_not_taken_for_queueing() {
+    let rng = Mutex::new(fastrand::Rng::with_seed(17));
+    let server = Server::new(move |_| ms(20 + rng.lock().unwrap().u64(0..=60)), None);
+    let limiter = Arc::new(Limiter::new(256, true));
+    let start = Instant::now();
+    let limits = trace(
+        &limiter,
+        ms(100),
+        server.drive(limiter.clone(), None, 400, Duration::from_secs(4)),
+    )
+    .await;
+    assert!(limits[10..].iter().all(|l| *l >= 192), "{limits:?}");
+    // 256 in flight at 50 ms on average.
+    let (throughput, _) = server.since(start + Duration::from_secs(1));
+    assert!(throughput >= 0.9 * 256.0 / 0.050, "{throughput:.0}/s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_rate_limit_is_paced_without_collapsing_the_limit() {
+    for rate in [RateWindow::Sliding(50), RateWindow::Fixed(50)] {
+        let server = Server::new(|_| ms(20), None).limited(rate);
+        let limiter = Arc::new(Limiter::new(256, true));
+        let pacer = Arc::new(Pacer::new(None));
+        let start = Instant::now();
+        let limits = trace(
+            &limiter,
+            ms(100),
+            server.drive(limiter.clone(), Some(pacer.clone()), 100, Duration::from_secs(20)),
+        )
+        .await;
+        let log = server.log.lock().unwrap();
+        let total = log.accepted.len() + log.rejected;
+        assert!(
+            (log.rejected as f64) <= 0.05 * total as f64,
+            "{rate:?}: {} of {total} rejected",
+            log.rejected
+        );
+        assert!(log.verdicts.contains(&Verdict::RateLimit), "{rate:?}");
+        drop(log);
+        // The 429s were the pace's, not too many in flight: the limit stays where it was.
+        assert!(limits.iter().all(|l| *l >= 8), "{rate:?}: {limits:?}");
+        let paced = pacer.rate().expect("paced");
+        assert!((45.0..=51.0).contains(&paced), "{rate:?}: {paced}/s");
+        let (throughput, _) = server.since(start + Duration::from_secs(2));
+        assert!(throughput >= 0.9 * 50.0, "{rate:?}: {throughput:.1}/s");
+    }
 }

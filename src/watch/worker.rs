@@ -217,9 +217,13 @@ impl<'a> Worker<'a> {
             Ok(Some(done)) => {
                 let drifted: BTreeSet<String> = done.drifted();
                 let read = done.ids.clone();
-                self.report(done, full);
+                // Counted before it is reported: whoever reads the finding and then the
+                // metrics must find the refresh counted.
                 if full {
                     self.metrics.refreshed_all(Instant::now());
+                }
+                self.report(done, full);
+                if full {
                     if let Some(healer) = &mut self.healer {
                         healer.quiet(&read, &drifted);
                     }

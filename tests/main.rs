@@ -9,6 +9,7 @@ mod files;
 mod fuzz_corpus;
 mod install;
 mod layers;
+mod newcomer;
 mod offline;
 mod pending;
 mod postgres;

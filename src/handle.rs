@@ -14,8 +14,9 @@ mod lengths_gen;
 
 /// A canonical handle: an E.164 phone number (`+12052499136`) or a lower-cased email address.
 ///
-/// The only way to build one from user text is [`Handle::parse`]; deserializing from the state
-/// file or an API answer also canonicalizes, so two spellings of one handle are always equal.
+/// The only ways to build one from user text are [`Handle::parse`] and, for a config's, the
+/// stricter [`Handle::parse_written`]; deserializing from the state file or an API answer also
+/// canonicalizes, so two spellings of one handle are always equal.
 ///
 /// The text is shared (`Arc<str>`): plans copy every member of a changed chat into `before` and
 /// `after`, and a clone that only counts a reference keeps that from allocating.

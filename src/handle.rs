@@ -8,10 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::escape::{is_hidden, Escaped};
 
+mod lengths;
+#[cfg(test)]
+mod lengths_gen;
+
 /// A canonical handle: an E.164 phone number (`+12052499136`) or a lower-cased email address.
 ///
-/// The only way to build one from user text is [`Handle::parse`]; deserializing from the state
-/// file or an API answer also canonicalizes, so two spellings of one handle are always equal.
+/// The only ways to build one from user text are [`Handle::parse`] and, for a config's, the
+/// stricter [`Handle::parse_written`]; deserializing from the state file or an API answer also
+/// canonicalizes, so two spellings of one handle are always equal.
 ///
 /// The text is shared (`Arc<str>`): plans copy every member of a changed chat into `before` and
 /// `after`, and a clone that only counts a reference keeps that from allocating.
@@ -24,6 +29,10 @@ pub enum HandleError {
     /// Starts with `+` but is not E.164 once spaces, dashes, dots and parentheses are dropped.
     #[error("`{}` is not a valid phone number: expected `+` and 2 to 15 digits, the first not 0 (E.164)", Escaped(.0))]
     Phone(String),
+    /// E.164, but not "possible" in libphonenumber's sense: no country has its calling code, or
+    /// its country's numbers are never as long after the code.
+    #[error("`{}` is not a possible phone number: {reason}", Escaped(.text))]
+    Impossible { text: String, reason: String },
     /// Has an `@` but nothing usable around it, or holds whitespace or a control character.
     #[error("`{}` is not a valid email address", Escaped(.0))]
     Email(String),
@@ -50,6 +59,24 @@ impl Handle {
         } else {
             Err(HandleError::NotAHandle(text.to_owned()))
         }
+    }
+
+    /// [`Handle::parse`], and for a phone number libphonenumber's "possible" test: after its
+    /// country calling code it has as many digits as a number of that country can have (a `+1`
+    /// number has 10). For handles a person wrote, in the config, where a digit too few or too
+    /// many is a typo that Linq would take as someone else's number. The state and Linq's
+    /// answers are read with [`Handle::parse`] alone, so that a change of numbering plan never
+    /// makes a recorded member unreadable. Whether the number is in a range its country has
+    /// assigned is not checked: Linq asks only for E.164, and numbering plans change.
+    pub fn parse_written(text: &str) -> Result<Handle, HandleError> {
+        let handle = Handle::parse(text)?;
+        if handle.kind() == HandleKind::Phone {
+            possible(&handle.0[1..]).map_err(|reason| HandleError::Impossible {
+                text: text.to_owned(),
+                reason,
+            })?;
+        }
+        Ok(handle)
     }
 
     /// True when `text` is written as a handle (phone or email) rather than a person's name.
@@ -104,6 +131,76 @@ fn parse_phone(text: &str) -> Result<Handle, HandleError> {
     }
     let canonical = std::str::from_utf8(&canonical[..len]).expect("ASCII digits");
     Ok(Handle(Arc::from(canonical)))
+}
+
+/// Whether the digits of an E.164 number (after the `+`) can be a number of its country, by
+/// the lengths of libphonenumber's metadata (`handle/lengths.rs`); if not, why, in words.
+fn possible(digits: &str) -> Result<(), String> {
+    let Some((code, lengths)) = country(digits) else {
+        let codes: Vec<String> = (1..=digits.len().min(3))
+            .map(|n| format!("`+{}`", &digits[..n]))
+            .collect();
+        return Err(format!(
+            "no country has the calling code it starts with ({} per {})",
+            or_list(&codes),
+            lengths::METADATA
+        ));
+    };
+    let national = &digits[code.len()..];
+    if lengths.contains(&(national.len() as u8)) {
+        return Ok(());
+    }
+    let mut reason = format!(
+        "a number of `+{code}` has {} digits after the `+{code}`, this one has {}",
+        runs(lengths),
+        national.len()
+    );
+    // The trunk prefix dialled inside a country (`0` in `07911 123456`) is not part of E.164.
+    if let Some(rest) = national.strip_prefix('0') {
+        if lengths.contains(&(rest.len() as u8)) {
+            reason.push_str(&format!("; did you mean `+{code}{rest}`, without the `0`?"));
+        }
+    }
+    Err(reason)
+}
+
+/// The country calling code `digits` start with, and the lengths its numbers have after it.
+/// Calling codes are prefix-free (no code starts another), so the first that matches is it.
+fn country(digits: &str) -> Option<(&str, &'static [u8])> {
+    (1..=digits.len().min(3)).find_map(|n| {
+        let code: u16 = digits[..n].parse().ok()?;
+        let at = lengths::LENGTHS.binary_search_by_key(&code, |(c, _)| *c).ok()?;
+        Some((&digits[..n], lengths::LENGTHS[at].1))
+    })
+}
+
+/// `[7, 9, 10]` as "7, 9 or 10"; runs of three or more as "4 to 15".
+fn runs(lengths: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < lengths.len() {
+        let mut j = i;
+        while j + 1 < lengths.len() && lengths[j + 1] == lengths[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            parts.push(format!("{} to {}", lengths[i], lengths[j]));
+            i = j + 1;
+        } else {
+            parts.push(lengths[i].to_string());
+            i += 1;
+        }
+    }
+    or_list(&parts)
+}
+
+/// "a", "a or b", "a, b or c".
+fn or_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 fn parse_email(text: &str) -> Result<Handle, HandleError> {
@@ -209,6 +306,81 @@ mod tests {
     fn emails_keep_their_text_when_already_canonical() {
         assert_eq!(Handle::parse("bob@example.com").unwrap().as_str(), "bob@example.com");
         assert_eq!(Handle::parse("ÄNN@Example.com").unwrap().as_str(), "änn@example.com");
+    }
+
+    /// The reason `text` is not possible, or "" when it is.
+    fn impossible(text: &str) -> String {
+        match Handle::parse_written(text) {
+            Ok(_) => String::new(),
+            Err(HandleError::Impossible { reason, .. }) => reason,
+            Err(other) => panic!("{text}: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_written_number_must_have_its_countrys_length() {
+        // The three of the issue: E.164 all, none a number of +1.
+        for (text, digits) in [("+1 205 555 01", 8), ("+12", 1), ("+1 205 555 01234", 11)] {
+            assert_eq!(
+                impossible(text),
+                format!("a number of `+1` has 10 digits after the `+1`, this one has {digits}"),
+                "{text}"
+            );
+            assert!(Handle::parse(text).is_ok(), "the state still reads {text}");
+        }
+        assert_eq!(
+            Handle::parse_written("+1 205 555 01").unwrap_err().to_string(),
+            "`+1 205 555 01` is not a possible phone number: a number of `+1` has 10 digits after the `+1`, this one has 8"
+        );
+        // Local-only lengths need an area code: not whole E.164 numbers.
+        assert!(!impossible("+1 555 0100").is_empty());
+    }
+
+    #[test]
+    fn possible_numbers_of_several_countries_pass() {
+        for text in [
+            "+12055550100",     // US
+            "+1 416 555 0100",  // Canada shares +1
+            "+447911123456",    // GB mobile, 10 after the code
+            "+44 20 7946 0018", // GB London
+            "+33612345678",     // France, 9
+            "+4930123456",      // Germany, 8
+            "+8613800138000",   // China, 11
+            "+39 06 6982 1234", // Italy keeps its leading 0
+            "+80012345678",     // non-geographic, international freephone
+            "+9715012345678",   // a three-digit code
+        ] {
+            assert_eq!(impossible(text), "", "{text}");
+        }
+    }
+
+    #[test]
+    fn an_impossible_number_names_the_lengths_and_a_trunk_zero() {
+        assert_eq!(
+            impossible("+44 07911 123456"),
+            "a number of `+44` has 7, 9 or 10 digits after the `+44`, this one has 11; did you mean `+447911123456`, without the `0`?"
+        );
+        assert!(
+            impossible("+4912").starts_with("a number of `+49` has 4 to "),
+            "{}",
+            impossible("+4912")
+        );
+        assert_eq!(
+            impossible("+999123456"),
+            "no country has the calling code it starts with (`+9`, `+99` or `+999` per libphonenumber 9.0.33)"
+        );
+        assert!(
+            Handle::parse_written("bob@example.com").is_ok(),
+            "emails have no such test"
+        );
+    }
+
+    #[test]
+    fn lengths_are_sorted_by_code_for_the_search() {
+        assert!(lengths::LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(lengths::LENGTHS
+            .iter()
+            .all(|(_, l)| !l.is_empty() && l.windows(2).all(|w| w[0] < w[1])));
     }
 
     #[test]

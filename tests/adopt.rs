@@ -58,7 +58,7 @@ fn many_chats() -> Vec<SeedChat> {
     let mut chats = Vec::new();
     for i in 0..130u32 {
         let id = format!("00000000-0000-4000-8000-{i:012}");
-        let members: Vec<String> = (0..3 + i % 4).map(|m| format!("+1205556{i:02}{m:02}")).collect();
+        let members: Vec<String> = (0..3 + i % 4).map(|m| format!("+1205{i:05}{m:02}")).collect();
         let members: Vec<&str> = members.iter().map(String::as_str).collect();
         let mut chat = SeedChat::group(&id, &members);
         chat.display_name = (i % 2 == 0).then(|| format!("Team {i}"));
@@ -123,11 +123,11 @@ fn assert_many_recorded(linq: &Linq) {
     assert_eq!(
         strings(&chat["members"]),
         [
-            "+12055561000",
-            "+12055561001",
-            "+12055561002",
-            "+12055561003",
-            "+12055561004"
+            "+12050001000",
+            "+12050001001",
+            "+12050001002",
+            "+12050001003",
+            "+12050001004"
         ]
     );
     assert_eq!(strings(&chat["left"]), ["+12055570010"]);

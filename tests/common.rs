@@ -164,9 +164,10 @@ pub fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A member of chat `chat`: `+1555000` and its number and the member's, distinct per chat.
+/// A member of chat `chat`: `+1555`, the chat's number and the member's, distinct per chat, and
+/// 10 digits after the `+1` as a number of `+1` has (a config refuses any other length).
 pub fn member(chat: u32, n: u32) -> String {
-    format!("+155500{chat}{n:03}")
+    format!("+1555{chat:03}{n:04}")
 }
 
 /// Writes `saved` to `file` in `ws`, sealed with a checksum computed as the file documents it:

@@ -11,6 +11,7 @@ mod files;
 mod fuzz_corpus;
 mod install;
 mod layers;
+mod newcomer;
 mod offline;
 mod pending;
 mod postgres;

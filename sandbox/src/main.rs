@@ -27,7 +27,8 @@ use linq_sandbox::{Idempotency, LatencyStep, Options, RateLimitKind, Sandbox, We
 /// contract for one chat, e.g. {"kind": "fail", "status": 409, "code": 2013, "message": "..."};
 /// see the crate docs for every kind).
 #[derive(Debug, Parser)]
-#[command(version)]
+// Named here, not by the package: roster's `linq-sandbox` example builds this file too.
+#[command(name = "linq-sandbox", version)]
 struct Args {
     /// The seed: token, your own line (and the chats' lines) and the chats (JSON).
     #[arg(long, value_name = "FILE")]
@@ -197,8 +198,9 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Public for roster's `linq-sandbox` example, which runs this same file as a module.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+pub async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let seed = Sandbox::load_seed(&args.seed)?;
     let options = Options {

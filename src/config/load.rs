@@ -339,7 +339,7 @@ impl People<'_> {
     /// The canonical handle an entry means: a literal handle, or a person's.
     fn resolve(&self, entry: &str) -> Result<Handle, Unresolved> {
         if Handle::looks_like_handle(entry) {
-            return Handle::parse(entry).map_err(|error| Unresolved::Problem(error.to_string()));
+            return Handle::parse_written(entry).map_err(|error| Unresolved::Problem(error.to_string()));
         }
         match self.lookup.get(entry) {
             Some(Some(handle)) => Ok(handle.clone()),
@@ -456,7 +456,7 @@ fn check_people<'a>(parsed: &'a [(usize, RawFile)], problems: &mut Problems) -> 
                     format!("`{name}` cannot be a person's name: a name is neither empty nor a handle (no leading `+`, no `@`)"),
                 );
             }
-            let handle = match Handle::parse(value) {
+            let handle = match Handle::parse_written(value) {
                 Ok(handle) => Some(handle),
                 Err(error) => {
                     problems.text(

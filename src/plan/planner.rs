@@ -72,7 +72,11 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
             ..ChatPlan::new(id, Action::Forget)
         });
     }
-    chats.sort_by(|a, b| a.key.cmp(&b.key));
+    // Usually sorted already (the config's chats come by key; forgotten ones are few): a stable
+    // sort would still allocate a scratch buffer of half the plan (~9 MB at 100,000 chats).
+    if !chats.is_sorted_by(|a, b| a.key <= b.key) {
+        chats.sort_by(|a, b| a.key.cmp(&b.key));
+    }
     note_likely_renames(&mut chats);
 
     if !options.allow_mass_removal {
@@ -303,13 +307,14 @@ fn diff_chat(
     let mut steps = steps(&adds, &removes, &rounds, desired);
     steps.extend(looks);
 
-    // Sorted, since `left` comes from a sorted set; usually empty.
-    let after = wanted
-        .members
-        .iter()
-        .filter(|handle| left.binary_search(handle).is_err())
-        .cloned()
-        .collect();
+    // Sorted, since `left` comes from a sorted set; usually empty. Sized up front: a filtered
+    // collect grows by doubling, which at 100,000 chats held ~12 MB of spare capacity at the peak.
+    let mut after = Vec::with_capacity(wanted.members.len() - left.len());
+    after.extend(
+        (wanted.members.iter())
+            .filter(|handle| left.binary_search(handle).is_err())
+            .cloned(),
+    );
     Some(ChatPlan {
         key: chat_ref.id,
         name: chat_ref.name,

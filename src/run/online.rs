@@ -4,22 +4,21 @@
 
 use std::future::Future;
 
-use indicatif::ProgressBar;
-
 use super::{seconds, Context, Error, ErrorContext as _, HeldLock, Signals, Stopped, Ui};
 use crate::cli::ApiArgs;
 use crate::escape::Escaped;
 use crate::linq::{self, Client, ClientConfig};
-use crate::ops::{self, Event, Stage};
-use crate::render;
+use crate::ops::{self, Stage};
 use crate::state::{Loaded, LockInfo, LockWait, StateError, StateStore};
 use crate::sync::SettleOptions;
 
 mod adopt;
 mod apply;
+mod shown;
 
 pub use adopt::{import, refresh, refresh_in_memory};
 pub use apply::apply;
+pub(super) use shown::Shown;
 
 /// What a command says when a signal stops it while it settles the journal.
 const SETTLE_STOPPED: &str =
@@ -196,76 +195,6 @@ pub(super) fn op_error(stopped: &'static str) -> impl Fn(ops::Error) -> Error {
         }),
         ops::Error::State(error) => Error::State(error),
         error => Error::Ops(error),
-    }
-}
-
-/// What settling a journal found, in one line.
-fn settled_line(settled: &ops::JournalSettled) -> String {
-    let creates = settled.created + settled.create_again + settled.create_open;
-    let mut parts = Vec::new();
-    if settled.landed + settled.not_made > 0 || creates == 0 {
-        parts.push(format!(
-            "{} landed, {} not made",
-            render::count(settled.landed, "call", "calls"),
-            settled.not_made
-        ));
-    }
-    if creates > 0 {
-        parts.push(format!(
-            "of {}, {} found, {} made nothing (sent again when applied), {} not settled",
-            render::count(creates, "create", "creates"),
-            settled.created,
-            settled.create_again,
-            settled.create_open
-        ));
-    }
-    format!("Settled the journal of an interrupted run: {}.", parts.join("; "))
-}
-
-/// A workflow's progress as the user sees it: bars on a terminal, status lines on stderr.
-pub(super) struct Shown<'a> {
-    ui: &'a mut Ui,
-    bar: Option<ProgressBar>,
-}
-
-impl<'a> Shown<'a> {
-    pub fn new(ui: &'a mut Ui) -> Shown<'a> {
-        Shown { ui, bar: None }
-    }
-
-    pub fn show(&mut self, event: Event) {
-        match event {
-            Event::Settling { calls, chats, grace } => self.ui.status(format!(
-                "Settling the journal of an interrupted run: reading {} to learn whether {} of unknown outcome landed, waiting up to {}s a chat...",
-                render::count(chats, "chat", "chats"),
-                render::count(calls, "call", "calls"),
-                grace.as_secs_f64()
-            )),
-            Event::SettlingCreates(creates) => self.ui.status(format!(
-                "Settling the journal of an interrupted run: looking for the chats of {} of unknown outcome...",
-                render::count(creates, "create", "creates"),
-            )),
-            Event::Settled(settled) => self.ui.status(settled_line(&settled)),
-            Event::Listing => self.bar = Some(self.ui.progress(None, "listing chats")),
-            Event::Reading(chats) => self.bar = Some(self.ui.progress(Some(chats), "reading chats")),
-            Event::Listed(chats) => self.inc(chats),
-            Event::Read => self.inc(1),
-            Event::DoneReading => {
-                if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
-                }
-            }
-            Event::SkippedDirect(chats) => self.ui.status(format!(
-                "Skipped {}: Linq cannot change their members.",
-                render::count(chats, "direct-message chat", "direct-message chats")
-            )),
-        }
-    }
-
-    fn inc(&self, by: usize) {
-        if let Some(bar) = &self.bar {
-            bar.inc(by as u64);
-        }
     }
 }
 

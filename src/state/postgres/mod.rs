@@ -566,14 +566,7 @@ impl StateStore for PostgresStore {
 
     fn append_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         let holder = self.holder()?;
-        let lines = records
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(|error| StateError::Encode {
-                context: "failed to write the journal".to_owned(),
-                error,
-            })?;
+        let lines = journal_lines(records)?;
         let count = lines.len() as u64;
         self.run(move |db| async move {
             let fail = |e: tokio_postgres::Error| db.error("failed to write the journal", &e);
@@ -636,14 +629,7 @@ impl StateStore for PostgresStore {
     /// the fence, so that no crash leaves the journal without what must stay open.
     fn replace_journal(&self, records: &[JournalRecord]) -> Result<(), StateError> {
         let holder = self.holder()?;
-        let lines = records
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(|error| StateError::Encode {
-                context: "failed to write the journal".to_owned(),
-                error,
-            })?;
+        let lines = journal_lines(records)?;
         self.run(move |db| async move {
             const DOING: &str = "failed to write the journal";
             db.transaction(DOING, async {
@@ -820,4 +806,16 @@ impl Drop for PostgresLock {
             let _ = fresh.await;
         });
     }
+}
+
+/// The journal `records` as the rows' text, one JSON object each.
+fn journal_lines(records: &[JournalRecord]) -> Result<Vec<String>, StateError> {
+    records
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|error| StateError::Encode {
+            context: "failed to write the journal".to_owned(),
+            error,
+        })
 }

@@ -29,9 +29,13 @@
 //!    sent before the shrink are then left out of windows: they tell of the limit before it.
 //! 4. Drift. Queueing that roster causes is cured by fewer requests in flight: with a quarter
 //!    fewer, latency falls. A server's own drift (load from other clients, a deploy) is not. So
-//!    a window after a shrink that had at least a quarter fewer in flight than the window after
-//!    the shrink before, and whose latency is still within [`DRIFT`] of that window's, shows
-//!    the rise was the server's: its latency becomes the base (the lowest of the last
+//!    a window after a shrink that had at least a quarter fewer in flight than the window it is
+//!    compared with, and whose latency is still within [`DRIFT`] of that window's, shows the
+//!    rise was the server's. The first window after the first shrink is compared with the
+//!    window that showed the rise, by that window's slowest answer (its mean may mix answers
+//!    from before the rise, a step in latency or the end of slow start, and fall short of the
+//!    new latency; its slowest does not); each later one with the window after the shrink
+//!    before. Then its latency becomes the base (the lowest of the last
 //!    [`BASE_HORIZON`] is forgotten, as Vegas and BBR re-probe their base), and `L` goes back to
 //!    where it stood before the first shrink of that rise. Fewer in flight and a lower latency
 //!    is queueing, and the shrinking goes on until the latency is back within the tolerance.
@@ -212,6 +216,10 @@ impl Window {
 struct Rise {
     /// The limit before the first shrink: where a drift puts it back.
     held: f64,
+    /// The window that showed the rise: its slowest answer and the most in flight during it.
+    /// Its mean may mix answers from before the rise with answers from after, its slowest does
+    /// not fall short of the new latency: the first window after the shrink is compared with it.
+    first: (Duration, usize),
     /// The latest window after a shrink (its answers all sent after it), to compare the next
     /// with; `None` while the only window seen mixed answers from before.
     after: Option<(Duration, usize)>,
@@ -397,7 +405,7 @@ impl Controller {
         } else if busy && latency > grown {
             // Aim between holding and the tolerance, so as not to settle at its edge.
             let target = base.mul_f64((HOLDS + TOLERANCE) / 2.0) + GROWN_SLACK;
-            self.shrink(target, latency, window.max_in_flight, now);
+            self.shrink(target, &window, now);
         } else if used && latency <= base.mul_f64(HOLDS) + HOLD_SLACK + noise {
             // Back near the base: the rise, if any, is over.
             self.rise = None;
@@ -412,14 +420,17 @@ impl Controller {
     /// Rule 3: fewer in flight, in proportion to the excess of `latency` over `target`. The
     /// first window after a shrink becomes the one later windows are compared with (rule 4),
     /// and so does any later one whose latency fewer in flight did bring down.
-    fn shrink(&mut self, target: Duration, latency: Duration, in_flight: usize, now: Instant) {
+    fn shrink(&mut self, target: Duration, window: &Window, now: Instant) {
+        let (latency, slowest, in_flight) = (window.mean(), window.slowest, window.max_in_flight);
         let first = self.rise.is_none();
         let rise = self.rise.get_or_insert(Rise {
             held: self.limit,
+            first: (slowest, in_flight),
             after: None,
         });
         // The first window of a rise may mix answers from before it with answers from after (a
-        // step in latency, the end of slow start): only those after a shrink are compared.
+        // step in latency, the end of slow start): only its slowest answer is compared, and
+        // means only of windows after a shrink.
         let cured_some = rise.after.is_none_or(|(before, _)| latency < before.mul_f64(DRIFT));
         if !first && cured_some {
             rise.after = Some((latency, in_flight));
@@ -432,15 +443,13 @@ impl Controller {
 
     /// Rule 4: whether a window of `latency` with `in_flight` at most shows the rise being
     /// answered was the server's: a quarter fewer in flight than the window it is compared with,
-    /// and the latency not cured.
+    /// and the latency not cured. The first window after the shrink is compared with the
+    /// slowest answer of the window that showed the rise; later ones with the window before.
     fn drifted(&self, latency: Duration, in_flight: usize) -> bool {
-        let Some(Rise {
-            after: Some((before, then)),
-            ..
-        }) = self.rise
-        else {
+        let Some(rise) = self.rise else {
             return false;
         };
+        let (before, then) = rise.after.unwrap_or(rise.first);
         in_flight * 4 <= then * 3 && latency >= before.mul_f64(DRIFT)
     }
 

@@ -450,6 +450,60 @@ async fn a_rise_in_latency_that_fewer_in_flight_do_not_cure_becomes_the_base() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_step_in_latency_is_told_from_queueing_one_window_after_the_first_shrink() {
+    // 20 ms, then 60 ms from 1 s on, whatever the load. The first window after the shrink
+    // already has half as many in flight as the window that saw the rise, and its latency is
+    // the rise's slowest answer's: the step is the server's, and the limit goes back before it
+    // is halved again.
+    let start = Instant::now();
+    let step = start + Duration::from_secs(1);
+    let server = Server::new(move |_| if Instant::now() < step { ms(20) } else { ms(60) }, None);
+    let limiter = Arc::new(Limiter::new(100, true));
+    let limits = trace(
+        &limiter,
+        ms(10),
+        server.drive(limiter.clone(), None, 300, Duration::from_secs(3)),
+    )
+    .await;
+    assert_eq!(limits[99], 100, "at the ceiling before the step: {limits:?}");
+    let after = &limits[100..];
+    let low = after.iter().copied().min().unwrap();
+    assert!((50..100).contains(&low), "one shrink, by half at most: {after:?}");
+    let back = after.iter().rposition(|l| *l < 100).unwrap() + 1;
+    assert!(back <= 30, "back at the ceiling {back}0 ms after the step: {after:?}");
+    assert!(limiter.snapshot().base.unwrap() >= ms(58));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_behind_a_fixed_latency_is_not_taken_for_drift() {
+    // 40 ms on the way, then 12 served at once in 20 ms and the rest queued: fewer in flight
+    // cure less of the latency than of a bare queue, but they do cure it.
+    let server = Server::new(|n| ms(40) + ms(20).mul_f64((n as f64 / 12.0).max(1.0)), None);
+    let limiter = Arc::new(Limiter::new(256, true));
+    let mut changes = limiter.subscribe();
+    let causes = Arc::new(Mutex::new(Vec::new()));
+    let seen = causes.clone();
+    let watch = tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let cause = changes.borrow_and_update().cause;
+            seen.lock().unwrap().push(cause);
+        }
+    });
+    let limits = trace(
+        &limiter,
+        ms(100),
+        server.drive(limiter.clone(), None, 400, Duration::from_secs(6)),
+    )
+    .await;
+    watch.abort();
+    assert!(!causes.lock().unwrap().contains(&Cause::Drift), "{limits:?}");
+    let base = limiter.snapshot().base.unwrap();
+    assert!(base <= ms(66), "the base stays the unqueued latency: {base:?}");
+    // At most 31 in flight keep the latency within 1.5 times the base of 60 ms.
+    assert!(limits[20..].iter().all(|l| *l <= 40), "{limits:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn jitter_whatever_the_load_is_not_taken_for_queueing() {
     let rng = Mutex::new(fastrand::Rng::with_seed(17));
     let server = Server::new(move |_| ms(20 + rng.lock().unwrap().u64(0..=60)), None);

@@ -170,6 +170,20 @@ async fn trace(limiter: &Limiter, every: Duration, work: impl std::future::Futur
     }
 }
 
+/// Every cause the limiter gives for a change of its state, until the task is aborted.
+fn record_causes(limiter: &Limiter) -> (Arc<Mutex<Vec<Cause>>>, tokio::task::JoinHandle<()>) {
+    let mut changes = limiter.subscribe();
+    let causes = Arc::new(Mutex::new(Vec::new()));
+    let seen = causes.clone();
+    let watch = tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let cause = changes.borrow_and_update().cause;
+            seen.lock().unwrap().push(cause);
+        }
+    });
+    (causes, watch)
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -420,15 +434,7 @@ async fn a_rise_in_latency_that_fewer_in_flight_do_not_cure_becomes_the_base() {
     let step = start + Duration::from_secs(1);
     let server = Server::new(move |_| if Instant::now() < step { ms(20) } else { ms(60) }, None);
     let limiter = Arc::new(Limiter::new(100, true));
-    let mut changes = limiter.subscribe();
-    let causes = Arc::new(Mutex::new(Vec::new()));
-    let seen = causes.clone();
-    let watch = tokio::spawn(async move {
-        while changes.changed().await.is_ok() {
-            let cause = changes.borrow_and_update().cause;
-            seen.lock().unwrap().push(cause);
-        }
-    });
+    let (causes, watch) = record_causes(&limiter);
     let limits = trace(
         &limiter,
         ms(100),
@@ -480,15 +486,7 @@ async fn a_queue_behind_a_fixed_latency_is_not_taken_for_drift() {
     // cure less of the latency than of a bare queue, but they do cure it.
     let server = Server::new(|n| ms(40) + ms(20).mul_f64((n as f64 / 12.0).max(1.0)), None);
     let limiter = Arc::new(Limiter::new(256, true));
-    let mut changes = limiter.subscribe();
-    let causes = Arc::new(Mutex::new(Vec::new()));
-    let seen = causes.clone();
-    let watch = tokio::spawn(async move {
-        while changes.changed().await.is_ok() {
-            let cause = changes.borrow_and_update().cause;
-            seen.lock().unwrap().push(cause);
-        }
-    });
+    let (causes, watch) = record_causes(&limiter);
     let limits = trace(
         &limiter,
         ms(100),

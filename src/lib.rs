@@ -40,6 +40,7 @@ pub mod escape;
 pub mod handle;
 pub mod hint;
 pub mod linq;
+pub mod members;
 pub mod op;
 pub mod ops;
 pub mod plan;

@@ -1,11 +1,10 @@
 //! The two changes roster makes to a chat's membership, and what each means: which member set
 //! shows it, how it is undone, what it is called.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::handle::Handle;
+use crate::members::Members;
 
 /// A mutating call: add a handle to a chat, or remove one from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -42,12 +41,12 @@ impl Op {
     }
 
     /// True when the member set `members` shows this change of `handle`.
-    pub fn shows_in(self, members: &BTreeSet<Handle>, handle: &Handle) -> bool {
+    pub fn shows_in(self, members: &Members, handle: &Handle) -> bool {
         self.shown_by(members.contains(handle))
     }
 
     /// Makes this change of `handle` in `members`.
-    pub fn make(self, members: &mut BTreeSet<Handle>, handle: &Handle) {
+    pub fn make(self, members: &mut Members, handle: &Handle) {
         match self {
             Op::Add => {
                 members.insert(handle.clone());
@@ -67,7 +66,7 @@ mod tests {
     fn a_change_shows_where_it_was_made_and_its_opposite_undoes_it() {
         let handle = Handle::parse("+15550000001").unwrap();
         for op in [Op::Add, Op::Remove] {
-            let mut members = BTreeSet::from([Handle::parse("+15550000002").unwrap()]);
+            let mut members = crate::members::Members::from([Handle::parse("+15550000002").unwrap()]);
             if op == Op::Remove {
                 members.insert(handle.clone());
             }

@@ -8,8 +8,8 @@ use crate::common::repo;
 /// The modules of `src/` in the order data flows, leaves first; each may import only the
 /// modules before it. A new module needs a place here.
 const FLOW: &[&str] = &[
-    "escape", "clock", "handle", "op", "chat_id", "stop", "hint", "config", "state", "plan", "linq", "sync", "apply",
-    "ops", "render", "watch", "cli", "run",
+    "escape", "clock", "handle", "members", "op", "chat_id", "stop", "hint", "config", "state", "plan", "linq", "sync",
+    "apply", "ops", "render", "watch", "cli", "run",
 ];
 
 /// The same for the sandbox (`sandbox/src/`): from the seed to the HTTP routes.

@@ -1,7 +1,6 @@
 //! One chat of a run: checked against the plan's picture of it, its calls made in order, and
 //! read back (steps 1 to 4 of the module doc).
 
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use super::report::{ChatReport, ChatStatus, Failure};
@@ -9,6 +8,7 @@ use super::{Engine, FIRST_POLL_INTERVAL, POLL_BACKOFF};
 use crate::escape::code_list;
 use crate::handle::Handle;
 use crate::linq::LinqError;
+use crate::members::Members;
 use crate::op::Op;
 use crate::plan::{Action, ChatPlan, Step};
 use crate::state::{JournalRecord, PendingChanges, PendingTimeout};
@@ -92,7 +92,7 @@ impl Engine<'_> {
             now: self.options.clock.now(),
             timeout: self.options.pending_timeout,
         };
-        let before: BTreeSet<Handle> = plan.before.iter().flatten().cloned().collect();
+        let before: Members = plan.before.iter().flatten().cloned().collect();
         let drift = match before_change(&before, queued, &live.members(), &timeout) {
             Before::AsPlanned => return true,
             Before::NeverLanded(never_landed) => {

@@ -10,6 +10,7 @@ use linq_sandbox::{Options, Sandbox, Seed, SeedChat};
 use super::*;
 use crate::clock::Timestamp;
 use crate::linq::{ClientConfig, RetryPolicy, Token};
+use crate::members::Members;
 use crate::plan::{StateRef, Summary, FORMAT_VERSION};
 use crate::state::{ChatState, LockGuard, LockInfo, LockWait, StateError};
 use crate::stop::{Signal, Stop};
@@ -156,7 +157,7 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
         .map(|(id, spec)| {
             let before: Vec<Handle> = state.chats[*id].members.iter().cloned().collect();
             let steps = steps(spec);
-            let mut after: BTreeSet<Handle> = before.iter().cloned().collect();
+            let mut after: Members = before.iter().cloned().collect();
             for step in &steps {
                 match step {
                     Step::Add { handle, .. } => after.insert(handle.clone()),
@@ -172,7 +173,7 @@ fn plan(state: &State, chats: &[(&str, &str)]) -> Plan {
                 likely_rename_of: None,
                 name: None,
                 action: Action::Update,
-                before: Some(before),
+                before: Some(before.into_iter().collect()),
                 after: Some(after.into_iter().collect()),
                 left: Vec::new(),
                 steps,

@@ -6,11 +6,11 @@
 //! happy path pays for one `serde_yaml` parse per file and nothing more.
 
 use std::collections::btree_map::Entry as MapEntry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -23,6 +23,7 @@ use super::unknown;
 use super::{ConfigError, ConfigErrors, Create, Desired, DesiredChat, Settings};
 use crate::chat_id::{check_key, is_uuid};
 use crate::handle::Handle;
+use crate::members::Members;
 
 /// Loads and validates the config named by `paths`: files, or directories meaning every
 /// `*.yaml` / `*.yml` below them (recursively, hidden entries skipped, in sorted path order).
@@ -75,7 +76,7 @@ fn load_sources(
         clock = now;
     };
     let mut hasher = Sha256::new();
-    let texts: Vec<String> = (sources.iter().enumerate())
+    let mut texts: Vec<String> = (sources.iter().enumerate())
         .map(|(file, path)| {
             let text = if problems.file_failed(file) {
                 None
@@ -87,9 +88,13 @@ fn load_sources(
         .collect();
     lap(&mut timings.read);
     let mut parsed = Vec::with_capacity(sources.len());
-    for (file, result) in parse_all(&texts).into_iter().enumerate() {
+    let mut members = Vec::with_capacity(sources.len());
+    for (file, result) in parse_all(&mut texts).into_iter().enumerate() {
         match result {
-            Some(Ok(raw)) => parsed.push((file, raw)),
+            Some(Ok(done)) => {
+                parsed.push((file, done.raw));
+                members.push(done.members);
+            }
             Some(Err(Unparsed::Yaml(error))) => {
                 let reworded = messages::syntax_error(&error, &texts[file]);
                 // serde stops at the first unknown key: find the others too.
@@ -117,9 +122,16 @@ fn load_sources(
     }
     lap(&mut timings.parse);
 
-    let desired = check(&mut parsed, &mut problems);
+    let desired = check(&parsed, members, &mut problems);
     lap(&mut timings.check);
     if !problems.list.is_empty() {
+        // The files that parsed gave up their texts: read again to show where the problems are.
+        for (file, text) in texts.iter_mut().enumerate() {
+            if text.is_empty() && !problems.file_failed(file) {
+                let bytes = contents(file, &sources[file]).unwrap_or_default();
+                *text = String::from_utf8(bytes).unwrap_or_default();
+            }
+        }
         return Err(problems.render(&sources, &texts));
     }
     Ok(Desired {
@@ -129,6 +141,48 @@ fn load_sources(
         digest: hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect(),
         files: sources,
     })
+}
+
+/// A file that parsed: its chats' member lists are taken out of `raw` (in the order of its
+/// chats), each held compactly ([`MemberTexts`]): they are most of a large config.
+struct Parsed {
+    raw: RawFile,
+    members: Vec<MemberTexts>,
+}
+
+/// One chat's members as written, in one string: a list of a `String` each costs three times
+/// the text, and a large config holds millions of members until they are resolved.
+struct MemberTexts {
+    text: String,
+    /// Where each member ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl From<Vec<String>> for MemberTexts {
+    fn from(members: Vec<String>) -> MemberTexts {
+        let mut text = String::with_capacity(members.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(members.len());
+        for member in members {
+            text.push_str(&member);
+            ends.push(u32::try_from(text.len()).expect("a chat's members are far under 4 GB"));
+        }
+        MemberTexts { text, ends }
+    }
+}
+
+impl MemberTexts {
+    fn get(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before] as usize);
+        &self.text[start..self.ends[index] as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|index| self.get(index))
+    }
 }
 
 /// Why a file's text did not parse.
@@ -142,30 +196,44 @@ enum Unparsed {
 ///
 /// Parsing is most of a large config's load time and files parse independently, so they are
 /// shared out over as many threads as there are cores (and files); results keep file order.
-fn parse_all(texts: &[String]) -> Vec<Option<Result<RawFile, Unparsed>>> {
-    let parse = |text: &String| {
-        (!text.is_empty()).then(|| {
+///
+/// A file that parsed gives its text up at once (`texts[file]` is left empty): the texts of a
+/// large config are a tenth of its memory, needed again only to show a problem, and then read
+/// again ([`load_sources`]).
+fn parse_all(texts: &mut [String]) -> Vec<Option<Result<Parsed, Unparsed>>> {
+    let parse = |text: &mut String| {
+        let parsed = (!text.is_empty()).then(|| {
             nesting::check(text).map_err(Unparsed::TooDeep)?;
-            serde_yaml::from_str::<RawFile>(text).map_err(Unparsed::Yaml)
-        })
+            let mut raw = serde_yaml::from_str::<RawFile>(text).map_err(Unparsed::Yaml)?;
+            let chats = raw.chats.iter_mut().flat_map(|entries| entries.0.iter_mut());
+            let members = chats.map(|(_, chat)| MemberTexts::from(std::mem::take(&mut chat.members)));
+            Ok(Parsed {
+                members: members.collect(),
+                raw,
+            })
+        });
+        if let Some(Ok(_)) = parsed {
+            *text = String::new();
+        }
+        parsed
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(texts.len());
     if threads <= 1 {
-        return texts.iter().map(parse).collect();
+        return texts.iter_mut().map(parse).collect();
     }
     // Files differ in size: each thread takes the next file not yet taken.
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<_> = texts.iter().map(|_| None).collect();
+    let next = Mutex::new(texts.iter_mut().enumerate());
+    let mut results: Vec<_> = (0..next.lock().expect("not poisoned").len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
-                        let file = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(text) = texts.get(file) else { break };
+                        let taken = next.lock().unwrap_or_else(PoisonError::into_inner).next();
+                        let Some((file, text)) = taken else { break };
                         done.push((file, parse(text)));
                     }
                     done
@@ -373,16 +441,10 @@ fn below(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
 
 /// Checks the parsed files together and builds the desired state (meaningful only when no
 /// problem was recorded).
-fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
-    // Member lists are most of a config: taken out here, each chat's list is freed as soon as it
-    // is resolved, rather than every list living beside the resolved config until the end.
-    let mut members: Vec<Vec<Vec<String>>> = (parsed.iter_mut())
-        .map(|(_, raw)| {
-            let chats = raw.chats.iter_mut().flat_map(|entries| entries.0.iter_mut());
-            chats.map(|(_, chat)| std::mem::take(&mut chat.members)).collect()
-        })
-        .collect();
-    let parsed = &*parsed;
+///
+/// `members` holds each parsed file's member lists, taken out at parse: each chat's list is freed
+/// as soon as it is resolved, rather than every list living beside the resolved config.
+fn check(parsed: &[(usize, RawFile)], mut members: Vec<Vec<MemberTexts>>, problems: &mut Problems) -> Checked {
     let people = check_people(parsed, problems);
     let (settings, settings_ok) = check_settings(parsed, &people, problems);
 
@@ -391,7 +453,7 @@ fn check(parsed: &mut [(usize, RawFile)], problems: &mut Problems) -> Checked {
     for ((file, raw), members) in parsed.iter().zip(&mut members) {
         let Some(entries) = &raw.chats else { continue };
         for (entry, (id, chat)) in entries.0.iter().enumerate() {
-            let chat_members = std::mem::take(&mut members[entry]);
+            let chat_members = std::mem::replace(&mut members[entry], MemberTexts::from(Vec::new()));
             let key = Unlocated::Path(chat_path(entry), Part::Key);
             let duplicate = match first_chat.get(id.as_str()) {
                 Some(&(first_file, first_entry)) => {
@@ -582,13 +644,11 @@ fn resolve_protected(
     entries: &[String],
     people: &People<'_>,
     problems: &mut Problems,
-) -> BTreeSet<Handle> {
-    let mut handles = BTreeSet::new();
+) -> Members {
+    let mut handles = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         match people.resolve(entry) {
-            Ok(handle) => {
-                handles.insert(handle);
-            }
+            Ok(handle) => handles.push(handle),
             Err(Unresolved::Reported) => {}
             Err(Unresolved::Problem(text)) => {
                 let place = Unlocated::Path(below(base.to_vec(), &[Seg::Index(index)]), Part::Value);
@@ -596,7 +656,7 @@ fn resolve_protected(
             }
         }
     }
-    handles
+    Members::from_vec(handles)
 }
 
 /// Checks one chat and resolves it; the result is meaningful only without problems.
@@ -605,7 +665,7 @@ fn check_chat(
     file: usize,
     entry: usize,
     id: &str,
-    (chat, texts): (&RawChat, &[String]),
+    (chat, texts): (&RawChat, &MemberTexts),
     people: &People<'_>,
     settings: &Settings,
     settings_ok: bool,
@@ -727,12 +787,7 @@ impl ChatAt<'_> {
 
     /// Resolves the chat's members; false when one could not be, or two entries are one handle
     /// (each reported).
-    fn resolve_members(
-        &self,
-        texts: &[String],
-        people: &People<'_>,
-        problems: &mut Problems,
-    ) -> (BTreeSet<Handle>, bool) {
+    fn resolve_members(&self, texts: &MemberTexts, people: &People<'_>, problems: &mut Problems) -> (Members, bool) {
         let member_at = |index| self.place(&[Seg::key("members"), Seg::Index(index)], Part::Value);
         let mut ok = true;
         // Collecting into a vector and building the set from it in bulk (one sort) is much
@@ -749,7 +804,7 @@ impl ChatAt<'_> {
             }
         }
         let resolved_count = resolved.len();
-        let members = BTreeSet::from_iter(resolved);
+        let members = Members::from_vec(resolved);
         if members.len() < resolved_count {
             ok = false;
             report_duplicate_members(self.file, texts, people, problems, &member_at);
@@ -882,7 +937,7 @@ impl ChatAt<'_> {
 /// Reports every member that repeats an earlier entry's handle, naming both entries.
 fn report_duplicate_members(
     file: usize,
-    texts: &[String],
+    texts: &MemberTexts,
     people: &People<'_>,
     problems: &mut Problems,
     member_at: &dyn Fn(usize) -> Unlocated,
@@ -894,7 +949,7 @@ fn report_duplicate_members(
         if first == index {
             continue;
         }
-        let earlier = &texts[first];
+        let earlier = texts.get(first);
         let text = if earlier == text {
             format!("member `{text}` is listed twice; first at ")
         } else {

@@ -4,12 +4,13 @@
 //! the JSON Schema is generated from), then resolves people, canonicalizes handles and checks
 //! the rules of SPEC section 1, collecting every error with its `file:line:column`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::escape::Lines;
 use crate::handle::Handle;
+use crate::members::Members;
 
 mod load;
 mod locate;
@@ -53,7 +54,7 @@ pub struct Settings {
     pub max_removal_ratio: f64,
     /// The most members one plan may remove over all chats in scope; `None`: no such limit.
     pub max_removals: Option<usize>,
-    pub protected: BTreeSet<Handle>,
+    pub protected: Members,
     /// Re-add members who left a chat on their own (default: leave them out, suggest a fix).
     pub readd_left: bool,
     /// Roster sets display names (`name`); false: `name` is a label only.
@@ -69,7 +70,7 @@ impl Default for Settings {
             max_members: DEFAULT_MAX_MEMBERS,
             max_removal_ratio: DEFAULT_MAX_REMOVAL_RATIO,
             max_removals: None,
-            protected: BTreeSet::new(),
+            protected: Members::new(),
             readd_left: false,
             manage_names: true,
             max_creates: DEFAULT_MAX_CREATES,
@@ -85,9 +86,9 @@ pub struct DesiredChat {
     /// Effective cap: the chat's `max_members`, else `settings.max_members`.
     pub max_members: usize,
     /// Effective protected handles: `settings.protected` plus the chat's own.
-    pub protected: BTreeSet<Handle>,
+    pub protected: Members,
     /// Canonical members (your own line excluded).
-    pub members: BTreeSet<Handle>,
+    pub members: Members,
     /// The most members one plan may remove from this chat; `None`: no such limit.
     pub max_removals: Option<usize>,
     /// The file that defines it: an index into [`Desired::files`] (`--target FILE` selects by it).

@@ -1,7 +1,9 @@
 //! Tests of config loading: one at least per rule of SPEC section 1, asserting the message and
 //! the `file:line:column` a user sees; the fixture corpus; the JSON Schema.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use crate::members::Members;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -45,7 +47,7 @@ fn handle(text: &str) -> Handle {
     Handle::parse(text).unwrap()
 }
 
-fn handles(texts: &[&str]) -> BTreeSet<Handle> {
+fn handles(texts: &[&str]) -> Members {
     texts.iter().map(|t| handle(t)).collect()
 }
 
@@ -490,7 +492,7 @@ fn a_good_config_loads_to_canonical_desired_state() {
             max_members: 10,
             max_removal_ratio: 0.5,
             max_removals: Some(5),
-            protected: BTreeSet::from([ops.clone()]),
+            protected: Members::from([ops.clone()]),
             readd_left: true,
             ..Settings::default()
         }
@@ -517,7 +519,7 @@ fn a_good_config_loads_to_canonical_desired_state() {
                     name: None,
                     service: None,
                     max_members: 10,
-                    protected: BTreeSet::from([ops]),
+                    protected: Members::from([ops]),
                     members: handles(&["bob@example.com", "carol@example.com"]),
                     max_removals: None,
                     file: 2,

@@ -10,8 +10,6 @@
 //! remove it. Guessing instead (an absent `handles` read as an empty chat) would record every
 //! member as removed outside roster.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::LinqError;
@@ -19,6 +17,7 @@ use crate::chat_id::check_chat_id;
 use crate::clock::Timestamp;
 use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::members::Members;
 use crate::op::Op;
 
 /// A chat as `GET /v3/chats/{id}` returns it (the fields roster uses), checked.
@@ -280,7 +279,7 @@ impl ChatHandle {
 
 impl Chat {
     /// Active participants other than your own line: what roster calls the chat's members.
-    pub fn members(&self) -> BTreeSet<Handle> {
+    pub fn members(&self) -> Members {
         self.handles
             .iter()
             .filter(|h| h.is_active() && !h.is_me)
@@ -291,7 +290,7 @@ impl Chat {
     /// Participants who left on their own (`status: left`), your own line excluded. Someone who
     /// left and came back may be listed twice, once as left and once as active: a member now,
     /// they have not left.
-    pub fn left(&self) -> BTreeSet<Handle> {
+    pub fn left(&self) -> Members {
         let members = self.members();
         self.handles
             .iter()

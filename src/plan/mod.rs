@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Service;
 use crate::handle::Handle;
+use crate::members::Members;
 use crate::op::Op;
 use crate::state::{PendingChange, PendingTimeout};
 
@@ -117,10 +118,10 @@ pub struct ChatPlan {
     pub likely_rename_of: Option<String>,
     /// Members before (from the state); absent for `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<Vec<Handle>>,
+    pub before: Option<Members>,
     /// Members after; absent for `forget` and `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<Vec<Handle>>,
+    pub after: Option<Members>,
     /// Members who left on their own and are not re-added (see `settings.readd_left`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<Handle>,
@@ -193,7 +194,7 @@ impl ChatPlan {
         Some(CreateRequest {
             key: self.key.clone(),
             from: create.from.clone(),
-            members: self.after.clone().unwrap_or_default(),
+            members: self.after.as_deref().unwrap_or_default().to_vec(),
             message: create.message.clone(),
             service: create.service,
         })

@@ -11,6 +11,7 @@ use proptest::test_runner::{Config, RngSeed};
 
 use crate::config::{Desired, DesiredChat, Settings};
 use crate::handle::Handle;
+use crate::members::Members;
 use crate::state::{ChatState, State};
 
 use super::*;
@@ -35,9 +36,9 @@ fn config() -> Config {
 /// One chat's situation: who is in it, who should be, who left, and its limits.
 #[derive(Debug, Clone)]
 struct Case {
-    current: BTreeSet<Handle>,
-    desired: BTreeSet<Handle>,
-    left: BTreeSet<Handle>,
+    current: Members,
+    desired: Members,
+    left: Members,
     readd_left: bool,
     floor: usize,
     cap: usize,
@@ -47,7 +48,7 @@ fn case() -> impl Strategy<Value = Case> {
     let set = || prop::collection::btree_set(0..UNIVERSE, 0..=UNIVERSE);
     (set(), set(), set(), any::<bool>(), 1..=5usize, 1..=10usize).prop_map(
         |(current, desired, left, readd_left, floor, cap)| {
-            let current: BTreeSet<Handle> = current.into_iter().map(member).collect();
+            let current: Members = current.into_iter().map(member).collect();
             Case {
                 // Members who left are no longer current.
                 left: left
@@ -71,7 +72,7 @@ impl Case {
             name: None,
             service: None,
             max_members: self.cap,
-            protected: BTreeSet::new(),
+            protected: Members::new(),
             members: self.desired.clone(),
             max_removals: None,
             file: 0,
@@ -103,10 +104,10 @@ impl Case {
     }
 
     /// The members the plan should end with: desired, less those who left and are not re-added.
-    fn target(&self) -> BTreeSet<Handle> {
+    fn target(&self) -> Members {
         self.desired
             .iter()
-            .filter(|handle| self.readd_left || self.current.contains(*handle) || !self.left.contains(*handle))
+            .filter(|handle| self.readd_left || self.current.contains(handle) || !self.left.contains(handle))
             .cloned()
             .collect()
     }
@@ -121,8 +122,8 @@ fn options() -> PlanOptions {
 
 /// Replays `steps` on `current` under the counting model and returns the final membership, or
 /// the first step that breaks a rule.
-fn simulate(current: &BTreeSet<Handle>, steps: &[Step], floor: usize, cap: usize) -> Result<BTreeSet<Handle>, String> {
-    let mut confirmed = current.clone();
+fn simulate(current: &Members, steps: &[Step], floor: usize, cap: usize) -> Result<Members, String> {
+    let mut confirmed: BTreeSet<Handle> = current.iter().cloned().collect();
     let mut queued_adds = BTreeSet::new();
     let mut queued_removes = BTreeSet::new();
     for (i, step) in steps.iter().enumerate() {
@@ -271,8 +272,8 @@ proptest! {
         }
         let before: Vec<Handle> = case.current.iter().cloned().collect();
         let after: Vec<Handle> = case.target().into_iter().collect();
-        prop_assert_eq!(chat.before.as_ref(), Some(&before));
-        prop_assert_eq!(chat.after.as_ref(), Some(&after));
+        prop_assert_eq!(chat.before.as_deref(), Some(&before[..]));
+        prop_assert_eq!(chat.after.as_deref(), Some(&after[..]));
     }
 
     /// The greedy rounds agree with the search on raw counts too, over wider ranges than the
@@ -332,13 +333,13 @@ fn random_config(cases: u32) -> Config {
 /// what the config wants, and its cap.
 #[derive(Debug, Clone)]
 struct WideChat {
-    current: BTreeSet<Handle>,
-    desired: BTreeSet<Handle>,
-    left: BTreeSet<Handle>,
+    current: Members,
+    desired: Members,
+    left: Members,
     /// Accepted by Linq, in the state's members, not landed yet.
-    pending_add: BTreeSet<Handle>,
+    pending_add: Members,
     /// Accepted by Linq, out of the state's members, not landed yet.
-    pending_remove: BTreeSet<Handle>,
+    pending_remove: Members,
     cap: usize,
 }
 
@@ -349,7 +350,7 @@ struct WideChat {
 struct Scene {
     chats: Vec<WideChat>,
     floor: usize,
-    protected: BTreeSet<Handle>,
+    protected: Members,
     readd_left: bool,
     /// Which chat sends its next step, in turn (steps of one chat stay in order).
     turns: Vec<usize>,
@@ -362,9 +363,9 @@ struct Scene {
 fn wide_chat() -> impl Strategy<Value = WideChat> {
     let set = || prop::collection::btree_set(0..WIDE, 0..=10);
     (set(), set(), set(), set(), set(), 2..=14usize).prop_map(|(current, desired, left, pa, pr, cap)| {
-        let current: BTreeSet<Handle> = current.into_iter().map(member).collect();
+        let current: Members = current.into_iter().map(member).collect();
         let pending_add = pa.into_iter().map(member).filter(|h| current.contains(h)).collect();
-        let left: BTreeSet<Handle> = left.into_iter().map(member).filter(|h| !current.contains(h)).collect();
+        let left: Members = left.into_iter().map(member).filter(|h| !current.contains(h)).collect();
         let pending_remove = (pr.into_iter().map(member))
             .filter(|h| !current.contains(h) && !left.contains(h))
             .collect();
@@ -576,11 +577,11 @@ proptest! {
         world.land_all(start + LAND_ALL * 1000);
         for (i, chat) in scene.chats.iter().enumerate() {
             let id = chat_id(i);
-            let members: BTreeSet<Handle> = (world.members(&id).unwrap().iter())
+            let members: Members = (world.members(&id).unwrap().iter())
                 .map(|h| Handle::parse(h).unwrap())
                 .collect();
-            let target: BTreeSet<Handle> = (chat.desired.iter())
-                .filter(|h| scene.readd_left || chat.current.contains(*h) || !chat.left.contains(*h))
+            let target: Members = (chat.desired.iter())
+                .filter(|h| scene.readd_left || chat.current.contains(h) || !chat.left.contains(h))
                 .cloned()
                 .collect();
             let planned = plan.chats.iter().any(|p| p.id == id && !p.steps.is_empty());

@@ -372,8 +372,8 @@ mod tests {
             likely_rename_of: None,
             name: Some("Sales".into()),
             action: Action::Update,
-            before: Some(Vec::new()),
-            after: Some(Vec::new()),
+            before: Some(Default::default()),
+            after: Some(Default::default()),
             left: Vec::new(),
             steps,
         }

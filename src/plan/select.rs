@@ -461,6 +461,7 @@ mod tests {
 
     use super::*;
     use crate::config::{DesiredChat, Settings};
+    use crate::members::Members;
     use crate::state::ChatState;
 
     /// Chats by id, name and the index of the file that defines them, over the files
@@ -481,8 +482,8 @@ mod tests {
                         name: name.map(str::to_owned),
                         service: None,
                         max_members: 31,
-                        protected: BTreeSet::new(),
-                        members: BTreeSet::new(),
+                        protected: Members::new(),
+                        members: Members::new(),
                         max_removals: None,
                         file: *file,
                         ..Default::default()

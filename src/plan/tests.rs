@@ -1,11 +1,12 @@
 //! Unit tests for the planner's rules, written from the user's side: a config and a state in,
 //! the steps, summary or error messages a user would read out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::config::{Desired, DesiredChat, Settings};
 use crate::handle::Handle;
 use crate::hint::Hint;
+use crate::members::Members;
 use crate::state::{ChatState, State};
 
 use super::*;
@@ -14,7 +15,7 @@ fn handle(name: &str) -> Handle {
     Handle::parse(&format!("{name}@x.io")).unwrap()
 }
 
-fn handles(names: &[&str]) -> BTreeSet<Handle> {
+fn handles(names: &[&str]) -> Members {
     names.iter().map(|name| handle(name)).collect()
 }
 
@@ -23,7 +24,7 @@ fn chat(members: &[&str]) -> DesiredChat {
         name: None,
         service: None,
         max_members: 31,
-        protected: BTreeSet::new(),
+        protected: Members::new(),
         members: handles(members),
         max_removals: None,
         file: 0,
@@ -597,7 +598,7 @@ fn ten_thousand_chats_plan_in_one_pass() {
     desired.settings.max_removal_ratio = 1.0;
     for c in 0..10_000 {
         let id = format!("chat-{c:05}");
-        let current: BTreeSet<Handle> = (0..20).map(|i| member(c, i)).collect();
+        let current: Members = (0..20).map(|i| member(c, i)).collect();
         let mut wanted = chat(&[]);
         wanted.members = current.clone();
         if c % 10 == 0 {

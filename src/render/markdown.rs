@@ -134,13 +134,13 @@ fn chat_markdown(chat: &ChatPlan) -> String {
         Some(name) => format!("{} ({})", code(name, false), code(&chat.key, false)),
         None => code(&chat.key, false),
     };
-    let before = chat.before.as_ref().map_or(0, Vec::len);
+    let before = chat.before.as_ref().map_or(0, |members| members.len());
     match chat.action {
         Action::Update if chat.steps.is_empty() => {
             let _ = writeln!(out, "#### {title}: no change ({before} members)");
         }
         Action::Update => {
-            let after = chat.after.as_ref().map_or(0, Vec::len);
+            let after = chat.after.as_ref().map_or(0, |members| members.len());
             let _ = writeln!(out, "#### {title}: {before} → {after} members\n");
             out.push_str("| # | step | handle | person |\n|---:|---|---|---|\n");
             for (i, step) in chat.steps.iter().enumerate() {
@@ -298,8 +298,8 @@ mod tests {
                     likely_rename_of: None,
                     name: Some(format!("Chat | {c}")),
                     action: Action::Update,
-                    before: Some(Vec::new()),
-                    after: Some(Vec::new()),
+                    before: Some(Default::default()),
+                    after: Some(Default::default()),
                     left: Vec::new(),
                     steps,
                 }

@@ -10,6 +10,7 @@ use super::{count, op_label, pending_lines, summary_line, Paint, TextOptions};
 use crate::config::Desired;
 use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::members::Members;
 use crate::plan::{Action, ChatPlan, PendingChat, Plan, Selection, Step};
 use crate::state::{LockInfo, State};
 
@@ -161,7 +162,7 @@ fn create_text(chat: &ChatPlan, paint: Paint, w: &mut dyn Write) -> io::Result<(
 }
 
 fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
-    let before = chat.before.as_ref().map_or(0, Vec::len);
+    let before = chat.before.as_ref().map_or(0, |members| members.len());
     match chat.action {
         // Listed only for members who left on their own: nothing is done to it.
         Action::Update if chat.steps.is_empty() && chat.rekey.is_some() => writeln!(
@@ -179,7 +180,7 @@ fn chat_text(chat: &ChatPlan, options: TextOptions, paint: Paint, w: &mut dyn Wr
             count(before, "member", "members")
         )?,
         Action::Update => {
-            let after = chat.after.as_ref().map_or(0, Vec::len);
+            let after = chat.after.as_ref().map_or(0, |members| members.len());
             writeln!(
                 w,
                 "{} {}: {before} → {}",
@@ -248,7 +249,7 @@ fn who(handle: &Handle, person: Option<&str>, paint: Paint) -> String {
 
 /// The full membership before and after, as a line diff.
 fn membership_diff(chat: &ChatPlan, paint: Paint, w: &mut dyn Write) -> io::Result<()> {
-    let lines = |members: &Option<Vec<Handle>>| -> String {
+    let lines = |members: &Option<Members>| -> String {
         members.iter().flatten().map(|handle| format!("{handle}\n")).collect()
     };
     let (before, after) = (lines(&chat.before), lines(&chat.after));

@@ -13,13 +13,14 @@
 //! `force-unlock` (`lock.rs`), atomic file writes (`atomic.rs`) and parsing a state document
 //! (`document.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::escape::Escaped;
 use crate::handle::Handle;
+use crate::members::Members;
 use crate::op::Op;
 use crate::stop::Stop;
 
@@ -70,11 +71,10 @@ pub struct ChatState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Canonical members, your own line excluded; serialized sorted.
-    #[serde(deserialize_with = "bulk_set")]
-    pub members: BTreeSet<Handle>,
+    pub members: Members,
     /// Members who left the chat on their own (`status: left`); not re-added by default.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty", deserialize_with = "bulk_set")]
-    pub left: BTreeSet<Handle>,
+    #[serde(default, skip_serializing_if = "<[Handle]>::is_empty")]
+    pub left: Members,
     /// The chat's service as Linq reported it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -91,13 +91,6 @@ pub struct ChatState {
     /// lands, and drops them once overdue (see [`pending`]).
     #[serde(default, skip_serializing_if = "PendingChanges::is_empty")]
     pub pending: PendingChanges,
-}
-
-/// Reads a set of handles as a list first and builds the set in one go: the state holds every
-/// membership of every chat, and a set built from a sorted list (as roster writes them) costs
-/// one pass, where inserting one by one costs a search each.
-fn bulk_set<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeSet<Handle>, D::Error> {
-    Vec::<Handle>::deserialize(deserializer).map(BTreeSet::from_iter)
 }
 
 impl ChatState {

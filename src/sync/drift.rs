@@ -11,7 +11,7 @@
 //! - [`conflict`] (in [`adopt`]): `import` finds a chat the state already holds with other
 //!   members, and overwrites it only with `--force`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::escape::{code_list, Escaped};
 use crate::handle::Handle;
 use crate::linq::{Chat, LinqError};
+use crate::members::Members;
 use crate::op::Op;
 use crate::plan::{PendingChat, StateRef};
 use crate::state::{ChatState, PendingChange, PendingChanges, PendingTimeout, State};
@@ -205,7 +206,7 @@ fn refreshed(live: &Chat, known: &ChatState) -> ChatState {
     now
 }
 
-fn record_live(now: &mut ChatState, live: &Chat, members: BTreeSet<Handle>) {
+fn record_live(now: &mut ChatState, live: &Chat, members: Members) {
     now.left.extend(live.left());
     now.left.retain(|handle| !members.contains(handle));
     now.members = members;
@@ -469,12 +470,7 @@ pub enum Before {
 
 /// Holds a chat's live `members`, read before apply changes it, against the plan's `before`
 /// and the changes earlier runs made that Linq had not applied yet (`queued`).
-pub fn before_change(
-    before: &BTreeSet<Handle>,
-    queued: &PendingChanges,
-    members: &BTreeSet<Handle>,
-    timeout: &PendingTimeout,
-) -> Before {
+pub fn before_change(before: &Members, queued: &PendingChanges, members: &Members, timeout: &PendingTimeout) -> Before {
     let never = never_landed(queued, members, timeout);
     if !never.is_empty() {
         return Before::NeverLanded(never);

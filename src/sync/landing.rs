@@ -26,10 +26,9 @@
 //! [`super::settle`] the journal's calls (rules 1 and 6), and [`never_landed`] finds the
 //! overdue changes a chat does not show (rule 2).
 
-use std::collections::BTreeSet;
-
 use crate::handle::Handle;
 use crate::linq::{Accepted, AcceptedVia, ChangeAnswer, Chat, Client, LinqError};
+use crate::members::Members;
 use crate::op::Op;
 use crate::state::{PendingChange, PendingChanges, PendingTimeout};
 
@@ -68,7 +67,7 @@ impl Seen {
     }
 
     /// What a chat whose live members are `members` shows of `op` on `handle`.
-    pub fn in_members(members: &BTreeSet<Handle>, op: Op, handle: &Handle) -> Seen {
+    pub fn in_members(members: &Members, op: Op, handle: &Handle) -> Seen {
         Seen::shown(op.shows_in(members, handle))
     }
 
@@ -181,11 +180,7 @@ fn reported(call: LinqError, read: Result<Chat, LinqError>) -> LinqError {
 
 /// The overdue changes of `pending` that a chat with live `members` does not show: accepted by
 /// Linq but never landed (rule 2).
-pub fn never_landed(
-    pending: &PendingChanges,
-    members: &BTreeSet<Handle>,
-    timeout: &PendingTimeout,
-) -> Vec<PendingChange> {
+pub fn never_landed(pending: &PendingChanges, members: &Members, timeout: &PendingTimeout) -> Vec<PendingChange> {
     pending
         .list(timeout)
         .into_iter()
@@ -236,7 +231,7 @@ mod tests {
         chat.pending.record(Op::Add, &h("+15550000004"), None);
         chat.pending.record(Op::Remove, &h("+15550000009"), at(100));
         chat.pending.record(Op::Add, &h("+15550000002"), at(9_990));
-        let live: BTreeSet<Handle> = [h("+15550000001"), h("+15550000004"), h("+15550000009")].into();
+        let live: Members = [h("+15550000001"), h("+15550000004"), h("+15550000009")].into();
         let never = never_landed(&chat.pending, &live, &timeout);
         let listed: Vec<(Op, String)> = never.iter().map(|c| (c.op, c.handle.to_string())).collect();
         assert_eq!(

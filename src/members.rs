@@ -25,12 +25,21 @@ impl Members {
 
     /// The set of `handles` when they are sorted and each once already (as roster writes them),
     /// without a sort; otherwise sorted and deduplicated.
-    pub fn from_vec(mut handles: Vec<Handle>) -> Members {
+    pub fn from_vec(handles: Vec<Handle>) -> Members {
+        Members::from_vec_or(handles, None)
+    }
+
+    /// [`Members::from_vec`], but when the set is `same` (say the one a state recorded), a share
+    /// of `same` instead of a copy: a large config's chats mostly hold what the state holds.
+    pub fn from_vec_or(mut handles: Vec<Handle>, same: Option<&Members>) -> Members {
         if !handles.windows(2).all(|w| w[0] < w[1]) {
             handles.sort_unstable();
             handles.dedup();
         }
-        Members(handles.into())
+        match same {
+            Some(same) if same[..] == handles[..] => same.clone(),
+            _ => Members(handles.into()),
+        }
     }
 
     pub fn contains(&self, handle: &Handle) -> bool {

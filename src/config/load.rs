@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::locate::{Located, Locator, Part, Pos, Seg, Target};
 use super::messages::{self, SyntaxPlace};
 use super::nesting;
-use super::raw::{RawChat, RawFile, RawSettings};
+use super::raw::{MemberTexts, RawChat, RawFile, RawSettings};
 use super::unknown;
 use super::{ConfigError, ConfigErrors, Create, Desired, DesiredChat, Settings};
 use crate::chat_id::{check_key, is_uuid};
@@ -37,21 +37,40 @@ pub fn load(paths: &[PathBuf]) -> Result<Desired, ConfigErrors> {
 /// How long each phase of a [`load`] took, for `--timings`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadTimings {
-    /// Finding the files, reading them and hashing them into the digest.
+    /// Finding the files.
     pub read: Duration,
-    /// `serde_yaml` parsing into the raw types.
+    /// Reading each file, hashing it for the digest and `serde_yaml` parsing it into the raw
+    /// types, on every core.
     pub parse: Duration,
+    /// Waiting, once parsed, for what records the members ([`load_sharing`]).
+    pub wait: Duration,
     /// Resolving people, canonicalizing handles and checking the rules.
     pub check: Duration,
 }
 
 /// [`load`], recording how long each phase took in `timings`.
 pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desired, ConfigErrors> {
+    load_sharing(paths, timings, || (), |(), _| None).0
+}
+
+/// [`load_timed`], with the member sets recorded elsewhere (a state being loaded meanwhile):
+/// once the files are parsed, `between` gives what records them, and `recorded` the members
+/// it holds for a chat id. A chat whose members are those shares the recorded set instead of
+/// holding a copy, which halves the memory a large plan needs. Returns what `between` gave.
+pub fn load_sharing<T>(
+    paths: &[PathBuf],
+    timings: &mut LoadTimings,
+    between: impl FnOnce() -> T,
+    recorded: impl Fn(&T, &str) -> Option<Members>,
+) -> (Result<Desired, ConfigErrors>, T) {
     let started = Instant::now();
     let mut problems = Problems::default();
     let sources = collect(paths, &mut problems);
     timings.read += started.elapsed();
-    load_sources(sources, problems, |_, path| fs::read(path), timings)
+    let mut gave = None;
+    let between = || &*gave.insert(between());
+    let desired = load_sources(sources, problems, |_, path| fs::read(path), timings, between, recorded);
+    (desired, gave.expect("`between` runs once the files are parsed"))
 }
 
 /// Loads config files given as their paths and contents, exactly as [`load`] loads the same
@@ -59,15 +78,26 @@ pub fn load_timed(paths: &[PathBuf], timings: &mut LoadTimings) -> Result<Desire
 pub fn load_from_memory(files: &[(PathBuf, Vec<u8>)]) -> Result<Desired, ConfigErrors> {
     let sources = files.iter().map(|(path, _)| path.clone()).collect();
     let contents = |file: usize, _: &Path| Ok(files[file].1.clone());
-    load_sources(sources, Problems::default(), contents, &mut LoadTimings::default())
+    load_sources(
+        sources,
+        Problems::default(),
+        contents,
+        &mut LoadTimings::default(),
+        || &(),
+        |(), _| None,
+    )
 }
 
 /// Reads, parses and checks `sources`, whose bytes `contents` gives (by index and path).
-fn load_sources(
+///
+/// Between parsing and checking, `between` gives what [`load_sharing`] describes.
+fn load_sources<'t, T: 't>(
     sources: Vec<PathBuf>,
     mut problems: Problems,
-    mut contents: impl FnMut(usize, &Path) -> io::Result<Vec<u8>>,
+    contents: impl Fn(usize, &Path) -> io::Result<Vec<u8>> + Sync,
     timings: &mut LoadTimings,
+    between: impl FnOnce() -> &'t T,
+    recorded: impl Fn(&T, &str) -> Option<Members>,
 ) -> Result<Desired, ConfigErrors> {
     let mut clock = Instant::now();
     let mut lap = |phase: &mut Duration| {
@@ -75,31 +105,31 @@ fn load_sources(
         *phase += now - clock;
         clock = now;
     };
+    let skip: Vec<bool> = (0..sources.len()).map(|file| problems.file_failed(file)).collect();
+    let read_one = |file: usize| match skip[file] {
+        true => Read::Skipped,
+        false => read(&sources[file], contents(file, &sources[file])),
+    };
     let mut hasher = Sha256::new();
-    let mut texts: Vec<String> = (sources.iter().enumerate())
-        .map(|(file, path)| {
-            let text = if problems.file_failed(file) {
-                None
-            } else {
-                read(file, path, contents(file, path), &mut hasher, &mut problems)
-            };
-            text.unwrap_or_default()
-        })
-        .collect();
-    lap(&mut timings.read);
+    let mut texts = vec![String::new(); sources.len()];
     let mut parsed = Vec::with_capacity(sources.len());
     let mut members = Vec::with_capacity(sources.len());
-    for (file, result) in parse_all(&mut texts).into_iter().enumerate() {
-        match result {
-            Some(Ok(done)) => {
+    for (file, outcome) in parse_all(sources.len(), read_one).into_iter().enumerate() {
+        if let Some(hash) = outcome.hash {
+            hasher.update(hash);
+        }
+        match outcome.result {
+            Parse::Skipped => {}
+            Parse::Unreadable(message) => problems.file(file, message),
+            Parse::Done(done) => {
                 parsed.push((file, done.raw));
                 members.push(done.members);
             }
-            Some(Err(Unparsed::Yaml(error))) => {
-                let reworded = messages::syntax_error(&error, &texts[file]);
+            Parse::Failed(Unparsed::Yaml(error), text) => {
+                let reworded = messages::syntax_error(&error, &text);
                 // serde stops at the first unknown key: find the others too.
                 let others = match reworded.message.starts_with("unknown key `") {
-                    true => unknown::unknown_keys(&texts[file]),
+                    true => unknown::unknown_keys(&text),
                     false => Vec::new(),
                 };
                 if others.is_empty() {
@@ -108,21 +138,26 @@ fn load_sources(
                 for found in others {
                     problems.text(file, Unlocated::Path(found.path, Part::Key), found.message);
                 }
+                texts[file] = text;
             }
-            Some(Err(Unparsed::TooDeep(deep))) => problems.syntax(
-                file,
-                messages::SyntaxError {
-                    place: SyntaxPlace::At(Some(deep.at)),
-                    message: deep.message,
-                    first: None,
-                },
-            ),
-            None => {}
+            Parse::Failed(Unparsed::TooDeep(deep), text) => {
+                problems.syntax(
+                    file,
+                    messages::SyntaxError {
+                        place: SyntaxPlace::At(Some(deep.at)),
+                        message: deep.message,
+                        first: None,
+                    },
+                );
+                texts[file] = text;
+            }
         }
     }
     lap(&mut timings.parse);
 
-    let desired = check(&parsed, members, &mut problems);
+    let records = between();
+    lap(&mut timings.wait);
+    let desired = check(parsed, members, &|id| recorded(records, id), &mut problems);
     lap(&mut timings.check);
     if !problems.list.is_empty() {
         // The files that parsed gave up their texts: read again to show where the problems are.
@@ -150,41 +185,6 @@ struct Parsed {
     members: Vec<MemberTexts>,
 }
 
-/// One chat's members as written, in one string: a list of a `String` each costs three times
-/// the text, and a large config holds millions of members until they are resolved.
-struct MemberTexts {
-    text: String,
-    /// Where each member ends in `text`.
-    ends: Vec<u32>,
-}
-
-impl From<Vec<String>> for MemberTexts {
-    fn from(members: Vec<String>) -> MemberTexts {
-        let mut text = String::with_capacity(members.iter().map(String::len).sum());
-        let mut ends = Vec::with_capacity(members.len());
-        for member in members {
-            text.push_str(&member);
-            ends.push(u32::try_from(text.len()).expect("a chat's members are far under 4 GB"));
-        }
-        MemberTexts { text, ends }
-    }
-}
-
-impl MemberTexts {
-    fn get(&self, index: usize) -> &str {
-        let start = index.checked_sub(1).map_or(0, |before| self.ends[before] as usize);
-        &self.text[start..self.ends[index] as usize]
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &str> {
-        (0..self.len()).map(|index| self.get(index))
-    }
-}
-
 /// Why a file's text did not parse.
 enum Unparsed {
     Yaml(serde_yaml::Error),
@@ -192,40 +192,80 @@ enum Unparsed {
     TooDeep(nesting::TooDeep),
 }
 
-/// Parses each file's text (`None` for an empty one, which was reported when read).
+/// One file read: its text, or why there is nothing to parse.
+enum Read {
+    /// A problem about the whole file was found before (it could not be listed).
+    Skipped,
+    /// The file as a whole is the problem (unreadable, not UTF-8, empty); its hash when read.
+    Unreadable(String, Option<[u8; 32]>),
+    Text(String, [u8; 32]),
+}
+
+/// One file read and parsed, with its hash for the config's digest when it was read.
+struct Outcome {
+    hash: Option<[u8; 32]>,
+    result: Parse,
+}
+
+enum Parse {
+    Skipped,
+    Unreadable(String),
+    Done(Parsed),
+    /// It did not parse: the text stays, to say where.
+    Failed(Unparsed, String),
+}
+
+/// Reads and parses each of `count` files (`read_one` reads one by its index).
 ///
-/// Parsing is most of a large config's load time and files parse independently, so they are
-/// shared out over as many threads as there are cores (and files); results keep file order.
-///
-/// A file that parsed gives its text up at once (`texts[file]` is left empty): the texts of a
-/// large config are a tenth of its memory, needed again only to show a problem, and then read
-/// again ([`load_sources`]).
-fn parse_all(texts: &mut [String]) -> Vec<Option<Result<Parsed, Unparsed>>> {
-    let parse = |text: &mut String| {
-        let parsed = (!text.is_empty()).then(|| {
-            nesting::check(text).map_err(Unparsed::TooDeep)?;
-            let mut raw = serde_yaml::from_str::<RawFile>(text).map_err(Unparsed::Yaml)?;
-            let chats = raw.chats.iter_mut().flat_map(|entries| entries.0.iter_mut());
-            let members = chats.map(|(_, chat)| MemberTexts::from(std::mem::take(&mut chat.members)));
-            Ok(Parsed {
-                members: members.collect(),
-                raw,
-            })
-        });
-        if let Some(Ok(_)) = parsed {
-            *text = String::new();
+/// Reading and parsing are most of a large config's load time and files parse independently,
+/// so they are shared out over as many threads as there are cores (and files); results keep
+/// file order. A file is read only when a thread takes it, and a file that parsed gives its
+/// text up at once: the texts of a large config are a fifth of its size in memory, needed again
+/// only to show a problem, and then read again ([`load_sources`]).
+fn parse_all(count: usize, read_one: impl Fn(usize) -> Read + Sync) -> Vec<Outcome> {
+    let parse = |file: usize| {
+        let (text, hash) = match read_one(file) {
+            Read::Skipped => {
+                return Outcome {
+                    hash: None,
+                    result: Parse::Skipped,
+                }
+            }
+            Read::Unreadable(message, hash) => {
+                return Outcome {
+                    hash,
+                    result: Parse::Unreadable(message),
+                }
+            }
+            Read::Text(text, hash) => (text, hash),
+        };
+        let parsed = nesting::check(&text)
+            .map_err(Unparsed::TooDeep)
+            .and_then(|()| serde_yaml::from_str::<RawFile>(&text).map_err(Unparsed::Yaml));
+        let result = match parsed {
+            Ok(mut raw) => {
+                drop(text);
+                let chats = raw.chats.iter_mut().flat_map(|entries| entries.0.iter_mut());
+                let members = chats.map(|(_, chat)| std::mem::take(&mut chat.members));
+                Parse::Done(Parsed {
+                    members: members.collect(),
+                    raw,
+                })
+            }
+            Err(error) => Parse::Failed(error, text),
+        };
+        Outcome {
+            hash: Some(hash),
+            result,
         }
-        parsed
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(texts.len());
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(count);
     if threads <= 1 {
-        return texts.iter_mut().map(parse).collect();
+        return (0..count).map(parse).collect();
     }
     // Files differ in size: each thread takes the next file not yet taken.
-    let next = Mutex::new(texts.iter_mut().enumerate());
-    let mut results: Vec<_> = (0..next.lock().expect("not poisoned").len()).map(|_| None).collect();
+    let next = Mutex::new(0..count);
+    let mut results: Vec<Option<Outcome>> = (0..count).map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -233,8 +273,8 @@ fn parse_all(texts: &mut [String]) -> Vec<Option<Result<Parsed, Unparsed>>> {
                     let mut done = Vec::new();
                     loop {
                         let taken = next.lock().unwrap_or_else(PoisonError::into_inner).next();
-                        let Some((file, text)) = taken else { break };
-                        done.push((file, parse(text)));
+                        let Some(file) = taken else { break };
+                        done.push((file, parse(file)));
                     }
                     done
                 })
@@ -243,11 +283,14 @@ fn parse_all(texts: &mut [String]) -> Vec<Option<Result<Parsed, Unparsed>>> {
         for worker in workers {
             let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             for (file, result) in done {
-                results[file] = result;
+                results[file] = Some(result);
             }
         }
     });
     results
+        .into_iter()
+        .map(|result| result.expect("every file was taken by a thread"))
+        .collect()
 }
 
 /// Expands `paths` into the files to read, in load order, each once.
@@ -315,30 +358,22 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Takes one file's bytes as UTF-8 text and adds them to the digest; `None` when there is nothing to
-/// parse (the problem is recorded).
-fn read(
-    file: usize,
-    path: &Path,
-    contents: io::Result<Vec<u8>>,
-    hasher: &mut Sha256,
-    problems: &mut Problems,
-) -> Option<String> {
+/// Takes one file's bytes as UTF-8 text, with its hash for the config's digest (of its path and
+/// its bytes); or the problem that leaves nothing to parse.
+fn read(path: &Path, contents: io::Result<Vec<u8>>) -> Read {
     let bytes = match contents {
         Ok(bytes) => bytes,
-        Err(error) => {
-            problems.file(file, io_words(&error));
-            return None;
-        }
+        Err(error) => return Read::Unreadable(io_words(&error), None),
     };
     let name = path.to_string_lossy();
+    let mut hasher = Sha256::new();
     hasher.update((name.len() as u64).to_le_bytes());
     hasher.update(name.as_bytes());
     hasher.update((bytes.len() as u64).to_le_bytes());
     hasher.update(&bytes);
+    let hash = hasher.finalize().into();
     let Ok(text) = String::from_utf8(bytes) else {
-        problems.file(file, "not a UTF-8 text file".to_owned());
-        return None;
+        return Read::Unreadable("not a UTF-8 text file".to_owned(), Some(hash));
     };
     let mut content = text
         .lines()
@@ -350,10 +385,9 @@ fn read(
         } else {
             "file is empty: it holds only comments"
         };
-        problems.file(file, what.to_owned());
-        return None;
+        return Read::Unreadable(what.to_owned(), Some(hash));
     }
-    Some(text)
+    Read::Text(text, hash)
 }
 
 /// An I/O error as a plain phrase, without the "(os error 2)" tail.
@@ -444,52 +478,58 @@ fn below(mut path: Vec<Seg>, more: &[Seg]) -> Vec<Seg> {
 ///
 /// `members` holds each parsed file's member lists, taken out at parse: each chat's list is freed
 /// as soon as it is resolved, rather than every list living beside the resolved config.
-fn check(parsed: &[(usize, RawFile)], mut members: Vec<Vec<MemberTexts>>, problems: &mut Problems) -> Checked {
-    let people = check_people(parsed, problems);
-    let (settings, settings_ok) = check_settings(parsed, &people, problems);
+/// A chat's members recorded elsewhere, by its Linq chat id (see [`load_sharing`]).
+type Recorded<'a> = &'a dyn Fn(&str) -> Option<Members>;
 
-    let mut chats = BTreeMap::new();
-    let mut first_chat: HashMap<&str, (usize, usize)> = HashMap::new();
-    for ((file, raw), members) in parsed.iter().zip(&mut members) {
-        let Some(entries) = &raw.chats else { continue };
-        for (entry, (id, chat)) in entries.0.iter().enumerate() {
-            let chat_members = std::mem::replace(&mut members[entry], MemberTexts::from(Vec::new()));
+fn check(
+    mut parsed: Vec<(usize, RawFile)>,
+    members: Vec<Vec<MemberTexts>>,
+    recorded: Recorded<'_>,
+    problems: &mut Problems,
+) -> Checked {
+    // The chats are most of a large config: each file's are taken out, to be checked and freed
+    // one file at a time while the people and settings stay.
+    let raw_chats: Vec<_> = (parsed.iter_mut())
+        .map(|(file, raw)| (*file, raw.chats.take()))
+        .collect();
+    let people = check_people(&parsed, problems);
+    let (settings, settings_ok) = check_settings(&parsed, &people, problems);
+
+    let mut chats: BTreeMap<String, DesiredChat> = BTreeMap::new();
+    for ((file, entries), members) in raw_chats.into_iter().zip(members) {
+        let Some(entries) = entries else { continue };
+        for (entry, ((id, chat), chat_members)) in entries.0.into_iter().zip(members).enumerate() {
             let key = Unlocated::Path(chat_path(entry), Part::Key);
-            let duplicate = match first_chat.get(id.as_str()) {
-                Some(&(first_file, first_entry)) => {
-                    let first = Unlocated::Path(chat_path(first_entry), Part::Key);
-                    let text = if first_file == *file {
-                        format!("duplicate key `{id}` in `chats`; first defined at ")
-                    } else {
-                        format!("chat `{id}` is defined again; first defined at ")
-                    };
-                    problems.push(
-                        *file,
-                        key.clone(),
-                        vec![MessagePart::Text(text), MessagePart::Ref(first_file, first)],
-                    );
-                    true
-                }
-                None => {
-                    first_chat.insert(id, (*file, entry));
-                    false
-                }
-            };
-            if let Err(error) = check_key(id) {
-                problems.text(*file, key, error.to_string());
+            let first = chats.get(&id).map(|first| (first.file, first.entry));
+            if let Some((first_file, first_entry)) = first {
+                let first = Unlocated::Path(chat_path(first_entry), Part::Key);
+                let text = if first_file == file {
+                    format!("duplicate key `{id}` in `chats`; first defined at ")
+                } else {
+                    format!("chat `{id}` is defined again; first defined at ")
+                };
+                problems.push(
+                    file,
+                    key.clone(),
+                    vec![MessagePart::Text(text), MessagePart::Ref(first_file, first)],
+                );
+            }
+            if let Err(error) = check_key(&id) {
+                problems.text(file, key, error.to_string());
             }
             let desired = check_chat(
-                *file,
+                file,
                 entry,
-                id,
-                (chat, &chat_members),
+                &id,
+                (&chat, &chat_members),
+                recorded,
                 &people,
                 &settings,
                 settings_ok,
                 problems,
             );
-            if !duplicate {
-                chats.insert(id.clone(), desired);
+            if first.is_none() {
+                chats.insert(id, desired);
             }
         }
     }
@@ -666,6 +706,7 @@ fn check_chat(
     entry: usize,
     id: &str,
     (chat, texts): (&RawChat, &MemberTexts),
+    recorded: Recorded<'_>,
     people: &People<'_>,
     settings: &Settings,
     settings_ok: bool,
@@ -681,7 +722,8 @@ fn check_chat(
         protected.extend(resolve_protected(file, &base, &chat.protected, people, problems));
     }
 
-    let (members, members_ok) = at.resolve_members(texts, people, problems);
+    let same = chat.id.as_deref().or(is_uuid(id).then_some(id)).and_then(recorded);
+    let (members, members_ok) = at.resolve_members(texts, same.as_ref(), people, problems);
     if settings_ok && cap_ok && members_ok {
         at.check_count(members.len(), cap, chat.max_members.is_some(), settings, problems);
     }
@@ -787,7 +829,14 @@ impl ChatAt<'_> {
 
     /// Resolves the chat's members; false when one could not be, or two entries are one handle
     /// (each reported).
-    fn resolve_members(&self, texts: &MemberTexts, people: &People<'_>, problems: &mut Problems) -> (Members, bool) {
+    /// The chat's members, sharing `same` when they are that set.
+    fn resolve_members(
+        &self,
+        texts: &MemberTexts,
+        same: Option<&Members>,
+        people: &People<'_>,
+        problems: &mut Problems,
+    ) -> (Members, bool) {
         let member_at = |index| self.place(&[Seg::key("members"), Seg::Index(index)], Part::Value);
         let mut ok = true;
         // Collecting into a vector and building the set from it in bulk (one sort) is much
@@ -804,7 +853,7 @@ impl ChatAt<'_> {
             }
         }
         let resolved_count = resolved.len();
-        let members = Members::from_vec(resolved);
+        let members = Members::from_vec_or(resolved, same);
         if members.len() < resolved_count {
             ok = false;
             report_duplicate_members(self.file, texts, people, problems, &member_at);

@@ -19,7 +19,7 @@ mod nesting;
 mod raw;
 mod unknown;
 
-pub use load::{load, load_from_memory, load_timed, ChatProblem, LoadTimings};
+pub use load::{load, load_from_memory, load_sharing, load_timed, ChatProblem, LoadTimings};
 
 /// Default floor: Linq needs 3 participants, and members exclude your own line.
 pub const DEFAULT_MIN_MEMBERS: usize = 3;

@@ -102,7 +102,84 @@ pub(crate) struct RawChat {
     pub protected: Vec<String>,
     /// The chat's members other than your own Linq line: names from `people`, or handles (a
     /// phone number starting with `+`, or an email address).
-    pub members: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub members: MemberTexts,
+}
+
+/// One chat's members as written, in one string: a list of a `String` each costs three times
+/// the text, and a large config holds millions of members until they are resolved. Parsed
+/// straight from the YAML sequence, with no string of its own for each member.
+#[derive(Debug, Default)]
+pub(crate) struct MemberTexts {
+    text: String,
+    /// Where each member ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl MemberTexts {
+    pub fn get(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before] as usize);
+        &self.text[start..self.ends[index] as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|index| self.get(index))
+    }
+
+    fn push(&mut self, member: &str) {
+        self.text.push_str(member);
+        self.ends
+            .push(u32::try_from(self.text.len()).expect("a chat's members are far under 4 GB"));
+    }
+}
+
+#[cfg(test)]
+impl From<Vec<&str>> for MemberTexts {
+    fn from(members: Vec<&str>) -> MemberTexts {
+        let mut texts = MemberTexts::default();
+        members.into_iter().for_each(|member| texts.push(member));
+        texts
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberTexts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = MemberTexts;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a sequence")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<MemberTexts, A::Error> {
+                let mut texts = MemberTexts::default();
+                while seq.next_element_seed(Member(&mut texts))?.is_some() {}
+                Ok(texts)
+            }
+        }
+        /// One member, appended to the list as it is read.
+        struct Member<'a>(&'a mut MemberTexts);
+        impl<'de> de::DeserializeSeed<'de> for Member<'_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+                deserializer.deserialize_str(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Member<'_> {
+            type Value = ();
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, member: &str) -> Result<(), E> {
+                self.0.push(member);
+                Ok(())
+            }
+        }
+        deserializer.deserialize_seq(List)
+    }
 }
 
 /// `create`: how roster creates a chat, messaging its members.

@@ -26,7 +26,7 @@ pub fn plan(desired: &Desired, state: &State, options: &PlanOptions) -> Result<P
     let mut errors = Vec::new();
     let bindings = bind(desired, state);
 
-    let mut chats = Vec::new();
+    let mut chats = Vec::with_capacity(desired.chats.len() + bindings.unclaimed.len());
     let mut pending = Vec::new();
     // Current memberships of the managed chats in scope (in config and state): the base of the
     // mass-removal share. Forgotten chats are no longer managed and make no call.

@@ -149,7 +149,7 @@ fn config_and_state(
 ) -> (Result<Desired, ConfigErrors>, Option<Result<Loaded, StateError>>) {
     let mut load = config::LoadTimings::default();
     let paths = cx.config_paths();
-    let (desired, stored, waited) = std::thread::scope(|scope| {
+    let (desired, stored) = std::thread::scope(|scope| {
         let stored = read_state.then(|| {
             scope.spawn(|| {
                 let start = std::time::Instant::now();
@@ -159,17 +159,20 @@ fn config_and_state(
                 )
             })
         });
-        let desired = config::load_timed(&paths, &mut load);
-        let loaded = std::time::Instant::now();
-        let stored = stored.map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        (desired, stored, loaded.elapsed())
+        // The config's chats share the member sets the state holds for them.
+        let joined = || stored.map(|reader| reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        let recorded = |stored: &Option<(Result<Loaded, StateError>, _)>, id: &str| {
+            let (Ok(loaded), _) = stored.as_ref()? else { return None };
+            loaded.state.chats.get(id).map(|chat| chat.members.clone())
+        };
+        config::load_sharing(&paths, &mut load, joined, recorded)
     });
-    timings.add("read config", load.read);
-    timings.add("parse config", load.parse);
+    timings.add("find config files", load.read);
+    timings.add("read and parse config", load.parse);
     timings.add("validate config", load.check);
     if let Some((_, took)) = &stored {
         timings.add("load state (beside the config)", *took);
-        timings.add("wait for state", waited);
+        timings.add("wait for state", load.wait);
     }
     timings.lap(None);
     (desired, stored.map(|(result, _)| result))

@@ -2,9 +2,12 @@
 //! read back (steps 1 to 4 of the module doc).
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::report::{ChatReport, ChatStatus, Failure};
-use super::{Engine, FIRST_POLL_INTERVAL, POLL_BACKOFF};
+use super::{Engine, FIRST_POLL_INTERVAL, POLL_BACKOFF, RETRY_POLL_INTERVAL};
 use crate::escape::code_list;
 use crate::handle::Handle;
 use crate::linq::LinqError;
@@ -20,6 +23,8 @@ use crate::sync::{before_change, landing, poll, resolve, Before, Known, Landing,
 pub(super) struct Made {
     pub(super) accepted: Vec<(Op, Handle)>,
     unknown: Vec<(u64, Op, Handle)>,
+    /// When the latest accepted change was answered: a wait counts from there.
+    answered: Option<Instant>,
 }
 
 /// Why a chat's steps ended before the last.
@@ -101,7 +106,7 @@ impl Engine<'_> {
                 out.never_landed = never_landed;
                 return false;
             }
-            Before::Landing { landing, drift } => match self.wait(&plan.id, &landing).await {
+            Before::Landing { landing, drift } => match self.wait(&plan.id, &landing, None).await {
                 Ok(()) => return true,
                 Err(WaitEnd::Stopped) => return false,
                 Err(WaitEnd::Failed(_)) => drift,
@@ -124,7 +129,7 @@ impl Engine<'_> {
             } else {
                 match step.change() {
                     None if *step != Step::Wait => self.looks(&plan.id, step, out).await,
-                    None => self.wait(&plan.id, &made.accepted).await.map_err(|end| match end {
+                    None => (self.wait(&plan.id, &made.accepted, made.answered).await).map_err(|end| match end {
                         WaitEnd::Stopped => Ended::stopped(),
                         WaitEnd::Failed(failure) => Ended::failed(failure),
                     }),
@@ -163,6 +168,7 @@ impl Engine<'_> {
         // be written then halts the run before any call waiting for its turn is made.
         let announce = self.record(intent);
         let answer = self.client.change_announced(op, chat, handle, announce).await;
+        let answered = Instant::now();
         match resolve(self.client, op, chat, handle, answer).await {
             Ok(answer) => {
                 let record = JournalRecord::Accepted {
@@ -172,6 +178,7 @@ impl Engine<'_> {
                 };
                 let durable = self.record(record).await;
                 made.accepted.push((op, handle.clone()));
+                made.answered = Some(answered);
                 out.calls.count(op);
                 self.progress.call(chat, step);
                 if !durable {
@@ -240,13 +247,21 @@ impl Engine<'_> {
         }
     }
 
-    /// Polls the chat until every accepted change of it shows.
-    async fn wait(&self, chat: &str, accepted: &[(Op, Handle)]) -> Result<(), WaitEnd> {
+    /// Polls the chat until every accepted change of it shows. With `since`, the answer of the
+    /// latest of them, the first read is aimed to come back [`FIRST_POLL_INTERVAL`] after it:
+    /// it goes out that long after the answer less the latency the limiter measures (half the
+    /// pause at most), so the read's own round trip overlaps the change's landing.
+    async fn wait(&self, chat: &str, accepted: &[(Op, Handle)], since: Option<Instant>) -> Result<(), WaitEnd> {
         // Linq queues changes, so they never show at once (and the chat was just read or
         // changed): pause before each read rather than after.
+        let first = FIRST_POLL_INTERVAL.min(self.options.poll_interval);
+        let latency = self.client.limiter().expected_latency().unwrap_or_default();
         let schedule = Schedule {
             read_at_once: false,
-            first: FIRST_POLL_INTERVAL.min(self.options.poll_interval),
+            first,
+            since,
+            ahead: since.map_or(Duration::ZERO, |_| latency.min(first / 2)),
+            then: RETRY_POLL_INTERVAL.min(self.options.poll_interval),
             growth: POLL_BACKOFF,
             longest: self.options.poll_interval,
             timeout: self.options.wait_timeout,

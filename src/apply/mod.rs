@@ -93,6 +93,10 @@ pub struct ApplyOptions {
 /// of a second: polling at once at the longest interval would keep most waits about that long.
 pub const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The pause after a read that did not show the change yet: it is usually about to land, and
+/// a read aimed at its landing that came a little early should not cost another whole interval.
+pub const RETRY_POLL_INTERVAL: Duration = Duration::from_millis(25);
+
 /// How much longer each pause gets while a change has not landed.
 const POLL_BACKOFF: f64 = 1.5;
 

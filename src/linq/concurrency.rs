@@ -340,6 +340,14 @@ impl Controller {
         self.recent.iter().map(|(_, latency)| *latency).min()
     }
 
+    /// What a request takes when nothing queues, as far as known yet: the base, else the
+    /// latest window's latency, else the mean of the answers of the window under way (the
+    /// run's first, which is no base).
+    pub fn expected_latency(&self) -> Option<Duration> {
+        let running = (self.window.samples > 0).then(|| self.window.mean());
+        self.base().or(self.latency).or(running)
+    }
+
     /// A request went out as `sample`: the window records how far the limit was used. A
     /// window with nothing sent or answered yet starts with its first request, so that the
     /// time before the first request (reading files, planning) is no part of it.
@@ -647,6 +655,12 @@ impl Limiter {
     pub fn snapshot(&self) -> Snapshot {
         let state = self.lock();
         state.controller.snapshot(state.sent)
+    }
+
+    /// What a request takes when nothing queues, as far as the answers so far tell
+    /// ([`Controller::expected_latency`]); `None` before the first answer, or with a fixed limit.
+    pub fn expected_latency(&self) -> Option<Duration> {
+        self.lock().controller.expected_latency()
     }
 
     /// Every change of the limiter's state (each decision), latest first.

@@ -57,6 +57,9 @@ pub async fn settle(
     let schedule = Schedule {
         read_at_once: true,
         first: options.poll_interval,
+        since: None,
+        ahead: Duration::ZERO,
+        then: options.poll_interval,
         growth: 1.0,
         longest: options.poll_interval,
         timeout: options.grace,

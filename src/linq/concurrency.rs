@@ -21,7 +21,10 @@
 //!    once the server has pushed back it grows by a tenth (at least one) a window. With the
 //!    same latency, more requests in flight finish more requests per second (Little's law:
 //!    throughput = in flight / latency), so the limit grows while throughput rises. A window
-//!    that left the limit unused says nothing about more: no change.
+//!    that left the limit unused says nothing about more: no change. A used window whose
+//!    latency is past holding but within the tolerance holds `L`; in slow start only
+//!    [`WARM_WINDOWS`] of them in a row end it (one is often a hiccup of a busy host, and a
+//!    later window back within holding doubles again, as in HyStart++).
 //! 3. Latency. A window that used at least half the limit and whose latency is past
 //!    [`TOLERANCE`] × base + 2 ms means requests queue at the server: more in flight only adds
 //!    latency. `L` shrinks in proportion to the excess over the middle of the two bounds, by
@@ -87,6 +90,11 @@ const HOLD_SLACK: Duration = Duration::from_millis(1);
 /// Latency has grown past this multiple of the base (plus [`GROWN_SLACK`]).
 pub const TOLERANCE: f64 = 1.5;
 const GROWN_SLACK: Duration = Duration::from_millis(2);
+/// Windows in a row whose latency is past holding, within the tolerance, that end slow start.
+/// One such window is often the host's doing (a burst of the slow start queued on a busy
+/// machine), not the server's: as HyStart++'s conservative slow start, a later window back
+/// within holding resumes the doubling.
+pub const WARM_WINDOWS: u32 = 3;
 /// A latency still at least this share of the one before a quarter fewer were in flight has not
 /// been cured by them: the server drifted.
 pub const DRIFT: f64 = 0.85;
@@ -232,6 +240,8 @@ pub struct Controller {
     adaptive: bool,
     limit: f64,
     slow_start: bool,
+    /// Windows in a row, in slow start, whose latency was past holding but within the tolerance.
+    warm: u32,
     window: Window,
     /// Window latencies of the last [`BASE_HORIZON`], for the base.
     recent: VecDeque<(Instant, Duration)>,
@@ -275,6 +285,7 @@ impl Controller {
             adaptive,
             limit: limit as f64,
             slow_start: true,
+            warm: 0,
             window: Window::new(now),
             recent: VecDeque::new(),
             latency: None,
@@ -417,11 +428,16 @@ impl Controller {
         } else if used && latency <= base.mul_f64(HOLDS) + HOLD_SLACK + noise {
             // Back near the base: the rise, if any, is over.
             self.rise = None;
+            self.warm = 0;
             self.grow(window.start, now);
         } else if used {
-            // A queue is forming, not yet past the tolerance (or what is left of a rise): hold,
-            // and grow gently from now on.
-            self.slow_start = false;
+            // A queue may be forming, not yet past the tolerance (or what is left of a rise):
+            // hold. In slow start one such window may be a hiccup of the host's: slow start
+            // ends, and growth turns gentle, only after [`WARM_WINDOWS`] in a row.
+            self.warm += 1;
+            if self.warm >= WARM_WINDOWS {
+                self.slow_start = false;
+            }
         }
     }
 
@@ -469,6 +485,7 @@ impl Controller {
         self.recent.clear();
         self.recent.push_back((now, latency));
         self.slow_start = self.level.is_none();
+        self.warm = 0;
         self.set(held.max(self.limit), Cause::Drift);
         // Said even when the limit was already back: the base changed.
         self.cause = Cause::Drift;

@@ -549,3 +549,52 @@ async fn a_window_rate_limit_is_paced_without_collapsing_the_limit() {
         assert!(throughput >= 0.9 * 50.0, "{rate:?}: {throughput:.1}/s");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_warm_window_in_slow_start_holds_the_limit_and_the_doubling_resumes() {
+    // 20 ms, but 28 ms (past holding, within the tolerance) for requests arriving 140 to 180
+    // ms in, whatever the load: a hiccup of a busy host as the slow start's burst arrives.
+    let start = Instant::now();
+    let (from, to) = (start + ms(140), start + ms(180));
+    let server = Server::new(
+        move |_| match (from..to).contains(&Instant::now()) {
+            true => ms(28),
+            false => ms(20),
+        },
+        None,
+    );
+    let limiter = Arc::new(Limiter::new(256, true));
+    let (causes, watch) = record_causes(&limiter);
+    let limits = trace(
+        &limiter,
+        ms(20),
+        server.drive(limiter.clone(), None, 400, Duration::from_secs(1)),
+    )
+    .await;
+    watch.abort();
+    // One window held, then doubling again: 256 by a third of a second (a tenth a window from
+    // where the hiccup found it would take over a second).
+    let at_ceiling = limits.iter().position(|l| *l == 256).expect("reaches the ceiling");
+    assert!(at_ceiling <= 17, "256 after {at_ceiling} ticks of 20 ms: {limits:?}");
+    assert!(limits.windows(2).all(|w| w[0] <= w[1]), "only grows: {limits:?}");
+    assert!(!causes.lock().unwrap().contains(&Cause::Latency), "{limits:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn warm_windows_in_a_row_end_slow_start_and_hold_the_limit() {
+    // 20 ms, then 28 ms from 140 ms on, whatever the load: past holding, within the tolerance,
+    // for good. After WARM_WINDOWS such windows slow start is over, and the limit holds.
+    let start = Instant::now();
+    let rise = start + ms(140);
+    let server = Server::new(move |_| if Instant::now() < rise { ms(20) } else { ms(28) }, None);
+    let limiter = Arc::new(Limiter::new(256, true));
+    let limits = trace(
+        &limiter,
+        ms(20),
+        server.drive(limiter.clone(), None, 400, Duration::from_secs(2)),
+    )
+    .await;
+    let held = limits[20];
+    assert!((32..256).contains(&held), "{limits:?}");
+    assert!(limits[20..].iter().all(|l| *l == held), "holds at {held}: {limits:?}");
+}

@@ -30,6 +30,10 @@
 //!    latency. `L` shrinks in proportion to the excess over the middle of the two bounds, by
 //!    half at most. Answers to requests
 //!    sent before the shrink are then left out of windows: they tell of the limit before it.
+//!    A shrink ends slow start, except when the very next window is back within holding: a
+//!    queue the limit caused would still be near the shrink's aim, so the rise was a hiccup of
+//!    the host's (a burst of the slow start queued on a busy machine), and slow start goes on,
+//!    once until it next begins.
 //! 4. Drift. Queueing that roster causes is cured by fewer requests in flight: with a quarter
 //!    fewer, latency falls. A server's own drift (load from other clients, a deploy) is not. So
 //!    a window after a shrink that had at least a quarter fewer in flight than the window it is
@@ -242,6 +246,10 @@ pub struct Controller {
     slow_start: bool,
     /// Windows in a row, in slow start, whose latency was past holding but within the tolerance.
     warm: u32,
+    /// Set by a shrink that ended slow start: the next window, back within holding, resumes it.
+    resume: bool,
+    /// Whether slow start was resumed so since it last began (once at most).
+    resumed: bool,
     window: Window,
     /// Window latencies of the last [`BASE_HORIZON`], for the base.
     recent: VecDeque<(Instant, Duration)>,
@@ -286,6 +294,8 @@ impl Controller {
             limit: limit as f64,
             slow_start: true,
             warm: 0,
+            resume: false,
+            resumed: false,
             window: Window::new(now),
             recent: VecDeque::new(),
             latency: None,
@@ -399,6 +409,7 @@ impl Controller {
     /// Ends a window: see rules 1 to 4 of the module doc.
     fn evaluate(&mut self, window: Window, now: Instant) {
         self.decisions += 1;
+        let resume = std::mem::take(&mut self.resume);
         let latency = window.mean();
         // The first window of a run holds the fastest answers of the first requests, the slow
         // ones still on their way: too low for a base against a server whose latency varies.
@@ -429,6 +440,13 @@ impl Controller {
             // Back near the base: the rise, if any, is over.
             self.rise = None;
             self.warm = 0;
+            if resume {
+                // The shrink just before ended slow start, yet at once the latency is back at
+                // the base: a queue the limit caused would still be near the shrink's aim (past
+                // holding). It was the host's hiccup; slow start goes on, once.
+                self.slow_start = true;
+                self.resumed = true;
+            }
             self.grow(window.start, now);
         } else if used {
             // A queue may be forming, not yet past the tolerance (or what is left of a rise):
@@ -461,6 +479,7 @@ impl Controller {
         }
         let factor = (target.as_secs_f64() / latency.as_secs_f64()).clamp(0.5, 1.0);
         self.set(self.limit * factor, Cause::Latency);
+        self.resume = self.slow_start && !self.resumed;
         self.slow_start = false;
         self.epoch = Some(now);
     }
@@ -486,6 +505,7 @@ impl Controller {
         self.recent.push_back((now, latency));
         self.slow_start = self.level.is_none();
         self.warm = 0;
+        self.resumed = false;
         self.set(held.max(self.limit), Cause::Drift);
         // Said even when the limit was already back: the base changed.
         self.cause = Cause::Drift;
@@ -537,6 +557,7 @@ impl Controller {
                 self.set(self.limit * 0.9, Cause::Rejected);
                 self.last_decrease = Some(now);
                 self.slow_start = false;
+                self.resume = false;
                 self.window = Window::new(now);
             }
             return Verdict::Concurrency;
@@ -585,6 +606,7 @@ impl Controller {
         self.probed_at = None;
         self.last_decrease = Some(now);
         self.slow_start = false;
+        self.resume = false;
         self.window = Window::new(now);
     }
 
@@ -599,6 +621,7 @@ impl Controller {
         self.probed_at = None;
         self.hold_until = None;
         self.last_decrease = Some(now);
+        self.resume = false;
         self.set(self.limit.max(self.before_decrease), Cause::Rejected);
         self.cured = Some(self.limit());
         self.window = Window::new(now);

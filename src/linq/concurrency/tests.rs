@@ -598,3 +598,33 @@ async fn warm_windows_in_a_row_end_slow_start_and_hold_the_limit() {
     assert!((32..256).contains(&held), "{limits:?}");
     assert!(limits[20..].iter().all(|l| *l == held), "holds at {held}: {limits:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shrink_in_slow_start_the_next_window_does_not_bear_out_resumes_the_doubling() {
+    // 20 ms, but 50 ms (past the tolerance) for requests arriving 140 to 200 ms in, whatever
+    // the load: a busy host queueing the slow start's burst. The limit shrinks for it; the
+    // window after is back at the base, so slow start goes on.
+    let start = Instant::now();
+    let (from, to) = (start + ms(140), start + ms(200));
+    let server = Server::new(
+        move |_| match (from..to).contains(&Instant::now()) {
+            true => ms(50),
+            false => ms(20),
+        },
+        None,
+    );
+    let limiter = Arc::new(Limiter::new(256, true));
+    let (causes, watch) = record_causes(&limiter);
+    let limits = trace(
+        &limiter,
+        ms(20),
+        server.drive(limiter.clone(), None, 400, Duration::from_secs(1)),
+    )
+    .await;
+    watch.abort();
+    assert!(causes.lock().unwrap().contains(&Cause::Latency), "shrinks: {limits:?}");
+    // Doubling again after one window: 256 by half a second (a tenth a window from where the
+    // shrink left it would take over a second).
+    let at_ceiling = limits.iter().position(|l| *l == 256).expect("reaches the ceiling");
+    assert!(at_ceiling <= 25, "256 after {at_ceiling} ticks of 20 ms: {limits:?}");
+}
